@@ -1,0 +1,1 @@
+"""Adjust stage: alignment objectives and the training loop that writes checkpoints."""

@@ -1,0 +1,1 @@
+"""Align stage: parallel text -> Moses tokens -> word alignments -> aligned corpus."""

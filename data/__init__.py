@@ -1,0 +1,1 @@
+"""Data loaders for standard formats; ``samples/`` holds the demo corpus."""

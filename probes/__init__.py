@@ -1,0 +1,1 @@
+"""Probes: word distances, paired differences, retrieval, landscape analyses."""

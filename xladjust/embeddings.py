@@ -1,0 +1,379 @@
+"""Contextual word embeddings shared by every stage.
+
+Words come pre-split (a list of sentences, each a list of words). Words are mapped to
+subwords with the fast tokenizer's ``word_ids()``, which works for WordPiece (mBERT) and
+SentencePiece (XLM-R, the offline model) alike. A word's vector pools its subword
+vectors: ``mean`` (default) over all of them, ``first`` (the first subword that is not a
+bare SentencePiece ``▁``) or ``last``.
+
+Words that get no vector are never dropped silently: ``WordEmbeddings.valid`` is False
+for a word that tokenizes to nothing (an empty string, a character the tokenizer
+deletes) or whose subwords were cut by the model's maximum length; its vector is zeros.
+Sentences are batched by length and run without gradients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from xladjust.errors import InputError
+
+log = logging.getLogger(__name__)
+
+SENTENCEPIECE_SPACE = "\u2581"
+
+
+class Pooling(str, Enum):
+    MEAN = "mean"
+    FIRST = "first"
+    LAST = "last"
+
+    @classmethod
+    def parse(cls, value: str | Pooling) -> Pooling:
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(p.value for p in cls)
+            raise InputError(f"unknown pooling {value!r}; choose one of: {choices}") from None
+
+
+@dataclass(frozen=True)
+class WordEmbeddings:
+    """One vector per word and requested layer.
+
+    ``vectors[k, w]`` is word ``w``'s vector at hidden layer ``layers[k]`` (0 = embeddings).
+    The words of sentence ``i`` are ``offsets[i]:offsets[i + 1]``.
+    """
+
+    layers: tuple[int, ...]
+    vectors: np.ndarray  # (n_layers, n_words, hidden), float32
+    offsets: np.ndarray  # (n_sentences + 1,), int64
+    valid: np.ndarray  # (n_words,), bool
+
+    @property
+    def n_sentences(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_words(self) -> int:
+        return int(self.offsets[-1])
+
+    def layer(self, layer: int) -> np.ndarray:
+        """All word vectors at hidden layer ``layer`` (an absolute index in ``layers``)."""
+        try:
+            return self.vectors[self.layers.index(layer)]
+        except ValueError:
+            raise InputError(f"layer {layer} was not extracted; extracted: {list(self.layers)}") from None
+
+    def sentence(self, i: int, layer: int | None = None) -> np.ndarray:
+        """Word vectors of sentence ``i`` at ``layer`` (default: the last extracted)."""
+        k = len(self.layers) - 1 if layer is None else self.layers.index(layer)
+        return self.vectors[k, self.offsets[i] : self.offsets[i + 1]]
+
+
+def validate_sentences(sentences: Any) -> list[list[str]]:
+    """Check that ``sentences`` is a list of lists of strings; return it as such."""
+    if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Sequence):
+        raise InputError("sentences must be a list of sentences, each a list of word strings")
+    out: list[list[str]] = []
+    for i, sent in enumerate(sentences):
+        if isinstance(sent, (str, bytes)) or not isinstance(sent, Sequence):
+            raise InputError(
+                f"sentence {i} is a {type(sent).__name__}, not a list of words; "
+                "split sentences into words first (e.g. text.split())"
+            )
+        for j, word in enumerate(sent):
+            if not isinstance(word, str):
+                raise InputError(f"sentence {i}, word {j} is a {type(word).__name__}, not a string")
+        out.append(list(sent))
+    return out
+
+
+def resolve_layers(layers: int | str | Sequence[int], num_layers: int) -> tuple[int, ...]:
+    """Turn ``"last"``, ``"all"``, an int or ints (negative counts from the end) into
+    absolute hidden-state indices in ``0..num_layers``."""
+    if isinstance(layers, str):
+        if layers == "last":
+            return (num_layers,)
+        if layers == "all":
+            return tuple(range(num_layers + 1))
+        try:
+            layers = [int(x) for x in layers.split(",") if x.strip()]
+        except ValueError:
+            raise InputError(f"bad layer list {layers!r}; use 'last', 'all' or N[,M...]") from None
+    if isinstance(layers, int):
+        layers = [layers]
+    out = []
+    for layer in layers:
+        absolute = layer + num_layers + 1 if layer < 0 else layer
+        if not 0 <= absolute <= num_layers:
+            raise InputError(
+                f"layer {layer} is out of range: this model has hidden states 0..{num_layers} "
+                f"(0 = embeddings, {num_layers} = last; negative indices count from the end)"
+            )
+        out.append(absolute)
+    if not out:
+        raise InputError("no layers requested")
+    return tuple(dict.fromkeys(out))
+
+
+def model_max_length(model: Any, tokenizer: Any) -> int:
+    """The longest input (in subwords, specials included) the model accepts."""
+    positions = int(getattr(model.config, "max_position_embeddings", 512))
+    if getattr(model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # RoBERTa-style position ids start after the padding index
+    tok_max = getattr(tokenizer, "model_max_length", positions) or positions
+    return int(min(positions, tok_max))
+
+
+@dataclass
+class _Encoded:
+    """One sentence's subword ids and, per kept token, the word it belongs to (-1: none)."""
+
+    ids: list[int]
+    word_of_token: list[int]
+    valid: list[bool]  # per word
+
+
+def _encode(tokenizer: Any, sentences: list[list[str]], max_length: int) -> tuple[list[_Encoded], int]:
+    """Tokenize pre-split sentences and truncate each to ``max_length`` subwords.
+
+    Returns the encodings and the number of words cut by truncation.
+    """
+    space_id = tokenizer.convert_tokens_to_ids(SENTENCEPIECE_SPACE) if SENTENCEPIECE_SPACE in tokenizer.get_vocab() else None
+    batch = tokenizer(sentences, is_split_into_words=True, add_special_tokens=True, truncation=False)
+    encoded: list[_Encoded] = []
+    cut_words = 0
+    for i, words in enumerate(sentences):
+        ids = batch["input_ids"][i]
+        wids = batch.word_ids(i)
+        content = [t for t, w in enumerate(wids) if w is not None]
+        lead = [t for t in range(len(ids)) if wids[t] is None and (not content or t < content[0])]
+        trail = [t for t in range(len(ids)) if wids[t] is None and content and t > content[-1]]
+        budget = max_length - len(lead) - len(trail)
+        kept = content[: max(budget, 0)]
+        n_tokens = np.zeros(len(words), dtype=np.int64)
+        for t in content:
+            n_tokens[wids[t]] += 1
+        n_kept = np.zeros(len(words), dtype=np.int64)
+        for t in kept:
+            n_kept[wids[t]] += 1
+        valid = [bool(n_tokens[w] > 0 and n_kept[w] == n_tokens[w]) for w in range(len(words))]
+        cut_words += int(np.sum((n_tokens > 0) & (n_kept < n_tokens)))
+        order = lead + kept + trail
+        word_of_token = []
+        for t in order:
+            w = wids[t]
+            if w is None or not valid[w]:
+                word_of_token.append(-1)
+            elif space_id is not None and ids[t] == space_id and n_tokens[w] > 1:
+                word_of_token.append(-2 - w)  # bare '▁': pooled by mean only
+            else:
+                word_of_token.append(w)
+        encoded.append(_Encoded(ids=[ids[t] for t in order], word_of_token=word_of_token, valid=valid))
+    return encoded, cut_words
+
+
+def _length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> Iterator[list[int]]:
+    """Group indices sorted by length so that a padded batch stays under ``max_tokens``."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batch: list[int] = []
+    for i in order:
+        longest = max(lengths[i], *(lengths[j] for j in batch[-1:])) if batch else lengths[i]
+        if batch and (len(batch) >= batch_size or longest * (len(batch) + 1) > max_tokens):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+def _pool_plan(encs: list[_Encoded], word_base: list[int], width: int, pooling: Pooling) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a padded batch, the (flat token index, global word index, weight) triples whose
+    weighted sum pools subwords into words."""
+    tok_idx: list[int] = []
+    word_idx: list[int] = []
+    weight: list[float] = []
+    for b, enc in enumerate(encs):
+        groups: dict[int, list[int]] = {}
+        bare: dict[int, list[int]] = {}
+        for t, w in enumerate(enc.word_of_token):
+            if w >= 0:
+                groups.setdefault(w, []).append(t)
+            elif w <= -2:
+                bare.setdefault(-2 - w, []).append(t)
+        for w, toks in groups.items():
+            if pooling is Pooling.MEAN:
+                chosen = sorted(toks + bare.get(w, []))
+            elif pooling is Pooling.FIRST:
+                chosen = toks[:1]
+            else:
+                chosen = toks[-1:]
+            for t in chosen:
+                tok_idx.append(b * width + t)
+                word_idx.append(word_base[b] + w)
+                weight.append(1.0 / len(chosen))
+    return np.asarray(tok_idx, dtype=np.int64), np.asarray(word_idx, dtype=np.int64), np.asarray(weight, dtype=np.float32)
+
+
+def _pad(encs: list[_Encoded], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    width = max(len(e.ids) for e in encs)
+    ids = np.full((len(encs), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(encs), width), dtype=np.int64)
+    for b, e in enumerate(encs):
+        ids[b, : len(e.ids)] = e.ids
+        mask[b, : len(e.ids)] = 1
+    return ids, mask
+
+
+def _forward_hidden(model: Any, ids: np.ndarray, mask: np.ndarray, layers: tuple[int, ...], bf16: bool) -> Any:
+    """Stacked hidden states ``(n_layers, B, T, H)`` for the requested layers."""
+    import torch
+
+    device = next(model.parameters()).device
+    input_ids = torch.from_numpy(ids).to(device)
+    attention = torch.from_numpy(mask).to(device)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = model(input_ids=input_ids, attention_mask=attention, output_hidden_states=True)
+    return torch.stack([out.hidden_states[k] for k in layers]).float()
+
+
+def embed_words(
+    model: Any,
+    tokenizer: Any,
+    sentences: Sequence[Sequence[str]],
+    *,
+    layers: int | str | Sequence[int] = "last",
+    pooling: str | Pooling = Pooling.MEAN,
+    batch_size: int = 64,
+    max_tokens: int = 8192,
+    max_length: int | None = None,
+    bf16: bool = False,
+    progress: bool = False,
+) -> WordEmbeddings:
+    """Contextual vectors for pre-split words, one per word and requested layer.
+
+    ``layers``: ``"last"`` (default), ``"all"``, an index or a list (0 = embeddings,
+    negative from the end). ``max_length`` defaults to the model's limit; words cut by it
+    are marked invalid (and logged), never dropped. ``bf16`` enables bfloat16 autocast.
+    """
+    import torch
+
+    sentences = validate_sentences(sentences)
+    pool = Pooling.parse(pooling)
+    num_layers = int(model.config.num_hidden_layers)
+    layer_ids = resolve_layers(layers, num_layers)
+    limit = model_max_length(model, tokenizer)
+    if max_length is not None:
+        if max_length < 3:
+            raise InputError(f"max_length must be at least 3 subwords, got {max_length}")
+        limit = min(limit, max_length)
+    if batch_size < 1 or max_tokens < 1:
+        raise InputError("batch_size and max_tokens must be positive")
+
+    offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
+    np.cumsum([len(s) for s in sentences], out=offsets[1:])
+    n_words = int(offsets[-1])
+    hidden = int(model.config.hidden_size)
+    vectors = np.zeros((len(layer_ids), n_words, hidden), dtype=np.float32)
+    valid = np.zeros(n_words, dtype=bool)
+    nonempty = [i for i, s in enumerate(sentences) if s]
+    if not nonempty:
+        return WordEmbeddings(layer_ids, vectors, offsets, valid)
+
+    encs, cut = _encode(tokenizer, [sentences[i] for i in nonempty], limit)
+    if cut:
+        log.warning("%d word(s) cut by the model's %d-subword limit are marked invalid", cut, limit)
+    for k, i in enumerate(nonempty):
+        valid[offsets[i] : offsets[i + 1]] = encs[k].valid
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    batches = list(_length_batches([len(e.ids) for e in encs], batch_size, max_tokens))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in _progress(batches, progress, "embedding"):
+                b_encs = [encs[k] for k in batch]
+                ids, mask = _pad(b_encs, pad_id)
+                base = [int(offsets[nonempty[k]]) for k in batch]
+                tok_idx, word_idx, weight = _pool_plan(b_encs, base, ids.shape[1], pool)
+                if len(tok_idx) == 0:
+                    continue
+                states = _forward_hidden(model, ids, mask, layer_ids, bf16)
+                flat = states.reshape(len(layer_ids), -1, hidden)
+                picked = flat[:, torch.from_numpy(tok_idx).to(device)] * torch.from_numpy(weight).to(device)[None, :, None]
+                uniq, inverse = np.unique(word_idx, return_inverse=True)
+                pooled = torch.zeros(len(layer_ids), len(uniq), hidden, device=device)
+                pooled.index_add_(1, torch.from_numpy(inverse).to(device), picked)
+                vectors[:, uniq] = pooled.cpu().numpy()
+    finally:
+        model.train(was_training)
+    return WordEmbeddings(layer_ids, vectors, offsets, valid)
+
+
+def embed_sentences(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    layers: int | str | Sequence[int] = "last",
+    prefix: str = "",
+    include_special: bool = False,
+    batch_size: int = 64,
+    max_tokens: int = 8192,
+    bf16: bool = False,
+    progress: bool = False,
+) -> tuple[tuple[int, ...], np.ndarray]:
+    """Mean-pooled sentence vectors ``(n_layers, n_texts, hidden)`` from raw text.
+
+    Special tokens join the mean only with ``include_special`` (as E5 models pool).
+    Texts longer than the model limit are truncated.
+    """
+    import torch
+
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise InputError("texts must be a list of strings")
+    layer_ids = resolve_layers(layers, int(model.config.num_hidden_layers))
+    hidden = int(model.config.hidden_size)
+    out = np.zeros((len(layer_ids), len(texts), hidden), dtype=np.float32)
+    if not texts:
+        return layer_ids, out
+    limit = model_max_length(model, tokenizer)
+    enc = tokenizer([prefix + t for t in texts], truncation=True, max_length=limit, return_special_tokens_mask=True)
+    lengths = [len(x) for x in enc["input_ids"]]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in _progress(list(_length_batches(lengths, batch_size, max_tokens)), progress, "sentences"):
+                encs = [_Encoded(enc["input_ids"][k], [], []) for k in batch]
+                ids, mask = _pad(encs, pad_id)
+                keep = mask.copy()
+                if not include_special:
+                    for b, k in enumerate(batch):
+                        special = enc["special_tokens_mask"][k]
+                        keep[b, : len(special)] *= 1 - np.asarray(special, dtype=np.int64)
+                states = _forward_hidden(model, ids, mask, layer_ids, bf16)
+                weights = torch.from_numpy(keep).to(states.device, states.dtype)
+                summed = (states * weights[None, :, :, None]).sum(dim=2)
+                counts = weights.sum(dim=1).clamp(min=1.0)[None, :, None]
+                out[:, batch] = (summed / counts).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return layer_ids, out
+
+
+def _progress(items: list[Any], enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="batch", leave=False)
