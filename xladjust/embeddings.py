@@ -9,6 +9,8 @@ bare SentencePiece ``▁``) or ``last``.
 Words that get no vector are never dropped silently: ``WordEmbeddings.valid`` is False
 for a word that tokenizes to nothing (an empty string, a character the tokenizer
 deletes) or whose subwords were cut by the model's maximum length; its vector is zeros.
+(WordPiece tokenizers such as mBERT's map a word of more than 100 characters to a single
+``[UNK]`` piece; such a word keeps the ``[UNK]`` vector and stays valid.)
 Sentences are batched by length and run without gradients.
 """
 

@@ -117,7 +117,7 @@ def load_model(spec: str, *, device: str | None = None, for_training: bool = Fal
     _quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # tokenizers raises its own exception types
         raise ModelError(_load_failure(spec, source, local, "tokenizer", exc)) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(
@@ -126,7 +126,7 @@ def load_model(spec: str, *, device: str | None = None, for_training: bool = Fal
         )
     try:
         model = AutoModel.from_pretrained(source, use_safetensors=True, trust_remote_code=False, **_encoder_kwargs(source))
-    except (OSError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # safetensors, torch and transformers raise many types here
         raise ModelError(_load_failure(spec, source, local, "weights", exc)) from exc
     dev = torch.device(device) if device else default_device()
     model.to(dev)

@@ -1,0 +1,99 @@
+"""Typed config building and atomic writes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from xladjust.config import build_config, config_to_dict, load_yaml, validate_file
+from xladjust.errors import ConfigError
+from xladjust.io import atomic_dir, atomic_path, is_complete, mark_complete, sha256_json
+
+
+class Color(str, enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclass(frozen=True)
+class Inner:
+    size: int = 1
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    color: Color = Color.RED
+    rate: float = 0.1
+    layers: list[int] = field(default_factory=lambda: [12])
+    path: Path | None = None
+    inner: Inner = field(default_factory=Inner)
+
+    def check(self) -> list[str]:
+        return ["rate must be positive"] if self.rate <= 0 else []
+
+
+def test_build_config_converts_types():
+    cfg = build_config(Example, {"name": "x", "color": "blue", "rate": 1, "path": "a/b", "inner": {"size": 3}})
+    assert cfg.color is Color.BLUE and cfg.rate == 1.0 and cfg.path == Path("a/b") and cfg.inner.size == 3
+    assert config_to_dict(cfg)["color"] == "blue"
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as exc:
+        build_config(Example, {"colour": "red", "color": "green", "rate": "fast", "layers": [1, "x"]})
+    problems = exc.value.problems
+    assert len(problems) == 5
+    joined = " ".join(problems)
+    for fragment in ("unknown key 'colour'", "'green' is not one of", "expected a number",
+                     "layers[1]", "missing required key 'name'"):
+        assert fragment in joined
+
+
+def test_cross_field_check_runs_after_types():
+    with pytest.raises(ConfigError, match="rate must be positive"):
+        build_config(Example, {"name": "x", "rate": -1})
+
+
+def test_yaml_errors_name_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: 1\nb: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_yaml(bad)
+    (tmp_path / "list.yaml").write_text("- 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_yaml(tmp_path / "list.yaml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_yaml(tmp_path / "none.yaml")
+    (tmp_path / "nokind.yaml").write_text("a: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no 'kind:' key"):
+        validate_file(tmp_path / "nokind.yaml")
+
+
+def test_atomic_path_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_dir_replaces_only_when_complete(tmp_path):
+    target = tmp_path / "run"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+        mark_complete(tmp)
+    assert is_complete(target)
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "a").write_text("2")
+        raise RuntimeError("interrupted")
+    assert (target / "a").read_text() == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_sha256_json_is_order_independent():
+    assert sha256_json({"a": 1, "b": 2}) == sha256_json({"b": 2, "a": 1})
