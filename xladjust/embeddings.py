@@ -148,7 +148,9 @@ def _encode(tokenizer: Any, sentences: list[list[str]], max_length: int) -> tupl
 
     Returns the encodings and the number of words cut by truncation.
     """
-    space_id = tokenizer.convert_tokens_to_ids(SENTENCEPIECE_SPACE) if SENTENCEPIECE_SPACE in tokenizer.get_vocab() else None
+    space_id = tokenizer.convert_tokens_to_ids(SENTENCEPIECE_SPACE)
+    if space_id is None or space_id == tokenizer.unk_token_id:
+        space_id = None  # not a SentencePiece vocabulary
     batch = tokenizer(sentences, is_split_into_words=True, add_special_tokens=True, truncation=False)
     encoded: list[_Encoded] = []
     cut_words = 0
