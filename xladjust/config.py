@@ -181,6 +181,8 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A JSON-friendly dict of a config dataclass (enums as values, paths as strings)."""
 
     def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return config_to_dict(v)
         if isinstance(v, enum.Enum):
             return v.value
         if isinstance(v, Path):

@@ -1,0 +1,103 @@
+"""CLI for landscape analyses and reports: ``interpolate``, ``flatness``, ``compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from xladjust.errors import InputError
+
+
+def _parse_evals(evals: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in evals:
+        lang, sep, source = item.partition("=")
+        if not sep or not lang or not source:
+            raise InputError(f"bad --eval {item!r}; use LANG=FILE, e.g. --eval es=xnli/test-es.tsv")
+        if lang in out:
+            raise InputError(f"--eval names language {lang!r} twice")
+        out[lang] = source
+    return out
+
+
+_eval_options = [
+    click.option("--task", default=None, help="Task of the checkpoints (default: read from them)."),
+    click.option("--eval", "evals", multiple=True, required=True, help="LANG=FILE test set; repeat per language."),
+    click.option("--max-examples", type=click.IntRange(min=1), default=None, help="First N examples per test set."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
+    click.option("--bf16/--no-bf16", default=True, show_default=True),
+    click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True),
+]
+
+
+def _with(options):
+    def deco(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return deco
+
+
+def _settings(task, evals, max_examples, batch_size, bf16):
+    from xladjust.probes.landscape_run import EvalSettings
+
+    return EvalSettings(task=task, tests=_parse_evals(evals), max_examples=max_examples,
+                        batch_size=batch_size, bf16=bf16)
+
+
+@click.command("interpolate")
+@click.option("--from", "from_", required=True, help="Checkpoint A (a fine-tuned task model directory).")
+@click.option("--to", "to", required=True, help="Checkpoint B (same architecture and head).")
+@click.option("--alphas", default="0:1:11", show_default=True, help="START:STOP:COUNT or a list 0,0.5,1.")
+@_with(_eval_options)
+@click.pass_context
+def interpolate_command(ctx, from_, to, alphas, task, evals, max_examples, batch_size, bf16, out):
+    """Evaluate θ(α) = (1 − α)·θ_A + α·θ_B along the line between two checkpoints."""
+    from xladjust.probes.landscape import parse_alphas
+    from xladjust.probes.landscape_run import interpolation_markdown, run_interpolation
+
+    settings = _settings(task, evals, max_examples, batch_size, bf16)
+    summary = run_interpolation(from_, to, parse_alphas(alphas), settings, out, progress=not _quiet(ctx))
+    click.echo(interpolation_markdown(summary))
+    click.echo(f"written to {out}")
+
+
+@click.command("flatness")
+@click.option("--model", required=True, help="A fine-tuned task model directory.")
+@click.option("--directions", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--radii", default="0,0.05,0.1,0.2", show_default=True, help="Comma-separated radii.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-filter-norm", is_flag=True, help="Scale directions globally instead of per filter.")
+@_with(_eval_options)
+@click.pass_context
+def flatness_command(ctx, model, directions, radii, seed, no_filter_norm, task, evals, max_examples, batch_size,
+                     bf16, out):
+    """Error at θ + r·d for random (filter-normalized) directions d around a checkpoint."""
+    from xladjust.probes.landscape import parse_radii
+    from xladjust.probes.landscape_run import flatness_markdown, run_flatness
+
+    settings = _settings(task, evals, max_examples, batch_size, bf16)
+    summary = run_flatness(model, parse_radii(radii), directions, seed, settings, out,
+                           filter_normalized=not no_filter_norm, progress=not _quiet(ctx))
+    click.echo(flatness_markdown(summary))
+    click.echo(f"written to {out}")
+
+
+@click.command("compare")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+def compare_command(run_dirs, out):
+    """Gather probe, transfer, interpolate and flatness runs into one Markdown and HTML report."""
+    from xladjust.probes.gather import compare_runs
+
+    summary = compare_runs(list(run_dirs), out)
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"report of {len(summary['runs'])} run(s): {out / 'report.md'} and {out / 'report.html'}")
+
+
+def _quiet(ctx: click.Context) -> bool:
+    root = ctx.find_root().obj
+    return bool(root and root.get("quiet"))

@@ -1,0 +1,238 @@
+"""Interpolation and flatness runs over fine-tuned task checkpoints: set up → sweep → save.
+
+Each run directory holds ``summary.json`` (kind, signature, table), ``table.md`` and plots
+(PNG and SVG), and is marked complete last.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xladjust.errors import InputError
+from xladjust.io import atomic_dir, mark_complete, sha256_file, write_json_atomic, write_text_atomic
+from xladjust.probes.landscape import (
+    check_compatible,
+    flatness_sweep,
+    interpolation_sweep,
+    sharpness_summary,
+)
+from xladjust.signature import make_signature
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    task: str | None
+    tests: dict[str, str]  # language -> test source
+    max_examples: int | None = None
+    batch_size: int = 64
+    bf16: bool = True
+
+    def check(self) -> None:
+        if not self.tests:
+            raise InputError("no evaluation sets: pass --eval LANG=FILE (at least one)")
+
+
+def _evaluator(settings: EvalSettings, task_model: Any, progress: bool):
+    """``model -> {lang: {metric: value}}`` with test sets read once."""
+    from xladjust.tasks.evaluation import evaluate, load_examples, metrics_table
+
+    examples = {lang: load_examples(task_model.task, src, "test", settings.max_examples)
+                for lang, src in settings.tests.items()}
+
+    def run(model: Any) -> dict[str, dict[str, float]]:
+        results = evaluate(task_model, settings.task, examples, batch_size=settings.batch_size,
+                           bf16=settings.bf16, progress=False)
+        return metrics_table(results)
+
+    return run
+
+
+def _state(model: Any) -> dict[str, Any]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _hashes(paths: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for name, source in paths.items():
+        p = Path(source)
+        out[name] = sha256_file(p) if p.is_file() else source
+    return out
+
+
+def _checkpoint_hash(directory: str | Path) -> str:
+    weights = Path(directory) / "model.safetensors"
+    return sha256_file(weights) if weights.is_file() else str(directory)
+
+
+def run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSettings, out: Path,
+                      *, progress: bool = True) -> dict[str, Any]:
+    """Evaluate θ(α) between checkpoints ``a`` and ``b``; write ``out``; return the summary."""
+    from xladjust.tasks.model import load_task_model
+
+    settings.check()
+    tm_a = load_task_model(a)
+    tm_b = load_task_model(b)
+    if tm_a.task.name != tm_b.task.name:
+        raise InputError(f"{a} is a {tm_a.task.name!r} model but {b} is a {tm_b.task.name!r} model")
+    if type(tm_a.model) is not type(tm_b.model):
+        raise InputError(f"{a} ({type(tm_a.model).__name__}) and {b} ({type(tm_b.model).__name__}) "
+                         "have different architectures")
+    state_a, state_b = _state(tm_a.model), _state(tm_b.model)
+    check_compatible(state_a, state_b, names=(str(a), str(b)))
+    del tm_b  # keep two state dicts and one working model
+    evaluate = _evaluator(settings, tm_a, progress)
+    rows = interpolation_sweep(tm_a.model, state_a, state_b, alphas, evaluate, progress=progress)
+    metric = tm_a.task.primary_metric
+    summary = {
+        "kind": "interpolate",
+        "task": tm_a.task.name,
+        "metric": metric,
+        "from": str(a),
+        "to": str(b),
+        "rows": rows,
+        "signature": make_signature(stage="interpolate", config={"from": str(a), "to": str(b), "alphas": alphas,
+                                                                 "tests": settings.tests,
+                                                                 "max_examples": settings.max_examples},
+                                    inputs={"from": _checkpoint_hash(a), "to": _checkpoint_hash(b),
+                                            **_hashes(settings.tests)}),
+    }
+    summary["spread"] = _spread_along_line(rows, metric)
+    _write(out, summary, interpolation_markdown(summary), lambda d: plot_interpolation(summary, d))
+    return summary
+
+
+def _spread_along_line(rows: list[dict[str, Any]], metric: str) -> dict[str, dict[str, float]]:
+    langs = list(rows[0]["metrics"]) if rows else []
+    out = {}
+    for lang in langs:
+        values = [r["metrics"][lang][metric] for r in rows]
+        out[lang] = {"start": values[0], "end": values[-1], "min": min(values), "max": max(values),
+                     "range": max(values) - min(values)}
+    return out
+
+
+def run_flatness(model: str, radii: list[float], directions: int, seed: int, settings: EvalSettings, out: Path,
+                 *, filter_normalized: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Evaluate θ + r·d around ``model``; write ``out``; return the summary."""
+    from xladjust.tasks.model import load_task_model
+
+    settings.check()
+    if 0.0 not in radii:
+        radii = [0.0, *radii]
+    tm = load_task_model(model)
+    state = _state(tm.model)
+    evaluate = _evaluator(settings, tm, progress)
+    result = flatness_sweep(tm.model, state, radii, directions, seed, evaluate,
+                            filter_normalized=filter_normalized, progress=progress)
+    metric = tm.task.primary_metric
+    summary = {
+        "kind": "flatness",
+        "task": tm.task.name,
+        "metric": metric,
+        "model": str(model),
+        "radii": result.radii,
+        "directions": directions,
+        "filter_normalized": filter_normalized,
+        "rows": result.rows,
+        "sharpness": sharpness_summary(result, metric, higher_is_better=True),
+        "signature": make_signature(stage="flatness", seed=seed,
+                                    config={"model": str(model), "radii": result.radii, "directions": directions,
+                                            "filter_normalized": filter_normalized, "tests": settings.tests,
+                                            "max_examples": settings.max_examples},
+                                    inputs={"model": _checkpoint_hash(model), **_hashes(settings.tests)}),
+    }
+    _write(out, summary, flatness_markdown(summary), lambda d: plot_flatness(summary, d))
+    return summary
+
+
+def _write(out: Path, summary: dict[str, Any], markdown: str, plot: Any) -> None:
+    with atomic_dir(out) as tmp:
+        write_json_atomic(tmp / "summary.json", summary)
+        write_text_atomic(tmp / "table.md", markdown)
+        plot(tmp)
+        mark_complete(tmp)
+
+
+def interpolation_markdown(summary: dict[str, Any]) -> str:
+    langs = list(summary["rows"][0]["metrics"]) if summary["rows"] else []
+    metric = summary["metric"]
+    lines = [f"# Interpolation ({summary['task']}, {metric})", "",
+             f"θ(α) = (1 − α)·θ_A + α·θ_B, A = `{summary['from']}`, B = `{summary['to']}`", "",
+             "| α | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
+    for row in summary["rows"]:
+        lines.append(f"| {row['alpha']:.2f} | " + " | ".join(f"{row['metrics'][lang][metric]:.4f}" for lang in langs) + " |")
+    lines += ["", "| language | at A | at B | range along the line |", "|---|---|---|---|"]
+    for lang, s in summary["spread"].items():
+        lines.append(f"| {lang} | {s['start']:.4f} | {s['end']:.4f} | {s['range']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def flatness_markdown(summary: dict[str, Any]) -> str:
+    metric = summary["metric"]
+    radii = [r for r in summary["radii"] if r > 0]
+    lines = [f"# Flatness ({summary['task']}, error = 1 − {metric})", "",
+             f"{summary['directions']} random directions"
+             + (" (filter-normalized)" if summary["filter_normalized"] else "") + f" around `{summary['model']}`.",
+             "Mean increase in error at each radius (± std across directions):", "",
+             "| language | " + " | ".join(f"r = {r:g}" for r in radii) + " |", "|---|" + "---|" * len(radii)]
+    for lang, s in summary["sharpness"].items():
+        cells = [f"{s['by_radius'][f'{r:g}']['mean_increase']:+.4f} ± {s['by_radius'][f'{r:g}']['std']:.4f}" for r in radii]
+        lines.append(f"| {lang} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_interpolation(summary: dict[str, Any], directory: Path) -> None:
+    plt = _plt()
+    metric = summary["metric"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    alphas = [r["alpha"] for r in summary["rows"]]
+    for lang in summary["rows"][0]["metrics"]:
+        ax.plot(alphas, [r["metrics"][lang][metric] for r in summary["rows"]], marker="o", label=lang)
+    ax.set_xlabel("α  (0 = A, 1 = B)")
+    ax.set_ylabel(metric)
+    spread = ", ".join(f"{lang} range {s['range']:.3f}" for lang, s in summary["spread"].items())
+    ax.set_title(f"{summary['task']}: {metric} along the line A→B\n{spread}", fontsize=9)
+    ax.legend(title="language")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(directory / f"interpolation.{ext}", dpi=120)
+    plt.close(fig)
+
+
+def plot_flatness(summary: dict[str, Any], directory: Path) -> None:
+    plt = _plt()
+    langs = list(summary["sharpness"])
+    fig, axes = plt.subplots(1, len(langs), figsize=(4 * len(langs), 3.6), sharey=True, squeeze=False)
+    metric = summary["metric"]
+    for ax, lang in zip(axes[0], langs, strict=True):
+        for k in range(summary["directions"]):
+            rows = [r for r in summary["rows"] if r["direction"] == k]
+            ax.plot([r["radius"] for r in rows], [1 - r["metrics"][lang][metric] for r in rows],
+                    marker=".", alpha=0.7, label=f"direction {k}")
+        top = summary["sharpness"][lang]["by_radius"][f"{max(summary['radii']):g}"]["mean_increase"]
+        ax.set_title(f"{lang}: +{top:.3f} error at r={max(summary['radii']):g}", fontsize=9)
+        ax.set_xlabel("radius r")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"error (1 − {metric})")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"{summary['task']}: error around the checkpoint", fontsize=10)
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(directory / f"flatness.{ext}", dpi=120)
+    plt.close(fig)

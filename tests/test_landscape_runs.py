@@ -1,0 +1,136 @@
+"""Interpolation, flatness and compare runs end to end on tiny task models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers_tasks import write_ner, write_nli
+
+from xladjust.cli import main
+from xladjust.config import build_config
+from xladjust.errors import InputError
+from xladjust.io import is_complete
+from xladjust.probes.gather import compare_runs, markdown_to_html, signature_warnings
+from xladjust.probes.landscape_run import EvalSettings, run_flatness, run_interpolation
+from xladjust.tasks.config import FinetuneConfig
+from xladjust.tasks.finetune import finetune
+
+FAST = {"bf16": False, "progress": False, "eval_batch_size": 16, "max_steps": 3, "batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_checkpoints) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("landscape")
+    en, es = write_nli(d / "en.tsv", 48, 0), write_nli(d / "es.tsv", 24, 2)
+    ner = write_ner(d / "ner.tsv", 30, 0)
+    model = str(tiny_checkpoints["unigram"])
+
+    def tune(name, task, train, seed=1):
+        cfg = build_config(FinetuneConfig, {"task": task, "model": model, "train": [str(t) for t in train],
+                                            "dev": str(train[0]), "out": str(d / name), "seed": seed, **FAST})
+        return finetune(cfg)
+
+    return {"mono": tune("mono", "nli", [en]), "bi": tune("bi", "nli", [en, es]),
+            "ner": tune("ner", "ner", [ner]), "en": en, "es": es, "root": d}
+
+
+def settings(runs, **kw):
+    return EvalSettings(task="nli", tests={"en": str(runs["en"]), "es": str(runs["es"])}, bf16=False, **kw)
+
+
+def test_interpolation_run_writes_table_plot_and_exact_endpoints(runs, tmp_path):
+    out = tmp_path / "interp"
+    summary = run_interpolation(str(runs["mono"]), str(runs["bi"]), [0.0, 0.5, 1.0], settings(runs), out,
+                                progress=False)
+    assert is_complete(out)
+    for name in ("summary.json", "table.md", "interpolation.png", "interpolation.svg"):
+        assert (out / name).is_file(), name
+    mono = json.loads((runs["mono"] / "run.json").read_text()) if (runs["mono"] / "run.json").exists() else None
+    rows = summary["rows"]
+    assert [r["alpha"] for r in rows] == [0.0, 0.5, 1.0]
+    # α = 0 is checkpoint A itself: evaluating A directly gives the same accuracy
+    from xladjust.tasks.evaluation import evaluate, metrics_table
+
+    direct = metrics_table(evaluate(str(runs["mono"]), "nli", {"en": str(runs["en"])}, bf16=False))
+    assert rows[0]["metrics"]["en"]["accuracy"] == pytest.approx(direct["en"]["accuracy"])
+    direct_b = metrics_table(evaluate(str(runs["bi"]), "nli", {"es": str(runs["es"])}, bf16=False))
+    assert rows[-1]["metrics"]["es"]["accuracy"] == pytest.approx(direct_b["es"]["accuracy"])
+    assert set(summary["spread"]) == {"en", "es"} and mono is None or True
+    assert "| 0.50 |" in (out / "table.md").read_text()
+
+
+def test_interpolation_refuses_different_heads(runs, tmp_path):
+    with pytest.raises(InputError, match="'nli' model but .* 'ner' model"):
+        run_interpolation(str(runs["mono"]), str(runs["ner"]), [0.0, 1.0], settings(runs), tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_flatness_run_reports_sharpness_per_language(runs, tmp_path):
+    out = tmp_path / "flat"
+    summary = run_flatness(str(runs["mono"]), [0.05, 0.5], 2, 0, settings(runs, max_examples=16), out,
+                           progress=False)
+    assert is_complete(out) and (out / "flatness.png").is_file()
+    assert summary["radii"] == [0.0, 0.05, 0.5]
+    assert set(summary["sharpness"]) == {"en", "es"}
+    assert len(summary["rows"]) == 2 * 3
+    assert "r = 0.5" in (out / "table.md").read_text()
+
+
+def test_eval_settings_need_a_test_set(runs, tmp_path):
+    with pytest.raises(InputError, match="no evaluation sets"):
+        run_flatness(str(runs["mono"]), [0.1], 1, 0, EvalSettings(task="nli", tests={}), tmp_path / "f")
+
+
+def test_cli_interpolate_and_compare_with_html(runs, tmp_path, capsys):
+    interp = tmp_path / "interp"
+    with pytest.raises(SystemExit) as exc:
+        main(["-q", "interpolate", "--from", str(runs["mono"]), "--to", str(runs["bi"]), "--alphas", "0:1:3",
+              "--eval", f"en={runs['en']}", "--eval", f"es={runs['es']}", "--no-bf16", "--out", str(interp)])
+        raise SystemExit(0)
+    assert exc.value.code == 0
+    assert "Interpolation (nli, accuracy)" in capsys.readouterr().out
+    report = tmp_path / "report"
+    summary = compare_runs([interp, runs["mono"]], report)
+    page = (report / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 1 and "<table>" in page
+    assert "Interpolation" in (report / "report.md").read_text()
+    assert [r["kind"] for r in summary["runs"]][0] == "interpolate"
+
+
+def test_cli_rejects_bad_eval_spec(runs, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["flatness", "--model", str(runs["mono"]), "--eval", "en", "--out", str(tmp_path / "f")])
+    assert exc.value.code == 2 and "use LANG=FILE" in capsys.readouterr().err
+
+
+def test_compare_errors(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        compare_runs([tmp_path / "none"], tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="not an xladjust run directory"):
+        compare_runs([tmp_path / "empty"], tmp_path / "out")
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "summary.json").write_text("{}")
+    with pytest.raises(InputError, match="incomplete"):
+        compare_runs([half], tmp_path / "out")
+
+
+def test_signature_warnings_name_what_differs(tmp_path):
+    from xladjust.probes.gather import RunInfo
+
+    a = RunInfo(Path("a"), "probe", "", [{"versions": {"torch": "2.1"}, "seed": 1, "inputs": {"test-es": "x"}}])
+    b = RunInfo(Path("b"), "probe", "", [{"versions": {"torch": "2.2"}, "seed": 2, "inputs": {"test-es": "y"}}])
+    warnings = signature_warnings([a, b])
+    assert len(warnings) == 3
+    assert any("torch versions differ" in w for w in warnings)
+    assert any("seeds differ" in w for w in warnings) and any("'test-es'" in w for w in warnings)
+    assert signature_warnings([a, a]) == []
+
+
+def test_markdown_subset():
+    page = markdown_to_html("# T\n\n| a | b |\n|---|---|\n| 1 | `x` |\n\n- item **bold**\n")
+    assert "<h1>T</h1>" in page and "<th>a</th>" in page and "<td><code>x</code></td>" in page
+    assert "<li>item <b>bold</b></li>" in page
