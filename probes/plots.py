@@ -1,0 +1,120 @@
+"""Probe plots, each written as PNG and SVG.
+
+matplotlib is imported here only, and only its object-oriented API with the Agg canvas
+is used (no pyplot, no global backend change), so plotting works headless and does not
+disturb a caller's own matplotlib state. Histograms that overlay checkpoints share one set
+of bins (:func:`xladjust.probes.stats.histogram_counts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xladjust.errors import MissingDependencyError
+from xladjust.probes.stats import histogram_counts
+
+FORMATS = ("png", "svg")
+
+
+def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2) -> tuple[Any, list[Any]]:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingDependencyError("plots need matplotlib; install it with: pip install matplotlib") from None
+    fig = Figure(figsize=(width * ncols, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes
+
+
+def save_figure(fig: Any, stem: Path) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg``; return their paths."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in FORMATS:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        fig.savefig(path, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
+        paths.append(path)
+    return paths
+
+
+def _step_histograms(ax: Any, series: Mapping[str, Any], bins: int | np.ndarray, labels: Mapping[str, str]) -> None:
+    edges, counts = histogram_counts(series, bins)
+    for name, c in counts.items():
+        ax.stairs(c, edges, label=labels.get(name, name), linewidth=1.6)
+    ax.set_ylabel("triples")
+    ax.legend(fontsize=8)
+
+
+def histogram_overlay(
+    stem: Path,
+    series: Mapping[str, Any],
+    *,
+    title: str,
+    xlabel: str,
+    bins: int = 40,
+    labels: Mapping[str, str] | None = None,
+    zero_line: bool = True,
+) -> list[Path]:
+    """Histograms of several series on shared bins, one outline each."""
+    fig, (ax,) = _figure()
+    _step_histograms(ax, series, bins, labels or {})
+    if zero_line:
+        ax.axvline(0.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, stem)
+
+
+def distance_panels(
+    stem: Path,
+    related: Mapping[str, Any],
+    unrelated: Mapping[str, Any],
+    *,
+    title: str,
+    xlabel: str,
+    bins: int = 40,
+    labels: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Path]:
+    """d(w, r) and d(w, u) side by side, every checkpoint overlaid; both panels share bins.
+    ``labels`` maps ``"related"``/``"unrelated"`` to legend labels per series."""
+    from xladjust.probes.stats import shared_bins
+
+    edges = shared_bins([*related.values(), *unrelated.values()], bins)
+    fig, (left, right) = _figure(ncols=2, width=5.5)
+    labels = labels or {}
+    panels = ((left, related, "related", "d(w, r)"), (right, unrelated, "unrelated", "d(w, u)"))
+    for ax, series, kind, symbol in panels:
+        _step_histograms(ax, series, edges, labels.get(kind, {}))
+        ax.set_xlabel(f"{xlabel} {symbol} ({kind})")
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, stem)
+
+
+def layer_curves(
+    stem: Path,
+    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    *,
+    title: str,
+    ylabel: str,
+    chance: float | None = None,
+) -> list[Path]:
+    """One line per named curve over layers (``{name: (layers, values)}``)."""
+    fig, (ax,) = _figure()
+    for name, (xs, ys) in curves.items():
+        ax.plot(list(xs), list(ys), marker="o", markersize=3, label=name)
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label=f"chance ({chance:.3g})")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncols=2)
+    return save_figure(fig, stem)

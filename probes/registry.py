@@ -1,0 +1,105 @@
+"""The probe registry and the interface every probe shares.
+
+A probe is a function ``probe(view, settings) -> ProbeResult`` called on a checkpoint's
+cached embeddings of one input (a :class:`~xladjust.probes.views.BitextView` or a
+:class:`~xladjust.probes.views.SentenceView`). It returns its metrics as a dict, declares
+its primary metric, and may hand back per-item arrays for tables, plots and paired tests.
+Probes neither print nor write: the caller reports and saves.
+
+:data:`PROBES` is the one list of probes; the CLI's choices, config validation and the
+report read from it. Implementations are imported only when a probe runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from xladjust.errors import ConfigError
+
+InputKind = Literal["bitext", "sentences"]
+
+
+@dataclass
+class ProbeResult:
+    """What one probe found on one checkpoint and one input.
+
+    ``metrics`` is JSON-ready; ``metrics[primary_metric]`` is the headline figure.
+    ``per_item`` holds arrays such as per-triple distances (first axis: layers).
+    """
+
+    probe: str
+    primary_metric: str
+    metrics: dict[str, Any]
+    per_item: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> Any:
+        return self.metrics[self.primary_metric]
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """Settings shared by all probes of a run (from the run's config)."""
+
+    primary_layer: int | None = None  # None: the last layer probed
+    csls_k: int = 10
+    bootstrap: int = 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    name: str
+    input: InputKind
+    primary_metric: str
+    target: str  # "module:function"
+    description: str
+
+    def load(self) -> Callable[..., ProbeResult]:
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+PROBES: dict[str, ProbeInfo] = {}
+
+
+def register_probe(info: ProbeInfo) -> ProbeInfo:
+    """Add a probe to :data:`PROBES` (a name may be registered once)."""
+    if info.name in PROBES:
+        raise ValueError(f"probe {info.name!r} is already registered")
+    PROBES[info.name] = info
+    return info
+
+
+def get_probe(name: str) -> ProbeInfo:
+    if name not in PROBES:
+        raise ConfigError(f"unknown probe {name!r}; known probes: {', '.join(PROBES)}")
+    return PROBES[name]
+
+
+register_probe(ProbeInfo(
+    name="distances",
+    input="bitext",
+    primary_metric="mean_delta",
+    target="xladjust.probes.builtin:distance_probe",
+    description="d(w,r), d(w,u) and Δ = d(w,u) − d(w,r) per triple, cosine and Euclidean",
+))
+register_probe(ProbeInfo(
+    name="word-retrieval",
+    input="bitext",
+    primary_metric="p_at_1_csls",
+    target="xladjust.probes.builtin:word_retrieval_probe",
+    description="nearest aligned word of the other language by cosine and CSLS (Cao et al. 2020)",
+))
+register_probe(ProbeInfo(
+    name="sentence-retrieval",
+    input="sentences",
+    primary_metric="best_accuracy",
+    target="xladjust.probes.builtin:sentence_retrieval_probe",
+    description="Tatoeba nearest sentence by cosine over mean-pooled vectors, per layer",
+))

@@ -1,0 +1,200 @@
+"""Writing a probe run: ``summary.json``, ``triples.csv``, ``plots/`` and ``report.md``.
+
+The run directory is built under a temporary name, renamed into place and marked complete
+last, so an interrupted run never looks finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xladjust.io import atomic_dir, mark_complete, write_json_atomic, write_text_atomic
+from xladjust.probes import plots
+from xladjust.probes.compare import delta_change
+from xladjust.probes.distances import Distance
+from xladjust.probes.registry import ProbeResult
+from xladjust.probes.report_md import fmt, pct, pvalue, render_report
+from xladjust.probes.run import SUMMARY_FILE, ProbeRun
+
+TRIPLES_FILE = "triples.csv"
+REPORT_FILE = "report.md"
+PLOTS_DIR = "plots"
+
+
+def clean_json(obj: Any) -> Any:
+    """JSON-safe copy: NaN and infinities become None, numpy scalars become Python ones."""
+    if isinstance(obj, dict):
+        return {str(k): clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_json(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _result_json(result: ProbeResult) -> dict[str, Any]:
+    return {"primary_metric": result.primary_metric, "primary": result.primary, "metrics": result.metrics}
+
+
+def summary_dict(run: ProbeRun) -> dict[str, Any]:
+    inputs = run.inputs
+    return clean_json({
+        "signature": run.signature,
+        "inputs": {
+            "bitexts": [
+                {"name": b.name, "path": str(b.path), "src_lang": b.src_lang, "tgt_lang": b.tgt_lang,
+                 "counts": b.counts, "sha256": b.sha256}
+                for b in inputs.bitexts
+            ],
+            "tatoeba": [
+                {"name": s.name, "lang": s.tgt_lang, "n": len(s.src),
+                 "files": {str(s.src_path): s.sha256[str(s.src_path)], str(s.tgt_path): s.sha256[str(s.tgt_path)]}}
+                for s in inputs.sentence_sets
+            ],
+        },
+        "checkpoints": {
+            c.name: {
+                "spec": c.spec, "path": c.path, "num_layers": c.num_layers, "layers": list(c.layers),
+                "sentence_layers": list(c.sentence_layers), "tokenizer_sha256": c.tokenizer_sha256,
+                "invalid_words": c.invalid_words, "timing": c.timing,
+                "results": {inp: {p: _result_json(r) for p, r in res.items()} for inp, res in c.results.items()},
+            }
+            for c in run.checkpoints
+        },
+        "comparisons": run.comparisons,
+        "notes": run.notes,
+        "timing": run.timing,
+    })
+
+
+def write_triples_csv(path: Path, run: ProbeRun) -> int:
+    """One row per triple and layer: the words, then each checkpoint's distances side by
+    side. Returns the number of rows."""
+    columns = ["bitext", "triple", "layer", "sentence", "src_index", "src_word", "related_index",
+               "related_word", "unrelated_sentence", "unrelated_index", "unrelated_word"]
+    keys = [f"{d.value}.{q}" for d in Distance for q in ("related", "unrelated", "delta")]
+    columns += [f"{c.name}.{key}" for c in run.checkpoints for key in keys]
+    rows = 0
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for bitext in run.inputs.bitexts:
+            found = [(c, c.results.get(bitext.name, {}).get("distances")) for c in run.checkpoints]
+            if not any(r is not None for _, r in found):
+                continue
+            layers = sorted({layer for _, r in found if r is not None for layer in r.metrics["layers"]})
+            t, pairs = bitext.triples, bitext.pairs
+            for layer in layers:
+                values = []
+                for _, result in found:
+                    if result is None or layer not in result.metrics["layers"]:
+                        values.append(None)
+                    else:
+                        k = result.metrics["layers"].index(layer)
+                        values.append([result.per_item[key][k] for key in keys])
+                for n in range(len(t)):
+                    s, u_s = int(t.sentence[n]), int(t.unrelated_sentence[n])
+                    i, j, u = int(t.src[n]), int(t.related[n]), int(t.unrelated[n])
+                    row: list[Any] = [bitext.name, n, layer, s, i, pairs[s].src[i], j, pairs[s].tgt[j], u_s, u,
+                                      pairs[u_s].tgt[u]]
+                    for v in values:
+                        row += [""] * len(keys) if v is None else [_num(arr[n]) for arr in v]
+                    writer.writerow(row)
+                    rows += 1
+    return rows
+
+
+def _num(x: float) -> str:
+    return "" if not math.isfinite(x) else f"{x:.6g}"
+
+
+def make_plots(plot_dir: Path, run: ProbeRun) -> dict[str, list[str]]:
+    """Every plot of the run; returns ``{topic: [png file names]}`` for the report."""
+    bins = run.config.bins
+    made: dict[str, list[str]] = {}
+    ckpts = run.checkpoints
+    for bitext in run.inputs.bitexts:
+        found = {c.name: c.results.get(bitext.name, {}).get("distances") for c in ckpts}
+        found = {k: v for k, v in found.items() if v is not None}
+        if not found:
+            continue
+        first = next(iter(found.values()))
+        layer = first.metrics["primary_layer"]
+        names = [n for n, r in found.items() if layer in r.metrics["layers"]]
+        arr = {q: {n: found[n].per_item[f"cosine.{q}"][found[n].metrics["layers"].index(layer)] for n in names}
+               for q in ("related", "unrelated", "delta")}
+        stats = {n: found[n].metrics["by_layer"][str(layer)]["cosine"] for n in names}
+        files: list[Path] = []
+        where = f"{bitext.name}, layer {layer}, cosine distance, {len(bitext.triples)} triples"
+        labels = {n: f"{n}: mean {stats[n]['mean_delta']:.3f}, Δ>0 {pct(stats[n]['share_delta_positive'])}" for n in names}
+        files += plots.histogram_overlay(
+            plot_dir / f"{bitext.name}.delta", arr["delta"], bins=bins, labels=labels,
+            xlabel="Δ = d(w,u) − d(w,r)  (positive: related word closer)",
+            title=f"Paired differences Δ, {where}\n" + "; ".join(
+                f"{n}: mean Δ {stats[n]['mean_delta']:.3f} [95% CI {stats[n]['mean_delta_ci_low']:.3f}, "
+                f"{stats[n]['mean_delta_ci_high']:.3f}]" for n in names),
+        )
+        files += plots.distance_panels(
+            plot_dir / f"{bitext.name}.distances", arr["related"], arr["unrelated"], bins=bins,
+            xlabel="cosine distance", title=f"Related and unrelated distances, {where}",
+            labels={q: {n: f"{n}: mean {stats[n]['mean_' + q]:.3f}, median {stats[n]['median_' + q]:.3f}"
+                        for n in names} for q in ("related", "unrelated")},
+        )
+        for other in names[1:]:
+            change = delta_change(found[names[0]], found[other], layer)
+            test = run.comparisons.get(f"{other}-vs-{names[0]}", {}).get(bitext.name, {})
+            cmp = test.get("by_layer", {}).get(str(layer), {}).get("cosine", {}).get("delta", {})
+            files += plots.histogram_overlay(
+                plot_dir / f"{bitext.name}.delta-change.{other}-vs-{names[0]}",
+                {f"{other} − {names[0]}": change}, bins=bins,
+                xlabel=f"per-triple change of Δ ({other} − {names[0]})",
+                title=(f"Change of Δ per triple, {where}\nmean {fmt(cmp.get('mean_change'))}, "
+                       f"median {fmt(cmp.get('median_change'))}, Wilcoxon p {pvalue(cmp.get('wilcoxon_p'))}, "
+                       f"rank-biserial {fmt(cmp.get('rank_biserial'))}, d_z {fmt(cmp.get('cohens_dz'))}"),
+            )
+        if len(first.metrics["layers"]) > 1:
+            curves = {n: (r.metrics["layers"], [r.metrics["by_layer"][str(x)]["cosine"]["mean_delta"]
+                                                 for x in r.metrics["layers"]]) for n, r in found.items()}
+            files += plots.layer_curves(plot_dir / f"{bitext.name}.delta-by-layer", curves,
+                                        title=f"Mean cosine Δ per layer, {bitext.name}", ylabel="mean Δ")
+        made[bitext.name] = [p.name for p in files if p.suffix == ".png"]
+    curves = {}
+    chance = None
+    for sset in run.inputs.sentence_sets:
+        for c in ckpts:
+            result = c.results.get(sset.name, {}).get("sentence-retrieval")
+            if result is None:
+                continue
+            m = result.metrics
+            chance = m["chance"]
+            curves[f"{c.name} {sset.tgt_lang} (best {pct(m['best_accuracy'])} @ {m['best_layer']})"] = (
+                m["layers"], [m["by_layer"][str(x)]["mean"] for x in m["layers"]])
+    if curves:
+        files = plots.layer_curves(plot_dir / "tatoeba-by-layer", curves, chance=chance,
+                                   title="Tatoeba sentence retrieval accuracy per layer (mean of both directions)",
+                                   ylabel="accuracy (P@1)")
+        made["tatoeba"] = [p.name for p in files if p.suffix == ".png"]
+    return made
+
+
+def write_run(run: ProbeRun) -> Path:
+    """Write the run directory atomically; mark it complete last."""
+    out = run.config.out
+    start = time.perf_counter()
+    with atomic_dir(out) as tmp:
+        write_triples_csv(tmp / TRIPLES_FILE, run)
+        made = make_plots(tmp / PLOTS_DIR, run)
+        run.timing["write_tables_and_plots"] = time.perf_counter() - start
+        write_json_atomic(tmp / SUMMARY_FILE, summary_dict(run))
+        write_text_atomic(tmp / REPORT_FILE, render_report(run, made))
+        mark_complete(tmp)
+    return out
+
