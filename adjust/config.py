@@ -1,0 +1,205 @@
+"""The adjust stage's typed config, checked as a whole before any model loads.
+
+``xladjust validate FILE`` (with ``kind: adjust``) and ``xladjust adjust --config FILE``
+build the same :class:`AdjustConfig`; :meth:`AdjustConfig.check` reports every
+conflicting or out-of-range option at once, including the chosen objective's options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from xladjust.embeddings import Pooling
+from xladjust.models import OFFLINE_SPEC
+
+
+class Mix(str, Enum):
+    """How sentence pairs are drawn from several aligned corpora."""
+
+    PROPORTIONAL = "proportional"  # in proportion to each corpus's usable pairs
+    UNIFORM = "uniform"  # the same number from each corpus
+
+
+class OptimizerName(str, Enum):
+    ADAMW = "adamw"
+    ADAM = "adam"
+
+
+class Schedule(str, Enum):
+    """Learning rate after warmup: held constant or decayed linearly to zero."""
+
+    CONSTANT = "constant"
+    LINEAR = "linear"
+
+
+class Precision(str, Enum):
+    AUTO = "auto"  # bf16 where the device has fast bf16 (CPU with AVX512-BF16/AMX, GPU), else fp32
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"  # CUDA only; uses a gradient scaler
+
+
+class EmbeddingUpdates(str, Enum):
+    """How the input word-embedding matrix (most of a multilingual encoder's parameters) trains.
+
+    - ``sparse`` (default): only the rows of subwords in the batch get a gradient and an
+      update (lazy Adam, :class:`torch.optim.SparseAdam`); a row's moment estimates advance
+      only on steps where it occurs, and weight decay does not apply to it. Every other
+      parameter trains as usual. Nearly as fast as ``freeze`` while still letting input
+      vectors of the corpus's subwords move.
+    - ``freeze``: the word-embedding matrix stays as pretrained; only the transformer
+      layers (and position/type embeddings) adapt. Subwords keep their input vectors, so the
+      adjustment must come from contextualization; the fastest option and the least memory.
+    - ``train``: dense gradient and dense Adam update over the whole matrix every step, as
+      in the papers' code; several times slower on CPU for a 250k-row vocabulary.
+    """
+
+    SPARSE = "sparse"
+    FREEZE = "freeze"
+    TRAIN = "train"
+
+
+# Options that steer how a run proceeds but not what it computes; a resumed run may
+# change them.
+RUN_CONTROL_KEYS = ("resume", "overwrite", "progress", "checkpoint_every", "keep_checkpoints",
+                    "keep_checkpoints_at_end", "log_every")
+
+
+@dataclass(frozen=True)
+class AdjustConfig:
+    """Everything an adjust run needs. Paths are taken as given (not resolved)."""
+
+    aligned: list[Path]  # aligned-corpus directories (align stage output), one per language pair
+    out: Path  # run directory: the final checkpoint, xladjust.json, metrics.jsonl
+    model: str = OFFLINE_SPEC
+    objective: str = "l2"
+    objective_options: dict[str, Any] = field(default_factory=dict)
+    layer: int = -1  # hidden-state layer aligned (0 = embeddings, -1 = last)
+    pooling: Pooling = Pooling.MEAN  # subwords -> word vector
+    # pair selection
+    max_pairs: int | None = None  # sentence pairs sampled over all corpora (None: all usable)
+    mix: Mix = Mix.PROPORTIONAL
+    drop_identical: bool = True  # drop links whose two words are the same string
+    special_tokens: bool = False  # align the tokenizer's own [CLS]/[SEP] (<s>/</s>) as pseudo-words
+    max_words: int | None = None  # pairs with a longer side are skipped
+    max_subwords: int | None = None  # same in subwords, specials included (default: model limit)
+    # optimization
+    epochs: int | None = None  # default 1 unless max_steps is given
+    max_steps: int | None = None  # optimizer steps
+    batch_size: int = 16  # sentence pairs per micro-batch
+    max_tokens: int = 8192  # padded subwords per micro-batch (both sides)
+    grad_accum: int = 1  # micro-batches per optimizer step
+    optimizer: OptimizerName = OptimizerName.ADAMW
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    warmup_steps: int | None = None  # optimizer steps; default: warmup_ratio 0.1
+    warmup_ratio: float | None = None  # share of all optimizer steps
+    schedule: Schedule = Schedule.LINEAR
+    max_grad_norm: float | None = 1.0
+    embeddings: EmbeddingUpdates = EmbeddingUpdates.SPARSE
+    precision: Precision = Precision.AUTO
+    cpu: bool = False  # force the CPU even when a GPU is visible
+    seed: int = 0
+    # run control
+    checkpoint_every: int | None = 500  # optimizer steps between resumable checkpoints (None: never)
+    keep_checkpoints: int = 1  # newest checkpoints kept while running
+    keep_checkpoints_at_end: bool = False  # keep them after the run completes
+    log_every: int = 10  # optimizer steps between metrics.jsonl lines
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+
+    def check(self) -> list[str]:
+        """Every cross-field and range problem, as messages that say what to do."""
+        problems: list[str] = []
+        problems += self._check_paths()
+        problems += _positive(self, ("batch_size", "max_tokens", "grad_accum", "keep_checkpoints", "log_every"))
+        problems += _positive_or_none(
+            self, ("max_pairs", "max_words", "max_subwords", "epochs", "max_steps", "checkpoint_every")
+        )
+        if self.max_subwords is not None and self.max_subwords < 3:
+            problems.append(f"max_subwords must be at least 3 (specials included), got {self.max_subwords}")
+        if self.epochs is not None and self.max_steps is not None:
+            problems.append(
+                f"epochs ({self.epochs}) and max_steps ({self.max_steps}) conflict: set one of them"
+            )
+        if self.warmup_steps is not None and self.warmup_ratio is not None:
+            problems.append(
+                f"warmup_steps ({self.warmup_steps}) and warmup_ratio ({self.warmup_ratio}) conflict: set one of them"
+            )
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            problems.append(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.warmup_ratio is not None and not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if (self.warmup_steps is not None and self.max_steps is not None
+                and self.warmup_steps > self.max_steps):
+            problems.append(f"warmup_steps ({self.warmup_steps}) exceeds max_steps ({self.max_steps})")
+        if not self.lr > 0:
+            problems.append(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            problems.append(f"max_grad_norm must be positive or null (no clipping), got {self.max_grad_norm}")
+        if self.resume and self.overwrite:
+            problems.append("resume and overwrite conflict: --resume continues the run in --out, "
+                            "--overwrite replaces it; pass one of them")
+        if self.precision is Precision.FP16 and self.cpu:
+            problems.append("precision fp16 needs a CUDA device but cpu is true; use bf16 or fp32 on the CPU")
+        problems += self._check_objective()
+        return problems
+
+    def _check_paths(self) -> list[str]:
+        problems = []
+        if not self.aligned:
+            problems.append("aligned must name at least one aligned-corpus directory")
+        seen: set[Path] = set()
+        out = _norm(self.out)
+        for path in self.aligned:
+            p = _norm(path)
+            if p in seen:
+                problems.append(f"aligned corpus {path} is listed twice")
+            seen.add(p)
+            if p == out or out in p.parents:
+                problems.append(f"out ({self.out}) would replace the aligned corpus {path}; choose another out")
+        return problems
+
+    def _check_objective(self) -> list[str]:
+        from xladjust.adjust.objectives import OBJECTIVES
+
+        spec = OBJECTIVES.get(self.objective)
+        if spec is None:
+            return [f"unknown objective {self.objective!r}; choose one of: {', '.join(OBJECTIVES)}"]
+        return [f"objective_options: {p}" for p in spec.option_problems(self.objective_options)]
+
+    def objective_config(self) -> Any:
+        """The objective's typed options (a frozen dataclass of the registered kind)."""
+        from xladjust.adjust.objectives import OBJECTIVES
+
+        return OBJECTIVES[self.objective].build_options(self.objective_options)
+
+    @property
+    def resolved_epochs(self) -> int | None:
+        """Epochs to run; None when ``max_steps`` decides."""
+        if self.max_steps is not None:
+            return None
+        return 1 if self.epochs is None else self.epochs
+
+
+def _norm(path: Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _positive(cfg: AdjustConfig, names: tuple[str, ...]) -> list[str]:
+    return [f"{n} must be a positive integer, got {getattr(cfg, n)}" for n in names if getattr(cfg, n) < 1]
+
+
+def _positive_or_none(cfg: AdjustConfig, names: tuple[str, ...]) -> list[str]:
+    out = []
+    for n in names:
+        value = getattr(cfg, n)
+        if value is not None and value < 1:
+            out.append(f"{n} must be a positive integer or null, got {value}")
+    return out

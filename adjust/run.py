@@ -1,0 +1,344 @@
+"""``adjust(config)``: set up → train → save, the library entry point of the stage.
+
+Set-up checks everything that can fail before the first optimizer step, cheapest first:
+the run directory, the aligned corpora (format, link ranges, usable links), the model and
+its fast tokenizer, the layer, and the drawn pairs. The frozen model's English vectors
+and θ₀ are taken from the loaded model before any update, so no second model is kept.
+
+The run directory holds, when complete: the Hugging Face checkpoint (config, safetensors
+weights, tokenizer, sentence-transformers module files), ``xladjust.json`` (signature,
+corpus manifests and selection counts, training summary, final metrics),
+``metrics.jsonl`` and ``run.json``; ``.complete`` is written last. While running it also
+holds ``checkpoints/`` for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig, Precision
+from xladjust.config import config_to_dict
+from xladjust.errors import ConfigError, InputError
+from xladjust.io import (
+    is_complete,
+    mark_complete,
+    read_json,
+    sha256_file,
+    sha256_json,
+    write_json_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+MANIFEST_FILE = "xladjust.json"
+_RUN_MARKERS = (RUN_FILE, MANIFEST_FILE, "checkpoints", "metrics.jsonl", ".complete")
+
+
+def adjust(config: AdjustConfig) -> Path:
+    """Adjust ``config.model`` on ``config.aligned``; return the run directory (``config.out``)."""
+    from xladjust.adjust.dataset import scan_corpora
+    from xladjust.adjust.train import run_loop
+
+    wall = time.perf_counter()
+    problems = config.check()
+    if problems:
+        raise ConfigError(problems)
+    accelerator = make_accelerator(config)
+    resuming = prepare_run_dir(config, accelerator)
+    scans = scan_corpora(config)
+    setup = set_up(config, accelerator, scans)
+    loop = setup.loop
+    state = _start(loop, resuming)
+    log.info("%d optimizer steps (warmup %d), %d process(es), precision %s, embeddings %s",
+             len(loop.steps), setup.warmup, accelerator.num_processes, accelerator.mixed_precision,
+             config.embeddings.value)
+    resumed_at = state.step
+    state = run_loop(loop, state)
+    _release(loop)
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if setup.sparse is not None:
+            loop.encoder.get_input_embeddings().sparse = False
+        setup.timing["run_seconds"] = round(time.perf_counter() - wall, 3)
+        _finish(config, setup, state, resumed_at)
+    accelerator.wait_for_everyone()
+    return Path(config.out)
+
+
+@dataclass
+class Setup:
+    """What :func:`set_up` builds: the loop plus what the run's manifest reports."""
+
+    loop: Any  # xladjust.adjust.train.Loop
+    loaded: Any  # LoadedModel
+    data: Any  # AdjustData
+    sparse: Any  # the sparsely updated embedding matrix, if any
+    warmup: int
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def set_up(config: AdjustConfig, accelerator: Any, scans: list[Any]) -> Setup:
+    """Load the model, draw the pairs, cache frozen targets and θ₀, build optimizers and plan."""
+    from accelerate.utils import set_seed
+
+    from xladjust.adjust.batching import plan_steps
+    from xladjust.adjust.dataset import draw_examples
+    from xladjust.adjust.features import check_fast_tokenizer
+    from xladjust.adjust.forward import AlignmentModel
+    from xladjust.adjust.objectives import build_objective
+    from xladjust.adjust.optim import configure_embeddings, make_optimizers, make_schedulers
+    from xladjust.adjust.regularizers import ParameterAnchor
+    from xladjust.adjust.targets import frozen_source_vectors
+    from xladjust.adjust.train import Loop
+    from xladjust.embeddings import model_max_length, resolve_layers
+    from xladjust.models import load_model
+
+    set_seed(config.seed)
+    loaded = load_model(config.model, device=str(accelerator.device), for_training=True)
+    check_fast_tokenizer(loaded.tokenizer)
+    encoder, tokenizer = loaded.model, loaded.tokenizer
+    num_layers = loaded.num_layers
+    layer = resolve_layers(config.layer, num_layers)[0]
+    max_length = model_max_length(encoder, tokenizer)
+    if config.max_subwords is not None:
+        max_length = min(max_length, config.max_subwords)
+    data = draw_examples(config, scans, tokenizer, max_length)
+    log.info("training on %d sentence pairs, %d links", len(data.examples), data.n_links)
+
+    objective = build_objective(config.objective, config.objective_config(), loaded.hidden_size)
+    objective.to(accelerator.device)
+    sparse = configure_embeddings(encoder, config.embeddings)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    cache = offsets = None
+    started = time.perf_counter()
+    if objective.needs_frozen_source:  # from the model as loaded: θ₀
+        cache, offsets = frozen_source_vectors(
+            encoder, data.examples, layer=layer, num_layers=num_layers, pad_id=pad_id,
+            device=accelerator.device, autocast=accelerator.autocast,
+            progress=config.progress and accelerator.is_main_process,
+        )
+    timing = {"targets_seconds": round(time.perf_counter() - started, 3)}
+    anchor = None
+    if objective.needs_anchor:
+        anchor = ParameterAnchor([p for p in encoder.parameters() if p.requires_grad and p is not sparse], sparse)
+        objective.attach_anchor(anchor)
+
+    module = AlignmentModel(encoder, objective, layer, num_layers)
+    optimizers = make_optimizers(module, config, sparse)
+    steps = plan_steps(
+        [e.length for e in data.examples], seed=config.seed, batch_size=config.batch_size,
+        max_tokens=config.max_tokens, rows_per_pair=2 if objective.needs_trainable_source else 1,
+        grad_accum=config.grad_accum, epochs=config.resolved_epochs, max_steps=config.max_steps,
+        world_size=accelerator.num_processes, rank=accelerator.process_index,
+    )
+    schedulers, warmup = make_schedulers(optimizers, config, len(steps))
+    prepared, *prepared_optimizers = accelerator.prepare(module, *optimizers)
+    loop = Loop(config=config, accelerator=accelerator, module=prepared, objective=objective, encoder=encoder,
+                optimizers=prepared_optimizers, schedulers=schedulers, examples=data.examples, steps=steps,
+                cache=cache, cache_offsets=offsets, anchor=anchor, pad_id=pad_id, run_dir=Path(config.out),
+                fingerprints={"data": data.fingerprint(), "config": config_fingerprint(config)})
+    return Setup(loop, loaded, data, sparse, warmup, timing)
+
+
+def _start(loop: Any, resuming: bool) -> Any:
+    """The loop state to start from: the newest checkpoint when resuming, else step 0."""
+    from xladjust.adjust.checkpoint import list_checkpoints, load_training_state
+    from xladjust.adjust.train import LoopState, restore
+
+    state = LoopState()
+    checkpoints = list_checkpoints(loop.run_dir) if resuming else []
+    if checkpoints:
+        state = restore(loop, load_training_state(checkpoints[-1]))
+        log.info("resuming from %s (step %d of %d)", checkpoints[-1], state.step, len(loop.steps))
+    elif resuming:
+        log.warning("no checkpoint in %s yet: starting the run from the beginning", loop.run_dir)
+    if loop.accelerator.is_main_process:
+        write_json_atomic(loop.run_dir / RUN_FILE,
+                          {"config": config_to_dict(loop.config), "fingerprints": loop.fingerprints})
+    return state
+
+
+def _release(loop: Any) -> None:
+    """Free optimizer states and caches before the export loads anything else."""
+    import gc
+
+    for optimizer in loop.optimizers:
+        optimizer.state.clear()
+    loop.cache = None
+    loop.anchor = None
+    if hasattr(loop.objective, "anchor"):
+        del loop.objective.anchor
+    gc.collect()
+
+
+def make_accelerator(config: AdjustConfig) -> Any:
+    """An ``Accelerator`` for the config's device and precision (launch settings apply)."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    on_gpu = torch.cuda.is_available() and not config.cpu
+    precision = resolve_precision(config.precision, on_gpu)
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") != precision:
+        # A second run in the same process (tests, notebooks, pipelines) with another
+        # precision: accelerate keeps one global state, so start it afresh (the process
+        # group, if any, is kept).
+        AcceleratorState._reset_state()
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=config.layer != -1)
+    return Accelerator(cpu=config.cpu, mixed_precision=precision, kwargs_handlers=[ddp])
+
+
+def resolve_precision(precision: Precision, on_gpu: bool) -> str:
+    """accelerate's mixed-precision name for ``precision`` on this device."""
+    import torch
+
+    if precision is Precision.FP32:
+        return "no"
+    if precision is Precision.FP16:
+        if not on_gpu:
+            raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+        return "fp16"
+    if precision is Precision.BF16:
+        return "bf16"
+    if on_gpu:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_fast_bf16() else "no"
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def prepare_run_dir(config: AdjustConfig, accelerator: Any) -> bool:
+    """Check (and with ``overwrite``, clear) the run directory; True when resuming."""
+    out = Path(config.out)
+    complete = is_complete(out)
+    occupied = out.is_dir() and any(out.iterdir())
+    if out.exists() and not out.is_dir():
+        raise InputError(f"out {out} is a file; choose a directory path")
+    ours = occupied and any((out / m).exists() for m in _RUN_MARKERS)
+    if config.resume:
+        if complete:
+            raise InputError(f"{out} holds a complete run; nothing to resume. Drop --resume, or pass "
+                             "--overwrite to run again")
+        if occupied and not ours:
+            raise InputError(f"{out} is not an xladjust adjust run directory; cannot resume there")
+        if accelerator.is_main_process:
+            out.mkdir(parents=True, exist_ok=True)
+        accelerator.wait_for_everyone()
+        return occupied
+    if occupied:
+        if not config.overwrite:
+            state = "a complete run" if complete else "an unfinished run (continue it with --resume)"
+            raise InputError(f"{out} already holds {state}; pass --overwrite to replace it or choose another --out")
+        if not ours:
+            raise InputError(f"{out} is not empty and not an xladjust run directory; refusing to delete it")
+        if accelerator.is_main_process:
+            shutil.rmtree(out)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    return False
+
+
+def config_fingerprint(config: AdjustConfig) -> str:
+    """Hash of the options that change what a run computes (run-control flags excluded)."""
+    data = config_to_dict(config)
+    for key in RUN_CONTROL_KEYS:
+        data.pop(key, None)
+    return sha256_json(data)
+
+
+def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> None:
+    """Export the encoder, write ``xladjust.json``, drop checkpoints, mark the run complete."""
+    import torch
+
+    from xladjust.adjust.checkpoint import CHECKPOINTS_DIR, remove_checkpoints
+    from xladjust.adjust.export import save_encoder
+    from xladjust.signature import make_signature
+
+    run_dir, loaded, data, loop = Path(config.out), setup.loaded, setup.data, setup.loop
+    files = save_encoder(loaded.model, loaded.tokenizer, run_dir)
+    k = max(1, min(10, len(state.losses) // 4))  # steps averaged at each end
+    head, tail = state.losses[:k], state.losses[-k:]
+    metrics = {
+        "loss_start": sum(head) / len(head) if head else None,
+        "loss_end": sum(tail) / len(tail) if tail else None,
+        "steps": state.step,
+        "epochs": (loop.steps[-1].epoch + 1) if loop.steps else 0,
+        "pairs_seen": state.pairs,
+        "tokens_seen": state.tokens,
+        "train_seconds": round(state.seconds, 3),
+        "pairs_per_s": state.pairs / state.seconds if state.seconds > 0 else None,
+        "targets_seconds": setup.timing["targets_seconds"],  # caching frozen vectors (this invocation)
+    }
+    model_info = _model_info(loaded)
+    inputs = dict(data.hashes)
+    if model_info.get("weights_sha256"):
+        inputs["model"] = model_info["weights_sha256"]
+    accelerator = loop.accelerator
+    signature = make_signature(
+        stage="adjust", config=config_to_dict(config), seed=config.seed, inputs=inputs,
+        extra={
+            "model": model_info,
+            "aligned_corpora": [
+                {"path": str(s.directory), "manifest": s.manifest, "selection": s.stats.as_dict()}
+                for s in data.scans
+            ],
+            "data": {"pairs": len(data.examples), "links": data.n_links, "fingerprint": data.fingerprint()},
+            "training": {
+                "optimizer_steps": len(loop.steps), "warmup_steps": setup.warmup,
+                "processes": accelerator.num_processes, "device": str(accelerator.device),
+                "mixed_precision": accelerator.mixed_precision, "embeddings": config.embeddings.value,
+                "resumed_from_step": resumed_at or None, "torch": torch.__version__,
+            },
+            "metrics": metrics,
+            "run_seconds": setup.timing["run_seconds"],  # this invocation, set-up to export
+            "files": files,
+        },
+    )
+    write_json_atomic(run_dir / MANIFEST_FILE, signature)
+    if not config.keep_checkpoints_at_end and (run_dir / CHECKPOINTS_DIR).exists():
+        remove_checkpoints(run_dir)
+    mark_complete(run_dir)
+    log.info("adjusted checkpoint written to %s", run_dir)
+
+
+def _model_info(loaded: Any) -> dict[str, Any]:
+    model = loaded.model
+    info: dict[str, Any] = {
+        "spec": loaded.spec, "source": loaded.path, "type": model.config.model_type,
+        "layers": loaded.num_layers, "hidden_size": loaded.hidden_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    weights = Path(loaded.path) / "model.safetensors"
+    if weights.is_file():
+        info["weights_sha256"] = sha256_file(weights)
+    elif not os.path.isdir(loaded.path):
+        info["revision"] = getattr(model.config, "_commit_hash", None)
+    return info
+
+
+def read_run_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """The ``xladjust.json`` of a complete adjust run."""
+    path = Path(run_dir) / MANIFEST_FILE
+    if not is_complete(run_dir) or not path.is_file():
+        raise InputError(f"{run_dir} is not a complete adjust run (no {MANIFEST_FILE} or .complete)")
+    return read_json(path)

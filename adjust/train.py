@@ -1,0 +1,339 @@
+"""The training loop: micro-batches → accumulated gradients → one optimizer step.
+
+Runs under ``accelerate`` (CPU, one GPU, or several processes from ``accelerate launch``
+with the same code): the prepared :class:`~xladjust.adjust.forward.AlignmentModel`
+handles device placement, autocast and gradient synchronization; gradients of the
+non-final micro-batches of a step are not synchronized (``no_sync``). Losses are means
+over a micro-batch's links, divided by the number of micro-batches in the step, so the
+optimizer sees the mean over the step. Gradients are clipped by their global norm
+(sparse embedding gradients included). The scheduler advances once per optimizer step.
+
+Every ``log_every`` steps a JSON line goes to ``metrics.jsonl``; every
+``checkpoint_every`` steps the full training state is written (see
+:mod:`xladjust.adjust.checkpoint`). The data order is a pure function of the seed and
+the step (see :mod:`xladjust.adjust.batching`), so restoring weights, optimizer and
+scheduler states, the RNG and the step counter resumes the very same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from xladjust.adjust.batching import Step, collate_pairs
+from xladjust.adjust.checkpoint import TrainingState, save_training_state
+from xladjust.adjust.config import AdjustConfig
+from xladjust.adjust.dataset import Example
+from xladjust.adjust.forward import batch_inputs
+from xladjust.adjust.objectives import Objective
+from xladjust.adjust.regularizers import ParameterAnchor
+from xladjust.errors import InputError
+from xladjust.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass
+class LoopState:
+    """Counters that a checkpoint carries."""
+
+    step: int = 0
+    pairs: int = 0  # sentence pairs seen (all processes)
+    tokens: int = 0  # non-padding subwords forwarded (all processes)
+    seconds: float = 0.0  # time spent in training steps
+    losses: list[float] = field(default_factory=list)  # per optimizer step
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoopState:
+        return cls(**{k: data[k] for k in ("step", "pairs", "tokens", "seconds", "losses")})
+
+
+@dataclass
+class Loop:
+    """Everything the loop touches, set up by :mod:`xladjust.adjust.run`."""
+
+    config: AdjustConfig
+    accelerator: Any
+    module: Any  # the prepared AlignmentModel
+    objective: Objective  # unwrapped
+    encoder: torch.nn.Module  # unwrapped
+    optimizers: list[Any]
+    schedulers: list[Any]
+    examples: list[Example]
+    steps: list[Step]
+    cache: Tensor | None
+    cache_offsets: np.ndarray | None
+    anchor: ParameterAnchor | None
+    pad_id: int
+    run_dir: Path
+    fingerprints: dict[str, str]
+
+    @property
+    def params(self) -> list[torch.nn.Parameter]:
+        return [p for opt in self.optimizers for group in opt.param_groups for p in group["params"]]
+
+
+def run_loop(loop: Loop, state: LoopState) -> LoopState:
+    """Train from ``state.step`` to the end of the plan; return the final counters."""
+    acc = loop.accelerator
+    cfg = loop.config
+    metrics = MetricsLog(loop.run_dir / METRICS_FILE, enabled=acc.is_main_process)
+    metrics.truncate(state.step)
+    bar = _progress_bar(len(loop.steps), state.step, cfg.progress and acc.is_main_process)
+    window: list[dict[str, float]] = []
+    loop.module.train()
+    try:
+        for index in range(state.step, len(loop.steps)):
+            started = time.perf_counter()
+            record = train_step(loop, loop.steps[index])
+            elapsed = time.perf_counter() - started
+            state.step = index + 1
+            state.pairs += int(record["pairs"])
+            state.tokens += int(record["tokens"])
+            state.seconds += elapsed
+            state.losses.append(record["loss"])
+            window.append({**record, "seconds": elapsed})
+            rate = record["pairs"] / elapsed if elapsed > 0 else 0.0
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.4f}", pairs_s=f"{rate:.1f}")
+            if state.step % cfg.log_every == 0 or state.step == len(loop.steps):
+                metrics.write(_summarize(window, state, loop))
+                window = []
+            if (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0
+                    and state.step < len(loop.steps)):
+                save_checkpoint(loop, state)
+    finally:
+        if bar is not None:
+            bar.close()
+    return state
+
+
+def train_step(loop: Loop, step: Step) -> dict[str, float]:
+    """One optimizer step over ``step``'s micro-batches; returns what it measured."""
+    acc = loop.accelerator
+    n = len(step.micro_batches)
+    loss_sum = 0.0
+    parts_sum: dict[str, float] = {}
+    pairs = tokens = 0
+    device = acc.device
+    with_source = loop.objective.needs_trainable_source
+    for k, indices in enumerate(step.micro_batches):
+        batch = collate_pairs(loop.examples, indices, with_source=with_source,
+                              cache_offsets=loop.cache_offsets, pad_id=loop.pad_id)
+        inputs = batch_inputs(batch, loop.cache, loop.objective, device)
+        if loop.anchor is not None:
+            loop.anchor.mark(inputs["ids"])
+        sync = contextlib.nullcontext() if k == n - 1 else acc.no_sync(loop.module)
+        with sync:
+            loss, parts = loop.module(**inputs)
+            acc.backward(loss / n)
+        loss_sum += float(loss.detach())
+        for name, value in parts.items():
+            parts_sum[name] = parts_sum.get(name, 0.0) + float(value)
+        pairs += batch.n_pairs
+        tokens += batch.packed.n_tokens
+    if acc.scaler is not None:
+        acc.unscale_gradients()
+    grad_norm = clip_gradients(loop.params, loop.config.max_grad_norm)
+    for optimizer in loop.optimizers:
+        optimizer.step()
+    if not acc.optimizer_step_was_skipped:
+        for scheduler in loop.schedulers:
+            scheduler.step()
+    for optimizer in loop.optimizers:
+        optimizer.zero_grad(set_to_none=True)
+    record = {"loss": loss_sum / n, **{name: v / n for name, v in parts_sum.items()},
+              "grad_norm": grad_norm, "pairs": float(pairs), "tokens": float(tokens)}
+    return _reduce(acc, record)
+
+
+def clip_gradients(params: list[torch.nn.Parameter], max_norm: float | None) -> float:
+    """Scale gradients so their global L2 norm is at most ``max_norm``; return the norm
+    before clipping. Sparse gradients are coalesced (duplicate rows summed) first."""
+    squares = []
+    for p in params:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+            squares.append(p.grad._values().float().pow(2).sum())
+        else:
+            squares.append(p.grad.float().pow(2).sum())
+    if not squares:
+        return 0.0
+    norm = float(torch.stack(squares).sum().sqrt())
+    if max_norm is not None and norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for p in params:
+            if p.grad is not None:
+                p.grad.mul_(scale)
+    return norm
+
+
+def _reduce(acc: Any, record: dict[str, float]) -> dict[str, float]:
+    """Average a step's measurements over processes (pairs and tokens are summed)."""
+    if acc.num_processes == 1:
+        return record
+    keys = sorted(record)
+    values = torch.tensor([record[k] for k in keys], device=acc.device, dtype=torch.float64)
+    total = acc.reduce(values, reduction="sum")
+    out = {k: float(v) / acc.num_processes for k, v in zip(keys, total.tolist(), strict=True)}
+    out["pairs"] = out["pairs"] * acc.num_processes
+    out["tokens"] = out["tokens"] * acc.num_processes
+    return out
+
+
+def _summarize(window: list[dict[str, float]], state: LoopState, loop: Loop) -> dict[str, Any]:
+    seconds = sum(r["seconds"] for r in window)
+    pairs = sum(r["pairs"] for r in window)
+    skip = {"seconds", "pairs", "tokens"}
+    keys = [k for k in window[-1] if k not in skip]
+    out: dict[str, Any] = {"step": state.step, "epoch": loop.steps[state.step - 1].epoch}
+    out.update({k: sum(r[k] for r in window) / len(window) for k in keys})
+    out["lr"] = loop.optimizers[0].param_groups[0]["lr"]
+    out["pairs_per_s"] = pairs / seconds if seconds > 0 else 0.0
+    out["pairs"] = state.pairs
+    out["train_seconds"] = round(state.seconds, 3)
+    return out
+
+
+# --- checkpoints ----------------------------------------------------------------------
+
+def trainable_tensors(encoder: torch.nn.Module) -> dict[str, Tensor]:
+    return {name: p for name, p in encoder.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(loop: Loop, state: LoopState) -> Path | None:
+    """Write the training state of ``state.step`` (main process; all processes wait)."""
+    acc = loop.accelerator
+    rng = _gather_rng(acc)
+    if loop.anchor is not None and loop.anchor.touched is not None:
+        rng["touched_rows"] = loop.anchor.touched.cpu()
+    path = None
+    if acc.is_main_process:
+        trainer = {
+            **state.to_json(),
+            # data order: the plan is a pure function of the seed and the drawn pairs (checked by
+            # the data fingerprint); the next step to run is ``step``, in this epoch:
+            "epoch": loop.steps[state.step - 1].epoch,
+            "schedulers": [_scheduler_state(s) for s in loop.schedulers],
+            "fingerprints": loop.fingerprints,
+            "world_size": acc.num_processes,
+        }
+        path = save_training_state(
+            loop.run_dir, state.step,
+            trainable=trainable_tensors(loop.encoder),
+            objective=dict(loop.objective.state_dict()),
+            optimizers=loop.optimizers, rng=rng, trainer=trainer,
+            keep=loop.config.keep_checkpoints,
+        )
+    acc.wait_for_everyone()
+    return path
+
+
+def restore(loop: Loop, saved: TrainingState) -> LoopState:
+    """Load a checkpoint into the set-up loop; check it belongs to the same run."""
+    acc = loop.accelerator
+    trainer = saved.trainer
+    for key, value in loop.fingerprints.items():
+        if trainer.get("fingerprints", {}).get(key) != value:
+            raise InputError(
+                f"cannot resume from {saved.path}: the {key} differs from the interrupted run's; "
+                "rerun with the same config and inputs, or start afresh with --overwrite"
+            )
+    if trainer.get("world_size") != acc.num_processes:
+        raise InputError(
+            f"cannot resume from {saved.path}: it was written by {trainer.get('world_size')} "
+            f"process(es), this run has {acc.num_processes}; resume with the same launch setup"
+        )
+    params = dict(loop.encoder.named_parameters())
+    with torch.no_grad():
+        for name, tensor in saved.trainable.items():
+            params[name].copy_(tensor)
+    loop.objective.load_state_dict(saved.objective)
+    for optimizer, state_dict in zip(loop.optimizers, saved.optimizers, strict=True):
+        optimizer.load_state_dict(state_dict)
+    for scheduler, state_dict in zip(loop.schedulers, trainer["schedulers"], strict=True):
+        scheduler.load_state_dict(state_dict)
+    if loop.anchor is not None and loop.anchor.touched is not None and "touched_rows" in saved.rng:
+        loop.anchor.touched.copy_(saved.rng["touched_rows"].to(loop.anchor.touched.device))
+    _restore_rng(acc, saved.rng)
+    return LoopState.from_json(trainer)
+
+
+def _scheduler_state(scheduler: Any) -> dict[str, Any]:
+    state = scheduler.state_dict()
+    state["lr_lambdas"] = [None] * len(state.get("lr_lambdas", []))  # the rule is rebuilt from the config
+    return json.loads(json.dumps(state))
+
+
+def _gather_rng(acc: Any) -> dict[str, Tensor]:
+    mine = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        mine["cuda"] = torch.cuda.get_rng_state()
+    if acc.num_processes == 1:
+        states = [mine]
+    else:
+        from accelerate.utils import gather_object
+
+        states = gather_object([mine])
+    return {f"{name}.{rank}": t for rank, s in enumerate(states) for name, t in s.items()}
+
+
+def _restore_rng(acc: Any, rng: dict[str, Tensor]) -> None:
+    rank = acc.process_index
+    torch.set_rng_state(rng[f"cpu.{rank}"])
+    if torch.cuda.is_available() and f"cuda.{rank}" in rng:
+        torch.cuda.set_rng_state(rng[f"cuda.{rank}"])
+
+
+# --- metrics --------------------------------------------------------------------------
+
+class MetricsLog:
+    """``metrics.jsonl``: one JSON object per logged step, appended and flushed."""
+
+    def __init__(self, path: Path, enabled: bool = True):
+        self.path = Path(path)
+        self.enabled = enabled
+
+    def truncate(self, step: int) -> None:
+        """Drop lines after ``step`` (a resumed run rewrites them)."""
+        if not self.enabled or not self.path.exists():
+            return
+        keep = [line for line in self.path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        with atomic_path(self.path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        clean = {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in record.items()}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(clean) + "\n")
+        log.info("step %s: %s", record.get("step"), ", ".join(
+            f"{k} {v:.4g}" for k, v in clean.items() if isinstance(v, float)))
+
+
+def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="adjust", unit="step", dynamic_ncols=True)
