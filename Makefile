@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/python -m xladjust.demo
+	$(BIN)/xladjust run configs/demo.yaml
 
 lint: setup
 	$(BIN)/ruff check .

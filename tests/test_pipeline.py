@@ -1,0 +1,101 @@
+"""``xladjust run``: the whole pipeline on a tiny model and a slice of the demo corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xladjust.cli import main
+from xladjust.errors import ConfigError
+from xladjust.io import is_complete
+from xladjust.pipeline import load_pipeline, run_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples" / "demo-en-es"
+
+
+def write_config(tmp_path: Path, model: Path, **overrides) -> Path:
+    cfg = {
+        "kind": "pipeline",
+        "out": str(tmp_path / "runs"),
+        "model": str(model),
+        "pairs": [{
+            "tgt_lang": "es",
+            "train": {"src": str(SAMPLES / "train.en"), "tgt": str(SAMPLES / "train.es"), "limit": 60},
+            "heldout": {"src": str(SAMPLES / "heldout.en"), "tgt": str(SAMPLES / "heldout.es"), "limit": 12},
+        }],
+        "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
+        "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32", "checkpoint_every": 1},
+        "probe": {"layers": "last", "bf16": False, "bootstrap": 50},
+        **overrides,
+    }
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return exc.value.code or 0, captured.out, captured.err
+
+
+def test_pipeline_runs_then_skips_every_stage(tmp_path, tiny_checkpoints, capsys):
+    path = write_config(tmp_path, tiny_checkpoints["unigram"])
+    code, out, err = run_cli(["-q", "run", str(path)], capsys)
+    assert code == 0, err
+    runs = tmp_path / "runs"
+    for stage in ("align-en-es", "adjust", "probe"):
+        assert is_complete(runs / stage), stage
+    assert is_complete(runs / "align-en-es" / "heldout") and is_complete(runs / "align-en-es" / "train")
+    assert "4 stage(s) ran" not in out and "3 stage(s) ran" in out
+    assert "en-es     adjusted" in out  # the before/after table
+    code, out, err = run_cli(["-q", "run", str(path)], capsys)
+    assert code == 0, err
+    assert out.count("skip (up to date)") == 3 and "0 stage(s) ran" in out
+
+
+def test_changed_adjust_config_reruns_adjust_and_probe_only(tmp_path, tiny_checkpoints):
+    path = write_config(tmp_path, tiny_checkpoints["unigram"])
+    run_pipeline(load_pipeline(path), progress=False, echo=lambda s: None)
+    path = write_config(tmp_path, tiny_checkpoints["unigram"],
+                        adjust={"max_steps": 3, "batch_size": 8, "precision": "fp32"})
+    done = run_pipeline(load_pipeline(path), progress=False, echo=lambda s: None)
+    assert [(name, action) for name, action, _ in done] == [
+        ("align en-es", "skipped"), ("adjust", "ran"), ("probe", "ran")]
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, tiny_checkpoints, capsys):
+    path = write_config(tmp_path, tiny_checkpoints["unigram"])
+    code, out, _ = run_cli(["run", str(path), "--dry-run"], capsys)
+    assert code == 0 and "plan valid: 3 stages" in out and "[2/3] adjust" in out
+    assert not (tmp_path / "runs").exists()
+
+
+def test_every_config_problem_is_reported_before_work(tmp_path, tiny_checkpoints, capsys):
+    path = write_config(tmp_path, tiny_checkpoints["unigram"], adjust={"objective": "nope", "lr": -1},
+                        probe={"layers": "middle"}, surprise=1)
+    with pytest.raises(ConfigError) as exc:
+        load_pipeline(path)
+    text = " ".join(exc.value.problems)
+    assert "unknown key 'surprise'" in text
+    path = write_config(tmp_path, tiny_checkpoints["unigram"], adjust={"objective": "nope", "lr": -1},
+                        probe={"layers": "middle"})
+    with pytest.raises(ConfigError) as exc:
+        load_pipeline(path)
+    text = " ".join(exc.value.problems)
+    assert "unknown objective 'nope'" in text and "lr must be positive" in text and "'middle'" in text
+    code, _, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2 and "config problems" in err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "efimov2022-mbert.yaml", "wu2022-landscape.yaml"])
+def test_example_configs_validate(name, capsys):
+    code, out, err = run_cli(["validate", str(REPO / "configs" / name)], capsys)
+    assert code == 0, err
+    assert "valid" in out

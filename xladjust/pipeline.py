@@ -1,0 +1,493 @@
+"""``xladjust run PIPELINE.yaml``: align → adjust → probe → transfer (optional) in one go.
+
+Each stage writes its own directory under ``out``. A stage is keyed by the hash of its
+config, its input files and the keys of the stages it reads; a stage whose key matches
+its last complete run is skipped, and an interrupted adjust run resumes from its last
+checkpoint. The plan can be printed without running anything (``--dry-run``).
+
+Relative paths in the file are taken relative to the current directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xladjust.config import build_config
+from xladjust.errors import ConfigError, InputError
+from xladjust.io import (
+    COMPLETE_MARKER,
+    is_complete,
+    read_json,
+    sha256_file,
+    sha256_json,
+    write_json_atomic,
+)
+from xladjust.models import OFFLINE_SPEC
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = ".pipeline"
+_PLACEHOLDER = Path("__pipeline__")
+
+
+@dataclass(frozen=True)
+class LanguagePair:
+    """One language pair: training text for adjustment and optional held-out text for
+    the probes (aligned together with the training text, then split off)."""
+
+    tgt_lang: str
+    train: dict[str, Any]  # an align InputSpec: {src, tgt} | {bitext} | {tsv} | {hf}
+    heldout: dict[str, Any] | None = None
+    src_lang: str = "en"
+    name: str | None = None  # default: SRC-TGT
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.src_lang}-{self.tgt_lang}"
+
+
+@dataclass(frozen=True)
+class LandscapeStage:
+    """Wu et al. 2022 on ``model``: fine-tune a monolingual (source) and a bilingual
+    (source + target) model with the same seed and schedule, interpolate between them,
+    and measure the flatness around the monolingual one."""
+
+    task: str
+    source_train: str
+    target_train: str
+    dev: str
+    eval: dict[str, str]
+    finetune: dict[str, Any] = field(default_factory=dict)  # more FinetuneConfig keys
+    alphas: str = "0:1:6"
+    radii: str = "0,0.05,0.1"
+    directions: int = 3
+    max_eval_examples: int | None = None
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    out: Path
+    pairs: list[LanguagePair] = field(default_factory=list)
+    model: str = OFFLINE_SPEC
+    seed: int = 0
+    align: dict[str, Any] = field(default_factory=dict)  # AlignConfig keys except src/tgt_lang, input, out
+    adjust: dict[str, Any] = field(default_factory=dict)  # AdjustConfig keys except aligned, out, model
+    probe: dict[str, Any] | None = field(default_factory=dict)  # ProbeConfig keys except models, bitexts, out
+    transfer: list[dict[str, Any]] = field(default_factory=list)  # TransferConfig keys except models, out
+    landscape: LandscapeStage | None = None
+
+    def check(self) -> list[str]:
+        problems: list[str] = []
+        labels = [p.label for p in self.pairs]
+        if not self.pairs and self.landscape is None:
+            problems.append("pairs: give at least one language pair (or a landscape section)")
+        for label in sorted({x for x in labels if labels.count(x) > 1}):
+            problems.append(f"pairs: {label!r} appears twice; give each pair its own name")
+        for stage in _stage_configs(self):
+            problems += _problems(stage)
+        if self.landscape is not None:
+            problems += _landscape_problems(self)
+        if self.pairs and self.probe is not None and not any(p.heldout for p in self.pairs) \
+                and "tatoeba" not in self.probe:
+            problems.append("probe: needs held-out text (pairs[].heldout) or probe.tatoeba; or set probe: null")
+        return problems
+
+
+def _problems(build: Callable[[], Any]) -> list[str]:
+    try:
+        build()
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def _stage_configs(cfg: PipelineConfig) -> list[Callable[[], Any]]:
+    """Builders of every stage config with placeholder paths, to validate them all."""
+    builders: list[Callable[[], Any]] = [
+        (lambda p=p: align_config(cfg, p, _PLACEHOLDER)) for p in cfg.pairs
+    ]
+    if cfg.pairs:
+        builders.append(lambda: adjust_config(cfg, [_PLACEHOLDER / "a"], _PLACEHOLDER / "b"))
+        if cfg.probe is not None:
+            builders.append(lambda: probe_config(cfg, _PLACEHOLDER / "c", [_PLACEHOLDER / "h"]))
+        for spec in cfg.transfer:
+            builders.append(lambda spec=spec: transfer_config(cfg, spec, _PLACEHOLDER / "c", _PLACEHOLDER / "d"))
+    if cfg.landscape is not None:
+        builders.append(lambda: landscape_finetune(cfg, cfg.landscape, bilingual=True, out=_PLACEHOLDER))
+    return builders
+
+
+def _landscape_problems(cfg: PipelineConfig) -> list[str]:
+    from xladjust.probes.landscape import parse_alphas, parse_radii
+
+    land = cfg.landscape
+    problems = []
+    for parse, value, name in ((parse_alphas, land.alphas, "alphas"), (parse_radii, land.radii, "radii")):
+        try:
+            parse(value)
+        except InputError as exc:
+            problems.append(f"landscape.{name}: {exc}")
+    if land.directions < 1:
+        problems.append("landscape.directions must be at least 1")
+    if not land.eval:
+        problems.append("landscape.eval: give LANG: FILE test sets (source and target language)")
+    return problems
+
+
+def landscape_finetune(cfg: PipelineConfig, land: LandscapeStage, *, bilingual: bool, out: Path) -> Any:
+    from xladjust.tasks.config import FinetuneConfig
+
+    train = [land.source_train, land.target_train] if bilingual else [land.source_train]
+    data = {"seed": cfg.seed or 1, **land.finetune, "task": land.task, "model": cfg.model, "train": train,
+            "dev": land.dev, "out": str(out)}
+    return build_config(FinetuneConfig, data, where="landscape")
+
+
+def align_config(cfg: PipelineConfig, pair: LanguagePair, out: Path, input_spec: dict[str, Any] | None = None) -> Any:
+    from xladjust.align.config import AlignConfig
+
+    data = {"seed": cfg.seed, **cfg.align, "src_lang": pair.src_lang, "tgt_lang": pair.tgt_lang,
+            "out": str(out), "input": input_spec or pair.train}
+    return build_config(AlignConfig, data, where=f"pairs[{pair.label}] / align")
+
+
+def adjust_config(cfg: PipelineConfig, aligned: list[Path], out: Path, **extra: Any) -> Any:
+    from xladjust.adjust.config import AdjustConfig
+
+    data = {"seed": cfg.seed, **cfg.adjust, "aligned": [str(a) for a in aligned], "out": str(out),
+            "model": cfg.model, **extra}
+    return build_config(AdjustConfig, data, where="adjust")
+
+
+def probe_config(cfg: PipelineConfig, adjusted: Path, heldout: list[Path], out: Path | None = None) -> Any:
+    from xladjust.probes.config import ProbeConfig
+
+    data = {"seed": cfg.seed, **(cfg.probe or {}),
+            "models": [{"name": "vanilla", "spec": cfg.model}, {"name": "adjusted", "spec": str(adjusted)}],
+            "bitexts": [{"path": str(h)} for h in heldout], "out": str(out or _PLACEHOLDER)}
+    return build_config(ProbeConfig, data, where="probe")
+
+
+def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, out: Path) -> Any:
+    from xladjust.tasks.config import TransferConfig
+
+    spec = dict(spec)
+    finetune = {"model": cfg.model, "out": str(out / "runs"), **spec.pop("finetune", {})}
+    data = {**spec, "models": {"vanilla": cfg.model, "adjusted": str(adjusted)}, "out": str(out),
+            "finetune": finetune}
+    return build_config(TransferConfig, data, where="transfer")
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass
+class Stage:
+    name: str
+    directory: Path
+    key: str
+    run: Callable[[], None]
+    summary: str
+    resumable: bool = False
+
+
+def _input_hashes(spec: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key in ("src", "tgt", "bitext", "tsv"):
+        if spec.get(key):
+            path = Path(spec[key])
+            if not path.is_file():
+                raise InputError(f"pipeline input {key}: {path} does not exist")
+            out[str(path)] = sha256_file(path)
+    if spec.get("hf"):
+        out["hf"] = str(spec["hf"])
+    return out
+
+
+def plan(cfg: PipelineConfig, *, progress: bool = True) -> list[Stage]:
+    """The stages to run, in order, each with its key."""
+    stages: list[Stage] = []
+    if cfg.pairs:
+        stages += _adjust_stages(cfg, progress)
+    if cfg.landscape is not None:
+        stages += _landscape_stages(cfg, cfg.landscape, progress)
+    return stages
+
+
+def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
+    stages: list[Stage] = []
+    train_dirs: list[Path] = []
+    heldout_dirs: list[Path] = []
+    align_keys: list[str] = []
+    for pair in cfg.pairs:
+        stage = _align_stage(cfg, pair, progress)
+        stages.append(stage)
+        align_keys.append(stage.key)
+        train_dirs.append(stage.directory / "train")
+        if pair.heldout:
+            heldout_dirs.append(stage.directory / "heldout")
+
+    adjust_dir = cfg.out / "adjust"
+    adjust_cfg = adjust_config(cfg, train_dirs, adjust_dir, progress=progress)
+    adjust_key = sha256_json({"config": _controlled(adjust_cfg), "upstream": align_keys})
+
+    def run_adjust() -> None:
+        from xladjust.adjust.run import adjust
+
+        resume = (adjust_dir / "checkpoints").is_dir() and not is_complete(adjust_dir)
+        adjust(replace(adjust_cfg, resume=resume, overwrite=not resume and adjust_dir.exists()))
+
+    stages.append(Stage("adjust", adjust_dir, adjust_key, run_adjust,
+                        f"{adjust_cfg.objective} on {len(train_dirs)} aligned corpora, model {cfg.model}",
+                        resumable=True))
+
+    if cfg.probe is not None:
+        probe_dir = cfg.out / "probe"
+        probe_cfg = probe_config(cfg, adjust_dir, heldout_dirs, probe_dir)
+        probe_key = sha256_json({"config": _plain(probe_cfg), "upstream": [adjust_key, *align_keys]})
+
+        def run_probe() -> None:
+            from xladjust.probes.run import run_probes
+
+            run_probes(probe_cfg, progress=progress)
+
+        stages.append(Stage("probe", probe_dir, probe_key, run_probe,
+                            f"vanilla vs adjusted on {len(heldout_dirs)} held-out bitext(s)"))
+
+    for spec in cfg.transfer:
+        task = spec.get("finetune", {}).get("task", "task")
+        transfer_dir = cfg.out / f"transfer-{task}"
+        transfer_cfg = transfer_config(cfg, spec, adjust_dir, transfer_dir)
+        transfer_key = sha256_json({"config": _plain(transfer_cfg), "upstream": [adjust_key]})
+
+        def run_transfer(transfer_cfg: Any = transfer_cfg) -> None:
+            from xladjust.tasks.transfer import transfer
+
+            transfer(transfer_cfg)
+
+        stages.append(Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
+                            f"{task}: vanilla vs adjusted, seeds {list(transfer_cfg.seeds)}"))
+    return stages
+
+
+def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool) -> list[Stage]:
+    from xladjust.probes.landscape import parse_alphas, parse_radii
+
+    root = cfg.out / "landscape"
+    stages = []
+    keys = {}
+    for name, bilingual in (("monolingual", False), ("bilingual", True)):
+        ft = landscape_finetune(cfg, land, bilingual=bilingual, out=root / name)
+        keys[name] = sha256_json({"config": _plain(ft), "inputs": _input_hashes({"src": ft.train[0]})})
+
+        def run_ft(ft: Any = ft) -> None:
+            from xladjust.tasks.finetune import finetune
+
+            finetune(ft)
+
+        stages.append(Stage(f"finetune {name}", root / name, keys[name], run_ft,
+                            f"{land.task} on {', '.join(ft.train)}"))
+
+    def settings() -> Any:
+        from xladjust.probes.landscape_run import EvalSettings
+
+        return EvalSettings(task=land.task, tests=dict(land.eval), max_examples=land.max_eval_examples)
+
+    alphas, radii = parse_alphas(land.alphas), parse_radii(land.radii)
+    interp_key = sha256_json({"alphas": alphas, "eval": land.eval, "n": land.max_eval_examples,
+                              "upstream": [keys["monolingual"], keys["bilingual"]]})
+
+    def run_interp() -> None:
+        from xladjust.probes.landscape_run import run_interpolation
+
+        run_interpolation(str(root / "monolingual"), str(root / "bilingual"), alphas, settings(),
+                          root / "interpolate", progress=progress)
+
+    stages.append(Stage("interpolate", root / "interpolate", interp_key, run_interp,
+                        f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.eval)}"))
+    flat_key = sha256_json({"radii": radii, "directions": land.directions, "seed": cfg.seed, "eval": land.eval,
+                            "n": land.max_eval_examples, "upstream": [keys["monolingual"]]})
+
+    def run_flat() -> None:
+        from xladjust.probes.landscape_run import run_flatness
+
+        run_flatness(str(root / "monolingual"), radii, land.directions, cfg.seed, settings(),
+                     root / "flatness", progress=progress)
+
+    stages.append(Stage("flatness", root / "flatness", flat_key, run_flat,
+                        f"{land.directions} directions, radii {land.radii}, around the monolingual model"))
+    return stages
+
+
+def _align_stage(cfg: PipelineConfig, pair: LanguagePair, progress: bool) -> Stage:
+    directory = cfg.out / f"align-{pair.label}"
+    train_cfg = align_config(cfg, pair, directory / "joint")
+    hashes = {"train": _input_hashes(pair.train), "heldout": _input_hashes(pair.heldout or {})}
+    key = sha256_json({"config": _plain(train_cfg), "heldout": pair.heldout, "inputs": hashes})
+
+    def run() -> None:
+        _run_align(cfg, pair, directory, progress)
+
+    what = "train" + (" + held-out" if pair.heldout else "")
+    return Stage(f"align {pair.label}", directory, key, run,
+                 f"{train_cfg.aligner.name} ({train_cfg.aligner.symmetrize.value}) on {what} text")
+
+
+def _run_align(cfg: PipelineConfig, pair: LanguagePair, directory: Path, progress: bool) -> None:
+    """Align held-out and training text together (statistical aligners need the text),
+    then split them into ``heldout/`` and ``train/`` aligned corpora."""
+    from xladjust.align.config import InputSpec
+    from xladjust.align.corpus import iter_pairs, read_manifest, write_aligned_corpus
+    from xladjust.align.pipeline import align_corpus
+    from xladjust.align.readers import filter_pairs, open_bitext
+    from xladjust.io import mark_complete
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / COMPLETE_MARKER).unlink(missing_ok=True)  # complete again only at the end
+    work = directory / "inputs"
+    work.mkdir(exist_ok=True)
+    counts = {}
+    with open(work / "joint.src", "w", encoding="utf-8") as fs, open(work / "joint.tgt", "w", encoding="utf-8") as ft:
+        for part, spec in (("heldout", pair.heldout), ("train", pair.train)):
+            if not spec:
+                counts[part] = 0
+                continue
+            input_spec = build_config(InputSpec, dict(spec), where=f"pairs[{pair.label}].{part}")
+            n = 0
+            for raw in filter_pairs(open_bitext(input_spec, pair.src_lang, pair.tgt_lang),
+                                    input_spec.max_words, input_spec.strict):
+                fs.write(" ".join(raw.src.split()) + "\n")
+                ft.write(" ".join(raw.tgt.split()) + "\n")
+                n += 1
+            counts[part] = n
+    tokenize = pair.train.get("tokenize", True)
+    joint_input = {"src": str(work / "joint.src"), "tgt": str(work / "joint.tgt"), "tokenize": tokenize,
+                   "strict": True}
+    align_corpus(align_config(cfg, pair, directory / "joint", joint_input), progress=progress)
+    manifest = read_manifest(directory / "joint")
+    total = manifest["counts"]["pairs"]
+    if total != counts["heldout"] + counts["train"]:
+        raise InputError(f"pairs {pair.label}: {counts['heldout'] + counts['train']} pairs went into the aligner "
+                         f"but {total} came out (a side became empty after tokenization?); clean the input")
+    pairs = iter_pairs(directory / "joint")
+    heldout = [next(pairs) for _ in range(counts["heldout"])]
+    for part, items in (("heldout", heldout), ("train", pairs)):
+        if part == "heldout" and not counts["heldout"]:
+            continue
+        write_aligned_corpus(directory / part, items, {**manifest, "split": {"part": part, **counts}})
+    mark_complete(directory)
+
+
+def _plain(cfg: Any) -> Any:
+    from xladjust.config import config_to_dict
+
+    return config_to_dict(cfg)
+
+
+def _controlled(cfg: Any) -> dict[str, Any]:
+    """Adjust's config without the keys that steer a run but not its result."""
+    from xladjust.adjust.config import RUN_CONTROL_KEYS
+
+    return {k: v for k, v in _plain(cfg).items() if k not in RUN_CONTROL_KEYS}
+
+
+# ---------------------------------------------------------------- running
+
+
+def _state_file(cfg: PipelineConfig, stage: Stage) -> Path:
+    return cfg.out / STATE_DIR / (stage.name.replace(" ", "-") + ".json")
+
+
+def stage_status(cfg: PipelineConfig, stage: Stage) -> str:
+    """'up to date', 'resume' (an interrupted resumable run) or 'run'."""
+    state = _state_file(cfg, stage)
+    if is_complete(stage.directory) and state.is_file() and read_json(state).get("key") == stage.key:
+        return "up to date"
+    if stage.resumable and stage.directory.exists() and not is_complete(stage.directory):
+        return "resume"
+    return "run"
+
+
+def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool = True,
+                 echo: Callable[[str], None] = print) -> list[tuple[str, str, float]]:
+    """Run (or with ``dry_run`` only print) the plan; returns (stage, action, seconds)."""
+    stages = plan(cfg, progress=progress)
+    done: list[tuple[str, str, float]] = []
+    for i, stage in enumerate(stages, start=1):
+        status = stage_status(cfg, stage)
+        action = "skip (up to date)" if status == "up to date" else status
+        echo(f"[{i}/{len(stages)}] {stage.name:<14} {action:<18} {stage.summary} -> {stage.directory}")
+        if dry_run or status == "up to date":
+            done.append((stage.name, "skipped" if status == "up to date" else "planned", 0.0))
+            continue
+        start = time.perf_counter()
+        stage.run()
+        write_json_atomic(_state_file(cfg, stage), {"stage": stage.name, "key": stage.key})
+        done.append((stage.name, "ran", time.perf_counter() - start))
+    return done
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    from xladjust.config import load_yaml
+
+    data = load_yaml(path)
+    kind = data.pop("kind", "pipeline")
+    if kind != "pipeline":
+        raise ConfigError(f"{path} is a {kind!r} config, not a pipeline; run it with 'xladjust {kind}'")
+    return build_config(PipelineConfig, data, where=str(path))
+
+
+def summary_table(cfg: PipelineConfig) -> str | None:
+    """The short before/after table from the probe run, if there is one."""
+    summary_path = cfg.out / "probe" / "summary.json"
+    if not summary_path.is_file():
+        return None
+    return headline_table(read_json(summary_path))
+
+
+def headline_table(summary: dict[str, Any]) -> str:
+    """Mean Δ, share Δ > 0 and word retrieval P@1 per held-out bitext and checkpoint."""
+    lines = ["bitext    checkpoint   mean Δ   share Δ>0   P@1 cosine   P@1 CSLS",
+             "--------  ----------  -------  ----------  -----------  ---------"]
+    checkpoints = summary.get("checkpoints", {})
+    inputs = [b["name"] for b in summary.get("inputs", {}).get("bitexts", [])]
+    for bitext in inputs:
+        for name, ckpt in checkpoints.items():
+            results = ckpt.get("results", {}).get(bitext, {})
+            dist = results.get("distances", {}).get("metrics", {})
+            ret = results.get("word-retrieval", {}).get("metrics", {})
+            lines.append(f"{bitext:<8}  {name:<10}  {_num(dist.get('mean_delta')):>7}  "
+                         f"{_num(dist.get('share_delta_positive')):>10}  {_num(ret.get('p_at_1_cosine')):>11}  "
+                         f"{_num(ret.get('p_at_1_csls')):>9}")
+    return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+@click.command("run")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan; run nothing.")
+@click.pass_context
+def run_command(ctx: click.Context, pipeline_file: Path, dry_run: bool) -> None:
+    """Run a whole pipeline (align, adjust, probe, transfer) from PIPELINE_FILE."""
+    cfg = load_pipeline(pipeline_file)
+    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
+    results = run_pipeline(cfg, dry_run=dry_run, progress=not quiet, echo=click.echo)
+    if dry_run:
+        click.echo(f"plan valid: {len(results)} stages")
+        return
+    ran = [r for r in results if r[1] == "ran"]
+    click.echo(f"done: {len(ran)} stage(s) ran, {len(results) - len(ran)} up to date "
+               f"({sum(r[2] for r in ran):.0f} s); outputs in {cfg.out}")
+    table = summary_table(cfg)
+    if table:
+        click.echo(table)
