@@ -1,1 +1,51 @@
-"""Align stage: parallel text -> Moses tokens -> word alignments -> aligned corpus."""
+"""Align stage: parallel text -> Moses tokens -> word alignments -> aligned corpus.
+
+Public API (imported on first use, so ``import xladjust.align.corpus`` stays light):
+
+- :func:`align_corpus` (``xladjust align``): an :class:`AlignConfig` in, an aligned-corpus
+  directory out (:mod:`xladjust.align.corpus` reads it);
+- :func:`evaluate_aligner` (``xladjust align evaluate``) and :func:`evaluate_predictions`:
+  AER, precision, recall and F1 against gold links;
+- pure functions: :func:`symmetrize` / :data:`HEURISTICS`, :func:`one_to_one`,
+  :func:`score_alignments`, :func:`align_by_similarity` / :data:`METHODS`;
+- registries: :data:`ALIGNERS` (fast_align, eflomal, embedding).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AlignConfig": "xladjust.align.config",
+    "AlignerSpec": "xladjust.align.config",
+    "EvaluateConfig": "xladjust.align.config",
+    "InputSpec": "xladjust.align.config",
+    "FastAlignOptions": "xladjust.align.config",
+    "EflomalOptions": "xladjust.align.config",
+    "EmbeddingOptions": "xladjust.align.config",
+    "align_corpus": "xladjust.align.pipeline",
+    "AlignResult": "xladjust.align.pipeline",
+    "evaluate_aligner": "xladjust.align.evaluate",
+    "evaluate_predictions": "xladjust.align.evaluate",
+    "EvaluationReport": "xladjust.align.evaluate",
+    "symmetrize": "xladjust.align.symmetrize",
+    "one_to_one": "xladjust.align.symmetrize",
+    "HEURISTICS": "xladjust.align.symmetrize",
+    "Heuristic": "xladjust.align.symmetrize",
+    "score_alignments": "xladjust.align.metrics",
+    "AlignmentScores": "xladjust.align.metrics",
+    "align_by_similarity": "xladjust.align.similarity",
+    "METHODS": "xladjust.align.similarity",
+    "ALIGNERS": "xladjust.align.backends",
+    "create_backend": "xladjust.align.backends",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xladjust.align' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

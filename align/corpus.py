@@ -9,8 +9,9 @@ counts, input checksums, versions). A directory is complete only when its
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from xladjust.io import atomic_dir, is_complete, mark_complete, read_json, write
 
 PAIRS_FILE = "pairs.jsonl"
 MANIFEST_FILE = "manifest.json"
+PHARAOH_FILE = "links.pharaoh"  # optional: the links as Pharaoh lines, one per pair
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,19 @@ class AlignedPair:
     def to_json(self) -> str:
         return json.dumps({"src": self.src, "tgt": self.tgt, "links": [list(x) for x in self.links]},
                           ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    """A pair already serialized by :func:`encode_pair` (e.g. in a worker process)."""
+
+    json: str  # its pairs.jsonl line, without newline
+    pharaoh: str  # its Pharaoh line, without newline
+    n_links: int
+
+
+def encode_pair(pair: AlignedPair) -> EncodedPair:
+    return EncodedPair(pair.to_json(), to_pharaoh(pair.links), len(pair.links))
 
 
 def parse_pair(line: str, where: str) -> AlignedPair:
@@ -106,19 +121,34 @@ def check_aligned_corpus(directory: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def write_aligned_corpus(directory: str | Path, pairs: Iterable[AlignedPair], manifest: dict[str, Any]) -> Path:
+def write_aligned_corpus(
+    directory: str | Path,
+    pairs: Iterable[AlignedPair | EncodedPair],
+    manifest: dict[str, Any] | Callable[[], dict[str, Any]],
+    *,
+    pharaoh: bool = False,
+) -> Path:
     """Write pairs and manifest atomically; the directory is marked complete last.
 
-    ``manifest['counts']`` gains ``pairs`` and ``links`` totals.
+    ``manifest['counts']`` gains ``pairs`` and ``links`` totals. ``manifest`` may be a
+    callable, called once the last pair is written (so that statistics gathered while the
+    pairs stream can go in). With ``pharaoh`` the links are also written as Pharaoh lines
+    to ``links.pharaoh`` in the same pass. Pairs may come already encoded
+    (:func:`encode_pair`), so that worker processes can share the serialization.
     """
     with atomic_dir(directory) as tmp:
         n_pairs = n_links = 0
-        with open(tmp / PAIRS_FILE, "w", encoding="utf-8") as f:
+        with contextlib.ExitStack() as stack:
+            f = stack.enter_context(open(tmp / PAIRS_FILE, "w", encoding="utf-8"))
+            ph = stack.enter_context(open(tmp / PHARAOH_FILE, "w", encoding="utf-8")) if pharaoh else None
             for pair in pairs:
-                f.write(pair.to_json() + "\n")
+                encoded = pair if isinstance(pair, EncodedPair) else encode_pair(pair)
+                f.write(encoded.json + "\n")
+                if ph is not None:
+                    ph.write(encoded.pharaoh + "\n")
                 n_pairs += 1
-                n_links += len(pair.links)
-        manifest = dict(manifest)
+                n_links += encoded.n_links
+        manifest = dict(manifest() if callable(manifest) else manifest)
         manifest["counts"] = {**manifest.get("counts", {}), "pairs": n_pairs, "links": n_links}
         write_json_atomic(tmp / MANIFEST_FILE, manifest)
         mark_complete(tmp)

@@ -1,0 +1,60 @@
+"""The aligner interface and its registry.
+
+A backend turns the tokenized bitext of a run (:class:`~xladjust.align.tokenize.JointFile`)
+into Pharaoh link files: a ``forward`` (source→target model) and a ``reverse``
+(target→source model) file for statistical aligners, which the pipeline then symmetrizes,
+or a final ``links`` file for aligners that are symmetric themselves. ``check()`` runs
+before any heavy work and raises if the backend cannot run (binary or package missing).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from xladjust.align.config import AlignerSpec
+from xladjust.align.tokenize import JointFile
+from xladjust.errors import ConfigError
+
+# name -> "module:Class"; CLI choices and config validation read from here. Classes load
+# on use, so heavy dependencies (torch for the embedding aligner) stay unimported.
+ALIGNERS: dict[str, str] = {
+    "fast_align": "xladjust.align.fast_align:FastAlignBackend",
+    "eflomal": "xladjust.align.eflomal_backend:EflomalBackend",
+    "embedding": "xladjust.align.embedding_aligner:EmbeddingBackend",
+}
+
+
+@dataclass
+class AlignerOutput:
+    """Link files written by a backend (Pharaoh lines, one per pair, source-target order)."""
+
+    forward: Path | None = None
+    reverse: Path | None = None
+    links: Path | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # command lines, versions, options
+
+    @property
+    def directional(self) -> bool:
+        return self.links is None
+
+
+class Backend(Protocol):
+    name: str
+    uses_extra_text: bool  # whether more parallel text improves the gold part (statistical models)
+
+    def check(self) -> None: ...
+
+    def align(self, bitext: JointFile, work: Path, progress: bool = False) -> AlignerOutput: ...
+
+
+def create_backend(spec: AlignerSpec) -> Backend:
+    """The backend named by ``spec.name``, configured from ``spec``."""
+    target = ALIGNERS.get(spec.name)
+    if target is None:
+        raise ConfigError(f"unknown aligner {spec.name!r}; choose one of: {', '.join(ALIGNERS)}")
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    return cls(spec)

@@ -1,0 +1,293 @@
+"""``xladjust align`` (the group's own action) and ``xladjust align evaluate``.
+
+Thin: options become a config dict (over an optional ``--config`` YAML file), the typed
+config is built and validated, one library function runs, the result is formatted.
+Choices are read from the registries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xladjust.align.backends import ALIGNERS
+from xladjust.align.config import (
+    AlignConfig,
+    AlignerSpec,
+    EflomalOptions,
+    EmbeddingOptions,
+    EvaluateConfig,
+    FastAlignOptions,
+    InputSpec,
+    Symmetrizer,
+)
+from xladjust.align.similarity import METHODS
+from xladjust.align.symmetrize import HEURISTICS
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+# Defaults shown in --help come from the configs themselves.
+_AS, _FA, _EF, _EM, _IN = AlignerSpec(), FastAlignOptions(), EflomalOptions(), EmbeddingOptions(), InputSpec()
+
+
+def _onoff(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+# option name -> path in the config dict; only options given on the command line are set.
+ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
+    "aligner": ("aligner", "name"),
+    "symmetrize": ("aligner", "symmetrize"),
+    "symmetrizer": ("aligner", "symmetrizer"),
+    "one_to_one": ("aligner", "one_to_one"),
+    "fast_align": ("aligner", "fast_align", "binary"),
+    "atools": ("aligner", "fast_align", "atools"),
+    "iterations": ("aligner", "fast_align", "iterations"),
+    "favor_diagonal": ("aligner", "fast_align", "favor_diagonal"),
+    "optimize_tension": ("aligner", "fast_align", "optimize_tension"),
+    "variational_bayes": ("aligner", "fast_align", "variational_bayes"),
+    "diagonal_tension": ("aligner", "fast_align", "diagonal_tension"),
+    "fa_alpha": ("aligner", "fast_align", "alpha"),
+    "p0": ("aligner", "fast_align", "p0"),
+    "no_null": ("aligner", "fast_align", "no_null"),
+    "lowercase": ("aligner", "fast_align", "lowercase"),
+    "threads": ("aligner", "fast_align", "threads"),
+    "eflomal_model": ("aligner", "eflomal", "model"),
+    "samplers": ("aligner", "eflomal", "samplers"),
+    "rel_iterations": ("aligner", "eflomal", "rel_iterations"),
+    "null_prior": ("aligner", "eflomal", "null_prior"),
+    "model": ("aligner", "embedding", "model"),
+    "layer": ("aligner", "embedding", "layer"),
+    "method": ("aligner", "embedding", "method"),
+    "pooling": ("aligner", "embedding", "pooling"),
+    "distortion": ("aligner", "embedding", "distortion"),
+    "batch_size": ("aligner", "embedding", "batch_size"),
+    "bf16": ("aligner", "embedding", "bf16"),
+    "torch_threads": ("aligner", "embedding", "threads"),
+    "workers": ("workers",),
+    "seed": ("seed",),
+    "work_dir": ("work_dir",),
+}
+
+
+def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by ``align`` and ``align evaluate``: the aligner and its settings."""
+    opts: list[Decorator] = [
+        click.option("--aligner", type=click.Choice(list(ALIGNERS)), default=None,
+                     help=f"Aligner backend. [default: {_AS.name}]"),
+        click.option("--symmetrize", type=click.Choice(list(HEURISTICS)), default=None,
+                     help=f"Symmetrization heuristic. [default: {_AS.symmetrize.value}]"),
+        click.option("--symmetrizer", type=click.Choice([s.value for s in Symmetrizer]), default=None,
+                     help=f"atools when found (auto), always atools, or always the built-in code. [default: {_AS.symmetrizer.value}]"),
+        click.option("--one-to-one", is_flag=True, default=None, help="Keep only 1-to-1 links."),
+        click.option("--fast-align", type=click.Path(path_type=str), default=None,
+                     help="fast_align executable (else $FAST_ALIGN, then PATH)."),
+        click.option("--atools", type=click.Path(path_type=str), default=None,
+                     help="atools executable (else $ATOOLS, beside fast_align, then PATH)."),
+        click.option("--iterations", type=int, default=None, help=f"fast_align -I. [default: {_FA.iterations}]"),
+        click.option("--favor-diagonal/--no-favor-diagonal", default=None, help=f"fast_align -d. [default: {_onoff(_FA.favor_diagonal)}]"),
+        click.option("--optimize-tension/--no-optimize-tension", default=None, help=f"fast_align -o. [default: {_onoff(_FA.optimize_tension)}]"),
+        click.option("--variational-bayes/--no-variational-bayes", default=None, help=f"fast_align -v. [default: {_onoff(_FA.variational_bayes)}]"),
+        click.option("--diagonal-tension", type=float, default=None, help=f"fast_align -T. [default: {_FA.diagonal_tension}]"),
+        click.option("--fa-alpha", type=float, default=None, help=f"fast_align -a (VB prior). [default: {_FA.alpha}]"),
+        click.option("--p0", type=float, default=None, help=f"fast_align -q (null probability). [default: {_FA.p0}]"),
+        click.option("--no-null", is_flag=True, default=None, help="fast_align -N (no null word)."),
+        click.option("--lowercase", is_flag=True, default=None, help="Lowercase fast_align's input."),
+        click.option("--threads", type=int, default=None,
+                     help="OpenMP threads per fast_align direction. [default: cores / 2]"),
+        click.option("--eflomal-model", type=click.IntRange(1, 3), default=None,
+                     help=f"eflomal model: 1 IBM1, 2 +HMM, 3 +fertility. [default: {_EF.model}]"),
+        click.option("--samplers", type=int, default=None, help=f"eflomal samplers. [default: {_EF.samplers}]"),
+        click.option("--rel-iterations", type=float, default=None, help=f"eflomal relative iterations. [default: {_EF.rel_iterations}]"),
+        click.option("--null-prior", type=float, default=None, help=f"eflomal null prior. [default: {_EF.null_prior}]"),
+        click.option("--model", default=None, help=f"Embedding aligner's model spec. [default: {_EM.model}]"),
+        click.option("--layer", type=int, default=None,
+                     help="Embedding aligner's hidden layer. [default: 8 of 12, else 2/3 of the depth]"),
+        click.option("--method", type=click.Choice(list(METHODS)), default=None,
+                     help=f"Embedding aligner's method. [default: {_EM.method}]"),
+        click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None,
+                     help=f"Subword pooling. [default: {_EM.pooling}]"),
+        click.option("--distortion", type=float, default=None, help=f"Diagonal prior for the embedding aligner. [default: {_EM.distortion}]"),
+        click.option("--batch-size", type=int, default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),
+        click.option("--bf16/--no-bf16", default=None, help=f"bfloat16 autocast for the embedding aligner. [default: {_onoff(_EM.bf16)}]"),
+        click.option("--torch-threads", type=int, default=None,
+                     help="Torch threads for the embedding aligner. [default: torch's, or 1 when the CPU is busy]"),
+        click.option("--workers", type=int, default=None, help="Worker processes. [default: one per core]"),
+        click.option("--seed", type=int, default=None, help=f"Seed recorded in the signature. [default: {AlignConfig.seed}]"),
+        click.option("--work-dir", type=click.Path(path_type=str), default=None, help="Scratch directory."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+                     help="YAML config; options given here override it."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        data = data.setdefault(key, {})
+    data[path[-1]] = value
+
+
+def _config_data(config_file: Path | None, kind: str) -> dict[str, Any]:
+    if config_file is None:
+        return {}
+    from xladjust.config import load_yaml
+    from xladjust.errors import ConfigError
+
+    data = load_yaml(config_file)
+    found = data.pop("kind", kind)
+    if found != kind:
+        raise ConfigError(f"{config_file} is a {found!r} config; this command needs kind: {kind}")
+    return data
+
+
+def _apply(data: dict[str, Any], kwargs: dict[str, Any], keys: dict[str, tuple[str, ...]]) -> None:
+    for name, path in keys.items():
+        if kwargs.get(name) is not None:
+            _set(data, path, kwargs[name])
+
+
+def _progress(ctx: click.Context) -> bool:
+    obj = ctx.find_root().obj
+    return not (isinstance(obj, dict) and obj.get("quiet"))
+
+
+INPUT_KEYS: dict[str, tuple[str, ...]] = {
+    "src": ("input", "src"), "tgt": ("input", "tgt"), "bitext": ("input", "bitext"), "tsv": ("input", "tsv"),
+    "hf": ("input", "hf"), "hf_split": ("input", "hf_split"), "tokenize": ("input", "tokenize"),
+    "normalize_punct": ("input", "normalize_punct"), "max_words": ("input", "max_words"),
+    "strict": ("input", "strict"), "limit": ("input", "limit"),
+    "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",), "out": ("out",), "pharaoh": ("pharaoh",),
+}
+
+
+@click.group("align", invoke_without_command=True, no_args_is_help=True)
+@click.option("--src-lang", default=None, help="Source language code (the one tasks train in), e.g. en.")
+@click.option("--tgt-lang", default=None, help="Target language code, e.g. es.")
+@click.option("--src", type=click.Path(path_type=str), default=None, help="Source side: one sentence per line.")
+@click.option("--tgt", type=click.Path(path_type=str), default=None, help="Target side, line-aligned with --src.")
+@click.option("--bitext", type=click.Path(path_type=str), default=None, help="One file of 'src ||| tgt' lines.")
+@click.option("--tsv", type=click.Path(path_type=str), default=None, help="A TSV file: source<TAB>target.")
+@click.option("--hf", default=None, help="A datasets name NAME[:CONFIG] (needs network or a cache).")
+@click.option("--hf-split", default=None, help=f"Split of --hf. [default: {_IN.hf_split}]")
+@click.option("--tokenize/--no-tokenize", default=None,
+              help="Moses-tokenize (--no-tokenize: text is pre-tokenized). [default: tokenize]")
+@click.option("--normalize-punct", is_flag=True, default=None, help="Moses punctuation normalization first.")
+@click.option("--max-words", type=int, default=None, help=f"Skip pairs with a side longer than this. [default: {_IN.max_words}]")
+@click.option("--strict", is_flag=True, default=None, help="Empty or over-long sides are errors, not skipped.")
+@click.option("--limit", type=int, default=None, help="Use only the first N lines.")
+@click.option("--out", type=click.Path(path_type=str), default=None, help="Output directory (aligned corpus).")
+@click.option("--pharaoh/--no-pharaoh", default=None, help="Also write links.pharaoh. [default: on]")
+@aligner_options
+@click.pass_context
+def align_group(ctx: click.Context, config_file: Path | None, **kwargs: Any) -> None:
+    """Word-align a parallel corpus into an aligned corpus (pairs.jsonl + manifest.json).
+
+    \b
+    xladjust align --src-lang en --tgt-lang es --src train.en --tgt train.es \\
+        --aligner eflomal --symmetrize grow-diag-final-and --out runs/align-en-es
+
+    Subcommand: 'xladjust align evaluate' scores an aligner against gold alignments.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from xladjust.align.pipeline import align_corpus
+    from xladjust.config import build_config
+
+    data = _config_data(config_file, "align")
+    _apply(data, kwargs, INPUT_KEYS)
+    _apply(data, kwargs, ALIGNER_KEYS)
+    config = build_config(AlignConfig, data, where=str(config_file) if config_file else "align options")
+    result = align_corpus(config, progress=_progress(ctx))
+    m = result.manifest
+    counts, stats = m["counts"], m["statistics"]
+    sym = m["aligner"].get("symmetrization", {})
+    click.echo(f"aligned corpus: {result.out}")
+    click.echo(f"aligner:        {m['aligner']['name']}"
+               + (f" + {sym['heuristic']} ({sym['symmetrizer']})" if "heuristic" in sym else ""))
+    click.echo(f"pairs:          {counts['pairs']} of {counts['lines']} lines "
+               f"(skipped: {counts['skipped_empty']} empty, {counts['skipped_long']} too long, "
+               f"{counts['tokenized_empty']} empty after tokenizing)")
+    click.echo(f"links:          {counts['links']} ({stats['links_per_sentence']:.2f} per pair; "
+               f"{stats['one_to_one_word_share']:.1%} of words in 1-to-1 links; "
+               f"{stats['identical_link_share']:.1%} identical-string links)")
+    click.echo(f"time:           {result.timings['total']:.1f} s")
+
+
+EVAL_KEYS: dict[str, tuple[str, ...]] = {
+    "gold_text": ("gold_text",), "gold": ("gold",), "one_indexed": ("one_indexed",),
+    "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",),
+    "extra": ("extra", "bitext"), "extra_src": ("extra", "src"), "extra_tgt": ("extra", "tgt"),
+    "extra_tsv": ("extra", "tsv"), "extra_limit": ("extra", "limit"), "extra_max_words": ("extra", "max_words"),
+    "tokenize_extra": ("extra", "tokenize"),
+}
+
+
+@align_group.command("evaluate")
+@click.option("--gold-text", type=click.Path(path_type=str), default=None,
+              help="Gold sentences: pre-tokenized 'src ||| tgt' lines.")
+@click.option("--gold", type=click.Path(path_type=str), default=None,
+              help="Gold links: one line of i-j (sure) / ipj (possible) per sentence.")
+@click.option("--zero-indexed", "one_indexed", flag_value=False, default=None,
+              help="Gold links count from 0 (default: from 1).")
+@click.option("--src-lang", default=None, help="Source language (to tokenize the extra text).")
+@click.option("--tgt-lang", default=None, help="Target language (to tokenize the extra text).")
+@click.option("--extra", type=click.Path(path_type=str), default=None,
+              help="Extra parallel text for statistical aligners: a 'src ||| tgt' file.")
+@click.option("--extra-src", type=click.Path(path_type=str), default=None, help="Extra text, source side.")
+@click.option("--extra-tgt", type=click.Path(path_type=str), default=None, help="Extra text, target side.")
+@click.option("--extra-tsv", type=click.Path(path_type=str), default=None, help="Extra text as a TSV.")
+@click.option("--extra-limit", type=int, default=None, help="Use only the first N extra pairs.")
+@click.option("--extra-max-words", type=int, default=None, help=f"Skip extra pairs with a longer side. [default: {_IN.max_words}]")
+@click.option("--tokenize-extra/--no-tokenize-extra", default=None, help="Moses-tokenize the extra text. [default: on]")
+@click.option("--predicted", type=click.Path(path_type=Path), default=None,
+              help="Score these alignments (Pharaoh file or aligned corpus) instead of running an aligner.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
+@aligner_options
+@click.pass_context
+def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Path | None, json_out: Path | None,
+                     **kwargs: Any) -> None:
+    """Score an aligner (AER, precision, recall, F1) against gold alignments.
+
+    \b
+    xladjust align evaluate --gold-text en-fr.src-tgt --gold en-fr.gold \\
+        --extra-src train.en --extra-tgt train.fr --src-lang en --tgt-lang fr --aligner eflomal
+    """
+    from xladjust.align.evaluate import evaluate_aligner, evaluate_predictions
+    from xladjust.config import build_config
+    from xladjust.io import write_json_atomic
+
+    if predicted is not None:
+        if kwargs["gold_text"] is None or kwargs["gold"] is None:
+            raise click.UsageError("--predicted needs --gold-text and --gold")
+        one_indexed = kwargs["one_indexed"] is not False
+        scores = evaluate_predictions(predicted, Path(kwargs["gold_text"]), Path(kwargs["gold"]), one_indexed)
+        click.echo(_score_table({str(predicted): scores}, str(predicted)))
+        if json_out is not None:
+            write_json_atomic(json_out, {"predicted": str(predicted), "scores": scores.to_dict()})
+        return
+    data = _config_data(config_file, "align-evaluate")
+    _apply(data, kwargs, EVAL_KEYS)
+    _apply(data, kwargs, ALIGNER_KEYS)
+    config = build_config(EvaluateConfig, data, where=str(config_file) if config_file else "evaluate options")
+    report = evaluate_aligner(config, progress=_progress(ctx))
+    sym = report.aligner.get("symmetrization", {})
+    click.echo(f"aligner {report.aligner['name']}"
+               + (f" ({sym['heuristic']})" if "heuristic" in sym else "")
+               + f": {report.n_gold} gold pairs + {report.n_extra} extra pairs, {report.seconds:.1f} s")
+    click.echo(_score_table(report.scores, report.primary))
+    if json_out is not None:
+        write_json_atomic(json_out, report.to_dict())
+
+
+def _score_table(scores: dict[str, Any], primary: str) -> str:
+    width = max(9, *(len(k) + 2 for k in scores))
+    lines = [f"{'alignment':<{width}}  {'AER':>7}  {'precision':>9}  {'recall':>7}  {'F1':>7}  {'links':>7}"]
+    for name, s in scores.items():
+        mark = " *" if name == primary else ""
+        lines.append(f"{name + mark:<{width}}  {s.aer:7.4f}  {s.precision:9.4f}  {s.recall:7.4f}  {s.f1:7.4f}  "
+                     f"{s.predicted:7d}")
+    return "\n".join(lines)

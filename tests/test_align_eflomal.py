@@ -1,0 +1,70 @@
+"""The eflomal backend through its Python API, and its error paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xladjust.align import eflomal_backend
+from xladjust.align.config import AlignConfig, AlignerSpec, EflomalOptions, InputSpec, Symmetrizer
+from xladjust.align.corpus import check_aligned_corpus, read_pairs
+from xladjust.align.pipeline import align_corpus
+from xladjust.errors import ExternalToolError, MissingDependencyError
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo-en-es"
+
+
+def config(tmp_path: Path, limit: int = 200) -> AlignConfig:
+    return AlignConfig("en", "es", tmp_path / "out", workers=1,
+                       input=InputSpec(src=DEMO / "train.en", tgt=DEMO / "train.es", limit=limit),
+                       aligner=AlignerSpec(name="eflomal", symmetrizer=Symmetrizer.BUILTIN))
+
+
+def test_eflomal_aligns_the_demo_corpus(tmp_path):
+    result = align_corpus(config(tmp_path))
+    manifest = check_aligned_corpus(result.out)
+    pairs = read_pairs(result.out)
+    assert len(pairs) == 200
+    aligner = manifest["aligner"]
+    assert aligner["package"].startswith("eflomal ") and aligner["deterministic"] is False
+    assert aligner["options"]["samplers"] == 3
+    # literal everyday translations: most words are linked, sentence-final periods align
+    stats = manifest["statistics"]
+    assert stats["links_per_sentence"] > 6 and stats["unaligned_word_share"] < 0.25
+    periods = [p for p in pairs if p.src[-1] == "." and p.tgt[-1] == "."]
+    linked = sum((len(p.src) - 1, len(p.tgt) - 1) in p.links for p in periods)
+    assert linked >= 0.9 * len(periods)
+
+
+def test_missing_eflomal_says_which_extra_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "eflomal", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'xladjust\[eflomal\]'"):
+        align_corpus(config(tmp_path))
+    assert not (tmp_path / "out").exists()
+
+
+def test_eflomal_failure_shows_its_command(tmp_path, monkeypatch):
+    def fail(self, *args, **kwargs):
+        raise subprocess.CalledProcessError(1, ["eflomal", "-m", "3"])
+
+    monkeypatch.setattr(eflomal_backend._import_eflomal().Aligner, "align", fail)
+    with pytest.raises(ExternalToolError, match=r"eflomal failed \(exit status 1\); command: eflomal -m 3"):
+        align_corpus(config(tmp_path))
+
+
+def test_eflomal_short_output_is_caught(tmp_path, monkeypatch):
+    def short(options, bitext, forward, reverse, quiet=True):
+        forward.write_text("0-0\n")
+        reverse.write_text("0-0\n")
+
+    monkeypatch.setattr(eflomal_backend, "run_eflomal", short)
+    with pytest.raises(ExternalToolError, match="eflomal wrote 1 forward alignment lines for 200 pairs"):
+        align_corpus(config(tmp_path))
+
+
+def test_eflomal_options_are_checked():
+    problems = EflomalOptions(model=4, samplers=0, iterations=(1, 2)).check()
+    assert len(problems) == 3

@@ -1,0 +1,134 @@
+"""AER and friends on hand-computed examples; gold parsing; scoring existing alignments."""
+
+from __future__ import annotations
+
+import pytest
+from helpers_align import write_lines
+
+from xladjust.align.backends import AlignerOutput
+from xladjust.align.evaluate import evaluate_predictions, read_gold, score_output
+from xladjust.align.links import GoldLinks, check_range, count_lines, parse_gold, parse_pharaoh
+from xladjust.align.metrics import score_alignments
+from xladjust.errors import ExternalToolError, InputError
+
+
+def gold(sure, extra_possible=()):
+    sure = frozenset(sure)
+    return GoldLinks(sure, sure | frozenset(extra_possible))
+
+
+def test_aer_precision_recall_f1_on_a_hand_computed_example():
+    # sentence 1: S = {0-0, 1-1}, P = S + {1-2}; predicted {0-0, 1-2, 2-2}
+    # sentence 2: S = {0-1},      P = S + {1-1}; predicted {0-1, 1-1}
+    # |A| = 5, |S| = 3, |A∩S| = 2 (0-0, 0-1), |A∩P| = 4 (0-0, 1-2, 0-1, 1-1)
+    # precision 4/5, recall 2/3, AER = 1 - (2 + 4) / (5 + 3) = 0.25, F1 = 2PR/(P+R) = 8/11
+    s = score_alignments([[(0, 0), (1, 2), (2, 2)], [(0, 1), (1, 1)]],
+                         [gold({(0, 0), (1, 1)}, {(1, 2)}), gold({(0, 1)}, {(1, 1)})])
+    assert s.precision == pytest.approx(0.8)
+    assert s.recall == pytest.approx(2 / 3)
+    assert s.aer == pytest.approx(0.25)
+    assert s.f1 == pytest.approx(8 / 11)
+    assert (s.predicted, s.sure, s.possible, s.hits_sure, s.hits_possible, s.sentences) == (5, 3, 5, 2, 4, 2)
+
+
+def test_perfect_and_empty_predictions():
+    g = [gold({(0, 0), (1, 1)}, {(2, 2)})]
+    perfect = score_alignments([[(0, 0), (1, 1)]], g)
+    assert (perfect.aer, perfect.precision, perfect.recall) == (0.0, 1.0, 1.0)
+    nothing = score_alignments([[]], g)
+    assert (nothing.aer, nothing.precision, nothing.recall, nothing.f1) == (1.0, 0.0, 0.0, 0.0)
+    with pytest.raises(InputError, match="2 predicted alignments for 1 gold sentences"):
+        score_alignments([[], []], g)
+
+
+def test_parse_gold_sure_and_possible_links():
+    g = parse_gold("1-1 2-2 2p3", "g:1", one_indexed=True)
+    assert g.sure == {(0, 0), (1, 1)} and g.possible == {(0, 0), (1, 1), (1, 2)}
+    g0 = parse_gold("0-0 1p2", "g:1", one_indexed=False)
+    assert g0.sure == {(0, 0)} and g0.possible == {(0, 0), (1, 2)}
+
+
+def test_parse_gold_errors():
+    with pytest.raises(InputError, match="g:3: malformed gold link '1x2'"):
+        parse_gold("1-1 1x2", "g:3")
+    with pytest.raises(InputError, match="index 0 but the gold is read as 1-indexed; pass --zero-indexed"):
+        parse_gold("0-1", "g:1", one_indexed=True)
+
+
+def test_parse_pharaoh_and_its_errors():
+    assert parse_pharaoh("0-0 2-1 ||| -12.5\n", "f:1") == [(0, 0), (2, 1)]
+    assert parse_pharaoh("\n", "f:1") == []
+    with pytest.raises(InputError, match="f:2: malformed link '1--2'"):
+        parse_pharaoh("0-0 1--2", "f:2")
+    with pytest.raises(ExternalToolError, match="malformed link '1p2'"):
+        parse_pharaoh("1p2", "f:1", ExternalToolError)
+    with pytest.raises(InputError, match="f:1: link 2-0 is out of range for 2 source and 3 target words; hint"):
+        check_range([(2, 0)], 2, 3, "f:1", InputError, "; hint")
+
+
+def test_count_lines(tmp_path):
+    assert count_lines(write_lines(tmp_path / "a", "x\ny\n")) == 2
+    assert count_lines(write_lines(tmp_path / "b", "x\ny")) == 2
+    assert count_lines(write_lines(tmp_path / "c", "")) == 0
+
+
+def _gold_files(tmp_path):
+    text = write_lines(tmp_path / "g.src-tgt", ["the house ||| la casa", "a dog barks ||| un perro ladra"])
+    links = write_lines(tmp_path / "g.gold", ["1-1 2-2", "1-1 2-2 3p3"])
+    return text, links
+
+
+def test_read_gold(tmp_path):
+    text, links = _gold_files(tmp_path)
+    pairs = read_gold(text, links)
+    assert pairs[1].src == ["a", "dog", "barks"] and pairs[1].links.possible == {(0, 0), (1, 1), (2, 2)}
+
+
+def test_read_gold_errors(tmp_path):
+    text, links = _gold_files(tmp_path)
+    with pytest.raises(InputError, match="gold file .*missing does not exist"):
+        read_gold(text, tmp_path / "missing")
+    write_lines(links, ["1-1"])
+    with pytest.raises(InputError, match="has 2 sentence pairs but .* has 1 link lines"):
+        read_gold(text, links)
+    write_lines(links, ["1-1 2-2", "1-1 4-3"])
+    with pytest.raises(InputError, match=r"g.gold:2: link 3-2 is out of range .*0-indexed: pass --zero-indexed"):
+        read_gold(text, links)
+    write_lines(links, ["0-0 1-1", "0-0 2-2"])
+    with pytest.raises(InputError, match="index 0"):
+        read_gold(text, links, one_indexed=True)
+    assert read_gold(text, links, one_indexed=False)[1].links.sure == {(0, 0), (2, 2)}
+    write_lines(text, ["the house ||| la casa", "a dog barks |||"])
+    with pytest.raises(InputError, match="g.src-tgt:2: empty target side"):
+        read_gold(text, links, one_indexed=False)
+
+
+def test_score_output_for_directional_and_symmetric_aligners(tmp_path):
+    text, links = _gold_files(tmp_path)
+    pairs = read_gold(text, links)
+    fwd = write_lines(tmp_path / "fwd", ["0-0 1-1", "0-0 1-1 1-2", "0-0"])  # a third (extra) line
+    rev = write_lines(tmp_path / "rev", ["0-0 1-1", "0-0 1-1 2-2", "0-0"])
+    scores, primary = score_output(AlignerOutput(forward=fwd, reverse=rev), pairs, "intersect", True, "x")
+    assert primary == "intersect+one-to-one"
+    assert list(scores) == ["forward", "reverse", "intersect", "intersect+one-to-one"]
+    assert scores["reverse"].aer == 0.0
+    assert scores["intersect"].predicted == 4  # {0-0, 1-1} twice
+    assert scores["forward"].precision == pytest.approx(4 / 5)  # 1-2 is not a gold link
+    scores, primary = score_output(AlignerOutput(links=fwd), pairs, "intersect", False, "x")
+    assert primary == "links" and scores["links"].predicted == 5
+    bad = write_lines(tmp_path / "bad", ["0-0", "0-7"])
+    with pytest.raises(ExternalToolError, match="x output .*bad:2: link 0-7 is out of range"):
+        score_output(AlignerOutput(links=bad), pairs, "intersect", False, "x")
+    with pytest.raises(ExternalToolError, match="has 1 lines for 2 gold sentences"):
+        score_output(AlignerOutput(links=write_lines(tmp_path / "short", ["0-0"])), pairs, "intersect", False, "x")
+
+
+def test_evaluate_predictions_from_a_pharaoh_file(tmp_path):
+    text, links = _gold_files(tmp_path)
+    pred = write_lines(tmp_path / "pred", ["0-0 1-1", "0-0 1-1 2-2"])
+    s = evaluate_predictions(pred, text, links)
+    assert (s.aer, s.precision, s.recall) == (0.0, 1.0, 1.0)
+    with pytest.raises(InputError, match="do not exist"):
+        evaluate_predictions(tmp_path / "nope", text, links)
+    with pytest.raises(InputError, match="has 1 alignments for 2 gold sentences"):
+        evaluate_predictions(write_lines(tmp_path / "p1", ["0-0"]), text, links)
