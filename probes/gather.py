@@ -194,7 +194,7 @@ def markdown_to_html(text: str, skip_images: bool = False) -> str:
                 items.append(f"<li>{_inline(lines[i][2:])}</li>")
                 i += 1
             out.append("<ul>" + "".join(items) + "</ul>")
-        elif line.startswith("![") and skip_images:
+        elif skip_images and (line.startswith("![") or line.startswith("([")):  # plots are inlined below
             i += 1
         elif line.strip():
             out.append(f"<p>{_inline(line)}</p>")
@@ -209,4 +209,5 @@ def _inline(text: str) -> str:
 
     escaped = html.escape(text)
     escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    escaped = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", escaped)  # relative links do not survive inlining
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
