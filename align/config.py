@@ -212,7 +212,7 @@ class AlignConfig:
     out: Path
     input: InputSpec = field(default_factory=InputSpec)
     aligner: AlignerSpec = field(default_factory=AlignerSpec)
-    workers: int = 0  # tokenizer processes; 0 = one per CPU core
+    workers: int = 0  # worker processes for tokenizing and writing; 0 = one per idle core
     pharaoh: bool = True  # also write links.pharaoh (Pharaoh i-j lines)
     seed: int = 0
     work_dir: Path | None = None  # scratch space; default: beside ``out``

@@ -24,7 +24,7 @@ from xladjust.align.config import EvaluateConfig, to_dict
 from xladjust.align.joint import split_joint
 from xladjust.align.links import GoldLinks, Link, check_range, iter_pharaoh_file, parse_gold
 from xladjust.align.metrics import AlignmentScores, score_alignments
-from xladjust.align.parallel import default_workers
+from xladjust.align.parallel import auto_workers
 from xladjust.align.pipeline import scratch_dir
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
 from xladjust.align.symmetrize import one_to_one, symmetrize
@@ -150,7 +150,7 @@ def evaluate_aligner(config: EvaluateConfig, *, progress: bool = False, backend:
     elif config.extra is not None:
         extra = open_bitext(config.extra, config.src_lang, config.tgt_lang)
         scanned = scan_bitext(extra, config.extra.max_words, config.extra.strict)
-    workers = config.workers or default_workers()
+    workers = config.workers or auto_workers()
     with scratch_dir(None, config.work_dir, "xladjust-align-eval-") as work:
         joint = JointFile(work / "bitext.txt")
         with joint:

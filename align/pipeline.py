@@ -29,7 +29,7 @@ from xladjust.align.combine import builtin_entry, pick_atools, run_atools
 from xladjust.align.config import AlignConfig, AlignerSpec, to_dict
 from xladjust.align.corpus import read_manifest, write_aligned_corpus
 from xladjust.align.finish import FinishSettings, finish_pairs
-from xladjust.align.parallel import default_workers
+from xladjust.align.parallel import auto_workers
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
 from xladjust.align.stats import AlignmentStats
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
@@ -120,7 +120,7 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     backend.check()
     bitext = open_bitext(config.input, config.src_lang, config.tgt_lang)
     scanned = scan_bitext(bitext, config.input.max_words, config.input.strict)
-    workers = config.workers or default_workers()
+    workers = config.workers or auto_workers()
     tok = TokenizeSettings(config.src_lang, config.tgt_lang, config.input.tokenize, config.input.normalize_punct,
                            workers)
     timings["validate"] = time.perf_counter() - t0
@@ -150,7 +150,7 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
         def manifest() -> dict[str, Any]:
             timings["write"] = time.perf_counter() - t
             return _manifest(config, backend, bitext.hashes(), tok.describe(), aligned.info, sym_info,
-                             counts, tokenized_empty, stats, timings)
+                             counts, tokenized_empty, stats, timings, workers)
 
         try:
             pairs = finish_pairs(joint.path, joint.n_pairs, finish, stats, workers=workers, progress=bar)
@@ -164,7 +164,7 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
 
 def _manifest(config: AlignConfig, backend: Backend, hashes: dict[str, str], tokenizer: dict[str, Any],
               aligner_info: dict[str, Any], sym_info: dict[str, Any], counts: FilterCounts, tokenized_empty: int,
-              stats: AlignmentStats, timings: dict[str, float]) -> dict[str, Any]:
+              stats: AlignmentStats, timings: dict[str, float], workers: int) -> dict[str, Any]:
     spec = config.aligner
     aligner = {"name": backend.name, **aligner_info, "symmetrization": sym_info, "one_to_one": spec.one_to_one}
     return {
@@ -176,6 +176,7 @@ def _manifest(config: AlignConfig, backend: Backend, hashes: dict[str, str], tok
         "input": {"form": config.input.given(), "checksums": hashes},
         "counts": {**counts.to_dict(), "tokenized_empty": tokenized_empty},
         "statistics": stats.result(),
+        "workers": workers,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "signature": make_signature(stage="align", config=to_dict(config), seed=config.seed, inputs=hashes,
                                     extra={"aligner": {"name": backend.name,

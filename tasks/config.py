@@ -1,0 +1,213 @@
+"""Typed configs of the tasks stage: fine-tuning (``kind: finetune``), continual learning
+and multi-seed transfer comparisons. Every problem is reported at once, before a model loads.
+
+Fields left ``None`` take the task's default (see :mod:`xladjust.tasks.registry`);
+:func:`resolve_defaults` fills them, and the resolved config is what outputs record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xladjust.tasks.registry import TASKS, get_task
+from xladjust.tasks.sources import missing_sources
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class ContinualConfig:
+    """Continual learning: the adjust stage's alignment objective added to the task loss.
+
+    Each optimizer step draws ``pairs_per_step`` sentence pairs from the aligned corpus
+    ``corpus`` and adds ``weight`` × alignment + ``regularizer_weight`` × regularizer at
+    hidden layer ``layer`` (see :mod:`xladjust.tasks.continual`). ``objective`` names an
+    objective of the adjust stage; ``objective_options`` are its options except the
+    regularizer weight. The anchor the regularizer pulls toward is explicit: ``start``
+    (the checkpoint fine-tuning starts from, i.e. ``model``) or another model spec (``l2``
+    only). The steps draw from a pool of ``max_pairs`` pairs (default: enough for every
+    step). Efimov et al.: l2, weight 0.01, regularizer 1, 16 pairs per step, anchor = start.
+    """
+
+    corpus: Path
+    objective: str = "l2"
+    objective_options: dict[str, Any] = field(default_factory=dict)
+    weight: float = 0.01
+    regularizer_weight: float = 1.0
+    pairs_per_step: int = 16
+    anchor: str = "start"
+    layer: int = -1
+    max_pairs: int | None = None
+
+    def check(self) -> list[str]:
+        from xladjust.tasks.continual import objective_problems
+
+        problems = []
+        if not Path(self.corpus).is_dir():
+            problems.append(f"continual.corpus: aligned corpus {self.corpus} does not exist "
+                            "(write one with 'xladjust align')")
+        problems.extend(f"continual: {p}" for p in objective_problems(self.objective, self.objective_options,
+                                                                      self.anchor))
+        if self.weight <= 0:
+            problems.append(f"continual.weight must be positive, got {self.weight} (leave continual out instead)")
+        if self.regularizer_weight < 0:
+            problems.append(f"continual.regularizer_weight must be >= 0, got {self.regularizer_weight}")
+        if self.pairs_per_step < 1:
+            problems.append("continual.pairs_per_step must be at least 1")
+        if self.max_pairs is not None and self.max_pairs < self.pairs_per_step:
+            problems.append("continual.max_pairs must be at least pairs_per_step")
+        if not self.anchor:
+            problems.append("continual.anchor must be 'start' or a model spec")
+        return problems
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Fine-tune ``model`` on ``task`` with ``train`` data, select on ``dev``, evaluate ``test``.
+
+    ``train``/``dev``/``test`` values are file paths or ``hf:NAME[:CONFIG[:SPLIT]]``;
+    ``test`` maps a language code to a source. Several training sources are concatenated
+    (e.g. English + Spanish for a "bilingual" model). ``max_train_examples`` draws a fixed
+    random subset (data seed 0, the same for every training seed); dev and test limits
+    keep the first examples, so parallel test sets stay parallel. ``freeze_embeddings``
+    keeps the input word-embedding matrix at its starting values (82% of the offline
+    model's parameters): training runs several times faster and words absent from the
+    English training data keep the vectors the (adjusted) checkpoint gave them.
+    ``threads`` sets torch's intra-op threads for the run (on a CPU shared with other
+    jobs, 1 thread avoids oversubscription, which here slowed steps 5-fold).
+    """
+
+    task: str
+    model: str
+    train: list[str]
+    out: Path
+    dev: str | None = None
+    test: dict[str, str] = field(default_factory=dict)
+    seed: int = 1
+    max_train_examples: int | None = None
+    max_dev_examples: int | None = 1000
+    max_test_examples: int | None = None
+    epochs: float | None = None
+    max_steps: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int | None = None
+    doc_stride: int = 128
+    max_question_length: int = 64
+    max_answer_length: int = 30
+    label_subwords: Literal["first", "all"] = "first"
+    freeze_embeddings: bool = True
+    bf16: bool = True
+    eval_every: int | None = None
+    eval_batch_size: int = 64
+    save_model: bool = True
+    progress: bool = True
+    threads: int | None = None
+    continual: ContinualConfig | None = None
+
+    def check(self) -> list[str]:
+        problems: list[str] = []
+        if self.task not in TASKS:
+            return [f"task: unknown task {self.task!r}; known tasks: {', '.join(TASKS)}"]
+        if not self.train:
+            problems.append("train: give at least one training source")
+        sources = {f"train[{i}]": s for i, s in enumerate(self.train)}
+        if self.dev:
+            sources["dev"] = self.dev
+        for lang, src in self.test.items():
+            if not _NAME.match(lang):
+                problems.append(f"test: bad language name {lang!r} (letters, digits, '.', '_', '-')")
+            sources[f"test[{lang}]"] = src
+        problems.extend(missing_sources(sources))
+        for name in ("max_train_examples", "max_dev_examples", "max_test_examples", "max_steps",
+                     "batch_size", "max_length", "eval_every", "threads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                problems.append(f"{name} must be at least 1, got {value}")
+        for name in ("epochs", "learning_rate"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                problems.append(f"{name} must be positive, got {value}")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.eval_batch_size < 1 or self.max_answer_length < 1 or self.max_question_length < 1:
+            problems.append("eval_batch_size, max_answer_length and max_question_length must be positive")
+        if self.task == "qa":
+            length = self.max_length or get_task("qa").defaults.max_length
+            if self.doc_stride < 1 or length - self.max_question_length - 4 <= self.doc_stride:
+                problems.append(
+                    f"doc_stride {self.doc_stride} must be positive and smaller than the context room per "
+                    f"window (max_length {length} - max_question_length {self.max_question_length} - 4)"
+                )
+        if self.out.exists() and not self.out.is_dir():
+            problems.append(f"out: {self.out} is a file; give a directory")
+        if self.continual is not None:
+            problems.extend(self.continual.check())
+        return problems
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config, nested configs included (paths as strings)."""
+
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): conv(x) for k, x in v.items()}
+        return v
+
+    return conv(config)
+
+
+def resolve_defaults(config: FinetuneConfig) -> FinetuneConfig:
+    """``config`` with every ``None`` hyperparameter replaced by the task's default."""
+    d = get_task(config.task).defaults
+    return dataclasses.replace(
+        config,
+        epochs=config.epochs if config.epochs is not None else d.epochs,
+        batch_size=config.batch_size or d.batch_size,
+        learning_rate=config.learning_rate or d.learning_rate,
+        max_length=config.max_length or d.max_length,
+    )
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Fine-tune each of ``models`` (name → spec; the first is the baseline) with every
+    seed, using ``finetune`` as the template (its ``model``, ``seed`` and ``out`` are
+    replaced per run), then compare the test scores of every other model to the baseline.
+    """
+
+    models: dict[str, str]
+    seeds: list[int]
+    out: Path
+    finetune: FinetuneConfig
+    n_resamples: int = 10000
+    keep_checkpoints: bool = True
+
+    def check(self) -> list[str]:
+        problems = [f"finetune: {p}" for p in self.finetune.check()]
+        if not self.models:
+            problems.append("models: give at least one NAME=SPEC")
+        for name in self.models:
+            if not _NAME.match(name):
+                problems.append(f"models: bad name {name!r} (letters, digits, '.', '_', '-')")
+        if not self.seeds:
+            problems.append("seeds: give at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            problems.append(f"seeds: repeated seeds in {self.seeds}")
+        if not self.finetune.test:
+            problems.append("finetune.test: a transfer comparison needs at least one test set")
+        if self.n_resamples < 100:
+            problems.append("n_resamples must be at least 100")
+        return problems

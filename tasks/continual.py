@@ -1,0 +1,180 @@
+"""Continual learning: the adjust stage's alignment objective added to the task loss.
+
+Each optimizer step draws ``pairs_per_step`` sentence pairs from an aligned corpus, runs
+the task model's encoder over them (with gradients) and adds ``weight`` × the adjust
+objective's loss to the task loss. The objective is built from the adjust stage's registry
+(:data:`xladjust.adjust.objectives.OBJECTIVES`) with its regularizer weight set to
+``regularizer_weight / weight``, so for ``l2`` the added term is exactly
+
+    weight · (1/K) Σ_k ‖f(t_k) − f₀(s_k)‖²  +  regularizer_weight · (1/M) Σ_m ‖f(e_m) − f₀(e_m)‖²
+
+over the step's K linked word pairs and M English words (Efimov et al.: weight 0.01,
+regularizer 1, 16 pairs). The anchor f₀ is explicit: ``start``, the encoder as it is
+before the first fine-tuning update (the checkpoint fine-tuning starts from), or another
+model spec. Its English word vectors are computed once, before training, for the whole
+pool of pairs the steps draw from (the adjust stage's frozen-target cache). Pairs,
+links (1-to-1, identical strings dropped), subword pooling (mean) and collation are the
+adjust stage's, so the two stages align words the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xladjust.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+
+def objective_names() -> list[str]:
+    """Alignment objectives available for continual learning (the adjust stage's)."""
+    from xladjust.adjust.objectives import OBJECTIVES
+
+    return list(OBJECTIVES)
+
+
+def objective_problems(name: str, options: dict[str, Any], anchor: str) -> list[str]:
+    """Problems with an objective and its options, reported before a model loads."""
+    from xladjust.adjust.objectives import OBJECTIVES
+
+    if name not in OBJECTIVES:
+        return [f"unknown objective {name!r}; known: {', '.join(OBJECTIVES)}"]
+    if "reg_weight" in options:
+        return ["set the regularizer's weight with regularizer_weight, not objective_options.reg_weight"]
+    problems = [f"objective_options: {p}" for p in OBJECTIVES[name].option_problems({**options, "reg_weight": 1.0})]
+    if anchor != "start" and name != "l2":
+        problems.append(f"anchor {anchor!r}: objective {name!r} regularizes toward the starting parameters; "
+                        "only 'l2' accepts another anchor model")
+    return problems
+
+
+def pool_pairs(corpus: str | Path, size: int, seed: int) -> list[Any]:
+    """Up to ``size`` usable pairs (the adjust stage's link rules), a seeded sample in corpus order."""
+    from xladjust.adjust.pairs import read_pairs_at, scan_corpus
+
+    scan = scan_corpus(corpus, drop_identical=True, max_words=None)
+    if scan.stats.pairs_usable == 0:
+        raise InputError(f"aligned corpus {corpus} has no usable links: {scan.stats.describe()}")
+    usable = scan.usable
+    if len(usable) > size:
+        usable = np.sort(np.random.default_rng([seed, 11]).choice(usable, size=size, replace=False))
+    found = read_pairs_at(corpus, usable)
+    return [found[int(i)] for i in usable]
+
+
+def pair_examples(pairs: Sequence[Any], tokenizer: Any, max_length: int) -> list[Any]:
+    """Adjust-stage training examples of ``pairs``: subword ids, pooling plans, pooled links.
+    Pairs over ``max_length`` subwords or without a link between words with subwords are skipped."""
+    from xladjust.adjust.dataset import Example
+    from xladjust.adjust.features import encode_sentences
+    from xladjust.adjust.pairs import select_links
+    from xladjust.embeddings import Pooling
+
+    src = encode_sentences(tokenizer, [p.src for p in pairs], Pooling.MEAN, special_tokens=False)
+    tgt = encode_sentences(tokenizer, [p.tgt for p in pairs], Pooling.MEAN, special_tokens=False)
+    examples = []
+    for index, (pair, s, t) in enumerate(zip(pairs, src, tgt, strict=True)):
+        if max(s.n_tokens, t.n_tokens) > max_length:
+            continue
+        kept, _, _ = select_links(pair, drop_identical=True)
+        links = np.asarray(kept, dtype=np.int64).reshape(-1, 2)
+        mapped = np.stack([s.word_map[links[:, 0]], t.word_map[links[:, 1]]], axis=1)
+        mapped = mapped[(mapped >= 0).all(axis=1)]
+        if len(mapped):
+            examples.append(Example(src=s, tgt=t, links=mapped, corpus=0, index=index))
+    if not examples:
+        raise InputError(f"none of the {len(pairs)} aligned pairs has a usable link within {max_length} subwords")
+    return examples
+
+
+class ContinualTerm:
+    """The per-step extra loss: ``weight`` × the objective's loss on a batch of pairs.
+
+    ``model`` is an adjust-stage ``AlignmentModel`` sharing the task model's encoder;
+    ``cache``/``cache_offsets`` hold the anchor's English word vectors of ``examples``.
+    Pairs are drawn in a seeded random order, each once per pass over the pool.
+    """
+
+    def __init__(self, model: Any, examples: Sequence[Any], cache: Any, cache_offsets: np.ndarray, *,
+                 weight: float, pairs_per_step: int, pad_id: int, seed: int):
+        self.model, self.examples = model, list(examples)
+        self.cache, self.cache_offsets = cache, cache_offsets
+        self.weight, self.pairs_per_step, self.pad_id = weight, pairs_per_step, pad_id
+        self._rng = np.random.default_rng([seed, 13])
+        self._order: list[int] = []
+
+    def parameters(self) -> list[Any]:
+        """Trainable parameters of the objective itself (a contrastive projection head)."""
+        return [p for p in self.model.objective.parameters() if p.requires_grad]
+
+    def draw(self) -> np.ndarray:
+        picked: list[int] = []
+        while len(picked) < min(self.pairs_per_step, len(self.examples)):
+            if not self._order:
+                self._order = [int(i) for i in self._rng.permutation(len(self.examples))]
+            picked.append(self._order.pop())
+        return np.asarray(picked, dtype=np.int64)
+
+    def __call__(self, step: int) -> tuple[Any, dict[str, float]]:
+        from xladjust.adjust.batching import collate_pairs
+        from xladjust.adjust.forward import batch_inputs
+
+        objective = self.model.objective
+        device = next(self.model.encoder.parameters()).device
+        batch = collate_pairs(self.examples, self.draw(), with_source=objective.needs_trainable_source,
+                              cache_offsets=self.cache_offsets if objective.needs_frozen_source else None,
+                              pad_id=self.pad_id)
+        loss, parts = self.model(**batch_inputs(batch, self.cache, objective, device))
+        return self.weight * loss, {k: float(v) for k, v in parts.items()}
+
+
+def build_continual(cfg: Any, encoder: Any, tokenizer: Any, pairs: Sequence[Any], *, bf16: bool, seed: int,
+                    progress: bool = False) -> ContinualTerm:
+    """A :class:`ContinualTerm` for ``encoder`` from a ``ContinualConfig``; computes the
+    anchor's English word vectors now, so call it before the first update."""
+    import torch
+
+    from xladjust.adjust.forward import AlignmentModel
+    from xladjust.adjust.objectives import build_objective
+    from xladjust.adjust.regularizers import ParameterAnchor
+    from xladjust.adjust.targets import frozen_source_vectors
+    from xladjust.embeddings import model_max_length, resolve_layers
+
+    if cfg.weight <= 0:
+        raise ConfigError("continual.weight must be positive")
+    num_layers = int(encoder.config.num_hidden_layers)
+    layer = resolve_layers(cfg.layer, num_layers)[0]
+    options = {**cfg.objective_options, "reg_weight": cfg.regularizer_weight / cfg.weight}
+    objective = build_objective(cfg.objective, options, int(encoder.config.hidden_size))
+    device = next(encoder.parameters()).device
+    objective.to(device)
+    if objective.needs_anchor:
+        objective.attach_anchor(ParameterAnchor([p for p in encoder.parameters() if p.requires_grad]))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    examples = pair_examples(pairs, tokenizer, model_max_length(encoder, tokenizer))
+    cache, offsets = None, None
+    if objective.needs_frozen_source:
+        anchor_model = encoder
+        if cfg.anchor != "start":
+            from xladjust.models import load_model
+
+            anchor_model = load_model(cfg.anchor, device=str(device)).model
+            if int(anchor_model.config.hidden_size) != int(encoder.config.hidden_size):
+                raise ConfigError(f"anchor {cfg.anchor!r} has another hidden size than the model")
+
+        def autocast() -> contextlib.AbstractContextManager[Any]:
+            return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+        cache, offsets = frozen_source_vectors(anchor_model, examples, layer=layer, num_layers=num_layers,
+                                               pad_id=pad_id, device=device, autocast=autocast, progress=progress)
+    log.info("continual learning: %s on %d pairs (layer %d), %g x alignment + %g x regularizer toward %s",
+             cfg.objective, len(examples), layer, cfg.weight, cfg.regularizer_weight, cfg.anchor)
+    model = AlignmentModel(encoder, objective, layer, num_layers)
+    return ContinualTerm(model, examples, cache, offsets, weight=cfg.weight, pairs_per_step=cfg.pairs_per_step,
+                         pad_id=pad_id, seed=seed)

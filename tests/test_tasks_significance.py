@@ -1,0 +1,90 @@
+"""Seeds and significance against hand-checked cases."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from xladjust.tasks.metrics import f1_of_counts, mean_of
+from xladjust.tasks.significance import (
+    compare_paired,
+    format_p,
+    mean_std,
+    paired_bootstrap_interval,
+    paired_permutation_test,
+)
+
+ACC = mean_of(0)
+
+
+def test_mean_std_uses_sample_std():
+    assert mean_std([0.5, 0.6, 0.7]) == (pytest.approx(0.6), pytest.approx(0.1))
+    assert mean_std([0.4]) == (0.4, 0.0)
+    with pytest.raises(ValueError):
+        mean_std([])
+
+
+def test_permutation_exact_hand_checked():
+    # A right on 4 of 5 examples, B on none: d = B − A = (−1, −1, −1, −1, 0), observed |Δ| = 0.8.
+    # Swapping flips the sign of each d_i; only the 2 patterns with all four signs equal
+    # reach |Δ| = 0.8, out of 2^4 patterns over the differing examples: p = 2/16 = 0.125.
+    a = np.array([1, 1, 1, 1, 0])
+    b = np.array([0, 0, 0, 0, 0])
+    p, exact = paired_permutation_test(a, b, ACC, n_resamples=10000)
+    assert exact and p == pytest.approx(0.125)
+
+
+def test_permutation_exact_matches_brute_force_for_f1():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 3, size=(7, 3)).astype(float)
+    b = rng.integers(0, 3, size=(7, 3)).astype(float)
+    f1 = f1_of_counts()
+    observed = abs(f1(b.sum(0), 7) - f1(a.sum(0), 7))
+    hits = 0
+    for mask in itertools.product([0, 1], repeat=7):
+        m = np.array(mask, dtype=bool)[:, None]
+        aa, bb = np.where(m, b, a), np.where(m, a, b)
+        hits += abs(f1(bb.sum(0), 7) - f1(aa.sum(0), 7)) >= observed - 1e-12
+    p, exact = paired_permutation_test(a, b, f1, n_resamples=1000)
+    assert exact and p == pytest.approx(hits / 2**7)
+
+
+def test_permutation_monte_carlo_and_identical_systems():
+    a = np.r_[np.ones(60), np.zeros(40)]
+    b = np.r_[np.zeros(60), np.zeros(40)]  # B loses 60 examples: clearly significant
+    p, exact = paired_permutation_test(a, b, ACC, n_resamples=2000, seed=1)
+    assert not exact and p == pytest.approx(1 / 2001)
+    assert paired_permutation_test(a, a, ACC) == (1.0, True)
+
+
+def test_bootstrap_interval_hand_checked():
+    # n = 2 with d = (0, 1): resampled means are 0, 0.5, 0.5, 1 with probability 1/4, 1/2, 1/4,
+    # so the 2.5% and 97.5% quantiles are 0 and 1.
+    low, high = paired_bootstrap_interval(np.array([0, 0]), np.array([0, 1]), ACC, n_resamples=4000, seed=0)
+    assert (low, high) == (0.0, 1.0)
+    # a constant per-example difference gives a degenerate interval
+    low, high = paired_bootstrap_interval(np.zeros(50), np.ones(50), ACC, n_resamples=500)
+    assert low == high == 1.0
+
+
+def test_compare_paired_reports_difference_b_minus_a():
+    rng = np.random.default_rng(0)
+    a = (rng.random(400) < 0.6).astype(float)
+    b = np.where(rng.random(400) < 0.15, 1.0, a)  # B fixes ~15% of examples
+    cmp = compare_paired(a, b, ACC, n_resamples=2000, seed=0)
+    assert cmp.difference == pytest.approx(b.mean() - a.mean())
+    assert cmp.ci_low < cmp.difference < cmp.ci_high and cmp.ci_low > 0
+    assert cmp.p_value < 0.01 and cmp.n_examples == 400
+    assert set(cmp.to_dict()) >= {"difference", "ci_low", "ci_high", "p_value"}
+
+
+def test_shape_mismatch_is_rejected():
+    with pytest.raises(ValueError, match="same"):
+        compare_paired(np.zeros(3), np.zeros(4), ACC)
+
+
+def test_format_p():
+    assert format_p(0.0001) == "<0.001"
+    assert format_p(0.04567) == "0.046"
