@@ -27,10 +27,10 @@ from xladjust.models import OFFLINE_SPEC, load_model
 LANGS = ("en", "es", "ru", "vi", "hi", "de", "fr")
 
 
-def read_flores(data: Path) -> list[list[str]]:
+def read_flores(data: Path, per_language: int | None = None) -> list[list[str]]:
     sentences = []
     for lang in LANGS:
-        lines = (data / "flores" / f"devtest.{lang}").read_text(encoding="utf-8").splitlines()
+        lines = (data / "flores" / f"devtest.{lang}").read_text(encoding="utf-8").splitlines()[:per_language]
         sentences += [line.split() for line in lines]
     return sentences
 
@@ -73,12 +73,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--naive-sentences", type=int, default=300)
+    parser.add_argument("--per-language", type=int, default=None, help="first N sentences per language (default all)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-tokens", type=int, default=8192)
     parser.add_argument("--fp32", action="store_true", help="extraction and bare pass in fp32 instead of bf16")
     args = parser.parse_args()
 
-    sentences = read_flores(args.data)
+    sentences = read_flores(args.data, args.per_language)
     loaded = load_model(OFFLINE_SPEC, device="cpu")
     model, tok = loaded.model, loaded.tokenizer
     bf16 = not args.fp32
