@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.errors import InputError
-from xladjust.io import atomic_dir, is_complete, mark_complete, read_json, write_json_atomic
+from xladjust.io import (
+    atomic_dir,
+    is_complete,
+    iter_text_lines,
+    mark_complete,
+    read_json,
+    write_json_atomic,
+)
 
 PAIRS_FILE = "pairs.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -83,14 +90,9 @@ def iter_pairs(directory: str | Path) -> Iterator[AlignedPair]:
     path = Path(directory) / PAIRS_FILE
     if not path.is_file():
         raise InputError(f"{directory} is not an aligned corpus: {PAIRS_FILE} is missing")
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: invalid UTF-8 at byte {exc.start}") from None
-            if line.strip():
-                yield parse_pair(line, f"{path}:{lineno}")
+    for lineno, line in iter_text_lines(path):
+        if line.strip():
+            yield parse_pair(line, f"{path}:{lineno}")
 
 
 def read_pairs(directory: str | Path) -> list[AlignedPair]:

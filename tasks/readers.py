@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from xladjust.errors import InputError
+from xladjust.io import iter_text_lines
 from xladjust.tasks.examples import Answer, PairExample, QAExample, TaggedSentence
 
 T = TypeVar("T")
@@ -26,13 +27,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text without the newline) for each line of a UTF-8 file."""
     if not path.is_file():
         raise InputError(f"data file {path} does not exist")
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: invalid UTF-8 at byte {exc.start}") from None
-            yield lineno, line.rstrip("\r\n")
+    yield from iter_text_lines(path)
 
 
 def _check_label(label: str, labels: Sequence[str], where: str, what: str) -> None:

@@ -93,6 +93,20 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def iter_text_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """(line number, text without the newline) for each line of a UTF-8 file; invalid
+    UTF-8 is an InputError naming the file, line and byte."""
+    from xladjust.errors import InputError
+
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: invalid UTF-8 at byte {exc.start}") from None
+            yield lineno, line.rstrip("\r\n")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -9,7 +9,7 @@ import numpy as np
 
 from xladjust.embeddings import WordEmbeddings
 from xladjust.errors import InputError
-from xladjust.io import atomic_path, write_json_atomic
+from xladjust.io import atomic_path, iter_text_lines, write_json_atomic
 
 
 def read_pretokenized(path: str | Path) -> list[list[str]]:
@@ -17,15 +17,7 @@ def read_pretokenized(path: str | Path) -> list[list[str]]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"input file {p} does not exist")
-    sentences: list[list[str]] = []
-    with open(p, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{p}:{lineno}: invalid UTF-8 at byte {exc.start}") from None
-            sentences.append(line.split())
-    return sentences
+    return [line.split() for _, line in iter_text_lines(p)]
 
 
 def write_word_vectors(out: Path, emb: WordEmbeddings, sentences: list[list[str]], meta: dict[str, Any]) -> Path:
