@@ -24,13 +24,13 @@ from xladjust.align.config import EvaluateConfig, to_dict
 from xladjust.align.joint import split_joint
 from xladjust.align.links import GoldLinks, Link, check_range, iter_pharaoh_file, parse_gold
 from xladjust.align.metrics import AlignmentScores, score_alignments
-from xladjust.align.parallel import auto_workers
+from xladjust.align.parallel import default_workers
 from xladjust.align.pipeline import scratch_dir
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
 from xladjust.align.symmetrize import one_to_one, symmetrize
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
 from xladjust.errors import ExternalToolError, InputError
-from xladjust.io import sha256_file
+from xladjust.io import iter_text_lines, sha256_file
 from xladjust.signature import make_signature
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,7 @@ def read_gold(gold_text: Path, gold: Path, one_indexed: bool = True) -> list[Gol
 
 
 def _read_lines(path: Path) -> list[str]:
-    lines = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                lines.append(raw.decode("utf-8").rstrip("\r\n"))
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: invalid UTF-8 at byte {exc.start} of the line") from None
-    return lines
+    return [text for _, text in iter_text_lines(path)]
 
 
 @dataclass
@@ -150,7 +143,7 @@ def evaluate_aligner(config: EvaluateConfig, *, progress: bool = False, backend:
     elif config.extra is not None:
         extra = open_bitext(config.extra, config.src_lang, config.tgt_lang)
         scanned = scan_bitext(extra, config.extra.max_words, config.extra.strict)
-    workers = config.workers or auto_workers()
+    workers = config.workers or default_workers()
     with scratch_dir(None, config.work_dir, "xladjust-align-eval-") as work:
         joint = JointFile(work / "bitext.txt")
         with joint:

@@ -21,14 +21,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, zip_longest
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from xladjust.align.config import InputSpec
 from xladjust.align.joint import split_joint
 from xladjust.errors import InputError, MissingDependencyError
-from xladjust.io import sha256_file
+from xladjust.io import iter_text_lines, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -98,58 +98,39 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _decode(raw: bytes, path: Path, lineno: int) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}:{lineno}: invalid UTF-8 at byte {exc.start} of the line; "
-                         "convert the file to UTF-8 (e.g. iconv -f LATIN1 -t UTF-8)") from None
-    text = text.rstrip("\n").rstrip("\r")
-    if lineno == 1 and text.startswith("\ufeff"):
-        text = text[1:]
-    return text
-
-
-def _count_rest(f: BinaryIO) -> int:
-    return sum(1 for _ in f)
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 file, a byte-order mark on line 1 removed."""
+    for lineno, text in iter_text_lines(path):
+        yield lineno, text[1:] if lineno == 1 and text.startswith("\ufeff") else text
 
 
 def _read_two_files(src: Path, tgt: Path) -> Iterator[RawPair]:
-    with open(src, "rb") as fs, open(tgt, "rb") as ft:
-        lineno = 0
-        while True:
-            a, b = fs.readline(), ft.readline()
-            if not a and not b:
-                return
-            lineno += 1
-            if not a or not b:
-                short, long_, rest = (src, tgt, ft) if not a else (tgt, src, fs)
-                n_long = lineno + _count_rest(rest)
-                n_short = lineno - 1
-                counts = {short: n_short, long_: n_long}
-                raise InputError(
-                    f"line counts differ: {src} has {counts[src]} lines, {tgt} has {counts[tgt]}; "
-                    f"{short} ends early (after line {n_short}). The files must be line-aligned"
-                )
-            yield RawPair(lineno, _decode(a, src, lineno), _decode(b, tgt, lineno))
+    src_lines, tgt_lines = _lines(src), _lines(tgt)
+    for a, b in zip_longest(src_lines, tgt_lines):
+        if a is None or b is None:
+            short, long_, rest = (src, tgt, tgt_lines) if a is None else (tgt, src, src_lines)
+            n_short = (b or a)[0] - 1
+            counts = {short: n_short, long_: n_short + 1 + sum(1 for _ in rest)}
+            raise InputError(
+                f"line counts differ: {src} has {counts[src]} lines, {tgt} has {counts[tgt]}; "
+                f"{short} ends early (after line {n_short}). The files must be line-aligned"
+            )
+        yield RawPair(a[0], a[1], b[1])
 
 
 def _read_joint(path: Path) -> Iterator[RawPair]:
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            text = _decode(raw, path, lineno)
-            src, tgt = split_joint(text, f"{path}:{lineno}")
-            yield RawPair(lineno, src, tgt)
+    for lineno, text in _lines(path):
+        src, tgt = split_joint(text, f"{path}:{lineno}")
+        yield RawPair(lineno, src, tgt)
 
 
 def _read_tsv(path: Path) -> Iterator[RawPair]:
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            cols = _decode(raw, path, lineno).split("\t")
-            if len(cols) != 2:
-                raise InputError(f"{path}:{lineno}: expected 2 tab-separated columns (source, target), "
-                                 f"found {len(cols)}")
-            yield RawPair(lineno, cols[0], cols[1])
+    for lineno, text in _lines(path):
+        cols = text.split("\t")
+        if len(cols) != 2:
+            raise InputError(f"{path}:{lineno}: expected 2 tab-separated columns (source, target), "
+                             f"found {len(cols)}")
+        yield RawPair(lineno, cols[0], cols[1])
 
 
 def _open_hf(spec: str, split: str, src_lang: str, tgt_lang: str, limit: int | None) -> Bitext:
