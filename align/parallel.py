@@ -30,19 +30,6 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def auto_workers() -> int:
-    """One worker per idle core: the usable cores minus the 1-minute load average, at
-    least 1. On cores that other jobs keep busy, more processes only add start-up and
-    hand-over work (measured here: tokenizing 33k pairs took longer with 2 workers than
-    with 1 while other jobs kept both cores busy)."""
-    cores = default_workers()
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # pragma: no cover - not available on every platform
-        return cores
-    return max(1, min(cores, round(cores - load)))
-
-
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(items)
     while chunk := list(islice(it, size)):

@@ -29,7 +29,7 @@ from xladjust.align.combine import builtin_entry, pick_atools, run_atools
 from xladjust.align.config import AlignConfig, AlignerSpec, to_dict
 from xladjust.align.corpus import read_manifest, write_aligned_corpus
 from xladjust.align.finish import FinishSettings, finish_pairs
-from xladjust.align.parallel import auto_workers
+from xladjust.align.parallel import default_workers
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
 from xladjust.align.stats import AlignmentStats
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
@@ -120,7 +120,7 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     backend.check()
     bitext = open_bitext(config.input, config.src_lang, config.tgt_lang)
     scanned = scan_bitext(bitext, config.input.max_words, config.input.strict)
-    workers = config.workers or auto_workers()
+    workers = config.workers or default_workers()
     tok = TokenizeSettings(config.src_lang, config.tgt_lang, config.input.tokenize, config.input.normalize_punct,
                            workers)
     timings["validate"] = time.perf_counter() - t0

@@ -84,14 +84,3 @@ def test_settings_describe_the_tokenizer():
     assert TokenizeSettings("en", "es").describe()["name"] == "moses"
     assert TokenizeSettings("en", "es", moses=False).describe()["name"] == "whitespace"
 
-
-def test_auto_workers_uses_the_idle_cores(monkeypatch):
-    from xladjust.align import parallel
-
-    monkeypatch.setattr(parallel, "default_workers", lambda: 4)
-    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
-    assert parallel.auto_workers() == 4
-    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
-    assert parallel.auto_workers() == 1
-    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
-    assert parallel.auto_workers() == 1
