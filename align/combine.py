@@ -13,12 +13,11 @@ from typing import Any
 
 from xladjust.align.config import AlignerSpec, Symmetrizer
 from xladjust.align.external import ToolRun, run_tools, tool_identity
+from xladjust.align.fast_align import check_line_count, find_atools
 
 
 def pick_atools(spec: AlignerSpec) -> Path | None:
     """The atools binary to symmetrize with, or None for the built-in heuristics."""
-    from xladjust.align.fast_align import find_atools
-
     if spec.symmetrizer is Symmetrizer.BUILTIN:
         return None
     return find_atools(spec.fast_align, required=spec.symmetrizer is Symmetrizer.ATOOLS)
@@ -27,8 +26,6 @@ def pick_atools(spec: AlignerSpec) -> Path | None:
 def run_atools(atools: Path, forward: Path, reverse: Path, out: Path, heuristic: str, n_pairs: int,
                work: Path) -> dict[str, Any]:
     """``atools -i FORWARD -j REVERSE -c HEURISTIC > OUT``; returns the manifest entry."""
-    from xladjust.align.fast_align import check_line_count
-
     run = ToolRun("atools", [str(atools), "-i", str(forward), "-j", str(reverse), "-c", heuristic],
                   out, work / "atools.stderr")
     run_tools([run])

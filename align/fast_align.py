@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.align.backends import AlignerOutput
-from xladjust.align.config import AlignerSpec, FastAlignOptions
+from xladjust.align.config import AlignerSpec, FastAlignOptions, to_dict
 from xladjust.align.external import ToolRun, find_tool, run_tools, stderr_tail, tool_identity
 from xladjust.align.links import count_lines
 from xladjust.align.parallel import default_workers
@@ -132,8 +132,6 @@ def check_line_count(run: ToolRun, expected: int) -> None:
 
 
 def _options_dict(options: FastAlignOptions) -> dict[str, Any]:
-    from xladjust.align.config import to_dict
-
     return {k: v for k, v in to_dict(options).items() if k not in ("binary", "atools")}
 
 

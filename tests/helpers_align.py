@@ -34,7 +34,7 @@ def real_tool(name: str, env_var: str) -> Path | None:
     if value:
         path = Path(value)
         path = path / name if path.is_dir() else path
-        return path if path.is_file() and path.name != "fake" else None
+        return path if path.is_file() else None
     found = shutil.which(name)
     return Path(found) if found else None
 
