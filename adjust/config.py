@@ -12,8 +12,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from xladjust.embeddings import Pooling
 from xladjust.models import OFFLINE_SPEC
+from xladjust.pooling import Pooling
 
 
 class Mix(str, Enum):

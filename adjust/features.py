@@ -1,10 +1,7 @@
 """Sentence pairs → subword ids and word-pooling plans, computed once before training.
 
 Words are mapped to subwords with the fast tokenizer's ``word_ids()`` on pre-split words
-(WordPiece and SentencePiece alike), as in :mod:`xladjust.embeddings`, and pooled the same
-way: ``mean`` over all of a word's subwords (a bare SentencePiece ``▁`` included), or its
-``first``/``last`` subword that is not a bare ``▁``. A plan is three flat arrays (token
-position, word index, weight) whose weighted sum pools subwords into words, so the
+and pooled by :mod:`xladjust.pooling`, the same definition the probes use, so the
 training step pools a whole batch with one tensor operation.
 
 Pooled words are numbered compactly: the words that have subwords, in order, then the
@@ -20,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from xladjust.embeddings import SENTENCEPIECE_SPACE, Pooling
 from xladjust.errors import ModelError
+from xladjust.pooling import Pooling, pooling_plan, sentencepiece_space_id
 
 _CHUNK = 1024  # sentences per tokenizer call
 
@@ -50,12 +47,6 @@ def check_fast_tokenizer(tokenizer: Any) -> None:
         )
 
 
-def sentencepiece_space_id(tokenizer: Any) -> int | None:
-    """Id of the bare SentencePiece word-start piece ``▁``, if the vocabulary has it."""
-    token_id = tokenizer.convert_tokens_to_ids(SENTENCEPIECE_SPACE)
-    return None if token_id is None or token_id == tokenizer.unk_token_id else int(token_id)
-
-
 def encode_sentences(
     tokenizer: Any,
     sentences: Sequence[Sequence[str]],
@@ -72,11 +63,11 @@ def encode_sentences(
         for i, words in enumerate(chunk):
             wids = np.array([-1 if w is None else w for w in enc.word_ids(i)], dtype=np.int64)
             ids = np.asarray(enc["input_ids"][i], dtype=np.int64)
-            out.append(pooling_plan(ids, wids, len(words), pooling, space_id, special_tokens))
+            out.append(sentence_features(ids, wids, len(words), pooling, space_id, special_tokens))
     return out
 
 
-def pooling_plan(
+def sentence_features(
     ids: np.ndarray,
     word_ids: np.ndarray,
     n_input_words: int,
@@ -84,35 +75,10 @@ def pooling_plan(
     space_id: int | None,
     special_tokens: bool,
 ) -> SentenceFeatures:
-    """The pooling plan of one tokenized sentence; ``word_ids`` is -1 for special tokens."""
-    content = word_ids >= 0
-    counts = np.bincount(word_ids[content], minlength=n_input_words)
-    has_tokens = counts > 0
-    word_map = np.where(has_tokens, np.cumsum(has_tokens) - 1, -1).astype(np.int64)
-    n_words = int(has_tokens.sum())
-
-    positions = np.flatnonzero(content)
-    words = word_ids[positions]
-    bare = np.zeros(len(positions), dtype=bool)
-    if space_id is not None:
-        bare = (ids[positions] == space_id) & (counts[words] > 1)
-    if pooling is Pooling.MEAN:
-        tok, wrd = positions, words
-        weight = 1.0 / counts[words]
-    else:
-        keep = ~bare
-        # a word made only of bare pieces (never in practice) falls back to all of them
-        only_bare = np.setdiff1d(words, words[keep])
-        keep |= np.isin(words, only_bare)
-        cand_pos, cand_words = positions[keep], words[keep]
-        if pooling is Pooling.LAST:
-            cand_pos, cand_words = cand_pos[::-1], cand_words[::-1]
-        _, first = np.unique(cand_words, return_index=True)
-        tok, wrd = cand_pos[first], cand_words[first]
-        weight = np.ones(len(tok))
-    pool_token = [tok]
-    pool_word = [word_map[wrd]]
-    pool_weight = [weight]
+    """One tokenized sentence's features; ``word_ids`` is -1 for special tokens. With
+    ``special_tokens`` the leading and trailing special tokens become two more pooled words."""
+    plan = pooling_plan(ids, word_ids, n_input_words, pooling, space_id)
+    pool_token, pool_word, pool_weight, n_words = [plan.token], [plan.word], [plan.weight], plan.n_words
     if special_tokens:
         cls_pos, sep_pos = _special_positions(word_ids)
         pool_token.append(np.array([cls_pos, sep_pos]))
@@ -125,7 +91,7 @@ def pooling_plan(
         pool_word=np.concatenate(pool_word).astype(np.int64),
         pool_weight=np.concatenate(pool_weight).astype(np.float32),
         n_words=n_words,
-        word_map=word_map,
+        word_map=plan.word_map,
     )
 
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from xladjust.adjust.batching import Packed, PairBatch
 from xladjust.adjust.objectives import Objective, WordBatch
-from xladjust.adjust.pooling import pool_words
+from xladjust.pooling import pool_words
 
 
 def hidden_states(model: Any, ids: Tensor, mask: Tensor, layer: int, num_layers: int) -> Tensor:

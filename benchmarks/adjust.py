@@ -179,8 +179,8 @@ def run_straightforward(corpus: str, pairs: int) -> dict[str, float]:
     from xladjust.adjust.features import encode_sentences
     from xladjust.adjust.pairs import select_links
     from xladjust.align.corpus import read_pairs
-    from xladjust.embeddings import Pooling
     from xladjust.models import OFFLINE_SPEC, load_model
+    from xladjust.pooling import Pooling
 
     loaded = load_model(OFFLINE_SPEC, device="cpu", for_training=True)
     model, tok = loaded.model, loaded.tokenizer

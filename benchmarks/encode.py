@@ -23,6 +23,7 @@ import torch
 
 from xladjust.embeddings import _encode, _length_batches, _pad, embed_words, model_max_length
 from xladjust.models import OFFLINE_SPEC, load_model
+from xladjust.pooling import Pooling
 
 LANGS = ("en", "es", "ru", "vi", "hi", "de", "fr")
 
@@ -36,7 +37,7 @@ def read_flores(data: Path, per_language: int | None = None) -> list[list[str]]:
 
 
 def bare_forward(model, tokenizer, sentences, batch_size, max_tokens, bf16) -> int:
-    encs, _ = _encode(tokenizer, sentences, model_max_length(model, tokenizer))
+    encs, _ = _encode(tokenizer, sentences, model_max_length(model, tokenizer), Pooling.MEAN)
     n_tokens = 0
     with torch.inference_mode():
         for batch in _length_batches([len(e.ids) for e in encs], batch_size, max_tokens):

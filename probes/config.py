@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xladjust.embeddings import Pooling
+from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
 

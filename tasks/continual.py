@@ -74,7 +74,7 @@ def pair_examples(pairs: Sequence[Any], tokenizer: Any, max_length: int) -> list
     from xladjust.adjust.dataset import Example
     from xladjust.adjust.features import encode_sentences
     from xladjust.adjust.pairs import select_links
-    from xladjust.embeddings import Pooling
+    from xladjust.pooling import Pooling
 
     src = encode_sentences(tokenizer, [p.src for p in pairs], Pooling.MEAN, special_tokens=False)
     tgt = encode_sentences(tokenizer, [p.tgt for p in pairs], Pooling.MEAN, special_tokens=False)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from xladjust.embeddings import SENTENCEPIECE_SPACE
+from xladjust.pooling import SENTENCEPIECE_SPACE
 from xladjust.tasks.base import EncodeOptions, Task, TaskDefaults, pad_id_of
 from xladjust.tasks.batching import run_model
 from xladjust.tasks.examples import TaggedSentence

@@ -12,13 +12,13 @@ from helpers_adjust import sample_pairs, write_sample_corpus
 from xladjust.adjust.batching import bucketed_batches, collate_pairs, pack_sentences, plan_steps
 from xladjust.adjust.config import AdjustConfig, Mix
 from xladjust.adjust.dataset import draw_examples, scan_corpora
-from xladjust.adjust.features import encode_sentences, pooling_plan
+from xladjust.adjust.features import encode_sentences, sentence_features
 from xladjust.adjust.forward import packed_words
 from xladjust.adjust.pairs import one_to_one, quotas, scan_corpus, select_links
-from xladjust.adjust.pooling import pool_words
 from xladjust.align.corpus import AlignedPair, write_aligned_corpus
 from xladjust.embeddings import Pooling, embed_words
 from xladjust.errors import InputError, ModelError
+from xladjust.pooling import pool_words
 
 
 def test_one_to_one_keeps_links_whose_words_have_a_single_partner():
@@ -90,25 +90,25 @@ def test_pooling_plan_mean_first_last_with_a_bare_sentencepiece_space():
     # <s> ▁ ab | ▁cd | </s>: word 0 = [▁(bare), ab], word 1 = [▁cd]
     ids = np.array([0, 5, 6, 7, 2])
     wids = np.array([-1, 0, 0, 1, -1])
-    mean = pooling_plan(ids, wids, 2, Pooling.MEAN, space_id=5, special_tokens=False)
+    mean = sentence_features(ids, wids, 2, Pooling.MEAN, space_id=5, special_tokens=False)
     assert mean.n_words == 2
     assert sorted(zip(mean.pool_token.tolist(), mean.pool_word.tolist(), mean.pool_weight.tolist(), strict=True)) == [
         (1, 0, 0.5), (2, 0, 0.5), (3, 1, 1.0)]
-    first = pooling_plan(ids, wids, 2, Pooling.FIRST, space_id=5, special_tokens=False)
+    first = sentence_features(ids, wids, 2, Pooling.FIRST, space_id=5, special_tokens=False)
     assert sorted(zip(first.pool_token.tolist(), first.pool_word.tolist(), strict=True)) == [(2, 0), (3, 1)]
-    last = pooling_plan(ids, wids, 2, Pooling.LAST, space_id=5, special_tokens=True)
+    last = sentence_features(ids, wids, 2, Pooling.LAST, space_id=5, special_tokens=True)
     assert last.n_words == 4
     assert sorted(zip(last.pool_token.tolist(), last.pool_word.tolist(), strict=True)) == [(0, 2), (2, 0), (3, 1), (4, 3)]
 
 
 def test_words_without_subwords_get_no_pooled_index():
-    plan = pooling_plan(np.array([0, 9, 2]), np.array([-1, 1, -1]), 3, Pooling.MEAN, None, False)
+    plan = sentence_features(np.array([0, 9, 2]), np.array([-1, 1, -1]), 3, Pooling.MEAN, None, False)
     assert plan.word_map.tolist() == [-1, 0, -1] and plan.n_words == 1
 
 
 def test_special_tokens_need_a_tokenizer_that_adds_them():
     with pytest.raises(ModelError, match="special_tokens"):
-        pooling_plan(np.array([4, 5]), np.array([0, 1]), 2, Pooling.MEAN, None, special_tokens=True)
+        sentence_features(np.array([4, 5]), np.array([0, 1]), 2, Pooling.MEAN, None, special_tokens=True)
 
 
 def test_a_slow_tokenizer_is_rejected():

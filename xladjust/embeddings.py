@@ -3,8 +3,8 @@
 Words come pre-split (a list of sentences, each a list of words). Words are mapped to
 subwords with the fast tokenizer's ``word_ids()``, which works for WordPiece (mBERT) and
 SentencePiece (XLM-R, the offline model) alike. A word's vector pools its subword
-vectors: ``mean`` (default) over all of them, ``first`` (the first subword that is not a
-bare SentencePiece ``▁``) or ``last``.
+vectors as :mod:`xladjust.pooling` defines: ``mean`` (default) over all of them,
+``first`` (the first subword that is not a bare SentencePiece ``▁``) or ``last``.
 
 Words that get no vector are never dropped silently: ``WordEmbeddings.valid`` is False
 for a word that tokenizes to nothing (an empty string, a character the tokenizer
@@ -19,31 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from xladjust.errors import InputError
+from xladjust.pooling import Pooling, PoolingPlan, pool_words, pooling_plan, sentencepiece_space_id
 
 log = logging.getLogger(__name__)
-
-SENTENCEPIECE_SPACE = "\u2581"
-
-
-class Pooling(str, Enum):
-    MEAN = "mean"
-    FIRST = "first"
-    LAST = "last"
-
-    @classmethod
-    def parse(cls, value: str | Pooling) -> Pooling:
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(p.value for p in cls)
-            raise InputError(f"unknown pooling {value!r}; choose one of: {choices}") from None
-
 
 @dataclass(frozen=True)
 class WordEmbeddings:
@@ -136,21 +119,18 @@ def model_max_length(model: Any, tokenizer: Any) -> int:
 
 @dataclass
 class _Encoded:
-    """One sentence's subword ids and, per kept token, the word it belongs to (-1: none)."""
+    """One sentence's kept subword ids and how they pool into its words."""
 
     ids: list[int]
-    word_of_token: list[int]
+    plan: PoolingPlan  # over ``ids``; words cut by truncation are left out
     valid: list[bool]  # per word
 
 
-def _encode(tokenizer: Any, sentences: list[list[str]], max_length: int) -> tuple[list[_Encoded], int]:
-    """Tokenize pre-split sentences and truncate each to ``max_length`` subwords.
-
-    Returns the encodings and the number of words cut by truncation.
-    """
-    space_id = tokenizer.convert_tokens_to_ids(SENTENCEPIECE_SPACE)
-    if space_id is None or space_id == tokenizer.unk_token_id:
-        space_id = None  # not a SentencePiece vocabulary
+def _encode(tokenizer: Any, sentences: list[list[str]], max_length: int,
+            pooling: Pooling) -> tuple[list[_Encoded], int]:
+    """Tokenize pre-split sentences, truncate each to ``max_length`` subwords and plan
+    their pooling. Returns the encodings and the number of words cut by truncation."""
+    space_id = sentencepiece_space_id(tokenizer)
     batch = tokenizer(sentences, is_split_into_words=True, add_special_tokens=True, truncation=False)
     encoded: list[_Encoded] = []
     cut_words = 0
@@ -160,27 +140,17 @@ def _encode(tokenizer: Any, sentences: list[list[str]], max_length: int) -> tupl
         content = [t for t, w in enumerate(wids) if w is not None]
         lead = [t for t in range(len(ids)) if wids[t] is None and (not content or t < content[0])]
         trail = [t for t in range(len(ids)) if wids[t] is None and content and t > content[-1]]
-        budget = max_length - len(lead) - len(trail)
-        kept = content[: max(budget, 0)]
-        n_tokens = np.zeros(len(words), dtype=np.int64)
-        for t in content:
-            n_tokens[wids[t]] += 1
-        n_kept = np.zeros(len(words), dtype=np.int64)
-        for t in kept:
-            n_kept[wids[t]] += 1
-        valid = [bool(n_tokens[w] > 0 and n_kept[w] == n_tokens[w]) for w in range(len(words))]
+        kept = content[: max(max_length - len(lead) - len(trail), 0)]
+        n_tokens = np.bincount([wids[t] for t in content], minlength=len(words))
+        n_kept = np.bincount([wids[t] for t in kept], minlength=len(words))
+        valid = (n_tokens > 0) & (n_kept == n_tokens)
         cut_words += int(np.sum((n_tokens > 0) & (n_kept < n_tokens)))
         order = lead + kept + trail
-        word_of_token = []
-        for t in order:
-            w = wids[t]
-            if w is None or not valid[w]:
-                word_of_token.append(-1)
-            elif space_id is not None and ids[t] == space_id and n_tokens[w] > 1:
-                word_of_token.append(-2 - w)  # bare '▁': pooled by mean only
-            else:
-                word_of_token.append(w)
-        encoded.append(_Encoded(ids=[ids[t] for t in order], word_of_token=word_of_token, valid=valid))
+        kept_ids = np.array([ids[t] for t in order], dtype=np.int64)
+        word_of_token = np.array([-1 if wids[t] is None or not valid[wids[t]] else wids[t] for t in order],
+                                 dtype=np.int64)
+        plan = pooling_plan(kept_ids, word_of_token, len(words), pooling, space_id)
+        encoded.append(_Encoded(ids=kept_ids.tolist(), plan=plan, valid=valid.tolist()))
     return encoded, cut_words
 
 
@@ -198,32 +168,19 @@ def _length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) ->
         yield batch
 
 
-def _pool_plan(encs: list[_Encoded], word_base: list[int], width: int, pooling: Pooling) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For a padded batch, the (flat token index, global word index, weight) triples whose
-    weighted sum pools subwords into words."""
-    tok_idx: list[int] = []
-    word_idx: list[int] = []
-    weight: list[float] = []
+def _batch_plan(encs: list[_Encoded], word_base: list[int], width: int) -> tuple[np.ndarray, ...]:
+    """A padded batch's pooling plan: (flat token index, batch word index, weight) triples
+    and, per batch word, its index among all the words."""
+    tokens, words, weights, targets = [], [], [], []
+    n = 0
     for b, enc in enumerate(encs):
-        groups: dict[int, list[int]] = {}
-        bare: dict[int, list[int]] = {}
-        for t, w in enumerate(enc.word_of_token):
-            if w >= 0:
-                groups.setdefault(w, []).append(t)
-            elif w <= -2:
-                bare.setdefault(-2 - w, []).append(t)
-        for w, toks in groups.items():
-            if pooling is Pooling.MEAN:
-                chosen = sorted(toks + bare.get(w, []))
-            elif pooling is Pooling.FIRST:
-                chosen = toks[:1]
-            else:
-                chosen = toks[-1:]
-            for t in chosen:
-                tok_idx.append(b * width + t)
-                word_idx.append(word_base[b] + w)
-                weight.append(1.0 / len(chosen))
-    return np.asarray(tok_idx, dtype=np.int64), np.asarray(word_idx, dtype=np.int64), np.asarray(weight, dtype=np.float32)
+        plan = enc.plan
+        tokens.append(b * width + plan.token)
+        words.append(n + plan.word)
+        weights.append(plan.weight)
+        targets.append(word_base[b] + np.flatnonzero(plan.word_map >= 0))
+        n += plan.n_words
+    return tuple(np.concatenate(x) if x else np.zeros(0, dtype=np.int64) for x in (tokens, words, weights, targets))
 
 
 def _pad(encs: list[_Encoded], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -291,7 +248,7 @@ def embed_words(
     if not nonempty:
         return WordEmbeddings(layer_ids, vectors, offsets, valid)
 
-    encs, cut = _encode(tokenizer, [sentences[i] for i in nonempty], limit)
+    encs, cut = _encode(tokenizer, [sentences[i] for i in nonempty], limit, pool)
     if cut:
         log.warning("%d word(s) cut by the model's %d-subword limit are marked invalid", cut, limit)
     for k, i in enumerate(nonempty):
@@ -307,16 +264,13 @@ def embed_words(
                 b_encs = [encs[k] for k in batch]
                 ids, mask = _pad(b_encs, pad_id)
                 base = [int(offsets[nonempty[k]]) for k in batch]
-                tok_idx, word_idx, weight = _pool_plan(b_encs, base, ids.shape[1], pool)
+                tok_idx, word_idx, weight, target = _batch_plan(b_encs, base, ids.shape[1])
                 if len(tok_idx) == 0:
                     continue
                 states = _forward_hidden(model, ids, mask, layer_ids, bf16)
-                flat = states.reshape(len(layer_ids), -1, hidden)
-                picked = flat[:, torch.from_numpy(tok_idx).to(device)] * torch.from_numpy(weight).to(device)[None, :, None]
-                uniq, inverse = np.unique(word_idx, return_inverse=True)
-                pooled = torch.zeros(len(layer_ids), len(uniq), hidden, device=device)
-                pooled.index_add_(1, torch.from_numpy(inverse).to(device), picked)
-                vectors[:, uniq] = pooled.cpu().numpy()
+                plan = [torch.from_numpy(x).to(device) for x in (tok_idx, word_idx, weight)]
+                for k in range(len(layer_ids)):
+                    vectors[k, target] = pool_words(states[k], *plan, len(target)).cpu().numpy()
     finally:
         model.train(was_training)
     return WordEmbeddings(layer_ids, vectors, offsets, valid)
