@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -51,6 +52,23 @@ def test_debug_shows_traceback(capsys):
 def test_usage_error_exits_2(capsys):
     code, _, err = run_cli(["embed", "--bogus"], capsys)
     assert code == 2 and "No such option" in err
+
+
+def test_threads_caps_torch_and_openmp(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    config = tmp_path / "c.yaml"
+    config.write_text("kind: nothing\n", encoding="utf-8")
+    try:
+        run_cli(["--threads", "1", "validate", str(config)], capsys)
+        assert torch.get_num_threads() == 1
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)
+    code, _, err = run_cli(["--threads", "0", "validate", str(config)], capsys)
+    assert code == 2 and "--threads" in err
 
 
 def test_embed_writes_vectors_and_index(tmp_path, tiny_checkpoints, capsys):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import traceback
 from typing import Any
@@ -82,8 +83,10 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug logs).")
 @click.option("-q", "--quiet", count=True, help="Less output: warnings and errors only.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch and OpenMP (default: all cores). 1 per job when several jobs share a CPU.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool, threads: int | None) -> None:
     """xladjust: cross-lingual adjustment of multilingual encoders.
 
     Align a parallel corpus, adjust an encoder so aligned words move together, probe
@@ -93,10 +96,21 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
     if debug:
         level = logging.DEBUG
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "datasets", "urllib3", "filelock", "httpx", "huggingface_hub"):
+    for noisy in ("transformers", "datasets", "urllib3", "filelock", "httpx", "huggingface_hub", "faiss"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    if threads is not None:
+        set_threads(threads)
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet > 0
+
+
+def set_threads(threads: int) -> None:
+    """Cap CPU threads: the environment for libraries and processes started later, and
+    torch at once if a stage module has imported it already."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def main(argv: list[str] | None = None) -> Any:
