@@ -22,7 +22,6 @@ Example (YAML, ``xladjust validate FILE``)::
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import re
 from dataclasses import dataclass, field
@@ -261,21 +260,6 @@ def _coerce_paths(obj: Any, *names: str) -> None:
 def _check_langs(*langs: str) -> list[str]:
     return [f"language code {lang!r} is not an ISO 639 code such as 'en' or 'es'"
             for lang in langs if not _LANG.match(lang)]
-
-
-def to_dict(obj: Any) -> Any:
-    """A JSON-friendly copy of a config (nested dataclasses, enums as values, paths as str)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(x) for x in obj]
-    if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
-    return obj
 
 
 def default_layer(num_layers: int) -> int:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.align.backends import AlignerOutput
-from xladjust.align.config import AlignerSpec, EflomalOptions, to_dict
+from xladjust.align.config import AlignerSpec, EflomalOptions
 from xladjust.align.links import count_lines
 from xladjust.align.tokenize import JointFile
+from xladjust.config import config_to_dict
 from xladjust.errors import ExternalToolError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class EflomalBackend:
         info = {
             "package": f"eflomal {version('eflomal')}",
             "api": "eflomal.Aligner.align (both directions in one call)",
-            "options": to_dict(self.options),
+            "options": config_to_dict(self.options),
             "deterministic": False,
             "note": "eflomal seeds its samplers from the system clock; reruns differ slightly",
         }

@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from xladjust.align.backends import AlignerOutput
-from xladjust.align.config import AlignerSpec, EmbeddingOptions, default_layer, to_dict
+from xladjust.align.config import AlignerSpec, EmbeddingOptions, default_layer
 from xladjust.align.corpus import to_pharaoh
 from xladjust.align.parallel import chunked, default_workers
 from xladjust.align.similarity import align_by_similarity, apply_distortion, cosine_similarity01
 from xladjust.align.tokenize import JointFile
+from xladjust.config import config_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class EmbeddingBackend:
             "model": {"spec": self.options.model, "path": str(loaded.path), "num_layers": loaded.num_layers},
             "layer": layer,
             "torch_threads": self.threads_used or "torch default",
-            "options": to_dict(self.options),
+            "options": config_to_dict(self.options),
             "deterministic": True,
             "note": "links are symmetric (SimAlign); no symmetrization heuristic is applied",
         }

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.align.backends import AlignerOutput, Backend, create_backend
-from xladjust.align.config import EvaluateConfig, to_dict
+from xladjust.align.config import EvaluateConfig
 from xladjust.align.joint import split_joint
 from xladjust.align.links import GoldLinks, Link, check_range, iter_pharaoh_file, parse_gold
 from xladjust.align.metrics import AlignmentScores, score_alignments
@@ -29,6 +29,7 @@ from xladjust.align.pipeline import scratch_dir
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
 from xladjust.align.symmetrize import one_to_one, symmetrize
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
+from xladjust.config import config_to_dict
 from xladjust.errors import ExternalToolError, InputError
 from xladjust.io import iter_text_lines, sha256_file
 from xladjust.signature import make_signature
@@ -167,7 +168,7 @@ def evaluate_aligner(config: EvaluateConfig, *, progress: bool = False, backend:
     if aligned.directional:
         info["symmetrization"] = {"symmetrizer": "builtin (identical to atools)",
                                   "heuristic": config.aligner.symmetrize.value}
-    signature = make_signature(stage="align-evaluate", config=to_dict(config), seed=config.seed, inputs=inputs)
+    signature = make_signature(stage="align-evaluate", config=config_to_dict(config), seed=config.seed, inputs=inputs)
     return EvaluationReport(scores, primary, len(gold), n_extra, info, signature, time.perf_counter() - t0)
 
 

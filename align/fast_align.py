@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.align.backends import AlignerOutput
-from xladjust.align.config import AlignerSpec, FastAlignOptions, to_dict
+from xladjust.align.config import AlignerSpec, FastAlignOptions
 from xladjust.align.external import ToolRun, find_tool, run_tools, stderr_tail, tool_identity
 from xladjust.align.links import count_lines
 from xladjust.align.parallel import default_workers
 from xladjust.align.tokenize import JointFile
+from xladjust.config import config_to_dict
 from xladjust.errors import ExternalToolError
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def check_line_count(run: ToolRun, expected: int) -> None:
 
 
 def _options_dict(options: FastAlignOptions) -> dict[str, Any]:
-    return {k: v for k, v in to_dict(options).items() if k not in ("binary", "atools")}
+    return {k: v for k, v in config_to_dict(options).items() if k not in ("binary", "atools")}
 
 
 class _IterationBar:

@@ -26,13 +26,14 @@ from typing import Any
 
 from xladjust.align.backends import AlignerOutput, Backend, create_backend
 from xladjust.align.combine import builtin_entry, pick_atools, run_atools
-from xladjust.align.config import AlignConfig, AlignerSpec, to_dict
+from xladjust.align.config import AlignConfig, AlignerSpec
 from xladjust.align.corpus import read_manifest, write_aligned_corpus
 from xladjust.align.finish import FinishSettings, finish_pairs
 from xladjust.align.parallel import default_workers
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
 from xladjust.align.stats import AlignmentStats
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
+from xladjust.config import config_to_dict
 from xladjust.errors import ExternalToolError
 from xladjust.signature import make_signature
 
@@ -178,7 +179,7 @@ def _manifest(config: AlignConfig, backend: Backend, hashes: dict[str, str], tok
         "statistics": stats.result(),
         "workers": workers,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "signature": make_signature(stage="align", config=to_dict(config), seed=config.seed, inputs=hashes,
+        "signature": make_signature(stage="align", config=config_to_dict(config), seed=config.seed, inputs=hashes,
                                     extra={"aligner": {"name": backend.name,
                                                        **{k: v for k, v in aligner_info.items()
                                                           if k in ("binary", "package", "model")}}}),

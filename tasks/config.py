@@ -152,23 +152,6 @@ class FinetuneConfig:
         return problems
 
 
-def config_dict(config: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a config, nested configs included (paths as strings)."""
-
-    def conv(v: Any) -> Any:
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, Path):
-            return str(v)
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        if isinstance(v, dict):
-            return {str(k): conv(x) for k, x in v.items()}
-        return v
-
-    return conv(config)
-
-
 def resolve_defaults(config: FinetuneConfig) -> FinetuneConfig:
     """``config`` with every ``None`` hyperparameter replaced by the task's default."""
     d = get_task(config.task).defaults

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError
 from xladjust.io import atomic_dir, mark_complete, read_json, sha256_file, write_json_atomic
 from xladjust.signature import make_signature
 from xladjust.tasks.base import EncodeOptions, Task, stats_of
-from xladjust.tasks.config import FinetuneConfig, config_dict, resolve_defaults
+from xladjust.tasks.config import FinetuneConfig, resolve_defaults
 from xladjust.tasks.evaluation import EvalResult, evaluate, load_examples, save_results
 from xladjust.tasks.model import META_FILE, TaskModel, init_task_model, save_task_model, task_meta
 from xladjust.tasks.registry import get_task
@@ -166,7 +167,7 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
                             "best_step": result.best_step, "best_dev": result.best_score,
                             "seconds": round(result.seconds, 1), "history": result.history}
         write_json_atomic(tmp / METRICS_FILE, summary)
-        signature = make_signature(stage="finetune", config=config_dict(cfg), seed=cfg.seed,
+        signature = make_signature(stage="finetune", config=config_to_dict(cfg), seed=cfg.seed,
                                    inputs=_input_hashes(cfg), extra={"base_model_path": tm.path})
         write_json_atomic(tmp / META_FILE, {**task_meta(tm), "stage": "finetune", "signature": signature,
                                             "metrics": {k: v for k, v in summary.items() if k != "train"}})

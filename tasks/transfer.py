@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from xladjust.config import config_to_dict
 from xladjust.errors import InputError
 from xladjust.io import is_complete, mark_complete, read_json, write_json_atomic, write_text_atomic
 from xladjust.signature import make_signature
-from xladjust.tasks.config import FinetuneConfig, TransferConfig, config_dict, resolve_defaults
+from xladjust.tasks.config import FinetuneConfig, TransferConfig, resolve_defaults
 from xladjust.tasks.evaluation import read_stats
 from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.model import META_FILE
@@ -45,7 +46,7 @@ def _reusable(cfg: FinetuneConfig) -> bool:
     if not is_complete(cfg.out) or not (Path(cfg.out) / META_FILE).is_file():
         return False
     stored = read_json(Path(cfg.out) / META_FILE).get("signature", {}).get("config") or {}
-    wanted = config_dict(resolve_defaults(cfg))
+    wanted = config_to_dict(resolve_defaults(cfg))
     return all(stored.get(k) == v for k, v in wanted.items() if k not in NOT_AFFECTING_RESULTS)
 
 
@@ -70,7 +71,7 @@ def transfer(config: TransferConfig) -> dict[str, Any]:
     table = compare_runs(runs, task.name, list(config.finetune.test), n_resamples=config.n_resamples)
     table["models"] = dict(config.models)
     table["seeds"] = list(config.seeds)
-    table["signature"] = make_signature(stage="transfer", config=config_dict(config), seed=SIGNIFICANCE_SEED)
+    table["signature"] = make_signature(stage="transfer", config=config_to_dict(config), seed=SIGNIFICANCE_SEED)
     out = Path(config.out)
     write_json_atomic(out / "comparison.json", table)
     write_text_atomic(out / "comparison.md", comparison_markdown(table))

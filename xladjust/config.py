@@ -177,20 +177,18 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
 
-def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """A JSON-friendly dict of a config dataclass (enums as values, paths as strings)."""
-
-    def conv(v: Any) -> Any:
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return config_to_dict(v)
-        if isinstance(v, enum.Enum):
-            return v.value
-        if isinstance(v, Path):
-            return str(v)
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        return v
-
-    return {f.name: conv(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+def config_to_dict(cfg: Any) -> Any:
+    """A JSON-friendly copy of a config: nested dataclasses as dicts, enums as their
+    values, paths as strings, dict keys as strings. The one serializer behind every
+    stage's run record and signature."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, enum.Enum):
+        return cfg.value
+    if isinstance(cfg, Path):
+        return str(cfg)
+    if isinstance(cfg, (list, tuple)):
+        return [config_to_dict(x) for x in cfg]
+    if isinstance(cfg, dict):
+        return {str(k): config_to_dict(v) for k, v in cfg.items()}
+    return cfg
