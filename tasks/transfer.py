@@ -113,7 +113,31 @@ def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: li
                                  n_resamples=n_resamples, seed=SIGNIFICANCE_SEED)
             entry["comparisons"][f"{name} - {names[0]}"] = cmp.to_dict()
         table["languages"][lang] = entry
+    table["seed_variance"] = seed_variance(table)
     return table
+
+
+def seed_variance(table: dict[str, Any]) -> dict[str, Any]:
+    """Spread across seeds per model and language (Wu et al. 2022: zero-shot results vary
+    far more across seeds in the target languages than in the source language).
+
+    The source language is ``en`` when tested, else the first test language; ``std_ratio``
+    is a language's std over the source language's (None when the source's std is 0)."""
+    langs = table["languages"]
+    if not langs:
+        return {}
+    source = "en" if "en" in langs else next(iter(langs))
+    out: dict[str, Any] = {"source_language": source, "models": {}}
+    for name in next(iter(langs.values()))["scores"]:
+        rows = {}
+        source_std = langs[source]["scores"][name]["std"]
+        for lang, entry in langs.items():
+            scores = list(entry["scores"][name]["per_seed"].values())
+            std = entry["scores"][name]["std"]
+            rows[lang] = {"std": std, "min": min(scores), "max": max(scores), "range": max(scores) - min(scores),
+                          "std_ratio": std / source_std if source_std > 0 else None}
+        out["models"][name] = rows
+    return out
 
 
 def comparison_markdown(table: dict[str, Any]) -> str:
@@ -138,4 +162,19 @@ def comparison_markdown(table: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Δ: difference of the seed-averaged metric; interval: paired bootstrap over test examples; "
               "p: two-sided paired permutation test. 'trivial': majority class / all-O / empty answer."]
+    lines += _seed_variance_markdown(table.get("seed_variance") or {})
     return "\n".join(lines) + "\n"
+
+
+def _seed_variance_markdown(variance: dict[str, Any]) -> list[str]:
+    if not variance:
+        return []
+    source = variance["source_language"]
+    lines = ["", "## Seed variance", "",
+             f"| model | language | std | min | max | range | std / std({source}) |", "|---|---|---|---|---|---|---|"]
+    for name, rows in variance["models"].items():
+        for lang, r in rows.items():
+            ratio = "—" if r["std_ratio"] is None else f"{r['std_ratio']:.1f}"
+            lines.append(f"| {name} | {lang} | {100 * r['std']:.2f} | {100 * r['min']:.1f} | {100 * r['max']:.1f} "
+                         f"| {100 * r['range']:.2f} | {ratio} |")
+    return lines

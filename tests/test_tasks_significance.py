@@ -88,3 +88,27 @@ def test_shape_mismatch_is_rejected():
 def test_format_p():
     assert format_p(0.0001) == "<0.001"
     assert format_p(0.04567) == "0.046"
+
+
+def test_seed_variance_reports_spread_per_language_against_the_source():
+    from xladjust.tasks.transfer import comparison_markdown, seed_variance
+
+    def scores(per_seed):
+        mean, std = mean_std(list(per_seed.values()))
+        return {"mean": mean, "std": std, "per_seed": per_seed}
+
+    table = {"task": "nli", "metric": "accuracy", "baseline_model": "a", "seeds": [1, 2, 3], "languages": {
+        "es": {"scores": {"a": scores({1: 0.50, 2: 0.56, 3: 0.53})}, "comparisons": {}, "n_examples": 9,
+               "baseline": 0.33},
+        "en": {"scores": {"a": scores({1: 0.60, 2: 0.61, 3: 0.62})}, "comparisons": {}, "n_examples": 9,
+               "baseline": 0.33},
+    }}
+    variance = seed_variance(table)
+    assert variance["source_language"] == "en"
+    es = variance["models"]["a"]["es"]
+    assert es["range"] == pytest.approx(0.06) and es["min"] == 0.50 and es["max"] == 0.56
+    assert es["std"] == pytest.approx(0.03)  # sample std of 0.50, 0.56, 0.53
+    assert es["std_ratio"] == pytest.approx(3.0)  # en's sample std is 0.01
+    assert variance["models"]["a"]["en"]["std_ratio"] == pytest.approx(1.0)
+    table["seed_variance"] = variance
+    assert "| a | es | 3.00 | 50.0 | 56.0 | 6.00 | 3.0 |" in comparison_markdown(table)
