@@ -134,3 +134,48 @@ def test_markdown_subset():
     page = markdown_to_html("# T\n\n| a | b |\n|---|---|\n| 1 | `x` |\n\n- item **bold**\n")
     assert "<h1>T</h1>" in page and "<th>a</th>" in page and "<td><code>x</code></td>" in page
     assert "<li>item <b>bold</b></li>" in page
+
+
+# Injected at the top of a copy of the page: records script errors and failed loads, then,
+# once the page has loaded, writes them and the number of decoded images onto <body>.
+_PAGE_PROBE = (
+    "<script>window.__errors=[];window.addEventListener('error',e=>__errors.push(e.message||"
+    "('failed to load '+(e.target&&(e.target.src||e.target.href)))),true);"
+    "const ce=console.error;console.error=(...a)=>{__errors.push(a.join(' '));ce(...a)};"
+    "window.addEventListener('load',()=>{const b=document.body;b.dataset.errors=JSON.stringify(__errors);"
+    "b.dataset.images=document.images.length;"
+    "b.dataset.decoded=[...document.images].filter(i=>i.complete&&i.naturalWidth>0).length})</script>"
+)
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Chromium (Debian package chromium)")
+def test_compare_html_opens_in_headless_chromium_with_its_plots(runs, tmp_path):
+    import html
+    import re
+    import subprocess
+
+    interp = tmp_path / "interp"
+    run_interpolation(str(runs["mono"]), str(runs["bi"]), [0.0, 0.5, 1.0], settings(runs), interp, progress=False)
+    flat = tmp_path / "flat"
+    run_flatness(str(runs["mono"]), [0.5], 1, 0, settings(runs, max_examples=16), flat, progress=False)
+    compare_runs([interp, flat], tmp_path / "report")
+    page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    checked = tmp_path / "checked.html"
+    checked.write_text(page.replace("<head>", "<head>" + _PAGE_PROBE, 1), encoding="utf-8")
+    base = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000"]
+    dom = subprocess.run([*base, "--dump-dom", checked.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    body = re.search(r"<body ([^>]*)>", dom)
+    assert body, dom[:500]
+    attrs = dict(re.findall(r'data-(\w+)="([^"]*)"', body.group(1)))
+    assert json.loads(html.unescape(attrs["errors"])) == []
+    assert int(attrs["images"]) >= 2 and attrs["decoded"] == attrs["images"]  # every inline plot decodes
+    shot = tmp_path / "report.png"
+    subprocess.run([*base, "--window-size=1100,2400", f"--screenshot={shot}", checked.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 20_000  # a page with plots, not a blank one
