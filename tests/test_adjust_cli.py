@@ -8,19 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers_adjust import write_sample_corpus
+from helpers_cli import run_cli
 
 from xladjust.adjust.config import AdjustConfig
-from xladjust.cli import main
 from xladjust.config import build_config
 from xladjust.errors import ConfigError
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code or 0, out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-
-from xladjust.cli import main
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code or 0, out.out, out.err
+from helpers_cli import run_cli
 
 
 def test_help_is_fast_and_lists_core_commands():

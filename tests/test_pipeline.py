@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers_cli import run_cli
 
-from xladjust.cli import main
 from xladjust.errors import ConfigError
 from xladjust.io import is_complete
 from xladjust.pipeline import load_pipeline, run_pipeline
@@ -35,13 +35,6 @@ def write_config(tmp_path: Path, model: Path, **overrides) -> Path:
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return path
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exc.value.code or 0, captured.out, captured.err
 
 
 def test_pipeline_runs_then_skips_every_stage(tmp_path, tiny_checkpoints, capsys):

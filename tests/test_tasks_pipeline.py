@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers_cli import run_cli
 from helpers_tasks import write_ner, write_nli, write_squad
 
-from xladjust.cli import main
 from xladjust.config import build_config
 from xladjust.errors import ConfigError, InputError, ModelError
 from xladjust.io import is_complete
@@ -168,13 +168,6 @@ def test_refuses_to_overwrite_a_foreign_directory(tmp_path, tiny_checkpoints, da
 
 
 # -- CLI -------------------------------------------------------------------------------------
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code or 0, out.out, out.err
 
 
 def test_cli_finetune_and_evaluate(tmp_path, tiny_checkpoints, data, capsys):
