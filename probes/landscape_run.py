@@ -226,7 +226,7 @@ def plot_flatness(summary: dict[str, Any], directory: Path) -> None:
             ax.plot([r["radius"] for r in rows], [1 - r["metrics"][lang][metric] for r in rows],
                     marker=".", alpha=0.7, label=f"direction {k}")
         top = summary["sharpness"][lang]["by_radius"][f"{max(summary['radii']):g}"]["mean_increase"]
-        ax.set_title(f"{lang}: +{top:.3f} error at r={max(summary['radii']):g}", fontsize=9)
+        ax.set_title(f"{lang}: {top:+.3f} error at r={max(summary['radii']):g}", fontsize=9)
         ax.set_xlabel("radius r")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"error (1 − {metric})")
