@@ -9,14 +9,15 @@ import click
 from xladjust.errors import InputError
 
 
-def _parse_evals(evals: tuple[str, ...]) -> dict[str, str]:
+def _parse_evals(evals: tuple[str, ...], option: str = "--eval", form: str = "LANG=FILE",
+                 example: str = "es=xnli/test-es.tsv") -> dict[str, str]:
     out: dict[str, str] = {}
     for item in evals:
         lang, sep, source = item.partition("=")
         if not sep or not lang or not source:
-            raise InputError(f"bad --eval {item!r}; use LANG=FILE, e.g. --eval es=xnli/test-es.tsv")
+            raise InputError(f"bad {option} {item!r}; use {form}, e.g. {option} {example}")
         if lang in out:
-            raise InputError(f"--eval names language {lang!r} twice")
+            raise InputError(f"{option} names {lang!r} twice")
         out[lang] = source
     return out
 
@@ -51,14 +52,23 @@ def _settings(task, evals, max_examples, batch_size, bf16):
 @click.option("--from", "from_", required=True, help="Checkpoint A (a fine-tuned task model directory).")
 @click.option("--to", "to", required=True, help="Checkpoint B (same architecture and head).")
 @click.option("--alphas", default="0:1:11", show_default=True, help="START:STOP:COUNT or a list 0,0.5,1.")
+@click.option("--probe-bitext", "probe_bitexts", multiple=True,
+              help="NAME=DIR aligned held-out corpus: mean Δ and word retrieval of the encoder at each α.")
+@click.option("--probe-layer", type=int, default=None, help="Encoder layer of the probes (default: the last).")
 @_with(_eval_options)
 @click.pass_context
-def interpolate_command(ctx, from_, to, alphas, task, evals, max_examples, batch_size, bf16, out):
+def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task, evals, max_examples, batch_size,
+                        bf16, out):
     """Evaluate θ(α) = (1 − α)·θ_A + α·θ_B along the line between two checkpoints."""
+    import dataclasses
+
     from xladjust.probes.landscape import parse_alphas
     from xladjust.probes.landscape_run import interpolation_markdown, run_interpolation
 
-    settings = _settings(task, evals, max_examples, batch_size, bf16)
+    settings = dataclasses.replace(
+        _settings(task, evals, max_examples, batch_size, bf16),
+        probe_bitexts=_parse_evals(probe_bitexts, "--probe-bitext", "NAME=DIR", "en-es=runs/heldout-es"),
+        probe_layer=probe_layer)
     summary = run_interpolation(from_, to, parse_alphas(alphas), settings, out, progress=not _quiet(ctx))
     click.echo(interpolation_markdown(summary))
     click.echo(f"written to {out}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class EvalSettings:
     max_examples: int | None = None
     batch_size: int = 64
     bf16: bool = True
+    probe_bitexts: dict[str, str] = field(default_factory=dict)  # name -> aligned corpus (interpolation)
+    probe_layer: int | None = None  # encoder layer of the probes; None = the last
 
     def check(self) -> None:
         if not self.tests:
@@ -53,6 +55,40 @@ def _evaluator(settings: EvalSettings, task_model: Any, progress: bool):
     return run
 
 
+def _prober(settings: EvalSettings, task_model: Any) -> Any:
+    """``model -> {bitext: {mean_delta, share_delta_positive, p_at_1_cosine, p_at_1_csls}}``:
+    the distance and word-retrieval probes on the encoder under the task head, with each
+    bitext read and its triples drawn once (so every α is measured on the same triples)."""
+    from types import SimpleNamespace
+
+    from xladjust.embeddings import resolve_layers
+    from xladjust.probes.builtin import distance_probe, word_retrieval_probe
+    from xladjust.probes.inputs import load_bitext
+    from xladjust.probes.registry import ProbeSettings
+    from xladjust.probes.views import BitextView, CheckpointEmbedder
+
+    bitexts = [load_bitext(Path(path), name) for name, path in settings.probe_bitexts.items()]
+    n_layers = int(task_model.encoder.config.num_hidden_layers)
+    layers = resolve_layers("last" if settings.probe_layer is None else settings.probe_layer, n_layers)
+    probe_settings = ProbeSettings()
+
+    def run(model: Any) -> dict[str, dict[str, float]]:
+        loaded = SimpleNamespace(model=model.base_model, tokenizer=task_model.tokenizer)
+        embedder = CheckpointEmbedder(loaded, layers=layers, sentence_layers=layers, bf16=settings.bf16)
+        out = {}
+        for bitext in bitexts:
+            view = BitextView(bitext, layers, embedder.words([p.src for p in bitext.pairs]),
+                              embedder.words([p.tgt for p in bitext.pairs]))
+            dist = distance_probe(view, probe_settings).metrics
+            retrieval = word_retrieval_probe(view, probe_settings).metrics
+            out[bitext.name] = {"layer": layers[0], "mean_delta": dist["mean_delta"],
+                                "share_delta_positive": dist["share_delta_positive"],
+                                "p_at_1_cosine": retrieval["p_at_1_cosine"], "p_at_1_csls": retrieval["p_at_1_csls"]}
+        return out
+
+    return run
+
+
 def _state(model: Any) -> dict[str, Any]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -63,6 +99,11 @@ def _hashes(paths: Mapping[str, str]) -> dict[str, str]:
         p = Path(source)
         out[name] = sha256_file(p) if p.is_file() else source
     return out
+
+
+def _pairs_hash(directory: str) -> str:
+    pairs = Path(directory) / "pairs.jsonl"
+    return sha256_file(pairs) if pairs.is_file() else directory
 
 
 def _checkpoint_hash(directory: str | Path) -> str:
@@ -87,7 +128,18 @@ def run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSetting
     check_compatible(state_a, state_b, names=(str(a), str(b)))
     del tm_b  # keep two state dicts and one working model
     evaluate = _evaluator(settings, tm_a, progress)
+    probes: list[dict[str, Any]] = []
+    if settings.probe_bitexts:
+        probe = _prober(settings, tm_a)
+        task_metrics = evaluate
+
+        def evaluate(model: Any) -> dict[str, dict[str, float]]:
+            probes.append(probe(model))
+            return task_metrics(model)
+
     rows = interpolation_sweep(tm_a.model, state_a, state_b, alphas, evaluate, progress=progress)
+    for row, found in zip(rows, probes, strict=False):
+        row["probes"] = found
     metric = tm_a.task.primary_metric
     summary = {
         "kind": "interpolate",
@@ -98,9 +150,12 @@ def run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSetting
         "rows": rows,
         "signature": make_signature(stage="interpolate", config={"from": str(a), "to": str(b), "alphas": alphas,
                                                                  "tests": settings.tests,
-                                                                 "max_examples": settings.max_examples},
+                                                                 "max_examples": settings.max_examples,
+                                                                 "probe_bitexts": settings.probe_bitexts,
+                                                                 "probe_layer": settings.probe_layer},
                                     inputs={"from": _checkpoint_hash(a), "to": _checkpoint_hash(b),
-                                            **_hashes(settings.tests)}),
+                                            **_hashes(settings.tests),
+                                            **{f"probe:{k}": _pairs_hash(v) for k, v in settings.probe_bitexts.items()}}),
     }
     summary["spread"] = _spread_along_line(rows, metric)
     _write(out, summary, interpolation_markdown(summary), lambda d: plot_interpolation(summary, d))
@@ -170,6 +225,16 @@ def interpolation_markdown(summary: dict[str, Any]) -> str:
     lines += ["", "| language | at A | at B | range along the line |", "|---|---|---|---|"]
     for lang, s in summary["spread"].items():
         lines.append(f"| {lang} | {s['start']:.4f} | {s['end']:.4f} | {s['range']:.4f} |")
+    probed = [r for r in summary["rows"] if r.get("probes")]
+    if probed:
+        names = list(probed[0]["probes"])
+        layer = probed[0]["probes"][names[0]]["layer"]
+        lines += ["", f"Probes on the encoder (layer {layer}): mean Δ (cosine) and word retrieval P@1 (CSLS)", "",
+                  "| α | " + " | ".join(f"{n} mean Δ | {n} P@1" for n in names) + " |",
+                  "|---|" + "---|---|" * len(names)]
+        for row in probed:
+            cells = [f"{row['probes'][n]['mean_delta']:.4f} | {row['probes'][n]['p_at_1_csls']:.3f}" for n in names]
+            lines.append(f"| {row['alpha']:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -199,7 +264,9 @@ def _plt():
 def plot_interpolation(summary: dict[str, Any], directory: Path) -> None:
     plt = _plt()
     metric = summary["metric"]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    probed = bool(summary["rows"]) and bool(summary["rows"][0].get("probes"))
+    fig, axes = plt.subplots(1, 2 if probed else 1, figsize=(11 if probed else 6, 4), squeeze=False)
+    ax = axes[0][0]
     alphas = [r["alpha"] for r in summary["rows"]]
     for lang in summary["rows"][0]["metrics"]:
         ax.plot(alphas, [r["metrics"][lang][metric] for r in summary["rows"]], marker="o", label=lang)
@@ -209,6 +276,15 @@ def plot_interpolation(summary: dict[str, Any], directory: Path) -> None:
     ax.set_title(f"{summary['task']}: {metric} along the line A→B\n{spread}", fontsize=9)
     ax.legend(title="language")
     ax.grid(alpha=0.3)
+    if probed:
+        ax = axes[0][1]
+        for name in summary["rows"][0]["probes"]:
+            ax.plot(alphas, [r["probes"][name]["mean_delta"] for r in summary["rows"]], marker="o", label=name)
+        ax.set_xlabel("α  (0 = A, 1 = B)")
+        ax.set_ylabel("mean Δ = d(w,u) − d(w,r), cosine")
+        ax.set_title("encoder: related vs unrelated words along the line", fontsize=9)
+        ax.legend(title="bitext")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     for ext in ("png", "svg"):
         fig.savefig(directory / f"interpolation.{ext}", dpi=120)

@@ -61,6 +61,30 @@ def test_interpolation_run_writes_table_plot_and_exact_endpoints(runs, tmp_path)
     assert "| 0.50 |" in (out / "table.md").read_text()
 
 
+def test_interpolation_probes_the_encoder_at_each_alpha(runs, tmp_path):
+    from xladjust.align.corpus import AlignedPair, write_aligned_corpus
+    from xladjust.probes.landscape_run import _prober
+    from xladjust.tasks.model import load_task_model
+
+    words = [("the", "la"), ("house", "casa"), ("is", "es"), ("big", "grande"), ("dog", "perro"), ("water", "agua")]
+    pairs = [AlignedPair([a for a, _ in words[k:k + 4]], [b for _, b in words[k:k + 4]], [(i, i) for i in range(4)])
+             for k in range(3)]
+    bitext = write_aligned_corpus(tmp_path / "heldout", pairs, {"src_lang": "en", "tgt_lang": "es"})
+    probed = settings(runs, probe_bitexts={"en-es": str(bitext)})
+    out = tmp_path / "interp"
+    summary = run_interpolation(str(runs["mono"]), str(runs["bi"]), [0.0, 0.5, 1.0], probed, out, progress=False)
+    rows = summary["rows"]
+    assert all(set(r["probes"]) == {"en-es"} for r in rows)
+    for end, row in ((runs["mono"], rows[0]), (runs["bi"], rows[-1])):  # the endpoints are the checkpoints
+        tm = load_task_model(str(end))
+        direct = _prober(probed, tm)(tm.model)["en-es"]
+        assert row["probes"]["en-es"]["mean_delta"] == pytest.approx(direct["mean_delta"], abs=1e-6)
+        assert row["probes"]["en-es"]["p_at_1_csls"] == pytest.approx(direct["p_at_1_csls"])
+    assert rows[0]["probes"]["en-es"]["mean_delta"] != rows[-1]["probes"]["en-es"]["mean_delta"]
+    assert "en-es mean Δ" in (out / "table.md").read_text()
+    assert summary["signature"]["config"]["probe_bitexts"] == {"en-es": str(bitext)}
+
+
 def test_interpolation_refuses_different_heads(runs, tmp_path):
     with pytest.raises(InputError, match="'nli' model but .* 'ner' model"):
         run_interpolation(str(runs["mono"]), str(runs["ner"]), [0.0, 1.0], settings(runs), tmp_path / "x")

@@ -69,6 +69,7 @@ class LandscapeStage:
     radii: str = "0,0.05,0.1"
     directions: int = 3
     max_eval_examples: int | None = None
+    probe_bitexts: dict[str, str] = field(default_factory=dict)  # NAME: aligned corpus, probed at each α
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ def _landscape_problems(cfg: PipelineConfig) -> list[str]:
         problems.append("landscape.directions must be at least 1")
     if not land.eval:
         problems.append("landscape.eval: give LANG: FILE test sets (source and target language)")
+    for name, path in land.probe_bitexts.items():
+        if not (Path(path) / "pairs.jsonl").is_file():
+            problems.append(f"landscape.probe_bitexts[{name}]: {path} is not an aligned corpus (no pairs.jsonl)")
     return problems
 
 
@@ -295,20 +299,21 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
         stages.append(Stage(f"finetune {name}", root / name, keys[name], run_ft,
                             f"{land.task} on {', '.join(ft.train)}"))
 
-    def settings() -> Any:
+    def settings(**more: Any) -> Any:
         from xladjust.probes.landscape_run import EvalSettings
 
-        return EvalSettings(task=land.task, tests=dict(land.eval), max_examples=land.max_eval_examples)
+        return EvalSettings(task=land.task, tests=dict(land.eval), max_examples=land.max_eval_examples, **more)
 
     alphas, radii = parse_alphas(land.alphas), parse_radii(land.radii)
     interp_key = sha256_json({"alphas": alphas, "eval": land.eval, "n": land.max_eval_examples,
-                              "upstream": [keys["monolingual"], keys["bilingual"]]})
+                              "upstream": [keys["monolingual"], keys["bilingual"]],
+                              **({"probe_bitexts": land.probe_bitexts} if land.probe_bitexts else {})})
 
     def run_interp() -> None:
         from xladjust.probes.landscape_run import run_interpolation
 
-        run_interpolation(str(root / "monolingual"), str(root / "bilingual"), alphas, settings(),
-                          root / "interpolate", progress=progress)
+        run_interpolation(str(root / "monolingual"), str(root / "bilingual"), alphas,
+                          settings(probe_bitexts=dict(land.probe_bitexts)), root / "interpolate", progress=progress)
 
     stages.append(Stage("interpolate", root / "interpolate", interp_key, run_interp,
                         f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.eval)}"))
