@@ -75,25 +75,28 @@ def _signatures(summary: Any) -> list[dict[str, Any]]:
 
 
 def signature_warnings(runs: list[RunInfo]) -> list[str]:
-    """Differences in versions, seeds and same-named inputs across the runs."""
+    """Differences in versions, seeds and same-named inputs across the runs. Seeds are
+    compared between runs of the same kind only: a transfer run's significance seed and a
+    flatness run's direction seed are different things."""
     warnings: list[str] = []
     versions: dict[str, dict[str, str]] = {}
-    seeds: dict[str, Any] = {}
+    seeds: dict[str, dict[str, Any]] = {}
     inputs: dict[str, dict[str, str]] = {}
     for run in runs:
         for sig in run.signatures:
             for pkg, version in sig.get("versions", {}).items():
                 versions.setdefault(pkg, {})[str(run.path)] = version
             if sig.get("seed") is not None:
-                seeds[str(run.path)] = sig["seed"]
+                seeds.setdefault(run.kind, {})[str(run.path)] = sig["seed"]
             for name, digest in (sig.get("inputs") or {}).items():
                 if isinstance(digest, str):
                     inputs.setdefault(name, {})[str(run.path)] = digest
     for pkg, by_run in sorted(versions.items()):
         if len(set(by_run.values())) > 1:
             warnings.append(f"{pkg} versions differ: " + ", ".join(f"{v} ({r})" for r, v in by_run.items()))
-    if len(set(map(str, seeds.values()))) > 1:
-        warnings.append("seeds differ: " + ", ".join(f"{s} ({r})" for r, s in seeds.items()))
+    for kind, by_run in seeds.items():
+        if len(set(map(str, by_run.values()))) > 1:
+            warnings.append(f"seeds differ between {kind} runs: " + ", ".join(f"{s} ({r})" for r, s in by_run.items()))
     for name, by_run in sorted(inputs.items()):
         if len(set(by_run.values())) > 1:
             warnings.append(f"input {name!r} differs between runs: " + ", ".join(sorted(by_run)))

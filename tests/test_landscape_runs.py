@@ -152,6 +152,8 @@ def test_signature_warnings_name_what_differs(tmp_path):
     assert any("torch versions differ" in w for w in warnings)
     assert any("seeds differ" in w for w in warnings) and any("'test-es'" in w for w in warnings)
     assert signature_warnings([a, a]) == []
+    other_kind = RunInfo(Path("c"), "flatness", "", [{"versions": {"torch": "2.1"}, "seed": 7}])
+    assert signature_warnings([a, other_kind]) == []  # seeds of different kinds mean different things
 
 
 def test_markdown_subset():
