@@ -6,21 +6,7 @@ from pathlib import Path
 
 import click
 
-from xladjust.errors import InputError
-
-
-def _parse_evals(evals: tuple[str, ...], option: str = "--eval", form: str = "LANG=FILE",
-                 example: str = "es=xnli/test-es.tsv") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in evals:
-        lang, sep, source = item.partition("=")
-        if not sep or not lang or not source:
-            raise InputError(f"bad {option} {item!r}; use {form}, e.g. {option} {example}")
-        if lang in out:
-            raise InputError(f"{option} names {lang!r} twice")
-        out[lang] = source
-    return out
-
+from xladjust.tasks.cli import parse_pairs
 
 _eval_options = [
     click.option("--task", default=None, help="Task of the checkpoints (default: read from them)."),
@@ -44,7 +30,8 @@ def _with(options):
 def _settings(task, evals, max_examples, batch_size, bf16):
     from xladjust.probes.landscape_run import EvalSettings
 
-    return EvalSettings(task=task, tests=_parse_evals(evals), max_examples=max_examples,
+    tests = parse_pairs(evals, "--eval", "LANG=FILE", "es=xnli/test-es.tsv")
+    return EvalSettings(task=task, tests=tests, max_examples=max_examples,
                         batch_size=batch_size, bf16=bf16)
 
 
@@ -67,7 +54,7 @@ def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task
 
     settings = dataclasses.replace(
         _settings(task, evals, max_examples, batch_size, bf16),
-        probe_bitexts=_parse_evals(probe_bitexts, "--probe-bitext", "NAME=DIR", "en-es=runs/heldout-es"),
+        probe_bitexts=parse_pairs(probe_bitexts, "--probe-bitext", "NAME=DIR", "en-es=runs/heldout-es"),
         probe_layer=probe_layer)
     summary = run_interpolation(from_, to, parse_alphas(alphas), settings, out, progress=not _quiet(ctx))
     click.echo(interpolation_markdown(summary))

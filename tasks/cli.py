@@ -41,13 +41,15 @@ class PairsOption(click.Option):
             parsed.process = process
 
 
-def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
-    """``('es=F', 'ru=G')`` → ``{'es': 'F', 'ru': 'G'}``; a repeated name is an error."""
+def parse_pairs(values: tuple[str, ...], what: str, form: str = "NAME=VALUE",
+                example: str = "es=data/test-es.tsv") -> dict[str, str]:
+    """``('es=F', 'ru=G')`` → ``{'es': 'F', 'ru': 'G'}``; a repeated name is an error.
+    ``form`` and ``example`` phrase the message for a malformed item (``--eval LANG=FILE``)."""
     out: dict[str, str] = {}
     for value in values:
         name, sep, rest = value.partition("=")
         if not sep or not name.strip() or not rest.strip():
-            raise InputError(f"bad {what} {value!r}; use NAME=VALUE, e.g. es=data/test-es.tsv")
+            raise InputError(f"bad {what} {value!r}; use {form}, e.g. {example}")
         if name.strip() in out:
             raise InputError(f"{what} {name.strip()!r} is given twice")
         out[name.strip()] = rest.strip()

@@ -129,6 +129,16 @@ def test_cli_rejects_bad_eval_spec(runs, tmp_path, capsys):
     assert exc.value.code == 2 and "use LANG=FILE" in capsys.readouterr().err
 
 
+def test_named_values_are_parsed_once_each():
+    from xladjust.tasks.cli import parse_pairs
+
+    assert parse_pairs(("en= a.tsv", "es=b.tsv"), "--eval") == {"en": "a.tsv", "es": "b.tsv"}
+    with pytest.raises(InputError, match="--probe-bitext 'en-es' is given twice"):
+        parse_pairs(("en-es=a", "en-es=b"), "--probe-bitext", "NAME=DIR")
+    with pytest.raises(InputError, match="use NAME=DIR, e.g. en-es=x"):
+        parse_pairs(("en-es",), "--probe-bitext", "NAME=DIR", "en-es=x")
+
+
 def test_compare_errors(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         compare_runs([tmp_path / "none"], tmp_path / "out")
