@@ -109,22 +109,22 @@ def grow_diag(forward: Iterable[Link], reverse: Iterable[Link]) -> list[Link]:
     return sorted(grid.links)
 
 
-def grow_diag_final(forward: Iterable[Link], reverse: Iterable[Link]) -> list[Link]:
+def _grow_diag_then_final(forward: Iterable[Link], reverse: Iterable[Link], and_: bool) -> list[Link]:
     fwd, rev = set(forward), set(reverse)
     grid = _Grid(fwd & rev)
     grid.grow_diag(fwd | rev)
-    grid.final(fwd, grid.one_or_both_unaligned)
-    grid.final(rev, grid.one_or_both_unaligned)
+    predicate = grid.neither_aligned if and_ else grid.one_or_both_unaligned
+    grid.final(fwd, predicate)
+    grid.final(rev, predicate)
     return sorted(grid.links)
+
+
+def grow_diag_final(forward: Iterable[Link], reverse: Iterable[Link]) -> list[Link]:
+    return _grow_diag_then_final(forward, reverse, and_=False)
 
 
 def grow_diag_final_and(forward: Iterable[Link], reverse: Iterable[Link]) -> list[Link]:
-    fwd, rev = set(forward), set(reverse)
-    grid = _Grid(fwd & rev)
-    grid.grow_diag(fwd | rev)
-    grid.final(fwd, grid.neither_aligned)
-    grid.final(rev, grid.neither_aligned)
-    return sorted(grid.links)
+    return _grow_diag_then_final(forward, reverse, and_=True)
 
 
 # The registry: CLI choices and config validation read from it.
