@@ -95,13 +95,17 @@ def interpolate_into(model: Any, state_a: dict[str, Any], state_b: dict[str, Any
 
 
 def interpolation_sweep(model: Any, state_a: dict[str, Any], state_b: dict[str, Any],
-                        alphas: Sequence[float], evaluate: Evaluate, progress: bool = False) -> list[dict[str, Any]]:
-    """Evaluate θ(α) for each α; rows ``{"alpha": α, "metrics": {lang: {metric: v}}}``."""
+                        alphas: Sequence[float], evaluate: Evaluate, progress: bool = False,
+                        probe: Callable[[Any], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Evaluate θ(α) for each α; rows ``{"alpha": α, "metrics": {lang: {metric: v}}}``, plus
+    ``"probes": probe(θ(α))`` when ``probe`` is given."""
     check_compatible(state_a, state_b)
     rows = []
     for alpha in _maybe_progress(list(alphas), progress, "interpolating"):
         interpolate_into(model, state_a, state_b, float(alpha))
         rows.append({"alpha": float(alpha), "metrics": evaluate(model)})
+        if probe is not None:
+            rows[-1]["probes"] = probe(model)
         log.info("alpha %.3f: %s", alpha, rows[-1]["metrics"])
     return rows
 

@@ -128,18 +128,8 @@ def run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSetting
     check_compatible(state_a, state_b, names=(str(a), str(b)))
     del tm_b  # keep two state dicts and one working model
     evaluate = _evaluator(settings, tm_a, progress)
-    probes: list[dict[str, Any]] = []
-    if settings.probe_bitexts:
-        probe = _prober(settings, tm_a)
-        task_metrics = evaluate
-
-        def evaluate(model: Any) -> dict[str, dict[str, float]]:
-            probes.append(probe(model))
-            return task_metrics(model)
-
-    rows = interpolation_sweep(tm_a.model, state_a, state_b, alphas, evaluate, progress=progress)
-    for row, found in zip(rows, probes, strict=False):
-        row["probes"] = found
+    probe = _prober(settings, tm_a) if settings.probe_bitexts else None
+    rows = interpolation_sweep(tm_a.model, state_a, state_b, alphas, evaluate, progress=progress, probe=probe)
     metric = tm_a.task.primary_metric
     summary = {
         "kind": "interpolate",
