@@ -112,3 +112,14 @@ def test_seed_variance_reports_spread_per_language_against_the_source():
     assert variance["models"]["a"]["en"]["std_ratio"] == pytest.approx(1.0)
     table["seed_variance"] = variance
     assert "| a | es | 3.00 | 50.0 | 56.0 | 6.00 | 3.0 |" in comparison_markdown(table)
+
+
+def test_seed_variance_has_no_ratio_when_the_source_does_not_vary():
+    from xladjust.tasks.transfer import comparison_markdown, seed_variance
+
+    same = {"mean": 0.6, "std": 0.0, "per_seed": {1: 0.6, 2: 0.6}}
+    table = {"task": "nli", "metric": "accuracy", "baseline_model": "a", "seeds": [1, 2], "languages": {
+        "en": {"scores": {"a": same}, "comparisons": {}, "n_examples": 4, "baseline": 0.33}}}
+    table["seed_variance"] = seed_variance(table)
+    assert table["seed_variance"]["models"]["a"]["en"]["std_ratio"] is None
+    assert "| a | en | 0.00 | 60.0 | 60.0 | 0.00 | — |" in comparison_markdown(table)
