@@ -56,7 +56,7 @@ def _add_sentence_transformers_files(directory: Path) -> None:
     level = st_log.level
     st_log.setLevel(_logging.ERROR)  # it warns that it creates mean pooling: that is the intent
     try:
-        model = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
+        model = SentenceTransformer(str(directory), device="cpu", local_files_only=True, trust_remote_code=False)
         with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
             model.save(scratch)
             ours = {p.name for p in directory.iterdir()}

@@ -23,7 +23,7 @@ from typing import Any
 from xladjust.embeddings import resolve_layers
 from xladjust.errors import ConfigError, InputError, ModelError
 from xladjust.io import COMPLETE_MARKER, sha256_file
-from xladjust.models import LoadedModel, load_model, materialize
+from xladjust.models import LoadedModel, load_config, load_model, materialize
 from xladjust.probes.compare import compare_distances
 from xladjust.probes.config import ProbeConfig
 from xladjust.probes.inputs import Bitext, SentenceSet, load_bitext, read_tatoeba, tatoeba_languages
@@ -97,13 +97,11 @@ def prepare_inputs(config: ProbeConfig) -> ProbeInputs:
 def model_layers(spec: str, config: ProbeConfig, name: str) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
     """A model's layer count and the word and sentence layers to probe, checked against it
     (reads the model's config only, not its weights)."""
-    from transformers import AutoConfig
-
     source = materialize(spec)
     try:
-        num_layers = int(AutoConfig.from_pretrained(source).num_hidden_layers)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ModelError(f"cannot read the config of model {name!r} ({spec}): {exc}") from None
+        num_layers = int(load_config(source, spec).num_hidden_layers)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ModelError(f"cannot read the layer count of model {name!r} ({spec}): {exc}") from None
     try:
         layers = resolve_layers(config.layers, num_layers)
         sentence_layers = resolve_layers(config.tatoeba_layers, num_layers)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xladjust.errors import ModelError
+from xladjust.errors import ModelError, XladjustError
 from xladjust.io import read_json
 from xladjust.tasks.base import EncodeOptions, Task
 from xladjust.tasks.registry import get_task
@@ -40,38 +40,85 @@ class TaskModel:
         return self.model.base_model
 
 
-def _tokenizer(source: str, spec: str) -> Any:
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the tokenizer of {spec!r}: {exc}") from exc
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelError(f"model {spec!r} has no fast tokenizer; tasks need offsets and word ids")
-    return tokenizer
-
-
 def init_task_model(spec: str, task: Task, options: EncodeOptions, *, seed: int = 0,
                     device: str | None = None) -> TaskModel:
-    """A new ``task`` head (initialized from ``seed``) on the encoder named by ``spec``."""
+    """A new ``task`` head (initialized from ``seed``) on the encoder named by ``spec``.
+
+    Every encoder weight comes from the checkpoint (its pooler included when it has one),
+    so two checkpoints of one architecture get the same treatment: only the head, and a
+    pooler that neither checkpoint has, are new, and both are drawn from ``seed``.
+    """
     import torch
 
-    from xladjust.models import _quiet_transformers, default_device, materialize
+    from xladjust.models import (
+        default_device,
+        load_config,
+        load_pretrained,
+        load_tokenizer,
+        materialize,
+    )
 
     source = materialize(spec)
-    _quiet_transformers()
-    tokenizer = _tokenizer(source, spec)
+    config = load_config(source, spec)
+    _check_length(options, config, spec)
+    tokenizer = load_tokenizer(source, spec, config=config)
     torch.manual_seed(seed)
-    try:
-        model = task.auto_model_class().from_pretrained(
-            source, use_safetensors=True, trust_remote_code=False, ignore_mismatched_sizes=True,
-            **task.model_kwargs(),
-        )
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"cannot put a {task.name} head on {spec!r}: {exc}") from exc
+    model = load_pretrained(
+        task.auto_model_class(), source, spec, what=f"encoder for a {task.name} head", new_head=True,
+        ignore_mismatched_sizes=True, **task.model_kwargs(),
+    )
     model.to(torch.device(device) if device else default_device())
     return TaskModel(model=model, tokenizer=tokenizer, task=task, options=options, path=source)
+
+
+def _check_length(options: EncodeOptions, config: Any, spec: str) -> None:
+    from xladjust.models import position_limit
+
+    limit = position_limit(config)
+    if options.max_length > limit:
+        raise ModelError(
+            f"max_length {options.max_length} exceeds the {limit} positions model {spec!r} has "
+            f"(max_position_embeddings); pass --max-length {limit} or less"
+        )
+
+
+def read_task_meta(directory: Path) -> tuple[Task, dict[str, Any]]:
+    """The task and encoding options recorded in a fine-tuned checkpoint's ``xladjust.json``,
+    checked field by field (a cut or edited file is one error line, not a traceback)."""
+    meta_path = directory / META_FILE
+    if not meta_path.is_file():
+        raise ModelError(
+            f"{directory} is not a fine-tuned task checkpoint ({META_FILE} is missing); "
+            "write one with 'xladjust finetune'"
+        )
+    try:
+        meta = read_json(meta_path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{meta_path} is unreadable or cut short ({exc}); write the checkpoint again") from None
+    if not isinstance(meta, dict) or "task" not in meta or "options" not in meta:
+        raise ModelError(f"{meta_path} does not describe a task checkpoint (no 'task'/'options')")
+    if not isinstance(meta["task"], str):
+        raise ModelError(f"{meta_path}: 'task' must be a task name, got {str(meta['task'])[:80]!r}")
+    try:
+        task = get_task(meta["task"])
+    except XladjustError as exc:
+        raise ModelError(f"{meta_path}: {exc}") from None
+    options = meta["options"]
+    fields = {f.name: f for f in dataclasses.fields(EncodeOptions)}
+    if not isinstance(options, dict):
+        raise ModelError(f"{meta_path}: 'options' must be a mapping of encoding options")
+    unknown = sorted(str(k)[:40] for k in options if k not in fields)
+    if unknown:
+        raise ModelError(f"{meta_path}: unknown encoding option(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(fields)}); the file was edited or comes from another tool")
+    if "max_length" not in options:
+        raise ModelError(f"{meta_path}: 'options' lacks max_length")
+    for name, value in options.items():
+        expected = int if name != "label_subwords" else str
+        if isinstance(value, bool) or not isinstance(value, expected) or (expected is int and value < 1):
+            raise ModelError(f"{meta_path}: option {name} must be a positive integer"
+                             if expected is int else f"{meta_path}: option {name} must be a string")
+    return task, options
 
 
 def load_task_model(path: str | Path, *, device: str | None = None, **overrides: Any) -> TaskModel:
@@ -81,28 +128,18 @@ def load_task_model(path: str | Path, *, device: str | None = None, **overrides:
     """
     import torch
 
-    from xladjust.models import _quiet_transformers, default_device
+    from xladjust.models import default_device, load_config, load_pretrained, load_tokenizer
 
     directory = Path(path)
-    meta_path = directory / META_FILE
-    if not meta_path.is_file():
-        raise ModelError(
-            f"{directory} is not a fine-tuned task checkpoint ({META_FILE} is missing); "
-            "write one with 'xladjust finetune'"
-        )
-    meta = read_json(meta_path)
-    if not isinstance(meta, dict) or "task" not in meta or "options" not in meta:
-        raise ModelError(f"{meta_path} does not describe a task checkpoint (no 'task'/'options')")
+    task, options_data = read_task_meta(directory)
     if not (directory / "config.json").is_file():
         raise ModelError(f"{directory} holds results only (saved without --save-model); no model to load")
-    task = get_task(meta["task"])
-    options = dataclasses.replace(EncodeOptions(**meta["options"]), **overrides)
-    _quiet_transformers()
-    tokenizer = _tokenizer(str(directory), str(directory))
-    try:
-        model = task.auto_model_class().from_pretrained(directory, use_safetensors=True, trust_remote_code=False)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"cannot load task checkpoint {directory}: {exc}") from exc
+    options = dataclasses.replace(EncodeOptions(**options_data), **overrides)
+    source = str(directory)
+    config = load_config(source)
+    _check_length(options, config, source)
+    tokenizer = load_tokenizer(source, config=config)
+    model = load_pretrained(task.auto_model_class(), source, what="task checkpoint")
     model.to(torch.device(device) if device else default_device())
     model.eval()
     return TaskModel(model=model, tokenizer=tokenizer, task=task, options=options, path=str(directory))

@@ -110,9 +110,9 @@ def resolve_layers(layers: int | str | Sequence[int], num_layers: int) -> tuple[
 
 def model_max_length(model: Any, tokenizer: Any) -> int:
     """The longest input (in subwords, specials included) the model accepts."""
-    positions = int(getattr(model.config, "max_position_embeddings", 512))
-    if getattr(model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-        positions -= 2  # RoBERTa-style position ids start after the padding index
+    from xladjust.models import position_limit
+
+    positions = position_limit(model.config)
     tok_max = getattr(tokenizer, "model_max_length", positions) or positions
     return int(min(positions, tok_max))
 

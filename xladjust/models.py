@@ -12,6 +12,8 @@ Accepted specs:
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import re
@@ -103,50 +105,189 @@ def _check_local_checkpoint(path: Path) -> None:
         )
 
 
-def load_model(spec: str, *, device: str | None = None, for_training: bool = False) -> LoadedModel:
-    """Load the encoder and fast tokenizer named by ``spec`` (see module doc).
+# --- the one place that calls from_pretrained ------------------------------------------
+#
+# Every model, config and tokenizer the project loads goes through refuse_remote_code()
+# and the three loaders below: they pass trust_remote_code=False (so transformers never
+# asks on the terminal and never imports a checkpoint's own Python), weights come from
+# safetensors only, and damage becomes one ModelError line instead of a traceback.
 
-    The model is put on ``device`` (default: CUDA if available, else CPU) in eval mode
-    unless ``for_training``. Weights load from safetensors only; remote code never runs.
+_CODE_FILES = ("config.json", "tokenizer_config.json")
+_CODE_KEYS = ("auto_map", "custom_pipelines")
+
+
+def refuse_remote_code(source: str, spec: str | None = None) -> None:
+    """Raise :class:`ModelError` if the local checkpoint ``source`` asks to run its own
+    code (``auto_map``/``custom_pipelines`` in its config or tokenizer config).
+
+    Runs before anything reads the checkpoint with ``transformers``, so no prompt is shown
+    and no module of the checkpoint is imported. Hub names are checked on their loaded
+    config (:func:`load_config`); with ``trust_remote_code=False`` transformers itself
+    refuses to import their code.
     """
-    import torch
-    from transformers import AutoModel, AutoTokenizer
+    directory = Path(source)
+    if not directory.is_dir():
+        return
+    for name in _CODE_FILES:
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ModelError(f"cannot read {path}: {_first_line(exc)} (is it truncated or corrupt?)") from None
+        if not isinstance(data, dict):
+            raise ModelError(f"{path} is not a JSON object; the checkpoint is corrupt")
+        _refuse_code_keys(data, str(path), spec or source)
 
-    source = materialize(spec)
-    local = Path(source).is_dir()
+
+def _refuse_code_keys(data: dict[str, Any], where: str, spec: str) -> None:
+    found = [key for key in _CODE_KEYS if data.get(key)]
+    if found:
+        raise ModelError(
+            f"checkpoint {spec!r} asks to run its own Python code ({', '.join(found)} in {where}); "
+            "xladjust never runs checkpoint code: use a checkpoint of a standard architecture"
+        )
+
+
+def load_config(source: str, spec: str | None = None) -> Any:
+    """The ``transformers`` config of ``source`` (a materialized spec), remote code refused."""
+    from transformers import AutoConfig
+
+    spec = spec or source
+    refuse_remote_code(source, spec)
     _quiet_transformers()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    except Exception as exc:  # transformers raises OSError, ValueError, KeyError, JSON errors
+        raise ModelError(_load_failure(spec, source, Path(source).is_dir(), "config", exc)) from None
+    _refuse_code_keys(config.to_dict(), "its config", spec)
+    return config
+
+
+def load_tokenizer(source: str, spec: str | None = None, *, config: Any = None) -> Any:
+    """The fast tokenizer of ``source``; checked against ``config`` when given (every id
+    it produces must have a row in the model's embedding matrix)."""
+    from transformers import AutoTokenizer
+
+    spec = spec or source
+    refuse_remote_code(source, spec)
+    _quiet_transformers()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
     except Exception as exc:  # tokenizers raises its own exception types
-        raise ModelError(_load_failure(spec, source, local, "tokenizer", exc)) from exc
+        raise ModelError(_load_failure(spec, source, Path(source).is_dir(), "tokenizer", exc)) from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(
             f"model {spec!r} has no fast tokenizer; xladjust maps words to subwords with a fast "
             "tokenizer's word_ids(). Save one with tokenizer.save_pretrained() from a *Fast class"
         )
+    if config is not None:
+        rows = getattr(config, "vocab_size", None)
+        largest = max(tokenizer.get_vocab().values(), default=-1)
+        if isinstance(rows, int) and largest >= rows:
+            raise ModelError(
+                f"the tokenizer of {spec!r} has token ids up to {largest} but the model's embedding "
+                f"matrix has {rows} rows (vocab_size); the tokenizer belongs to another model"
+            )
+    return tokenizer
+
+
+def load_pretrained(auto_class: Any, source: str, spec: str | None = None, *, what: str = "weights",
+                    new_head: bool = False, **kwargs: Any) -> Any:
+    """``auto_class.from_pretrained(source)`` with remote code refused, safetensors only,
+    every failure one :class:`ModelError` line, and non-finite weights refused.
+
+    A weight the architecture has but the checkpoint lacks is an error (a damaged or
+    foreign checkpoint), except a pooler the checkpoint never had (it is removed, so
+    nothing random is added and a save writes exactly the source's weights) and, with
+    ``new_head``, the weights outside the encoder (a task head put on it, drawn from the seed).
+    """
+    from xladjust.finite import check_finite_weights
+
+    spec = spec or source
+    local = Path(source).is_dir()
+    refuse_remote_code(source, spec)
+    _quiet_transformers()
+    import torch
+
+    # A bare encoder's load must not draw from the RNG (a pooler the checkpoint lacks is
+    # initialized, then dropped): the run's seeded stream stays as if nothing was loaded.
+    rng = contextlib.nullcontext() if new_head else torch.random.fork_rng(devices=[])
     try:
-        model = AutoModel.from_pretrained(source, use_safetensors=True, trust_remote_code=False, **_encoder_kwargs(source))
+        with rng:
+            model, info = auto_class.from_pretrained(
+                source, use_safetensors=True, trust_remote_code=False, output_loading_info=True, **kwargs)
     except Exception as exc:  # safetensors, torch and transformers raise many types here
-        raise ModelError(_load_failure(spec, source, local, "weights", exc)) from exc
+        raise ModelError(_load_failure(spec, source, local, what, exc)) from None
+    missing = list(info.get("missing_keys", []))
+    mismatched = [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", [])]
+    if new_head:  # only the encoder's own weights must come from the checkpoint
+        prefix = getattr(model, "base_model_prefix", "") + "."
+        missing = [k for k in missing if k.startswith(prefix)]
+        mismatched = [k for k in mismatched if k.startswith(prefix)]
+    if mismatched:
+        raise ModelError(
+            f"checkpoint {spec!r} has weights of the wrong shape for its config ({', '.join(sorted(mismatched)[:3])}); "
+            "its config.json and weights do not belong together"
+        )
+    if any(_is_pooler(k) for k in missing):
+        # the checkpoint has no pooler: a bare encoder drops it; a head model keeps the one
+        # its seed initialized (the same for every checkpoint without one)
+        _drop_pooler(model)
+        missing = [k for k in missing if not _is_pooler(k)]
+    if missing:
+        shown = ", ".join(sorted(missing)[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ModelError(
+            f"checkpoint {spec!r} lacks {len(missing)} weight(s) of its architecture ({shown}); "
+            "it is truncated or damaged: restore it or write it again"
+        )
+    check_finite_weights(model, f"checkpoint {spec!r}")
+    return model
+
+
+def _is_pooler(key: str) -> bool:
+    return key.startswith("pooler.") or ".pooler." in key
+
+
+def _drop_pooler(model: Any) -> None:
+    """Remove the randomly initialized pooler of a bare encoder loaded from a checkpoint
+    without one (BERT-family ``forward`` skips a ``None`` pooler)."""
+    if getattr(model, "pooler", None) is not None and getattr(model, "base_model", model) is model:
+        model.pooler = None
+
+
+def position_limit(config: Any) -> int:
+    """The longest input (in subwords, specials included) the model's positions cover."""
+    positions = int(getattr(config, "max_position_embeddings", 512))
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # RoBERTa-style position ids start after the padding index
+    return positions
+
+
+def load_model(spec: str, *, device: str | None = None, for_training: bool = False) -> LoadedModel:
+    """Load the encoder and fast tokenizer named by ``spec`` (see module doc).
+
+    The model is put on ``device`` (default: CUDA if available, else CPU) in eval mode
+    unless ``for_training``. Weights load from safetensors only; remote code never runs.
+    Every weight of the checkpoint is kept, its pooler included (frozen: no stage of
+    xladjust trains it, so a saved encoder carries the source's pooler bit for bit).
+    """
+    import torch
+    from transformers import AutoModel
+
+    source = materialize(spec)
+    config = load_config(source, spec)
+    tokenizer = load_tokenizer(source, spec, config=config)
+    model = load_pretrained(AutoModel, source, spec, config=config)
+    pooler = getattr(model, "pooler", None)
+    if pooler is not None:
+        pooler.requires_grad_(False)
     dev = torch.device(device) if device else default_device()
     model.to(dev)
     model.train(for_training)
     log.info("loaded %s from %s on %s", spec, source, dev)
     return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, path=source)
-
-
-def _encoder_kwargs(source: str) -> dict[str, Any]:
-    """Skip the unused pooler for BERT-family encoders (we never read it)."""
-    from transformers import AutoConfig
-
-    try:
-        model_type = AutoConfig.from_pretrained(source).model_type
-    except (OSError, ValueError):
-        return {}
-    return {"add_pooling_layer": False} if model_type in _POOLER_FAMILIES else {}
-
-
-_POOLER_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert")
 
 
 def _quiet_transformers() -> None:
@@ -163,8 +304,14 @@ def default_device() -> Any:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 300 else first[:300] + "..."
+
+
 def _load_failure(spec: str, source: str, local: bool, what: str, exc: Exception) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = _first_line(exc)
     if local:
         return f"cannot load {what} of checkpoint {source}: {first} (is it truncated or corrupt?)"
     return (

@@ -1,0 +1,80 @@
+"""One check for non-finite numbers (NaN, ±inf) in losses, weights and vectors.
+
+A run that produces a non-finite loss or weight has diverged: it must stop with one line
+and leave nothing marked complete, and a checkpoint or a vector file holding NaN/inf must
+not be probed, embedded or fine-tuned as if sound. Every such check in the project goes
+through these functions, so the rule and its message are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from xladjust.errors import XladjustError
+
+
+class NonFiniteError(XladjustError):
+    """A loss, weight or vector is NaN or infinite; the message names which and what to do."""
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for a finite Python/numpy/torch scalar."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def check_finite_loss(loss: Any, step: int, where: str) -> None:
+    """Raise :class:`NonFiniteError` if the training loss of ``step`` is NaN or infinite."""
+    if is_finite_number(loss):
+        return
+    raise NonFiniteError(
+        f"{where}: the loss became {float(loss)} at step {step}; the run diverged and was stopped "
+        "(nothing was marked complete). Lower the learning rate or check the model for NaN weights"
+    )
+
+
+def first_non_finite(named_tensors: Iterable[tuple[str, Any]]) -> str | None:
+    """The name of the first tensor (torch or numpy) holding a NaN or an infinity, or None."""
+    import numpy as np
+
+    for name, tensor in named_tensors:
+        if hasattr(tensor, "is_floating_point"):  # torch
+            if tensor.is_sparse:
+                tensor = tensor.coalesce().values()
+            if (tensor.is_floating_point() or tensor.is_complex()) and not bool(tensor.isfinite().all()):
+                return name
+        else:
+            array = np.asarray(tensor)
+            if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+                return name
+    return None
+
+
+def check_finite_weights(model: Any, where: str, *, hint: str | None = None) -> None:
+    """Raise :class:`NonFiniteError` if any parameter or buffer of ``model`` is non-finite."""
+    named = list(model.named_parameters()) + list(model.named_buffers())
+    bad = first_non_finite(named)
+    if bad is None:
+        return
+    raise NonFiniteError(
+        f"{where}: weight {bad!r} holds NaN or infinite values; "
+        + (hint or "the checkpoint is broken (a diverged run?); use a sound checkpoint")
+    )
+
+
+def check_finite_array(array: Any, where: str, *, what: str = "vectors") -> None:
+    """Raise :class:`NonFiniteError` if ``array`` holds a NaN or an infinity."""
+    import numpy as np
+
+    values = np.asarray(array)
+    if not np.issubdtype(values.dtype, np.inexact) or np.isfinite(values).all():
+        return
+    n_bad = int((~np.isfinite(values)).sum())
+    raise NonFiniteError(
+        f"{where}: {n_bad} of {values.size} {what} values are NaN or infinite; "
+        "the model is broken (non-finite weights or an overflow); nothing was written"
+    )
