@@ -9,6 +9,7 @@ from typing import Any
 import click
 import yaml
 
+from xladjust import cli_types as ct
 from xladjust.adjust.config import EmbeddingUpdates, Precision
 from xladjust.adjust.objectives import OBJECTIVES
 from xladjust.config import build_config, load_yaml
@@ -34,21 +35,21 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
               help="YAML config (kind: adjust); command-line options override its keys.")
 @click.option("--resume", is_flag=True, default=None, help="Continue the interrupted run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing run in --out.")
-@click.option("--seed", type=int, help="Seed of pair sampling, data order, dropout and head init (default 0).")
-@click.option("--max-pairs", type=int, help="Sentence pairs drawn over all corpora (default: all usable).")
-@click.option("--epochs", type=int, help="Epochs (default 1).")
-@click.option("--max-steps", type=int, help="Optimizer steps instead of epochs.")
-@click.option("--batch-size", type=int, help="Sentence pairs per micro-batch (default 16).")
-@click.option("--grad-accum", type=int, help="Micro-batches per optimizer step (default 1).")
-@click.option("--lr", type=float, help="Peak learning rate (default 5e-5).")
-@click.option("--layer", type=int, help="Hidden-state layer to align (default -1: last; 0: embeddings).")
+@click.option("--seed", type=ct.SEED, help="Seed of pair sampling, data order, dropout and head init (default 0).")
+@click.option("--max-pairs", type=ct.COUNT, help="Sentence pairs drawn over all corpora (default: all usable).")
+@click.option("--epochs", type=ct.INT_EPOCHS, help="Epochs (default 1).")
+@click.option("--max-steps", type=ct.COUNT, help="Optimizer steps instead of epochs.")
+@click.option("--batch-size", type=ct.BATCH, help="Sentence pairs per micro-batch (default 16).")
+@click.option("--grad-accum", type=ct.SMALL, help="Micro-batches per optimizer step (default 1).")
+@click.option("--lr", type=ct.POSITIVE, help="Peak learning rate (default 5e-5).")
+@click.option("--layer", type=ct.LAYER, help="Hidden-state layer to align (default -1: last; 0: embeddings).")
 @click.option("--pooling", type=click.Choice(["mean", "first", "last"]), help="Subwords -> word (default mean).")
 @click.option("--precision", type=click.Choice([p.value for p in Precision]), help="Autocast (default auto).")
 @click.option("--embeddings", type=click.Choice([e.value for e in EmbeddingUpdates]),
               help="Word-embedding matrix: sparse row updates (default), freeze, or dense train.")
 @click.option("--special-tokens/--no-special-tokens", default=None,
               help="Align the tokenizer's own [CLS]/[SEP] as pseudo-words.")
-@click.option("--checkpoint-every", type=int, help="Optimizer steps between resumable checkpoints (default 500).")
+@click.option("--checkpoint-every", type=ct.COUNT, help="Optimizer steps between resumable checkpoints (default 500).")
 @click.option("--cpu", is_flag=True, default=None,
               help="Run on the CPU even with a GPU visible (with torchrun: one CPU process per rank).")
 @click.pass_context

@@ -38,6 +38,7 @@ from xladjust.adjust.forward import batch_inputs
 from xladjust.adjust.objectives import Objective
 from xladjust.adjust.regularizers import ParameterAnchor
 from xladjust.errors import InputError
+from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def run_loop(loop: Loop, state: LoopState) -> LoopState:
         for index in range(state.step, len(loop.steps)):
             started = time.perf_counter()
             record = train_step(loop, loop.steps[index])
+            check_finite_loss(record["loss"], index + 1, "adjust")  # issue 12: a diverged run stops here
             elapsed = time.perf_counter() - started
             state.step = index + 1
             state.pairs += int(record["pairs"])
@@ -117,11 +119,16 @@ def run_loop(loop: Loop, state: LoopState) -> LoopState:
                 window = []
             if (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0
                     and state.step < len(loop.steps)):
+                check_finite_weights(loop.encoder, f"adjust, step {state.step}", hint=_DIVERGED)  # issue 12
                 save_checkpoint(loop, state)
     finally:
         if bar is not None:
             bar.close()
+    check_finite_weights(loop.encoder, "adjust, after the last step", hint=_DIVERGED)  # issue 12
     return state
+
+
+_DIVERGED = "the run diverged and was stopped (nothing was marked complete); lower the learning rate"
 
 
 def train_step(loop: Loop, step: Step) -> dict[str, float]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from xladjust import cli_types as ct
 from xladjust.align.backends import ALIGNERS
 from xladjust.align.config import (
     AlignConfig,
@@ -86,36 +87,36 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="fast_align executable (else $FAST_ALIGN, then PATH)."),
         click.option("--atools", type=click.Path(path_type=str), default=None,
                      help="atools executable (else $ATOOLS, beside fast_align, then PATH)."),
-        click.option("--iterations", type=int, default=None, help=f"fast_align -I. [default: {_FA.iterations}]"),
+        click.option("--iterations", type=ct.SMALL.in_config(), default=None, help=f"fast_align -I. [default: {_FA.iterations}]"),
         click.option("--favor-diagonal/--no-favor-diagonal", default=None, help=f"fast_align -d. [default: {_onoff(_FA.favor_diagonal)}]"),
         click.option("--optimize-tension/--no-optimize-tension", default=None, help=f"fast_align -o. [default: {_onoff(_FA.optimize_tension)}]"),
         click.option("--variational-bayes/--no-variational-bayes", default=None, help=f"fast_align -v. [default: {_onoff(_FA.variational_bayes)}]"),
-        click.option("--diagonal-tension", type=float, default=None, help=f"fast_align -T. [default: {_FA.diagonal_tension}]"),
-        click.option("--fa-alpha", type=float, default=None, help=f"fast_align -a (VB prior). [default: {_FA.alpha}]"),
-        click.option("--p0", type=float, default=None, help=f"fast_align -q (null probability). [default: {_FA.p0}]"),
+        click.option("--diagonal-tension", type=ct.POSITIVE.in_config(), default=None, help=f"fast_align -T. [default: {_FA.diagonal_tension}]"),
+        click.option("--fa-alpha", type=ct.POSITIVE.in_config(), default=None, help=f"fast_align -a (VB prior). [default: {_FA.alpha}]"),
+        click.option("--p0", type=ct.FINITE.in_config(), default=None, help=f"fast_align -q (null probability). [default: {_FA.p0}]"),
         click.option("--no-null", is_flag=True, default=None, help="fast_align -N (no null word)."),
         click.option("--lowercase", is_flag=True, default=None, help="Lowercase fast_align's input."),
-        click.option("--threads", type=int, default=None,
+        click.option("--threads", type=ct.THREADS.in_config(), default=None,
                      help="OpenMP threads per fast_align direction. [default: cores / 2]"),
         click.option("--eflomal-model", type=click.IntRange(1, 3), default=None,
                      help=f"eflomal model: 1 IBM1, 2 +HMM, 3 +fertility. [default: {_EF.model}]"),
-        click.option("--samplers", type=int, default=None, help=f"eflomal samplers. [default: {_EF.samplers}]"),
-        click.option("--rel-iterations", type=float, default=None, help=f"eflomal relative iterations. [default: {_EF.rel_iterations}]"),
-        click.option("--null-prior", type=float, default=None, help=f"eflomal null prior. [default: {_EF.null_prior}]"),
+        click.option("--samplers", type=ct.SMALL.in_config(), default=None, help=f"eflomal samplers. [default: {_EF.samplers}]"),
+        click.option("--rel-iterations", type=ct.POSITIVE.in_config(), default=None, help=f"eflomal relative iterations. [default: {_EF.rel_iterations}]"),
+        click.option("--null-prior", type=ct.FINITE.in_config(), default=None, help=f"eflomal null prior. [default: {_EF.null_prior}]"),
         click.option("--model", default=None, help=f"Embedding aligner's model spec. [default: {_EM.model}]"),
-        click.option("--layer", type=int, default=None,
+        click.option("--layer", type=ct.LAYER.in_config(), default=None,
                      help="Embedding aligner's hidden layer. [default: 8 of 12, else 2/3 of the depth]"),
         click.option("--method", type=click.Choice(list(METHODS)), default=None,
                      help=f"Embedding aligner's method. [default: {_EM.method}]"),
         click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None,
                      help=f"Subword pooling. [default: {_EM.pooling}]"),
-        click.option("--distortion", type=float, default=None, help=f"Diagonal prior for the embedding aligner. [default: {_EM.distortion}]"),
-        click.option("--batch-size", type=int, default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),
+        click.option("--distortion", type=ct.FINITE.in_config(), default=None, help=f"Diagonal prior for the embedding aligner. [default: {_EM.distortion}]"),
+        click.option("--batch-size", type=ct.BATCH.in_config(), default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),
         click.option("--bf16/--no-bf16", default=None, help=f"bfloat16 autocast for the embedding aligner. [default: {_onoff(_EM.bf16)}]"),
-        click.option("--torch-threads", type=int, default=None,
+        click.option("--torch-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
                      help="Torch threads for the embedding aligner. [default: torch's, or 1 when the CPU is busy]"),
-        click.option("--workers", type=int, default=None, help="Worker processes. [default: one per core]"),
-        click.option("--seed", type=int, default=None, help=f"Seed recorded in the signature. [default: {AlignConfig.seed}]"),
+        click.option("--workers", type=ct.THREADS.in_config(), default=None, help="Worker processes. [default: one per core]"),
+        click.option("--seed", type=ct.SEED.in_config(), default=None, help=f"Seed recorded in the signature. [default: {AlignConfig.seed}]"),
         click.option("--work-dir", type=click.Path(path_type=str), default=None, help="Scratch directory."),
         click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
                      help="YAML config; options given here override it."),
@@ -176,9 +177,9 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--tokenize/--no-tokenize", default=None,
               help="Moses-tokenize (--no-tokenize: text is pre-tokenized). [default: tokenize]")
 @click.option("--normalize-punct", is_flag=True, default=None, help="Moses punctuation normalization first.")
-@click.option("--max-words", type=int, default=None, help=f"Skip pairs with a side longer than this. [default: {_IN.max_words}]")
+@click.option("--max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip pairs with a side longer than this. [default: {_IN.max_words}]")
 @click.option("--strict", is_flag=True, default=None, help="Empty or over-long sides are errors, not skipped.")
-@click.option("--limit", type=int, default=None, help="Use only the first N lines.")
+@click.option("--limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N lines.")
 @click.option("--out", type=click.Path(path_type=str), default=None, help="Output directory (aligned corpus).")
 @click.option("--pharaoh/--no-pharaoh", default=None, help="Also write links.pharaoh. [default: on]")
 @aligner_options
@@ -240,8 +241,8 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--extra-src", type=click.Path(path_type=str), default=None, help="Extra text, source side.")
 @click.option("--extra-tgt", type=click.Path(path_type=str), default=None, help="Extra text, target side.")
 @click.option("--extra-tsv", type=click.Path(path_type=str), default=None, help="Extra text as a TSV.")
-@click.option("--extra-limit", type=int, default=None, help="Use only the first N extra pairs.")
-@click.option("--extra-max-words", type=int, default=None, help=f"Skip extra pairs with a longer side. [default: {_IN.max_words}]")
+@click.option("--extra-limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N extra pairs.")
+@click.option("--extra-max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip extra pairs with a longer side. [default: {_IN.max_words}]")
 @click.option("--tokenize-extra/--no-tokenize-extra", default=None, help="Moses-tokenize the extra text. [default: on]")
 @click.option("--predicted", type=click.Path(path_type=Path), default=None,
               help="Score these alignments (Pharaoh file or aligned corpus) instead of running an aligner.")

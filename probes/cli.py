@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from xladjust import cli_types as ct
 from xladjust.errors import ConfigError
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
@@ -42,18 +43,18 @@ def _model_name(spec: str, taken: list[str]) -> str:
               help="Tatoeba languages (default: the bitexts' target languages).")
 @click.option("--layers", default="last", show_default=True, help="Word-level layers: last, all or N,M (0 = embeddings).")
 @click.option("--tatoeba-layers", default="all", show_default=True, help="Sentence-retrieval layers.")
-@click.option("--primary-layer", type=int, default=None, help="Layer of headline figures and plots (default: last probed).")
+@click.option("--primary-layer", type=ct.LAYER, default=None, help="Layer of headline figures and plots (default: last probed).")
 @click.option("--probe", "probes", multiple=True, type=click.Choice(list(PROBES)),
               help="Probes to run (default: every probe whose input is given).")
 @click.option("--unrelated", type=click.Choice([u.value for u in Unrelated]), default=Unrelated.SAME_SENTENCE.value,
               show_default=True, help="Where unrelated words are drawn from.")
 @click.option("--keep-punctuation", is_flag=True, help="Keep punctuation tokens in links and triples.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--max-sentences", type=click.IntRange(min=1), default=None, help="Use the first N pairs of each bitext.")
-@click.option("--max-tatoeba", type=click.IntRange(min=1), default=None, help="Use the first N Tatoeba pairs per language.")
-@click.option("--csls-k", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=1), help="Bootstrap resamples.")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=ct.SEED)
+@click.option("--max-sentences", type=ct.COUNT, default=None, help="Use the first N pairs of each bitext.")
+@click.option("--max-tatoeba", type=ct.COUNT, default=None, help="Use the first N Tatoeba pairs per language.")
+@click.option("--csls-k", default=10, show_default=True, type=ct.SMALL)
+@click.option("--bootstrap", default=1000, show_default=True, type=ct.RESAMPLES, help="Bootstrap resamples.")
+@click.option("--batch-size", default=64, show_default=True, type=ct.BATCH)
 @click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast for forward passes.")
 @click.option("--device", default=None, help="torch device (default: CUDA if available, else CPU).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")

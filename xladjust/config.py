@@ -74,10 +74,14 @@ def validate_file(path: str | Path, kind: str | None = None) -> Any:
 
 def build_config(cls: type, data: dict[str, Any], where: str = "config") -> Any:
     """Build dataclass ``cls`` from ``data``; raise one ConfigError listing every problem."""
+    from xladjust.bounds import config_problems
+
     problems: list[str] = []
     obj = _build(cls, data, where, problems)
-    if not problems and hasattr(obj, "check"):
-        problems.extend(f"{where}: {p}" for p in obj.check())
+    if not problems:  # numeric bounds (xladjust.bounds, shared with the CLI's option types)
+        problems.extend(config_problems(obj, where))
+        if hasattr(obj, "check"):
+            problems.extend(f"{where}: {p}" for p in obj.check())
     if problems:
         raise ConfigError(problems)
     return obj

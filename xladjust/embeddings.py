@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from xladjust.errors import InputError
+from xladjust.finite import check_finite_array
 from xladjust.pooling import Pooling, PoolingPlan, pool_words, pooling_plan, sentencepiece_space_id
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,7 @@ def embed_words(
                     vectors[k, target] = pool_words(states[k], *plan, len(target)).cpu().numpy()
     finally:
         model.train(was_training)
+    check_finite_array(vectors, "word vectors")
     return WordEmbeddings(layer_ids, vectors, offsets, valid)
 
 
@@ -326,6 +328,7 @@ def embed_sentences(
                 out[:, batch] = (summed / counts).cpu().numpy()
     finally:
         model.train(was_training)
+    check_finite_array(out, "sentence vectors")
     return layer_ids, out
 
 

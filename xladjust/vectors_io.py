@@ -9,6 +9,7 @@ import numpy as np
 
 from xladjust.embeddings import WordEmbeddings
 from xladjust.errors import InputError
+from xladjust.finite import check_finite_array
 from xladjust.io import atomic_path, iter_text_lines, write_json_atomic
 
 
@@ -23,6 +24,7 @@ def read_pretokenized(path: str | Path) -> list[list[str]]:
 def write_word_vectors(out: Path, emb: WordEmbeddings, sentences: list[list[str]], meta: dict[str, Any]) -> Path:
     """Write ``emb.vectors`` (layers x words x hidden) to .npy or .safetensors, and
     ``OUT.index.json`` with the layers, sentence offsets, words and validity."""
+    check_finite_array(emb.vectors, f"vectors for {out}")
     array = np.ascontiguousarray(emb.vectors)
     if out.suffix == ".npy":
         with atomic_path(out) as tmp:
