@@ -41,7 +41,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--max-steps", type=ct.COUNT, help="Optimizer steps instead of epochs.")
 @click.option("--batch-size", type=ct.BATCH, help="Sentence pairs per micro-batch (default 16).")
 @click.option("--grad-accum", type=ct.SMALL, help="Micro-batches per optimizer step (default 1).")
-@click.option("--lr", type=ct.POSITIVE, help="Peak learning rate (default 5e-5).")
+@click.option("--lr", type=ct.LEARNING_RATE, help="Peak learning rate (default 5e-5).")
 @click.option("--layer", type=ct.LAYER, help="Hidden-state layer to align (default -1: last; 0: embeddings).")
 @click.option("--pooling", type=click.Choice(["mean", "first", "last"]), help="Subwords -> word (default mean).")
 @click.option("--precision", type=click.Choice([p.value for p in Precision]), help="Autocast (default auto).")

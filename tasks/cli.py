@@ -88,7 +88,7 @@ def _finetune_options(f: Any) -> Any:
         click.option("--epochs", type=ct.EPOCHS, default=None, help="Epochs (default: the task's)."),
         click.option("--max-steps", type=ct.COUNT, default=None, help="Stop after N optimizer steps."),
         click.option("--batch-size", type=ct.BATCH, default=None),
-        click.option("--lr", "learning_rate", type=ct.POSITIVE, default=None, help="Peak learning rate."),
+        click.option("--lr", "learning_rate", type=ct.LEARNING_RATE, default=None, help="Peak learning rate."),
         click.option("--max-length", type=ct.MAX_LENGTH, default=None, help="Subwords per input."),
         click.option("--doc-stride", type=ct.LENGTH, default=128, show_default=True,
                      help="QA: overlap of consecutive context windows, in tokens."),

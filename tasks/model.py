@@ -60,7 +60,7 @@ def init_task_model(spec: str, task: Task, options: EncodeOptions, *, seed: int 
 
     source = materialize(spec)
     config = load_config(source, spec)
-    _check_length(options, config, spec)
+    options = _fit_length(options, task, config, spec)
     tokenizer = load_tokenizer(source, spec, config=config)
     torch.manual_seed(seed)
     model = load_pretrained(
@@ -69,6 +69,20 @@ def init_task_model(spec: str, task: Task, options: EncodeOptions, *, seed: int 
     )
     model.to(torch.device(device) if device else default_device())
     return TaskModel(model=model, tokenizer=tokenizer, task=task, options=options, path=source)
+
+
+def _fit_length(options: EncodeOptions, task: Task, config: Any, spec: str) -> EncodeOptions:
+    """The task's default ``max_length`` capped at the model's positions (logged); a
+    ``max_length`` chosen beyond them is an error."""
+    from xladjust.models import position_limit
+
+    limit = position_limit(config)
+    if options.max_length > limit and options.max_length == task.defaults.max_length:
+        log.info("model %s has %d positions: inputs are cut at %d subwords, not at the %s default %d",
+                    spec, limit, limit, task.name, options.max_length)
+        return dataclasses.replace(options, max_length=limit)
+    _check_length(options, config, spec)
+    return options
 
 
 def _check_length(options: EncodeOptions, config: Any, spec: str) -> None:

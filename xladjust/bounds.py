@@ -69,7 +69,7 @@ class Bound:
             return f"is not finite; give {self.describe()}"
         if self.integer and isinstance(value, float) and full:
             return "is not an integer"
-        if abs(value) > INT64_MAX:
+        if isinstance(value, int) and abs(value) > INT64_MAX:
             return f"is out of range; give {self.describe()}"
         lower = full or self.strict
         if lower and self.low is not None and (value <= self.low if self.open_low else value < self.low):
@@ -96,6 +96,9 @@ RESAMPLES = Bound(True, 1, 10**7, what="resamples")
 SMALL = Bound(True, 1, 1_000_000, what="a count")
 THREADS = Bound(True, 0, 4096, what="a thread or process count", reason="more than any machine has")
 POSITIVE = Bound(False, 0, None, open_low=True, what="a positive number")
+# Adam's first step is lr / (1 - beta1) = 10 lr: beyond ~3e37 it overflows float32 itself.
+LEARNING_RATE = Bound(False, 0, 1e30, open_low=True, what="a learning rate",
+                      reason="larger values overflow float32 optimizer arithmetic")
 NON_NEGATIVE = Bound(False, 0, None, what="a non-negative number")
 FINITE = Bound(False, what="a finite number")
 LAYER = Bound(True, -4096, 4096, what="a layer index", reason="no model has that many layers")
@@ -118,6 +121,7 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "csls_k": SMALL, "bins": SMALL, "samplers": SMALL, "grad_accum": SMALL, "keep_checkpoints": SMALL,
     "threads": THREADS, "workers": THREADS,
     "layer": LAYER, "primary_layer": LAYER,
+    "lr": LEARNING_RATE, "learning_rate": LEARNING_RATE,
 }
 
 
