@@ -145,9 +145,9 @@ def run_adjust(corpus: str, out: str, pairs: int) -> dict[str, float]:
     total = time.perf_counter() - start
     manifest = read_json(Path(out) / "xladjust.json")
     metrics = manifest["metrics"]
-    from transformers import AutoConfig
+    from xladjust.models import load_config
 
-    cfg = AutoConfig.from_pretrained(out)
+    cfg = load_config(str(out))
     n_params = _non_embedding_from_config(cfg)
     selection = manifest["aligned_corpora"][0]["selection"]
     trained_tokens = metrics["tokens_seen"]
