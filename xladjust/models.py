@@ -184,7 +184,7 @@ def load_tokenizer(source: str, spec: str | None = None, *, config: Any = None) 
         )
     if config is not None:
         rows = getattr(config, "vocab_size", None)
-        largest = max(tokenizer.get_vocab().values(), default=-1)
+        largest = tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=True) - 1
         if isinstance(rows, int) and largest >= rows:
             raise ModelError(
                 f"the tokenizer of {spec!r} has token ids up to {largest} but the model's embedding "
