@@ -98,7 +98,7 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--lowercase", is_flag=True, default=None, help="Lowercase fast_align's input."),
         click.option("--threads", type=ct.THREADS.in_config(), default=None,
                      help="OpenMP threads per fast_align direction. [default: cores / 2]"),
-        click.option("--eflomal-model", type=click.IntRange(1, 3), default=None,
+        click.option("--eflomal-model", type=ct.int_range(1, 3, "an eflomal model"), default=None,
                      help=f"eflomal model: 1 IBM1, 2 +HMM, 3 +fertility. [default: {_EF.model}]"),
         click.option("--samplers", type=ct.SMALL.in_config(), default=None, help=f"eflomal samplers. [default: {_EF.samplers}]"),
         click.option("--rel-iterations", type=ct.POSITIVE.in_config(), default=None, help=f"eflomal relative iterations. [default: {_EF.rel_iterations}]"),

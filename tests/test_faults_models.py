@@ -310,6 +310,8 @@ def numeric_cases() -> list[tuple[str, str, list[str], str]]:
         ("align-seed-negative", "align-embedding", ["--seed", "-1"], "--seed -1"),
         ("align-distortion-nan", "align-embedding", ["--distortion", "nan"], "--distortion nan"),
         ("align-batch-huge", "align-embedding", ["--batch-size", big], "--batch-size"),
+        ("align-eflomal-model", "align-embedding", ["--eflomal-model", "7"], "from 1 to 3"),
+        ("align-workers-huge", "align-embedding", ["--workers", big], "more than any machine has"),
     ]
 
 

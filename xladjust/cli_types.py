@@ -112,6 +112,11 @@ class Alphas(click.ParamType):
         return value
 
 
+def int_range(low: int, high: int, what: str) -> Number:
+    """An integer option with a small fixed range (e.g. a model number 1-3)."""
+    return Number(Bound(True, low, high, what=what, reason=f"{what} is {low} to {high}"))
+
+
 SEED = Number(bounds.SEED)
 BATCH = Number(bounds.BATCH)
 LENGTH = Number(bounds.LENGTH)
