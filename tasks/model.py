@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ class TaskModel:
     task: Task
     options: EncodeOptions
     path: str | None = None
+    kept: dict[str, Any] = field(default_factory=dict)  # source weights the head model leaves unused
+
 
     @property
     def encoder(self) -> Any:
@@ -56,6 +58,7 @@ def init_task_model(spec: str, task: Task, options: EncodeOptions, *, seed: int 
         load_pretrained,
         load_tokenizer,
         materialize,
+        unused_source_weights,
     )
 
     source = materialize(spec)
@@ -67,8 +70,9 @@ def init_task_model(spec: str, task: Task, options: EncodeOptions, *, seed: int 
         task.auto_model_class(), source, spec, what=f"encoder for a {task.name} head", new_head=True,
         ignore_mismatched_sizes=True, **task.model_kwargs(),
     )
+    kept = unused_source_weights(source, model)
     model.to(torch.device(device) if device else default_device())
-    return TaskModel(model=model, tokenizer=tokenizer, task=task, options=options, path=source)
+    return TaskModel(model=model, tokenizer=tokenizer, task=task, options=options, path=source, kept=kept)
 
 
 def _fit_length(options: EncodeOptions, task: Task, config: Any, spec: str) -> EncodeOptions:
@@ -160,9 +164,20 @@ def load_task_model(path: str | Path, *, device: str | None = None, **overrides:
 
 
 def save_task_model(tm: TaskModel, directory: Path) -> None:
-    """Write weights (safetensors) and tokenizer into ``directory`` (not ``xladjust.json``)."""
+    """Write weights (safetensors) and tokenizer into ``directory`` (not ``xladjust.json``).
+
+    Source weights the head does not use (the pooler under a token-level head) are written
+    beside the model's own, unchanged, so the checkpoint keeps every weight of its source.
+    """
     tm.model.save_pretrained(directory, safe_serialization=True)
     tm.tokenizer.save_pretrained(directory)
+    weights = Path(directory) / "model.safetensors"
+    if tm.kept and weights.is_file():
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(str(weights))
+        tensors.update({k: v.contiguous() for k, v in tm.kept.items() if k not in tensors})
+        save_file(tensors, str(weights), metadata={"format": "pt"})
 
 
 def task_meta(tm: TaskModel) -> dict[str, Any]:

@@ -131,3 +131,25 @@ def test_untrained_weights_stay_bit_identical_with_frozen_embeddings(pooled, cor
     src, new = weights(pooled), weights(out)
     for key in ("embeddings.word_embeddings.weight", "pooler.dense.weight", "pooler.dense.bias"):
         assert torch.equal(new[key], src[key]), key
+
+
+def test_a_token_level_head_keeps_the_source_pooler_in_its_checkpoint(pooled, tmp_path):
+    """NER has no use for the pooler; the fine-tuned checkpoint still carries it, unchanged."""
+    from helpers_tasks import write_ner
+    from transformers import AutoModel
+
+    from xladjust.config import build_config
+    from xladjust.tasks.config import FinetuneConfig
+    from xladjust.tasks.finetune import finetune
+
+    train = write_ner(tmp_path / "ner.tsv", 20, 0)
+    cfg = build_config(FinetuneConfig, {"task": "ner", "model": str(pooled), "train": [str(train)],
+                                        "out": str(tmp_path / "ner"), "max_steps": 2, "batch_size": 8,
+                                        "bf16": False, "progress": False})
+    out = finetune(cfg)
+    src, tuned = weights(pooled), weights(out)
+    for key in ("pooler.dense.weight", "pooler.dense.bias"):
+        assert torch.equal(tuned[f"bert.{key}"], src[key]), key
+    encoder, info = AutoModel.from_pretrained(str(out), output_loading_info=True)
+    assert list(info["missing_keys"]) == []
+    assert torch.equal(encoder.pooler.dense.bias.detach(), src["pooler.dense.bias"])

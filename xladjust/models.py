@@ -246,6 +246,41 @@ def load_pretrained(auto_class: Any, source: str, spec: str | None = None, *, wh
     return model
 
 
+def unused_source_weights(source: str, model: Any) -> dict[str, Any]:
+    """The source checkpoint's pooler when ``model`` (a head model) has none, e.g. under a
+    token-classification head: renamed under the model's base prefix, so a save can write
+    it back and the fine-tuned checkpoint keeps every weight of its source."""
+    base = getattr(model, "base_model", model)
+    if getattr(base, "pooler", None) is not None:
+        return {}
+    path = _weights_file(source)
+    if path is None:
+        return {}
+    from safetensors import safe_open
+
+    prefix = getattr(model, "base_model_prefix", "")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {f"{prefix}.pooler.{key.split('pooler.', 1)[1]}" if prefix else key: f.get_tensor(key)
+                    for key in f.keys() if _is_pooler(key)}
+    except Exception as exc:  # the weights already loaded; the file cannot be this broken
+        raise ModelError(_load_failure(source, source, Path(source).is_dir(), "pooler", exc)) from None
+
+
+def _weights_file(source: str) -> Path | None:
+    """The single ``model.safetensors`` of a local directory or a cached hub model."""
+    local = Path(source) / "model.safetensors"
+    if Path(source).is_dir():
+        return local if local.is_file() else None
+    try:
+        from transformers.utils import cached_file
+
+        found = cached_file(source, "model.safetensors", _raise_exceptions_for_missing_entries=False)
+    except Exception:  # not cached or sharded: nothing to keep
+        return None
+    return Path(found) if found else None
+
+
 def _is_pooler(key: str) -> bool:
     return key.startswith("pooler.") or ".pooler." in key
 
