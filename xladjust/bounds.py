@@ -104,6 +104,7 @@ FINITE = Bound(False, what="a finite number")
 LAYER = Bound(True, -4096, 4096, what="a layer index", reason="no model has that many layers")
 DIRECTIONS = Bound(True, 1, 10_000, what="a number of directions")
 POINTS = Bound(True, 2, 10_000, what="a number of points")
+DIMENSION = Bound(True, 1, 65_536, what="a vector dimension")
 
 # Config field name -> bound (applied wherever the name occurs, at any nesting depth).
 FIELD_BOUNDS: dict[str, Bound] = {
@@ -122,12 +123,14 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "threads": THREADS, "workers": THREADS,
     "layer": LAYER, "primary_layer": LAYER,
     "lr": LEARNING_RATE, "learning_rate": LEARNING_RATE,
+    "directions": DIRECTIONS, "max_examples": COUNT, "max_eval_examples": COUNT, "probe_layer": LAYER,
+    "projection_dim": DIMENSION, "chunk_size": COUNT,
 }
 
 
 def config_problems(obj: Any, where: str) -> list[str]:
-    """Every numeric value of the typed config ``obj`` (nested dataclasses, lists and
-    mappings included) that is non-finite or outside its field's bound."""
+    """Every numeric value of the typed config ``obj`` (nested dataclasses and lists
+    included) that is non-finite or outside its field's bound."""
     problems: list[str] = []
     _walk(obj, where, None, problems)
     return problems
@@ -138,8 +141,9 @@ def _walk(value: Any, where: str, bound: Bound | None, problems: list[str]) -> N
         for f in dataclasses.fields(value):
             _walk(getattr(value, f.name), f"{where}.{f.name}", FIELD_BOUNDS.get(f.name), problems)
     elif isinstance(value, dict):
-        for key, item in value.items():
-            _walk(item, f"{where}.{key}", FIELD_BOUNDS.get(str(key)), problems)
+        # free-form option mappings (an objective's options) are typed configs of their own,
+        # built (and bounded) by their owner's check(); walking them here would report twice
+        return
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             _walk(item, f"{where}[{i}]", bound, problems)
