@@ -53,7 +53,7 @@ class Bound:
     def _num(self, x: float | None) -> str | None:
         if x is None:
             return None
-        return str(int(x)) if self.integer or float(x).is_integer() else f"{x:g}"
+        return str(int(x)) if (self.integer or float(x).is_integer()) and abs(x) < 1e15 else f"{x:g}"
 
     def problem(self, value: Any, *, full: bool = True) -> str | None:
         """Why ``value`` is out of range, naming it (None if it is fine)."""
