@@ -352,7 +352,8 @@ def _save_checkpoint(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTer
         trainer = {**state.to_json(), "scheduler": scheduler_state(scheduler),
                    "extra": extra.state_dict() if extra is not None else None,
                    "inputs": ck.inputs, "fingerprints": ck.fingerprints, "world_size": acc.num_processes}
-        tensors = {"trainable": _snapshot(tm.model), "extra": {str(i): p for i, p in enumerate(extra_params)},
+        trainable = {n: p for n, p in tm.model.named_parameters() if p.requires_grad}
+        tensors = {"trainable": trainable, "extra": {str(i): p for i, p in enumerate(extra_params)},
                    "best": best_state or {}}
         save_training_state(ck.run_dir, state.step, tensors=tensors, optimizers=[optimizer], rng=rng,
                             trainer=trainer, keep=ck.keep)

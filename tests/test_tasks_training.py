@@ -244,3 +244,37 @@ def test_cli_takes_the_new_options(tmp_path, tiny_checkpoints, data, capsys):
     assert train["grad_accum"] == 2 and train["steps"] == 3 and train["processes"] == 1
     code, _, err = run_cli(args + ["--resume"], capsys)
     assert code == 2 and "nothing to resume" in err
+
+
+# --- the shared loop pieces ---------------------------------------------------------------
+
+def test_precision_names_resolve_per_device_and_bad_ones_are_errors(monkeypatch):
+    import xladjust.training_loop as tl
+
+    assert tl.resolve_precision("fp32", on_gpu=False) == "no"
+    assert tl.resolve_precision("bf16", on_gpu=False) == "bf16"
+    monkeypatch.setattr(tl, "cpu_has_fast_bf16", lambda: False)
+    assert tl.resolve_precision("auto", on_gpu=False) == "no"
+    monkeypatch.setattr(tl, "cpu_has_fast_bf16", lambda: True)
+    assert tl.resolve_precision("auto", on_gpu=False) == "bf16"
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        tl.resolve_precision("fp16", on_gpu=False)
+    with pytest.raises(ConfigError, match="unknown precision 'half'"):
+        tl.resolve_precision("half", on_gpu=False)
+
+
+def test_a_checkpoint_without_its_hash_list_is_refused(tmp_path):
+    import torch
+
+    from xladjust.training_state import list_checkpoints, load_training_state, save_training_state
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
+    path = save_training_state(tmp_path, 3, tensors={"trainable": {"w": torch.ones(2)}, "best": {}},
+                               optimizers=[optimizer], rng={"cpu.0": torch.get_rng_state()}, trainer={"x": 1})
+    state = load_training_state(path)
+    assert state.step == 3 and set(state.tensors) == {"trainable"} and state.trainer["x"] == 1
+    save_training_state(tmp_path, 4, tensors={}, optimizers=[], rng={"cpu.0": torch.get_rng_state()}, trainer={})
+    assert list_checkpoints(tmp_path) == [tmp_path / "checkpoints" / "step-00000004"]  # keep=1
+    (list_checkpoints(tmp_path)[0] / "files.json").unlink()
+    with pytest.raises(InputError, match="damaged or unreadable"):
+        load_training_state(list_checkpoints(tmp_path)[0])
