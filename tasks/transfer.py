@@ -1,8 +1,8 @@
 """Transfer comparisons: fine-tune several checkpoints over seeds, compare on every test set.
 
 Each (model, seed) run is a regular fine-tuning run under ``OUT/runs/NAME/seed-S``; a run
-that is already complete with the same resolved config is reused, so an interrupted
-comparison resumes. Per language the table gives each model's primary metric as
+that is already complete with the same resolved config is reused and an interrupted one
+continues from its last checkpoint, so an interrupted comparison resumes. Per language the table gives each model's primary metric as
 mean ± std over seeds and, for every model against the first (the baseline), the
 difference of the seed-averaged metric with its paired-bootstrap 95% interval and
 paired-permutation p-value over test examples (per-example statistics averaged over
@@ -40,7 +40,7 @@ def run_config(config: TransferConfig, name: str, seed: int) -> FinetuneConfig:
     out = Path(config.out) / "runs" / name / f"seed-{seed}"
     return dataclasses.replace(config.finetune, model=config.models[name], seed=seed, out=out,
                                save_model=config.finetune.save_model and config.keep_checkpoints,
-                               resume=config.finetune.resume and not is_complete(out))
+                               resume=(out / "checkpoints").is_dir() and not is_complete(out))  # continue
 
 
 def _reusable(cfg: FinetuneConfig) -> bool:

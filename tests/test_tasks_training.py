@@ -278,3 +278,21 @@ def test_a_checkpoint_without_its_hash_list_is_refused(tmp_path):
     (list_checkpoints(tmp_path)[0] / "files.json").unlink()
     with pytest.raises(InputError, match="damaged or unreadable"):
         load_training_state(list_checkpoints(tmp_path)[0])
+
+
+def test_transfer_continues_an_interrupted_run_from_its_checkpoint(tmp_path, tiny_checkpoints, data, monkeypatch):
+    from xladjust.tasks.config import TransferConfig
+    from xladjust.tasks.transfer import transfer
+
+    model = str(tiny_checkpoints["wordpiece"])
+    template = {"task": "nli", "model": model, "train": [str(data["train"])], "test": {"es": str(data["test"])},
+                "out": str(tmp_path / "cmp" / "runs"), "max_steps": 5, "batch_size": 8, "checkpoint_every": 2,
+                **FAST}
+    cfg = build_config(TransferConfig, {"models": {"vanilla": model}, "seeds": [1], "out": str(tmp_path / "cmp"),
+                                        "finetune": template, "n_resamples": 100})
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 3)
+        with pytest.raises(Interrupted):
+            transfer(cfg)
+    transfer(cfg)
+    assert read_run(tmp_path / "cmp" / "runs" / "vanilla" / "seed-1")["train"]["resumed_from_step"] == 2
