@@ -1,8 +1,13 @@
 """The fine-tuning stage: setup → train → save, as :func:`finetune`.
 
-Setup reads every data file (so bad input fails before a model loads), puts the task
-head on the encoder and, for continual learning, computes the anchor's word vectors.
-Training selects the best dev step. Saving writes, atomically into ``out``:
+Setup reads every data file (so bad input fails before a model loads; a streamed
+training file is read through once, which checks it), puts the task head on the encoder
+and, for continual learning, computes the anchor's word vectors. Training (on the
+accelerator of :func:`~xladjust.tasks.training.make_task_accelerator`, in every process
+of a launch) selects the best dev step; while it runs, ``out/checkpoints`` holds its
+resumable state (``resume`` continues from it, after checking it was written for the same
+config and input contents). Saving, on the main process, writes atomically into ``out``
+(which drops the checkpoints):
 
 - the fine-tuned model (config, safetensors, tokenizer; unless ``save_model`` is off),
   whose encoder loads as a model spec;
