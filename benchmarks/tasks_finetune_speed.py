@@ -48,6 +48,8 @@ def _setup(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
     task = get_task("nli")
     options = EncodeOptions(max_length=args.max_length)
     tm = init_task_model(MODEL, task, options, seed=args.seed, device="cpu")
+    if args.freeze_embeddings:
+        tm.model.get_input_embeddings().weight.requires_grad_(False)
     n = args.batch_size * (args.steps + 1)
     examples = load_examples(task, str(args.data / "xnli" / "dev-en.tsv"), "train", n, 0)
     return tm, task.encode_train(examples, tm.tokenizer, options)
@@ -167,8 +169,8 @@ LEVERS = {
 
 def _child(args: argparse.Namespace, which: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--one", which] + [
-        x for k, v in vars(args).items() if k not in ("one", "levers", "rounds")
-        for x in (f"--{k.replace('_', '-')}", str(v))]
+        x for k, v in vars(args).items() if k not in ("one", "levers", "rounds") and v is not False
+        for x in ((f"--{k.replace('_', '-')}",) if v is True else (f"--{k.replace('_', '-')}", str(v)))]
     proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
     if proc.returncode != 0:
         sys.exit(f"{which}: failed\n{proc.stderr[-3000:]}")
@@ -192,6 +194,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--freeze-embeddings", action="store_true",
+                        help="Freeze the input word embeddings in both systems (default: train all weights).")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("XLADJUST_SHARED_DATA", "../shared/data")))
     parser.add_argument("--levers", action="store_true", help="Print the speed-lever table instead.")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -217,7 +221,8 @@ def main() -> None:
                 best[name] = r
     print(f"load average after: {_uptime()}")
     print(f"NLI fine-tuning, offline model ({MODEL}), XNLI en, batch {args.batch_size}, lr {args.lr}, "
-          f"max length {args.max_length}, {args.precision}, all weights trained, {args.threads} thread(s), "
+          f"max length {args.max_length}, {args.precision}, "
+          f"{'input embeddings frozen' if args.freeze_embeddings else 'all weights trained'}, {args.threads} thread(s), "
           f"{args.steps} measured steps, best of {args.rounds} rounds")
     ours = best["xladjust tasks loop"]
     print("ratio: xladjust's examples/s over the row's (wall; and per CPU second, what to trust on a shared CPU)")
