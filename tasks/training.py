@@ -257,7 +257,10 @@ def train(
                 module.train()
             if checkpointing is not None and checkpointing.every and state.step % checkpointing.every == 0 \
                     and state.step < steps:
-                _save_checkpoint(acc, checkpointing, tm, extra, extra_params, optimizer, scheduler, state, best_state)
+                epoch, offset = divmod(state.step, per_epoch)
+                position = {"epoch": epoch, "next_micro_batch": offset * group, "micro_batches_per_epoch": n_batches}
+                _save_checkpoint(acc, checkpointing, tm, extra, extra_params, optimizer, scheduler, state, best_state,
+                                 position)
             if state.step >= steps:
                 break
     finally:
@@ -342,14 +345,16 @@ def _log_and_select(acc: Any, tm: TaskModel, state: _State, scheduler: Any, dev_
 
 
 def _save_checkpoint(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTerm | None, extra_params: list[Any],
-                     optimizer: Any, scheduler: Any, state: _State, best_state: dict[str, Any] | None) -> None:
-    """Write the training state (main process; every process waits)."""
+                     optimizer: Any, scheduler: Any, state: _State, best_state: dict[str, Any] | None,
+                     position: dict[str, int]) -> None:
+    """Write the training state (main process; every process waits). ``position`` is
+    where the data order stands (informative: the step determines it)."""
     from xladjust.training_loop import gather_rng, scheduler_state
     from xladjust.training_state import save_training_state
 
     rng = gather_rng(acc)
     if acc.is_main_process:
-        trainer = {**state.to_json(), "scheduler": scheduler_state(scheduler),
+        trainer = {**state.to_json(), "data_position": position, "scheduler": scheduler_state(scheduler),
                    "extra": extra.state_dict() if extra is not None else None,
                    "inputs": ck.inputs, "fingerprints": ck.fingerprints, "world_size": acc.num_processes}
         trainable = {n: p for n, p in tm.model.named_parameters() if p.requires_grad}

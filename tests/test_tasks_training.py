@@ -134,6 +134,11 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_weights(tmp_path, 
         with pytest.raises(Interrupted):
             finetune(_cfg(out, model, data, checkpoint_every=2))
     assert _checkpoint_steps(out) == [4]  # the best dev snapshot of step 3 is in it
+    trainer = json.loads((out / "checkpoints" / "step-00000004" / "trainer.json").read_text())
+    assert trainer["data_position"] == {"epoch": 0, "next_micro_batch": 4, "micro_batches_per_epoch": 9}
+    from xladjust.io import sha256_file
+
+    assert trainer["inputs"][str(data["train"])] == sha256_file(data["train"]) and trainer["world_size"] == 1
     with pytest.raises(InputError, match="unfinished fine-tuning run; continue it with --resume"):
         finetune(_cfg(out, model, data, checkpoint_every=2))
     finetune(_cfg(out, model, data, checkpoint_every=2, resume=True))
