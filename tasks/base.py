@@ -9,7 +9,7 @@ list (see :mod:`xladjust.tasks.metrics`) from which the corpus metrics are summe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,11 @@ class Task(ABC):
 
     @abstractmethod
     def read_file(self, path: Any) -> list[Any]: ...
+
+    def iter_file(self, path: Any) -> Iterator[Any]:
+        """The examples of a local file one at a time; formats that cannot be streamed
+        (a JSON document) are read whole."""
+        return iter(self.read_file(path))
 
     @abstractmethod
     def from_hub_rows(self, rows: Any, where: str) -> list[Any]: ...

@@ -55,8 +55,16 @@ def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in batch.items() if k not in TARGET_KEYS}
 
 
+def epoch_rng(seed: int, epoch: int, buffer: int = 0) -> random.Random:
+    """The generator of one buffer's batch order in one epoch: a pure function of its
+    arguments, so a resumed run rebuilds the very same order from the step counter."""
+    return random.Random(f"{seed}:{epoch}:{buffer}")
+
+
 def train_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """One epoch of batches: shuffle, sort within mega-batches by length, shuffle batches."""
+    """One epoch of batches: shuffle, sort within mega-batches by length, shuffle batches.
+    Always ``ceil(len(lengths) / batch_size)`` batches (only the last mega-batch can end
+    in a short one)."""
     order = list(range(len(lengths)))
     rng.shuffle(order)
     mega = batch_size * MEGA_BATCHES

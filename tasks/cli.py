@@ -101,6 +101,14 @@ def _finetune_options(f: Any) -> Any:
         click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast."),
         click.option("--threads", type=ct.POSITIVE_THREADS, default=None,
                      help="Torch CPU threads (1 avoids oversubscription on a shared CPU)."),
+        click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Micro-batches of --batch-size per optimizer step and process."),
+        click.option("--cpu", is_flag=True, default=False, help="Train on the CPU even when a GPU is present."),
+        click.option("--stream-buffer", type=click.IntRange(min=1), default=None,
+                     help="Stream the training files from disk in buffers of N examples (shuffled and "
+                          "length-grouped within a buffer) instead of reading them whole."),
+        click.option("--checkpoint-every", type=click.IntRange(min=0), default=500, show_default=True,
+                     help="Optimizer steps between resumable checkpoints in OUT/checkpoints (0: none)."),
         click.option("--continual", "continual_corpus", type=click.Path(path_type=Path), default=None,
                      help="Continual learning: add the alignment loss on this aligned corpus."),
         click.option("--continual-objective", default="l2", show_default=True),
@@ -126,7 +134,8 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
         "batch_size": kw["batch_size"], "learning_rate": kw["learning_rate"], "max_length": kw["max_length"],
         "doc_stride": kw["doc_stride"], "label_subwords": kw["label_subwords"], "eval_every": kw["eval_every"],
         "freeze_embeddings": kw["freeze_embeddings"], "bf16": kw["bf16"], "progress": not quiet,
-        "threads": kw["threads"],
+        "threads": kw["threads"], "grad_accum": kw["grad_accum"], "cpu": kw["cpu"],
+        "stream_buffer": kw["stream_buffer"], "checkpoint_every": kw["checkpoint_every"], "resume": kw.get("resume", False),
     }
     if kw["continual_corpus"] is not None:
         data["continual"] = {
@@ -142,16 +151,18 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
               help="Encoder spec: offline model, checkpoint directory or hub name.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
 @click.option("--seed", default=1, show_default=True, type=ct.SEED)
+@click.option("--resume", is_flag=True, default=False,
+              help="Continue an interrupted run from its newest checkpoint (same config and inputs).")
 @_finetune_options
 @click.pass_context
-def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, **kw: Any) -> None:
+def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resume: bool, **kw: Any) -> None:
     """Fine-tune MODEL on a task; select on --dev; evaluate every --test set."""
     from xladjust.config import build_config
     from xladjust.tasks.config import FinetuneConfig
     from xladjust.tasks.finetune import finetune, read_run
 
     data = _finetune_dict(kw, model, out, _quiet(ctx))
-    data["seed"] = seed
+    data.update(seed=seed, resume=resume)
     cfg = build_config(FinetuneConfig, data, where="finetune")
     run = finetune(cfg)
     summary = read_run(run)

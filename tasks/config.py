@@ -18,6 +18,10 @@ from xladjust.tasks.sources import missing_sources
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
+RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "cpu", "checkpoint_every", "resume")
+"""Fine-tuning options that steer how a run proceeds, not what it computes: a resumed or
+reused run may differ in them."""
+
 
 @dataclass(frozen=True)
 class ContinualConfig:
@@ -79,6 +83,14 @@ class FinetuneConfig:
     English training data keep the vectors the (adjusted) checkpoint gave them.
     ``threads`` sets torch's intra-op threads for the run (on a CPU shared with other
     jobs, 1 thread avoids oversubscription, which here slowed steps 5-fold).
+
+    An optimizer step takes ``grad_accum`` micro-batches of ``batch_size`` per process
+    (under ``torchrun``/``accelerate launch`` the global batch is batch_size × grad_accum
+    × processes); ``cpu`` keeps the run on the CPU when a GPU is present. With
+    ``stream_buffer`` the training files are streamed in buffers of that many examples
+    instead of read whole (see :mod:`xladjust.tasks.trainset`). Every
+    ``checkpoint_every`` optimizer steps (None or 0: never) the training state goes to
+    ``out/checkpoints``; ``resume`` continues an interrupted run from its newest one.
     """
 
     task: str
@@ -110,6 +122,11 @@ class FinetuneConfig:
     progress: bool = True
     threads: int | None = None
     continual: ContinualConfig | None = None
+    grad_accum: int = 1
+    cpu: bool = False
+    stream_buffer: int | None = None
+    checkpoint_every: int | None = 500
+    resume: bool = False
 
     def check(self) -> list[str]:
         problems: list[str] = []
@@ -126,7 +143,7 @@ class FinetuneConfig:
             sources[f"test[{lang}]"] = src
         problems.extend(missing_sources(sources))
         for name in ("max_train_examples", "max_dev_examples", "max_test_examples", "max_steps",
-                     "batch_size", "max_length", "eval_every", "threads"):
+                     "batch_size", "max_length", "eval_every", "threads", "grad_accum", "stream_buffer"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 problems.append(f"{name} must be at least 1, got {value}")
@@ -134,6 +151,8 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 problems.append(f"{name} must be positive, got {value}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 0:
+            problems.append(f"checkpoint_every must be >= 0 (0: no checkpoints), got {self.checkpoint_every}")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.eval_batch_size < 1 or self.max_answer_length < 1 or self.max_question_length < 1:

@@ -113,6 +113,14 @@ class ContinualTerm:
         """Trainable parameters of the objective itself (a contrastive projection head)."""
         return [p for p in self.model.objective.parameters() if p.requires_grad]
 
+    def state_dict(self) -> dict[str, Any]:
+        """The drawing state (JSON-ready), so a resumed run draws the same pairs."""
+        return {"rng": self._rng.bit_generator.state, "order": list(self._order)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = state["rng"]
+        self._order = [int(i) for i in state["order"]]
+
     def draw(self) -> np.ndarray:
         picked: list[int] = []
         while len(picked) < min(self.pairs_per_step, len(self.examples)):

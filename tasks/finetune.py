@@ -1,8 +1,13 @@
 """The fine-tuning stage: setup → train → save, as :func:`finetune`.
 
-Setup reads every data file (so bad input fails before a model loads), puts the task
-head on the encoder and, for continual learning, computes the anchor's word vectors.
-Training selects the best dev step. Saving writes, atomically into ``out``:
+Setup reads every data file (so bad input fails before a model loads; a streamed
+training file is read through once, which checks it), puts the task head on the encoder
+and, for continual learning, computes the anchor's word vectors. Training (on the
+accelerator of :func:`~xladjust.tasks.training.make_task_accelerator`, in every process
+of a launch) selects the best dev step; while it runs, ``out/checkpoints`` holds its
+resumable state (``resume`` continues from it, after checking it was written for the same
+config and input contents). Saving, on the main process, writes atomically into ``out``
+(which drops the checkpoints):
 
 - the fine-tuned model (config, safetensors, tokenizer; unless ``save_model`` is off),
   whose encoder loads as a model spec;
@@ -17,21 +22,33 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xladjust.config import config_to_dict
-from xladjust.errors import ConfigError
-from xladjust.io import atomic_dir, mark_complete, read_json, sha256_file, write_json_atomic
+from xladjust.errors import ConfigError, InputError
+from xladjust.io import (
+    atomic_dir,
+    is_complete,
+    mark_complete,
+    read_json,
+    sha256_file,
+    sha256_json,
+    write_json_atomic,
+)
 from xladjust.signature import make_signature
 from xladjust.tasks.base import EncodeOptions, Task, stats_of
-from xladjust.tasks.config import FinetuneConfig, resolve_defaults
+from xladjust.tasks.config import RUN_CONTROL_KEYS, FinetuneConfig, resolve_defaults
 from xladjust.tasks.evaluation import EvalResult, evaluate, load_examples, save_results
 from xladjust.tasks.model import META_FILE, TaskModel, init_task_model, save_task_model, task_meta
+from xladjust.tasks.readers import sample_indices
 from xladjust.tasks.registry import get_task
 from xladjust.tasks.sources import parse_source
 from xladjust.tasks.training import TrainResult, TrainSettings, total_steps, train
+from xladjust.tasks.trainset import TrainSet
+from xladjust.training_state import CHECKPOINTS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +68,20 @@ def train_settings(cfg: FinetuneConfig) -> TrainSettings:
     return TrainSettings(epochs=float(cfg.epochs or 0), batch_size=int(cfg.batch_size or 0),
                          learning_rate=float(cfg.learning_rate or 0), seed=cfg.seed, max_steps=cfg.max_steps,
                          weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, bf16=cfg.bf16,
-                         eval_every=cfg.eval_every, progress=cfg.progress)
+                         eval_every=cfg.eval_every, progress=cfg.progress, grad_accum=cfg.grad_accum)
 
 
 @dataclass
 class _Data:
-    train: list[Any]
+    train: list[Any] | None  # None when streamed
+    n_train: int  # training examples (after the per-source limit)
+    train_counts: list[int]  # examples per training source, before the limit
     dev: list[Any] | None
     tests: dict[str, list[Any]]
     pairs: list[Any] | None  # continual learning's pool of aligned pairs
 
 
-def _input_hashes(cfg: FinetuneConfig) -> dict[str, str]:
+def _input_hashes(cfg: FinetuneConfig, model_path: str | None = None) -> dict[str, str]:
     sources = list(cfg.train) + ([cfg.dev] if cfg.dev else []) + list(cfg.test.values())
     hashes = {}
     for text in sources:
@@ -72,15 +91,33 @@ def _input_hashes(cfg: FinetuneConfig) -> dict[str, str]:
         pairs = Path(cfg.continual.corpus) / "pairs.jsonl"
         if pairs.is_file():
             hashes[str(pairs)] = sha256_file(pairs)
-    model_dir = Path(cfg.model)
-    if model_dir.is_dir() and (model_dir / "model.safetensors").is_file():
-        hashes[f"{cfg.model}/model.safetensors"] = sha256_file(model_dir / "model.safetensors")
+    for directory in dict.fromkeys(d for d in (cfg.model, model_path) if d):
+        weights = Path(directory) / "model.safetensors"
+        if Path(directory).is_dir() and weights.is_file():
+            hashes[f"{cfg.model}/model.safetensors"] = sha256_file(weights)
     return hashes
 
 
-def _check_out(out: Path) -> None:
-    if out.is_dir() and any(out.iterdir()) and not (out / META_FILE).is_file():
+def config_fingerprint(cfg: FinetuneConfig) -> str:
+    """Hash of the resolved options that change what a run computes (run control excluded)."""
+    data = config_to_dict(cfg)
+    for key in RUN_CONTROL_KEYS:
+        data.pop(key, None)
+    return sha256_json(data)
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    """Refuse a foreign directory, resuming a complete run, and restarting over an
+    unfinished one (its checkpoints would be lost)."""
+    occupied = out.is_dir() and any(out.iterdir())
+    unfinished = (out / CHECKPOINTS_DIR).is_dir()
+    if occupied and not ((out / META_FILE).is_file() or unfinished):
         raise ConfigError(f"{out} exists and is not an xladjust fine-tuning run; choose a new --out directory")
+    if resume and is_complete(out):
+        raise InputError(f"{out} holds a complete fine-tuning run; nothing to resume. Drop --resume to run it again")
+    if not resume and unfinished and not is_complete(out):
+        raise InputError(f"{out} holds an unfinished fine-tuning run; continue it with --resume, "
+                         f"or delete {out} to start afresh")
 
 
 def finetune(config: FinetuneConfig) -> Path:
@@ -101,21 +138,25 @@ def finetune(config: FinetuneConfig) -> Path:
 
 
 def _finetune(config: FinetuneConfig) -> Path:
+    from xladjust.tasks.training import Checkpointing, make_task_accelerator
+
     cfg = resolve_defaults(config)
-    _check_out(Path(cfg.out))
+    _check_out(Path(cfg.out), cfg.resume)
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
-    tm = init_task_model(cfg.model, task, encode_options(cfg), seed=cfg.seed)
+    acc = make_task_accelerator(bf16=cfg.bf16, cpu=cfg.cpu)
+    tm = init_task_model(cfg.model, task, encode_options(cfg), seed=cfg.seed, device=str(acc.device))
     if cfg.freeze_embeddings:
         tm.model.get_input_embeddings().weight.requires_grad_(False)
-    features = task.encode_train(data.train, tm.tokenizer, tm.options)
-    log.info("%s: %d training examples -> %d features", task.name, len(data.train), len(features))
+    trainset = _train_set(cfg, task, tm, data)
+    log.info("%s: %d training examples -> %d features%s", task.name, data.n_train, trainset.n_features,
+             f" (streamed in buffers of {cfg.stream_buffer})" if trainset.streamed else "")
     extra = None
     if data.pairs is not None and cfg.continual is not None:
         from xladjust.tasks.continual import build_continual
 
         extra = build_continual(cfg.continual, tm.encoder, tm.tokenizer, data.pairs, bf16=cfg.bf16, seed=cfg.seed,
-                                progress=cfg.progress)
+                                progress=cfg.progress and acc.is_main_process)
 
     best: dict[str, Any] = {}  # the dev predictions of the best step, reused when saving
 
@@ -127,27 +168,79 @@ def _finetune(config: FinetuneConfig) -> Path:
             best.update(score=score, records=records)
         return score
 
-    result = train(tm, features, train_settings(cfg), dev_score=dev_score if data.dev else None, extra_loss=extra,
-                   extra_params=extra.parameters() if extra is not None else ())
-    _save(cfg, tm, data, result, n_features=len(features), dev_records=best.get("records"))
-    log.info("wrote %s", cfg.out)
+    checkpointing = Checkpointing(run_dir=Path(cfg.out), every=cfg.checkpoint_every or None, resume=cfg.resume,
+                                  inputs=_input_hashes(cfg, tm.path), fingerprints={"config": config_fingerprint(cfg)})
+    result = train(tm, trainset, train_settings(cfg), accelerator=acc, dev_score=dev_score if data.dev else None,
+                   extra=extra, checkpointing=checkpointing)
+    if acc.is_main_process:
+        # the best step's dev predictions were made by an earlier invocation: predict again
+        stale = result.resumed_from is not None and result.best_step <= result.resumed_from
+        dev_records = None if stale else best.get("records")
+        info = {"processes": acc.num_processes, "precision": acc.mixed_precision, "grad_accum": cfg.grad_accum,
+                "resumed_from_step": result.resumed_from}
+        _save(cfg, tm, data, result, n_features=trainset.n_features, dev_records=dev_records, info=info)
+        log.info("wrote %s", cfg.out)
+    acc.wait_for_everyone()
     return Path(cfg.out)
 
 
 def _read_data(cfg: FinetuneConfig, task: Task) -> _Data:
-    train_examples: list[Any] = []
-    for source in cfg.train:
-        train_examples += load_examples(task, source, "train", cfg.max_train_examples, TRAIN_SAMPLE_SEED)
+    """Read dev and test sets, and the training data (streamed: only counted, which checks it)."""
+    train_examples: list[Any] | None = []
+    counts: list[int] = []
+    if cfg.stream_buffer:
+        train_examples = None
+        counts = [sum(1 for _ in _source_examples(task, source)) for source in cfg.train]
+        for source, n in zip(cfg.train, counts, strict=True):
+            if n == 0:
+                raise InputError(f"training source {source} holds no examples")
+        n_train = sum(min(n, cfg.max_train_examples or n) for n in counts)
+    else:
+        for source in cfg.train:
+            train_examples += load_examples(task, source, "train", cfg.max_train_examples, TRAIN_SAMPLE_SEED)
+        n_train = len(train_examples)
     dev = load_examples(task, cfg.dev, "dev", cfg.max_dev_examples) if cfg.dev else None
     tests = {lang: load_examples(task, src, "test", cfg.max_test_examples) for lang, src in cfg.test.items()}
-    return _Data(train_examples, dev, tests, _continual_pool(cfg, len(train_examples)))
+    return _Data(train_examples, n_train, counts, dev, tests, _continual_pool(cfg, n_train))
+
+
+def _source_examples(task: Task, source: str) -> Iterator[Any]:
+    """A training source's examples one at a time (a hub split is loaded whole)."""
+    src = parse_source(source)
+    if src.path is not None:
+        return task.iter_file(src.path)
+    return iter(task.read(src, "train"))
+
+
+def _streamed_examples(cfg: FinetuneConfig, task: Task, counts: list[int]) -> Iterator[Any]:
+    """Every training source's examples in order, with the same per-source subset as in memory."""
+    for source, n in zip(cfg.train, counts, strict=True):
+        limit = cfg.max_train_examples
+        keep = set(sample_indices(n, limit, TRAIN_SAMPLE_SEED)) if limit is not None and limit < n else None
+        for i, example in enumerate(_source_examples(task, source)):
+            if keep is None or i in keep:
+                yield example
+
+
+def _train_set(cfg: FinetuneConfig, task: Task, tm: TaskModel, data: _Data) -> TrainSet:
+    batch_size = int(cfg.batch_size or 0)
+    if data.train is not None:
+        features = task.encode_train(data.train, tm.tokenizer, tm.options)
+        return TrainSet.in_memory(features, batch_size, cfg.seed)
+    return TrainSet.streamed_from(lambda: _streamed_examples(cfg, task, data.train_counts),
+                                  lambda chunk: task.encode_train(chunk, tm.tokenizer, tm.options),
+                                  buffer_examples=int(cfg.stream_buffer or 0), batch_size=batch_size, seed=cfg.seed)
 
 
 def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, n_features: int,
-          dev_records: list[dict[str, Any]] | None) -> None:
+          dev_records: list[dict[str, Any]] | None, info: dict[str, Any]) -> None:
     """Evaluate the test sets and write the run directory atomically (see module doc).
-    ``dev_records`` are the selected step's dev predictions (the model now holds that step)."""
+    ``dev_records`` are the selected step's dev predictions (the model now holds that
+    step; None: predict them now)."""
     task = tm.task
+    if data.dev and dev_records is None:
+        dev_records = task.predict(tm.model, tm.tokenizer, data.dev, tm.options, batch_size=cfg.eval_batch_size,
+                                   bf16=cfg.bf16, progress=False)
     with atomic_dir(Path(cfg.out)) as tmp:
         if cfg.save_model:
             save_task_model(tm, tmp)
@@ -163,12 +256,14 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
                                progress=cfg.progress)
             saved = save_results(results, tmp, prefix="test")
             summary["test"] = {lang: {**saved[lang], "source": cfg.test[lang]} for lang in saved}
-        summary["train"] = {"examples": len(data.train), "features": n_features, "steps": result.steps,
+        rate = result.features_seen / result.seconds if result.seconds > 0 else None
+        summary["train"] = {"examples": data.n_train, "features": n_features, "steps": result.steps,
                             "best_step": result.best_step, "best_dev": result.best_score,
-                            "seconds": round(result.seconds, 1), "history": result.history}
+                            "seconds": round(result.seconds, 1), "features_per_s": rate, **info,
+                            "history": result.history}
         write_json_atomic(tmp / METRICS_FILE, summary)
         signature = make_signature(stage="finetune", config=config_to_dict(cfg), seed=cfg.seed,
-                                   inputs=_input_hashes(cfg), extra={"base_model_path": tm.path})
+                                   inputs=_input_hashes(cfg, tm.path), extra={"base_model_path": tm.path})
         write_json_atomic(tmp / META_FILE, {**task_meta(tm), "stage": "finetune", "signature": signature,
                                             "metrics": {k: v for k, v in summary.items() if k != "train"}})
         mark_complete(tmp)

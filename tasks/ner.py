@@ -11,7 +11,7 @@ Baseline: tagging every word ``O`` (F1 0).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from xladjust.tasks.base import EncodeOptions, Task, TaskDefaults, pad_id_of
 from xladjust.tasks.batching import run_model
 from xladjust.tasks.examples import TaggedSentence
 from xladjust.tasks.metrics import SumMetric, entity_counts, f1_of_counts, prf_from_counts
-from xladjust.tasks.readers import read_tagged
+from xladjust.tasks.readers import iter_tagged, read_tagged
 from xladjust.tasks.sources import tagged_from_rows
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,9 @@ class NERTask(Task):
 
     def read_file(self, path: Path) -> list[TaggedSentence]:
         return read_tagged(path, self.labels)
+
+    def iter_file(self, path: Path) -> Iterator[Any]:
+        return iter_tagged(path, self.labels)
 
     def from_hub_rows(self, rows: Any, where: str) -> list[TaggedSentence]:
         return tagged_from_rows(rows, self.labels, where)

@@ -7,7 +7,7 @@ Metric: accuracy. Baseline: always predicting the evaluation set's most frequent
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from xladjust.tasks.base import EncodeOptions, Task, TaskDefaults, pad_id_of
 from xladjust.tasks.batching import run_model
 from xladjust.tasks.examples import PairExample
 from xladjust.tasks.metrics import SumMetric, mean_of
-from xladjust.tasks.readers import read_pair_tsv
+from xladjust.tasks.readers import iter_pair_tsv, read_pair_tsv
 from xladjust.tasks.sources import pairs_from_rows
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -36,6 +36,9 @@ class NLITask(Task):
 
     def read_file(self, path: Path) -> list[PairExample]:
         return read_pair_tsv(path, self.labels)
+
+    def iter_file(self, path: Path) -> Iterator[Any]:
+        return iter_pair_tsv(path, self.labels)
 
     def from_hub_rows(self, rows: Any, where: str) -> list[PairExample]:
         return pairs_from_rows(rows, self.labels, where)

@@ -37,8 +37,16 @@ def _check_label(label: str, labels: Sequence[str], where: str, what: str) -> No
 
 def read_pair_tsv(path: str | Path, labels: Sequence[str]) -> list[PairExample]:
     """Read ``premise<TAB>hypothesis<TAB>label`` rows; a ``premise...label`` header is skipped."""
+    out = list(iter_pair_tsv(path, labels))
+    if not out:
+        raise InputError(f"{path} holds no examples")
+    return out
+
+
+def iter_pair_tsv(path: str | Path, labels: Sequence[str]) -> Iterator[PairExample]:
+    """:func:`read_pair_tsv`, one example at a time (for streaming a large file)."""
     p = Path(path)
-    out: list[PairExample] = []
+    n = 0
     for lineno, line in _lines(p):
         if not line.strip():
             continue
@@ -49,33 +57,34 @@ def read_pair_tsv(path: str | Path, labels: Sequence[str]) -> list[PairExample]:
                 f"found {len(fields)}"
             )
         premise, hypothesis, label = (x.strip() for x in fields)
-        if not out and lineno == 1 and (premise, hypothesis, label) == ("premise", "hypothesis", "label"):
+        if not n and lineno == 1 and (premise, hypothesis, label) == ("premise", "hypothesis", "label"):
             continue
         if not premise or not hypothesis:
             raise InputError(f"{p}:{lineno}: empty premise or hypothesis")
         _check_label(label, labels, f"{p}:{lineno}", "label")
-        out.append(PairExample(id=str(len(out)), premise=premise, hypothesis=hypothesis, label=label))
-    if not out:
-        raise InputError(f"{p} holds no examples")
-    return out
+        yield PairExample(id=str(n), premise=premise, hypothesis=hypothesis, label=label)
+        n += 1
 
 
 def read_tagged(path: str | Path, tags: Sequence[str]) -> list[TaggedSentence]:
     """Read ``token<TAB>tag`` lines, sentences separated by blank lines."""
+    out = list(iter_tagged(path, tags))
+    if not out:
+        raise InputError(f"{path} holds no sentences")
+    return out
+
+
+def iter_tagged(path: str | Path, tags: Sequence[str]) -> Iterator[TaggedSentence]:
+    """:func:`read_tagged`, one sentence at a time (for streaming a large file)."""
     p = Path(path)
-    out: list[TaggedSentence] = []
+    n = 0
     tokens: list[str] = []
     labels: list[str] = []
-
-    def flush() -> None:
-        if tokens:
-            out.append(TaggedSentence(id=str(len(out)), tokens=list(tokens), tags=list(labels)))
-            tokens.clear()
-            labels.clear()
-
     for lineno, line in _lines(p):
         if not line.strip():
-            flush()
+            if tokens:
+                yield TaggedSentence(id=str(n), tokens=tokens, tags=labels)
+                n, tokens, labels = n + 1, [], []
             continue
         fields = line.split("\t")
         if len(fields) != 2 or not fields[0].strip():
@@ -86,10 +95,8 @@ def read_tagged(path: str | Path, tags: Sequence[str]) -> list[TaggedSentence]:
         _check_label(tag, tags, f"{p}:{lineno}", "tag")
         tokens.append(fields[0].strip())
         labels.append(tag)
-    flush()
-    if not out:
-        raise InputError(f"{p} holds no sentences")
-    return out
+    if tokens:
+        yield TaggedSentence(id=str(n), tokens=tokens, tags=labels)
 
 
 def read_squad(path: str | Path) -> list[QAExample]:
@@ -164,5 +171,9 @@ def take(items: Sequence[T], limit: int | None, seed: int | None = None) -> list
         return list(items)
     if seed is None:
         return list(items[:limit])
-    picked = sorted(random.Random(seed).sample(range(len(items)), limit))
-    return [items[i] for i in picked]
+    return [items[i] for i in sample_indices(len(items), limit, seed)]
+
+
+def sample_indices(n: int, limit: int, seed: int) -> list[int]:
+    """The sorted positions :func:`take` keeps of ``n`` items (``limit < n``)."""
+    return sorted(random.Random(seed).sample(range(n), limit))

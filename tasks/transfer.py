@@ -1,8 +1,8 @@
 """Transfer comparisons: fine-tune several checkpoints over seeds, compare on every test set.
 
 Each (model, seed) run is a regular fine-tuning run under ``OUT/runs/NAME/seed-S``; a run
-that is already complete with the same resolved config is reused, so an interrupted
-comparison resumes. Per language the table gives each model's primary metric as
+that is already complete with the same resolved config is reused and an interrupted one
+continues from its last checkpoint, so an interrupted comparison resumes. Per language the table gives each model's primary metric as
 mean ± std over seeds and, for every model against the first (the baseline), the
 difference of the seed-averaged metric with its paired-bootstrap 95% interval and
 paired-permutation p-value over test examples (per-example statistics averaged over
@@ -22,7 +22,7 @@ from xladjust.config import config_to_dict
 from xladjust.errors import InputError
 from xladjust.io import is_complete, mark_complete, read_json, write_json_atomic, write_text_atomic
 from xladjust.signature import make_signature
-from xladjust.tasks.config import FinetuneConfig, TransferConfig, resolve_defaults
+from xladjust.tasks.config import RUN_CONTROL_KEYS, FinetuneConfig, TransferConfig, resolve_defaults
 from xladjust.tasks.evaluation import read_stats
 from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.model import META_FILE
@@ -32,14 +32,15 @@ from xladjust.tasks.significance import compare_paired, format_p, mean_std
 log = logging.getLogger(__name__)
 
 SIGNIFICANCE_SEED = 0
-NOT_AFFECTING_RESULTS = ("progress", "threads", "eval_batch_size")
+NOT_AFFECTING_RESULTS = RUN_CONTROL_KEYS
 
 
 def run_config(config: TransferConfig, name: str, seed: int) -> FinetuneConfig:
     """The fine-tuning config of one (model, seed) run."""
-    return dataclasses.replace(config.finetune, model=config.models[name], seed=seed,
-                               out=Path(config.out) / "runs" / name / f"seed-{seed}",
-                               save_model=config.finetune.save_model and config.keep_checkpoints)
+    out = Path(config.out) / "runs" / name / f"seed-{seed}"
+    return dataclasses.replace(config.finetune, model=config.models[name], seed=seed, out=out,
+                               save_model=config.finetune.save_model and config.keep_checkpoints,
+                               resume=(out / "checkpoints").is_dir() and not is_complete(out))  # continue
 
 
 def _reusable(cfg: FinetuneConfig) -> bool:

@@ -89,3 +89,62 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, tiny_checkpoin
         if key in original and not tensor.float().equal(original[key].float()):
             moved = True
     assert moved, "adjustment did not change any weight; the comparison would prove nothing"
+
+
+FINETUNE_STEPS = 40
+
+
+def finetune_command(model: Path, train: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "xladjust.cli", "-q", "finetune", "--task", "nli", "--model", str(model),
+            "--train", str(train), "--out", str(out), "--max-steps", str(FINETUNE_STEPS), "--batch-size", "4",
+            "--checkpoint-every", "1", "--no-bf16", "--seed", "3", "--cpu", "--threads", "1", *extra]
+
+
+def kill_after_checkpoint(command: list[str], out: Path, after: int) -> int:
+    """Start ``command``, SIGKILL it once checkpoint ``after`` exists; return the last checkpoint's step."""
+    proc = subprocess.Popen(command, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while last_step(out) < after and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert last_step(out) >= after, "no checkpoint appeared before the run ended"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed; raise FINETUNE_STEPS"
+    return last_step(out)
+
+
+@pytest.mark.slow
+def test_finetune_resume_after_sigkill_matches_uninterrupted_run(tmp_path, tiny_checkpoints):
+    from helpers_tasks import write_nli
+    from safetensors.torch import load_file
+
+    from xladjust.config import build_config
+    from xladjust.tasks.config import FinetuneConfig
+    from xladjust.tasks.finetune import finetune
+
+    model = tiny_checkpoints["wordpiece"]
+    train = write_nli(tmp_path / "train.tsv", 48, 0)
+    interrupted, reference = tmp_path / "interrupted", tmp_path / "reference"
+    killed_at = kill_after_checkpoint(finetune_command(model, train, interrupted), interrupted, KILL_AFTER)
+    assert not (interrupted / ".complete").exists() and not (interrupted / "model.safetensors").exists()
+
+    log = run([arg for arg in finetune_command(model, train, interrupted, "--resume") if arg != "-q"])
+    assert f"(step {killed_at} of {FINETUNE_STEPS})" in log, log[-2000:]
+    finetune(build_config(FinetuneConfig, {  # the same run as the command line's, uninterrupted, in this process
+        "task": "nli", "model": str(model), "train": [str(train)], "out": str(reference), "max_steps": FINETUNE_STEPS,
+        "batch_size": 4, "bf16": False, "seed": 3, "cpu": True, "threads": 1, "progress": False}))
+    resumed = load_file(interrupted / "model.safetensors")
+    expected = load_file(reference / "model.safetensors")
+    assert resumed.keys() == expected.keys()
+    for name, tensor in expected.items():
+        diff = (resumed[name].float() - tensor.float()).abs().max().item()
+        assert diff <= 1e-6, f"{name}: max abs diff {diff}"
+    original = load_file(model / "model.safetensors")
+    assert any(not tensor.equal(original[key]) for key, tensor in
+               ((name.removeprefix("bert."), t) for name, t in expected.items()) if key in original), \
+        "fine-tuning did not change any encoder weight; the comparison would prove nothing"

@@ -294,7 +294,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
         def run_ft(ft: Any = ft) -> None:
             from xladjust.tasks.finetune import finetune
 
-            finetune(ft)
+            finetune(replace(ft, resume=(ft.out / "checkpoints").is_dir() and not is_complete(ft.out)))
 
         stages.append(Stage(f"finetune {name}", root / name, keys[name], run_ft,
                             f"{land.task} on {', '.join(ft.train)}"))

@@ -1,0 +1,135 @@
+"""What every training loop of the project shares: the ``accelerate`` set-up (device,
+mixed precision, processes), fast Adam kernels, per-process RNG states and JSON-ready
+scheduler states for checkpoints, and the averaging of a step's measurements.
+
+One code path serves a CPU, one GPU, and several processes started by
+``accelerate launch`` or ``torchrun`` (DDP): the :class:`accelerate.Accelerator` reads
+the launch environment. Precision names are ``auto``, ``fp32``, ``bf16`` and ``fp16``
+(the values of the adjust stage's ``Precision``): ``auto`` is bf16 where the device
+multiplies bf16 natively (a GPU that supports it, a CPU with AVX512-BF16 or AMX), fp16
+on an older GPU, fp32 otherwise; fp16 needs CUDA and uses a gradient scaler.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from xladjust.errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def resolve_precision(precision: str, on_gpu: bool) -> str:
+    """accelerate's mixed-precision name (``no``, ``bf16``, ``fp16``) for ``precision``
+    (one of :data:`PRECISIONS`, or a str enum with those values) on this device."""
+    import torch
+
+    name = getattr(precision, "value", precision)
+    if name not in PRECISIONS:
+        raise ConfigError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
+    if name == "fp32":
+        return "no"
+    if name == "fp16":
+        if not on_gpu:
+            raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+        return "fp16"
+    if name == "bf16":
+        return "bf16"
+    if on_gpu:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_fast_bf16() else "no"
+
+
+def make_accelerator(*, cpu: bool, precision: str, find_unused_parameters: bool = False) -> Any:
+    """An ``Accelerator`` for the device and precision (launch settings apply)."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    on_gpu = torch.cuda.is_available() and not cpu
+    mixed = resolve_precision(precision, on_gpu)
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") != mixed:
+        # A second run in the same process (tests, notebooks, pipelines) with another
+        # precision: accelerate keeps one global state, so start it afresh (the process
+        # group, if any, is kept).
+        AcceleratorState._reset_state()
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)
+    return Accelerator(cpu=cpu, mixed_precision=mixed, kwargs_handlers=[ddp])
+
+
+def fast_adam_kwargs(params: list[Any]) -> dict[str, Any]:
+    """Fused Adam kernels where every parameter allows them (CPU or CUDA, float types)."""
+    ok = params and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return {"fused": True} if ok else {}
+
+
+def gather_rng(acc: Any) -> dict[str, Any]:
+    """Every process's torch RNG states as ``{"cpu.RANK": tensor, "cuda.RANK": tensor}``
+    (collective: every process must call it)."""
+    import torch
+
+    mine = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        mine["cuda"] = torch.cuda.get_rng_state()
+    if acc.num_processes == 1:
+        states = [mine]
+    else:
+        from accelerate.utils import gather_object
+
+        states = gather_object([mine])
+    return {f"{name}.{rank}": t for rank, s in enumerate(states) for name, t in s.items()}
+
+
+def restore_rng(acc: Any, rng: dict[str, Any]) -> None:
+    """Set this process's torch RNG states from :func:`gather_rng`'s dict."""
+    import torch
+
+    rank = acc.process_index
+    torch.set_rng_state(rng[f"cpu.{rank}"])
+    if torch.cuda.is_available() and f"cuda.{rank}" in rng:
+        torch.cuda.set_rng_state(rng[f"cuda.{rank}"])
+
+
+def scheduler_state(scheduler: Any) -> dict[str, Any]:
+    """A ``LambdaLR``'s state as JSON (the rule itself is rebuilt from the config)."""
+    state = scheduler.state_dict()
+    state["lr_lambdas"] = [None] * len(state.get("lr_lambdas", []))
+    return json.loads(json.dumps(state))
+
+
+def reduce_record(acc: Any, record: dict[str, float], summed: tuple[str, ...] = ()) -> dict[str, float]:
+    """Average a step's measurements over processes; the keys in ``summed`` are summed."""
+    if acc.num_processes == 1:
+        return record
+    import torch
+
+    keys = sorted(record)
+    values = torch.tensor([record[k] for k in keys], device=acc.device, dtype=torch.float64)
+    total = acc.reduce(values, reduction="sum")
+    out = {k: float(v) / acc.num_processes for k, v in zip(keys, total.tolist(), strict=True)}
+    for key in summed:
+        if key in out:
+            out[key] *= acc.num_processes
+    return out
+
+
+def broadcast_value(acc: Any, value: Any) -> Any:
+    """The main process's ``value`` on every process (a picklable object)."""
+    if acc.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value])[0]
