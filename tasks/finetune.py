@@ -24,6 +24,7 @@ from typing import Any
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError
 from xladjust.io import atomic_dir, mark_complete, read_json, sha256_file, write_json_atomic
+from xladjust.model_card import finish_checkpoint
 from xladjust.signature import make_signature
 from xladjust.tasks.base import EncodeOptions, Task, stats_of
 from xladjust.tasks.config import FinetuneConfig, resolve_defaults
@@ -169,8 +170,11 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
         write_json_atomic(tmp / METRICS_FILE, summary)
         signature = make_signature(stage="finetune", config=config_to_dict(cfg), seed=cfg.seed,
                                    inputs=_input_hashes(cfg), extra={"base_model_path": tm.path})
-        write_json_atomic(tmp / META_FILE, {**task_meta(tm), "stage": "finetune", "signature": signature,
-                                            "metrics": {k: v for k, v in summary.items() if k != "train"}})
+        meta = {**task_meta(tm), "stage": "finetune", "signature": signature,
+                "metrics": {k: v for k, v in summary.items() if k != "train"}}
+        write_json_atomic(tmp / META_FILE, meta)
+        if cfg.save_model:
+            finish_checkpoint(tmp, meta)  # portable tokenizer files, README.md model card
         mark_complete(tmp)
 
 
