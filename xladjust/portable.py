@@ -4,8 +4,8 @@ transformers 5 saves a fast tokenizer as ``"tokenizer_class": "TokenizersBackend
 transformers 4.x does not know, and records loader flags (``is_local``,
 ``local_files_only``) that would follow the checkpoint to another machine;
 sentence-transformers 5+ writes module paths (``sentence_transformers.base.modules...``)
-that 3.x cannot import. :func:`make_portable` rewrites those files to names every
-supported version reads (``PreTrainedTokenizerFast`` is the same class in transformers 5,
+that 3.x cannot import, and module configs 3.x cannot read. :func:`make_portable`
+rewrites those files to names and forms every supported version reads (``PreTrainedTokenizerFast`` is the same class in transformers 5,
 ``sentence_transformers.models.*`` still imports in 6) and sets the sentence-transformers
 prompts the base model expects (E5 models: ``"query: "`` and ``"passage: "``).
 """
@@ -22,6 +22,12 @@ from xladjust.io import read_json, write_json_atomic
 TOKENIZER_CONFIG = "tokenizer_config.json"
 ST_CONFIG = "config_sentence_transformers.json"
 ST_MODULES = "modules.json"
+ST_TRANSFORMER_CONFIG = "sentence_bert_config.json"
+POOLING_MODES = ("cls_token", "max_tokens", "mean_tokens", "mean_sqrt_len_tokens", "weightedmean_tokens",
+                 "lasttoken")
+_POOLING_NAMES = {"cls": "cls_token", "max": "max_tokens", "mean": "mean_tokens",
+                  "mean_sqrt_len_tokens": "mean_sqrt_len_tokens", "weightedmean": "weightedmean_tokens",
+                  "lasttoken": "lasttoken"}
 
 PORTABLE_TOKENIZER_CLASS = "PreTrainedTokenizerFast"
 _VERSION_ONLY_TOKENIZER_CLASSES = {"TokenizersBackend"}
@@ -77,6 +83,7 @@ def make_portable(directory: str | Path, prompts: dict[str, str] | None = None,
         if new_modules != modules:
             write_json_atomic(path, new_modules)
             changed.append(path.name)
+    changed += _classic_module_configs(directory)
     path = directory / ST_CONFIG
     if path.is_file() and prompts:
         cfg = read_json(path)
@@ -86,4 +93,33 @@ def make_portable(directory: str | Path, prompts: dict[str, str] | None = None,
         if new != cfg:
             write_json_atomic(path, new)
             changed.append(path.name)
+    return changed
+
+
+def _classic_module_configs(directory: Path) -> list[str]:
+    """Module configs in the form sentence-transformers 3.x writes and every later version
+    still reads: the transformer module's options without 5.x-only keys, the pooling
+    module's ``word_embedding_dimension`` and ``pooling_mode_*`` flags."""
+    changed = []
+    path = directory / ST_TRANSFORMER_CONFIG
+    if path.is_file():
+        cfg = read_json(path)
+        new = {k: v for k, v in cfg.items() if k in ("max_seq_length", "do_lower_case")}
+        if new != cfg:
+            write_json_atomic(path, new)
+            changed.append(path.name)
+    modules = read_json(directory / ST_MODULES) if (directory / ST_MODULES).is_file() else []
+    for module in modules:
+        path = directory / module.get("path", "") / "config.json"
+        if not str(module.get("type", "")).endswith("Pooling") or not path.is_file():
+            continue
+        cfg = read_json(path)
+        if "word_embedding_dimension" in cfg:
+            continue
+        mode = _POOLING_NAMES.get(str(cfg.get("pooling_mode", "mean")), "mean_tokens")
+        new = {"word_embedding_dimension": cfg["embedding_dimension"],
+               **{f"pooling_mode_{m}": m == mode for m in POOLING_MODES},
+               "include_prompt": cfg.get("include_prompt", True)}
+        write_json_atomic(path, new)
+        changed.append(f"{module.get('path')}/config.json")
     return changed
