@@ -177,8 +177,6 @@ def train(
 
 
 def _bar(total: int, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+    from xladjust.progress import progress
 
-    return tqdm(total=total, desc=desc, unit="step")
+    return progress(total=total, desc=desc, unit="step", enabled=enabled, leave=True)

@@ -101,6 +101,9 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool, threads: int 
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     if threads is not None:
         set_threads(threads)
+    from xladjust.progress import quiet_library_bars
+
+    quiet_library_bars()  # a log file gets progress lines, not carriage-return frames
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet > 0
 
