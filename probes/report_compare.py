@@ -220,29 +220,55 @@ def embed_run_text(run: Any, ctx: Context, markdown: str, *, drop_title: bool) -
     return map_blocks(parse_blocks(text), text=links, figure=figure)
 
 
-def loss_history(run_dir: Path) -> tuple[list[int], list[float]]:
-    """``(steps, losses)`` of a training run: ``metrics.jsonl`` lines with a step and a
-    loss, else the ``train.history`` of ``metrics.json``; empty when there is neither."""
-    records: list[dict[str, Any]] = []
+NOT_LOSS = {"step", "lr", "grad_norm", "pairs", "tokens", "seconds", "pairs_per_s", "tokens_per_s",
+            "train_seconds", "epoch", "dev"}
+
+
+def _records(run_dir: Path) -> list[dict[str, Any]]:
+    """Logged training steps: ``metrics.jsonl`` lines, else ``metrics.json``'s ``train.history``."""
     jsonl = run_dir / "metrics.jsonl"
     if jsonl.is_file():
+        records = []
         for line in jsonl.read_text(encoding="utf-8").splitlines():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    elif (run_dir / "metrics.json").is_file():
+        return records
+    if (run_dir / "metrics.json").is_file():
         try:
-            records = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("train", {}).get(
+            history = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("train", {}).get(
                 "history", [])
+            return history if isinstance(history, list) else []
         except (json.JSONDecodeError, AttributeError):
-            records = []
-    points = [(int(r["step"]), float(r["loss"])) for r in records
-              if isinstance(r, dict) and isinstance(r.get("step"), int) and isinstance(r.get("loss"), (int, float))]
-    return [s for s, _ in points], [v for _, v in points]
+            return []
+    return []
 
 
-def _loss_figure(run: Any, ctx: Context, curves: dict[str, tuple[list[int], list[float]]], what: str) -> list[Block]:
+def loss_curves(run_dir: Path, *, parts: bool = False) -> dict[str, tuple[list[int], list[float]]]:
+    """``{"loss": (steps, values)}`` of a training run, plus each logged part of the loss
+    (an objective's alignment and regularizer terms) with ``parts``; empty when nothing
+    was logged."""
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    for r in _records(run_dir):
+        if not isinstance(r, dict) or not isinstance(r.get("step"), int):
+            continue
+        for key, value in r.items():
+            if (key == "loss" or (parts and key not in NOT_LOSS)) and isinstance(value, (int, float)) \
+                    and not isinstance(value, bool):
+                steps, values = curves.setdefault(key, ([], []))
+                steps.append(int(r["step"]))
+                values.append(float(value))
+    return dict(sorted(curves.items(), key=lambda kv: kv[0] != "loss"))
+
+
+def loss_history(run_dir: Path) -> tuple[list[int], list[float]]:
+    """``(steps, losses)`` of a training run (see :func:`loss_curves`)."""
+    return loss_curves(run_dir).get("loss", ([], []))
+
+
+def _loss_figure(run: Any, ctx: Context, curves: dict[str, tuple[list[int], list[float]]], what: str,
+                 lines: str | None = None) -> list[Block]:
     from xladjust.probes import plots
 
     curves = {k: v for k, v in curves.items() if v[0]}
@@ -250,7 +276,7 @@ def _loss_figure(run: Any, ctx: Context, curves: dict[str, tuple[list[int], list
         return [Text("*No loss was logged (no `metrics.jsonl` or training history).*")]
     files = plots.step_curves(ctx.figure_stem(run, "loss"), curves, title=f"Training loss, {what}")
     png, svg = (next(p for p in files if p.suffix == s) for s in (".png", ".svg"))
-    lines = "one line per run" if len(curves) > 1 else "one line"
+    lines = lines if len(curves) > 1 and lines else "one line per run" if len(curves) > 1 else "one line"
     return [Figure(ctx.relative(png), f"Training loss over optimizer steps, {what} ({lines}; each point is "
                    "the mean loss since the previous logged step).", ctx.relative(svg))]
 
@@ -269,9 +295,9 @@ def _adjust_blocks(run: Any, ctx: Context) -> list[Block]:
             ["loss at start → end", f"{fmt(m.get('loss_start'), 4)} → {fmt(m.get('loss_end'), 4)}"],
             ["training time", f"{fmt(m.get('train_seconds'), 1)} s ({fmt(m.get('pairs_per_s'), 1)} pairs/s)"],
             ["seed", str(sig.get("seed", "–"))]]
-    steps, losses = loss_history(run.path)
+    curves = {("total loss" if k == "loss" else k): v for k, v in loss_curves(run.path, parts=True).items()}
     return [Text("\n".join(table(["", "value"], rows))),
-            *_loss_figure(run, ctx, {"adjust": (steps, losses)}, f"adjustment ({cfg.get('objective', '?')})")]
+            *_loss_figure(run, ctx, curves, f"adjustment ({cfg.get('objective', '?')})", "the total and its terms")]
 
 
 def _finetune_blocks(run: Any, ctx: Context) -> list[Block]:

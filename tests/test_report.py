@@ -123,7 +123,7 @@ def test_report_has_a_headline_table_joining_probes_and_transfer(report):
 def test_adjust_and_finetuning_runs_show_loss_curves_not_json(report, demo_runs):
     text = (report / "report.md").read_text(encoding="utf-8")
     adjust = text.split("## Adjustment: adjust", 1)[1]
-    assert "Training loss over optimizer steps, adjustment" in adjust
+    assert "Training loss over optimizer steps, adjustment (l2) (the total and its terms" in adjust
     assert "```" not in text and '"signature"' not in text
     transfer = text.split("## Transfer: transfer-nli", 1)[1].split("\n## ", 1)[0]
     assert "one line per run" in transfer
@@ -204,6 +204,21 @@ def test_cli_compare_writes_the_report(demo_runs, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------- pure helpers
+
+def test_loss_curves_read_metrics_jsonl_with_its_terms_or_a_training_history(tmp_path):
+    from xladjust.probes.report_compare import loss_curves, loss_history
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "metrics.jsonl").write_text(
+        '{"step": 10, "loss": 2.0, "align": 1.5, "reg": 0.5, "lr": 1e-5}\nnot json\n{"step": 20, "loss": 1.0, '
+        '"align": 0.8, "reg": 0.2, "lr": 1e-5}\n')
+    assert loss_curves(tmp_path / "a", parts=True) == {"loss": ([10, 20], [2.0, 1.0]), "align": ([10, 20], [1.5, 0.8]),
+                                                      "reg": ([10, 20], [0.5, 0.2])}
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "metrics.json").write_text(json.dumps({"train": {"history": [{"step": 3, "loss": 0.7,
+                                                                                     "dev": 0.5}]}}))
+    assert loss_history(tmp_path / "f") == ([3], [0.7]) and loss_history(tmp_path) == ([], [])
+
 
 def test_figures_round_trip_through_markdown():
     blocks = [Text("## A\n\ntext"), Figure("plots/a.png", "What *a* shows", "plots/a.svg"), Text("| x |\n|---|")]
