@@ -125,7 +125,7 @@ def _adjust_card(sig: dict[str, Any]) -> list[str]:
                      ("layer", cfg.get("layer")), ("pooling", cfg.get("pooling")),
                      ("input embeddings", cfg.get("embeddings")), ("optimizer", cfg.get("optimizer")),
                      ("learning rate", cfg.get("lr")), ("batch size", cfg.get("batch_size")),
-                     ("epochs / max steps", f"{cfg.get('epochs')} / {cfg.get('max_steps')}"),
+                     ("epochs / max steps", f"{cfg.get('epochs') or '–'} / {cfg.get('max_steps') or '–'}"),
                      ("seed", sig.get("seed"))])
     lines += ["## Metrics", ""]
     lines += _table([("optimizer steps", m.get("steps")), ("loss at start", _num(m.get("loss_start"))),
@@ -146,7 +146,7 @@ def _finetune_card(manifest: dict[str, Any]) -> list[str]:
     lines += ["", "## Task", ""]
     lines += _table([("task", manifest.get("task")), ("learning rate", cfg.get("learning_rate")),
                      ("batch size", cfg.get("batch_size")), ("epochs / max steps",
-                                                             f"{cfg.get('epochs')} / {cfg.get('max_steps')}"),
+                                                             f"{cfg.get('epochs') or '–'} / {cfg.get('max_steps') or '–'}"),
                      ("input embeddings frozen", cfg.get("freeze_embeddings")), ("seed", sig.get("seed"))])
     rows = []
     if isinstance(metrics.get("dev"), dict):
