@@ -6,9 +6,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.xladjust-installed
+# A second venv with the lowest versions pyproject.toml allows for what loading a
+# checkpoint depends on (.ci/lowest.txt): checkpoints must load there too.
+LOW_VENV ?= .venv-low
+LOW_STAMP := $(LOW_VENV)/.xladjust-installed
+PORTABLE := $(CURDIR)/build/portable
 export XLADJUST_SHARED_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-lowest lint bench clean
 
 setup: $(STAMP)
 
@@ -28,8 +33,25 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest -q -ra
 
+$(LOW_STAMP): pyproject.toml .ci/lowest.txt
+	$(PYTHON) -m venv $(LOW_VENV)
+	$(LOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOW_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(LOW_VENV)/bin/python -m pip install --quiet -e '.[dev]' -c .ci/lowest.txt
+	touch $(LOW_STAMP)
+
+# Checkpoints written with the newest versions load with the lowest, and the other way round.
+test-lowest: setup $(LOW_STAMP)
+	rm -rf $(PORTABLE)
+	$(BIN)/python tests/helpers_checkpoints.py $(PORTABLE)/newest
+	XLADJUST_CHECKPOINTS_FROM=$(PORTABLE)/newest $(LOW_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_checkpoints_portable.py
+	$(LOW_VENV)/bin/python tests/helpers_checkpoints.py $(PORTABLE)/lowest
+	XLADJUST_CHECKPOINTS_FROM=$(PORTABLE)/lowest $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_checkpoints_portable.py
+	$(BIN)/python -c "import transformers as t, sentence_transformers as s; print('newest:', t.__version__, s.__version__)"
+	$(LOW_VENV)/bin/python -c "import transformers as t, sentence_transformers as s; print('lowest:', t.__version__, s.__version__)"
+
 bench: setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOW_VENV) build *.egg-info

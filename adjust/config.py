@@ -76,12 +76,12 @@ class AdjustConfig:
     out: Path  # run directory: the final checkpoint, xladjust.json, metrics.jsonl
     model: str = OFFLINE_SPEC
     objective: str = "l2"
-    objective_options: dict[str, Any] = field(default_factory=dict)
+    objective_options: dict[str, Any] = field(default_factory=dict)  # the objective's hyperparameters (see docs/objectives.md)
     layer: int = -1  # hidden-state layer aligned (0 = embeddings, -1 = last)
     pooling: Pooling = Pooling.MEAN  # subwords -> word vector
     # pair selection
     max_pairs: int | None = None  # sentence pairs sampled over all corpora (None: all usable)
-    mix: Mix = Mix.PROPORTIONAL
+    mix: Mix = Mix.PROPORTIONAL  # how pairs are drawn from several aligned corpora
     drop_identical: bool = True  # drop links whose two words are the same string
     special_tokens: bool = False  # align the tokenizer's own [CLS]/[SEP] (<s>/</s>) as pseudo-words
     max_words: int | None = None  # pairs with a longer side are skipped
@@ -92,13 +92,13 @@ class AdjustConfig:
     batch_size: int = 16  # sentence pairs per micro-batch
     max_tokens: int = 8192  # padded subwords per micro-batch (both sides)
     grad_accum: int = 1  # micro-batches per optimizer step
-    optimizer: OptimizerName = OptimizerName.ADAMW
+    optimizer: OptimizerName = OptimizerName.ADAMW  # optimizer of the dense parameters
     lr: float = 5e-5
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # decoupled weight decay (not applied to sparse embedding rows)
     warmup_steps: int | None = None  # optimizer steps; default: warmup_ratio 0.1
     warmup_ratio: float | None = None  # share of all optimizer steps
-    schedule: Schedule = Schedule.LINEAR
-    max_grad_norm: float | None = 1.0
+    schedule: Schedule = Schedule.LINEAR  # learning rate after warmup: constant or linear decay to 0
+    max_grad_norm: float | None = 1.0  # clip the global gradient norm to this; null: no clipping
     embeddings: EmbeddingUpdates = EmbeddingUpdates.SPARSE
     precision: Precision = Precision.AUTO
     cpu: bool = False  # force the CPU even when a GPU is visible
@@ -110,7 +110,7 @@ class AdjustConfig:
     log_every: int = 10  # optimizer steps between metrics.jsonl lines
     resume: bool = False
     overwrite: bool = False
-    progress: bool = True
+    progress: bool = True  # progress bar on a terminal, log lines otherwise
 
     def check(self) -> list[str]:
         """Every cross-field and range problem, as messages that say what to do."""

@@ -272,6 +272,7 @@ def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> 
 
     from xladjust.adjust.checkpoint import CHECKPOINTS_DIR, remove_checkpoints
     from xladjust.adjust.export import save_encoder
+    from xladjust.model_card import finish_checkpoint
     from xladjust.signature import make_signature
 
     run_dir, loaded, data, loop = Path(config.out), setup.loaded, setup.data, setup.loop
@@ -315,6 +316,7 @@ def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> 
         },
     )
     write_json_atomic(run_dir / MANIFEST_FILE, signature)
+    finish_checkpoint(run_dir, signature)  # portable tokenizer and ST files, README.md model card
     if not config.keep_checkpoints_at_end and (run_dir / CHECKPOINTS_DIR).exists():
         remove_checkpoints(run_dir)
     mark_complete(run_dir)

@@ -67,8 +67,6 @@ def frozen_source_vectors(
 
 
 def _progress(items: list[Any], enabled: bool) -> Any:
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
+    from xladjust.progress import progress
 
-    return tqdm(items, desc="frozen targets", unit="batch", leave=False)
+    return progress(items, desc="frozen targets", unit="batch", enabled=enabled)

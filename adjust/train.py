@@ -339,8 +339,6 @@ class MetricsLog:
 
 
 def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+    from xladjust.progress import progress
 
-    return tqdm(total=total, initial=initial, desc="adjust", unit="step", dynamic_ncols=True)
+    return progress(total=total, initial=initial, desc="adjust", unit="step", enabled=enabled, leave=True)

@@ -112,7 +112,7 @@ class EmbeddingOptions:
     bf16: bool = True  # bfloat16 autocast (about 5x faster on CPU)
     chunk_pairs: int = 1024  # sentence pairs embedded at a time (bounds memory)
     threads: int | None = None  # torch threads; None: torch's default, or 1 while other jobs keep the CPU busy
-    device: str | None = None
+    device: str | None = None  # cpu, cuda, ...; default: cuda when available
 
     def check(self) -> list[str]:
         from xladjust.align.similarity import METHODS
@@ -140,8 +140,8 @@ class AlignerSpec:
     symmetrizer: Symmetrizer = Symmetrizer.AUTO
     one_to_one: bool = False  # keep only 1-to-1 links after symmetrization
     fast_align: FastAlignOptions = field(default_factory=FastAlignOptions)
-    eflomal: EflomalOptions = field(default_factory=EflomalOptions)
-    embedding: EmbeddingOptions = field(default_factory=EmbeddingOptions)
+    eflomal: EflomalOptions = field(default_factory=EflomalOptions)  # options of the eflomal aligner
+    embedding: EmbeddingOptions = field(default_factory=EmbeddingOptions)  # options of the embedding-based aligner
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "symmetrize", Heuristic.parse(self.symmetrize))
@@ -168,11 +168,11 @@ class InputSpec:
     """Parallel text in one of four forms: two line-aligned files (``src`` + ``tgt``), one
     ``src ||| tgt`` file (``bitext``), a TSV (``tsv``), or a datasets name (``hf``)."""
 
-    src: Path | None = None
-    tgt: Path | None = None
-    bitext: Path | None = None
-    tsv: Path | None = None
-    hf: str | None = None  # NAME[:CONFIG] (needs network unless cached or a local dataset dir)
+    src: Path | None = None  # source side, one sentence per line (with tgt)
+    tgt: Path | None = None  # target side, line-aligned with src
+    bitext: Path | None = None  # one "src ||| tgt" pair per line
+    tsv: Path | None = None  # one "src TAB tgt" pair per line
+    hf: str | None = None  # datasets NAME[:CONFIG] (network or cache) or a save_to_disk folder
     hf_split: str = "train"
     tokenize: bool = True  # Moses-tokenize (False: the text is already tokenized; split on spaces)
     normalize_punct: bool = False  # Moses punctuation normalization before tokenizing
@@ -209,7 +209,7 @@ class AlignConfig:
     src_lang: str
     tgt_lang: str
     out: Path
-    input: InputSpec = field(default_factory=InputSpec)
+    input: InputSpec = field(default_factory=InputSpec)  # the parallel text (see InputSpec)
     aligner: AlignerSpec = field(default_factory=AlignerSpec)
     workers: int = 0  # worker processes for tokenizing and writing; 0 = one per CPU core
     pharaoh: bool = True  # also write links.pharaoh (Pharaoh i-j lines)

@@ -161,11 +161,9 @@ class EmbeddingBackend:
         loaded = self._model()
         layer = self.layer(loaded.num_layers)
         out = work / "links.pharaoh"
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        from xladjust.progress import progress as progress_bar
 
-            bar = tqdm(total=bitext.n_pairs, desc="embedding aligner", unit="pair", leave=False)
+        bar = progress_bar(total=bitext.n_pairs, desc="embedding aligner", unit="pair", enabled=progress)
         try:
             with open(out, "w", encoding="utf-8") as f:
                 for links in self.align_words(bitext.iter_words(), bar):

@@ -140,10 +140,10 @@ class _IterationBar:
     """A progress bar over fast_align's EM iterations, read from the stderr files."""
 
     def __init__(self, runs: list[ToolRun], total: int):
-        from tqdm.auto import tqdm
+        from xladjust.progress import progress
 
         self.runs = runs
-        self.bar = tqdm(total=total, desc="fast_align", unit="iter", leave=False)
+        self.bar = progress(total=total, desc="fast_align", unit="iter")
         self.done = 0
 
     def poll(self) -> None:

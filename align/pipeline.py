@@ -62,11 +62,9 @@ def scratch_dir(near: Path | None, work_dir: Path | None, prefix: str) -> Iterat
 
 
 def _bar(enabled: bool, total: int | None, desc: str) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+    from xladjust.progress import progress
 
-    return tqdm(total=total, desc=desc, unit="pair", leave=False)
+    return progress(total=total, desc=desc, unit="pair", enabled=enabled)
 
 
 def finish_settings(aligned: AlignerOutput, spec: AlignerSpec, tool: str, bitext: Path, n_pairs: int,

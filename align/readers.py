@@ -27,7 +27,7 @@ from typing import Any
 
 from xladjust.align.config import InputSpec
 from xladjust.align.joint import split_joint
-from xladjust.errors import InputError, MissingDependencyError
+from xladjust.errors import InputError
 from xladjust.io import iter_text_lines, sha256_file
 
 log = logging.getLogger(__name__)
@@ -134,17 +134,10 @@ def _read_tsv(path: Path) -> Iterator[RawPair]:
 
 
 def _open_hf(spec: str, split: str, src_lang: str, tgt_lang: str, limit: int | None) -> Bitext:
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - datasets is a core dependency
-        raise MissingDependencyError("reading hf:NAME needs the 'datasets' package: pip install datasets") from None
+    from xladjust.data.hf import load_split
+
     name, _, config = spec.removeprefix("hf:").partition(":")
-    try:
-        ds = datasets.load_dataset(name, config or None, split=split)
-    except Exception as exc:  # datasets raises many kinds (network, missing config, ...)
-        raise InputError(f"could not load dataset {name!r} (config {config or None!r}, split {split!r}): "
-                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Hub datasets "
-                         "need network access or a filled cache; a local dataset directory also works") from None
+    ds = load_split(name, config or None, split, where=f"hf:{spec}")  # hub name or save_to_disk folder
     get = _hf_row_reader(list(ds.column_names), src_lang, tgt_lang, spec)
 
     def rows() -> Iterator[RawPair]:

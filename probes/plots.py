@@ -105,15 +105,41 @@ def layer_curves(
     chance: float | None = None,
 ) -> list[Path]:
     """One line per named curve over layers (``{name: (layers, values)}``)."""
+    return line_plot(stem, curves, title=title, xlabel="layer (0 = embeddings)", ylabel=ylabel, chance=chance)
+
+
+def step_curves(
+    stem: Path,
+    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    *,
+    title: str,
+    ylabel: str = "training loss",
+) -> list[Path]:
+    """One line per run over optimizer steps (``{name: (steps, values)}``): loss curves."""
+    many = max((len(xs) for xs, _ in curves.values()), default=0) > 30
+    return line_plot(stem, curves, title=title, xlabel="optimizer step", ylabel=ylabel, markers=not many)
+
+
+def line_plot(
+    stem: Path,
+    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    chance: float | None = None,
+    markers: bool = True,
+) -> list[Path]:
+    """One line per named curve over integer x values."""
     fig, (ax,) = _figure()
     for name, (xs, ys) in curves.items():
-        ax.plot(list(xs), list(ys), marker="o", markersize=3, label=name)
+        ax.plot(list(xs), list(ys), marker="o" if markers else None, markersize=3, label=name)
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label=f"chance ({chance:.3g})")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, ncols=2)

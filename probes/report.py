@@ -19,6 +19,7 @@ from xladjust.probes import plots
 from xladjust.probes.compare import delta_change
 from xladjust.probes.distances import Distance
 from xladjust.probes.registry import ProbeResult
+from xladjust.probes.report_doc import Figure
 from xladjust.probes.report_md import fmt, pct, pvalue, render_report
 from xladjust.probes.run import SUMMARY_FILE, ProbeRun
 
@@ -116,10 +117,18 @@ def _num(x: float) -> str:
     return "" if not math.isfinite(x) else f"{x:.6g}"
 
 
-def make_plots(plot_dir: Path, run: ProbeRun) -> dict[str, list[str]]:
-    """Every plot of the run; returns ``{topic: [png file names]}`` for the report."""
+def _figures(files: list[Path], caption: str) -> list[Figure]:
+    """The report's figure for one plot written as PNG and SVG under ``plots/``."""
+    png = next(p for p in files if p.suffix == ".png")
+    svg = next((p for p in files if p.suffix == ".svg"), None)
+    return [Figure(f"{PLOTS_DIR}/{png.name}", caption, f"{PLOTS_DIR}/{svg.name}" if svg else None)]
+
+
+def make_plots(plot_dir: Path, run: ProbeRun) -> dict[str, list[Figure]]:
+    """Every plot of the run; returns ``{topic: [figures]}`` for the report, each figure
+    with a caption that says what is plotted."""
     bins = run.config.bins
-    made: dict[str, list[str]] = {}
+    made: dict[str, list[Figure]] = {}
     ckpts = run.checkpoints
     for bitext in run.inputs.bitexts:
         found = {c.name: c.results.get(bitext.name, {}).get("distances") for c in ckpts}
@@ -132,40 +141,46 @@ def make_plots(plot_dir: Path, run: ProbeRun) -> dict[str, list[str]]:
         arr = {q: {n: found[n].per_item[f"cosine.{q}"][found[n].metrics["layers"].index(layer)] for n in names}
                for q in ("related", "unrelated", "delta")}
         stats = {n: found[n].metrics["by_layer"][str(layer)]["cosine"] for n in names}
-        files: list[Path] = []
+        figures: list[Figure] = []
         where = f"{bitext.name}, layer {layer}, cosine distance, {len(bitext.triples)} triples"
+        ckpt_list = ", ".join(names)
         labels = {n: f"{n}: mean {stats[n]['mean_delta']:.3f}, Δ>0 {pct(stats[n]['share_delta_positive'])}" for n in names}
-        files += plots.histogram_overlay(
+        figures += _figures(plots.histogram_overlay(
             plot_dir / f"{bitext.name}.delta", arr["delta"], bins=bins, labels=labels,
             xlabel="Δ = d(w,u) − d(w,r)  (positive: related word closer)",
             title=f"Paired differences Δ, {where}\n" + "; ".join(
                 f"{n}: mean Δ {stats[n]['mean_delta']:.3f} [95% CI {stats[n]['mean_delta_ci_low']:.3f}, "
                 f"{stats[n]['mean_delta_ci_high']:.3f}]" for n in names),
-        )
-        files += plots.distance_panels(
+        ), f"{bitext.name}: histogram of the paired difference Δ = d(w,u) − d(w,r) per triple ({where}; "
+           f"one outline per checkpoint: {ckpt_list}). Right of 0: the related word is closer than the unrelated one.")
+        figures += _figures(plots.distance_panels(
             plot_dir / f"{bitext.name}.distances", arr["related"], arr["unrelated"], bins=bins,
             xlabel="cosine distance", title=f"Related and unrelated distances, {where}",
             labels={q: {n: f"{n}: mean {stats[n]['mean_' + q]:.3f}, median {stats[n]['median_' + q]:.3f}"
                         for n in names} for q in ("related", "unrelated")},
-        )
+        ), f"{bitext.name}: histograms of the distance to the related word d(w,r) (left) and to the unrelated "
+           f"word d(w,u) (right), {where}; one outline per checkpoint: {ckpt_list}.")
         for other in names[1:]:
             change = delta_change(found[names[0]], found[other], layer)
             test = run.comparisons.get(f"{other}-vs-{names[0]}", {}).get(bitext.name, {})
             cmp = test.get("by_layer", {}).get(str(layer), {}).get("cosine", {}).get("delta", {})
-            files += plots.histogram_overlay(
+            figures += _figures(plots.histogram_overlay(
                 plot_dir / f"{bitext.name}.delta-change.{other}-vs-{names[0]}",
                 {f"{other} − {names[0]}": change}, bins=bins,
                 xlabel=f"per-triple change of Δ ({other} − {names[0]})",
                 title=(f"Change of Δ per triple, {where}\nmean {fmt(cmp.get('mean_change'))}, "
                        f"median {fmt(cmp.get('median_change'))}, Wilcoxon p {pvalue(cmp.get('wilcoxon_p'))}, "
                        f"rank-biserial {fmt(cmp.get('rank_biserial'))}, d_z {fmt(cmp.get('cohens_dz'))}"),
-            )
+            ), f"{bitext.name}: histogram of the per-triple change of Δ from {names[0]} to {other} ({where}). "
+               f"Right of 0: {other} puts the related word relatively closer.")
         if len(first.metrics["layers"]) > 1:
             curves = {n: (r.metrics["layers"], [r.metrics["by_layer"][str(x)]["cosine"]["mean_delta"]
                                                  for x in r.metrics["layers"]]) for n, r in found.items()}
-            files += plots.layer_curves(plot_dir / f"{bitext.name}.delta-by-layer", curves,
-                                        title=f"Mean cosine Δ per layer, {bitext.name}", ylabel="mean Δ")
-        made[bitext.name] = [p.name for p in files if p.suffix == ".png"]
+            figures += _figures(plots.layer_curves(
+                plot_dir / f"{bitext.name}.delta-by-layer", curves, title=f"Mean cosine Δ per layer, {bitext.name}",
+                ylabel="mean Δ"), f"{bitext.name}: mean cosine Δ = d(w,u) − d(w,r) over the triples at each layer, "
+                                  f"one line per checkpoint ({ckpt_list}).")
+        made[bitext.name] = figures
     curves = {}
     chance = None
     for sset in run.inputs.sentence_sets:
@@ -181,7 +196,9 @@ def make_plots(plot_dir: Path, run: ProbeRun) -> dict[str, list[str]]:
         files = plots.layer_curves(plot_dir / "tatoeba-by-layer", curves, chance=chance,
                                    title="Tatoeba sentence retrieval accuracy per layer (mean of both directions)",
                                    ylabel="accuracy (P@1)")
-        made["tatoeba"] = [p.name for p in files if p.suffix == ".png"]
+        made["tatoeba"] = _figures(files, "Tatoeba sentence retrieval: accuracy (P@1, mean of both directions) of "
+                                          "mean-pooled sentence vectors at each layer, one line per checkpoint and "
+                                          "language; dotted: chance.")
     return made
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from xladjust.probes.registry import PROBES, ProbeResult
+from xladjust.probes.report_doc import Figure, figure_markdown, table
 
 
 def fmt(x: Any, digits: int = 3) -> str:
@@ -27,12 +27,6 @@ def pvalue(x: Any) -> str:
     if x is None or not math.isfinite(x):
         return "–"
     return f"{x:.3g}" if x >= 1e-4 else f"{x:.1e}"
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines + [""]
 
 
 def _result(run: Any, ckpt: Any, input_name: str, probe: str) -> ProbeResult | None:
@@ -114,7 +108,7 @@ def _per_layer_rows(run: Any, bitext: str) -> tuple[list[str], list[list[str]]]:
     return header, [[str(layer)] + [col(layer) for col in columns] for layer in layers]
 
 
-def _bitext_section(run: Any, bitext: Any, made: dict[str, list[str]]) -> list[str]:
+def _bitext_section(run: Any, bitext: Any, made: dict[str, list[Figure]]) -> list[str]:
     counts = bitext.counts
     names = [c.name for c in run.checkpoints]
     first = next((r for c in run.checkpoints if (r := _result(run, c, bitext.name, "distances") or
@@ -137,13 +131,12 @@ def _bitext_section(run: Any, bitext: Any, made: dict[str, list[str]]) -> list[s
     if len({x for c in run.checkpoints for x in c.layers}) > 1:
         header, rows = _per_layer_rows(run, bitext.name)
         lines += ["### Per layer (cosine)", ""] + table(header, rows)
-    for png in made.get(bitext.name, []):
-        stem = png.removesuffix(".png")
-        lines += [f"![{stem}](plots/{png})", "", f"([SVG](plots/{stem}.svg))", ""]
+    for figure in made.get(bitext.name, []):
+        lines += [figure_markdown(figure)]
     return lines
 
 
-def _tatoeba_section(run: Any, made: dict[str, list[str]]) -> list[str]:
+def _tatoeba_section(run: Any, made: dict[str, list[Figure]]) -> list[str]:
     sets = run.inputs.sentence_sets
     if not sets:
         return []
@@ -180,9 +173,8 @@ def _tatoeba_section(run: Any, made: dict[str, list[str]]) -> list[str]:
                     row.append(pct(by["mean"]) if by else "–")
             rows.append(row)
         lines += ["Accuracy per layer (mean of both directions):", ""] + table(header, rows)
-    for png in made.get("tatoeba", []):
-        stem = png.removesuffix(".png")
-        lines += [f"![{stem}](plots/{png})", "", f"([SVG](plots/{stem}.svg))", ""]
+    for figure in made.get("tatoeba", []):
+        lines += [figure_markdown(figure)]
     return lines
 
 
@@ -213,7 +205,7 @@ def _overview(run: Any) -> list[str]:
     return ["## Overview", "", "Cosine distance; retrieval P@1 is the mean of both directions.", ""] + table(header, rows)
 
 
-def render_report(run: Any, made: dict[str, list[str]]) -> str:
+def render_report(run: Any, made: dict[str, list[Figure]]) -> str:
     cfg = run.config
     lines = [
         "# Probe report", "",

@@ -129,8 +129,6 @@ def run_model(
 
 
 def _maybe_progress(items: list[Any], enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
+    from xladjust.progress import progress
 
-    return tqdm(items, desc=desc, unit="batch", leave=False)
+    return progress(items, desc=desc, unit="batch", enabled=enabled)

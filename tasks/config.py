@@ -43,7 +43,7 @@ class ContinualConfig:
     weight: float = 0.01
     regularizer_weight: float = 1.0
     pairs_per_step: int = 16
-    anchor: str = "start"
+    anchor: str = "start"  # what the regularizer pulls toward: start or a model spec
     layer: int = -1
     max_pairs: int | None = None
 
@@ -99,27 +99,27 @@ class FinetuneConfig:
     out: Path
     dev: str | None = None
     test: dict[str, str] = field(default_factory=dict)
-    seed: int = 1
+    seed: int = 1  # seed of head initialization, batch order and dropout
     max_train_examples: int | None = None
-    max_dev_examples: int | None = 1000
+    max_dev_examples: int | None = 1000  # dev set: its first N examples
     max_test_examples: int | None = None
     epochs: float | None = None
     max_steps: int | None = None
-    batch_size: int | None = None
+    batch_size: int | None = None  # training batch size; default: the task's
     learning_rate: float | None = None
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01  # AdamW weight decay (not on biases and layer norms)
+    warmup_ratio: float = 0.1  # share of all optimizer steps with linear warmup
     max_length: int | None = None
     doc_stride: int = 128
-    max_question_length: int = 64
-    max_answer_length: int = 30
+    max_question_length: int = 64  # QA: question subwords kept
+    max_answer_length: int = 30  # QA: longest answer span predicted, in subwords
     label_subwords: Literal["first", "all"] = "first"
     freeze_embeddings: bool = True
     bf16: bool = True
     eval_every: int | None = None
-    eval_batch_size: int = 64
-    save_model: bool = True
-    progress: bool = True
+    eval_batch_size: int = 64  # batch size of dev and test predictions
+    save_model: bool = True  # write the fine-tuned model (false: metrics and predictions only)
+    progress: bool = True  # progress bar on a terminal, log lines otherwise
     threads: int | None = None
     continual: ContinualConfig | None = None
     grad_accum: int = 1

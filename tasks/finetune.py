@@ -38,6 +38,7 @@ from xladjust.io import (
     sha256_json,
     write_json_atomic,
 )
+from xladjust.model_card import finish_checkpoint
 from xladjust.signature import make_signature
 from xladjust.tasks.base import EncodeOptions, Task, stats_of
 from xladjust.tasks.config import RUN_CONTROL_KEYS, FinetuneConfig, resolve_defaults
@@ -264,8 +265,11 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
         write_json_atomic(tmp / METRICS_FILE, summary)
         signature = make_signature(stage="finetune", config=config_to_dict(cfg), seed=cfg.seed,
                                    inputs=_input_hashes(cfg, tm.path), extra={"base_model_path": tm.path})
-        write_json_atomic(tmp / META_FILE, {**task_meta(tm), "stage": "finetune", "signature": signature,
-                                            "metrics": {k: v for k, v in summary.items() if k != "train"}})
+        meta = {**task_meta(tm), "stage": "finetune", "signature": signature,
+                "metrics": {k: v for k, v in summary.items() if k != "train"}}
+        write_json_atomic(tmp / META_FILE, meta)
+        if cfg.save_model:
+            finish_checkpoint(tmp, meta)  # portable tokenizer files, README.md model card
         mark_complete(tmp)
 
 

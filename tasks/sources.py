@@ -1,7 +1,11 @@
-"""Data sources: a local file or a ``datasets`` hub name, resolved into task examples.
+"""Data sources: a local file, a ``datasets`` hub name or a ``save_to_disk`` folder,
+resolved into task examples.
 
-A source string is either a path or ``hf:NAME[:CONFIG[:SPLIT]]``, for example
-``hf:xnli:es:test``, ``hf:wikiann:es:validation`` or ``hf:google/xquad:xquad.es:validation``.
+A source string is a path or ``hf:NAME[:CONFIG[:SPLIT]]``, for example
+``hf:xnli:es:test``, ``hf:wikiann:es:validation`` or ``hf:google/xquad:xquad.es:validation``;
+a folder written by ``save_to_disk`` is read with ``load_from_disk``, as ``FOLDER`` or
+``hf:FOLDER::SPLIT``. In-memory datasets: ``xladjust.data.hf.as_source(ds)`` gives the
+string (see :mod:`xladjust.data.hf`).
 Without a split, training sources read ``train``, dev sources ``validation`` and test
 sources ``test``. Hub rows are converted to the same records as local files:
 ``xnli`` (``premise``, ``hypothesis``, class-label ``label``), ``wikiann`` (``tokens``,
@@ -48,6 +52,10 @@ def parse_source(text: str) -> Source:
         raise InputError("empty data source; give a file path or hf:NAME[:CONFIG[:SPLIT]]")
     text = text.strip()
     if not text.startswith(HUB_PREFIX):
+        from xladjust.data.hf import is_saved_dataset
+
+        if is_saved_dataset(Path(text).expanduser()):  # a save_to_disk folder, read like a hub set
+            return Source(text=text, name=str(Path(text).expanduser()))
         return Source(text=text, path=Path(text).expanduser())
     parts = text[len(HUB_PREFIX) :].split(":")
     if len(parts) > 3 or not parts[0]:
@@ -71,22 +79,11 @@ def missing_sources(sources: dict[str, str]) -> list[str]:
 
 
 def load_hub_rows(source: Source, role: str) -> Any:
-    """Load a hub split as a ``datasets.Dataset`` (needs network or a filled cache)."""
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - datasets is a core dependency
-        from xladjust.errors import MissingDependencyError
+    """Load a hub split or a ``save_to_disk`` folder as a ``datasets.Dataset``."""
+    from xladjust.data.hf import load_split
 
-        raise MissingDependencyError("hub data sources need the 'datasets' package: pip install datasets") from None
     split = source.split or DEFAULT_SPLITS.get(role, "test")
-    try:
-        return datasets.load_dataset(source.name, source.config, split=split)
-    except Exception as exc:  # datasets raises many types (network, missing config, ...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"cannot load hub dataset {source.text!r} (split {split}): {first}. "
-            "Without network access use a local file instead"
-        ) from exc
+    return load_split(source.name, source.config, split, where=source.text)
 
 
 def _class_names(rows: Any, column: str) -> list[str] | None:

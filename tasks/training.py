@@ -415,8 +415,6 @@ def _resume(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTerm | None,
 
 
 def _bar(total: int, initial: int, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+    from xladjust.progress import progress
 
-    return tqdm(total=total, initial=initial, desc=desc, unit="step")
+    return progress(total=total, desc=desc, unit="step", enabled=enabled, initial=initial, leave=True)

@@ -161,5 +161,5 @@ def test_unreachable_hub_dataset_says_to_use_a_file(monkeypatch):
         raise ConnectionError("Couldn't reach the Hugging Face Hub")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(InputError, match=r"cannot load hub dataset 'hf:xnli:es' \(split test\).*use a local file"):
+    with pytest.raises(InputError, match=r"could not load dataset 'xnli' \(config 'es', split 'test'\).*use a local file"):
         get_task("nli").read(parse_source("hf:xnli:es"), "test")

@@ -33,6 +33,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "interpolate": ("xladjust.probes.landscape_cli:interpolate_command", "Evaluate along the line between two checkpoints."),
     "flatness": ("xladjust.probes.landscape_cli:flatness_command", "Error along random directions around a checkpoint."),
     "compare": ("xladjust.probes.landscape_cli:compare_command", "One report over many run directories."),
+    "push": ("xladjust.push:push_command", "Upload a checkpoint with its model card to the Hugging Face hub."),
     "run": ("xladjust.pipeline:run_command", "Run a whole pipeline from one config file."),
 }
 
@@ -101,6 +102,9 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool, threads: int 
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     if threads is not None:
         set_threads(threads)
+    from xladjust.progress import quiet_library_bars
+
+    quiet_library_bars()  # a log file gets progress lines, not carriage-return frames
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet > 0
 

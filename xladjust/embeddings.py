@@ -333,8 +333,6 @@ def embed_sentences(
 
 
 def _progress(items: list[Any], enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
+    from xladjust.progress import progress
 
-    return tqdm(items, desc=desc, unit="batch", leave=False)
+    return progress(items, desc=desc, unit="batch", enabled=enabled)

@@ -42,10 +42,10 @@ class LanguagePair:
     """One language pair: training text for adjustment and optional held-out text for
     the probes (aligned together with the training text, then split off)."""
 
-    tgt_lang: str
+    tgt_lang: str  # target language code (ISO 639-1)
     train: dict[str, Any]  # an align InputSpec: {src, tgt} | {bitext} | {tsv} | {hf}
-    heldout: dict[str, Any] | None = None
-    src_lang: str = "en"
+    heldout: dict[str, Any] | None = None  # held-out text for the probes, same forms as train
+    src_lang: str = "en"  # source language code
     name: str | None = None  # default: SRC-TGT
 
     @property
@@ -59,30 +59,30 @@ class LandscapeStage:
     (source + target) model with the same seed and schedule, interpolate between them,
     and measure the flatness around the monolingual one."""
 
-    task: str
-    source_train: str
-    target_train: str
-    dev: str
-    eval: dict[str, str]
+    task: str  # nli, ner or qa
+    source_train: str  # source-language training data (the monolingual model)
+    target_train: str  # target-language training data, added for the bilingual model
+    dev: str  # dev data for model selection
+    eval: dict[str, str]  # LANG: test data evaluated along the line and around the model
     finetune: dict[str, Any] = field(default_factory=dict)  # more FinetuneConfig keys
-    alphas: str = "0:1:6"
-    radii: str = "0,0.05,0.1"
-    directions: int = 3
-    max_eval_examples: int | None = None
+    alphas: str = "0:1:6"  # interpolation points START:STOP:COUNT or a list
+    radii: str = "0,0.05,0.1"  # flatness radii, comma-separated
+    directions: int = 3  # random directions of the flatness probe
+    max_eval_examples: int | None = None  # evaluate only the first N examples per language
     probe_bitexts: dict[str, str] = field(default_factory=dict)  # NAME: aligned corpus, probed at each α
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    out: Path
-    pairs: list[LanguagePair] = field(default_factory=list)
-    model: str = OFFLINE_SPEC
-    seed: int = 0
+    out: Path  # folder of every stage's run directory
+    pairs: list[LanguagePair] = field(default_factory=list)  # language pairs to align and adjust on (see LanguagePair)
+    model: str = OFFLINE_SPEC  # the model spec every stage starts from
+    seed: int = 0  # seed of every stage
     align: dict[str, Any] = field(default_factory=dict)  # AlignConfig keys except src/tgt_lang, input, out
     adjust: dict[str, Any] = field(default_factory=dict)  # AdjustConfig keys except aligned, out, model
     probe: dict[str, Any] | None = field(default_factory=dict)  # ProbeConfig keys except models, bitexts, out
     transfer: list[dict[str, Any]] = field(default_factory=list)  # TransferConfig keys except models, out
-    landscape: LandscapeStage | None = None
+    landscape: LandscapeStage | None = None  # the Wu et al. 2022 landscape stages (see LandscapeStage)
 
     def check(self) -> list[str]:
         problems: list[str] = []

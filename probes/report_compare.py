@@ -1,0 +1,366 @@
+"""The sections of ``xladjust compare``'s report, built from the gathered runs.
+
+The report is: a title, signature warnings, a table of contents, then the sections of
+:data:`SECTIONS` in order: the headline table (probes and transfer joined per language
+and checkpoint), the list of runs, and one section per run. Each run's own figures stay
+in its section, copied into the report's ``figures/RUN/`` folder so every link in
+``report.md`` resolves from the report folder; adjust and fine-tuning runs get their loss
+curves plotted instead of a dump of their JSON.
+
+To add a section, write ``builder(runs, context) -> list[Section]`` and append it to
+:data:`SECTIONS` (or insert it where it should appear).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xladjust.probes.report_doc import (
+    Block,
+    Figure,
+    Text,
+    map_blocks,
+    parse_blocks,
+    shift_headings,
+    table,
+)
+from xladjust.probes.report_md import fmt, pct
+
+
+@dataclass
+class Section:
+    """A level-2 section; ``blocks`` may hold level-3 and deeper headings."""
+
+    title: str
+    blocks: list[Block]
+
+
+@dataclass
+class Context:
+    """Where the report is written: ``work`` is the folder being filled (renamed to
+    ``final`` when complete); figures go under ``work/figures/LABEL/``."""
+
+    work: Path
+    final: Path
+    labels: dict[Path, str] = field(default_factory=dict)
+
+    def label(self, run: Any) -> str:
+        if run.path not in self.labels:
+            base = re.sub(r"[^\w.-]+", "-", run.path.resolve().name).strip("-") or "run"
+            taken = set(self.labels.values())
+            name, n = base, 1
+            while name in taken:
+                n += 1
+                name = f"{base}-{n}"
+            self.labels[run.path] = name
+        return self.labels[run.path]
+
+    def figure_stem(self, run: Any, name: str) -> Path:
+        """Where a plot made for the report goes (without suffix)."""
+        return self.work / "figures" / self.label(run) / name
+
+    def relative(self, path: Path) -> str:
+        """``path`` (inside ``work``) relative to the report folder."""
+        return Path(path).relative_to(self.work).as_posix()
+
+    def adopt(self, run: Any, source: Path) -> str | None:
+        """Copy a run's file into the report's figures and return its link, or None
+        when the file does not exist."""
+        source = Path(source)
+        if not source.is_file():
+            return None
+        inside = source.resolve().relative_to(run.path.resolve()) if source.resolve().is_relative_to(
+            run.path.resolve()) else Path(source.name)
+        target = self.work / "figures" / self.label(run) / "_".join(inside.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return self.relative(target)
+
+
+SectionBuilder = Callable[[Sequence[Any], Context], list[Section]]
+
+
+# ------------------------------------------------------------------- headline table
+
+def _checkpoint_key(spec: Any) -> str:
+    text = str(spec)
+    path = Path(text)
+    return str(path.resolve()) if path.exists() else text
+
+
+def _probe_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (target language, checkpoint) of a probe run: the primary-layer figures."""
+    bitexts = summary.get("inputs", {}).get("bitexts", [])
+    rows = []
+    for name, ckpt in summary.get("checkpoints", {}).items():
+        results = ckpt.get("results", {})
+        for bitext in bitexts:
+            found = results.get(bitext["name"], {})
+            dist = (found.get("distances") or {}).get("metrics")
+            words = (found.get("word-retrieval") or {}).get("metrics")
+            sentences = (results.get(f"tatoeba-{bitext.get('tgt_lang')}", {}).get("sentence-retrieval") or {}).get(
+                "metrics")
+            layer = (dist or words or {}).get("primary_layer")
+            d = (dist or {}).get("by_layer", {}).get(str(layer), {}).get("cosine", {})
+            rows.append({
+                "language": bitext.get("tgt_lang") or bitext["name"], "checkpoint": name,
+                "key": _checkpoint_key(ckpt.get("spec", name)), "layer": layer,
+                "mean_delta": d.get("mean_delta"), "ci": (d.get("mean_delta_ci_low"), d.get("mean_delta_ci_high")),
+                "p_at_1_csls": (words or {}).get("p_at_1_csls"),
+                "tatoeba": (sentences or {}).get("best_accuracy"),
+            })
+    return rows
+
+
+def _transfer_scores(summary: dict[str, Any]) -> tuple[str, dict[tuple[str, str], dict[str, Any]]]:
+    """``(column name, {(language, checkpoint key): score entry})`` of a transfer run."""
+    column = f"{summary.get('task', 'task')} {summary.get('metric', '')} ×100".strip()
+    models = summary.get("models", {})
+    scores = {}
+    for lang, entry in summary.get("languages", {}).items():
+        for name, score in entry.get("scores", {}).items():
+            scores[(lang, _checkpoint_key(models.get(name, name)))] = {**score, "name": name}
+    return column, scores
+
+
+def headline_section(runs: Sequence[Any], ctx: Context) -> list[Section]:
+    """Probe figures and transfer scores side by side, per language and checkpoint.
+
+    Checkpoints are joined by what they are (the model spec, a folder resolved to its
+    absolute path), so ``adjusted`` in the probe run and in the transfer run is one row
+    when both point at the same folder; a checkpoint found on one side only gets its row
+    too, with ``–`` where the other side has nothing."""
+    probes = [r for r in runs if r.kind == "probe"]
+    transfers = [r for r in runs if r.kind == "transfer"]
+    if not probes and not transfers:
+        return []
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in probes:
+        for row in _probe_rows(run.summary):
+            rows.setdefault((row["language"], row["key"]), {}).update(row)
+    columns = []
+    for run in transfers:
+        column, scores = _transfer_scores(run.summary)
+        names_by_key = {k: s["name"] for (_, k), s in scores.items()}
+        if column in columns:
+            column = f"{column} ({ctx.label(run)})"
+        columns.append(column)
+        for (lang, key), score in scores.items():
+            if not any(k == key for _, k in rows):  # not probed under this spec: join by name
+                key = next((k for (_, k), r in rows.items() if r.get("checkpoint") == names_by_key[key]), key)
+            row = rows.setdefault((lang, key), {"language": lang, "checkpoint": score["name"], "key": key})
+            seeds = len(score.get("per_seed", {}))
+            row[column] = f"{100 * score['mean']:.1f} ± {100 * score['std']:.1f} ({seeds} seeds)"
+    layers = sorted({str(r["layer"]) for r in rows.values() if r.get("layer") is not None})
+    header = ["language", "checkpoint", f"mean Δ cosine [95% CI] (layer {', '.join(layers) or '–'})",
+              "word P@1 CSLS", "Tatoeba best P@1", *columns]
+    body = []
+    order = list(dict.fromkeys(lang for lang, _ in rows))
+    for (lang, _), r in sorted(rows.items(), key=lambda item: (item[0][0] != "en", order.index(item[0][0]))):
+        delta = "–" if r.get("mean_delta") is None else f"{fmt(r['mean_delta'])} [{fmt(r['ci'][0])}, {fmt(r['ci'][1])}]"
+        body.append([lang, r["checkpoint"], delta, pct(r.get("p_at_1_csls")), pct(r.get("tatoeba")),
+                     *[r.get(c, "–") for c in columns]])
+    keep = [k for k in range(len(header)) if k < 2 or any(row[k] != "–" for row in body)]  # drop empty columns
+    header, body = [header[k] for k in keep], [[row[k] for k in keep] for row in body]
+    note = ("Probe figures at each probe run's primary layer: Δ = d(w,u) − d(w,r) (positive: the "
+            "related word is closer), word retrieval P@1 with CSLS, the best layer's Tatoeba sentence "
+            "retrieval accuracy; transfer: the task metric ×100 as mean ± std over seeds.")
+    return [Section("Headline", [Text("\n".join([note, "", *table(header, body)]))])]
+
+
+# ------------------------------------------------------------------- list of runs
+
+def runs_section(runs: Sequence[Any], ctx: Context) -> list[Section]:
+    rows = [[r.kind, f"`{ctx.label(r)}`", f"`{r.path}`"] for r in runs]
+    return [Section("Runs", [Text("\n".join(table(["kind", "section", "directory"], rows)))])]
+
+
+# ------------------------------------------------------------------- one section per run
+
+KIND_TITLES = {"probe": "Probe", "transfer": "Transfer", "adjust": "Adjustment", "finetune": "Fine-tuning",
+               "interpolate": "Interpolation", "flatness": "Flatness"}
+
+KNOWN_PLOTS = {
+    "interpolation.png": "Task metric per test language along the straight line θ(α) = (1 − α)·A + α·B between "
+                         "two checkpoints (α = 0 is A, α = 1 is B); right panel, when probed: mean cosine Δ "
+                         "of the encoder at each α.",
+    "flatness.png": "Error (1 − metric) per test language at θ + r·d for random filter-normalized directions d, "
+                    "one line per direction: how fast the error rises around the checkpoint.",
+}
+
+
+def embed_run_text(run: Any, ctx: Context, markdown: str, *, drop_title: bool) -> list[Block]:
+    """A run's own Markdown under its section: headings start at level 3, figures and
+    relative links are made to work from the report folder."""
+    levels = [len(m) for m in re.findall(r"^(#{1,6})\s", markdown, flags=re.MULTILINE)]
+    top = min((x for x in levels if not (drop_title and x == 1)), default=3)
+    text = shift_headings(markdown, 3 - top, drop_title=drop_title)
+
+    def figure(f: Figure) -> Figure:
+        src = ctx.adopt(run, run.path / f.src) or f.src
+        svg = ctx.adopt(run, run.path / f.svg) if f.svg else None
+        return Figure(src, f.caption, svg)
+
+    def links(md: str) -> str:
+        def fix(m: re.Match[str]) -> str:
+            target = m["target"]
+            if "://" in target or target.startswith(("#", "/", "mailto:")) or not (run.path / target).exists():
+                return m[0]
+            return f"]({os.path.relpath((run.path / target).resolve(), ctx.final.resolve())})"
+
+        return re.sub(r"\]\((?P<target>[^)\s]+)\)", fix, md)
+
+    return map_blocks(parse_blocks(text), text=links, figure=figure)
+
+
+NOT_LOSS = {"step", "lr", "grad_norm", "pairs", "tokens", "seconds", "pairs_per_s", "tokens_per_s",
+            "train_seconds", "epoch", "dev"}
+
+
+def _records(run_dir: Path) -> list[dict[str, Any]]:
+    """Logged training steps: ``metrics.jsonl`` lines, else ``metrics.json``'s ``train.history``."""
+    jsonl = run_dir / "metrics.jsonl"
+    if jsonl.is_file():
+        records = []
+        for line in jsonl.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return records
+    if (run_dir / "metrics.json").is_file():
+        try:
+            history = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("train", {}).get(
+                "history", [])
+            return history if isinstance(history, list) else []
+        except (json.JSONDecodeError, AttributeError):
+            return []
+    return []
+
+
+def loss_curves(run_dir: Path, *, parts: bool = False) -> dict[str, tuple[list[int], list[float]]]:
+    """``{"loss": (steps, values)}`` of a training run, plus each logged part of the loss
+    (an objective's alignment and regularizer terms) with ``parts``; empty when nothing
+    was logged."""
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    for r in _records(run_dir):
+        if not isinstance(r, dict) or not isinstance(r.get("step"), int):
+            continue
+        for key, value in r.items():
+            if (key == "loss" or (parts and key not in NOT_LOSS)) and isinstance(value, (int, float)) \
+                    and not isinstance(value, bool):
+                steps, values = curves.setdefault(key, ([], []))
+                steps.append(int(r["step"]))
+                values.append(float(value))
+    return dict(sorted(curves.items(), key=lambda kv: kv[0] != "loss"))
+
+
+def loss_history(run_dir: Path) -> tuple[list[int], list[float]]:
+    """``(steps, losses)`` of a training run (see :func:`loss_curves`)."""
+    return loss_curves(run_dir).get("loss", ([], []))
+
+
+def _loss_figure(run: Any, ctx: Context, curves: dict[str, tuple[list[int], list[float]]], what: str,
+                 lines: str | None = None) -> list[Block]:
+    from xladjust.probes import plots
+
+    curves = {k: v for k, v in curves.items() if v[0]}
+    if not curves:
+        return [Text("*No loss was logged (no `metrics.jsonl` or training history).*")]
+    files = plots.step_curves(ctx.figure_stem(run, "loss"), curves, title=f"Training loss, {what}")
+    png, svg = (next(p for p in files if p.suffix == s) for s in (".png", ".svg"))
+    lines = lines if len(curves) > 1 and lines else "one line per run" if len(curves) > 1 else "one line"
+    return [Figure(ctx.relative(png), f"Training loss over optimizer steps, {what} ({lines}; each point is "
+                   "the mean loss since the previous logged step).", ctx.relative(svg))]
+
+
+def _adjust_blocks(run: Any, ctx: Context) -> list[Block]:
+    sig = run.summary
+    cfg = sig.get("config", {})
+    m = sig.get("metrics", {})
+    model = sig.get("model", {})
+    corpora = ", ".join(f"`{c.get('path')}`" for c in sig.get("aligned_corpora", [])) or "–"
+    rows = [["base model", f"`{model.get('spec', cfg.get('model', '–'))}`"],
+            ["aligned corpora", corpora],
+            ["objective", str(cfg.get("objective", "–"))],
+            ["pairs / links", f"{sig.get('data', {}).get('pairs', '–')} / {sig.get('data', {}).get('links', '–')}"],
+            ["optimizer steps", str(m.get("steps", "–"))],
+            ["loss at start → end", f"{fmt(m.get('loss_start'), 4)} → {fmt(m.get('loss_end'), 4)}"],
+            ["training time", f"{fmt(m.get('train_seconds'), 1)} s ({fmt(m.get('pairs_per_s'), 1)} pairs/s)"],
+            ["seed", str(sig.get("seed", "–"))]]
+    curves = {("total loss" if k == "loss" else k): v for k, v in loss_curves(run.path, parts=True).items()}
+    return [Text("\n".join(table(["", "value"], rows))),
+            *_loss_figure(run, ctx, curves, f"adjustment ({cfg.get('objective', '?')})", "the total and its terms")]
+
+
+def _finetune_blocks(run: Any, ctx: Context) -> list[Block]:
+    meta = run.summary
+    metrics = meta.get("metrics", {})
+    primary = metrics.get("primary_metric") or meta.get("primary_metric") or "accuracy"
+    rows = []
+    if "dev" in metrics:
+        rows.append(["dev", pct(metrics["dev"].get("metrics", {}).get(primary))])
+    for lang, entry in metrics.get("test", {}).items():
+        rows.append([f"test {lang}", pct(entry.get("metrics", {}).get(primary))])
+    text = [f"Task `{meta.get('task', '?')}` from `{metrics.get('model', '?')}`, seed {metrics.get('seed', '–')}.", ""]
+    if rows:
+        text += table(["set", primary], rows)
+    steps, losses = loss_history(run.path)
+    return [Text("\n".join(text)), *_loss_figure(run, ctx, {"fine-tuning": (steps, losses)},
+                                                  f"fine-tuning {meta.get('task', '')}")]
+
+
+def _transfer_blocks(run: Any, ctx: Context) -> list[Block]:
+    blocks = embed_run_text(run, ctx, run.text, drop_title=False) if run.text else []
+    curves = {}
+    for seed_dir in sorted(run.path.glob("runs/*/seed-*")):
+        curves[f"{seed_dir.parent.name} {seed_dir.name}"] = loss_history(seed_dir)
+    return blocks + _loss_figure(run, ctx, curves, f"fine-tuning {run.summary.get('task', '')} per model and seed")
+
+
+def _generic_blocks(run: Any, ctx: Context) -> list[Block]:
+    blocks = embed_run_text(run, ctx, run.text, drop_title=run.kind == "probe") if run.text else []
+    shown = {Path(f.src).name for f in blocks if isinstance(f, Figure)}
+    for png in run.plots:
+        target = f"{ctx.label(run)}_{png.name}"
+        if png.name in shown or target in shown or "_".join(png.relative_to(run.path).parts) in shown:
+            continue
+        src = ctx.adopt(run, png)
+        svg = ctx.adopt(run, png.with_suffix(".svg"))
+        if src is not None:
+            blocks.append(Figure(src, KNOWN_PLOTS.get(png.name, f"{png.stem} ({run.kind} run)"), svg))
+    if not blocks:
+        scalars = [[k, str(v)] for k, v in run.summary.items() if isinstance(v, (str, int, float, bool))]
+        blocks.append(Text("\n".join(table(["key", "value"], scalars)) if scalars else "*Nothing to show.*"))
+    return blocks
+
+
+RUN_BLOCKS: dict[str, Callable[[Any, Context], list[Block]]] = {
+    "adjust": _adjust_blocks, "finetune": _finetune_blocks, "transfer": _transfer_blocks,
+}
+
+
+def run_sections(runs: Sequence[Any], ctx: Context) -> list[Section]:
+    sections = []
+    for run in runs:
+        title = f"{KIND_TITLES.get(run.kind, run.kind.capitalize())}: {ctx.label(run)}"
+        where = Text(f"Run directory `{run.path}`.")
+        sections.append(Section(title, [where, *RUN_BLOCKS.get(run.kind, _generic_blocks)(run, ctx)]))
+    return sections
+
+
+SECTIONS: list[SectionBuilder] = [headline_section, runs_section, run_sections]
+"""The report's sections in order; append a builder to add one."""
+
+
+def build_sections(runs: Sequence[Any], ctx: Context) -> list[Section]:
+    for run in runs:  # labels in the order the runs were given
+        ctx.label(run)
+    return [section for builder in SECTIONS for section in builder(runs, ctx)]
