@@ -26,9 +26,10 @@ from xladjust.errors import ConfigError
 from xladjust.io import atomic_dir, mark_complete, read_json, sha256_file, write_json_atomic
 from xladjust.signature import make_signature
 from xladjust.tasks.base import EncodeOptions, Task, stats_of
-from xladjust.tasks.config import FinetuneConfig, resolve_defaults
+from xladjust.tasks.config import FinetuneConfig, resolve_defaults, trained_weights
 from xladjust.tasks.evaluation import EvalResult, evaluate, load_examples, save_results
 from xladjust.tasks.model import META_FILE, TaskModel, init_task_model, save_task_model, task_meta
+from xladjust.tasks.readers import split_off, take
 from xladjust.tasks.registry import get_task
 from xladjust.tasks.sources import parse_source
 from xladjust.tasks.training import TrainResult, TrainSettings, total_steps, train
@@ -36,6 +37,7 @@ from xladjust.tasks.training import TrainResult, TrainSettings, total_steps, tra
 log = logging.getLogger(__name__)
 
 TRAIN_SAMPLE_SEED = 0  # the training subset is the same for every training seed
+DEV_SPLIT_SEED = 0  # dev_split holds out the same rows for every training seed
 METRICS_FILE = "metrics.json"
 
 
@@ -69,9 +71,10 @@ def _input_hashes(cfg: FinetuneConfig) -> dict[str, str]:
         src = parse_source(text)
         hashes[text] = sha256_file(src.path) if src.path is not None else "hub"
     if cfg.continual is not None:
-        pairs = Path(cfg.continual.corpus) / "pairs.jsonl"
-        if pairs.is_file():
-            hashes[str(pairs)] = sha256_file(pairs)
+        for corpus in cfg.continual.corpora:
+            pairs = corpus / "pairs.jsonl"
+            if pairs.is_file():
+                hashes[str(pairs)] = sha256_file(pairs)
     model_dir = Path(cfg.model)
     if model_dir.is_dir() and (model_dir / "model.safetensors").is_file():
         hashes[f"{cfg.model}/model.safetensors"] = sha256_file(model_dir / "model.safetensors")
@@ -136,9 +139,14 @@ def _finetune(config: FinetuneConfig) -> Path:
 
 def _read_data(cfg: FinetuneConfig, task: Task) -> _Data:
     train_examples: list[Any] = []
-    for source in cfg.train:
-        train_examples += load_examples(task, source, "train", cfg.max_train_examples, TRAIN_SAMPLE_SEED)
     dev = load_examples(task, cfg.dev, "dev", cfg.max_dev_examples) if cfg.dev else None
+    for i, source in enumerate(cfg.train):
+        if i == 0 and cfg.dev_split is not None:  # dev held out of the first source, before any sampling
+            rest, held = split_off(task.read(parse_source(source), "train"), cfg.dev_split, DEV_SPLIT_SEED)
+            dev = take(held, cfg.max_dev_examples)
+            train_examples += take(rest, cfg.max_train_examples, TRAIN_SAMPLE_SEED)
+            continue
+        train_examples += load_examples(task, source, "train", cfg.max_train_examples, TRAIN_SAMPLE_SEED)
     tests = {lang: load_examples(task, src, "test", cfg.max_test_examples) for lang, src in cfg.test.items()}
     return _Data(train_examples, dev, tests, _continual_pool(cfg, len(train_examples)))
 
@@ -152,12 +160,13 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
         if cfg.save_model:
             save_task_model(tm, tmp)
         summary: dict[str, Any] = {"task": task.name, "model": cfg.model, "seed": cfg.seed,
-                                   "primary_metric": task.primary_metric, "baseline_name": task.baseline_name}
+                                   "primary_metric": task.primary_metric, "baseline_name": task.baseline_name,
+                                   "trained_weights": trained_weights(cfg)}
         if data.dev and dev_records is not None:
-            dev = {"dev": EvalResult(language="dev", source=str(cfg.dev), task=task.name, predictions=dev_records,
+            dev = {"dev": EvalResult(language="dev", source=dev_source(cfg), task=task.name, predictions=dev_records,
                                      metrics=task.metrics(stats_of(dev_records, len(task.score_columns))),
                                      baseline=task.baseline(data.dev))}
-            summary["dev"] = {**save_results(dev, tmp, prefix="")["dev"], "source": cfg.dev}
+            summary["dev"] = {**save_results(dev, tmp, prefix="")["dev"], "source": dev_source(cfg)}
         if data.tests:
             results = evaluate(tm, None, data.tests, batch_size=cfg.eval_batch_size, bf16=cfg.bf16,
                                progress=cfg.progress)
@@ -170,8 +179,16 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
         signature = make_signature(stage="finetune", config=config_to_dict(cfg), seed=cfg.seed,
                                    inputs=_input_hashes(cfg), extra={"base_model_path": tm.path})
         write_json_atomic(tmp / META_FILE, {**task_meta(tm), "stage": "finetune", "signature": signature,
+                                            "trained_weights": trained_weights(cfg),
                                             "metrics": {k: v for k, v in summary.items() if k != "train"}})
         mark_complete(tmp)
+
+
+def dev_source(cfg: FinetuneConfig) -> str:
+    """Where the dev set came from, as outputs record it."""
+    if cfg.dev_split is not None:
+        return f"{cfg.train[0]} (dev_split {cfg.dev_split}: held-out rows, seed {DEV_SPLIT_SEED})"
+    return str(cfg.dev)
 
 
 def _continual_pool(cfg: FinetuneConfig, n_train: int) -> list[Any] | None:
@@ -182,7 +199,7 @@ def _continual_pool(cfg: FinetuneConfig, n_train: int) -> list[Any] | None:
 
     c = cfg.continual
     steps = total_steps(n_train, train_settings(cfg))
-    return pool_pairs(c.corpus, c.max_pairs or steps * c.pairs_per_step, seed=cfg.seed)
+    return pool_pairs(c.corpora, c.max_pairs or steps * c.pairs_per_step, seed=cfg.seed)
 
 
 def read_run(directory: str | os.PathLike[str]) -> dict[str, Any]:

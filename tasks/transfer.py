@@ -22,7 +22,7 @@ from xladjust.config import config_to_dict
 from xladjust.errors import InputError
 from xladjust.io import is_complete, mark_complete, read_json, write_json_atomic, write_text_atomic
 from xladjust.signature import make_signature
-from xladjust.tasks.config import FinetuneConfig, TransferConfig, resolve_defaults
+from xladjust.tasks.config import FinetuneConfig, TransferConfig, resolve_defaults, trained_weights
 from xladjust.tasks.evaluation import read_stats
 from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.model import META_FILE
@@ -37,9 +37,11 @@ NOT_AFFECTING_RESULTS = ("progress", "threads", "eval_batch_size")
 
 def run_config(config: TransferConfig, name: str, seed: int) -> FinetuneConfig:
     """The fine-tuning config of one (model, seed) run."""
+    extra: dict[str, Any] = {"threads": 1} if config.parallel > 1 else {}
     return dataclasses.replace(config.finetune, model=config.models[name], seed=seed,
                                out=Path(config.out) / "runs" / name / f"seed-{seed}",
-                               save_model=config.finetune.save_model and config.keep_checkpoints)
+                               save_model=config.finetune.save_model and config.keep_checkpoints,
+                               continual=config.continual.get(name, config.finetune.continual), **extra)
 
 
 def _reusable(cfg: FinetuneConfig) -> bool:
@@ -59,24 +61,56 @@ def transfer(config: TransferConfig) -> dict[str, Any]:
         raise ConfigError(problems)
     task = get_task(config.finetune.task)
     runs: dict[str, dict[int, Path]] = {}
+    pending: list[FinetuneConfig] = []
     for name in config.models:
         for seed in config.seeds:
             cfg = run_config(config, name, seed)
             if _reusable(cfg):
                 log.info("reusing the finished run %s", cfg.out)
             else:
-                log.info("fine-tuning %s (%s), seed %d", name, cfg.model, seed)
-                finetune(cfg)
+                pending.append(cfg)
             runs.setdefault(name, {})[seed] = Path(cfg.out)
+    run_all(pending, config.parallel)
     table = compare_runs(runs, task.name, list(config.finetune.test), n_resamples=config.n_resamples)
     table["models"] = dict(config.models)
+    table["continual"] = {name: config_to_dict(c) for name, c in config.continual.items()}
     table["seeds"] = list(config.seeds)
+    table["trained_weights"] = trained_weights(config.finetune)
     table["signature"] = make_signature(stage="transfer", config=config_to_dict(config), seed=SIGNIFICANCE_SEED)
     out = Path(config.out)
     write_json_atomic(out / "comparison.json", table)
     write_text_atomic(out / "comparison.md", comparison_markdown(table))
     mark_complete(out)
     return table
+
+
+def run_all(configs: list[FinetuneConfig], parallel: int = 1) -> None:
+    """Fine-tune every config: one after another, or ``parallel`` at a time in fresh
+    subprocesses (each config then runs with one torch thread). The first failure is
+    raised after the runs already under way have finished."""
+    if parallel <= 1 or len(configs) <= 1:
+        for cfg in configs:
+            log.info("fine-tuning %s, seed %d -> %s", cfg.model, cfg.seed, cfg.out)
+            finetune(cfg)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    log.info("fine-tuning %d runs, %d at a time (1 thread each)", len(configs), parallel)
+    context = multiprocessing.get_context("spawn")  # no forked torch state in the workers
+    with ProcessPoolExecutor(max_workers=min(parallel, len(configs)), mp_context=context,
+                             initializer=_one_thread) as pool:
+        futures = [pool.submit(finetune, cfg) for cfg in configs]
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def _one_thread() -> None:
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: list[str], *,
@@ -151,6 +185,8 @@ def comparison_markdown(table: dict[str, Any]) -> str:
         head += [f"Δ {n} − {base}", "95% CI", "p"]
     lines = [f"# {table['task']}: {table['metric']} ×100, mean ± std over seeds "
              f"{', '.join(map(str, table.get('seeds', [])))}", "",
+             f"Weights trained in fine-tuning: {table.get('trained_weights', 'not recorded')}."
+             + _continual_note(table.get("continual") or {}), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lang, entry in langs.items():
         row = [lang, str(entry["n_examples"]), f"{100 * entry['baseline']:.1f}"]
@@ -164,6 +200,15 @@ def comparison_markdown(table: dict[str, Any]) -> str:
               "p: two-sided paired permutation test. 'trivial': majority class / all-O / empty answer."]
     lines += _seed_variance_markdown(table.get("seed_variance") or {})
     return "\n".join(lines) + "\n"
+
+
+def _continual_note(continual: dict[str, Any]) -> str:
+    if not continual:
+        return ""
+    arms = "; ".join(f"{name}: {c['objective']}, {c['weight']} × alignment + {c['regularizer_weight']} × "
+                     f"regularizer toward {c['anchor']}, {c['pairs_per_step']} pairs per step"
+                     for name, c in continual.items())
+    return f" Continual learning (same seeds and schedule): {arms}."
 
 
 def _seed_variance_markdown(variance: dict[str, Any]) -> list[str]:
