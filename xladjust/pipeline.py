@@ -179,13 +179,30 @@ def probe_config(cfg: PipelineConfig, adjusted: Path, heldout: list[Path], out: 
     return build_config(ProbeConfig, data, where="probe")
 
 
-def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, out: Path) -> Any:
+CONTINUAL_ARM = "adjusted-continual"
+PIPELINE_TRANSFER_KEYS = ("continual_arm", "probe_after")  # transfer keys of the pipeline, not of TransferConfig
+
+
+def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, out: Path,
+                    aligned: list[Path] | None = None) -> Any:
+    """The transfer stage's config: vanilla against adjusted and, with ``continual_arm``
+    (true or ContinualConfig keys except ``corpus``), ``adjusted-continual``: the adjusted
+    checkpoint fine-tuned with continual learning on the pipeline's aligned training
+    corpora (``aligned``; None while planning, when they are not written yet and the
+    current directory stands in for them)."""
     from xladjust.tasks.config import TransferConfig
 
     spec = dict(spec)
+    arm = spec.pop("continual_arm", False)
+    spec.pop("probe_after", None)
     finetune = {"model": cfg.model, "out": str(out / "runs"), **spec.pop("finetune", {})}
-    data = {**spec, "models": {"vanilla": cfg.model, "adjusted": str(adjusted)}, "out": str(out),
-            "finetune": finetune}
+    models = {"vanilla": cfg.model, "adjusted": str(adjusted)}
+    if arm:
+        models[CONTINUAL_ARM] = str(adjusted)
+        corpora = [str(a) for a in aligned] if aligned is not None else [str(Path.cwd())]
+        options = arm if isinstance(arm, dict) else {}
+        spec["continual"] = {CONTINUAL_ARM: {**options, "corpus": corpora}}
+    data = {**spec, "models": models, "out": str(out), "finetune": finetune}
     return build_config(TransferConfig, data, where="transfer")
 
 
@@ -265,20 +282,93 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
         stages.append(Stage("probe", probe_dir, probe_key, run_probe,
                             f"vanilla vs adjusted on {len(heldout_dirs)} held-out bitext(s)"))
 
+    report_dirs = [probe_dir] if cfg.probe is not None else []
+    report_keys = [probe_key] if cfg.probe is not None else []
     for spec in cfg.transfer:
         task = spec.get("finetune", {}).get("task", "task")
         transfer_dir = cfg.out / f"transfer-{task}"
+        # the continual arm's corpora are written by the align stages: named at run time
         transfer_cfg = transfer_config(cfg, spec, adjust_dir, transfer_dir)
-        transfer_key = sha256_json({"config": _plain(transfer_cfg), "upstream": [adjust_key]})
+        upstream = [adjust_key, *([str(d) for d in train_dirs] + align_keys if transfer_cfg.continual else [])]
+        transfer_key = sha256_json({"config": _plain(transfer_cfg), "upstream": upstream})
 
-        def run_transfer(transfer_cfg: Any = transfer_cfg) -> None:
+        def run_transfer(spec: dict[str, Any] = spec, transfer_dir: Path = transfer_dir) -> None:
             from xladjust.tasks.transfer import transfer
 
-            transfer(transfer_cfg)
+            transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs))
 
         stages.append(Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
-                            f"{task}: vanilla vs adjusted, seeds {list(transfer_cfg.seeds)}"))
+                            f"{task}: {' vs '.join(transfer_cfg.models)}, seeds {list(transfer_cfg.seeds)}"
+                            + (f", {transfer_cfg.parallel} at a time" if transfer_cfg.parallel > 1 else "")))
+        report_dirs.append(transfer_dir)
+        report_keys.append(transfer_key)
+        if cfg.probe is not None and heldout_dirs and spec.get("probe_after", True):
+            stage = _probe_after_stage(cfg, transfer_cfg, probe_cfg, [probe_key, transfer_key], progress)
+            stages.append(stage)
+            report_dirs.append(stage.directory)
+            report_keys.append(stage.key)
+    if cfg.transfer:
+        stages.append(_report_stage(cfg, report_dirs, report_keys))
     return stages
+
+
+def _probe_after_stage(cfg: PipelineConfig, transfer_cfg: Any, probe_cfg: Any, upstream: list[str],
+                       progress: bool) -> Stage:
+    """Probe every fine-tuned checkpoint (each arm x seed) beside vanilla and adjusted on the
+    held-out triples of the probe stage, then write the before/after cells
+    (:mod:`xladjust.probes.cells`; a cell averages its seeds per triple)."""
+    from xladjust.probes.config import CheckpointSpec
+    from xladjust.tasks.transfer import run_config
+
+    task = transfer_cfg.finetune.task
+    directory = cfg.out / f"probe-after-{task}"
+    models = list(probe_cfg.models)
+    cells: dict[str, list[str]] = {m.name: [m.name] for m in models}
+    for arm in transfer_cfg.models:
+        names = []
+        for seed in transfer_cfg.seeds:
+            names.append(f"{arm}.{task}.s{seed}")
+            models.append(CheckpointSpec(name=names[-1], spec=str(run_config(transfer_cfg, arm, seed).out)))
+        cells[f"{arm}+{task}"] = names
+    after_cfg = replace(probe_cfg, models=models, out=directory / "probe")
+    tests = [("vanilla", "adjusted"), ("vanilla", f"vanilla+{task}"), ("adjusted", f"adjusted+{task}"),
+             (f"vanilla+{task}", f"adjusted+{task}")]
+    if CONTINUAL_ARM in transfer_cfg.models:
+        tests.append((f"adjusted+{task}", f"{CONTINUAL_ARM}+{task}"))
+    key = sha256_json({"config": _plain(after_cfg), "cells": cells, "tests": tests, "upstream": upstream})
+
+    def run() -> None:
+        from xladjust.probes.cells import write_cells
+        from xladjust.probes.report import TRIPLES_FILE
+        from xladjust.probes.run import run_probes
+
+        (directory / COMPLETE_MARKER).unlink(missing_ok=True)
+        run_probes(after_cfg, progress=progress)
+        write_cells(directory, after_cfg.out / TRIPLES_FILE, cells, tests, primary_layer=after_cfg.primary_layer,
+                    n_resamples=after_cfg.bootstrap, seed=after_cfg.seed, bins=after_cfg.bins,
+                    extra={"task": task, "trained_weights": _trained(transfer_cfg)})
+
+    return Stage(f"probe-after {task}", directory, key, run,
+                 f"{len(models)} checkpoints before/after {task} fine-tuning on the held-out triples")
+
+
+def _trained(transfer_cfg: Any) -> str:
+    from xladjust.tasks.config import trained_weights
+
+    return trained_weights(transfer_cfg.finetune)
+
+
+def _report_stage(cfg: PipelineConfig, dirs: list[Path], keys: list[str]) -> Stage:
+    """One report over the probe, transfer and after-fine-tuning probe stages."""
+    directory = cfg.out / "report"
+
+    def run() -> None:
+        from xladjust.probes.gather import compare_runs
+
+        compare_runs(dirs, directory)
+
+    return Stage("report", directory, sha256_json({"runs": [str(d) for d in dirs], "upstream": keys}), run,
+                 f"one report over {len(dirs)} runs")
 
 
 def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool) -> list[Stage]:
@@ -422,7 +512,14 @@ def stage_status(cfg: PipelineConfig, stage: Stage) -> str:
 
 def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool = True,
                  echo: Callable[[str], None] = print) -> list[tuple[str, str, float]]:
-    """Run (or with ``dry_run`` only print) the plan; returns (stage, action, seconds)."""
+    """Check the input data, then run (or with ``dry_run`` only print) the plan; returns
+    (stage, action, seconds). Input problems raise before anything runs; warnings are echoed."""
+    from xladjust.datacheck import check_inputs
+
+    report = check_inputs(cfg)
+    for warning in report.warnings:
+        echo(f"warning: {warning}")
+    report.raise_problems()
     stages = plan(cfg, progress=progress)
     done: list[tuple[str, str, float]] = []
     for i, stage in enumerate(stages, start=1):
