@@ -96,3 +96,58 @@ def test_the_mbert_study_config_validates_and_its_old_qa_dev_does_not(tmp_path, 
     code, _, err = run_cli(["-q", "validate", str(bad)], capsys)
     errors = [line for line in err.splitlines() if line.startswith("xladjust: error:")]
     assert code == 2 and len(errors) == 1 and "tydiqa-goldp.en.dev.json" in errors[0] and "empty answer" in errors[0]
+
+
+def _offline_study(tmp_path: Path, model: Path) -> Path:
+    """configs/efimov2022-offline.yaml with the tiny model and tiny sizes (structure kept)."""
+    from conftest import shared_data_dir
+
+    text = (REPO / "configs" / "efimov2022-offline.yaml").read_text(encoding="utf-8")
+    cfg = yaml.safe_load(text.replace("../shared/data", str(shared_data_dir())))
+    cfg.update(out=str(tmp_path / "runs"), model=str(model))
+    for pair in cfg["pairs"]:
+        pair["train"]["limit"], pair["heldout"]["limit"] = 30, 6
+    cfg["align"]["workers"] = 1
+    cfg["adjust"].update(epochs=None, max_steps=2, precision="fp32")
+    cfg["probe"].update(layers="2", bootstrap=50, bf16=False)
+    for spec in cfg["transfer"]:  # two seeds, one at a time: side-by-side runs are tested on their own
+        spec.update(seeds=[1, 2], parallel=1, n_resamples=200)
+        spec["finetune"].update(max_train_examples=32, max_test_examples=8, max_steps=2, batch_size=16,
+                                bf16=False, max_length=32, max_dev_examples=8)
+    path = tmp_path / "offline.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow  # reads the data pack
+def test_the_offline_study_config_plans_every_stage(tmp_path, capsys):
+    from conftest import shared_data_dir
+
+    if not shared_data_dir().is_dir():
+        pytest.skip("the data pack is not beside the checkout")
+    text = (REPO / "configs" / "efimov2022-offline.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "offline.yaml"
+    path.write_text(text.replace("../shared/data", str(shared_data_dir())), encoding="utf-8")
+    code, out, err = run_cli(["-q", "run", str(path), "--dry-run"], capsys)
+    assert code == 0 and "plan valid: 12 stages" in out, err
+    assert "adjust reference" in out and "vanilla vs adjusted vs adjusted-reference vs adjusted-continual" in out
+    assert out.count("15 checkpoints before/after") == 2 and "2 at a time" in out
+
+
+@pytest.mark.slow  # the whole offline study on the tiny model and tiny sizes
+def test_the_offline_study_runs_sized_down(tmp_path, tiny_checkpoints, capsys):
+    from conftest import shared_data_dir
+
+    if not shared_data_dir().is_dir():
+        pytest.skip("the data pack is not beside the checkout")
+    code, out, err = run_cli(["-q", "run", str(_offline_study(tmp_path, tiny_checkpoints["unigram"]))], capsys)
+    assert code == 0, err
+    assert "12 stage(s) ran" in out and "wall time" in out
+    assert "probes before/after ner fine-tuning" in out and "adjusted-reference+nli" in out
+    runs = tmp_path / "runs"
+    for task, langs in (("nli", {"en", "es", "ru", "vi", "hi"}), ("ner", {"es", "ru", "vi", "hi"})):
+        table = json.loads((runs / f"transfer-{task}" / "comparison.json").read_text())
+        assert set(table["languages"]) == langs and table["seeds"] == [1, 2]
+        cells = json.loads((runs / f"probe-after-{task}" / "summary.json").read_text())
+        assert set(cells["bitexts"]) == {"en-es", "en-ru", "en-vi", "en-hi"}
+    assert is_complete(runs / "report")
