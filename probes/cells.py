@@ -104,6 +104,9 @@ def cells_markdown(summary: Mapping[str, Any], plots: Mapping[str, list[str]] | 
     lines = ["# Probes before and after task fine-tuning", "",
              "Mean cosine distances on the same triples; a cell of several seeds averages its checkpoints "
              "per triple. Δ = d(w,u) − d(w,r) (positive: the related word is closer).", ""]
+    if summary.get("trained_weights"):
+        lines += [f"Fine-tuning on {summary.get('task', 'the task')} trained these weights: "
+                  f"{summary['trained_weights']}.", ""]
     for bitext, entry in summary["bitexts"].items():
         lines += [f"## {bitext}", ""]
         rows = []

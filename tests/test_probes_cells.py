@@ -56,12 +56,13 @@ def test_summary_means_and_paired_tests_between_cells(tmp_path):
 
 def test_write_cells_writes_a_gatherable_run(tmp_path):
     summary = write_cells(tmp_path / "cells", write_triples(tmp_path / "t.csv"), CELLS, [("vanilla", "adjusted")],
-                          n_resamples=100, extra={"task": "nli"})
+                          n_resamples=100, extra={"task": "nli", "trained_weights": "all"})
     out = tmp_path / "cells"
     assert summary["kind"] == "probe-cells" and summary["task"] == "nli"
     assert (out / ".complete").exists() and (out / "plots" / "en-es.cells-delta.png").is_file()
     text = (out / "report.md").read_text()
     assert "| 2 | vanilla+nli | 3 | 0.567 | 0.633 | 0.067 | 66.7% |" in text and "adjusted vs vanilla" in text
+    assert "Fine-tuning on nli trained these weights: all." in text
 
 
 def test_a_checkpoint_missing_from_the_triples_is_an_input_error(tmp_path):
