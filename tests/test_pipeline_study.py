@@ -50,6 +50,12 @@ def test_dry_run_plans_transfer_probes_after_fine_tuning_and_the_report(tmp_path
     assert code == 0 and "plan valid: 5 stages" in out and "probe-after" not in out
 
 
+def test_probes_after_fine_tuning_without_checkpoints_is_a_config_problem(tmp_path, tiny_checkpoints, capsys):
+    path = study_config(tmp_path, tiny_checkpoints["unigram"], keep_checkpoints=False)
+    code, _, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2 and "probes after fine-tuning need the fine-tuned checkpoints" in err
+
+
 def test_study_runs_end_to_end_with_the_four_cells(tmp_path, tiny_checkpoints):
     cfg = load_pipeline(study_config(tmp_path, tiny_checkpoints["unigram"]))
     done = run_pipeline(cfg, progress=False, echo=lambda s: None)

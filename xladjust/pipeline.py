@@ -101,6 +101,11 @@ class PipelineConfig:
             problems += _problems(stage)
         if self.landscape is not None:
             problems += _landscape_problems(self)
+        for spec in self.transfer:
+            keeps = spec.get("keep_checkpoints", True) and spec.get("finetune", {}).get("save_model", True)
+            if self.probe is not None and spec.get("probe_after", True) and not keeps:
+                problems.append("transfer: probes after fine-tuning need the fine-tuned checkpoints; "
+                                "set keep_checkpoints and save_model to true, or probe_after: false")
         if self.pairs and self.probe is not None and not any(p.heldout for p in self.pairs) \
                 and "tatoeba" not in self.probe:
             problems.append("probe: needs held-out text (pairs[].heldout) or probe.tatoeba; or set probe: null")
