@@ -200,7 +200,6 @@ def probe_config(cfg: PipelineConfig, adjusted: Path, heldout: list[Path], out: 
 
 
 CONTINUAL_ARM = "adjusted-continual"
-PIPELINE_TRANSFER_KEYS = ("continual_arm", "probe_after")  # transfer keys of the pipeline, not of TransferConfig
 
 
 def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, out: Path,
@@ -208,8 +207,8 @@ def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, o
     """The transfer stage's config: vanilla against adjusted and, with ``continual_arm``
     (true or ContinualConfig keys except ``corpus``), ``adjusted-continual``: the adjusted
     checkpoint fine-tuned with continual learning on the pipeline's aligned training
-    corpora (``aligned``; None while planning, when they are not written yet and the
-    current directory stands in for them)."""
+    corpora (``aligned``; None while planning, when they are not written yet and ``.``
+    stands in for them). ``probe_after`` is the pipeline's, not the transfer's."""
     from xladjust.tasks.config import TransferConfig
 
     spec = dict(spec)
@@ -219,7 +218,7 @@ def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, o
     models = {"vanilla": cfg.model, **{k: str(v) for k, v in adjusted_arms(cfg, adjusted).items()}}
     if arm:
         models[CONTINUAL_ARM] = str(adjusted)
-        corpora = [str(a) for a in aligned] if aligned is not None else [str(Path.cwd())]
+        corpora = [str(a) for a in aligned] if aligned is not None else ["."]
         options = arm if isinstance(arm, dict) else {}
         spec["continual"] = {CONTINUAL_ARM: {**options, "corpus": corpora}}
     data = {**spec, "models": models, "out": str(out), "finetune": finetune}
