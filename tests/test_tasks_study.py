@@ -116,3 +116,15 @@ def test_parallel_runs_match_sequential_runs(tmp_path, tiny_checkpoints, nli):
         assert two["languages"]["es"]["scores"][name]["per_seed"] == one["languages"]["es"]["scores"][name]["per_seed"]
     meta = json.loads((tmp_path / "two/cmp/runs/vanilla/seed-2/xladjust.json").read_text())
     assert meta["signature"]["config"]["threads"] == 1
+
+
+@pytest.mark.slow  # worker processes import torch
+def test_a_failing_parallel_run_is_raised_after_the_others_finish(tmp_path, tiny_checkpoints, nli):
+    from xladjust.errors import ModelError
+    from xladjust.tasks.transfer import run_all, run_config
+
+    cfg = _transfer(tmp_path, {"good": str(tiny_checkpoints["unigram"]), "bad": str(tmp_path / "none")}, nli,
+                    seeds=[1], parallel=2)
+    with pytest.raises(ModelError):
+        run_all([run_config(cfg, "bad", 1), run_config(cfg, "good", 1)], parallel=2)
+    assert (tmp_path / "cmp" / "runs" / "good" / "seed-1" / ".complete").exists()
