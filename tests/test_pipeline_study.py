@@ -116,8 +116,8 @@ def _offline_study(tmp_path: Path, model: Path) -> Path:
     cfg["align"]["workers"] = 1
     cfg["adjust"].update(epochs=None, max_steps=2, precision="fp32")
     cfg["probe"].update(layers="2", bootstrap=50, bf16=False)
-    for spec in cfg["transfer"]:  # two seeds, one at a time: side-by-side runs are tested on their own
-        spec.update(seeds=[1, 2], parallel=1, n_resamples=200)
+    for spec in cfg["transfer"]:  # one seed, one run at a time: seeds and side-by-side runs are tested on their own
+        spec.update(seeds=[1], parallel=1, n_resamples=200)
         spec["finetune"].update(max_train_examples=32, max_test_examples=8, max_steps=2, batch_size=16,
                                 bf16=False, max_length=32, max_dev_examples=8)
     path = tmp_path / "offline.yaml"
@@ -148,12 +148,12 @@ def test_the_offline_study_runs_sized_down(tmp_path, tiny_checkpoints, capsys):
         pytest.skip("the data pack is not beside the checkout")
     code, out, err = run_cli(["-q", "run", str(_offline_study(tmp_path, tiny_checkpoints["unigram"]))], capsys)
     assert code == 0, err
-    assert "12 stage(s) ran" in out and "wall time" in out
+    assert "12 stage(s) ran" in out and "wall time" in out and "adjusted-continual+ner" in out
     assert "probes before/after ner fine-tuning" in out and "adjusted-reference+nli" in out
     runs = tmp_path / "runs"
     for task, langs in (("nli", {"en", "es", "ru", "vi", "hi"}), ("ner", {"es", "ru", "vi", "hi"})):
         table = json.loads((runs / f"transfer-{task}" / "comparison.json").read_text())
-        assert set(table["languages"]) == langs and table["seeds"] == [1, 2]
+        assert set(table["languages"]) == langs and table["seeds"] == [1]
         cells = json.loads((runs / f"probe-after-{task}" / "summary.json").read_text())
         assert set(cells["bitexts"]) == {"en-es", "en-ru", "en-vi", "en-hi"}
     assert is_complete(runs / "report")
