@@ -37,7 +37,7 @@ class ContinualConfig:
     step). Efimov et al.: l2, weight 0.01, regularizer 1, 16 pairs per step, anchor = start.
     """
 
-    corpus: Path
+    corpus: Path | list[Path]  # one aligned corpus, or several (the pool draws evenly from each)
     objective: str = "l2"
     objective_options: dict[str, Any] = field(default_factory=dict)
     weight: float = 0.01
@@ -47,13 +47,18 @@ class ContinualConfig:
     layer: int = -1
     max_pairs: int | None = None
 
+    @property
+    def corpora(self) -> list[Path]:
+        return [Path(c) for c in self.corpus] if isinstance(self.corpus, list) else [Path(self.corpus)]
+
     def check(self) -> list[str]:
         from xladjust.tasks.continual import objective_problems
 
         problems = []
-        if not Path(self.corpus).is_dir():
-            problems.append(f"continual.corpus: aligned corpus {self.corpus} does not exist "
-                            "(write one with 'xladjust align')")
+        for corpus in self.corpora:
+            if not Path(corpus).is_dir():
+                problems.append(f"continual.corpus: aligned corpus {corpus} does not exist "
+                                "(write one with 'xladjust align')")
         problems.extend(f"continual: {p}" for p in objective_problems(self.objective, self.objective_options,
                                                                       self.anchor))
         if self.weight <= 0:
@@ -77,10 +82,14 @@ class FinetuneConfig:
     ``test`` maps a language code to a source. Several training sources are concatenated
     (e.g. English + Spanish for a "bilingual" model). ``max_train_examples`` draws a fixed
     random subset (data seed 0, the same for every training seed); dev and test limits
-    keep the first examples, so parallel test sets stay parallel. ``freeze_embeddings``
-    keeps the input word-embedding matrix at its starting values (82% of the offline
-    model's parameters): training runs several times faster and words absent from the
-    English training data keep the vectors the (adjusted) checkpoint gave them.
+    keep the first examples, so parallel test sets stay parallel. ``dev_split`` holds out
+    that fraction of the first training source as the dev set (a fixed random split, data
+    seed 0, disjoint from the training rows; give it instead of ``dev``). Every weight is
+    trained by default, as in Efimov et al. and Cao et al.; ``freeze_embeddings`` keeps the
+    input word-embedding matrix at its starting values (82% of the offline model's
+    parameters): training runs several times faster and words absent from the English
+    training data keep the vectors the (adjusted) checkpoint gave them. Outputs state which
+    weights were trained (:func:`trained_weights`).
     ``threads`` sets torch's intra-op threads for the run (on a CPU shared with other
     jobs, 1 thread avoids oversubscription, which here slowed steps 5-fold).
 
@@ -98,6 +107,7 @@ class FinetuneConfig:
     train: list[str]
     out: Path
     dev: str | None = None
+    dev_split: float | None = None
     test: dict[str, str] = field(default_factory=dict)
     seed: int = 1  # seed of head initialization, batch order and dropout
     max_train_examples: int | None = None
@@ -114,7 +124,7 @@ class FinetuneConfig:
     max_question_length: int = 64  # QA: question subwords kept
     max_answer_length: int = 30  # QA: longest answer span predicted, in subwords
     label_subwords: Literal["first", "all"] = "first"
-    freeze_embeddings: bool = True
+    freeze_embeddings: bool = False
     bf16: bool = True
     eval_every: int | None = None
     eval_batch_size: int = 64  # batch size of dev and test predictions
@@ -153,6 +163,12 @@ class FinetuneConfig:
                 problems.append(f"{name} must be positive, got {value}")
         if self.checkpoint_every is not None and self.checkpoint_every < 0:
             problems.append(f"checkpoint_every must be >= 0 (0: no checkpoints), got {self.checkpoint_every}")
+        if self.dev_split is not None and not 0 < self.dev_split < 1:
+            problems.append(f"dev_split must be a fraction in (0, 1), got {self.dev_split}")
+        if self.dev_split is not None and self.dev:
+            problems.append("give dev or dev_split, not both")
+        if self.dev_split is not None and self.stream_buffer:
+            problems.append("dev_split reads the first training source whole; it does not go with stream_buffer")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.eval_batch_size < 1 or self.max_answer_length < 1 or self.max_question_length < 1:
@@ -169,6 +185,11 @@ class FinetuneConfig:
         if self.continual is not None:
             problems.extend(self.continual.check())
         return problems
+
+
+def trained_weights(config: FinetuneConfig) -> str:
+    """Which weights fine-tuning updates, as results tables and run records state it."""
+    return "all but the input word embeddings" if config.freeze_embeddings else "all"
 
 
 def resolve_defaults(config: FinetuneConfig) -> FinetuneConfig:
@@ -188,6 +209,9 @@ class TransferConfig:
     """Fine-tune each of ``models`` (name → spec; the first is the baseline) with every
     seed, using ``finetune`` as the template (its ``model``, ``seed`` and ``out`` are
     replaced per run), then compare the test scores of every other model to the baseline.
+    ``continual`` gives a model continual learning (an arm such as ``adjusted+continual``:
+    the same spec as ``adjusted``, the same seeds and schedule, plus the alignment loss).
+    ``parallel`` > 1 runs that many fine-tunings at once in subprocesses of one thread each.
     """
 
     models: dict[str, str]
@@ -196,9 +220,17 @@ class TransferConfig:
     finetune: FinetuneConfig
     n_resamples: int = 10000
     keep_checkpoints: bool = True
+    continual: dict[str, ContinualConfig] = field(default_factory=dict)  # model name -> its continual learning
+    parallel: int = 1  # (model, seed) fine-tunings run side by side, one thread each
 
     def check(self) -> list[str]:
         problems = [f"finetune: {p}" for p in self.finetune.check()]
+        for name, cont in self.continual.items():
+            if name not in self.models:
+                problems.append(f"continual: {name!r} is not one of the models ({', '.join(self.models)})")
+            problems.extend(f"continual[{name}]: {p}" for p in cont.check())
+        if self.parallel < 1:
+            problems.append(f"parallel must be at least 1, got {self.parallel}")
         if not self.models:
             problems.append("models: give at least one NAME=SPEC")
         for name in self.models:

@@ -54,8 +54,17 @@ def objective_problems(name: str, options: dict[str, Any], anchor: str) -> list[
     return problems
 
 
-def pool_pairs(corpus: str | Path, size: int, seed: int) -> list[Any]:
-    """Up to ``size`` usable pairs (the adjust stage's link rules), a seeded sample in corpus order."""
+def pool_pairs(corpus: str | Path | Sequence[str | Path], size: int, seed: int) -> list[Any]:
+    """Up to ``size`` usable pairs (the adjust stage's link rules), a seeded sample in corpus
+    order; from several corpora, an even share of ``size`` from each, corpus after corpus."""
+    if not isinstance(corpus, (str, Path)):
+        corpora = list(corpus)
+        share = -(-size // len(corpora))
+        return [p for i, c in enumerate(corpora) for p in _pool_one(c, share, seed + 1000 * i)]
+    return _pool_one(corpus, size, seed)
+
+
+def _pool_one(corpus: str | Path, size: int, seed: int) -> list[Any]:
     from xladjust.adjust.pairs import read_pairs_at, scan_corpus
 
     scan = scan_corpus(corpus, drop_identical=True, max_words=None)

@@ -41,10 +41,15 @@ from xladjust.io import (
 from xladjust.model_card import finish_checkpoint
 from xladjust.signature import make_signature
 from xladjust.tasks.base import EncodeOptions, Task, stats_of
-from xladjust.tasks.config import RUN_CONTROL_KEYS, FinetuneConfig, resolve_defaults
+from xladjust.tasks.config import (
+    RUN_CONTROL_KEYS,
+    FinetuneConfig,
+    resolve_defaults,
+    trained_weights,
+)
 from xladjust.tasks.evaluation import EvalResult, evaluate, load_examples, save_results
 from xladjust.tasks.model import META_FILE, TaskModel, init_task_model, save_task_model, task_meta
-from xladjust.tasks.readers import sample_indices
+from xladjust.tasks.readers import sample_indices, split_off, take
 from xladjust.tasks.registry import get_task
 from xladjust.tasks.sources import parse_source
 from xladjust.tasks.training import TrainResult, TrainSettings, total_steps, train
@@ -54,6 +59,7 @@ from xladjust.training_state import CHECKPOINTS_DIR
 log = logging.getLogger(__name__)
 
 TRAIN_SAMPLE_SEED = 0  # the training subset is the same for every training seed
+DEV_SPLIT_SEED = 0  # dev_split holds out the same rows for every training seed
 METRICS_FILE = "metrics.json"
 
 
@@ -89,9 +95,10 @@ def _input_hashes(cfg: FinetuneConfig, model_path: str | None = None) -> dict[st
         src = parse_source(text)
         hashes[text] = sha256_file(src.path) if src.path is not None else "hub"
     if cfg.continual is not None:
-        pairs = Path(cfg.continual.corpus) / "pairs.jsonl"
-        if pairs.is_file():
-            hashes[str(pairs)] = sha256_file(pairs)
+        for corpus in cfg.continual.corpora:
+            pairs = corpus / "pairs.jsonl"
+            if pairs.is_file():
+                hashes[str(pairs)] = sha256_file(pairs)
     for directory in dict.fromkeys(d for d in (cfg.model, model_path) if d):
         weights = Path(directory) / "model.safetensors"
         if Path(directory).is_dir() and weights.is_file():
@@ -189,6 +196,7 @@ def _read_data(cfg: FinetuneConfig, task: Task) -> _Data:
     """Read dev and test sets, and the training data (streamed: only counted, which checks it)."""
     train_examples: list[Any] | None = []
     counts: list[int] = []
+    dev = load_examples(task, cfg.dev, "dev", cfg.max_dev_examples) if cfg.dev else None
     if cfg.stream_buffer:
         train_examples = None
         counts = [sum(1 for _ in _source_examples(task, source)) for source in cfg.train]
@@ -197,10 +205,14 @@ def _read_data(cfg: FinetuneConfig, task: Task) -> _Data:
                 raise InputError(f"training source {source} holds no examples")
         n_train = sum(min(n, cfg.max_train_examples or n) for n in counts)
     else:
-        for source in cfg.train:
+        for i, source in enumerate(cfg.train):
+            if i == 0 and cfg.dev_split is not None:  # dev held out of the first source, before any sampling
+                rest, held = split_off(task.read(parse_source(source), "train"), cfg.dev_split, DEV_SPLIT_SEED)
+                dev = take(held, cfg.max_dev_examples)
+                train_examples += take(rest, cfg.max_train_examples, TRAIN_SAMPLE_SEED)
+                continue
             train_examples += load_examples(task, source, "train", cfg.max_train_examples, TRAIN_SAMPLE_SEED)
         n_train = len(train_examples)
-    dev = load_examples(task, cfg.dev, "dev", cfg.max_dev_examples) if cfg.dev else None
     tests = {lang: load_examples(task, src, "test", cfg.max_test_examples) for lang, src in cfg.test.items()}
     return _Data(train_examples, n_train, counts, dev, tests, _continual_pool(cfg, n_train))
 
@@ -246,12 +258,13 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
         if cfg.save_model:
             save_task_model(tm, tmp)
         summary: dict[str, Any] = {"task": task.name, "model": cfg.model, "seed": cfg.seed,
-                                   "primary_metric": task.primary_metric, "baseline_name": task.baseline_name}
+                                   "primary_metric": task.primary_metric, "baseline_name": task.baseline_name,
+                                   "trained_weights": trained_weights(cfg)}
         if data.dev and dev_records is not None:
-            dev = {"dev": EvalResult(language="dev", source=str(cfg.dev), task=task.name, predictions=dev_records,
+            dev = {"dev": EvalResult(language="dev", source=dev_source(cfg), task=task.name, predictions=dev_records,
                                      metrics=task.metrics(stats_of(dev_records, len(task.score_columns))),
                                      baseline=task.baseline(data.dev))}
-            summary["dev"] = {**save_results(dev, tmp, prefix="")["dev"], "source": cfg.dev}
+            summary["dev"] = {**save_results(dev, tmp, prefix="")["dev"], "source": dev_source(cfg)}
         if data.tests:
             results = evaluate(tm, None, data.tests, batch_size=cfg.eval_batch_size, bf16=cfg.bf16,
                                progress=cfg.progress)
@@ -266,11 +279,19 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
         signature = make_signature(stage="finetune", config=config_to_dict(cfg), seed=cfg.seed,
                                    inputs=_input_hashes(cfg, tm.path), extra={"base_model_path": tm.path})
         meta = {**task_meta(tm), "stage": "finetune", "signature": signature,
+                "trained_weights": trained_weights(cfg),
                 "metrics": {k: v for k, v in summary.items() if k != "train"}}
         write_json_atomic(tmp / META_FILE, meta)
         if cfg.save_model:
             finish_checkpoint(tmp, meta)  # portable tokenizer files, README.md model card
         mark_complete(tmp)
+
+
+def dev_source(cfg: FinetuneConfig) -> str:
+    """Where the dev set came from, as outputs record it."""
+    if cfg.dev_split is not None:
+        return f"{cfg.train[0]} (dev_split {cfg.dev_split}: held-out rows, seed {DEV_SPLIT_SEED})"
+    return str(cfg.dev)
 
 
 def _continual_pool(cfg: FinetuneConfig, n_train: int) -> list[Any] | None:
@@ -281,7 +302,7 @@ def _continual_pool(cfg: FinetuneConfig, n_train: int) -> list[Any] | None:
 
     c = cfg.continual
     steps = total_steps(n_train, train_settings(cfg))
-    return pool_pairs(c.corpus, c.max_pairs or steps * c.pairs_per_step, seed=cfg.seed)
+    return pool_pairs(c.corpora, c.max_pairs or steps * c.pairs_per_step, seed=cfg.seed)
 
 
 def read_run(directory: str | os.PathLike[str]) -> dict[str, Any]:

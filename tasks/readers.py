@@ -177,3 +177,13 @@ def take(items: Sequence[T], limit: int | None, seed: int | None = None) -> list
 def sample_indices(n: int, limit: int, seed: int) -> list[int]:
     """The sorted positions :func:`take` keeps of ``n`` items (``limit < n``)."""
     return sorted(random.Random(seed).sample(range(n), limit))
+
+
+def split_off(items: Sequence[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:
+    """``(rest, held_out)``: a seeded random ``fraction`` of ``items`` (at least one, never
+    all) held out, both parts in the original order and disjoint."""
+    if len(items) < 2:
+        raise InputError(f"cannot hold out a dev split from {len(items)} example(s); give a dev set")
+    n_out = min(len(items) - 1, max(1, round(fraction * len(items))))
+    held = set(random.Random(seed).sample(range(len(items)), n_out))
+    return ([x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held])

@@ -22,7 +22,13 @@ from xladjust.config import config_to_dict
 from xladjust.errors import InputError
 from xladjust.io import is_complete, mark_complete, read_json, write_json_atomic, write_text_atomic
 from xladjust.signature import make_signature
-from xladjust.tasks.config import RUN_CONTROL_KEYS, FinetuneConfig, TransferConfig, resolve_defaults
+from xladjust.tasks.config import (
+    RUN_CONTROL_KEYS,
+    FinetuneConfig,
+    TransferConfig,
+    resolve_defaults,
+    trained_weights,
+)
 from xladjust.tasks.evaluation import read_stats
 from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.model import META_FILE
@@ -38,9 +44,12 @@ NOT_AFFECTING_RESULTS = RUN_CONTROL_KEYS
 def run_config(config: TransferConfig, name: str, seed: int) -> FinetuneConfig:
     """The fine-tuning config of one (model, seed) run."""
     out = Path(config.out) / "runs" / name / f"seed-{seed}"
+    extra: dict[str, Any] = {"threads": 1} if config.parallel > 1 else {}
     return dataclasses.replace(config.finetune, model=config.models[name], seed=seed, out=out,
                                save_model=config.finetune.save_model and config.keep_checkpoints,
-                               resume=(out / "checkpoints").is_dir() and not is_complete(out))  # continue
+                               continual=config.continual.get(name, config.finetune.continual),
+                               resume=(out / "checkpoints").is_dir() and not is_complete(out),  # continue
+                               **extra)
 
 
 def _reusable(cfg: FinetuneConfig) -> bool:
@@ -60,24 +69,56 @@ def transfer(config: TransferConfig) -> dict[str, Any]:
         raise ConfigError(problems)
     task = get_task(config.finetune.task)
     runs: dict[str, dict[int, Path]] = {}
+    pending: list[FinetuneConfig] = []
     for name in config.models:
         for seed in config.seeds:
             cfg = run_config(config, name, seed)
             if _reusable(cfg):
                 log.info("reusing the finished run %s", cfg.out)
             else:
-                log.info("fine-tuning %s (%s), seed %d", name, cfg.model, seed)
-                finetune(cfg)
+                pending.append(cfg)
             runs.setdefault(name, {})[seed] = Path(cfg.out)
+    run_all(pending, config.parallel)
     table = compare_runs(runs, task.name, list(config.finetune.test), n_resamples=config.n_resamples)
     table["models"] = dict(config.models)
+    table["continual"] = {name: config_to_dict(c) for name, c in config.continual.items()}
     table["seeds"] = list(config.seeds)
+    table["trained_weights"] = trained_weights(config.finetune)
     table["signature"] = make_signature(stage="transfer", config=config_to_dict(config), seed=SIGNIFICANCE_SEED)
     out = Path(config.out)
     write_json_atomic(out / "comparison.json", table)
     write_text_atomic(out / "comparison.md", comparison_markdown(table))
     mark_complete(out)
     return table
+
+
+def run_all(configs: list[FinetuneConfig], parallel: int = 1) -> None:
+    """Fine-tune every config: one after another, or ``parallel`` at a time in fresh
+    subprocesses (each config then runs with one torch thread). The first failure is
+    raised after the runs already under way have finished."""
+    if parallel <= 1 or len(configs) <= 1:
+        for cfg in configs:
+            log.info("fine-tuning %s, seed %d -> %s", cfg.model, cfg.seed, cfg.out)
+            finetune(cfg)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    log.info("fine-tuning %d runs, %d at a time (1 thread each)", len(configs), parallel)
+    context = multiprocessing.get_context("spawn")  # no forked torch state in the workers
+    with ProcessPoolExecutor(max_workers=min(parallel, len(configs)), mp_context=context,
+                             initializer=_one_thread) as pool:
+        futures = [pool.submit(finetune, cfg) for cfg in configs]
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def _one_thread() -> None:
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: list[str], *,
@@ -152,6 +193,8 @@ def comparison_markdown(table: dict[str, Any]) -> str:
         head += [f"Δ {n} − {base}", "95% CI", "p"]
     lines = [f"# {table['task']}: {table['metric']} ×100, mean ± std over seeds "
              f"{', '.join(map(str, table.get('seeds', [])))}", "",
+             f"Weights trained in fine-tuning: {table.get('trained_weights', 'not recorded')}."
+             + _continual_note(table.get("continual") or {}), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lang, entry in langs.items():
         row = [lang, str(entry["n_examples"]), f"{100 * entry['baseline']:.1f}"]
@@ -165,6 +208,15 @@ def comparison_markdown(table: dict[str, Any]) -> str:
               "p: two-sided paired permutation test. 'trivial': majority class / all-O / empty answer."]
     lines += _seed_variance_markdown(table.get("seed_variance") or {})
     return "\n".join(lines) + "\n"
+
+
+def _continual_note(continual: dict[str, Any]) -> str:
+    if not continual:
+        return ""
+    arms = "; ".join(f"{name}: {c['objective']}, {c['weight']} × alignment + {c['regularizer_weight']} × "
+                     f"regularizer toward {c['anchor']}, {c['pairs_per_step']} pairs per step"
+                     for name, c in continual.items())
+    return f" Continual learning (same seeds and schedule): {arms}."
 
 
 def _seed_variance_markdown(variance: dict[str, Any]) -> list[str]:

@@ -41,7 +41,7 @@ def test_nli_runs_and_its_encoder_loads_for_probes(offline_cache, shared_data, t
     encoder = load_model(str(tmp_path / "run"), device="cpu")
     assert type(encoder.model).__name__ == "BertModel" and encoder.num_layers == 12
     meta = json.loads((tmp_path / "run" / "xladjust.json").read_text())
-    assert meta["signature"]["config"]["freeze_embeddings"] is True
+    assert meta["signature"]["config"]["freeze_embeddings"] is False and meta["trained_weights"] == "all"
 
 
 def test_ner_beats_all_o(offline_cache, shared_data, tmp_path):

@@ -143,8 +143,13 @@ def main(argv: list[str] | None = None) -> Any:
 def _fail(exc: BaseException, debug: bool, message: str) -> None:
     if debug:
         traceback.print_exception(exc)
-    one_line = " ".join(message.split())
-    click.echo(f"xladjust: error: {one_line}", err=True)
+    problems = getattr(exc, "problems", None) if getattr(exc, "one_line_each", False) else None
+    problems = problems or []
+    if len(problems) > 1:  # e.g. the input data's problems: a count, then one line per problem
+        message = f"{len(problems)} problems in the input data:"
+    click.echo(f"xladjust: error: {' '.join(message.split())}", err=True)
+    for problem in problems if len(problems) > 1 else []:
+        click.echo(f"xladjust: error: {' '.join(str(problem).split())}", err=True)
     sys.exit(2)
 
 

@@ -92,6 +92,11 @@ def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, la
 def validate_command(config: Path, kind: str | None) -> None:
     """Check CONFIG (YAML) and report every problem at once, without running anything."""
     from xladjust.config import validate_file
+    from xladjust.datacheck import check_inputs
 
     cfg = validate_file(config, kind)
+    report = check_inputs(cfg)  # reads the data files a pipeline or fine-tuning config names
+    for warning in report.warnings:
+        click.echo(f"xladjust: warning: {warning}", err=True)
+    report.raise_problems()
     click.echo(f"{config}: valid {type(cfg).__name__}")

@@ -11,6 +11,7 @@ Relative paths in the file are taken relative to the current directory.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -80,6 +81,8 @@ class PipelineConfig:
     seed: int = 0  # seed of every stage
     align: dict[str, Any] = field(default_factory=dict)  # AlignConfig keys except src/tgt_lang, input, out
     adjust: dict[str, Any] = field(default_factory=dict)  # AdjustConfig keys except aligned, out, model
+    # NAME: adjust keys that differ from `adjust`; checkpoint 'adjusted-NAME' beside 'adjusted' everywhere after
+    adjust_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     probe: dict[str, Any] | None = field(default_factory=dict)  # ProbeConfig keys except models, bitexts, out
     transfer: list[dict[str, Any]] = field(default_factory=list)  # TransferConfig keys except models, out
     landscape: LandscapeStage | None = None  # the Wu et al. 2022 landscape stages (see LandscapeStage)
@@ -91,10 +94,18 @@ class PipelineConfig:
             problems.append("pairs: give at least one language pair (or a landscape section)")
         for label in sorted({x for x in labels if labels.count(x) > 1}):
             problems.append(f"pairs: {label!r} appears twice; give each pair its own name")
+        for name in self.adjust_variants:
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name) or name == "continual":
+                problems.append(f"adjust_variants: bad name {name!r} (letters, digits, '.', '_', '-'; not 'continual')")
         for stage in _stage_configs(self):
             problems += _problems(stage)
         if self.landscape is not None:
             problems += _landscape_problems(self)
+        for spec in self.transfer:
+            keeps = spec.get("keep_checkpoints", True) and spec.get("finetune", {}).get("save_model", True)
+            if self.probe is not None and spec.get("probe_after", True) and not keeps:
+                problems.append("transfer: probes after fine-tuning need the fine-tuned checkpoints; "
+                                "set keep_checkpoints and save_model to true, or probe_after: false")
         if self.pairs and self.probe is not None and not any(p.heldout for p in self.pairs) \
                 and "tatoeba" not in self.probe:
             problems.append("probe: needs held-out text (pairs[].heldout) or probe.tatoeba; or set probe: null")
@@ -116,6 +127,8 @@ def _stage_configs(cfg: PipelineConfig) -> list[Callable[[], Any]]:
     ]
     if cfg.pairs:
         builders.append(lambda: adjust_config(cfg, [_PLACEHOLDER / "a"], _PLACEHOLDER / "b"))
+        for variant in cfg.adjust_variants.values():
+            builders.append(lambda v=variant: adjust_config(cfg, [_PLACEHOLDER / "a"], _PLACEHOLDER / "b", **v))
         if cfg.probe is not None:
             builders.append(lambda: probe_config(cfg, _PLACEHOLDER / "c", [_PLACEHOLDER / "h"]))
         for spec in cfg.transfer:
@@ -170,22 +183,45 @@ def adjust_config(cfg: PipelineConfig, aligned: list[Path], out: Path, **extra: 
     return build_config(AdjustConfig, data, where="adjust")
 
 
+def adjusted_arms(cfg: PipelineConfig, adjusted: Path) -> dict[str, Path]:
+    """The adjusted checkpoints by name: ``adjusted`` and one ``adjusted-NAME`` per variant."""
+    return {"adjusted": adjusted, **{f"adjusted-{name}": adjusted.parent / f"adjust-{name}"
+                                     for name in cfg.adjust_variants}}
+
+
 def probe_config(cfg: PipelineConfig, adjusted: Path, heldout: list[Path], out: Path | None = None) -> Any:
     from xladjust.probes.config import ProbeConfig
 
     data = {"seed": cfg.seed, **(cfg.probe or {}),
-            "models": [{"name": "vanilla", "spec": cfg.model}, {"name": "adjusted", "spec": str(adjusted)}],
+            "models": [{"name": "vanilla", "spec": cfg.model},
+                       *({"name": k, "spec": str(v)} for k, v in adjusted_arms(cfg, adjusted).items())],
             "bitexts": [{"path": str(h)} for h in heldout], "out": str(out or _PLACEHOLDER)}
     return build_config(ProbeConfig, data, where="probe")
 
 
-def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, out: Path) -> Any:
+CONTINUAL_ARM = "adjusted-continual"
+
+
+def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, out: Path,
+                    aligned: list[Path] | None = None) -> Any:
+    """The transfer stage's config: vanilla against adjusted and, with ``continual_arm``
+    (true or ContinualConfig keys except ``corpus``), ``adjusted-continual``: the adjusted
+    checkpoint fine-tuned with continual learning on the pipeline's aligned training
+    corpora (``aligned``; None while planning, when they are not written yet and ``.``
+    stands in for them). ``probe_after`` is the pipeline's, not the transfer's."""
     from xladjust.tasks.config import TransferConfig
 
     spec = dict(spec)
+    arm = spec.pop("continual_arm", False)
+    spec.pop("probe_after", None)
     finetune = {"model": cfg.model, "out": str(out / "runs"), **spec.pop("finetune", {})}
-    data = {**spec, "models": {"vanilla": cfg.model, "adjusted": str(adjusted)}, "out": str(out),
-            "finetune": finetune}
+    models = {"vanilla": cfg.model, **{k: str(v) for k, v in adjusted_arms(cfg, adjusted).items()}}
+    if arm:
+        models[CONTINUAL_ARM] = str(adjusted)
+        corpora = [str(a) for a in aligned] if aligned is not None else ["."]
+        options = arm if isinstance(arm, dict) else {}
+        spec["continual"] = {CONTINUAL_ARM: {**options, "corpus": corpora}}
+    data = {**spec, "models": models, "out": str(out), "finetune": finetune}
     return build_config(TransferConfig, data, where="transfer")
 
 
@@ -239,18 +275,12 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
             heldout_dirs.append(stage.directory / "heldout")
 
     adjust_dir = cfg.out / "adjust"
-    adjust_cfg = adjust_config(cfg, train_dirs, adjust_dir, progress=progress)
-    adjust_key = sha256_json({"config": _controlled(adjust_cfg), "upstream": align_keys})
-
-    def run_adjust() -> None:
-        from xladjust.adjust.run import adjust
-
-        resume = (adjust_dir / "checkpoints").is_dir() and not is_complete(adjust_dir)
-        adjust(replace(adjust_cfg, resume=resume, overwrite=not resume and adjust_dir.exists()))
-
-    stages.append(Stage("adjust", adjust_dir, adjust_key, run_adjust,
-                        f"{adjust_cfg.objective} on {len(train_dirs)} aligned corpora, model {cfg.model}",
-                        resumable=True))
+    adjust_stages = [_adjust_stage(cfg, "adjust", adjust_dir, train_dirs, align_keys, progress)]
+    adjust_stages += [_adjust_stage(cfg, f"adjust {name}", cfg.out / f"adjust-{name}", train_dirs, align_keys,
+                                    progress, **variant) for name, variant in cfg.adjust_variants.items()]
+    stages += adjust_stages
+    keys = [s.key for s in adjust_stages]
+    adjust_key = keys[0] if len(keys) == 1 else sha256_json(keys)  # every adjusted checkpoint
 
     if cfg.probe is not None:
         probe_dir = cfg.out / "probe"
@@ -263,22 +293,113 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
             run_probes(probe_cfg, progress=progress)
 
         stages.append(Stage("probe", probe_dir, probe_key, run_probe,
-                            f"vanilla vs adjusted on {len(heldout_dirs)} held-out bitext(s)"))
+                            f"{' vs '.join(m.name for m in probe_cfg.models)} on {len(heldout_dirs)} held-out bitext(s)"))
 
+    report_dirs = [probe_dir] if cfg.probe is not None else []
+    report_keys = [probe_key] if cfg.probe is not None else []
     for spec in cfg.transfer:
         task = spec.get("finetune", {}).get("task", "task")
         transfer_dir = cfg.out / f"transfer-{task}"
+        # the continual arm's corpora are written by the align stages: named at run time
         transfer_cfg = transfer_config(cfg, spec, adjust_dir, transfer_dir)
-        transfer_key = sha256_json({"config": _plain(transfer_cfg), "upstream": [adjust_key]})
+        upstream = [adjust_key, *([str(d) for d in train_dirs] + align_keys if transfer_cfg.continual else [])]
+        transfer_key = sha256_json({"config": _plain(transfer_cfg), "upstream": upstream})
 
-        def run_transfer(transfer_cfg: Any = transfer_cfg) -> None:
+        def run_transfer(spec: dict[str, Any] = spec, transfer_dir: Path = transfer_dir) -> None:
             from xladjust.tasks.transfer import transfer
 
-            transfer(transfer_cfg)
+            transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs))
 
         stages.append(Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
-                            f"{task}: vanilla vs adjusted, seeds {list(transfer_cfg.seeds)}"))
+                            f"{task}: {' vs '.join(transfer_cfg.models)}, seeds {list(transfer_cfg.seeds)}"
+                            + (f", {transfer_cfg.parallel} at a time" if transfer_cfg.parallel > 1 else "")))
+        report_dirs.append(transfer_dir)
+        report_keys.append(transfer_key)
+        if cfg.probe is not None and heldout_dirs and spec.get("probe_after", True):
+            stage = _probe_after_stage(cfg, transfer_cfg, probe_cfg, [probe_key, transfer_key], progress)
+            stages.append(stage)
+            report_dirs.append(stage.directory)
+            report_keys.append(stage.key)
+    if cfg.transfer:
+        stages.append(_report_stage(cfg, report_dirs, report_keys))
     return stages
+
+
+def _adjust_stage(cfg: PipelineConfig, name: str, directory: Path, train_dirs: list[Path], align_keys: list[str],
+                  progress: bool, **variant: Any) -> Stage:
+    adjust_cfg = adjust_config(cfg, train_dirs, directory, progress=progress, **variant)
+    key = sha256_json({"config": _controlled(adjust_cfg), "upstream": align_keys})
+
+    def run() -> None:
+        from xladjust.adjust.run import adjust
+
+        resume = (directory / "checkpoints").is_dir() and not is_complete(directory)
+        adjust(replace(adjust_cfg, resume=resume, overwrite=not resume and directory.exists()))
+
+    options = ", ".join(f"{k}={v}" for k, v in variant.items())
+    return Stage(name, directory, key, run,
+                 f"{adjust_cfg.objective} on {len(train_dirs)} aligned corpora, model {cfg.model}"
+                 + (f" ({options})" if options else ""), resumable=True)
+
+
+def _probe_after_stage(cfg: PipelineConfig, transfer_cfg: Any, probe_cfg: Any, upstream: list[str],
+                       progress: bool) -> Stage:
+    """Probe every fine-tuned checkpoint (each arm x seed) beside vanilla and adjusted on the
+    held-out triples of the probe stage, then write the before/after cells
+    (:mod:`xladjust.probes.cells`; a cell averages its seeds per triple)."""
+    from xladjust.probes.config import CheckpointSpec
+    from xladjust.tasks.transfer import run_config
+
+    task = transfer_cfg.finetune.task
+    directory = cfg.out / f"probe-after-{task}"
+    models = list(probe_cfg.models)
+    cells: dict[str, list[str]] = {m.name: [m.name] for m in models}
+    for arm in transfer_cfg.models:
+        names = []
+        for seed in transfer_cfg.seeds:
+            names.append(f"{arm}.{task}.s{seed}")
+            models.append(CheckpointSpec(name=names[-1], spec=str(run_config(transfer_cfg, arm, seed).out)))
+        cells[f"{arm}+{task}"] = names
+    after_cfg = replace(probe_cfg, models=models, out=directory / "probe")
+    tests = [("vanilla", f"vanilla+{task}")]
+    for arm in [m.name for m in probe_cfg.models[1:]]:  # each adjusted checkpoint
+        tests += [("vanilla", arm), (arm, f"{arm}+{task}"), (f"vanilla+{task}", f"{arm}+{task}")]
+    if CONTINUAL_ARM in transfer_cfg.models:
+        tests.append((f"adjusted+{task}", f"{CONTINUAL_ARM}+{task}"))
+    key = sha256_json({"config": _plain(after_cfg), "cells": cells, "tests": tests, "upstream": upstream})
+
+    def run() -> None:
+        from xladjust.probes.cells import write_cells
+        from xladjust.probes.report import TRIPLES_FILE
+        from xladjust.probes.run import run_probes
+
+        (directory / COMPLETE_MARKER).unlink(missing_ok=True)
+        run_probes(after_cfg, progress=progress)
+        write_cells(directory, after_cfg.out / TRIPLES_FILE, cells, tests, primary_layer=after_cfg.primary_layer,
+                    n_resamples=after_cfg.bootstrap, seed=after_cfg.seed, bins=after_cfg.bins,
+                    extra={"task": task, "trained_weights": _trained(transfer_cfg)})
+
+    return Stage(f"probe-after {task}", directory, key, run,
+                 f"{len(models)} checkpoints before/after {task} fine-tuning on the held-out triples")
+
+
+def _trained(transfer_cfg: Any) -> str:
+    from xladjust.tasks.config import trained_weights
+
+    return trained_weights(transfer_cfg.finetune)
+
+
+def _report_stage(cfg: PipelineConfig, dirs: list[Path], keys: list[str]) -> Stage:
+    """One report over the probe, transfer and after-fine-tuning probe stages."""
+    directory = cfg.out / "report"
+
+    def run() -> None:
+        from xladjust.probes.gather import compare_runs
+
+        compare_runs(dirs, directory)
+
+    return Stage("report", directory, sha256_json({"runs": [str(d) for d in dirs], "upstream": keys}), run,
+                 f"one report over {len(dirs)} runs")
 
 
 def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool) -> list[Stage]:
@@ -422,7 +543,14 @@ def stage_status(cfg: PipelineConfig, stage: Stage) -> str:
 
 def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool = True,
                  echo: Callable[[str], None] = print) -> list[tuple[str, str, float]]:
-    """Run (or with ``dry_run`` only print) the plan; returns (stage, action, seconds)."""
+    """Check the input data, then run (or with ``dry_run`` only print) the plan; returns
+    (stage, action, seconds). Input problems raise before anything runs; warnings are echoed."""
+    from xladjust.datacheck import check_inputs
+
+    report = check_inputs(cfg)
+    for warning in report.warnings:
+        echo(f"warning: {warning}")
+    report.raise_problems()
     stages = plan(cfg, progress=progress)
     done: list[tuple[str, str, float]] = []
     for i, stage in enumerate(stages, start=1):
@@ -457,6 +585,33 @@ def summary_table(cfg: PipelineConfig) -> str | None:
     return headline_table(read_json(summary_path))
 
 
+def study_tables(cfg: PipelineConfig) -> list[str]:
+    """Each transfer's comparison table and each after-fine-tuning probe's cells at its
+    primary layer, from the finished stages."""
+    out = []
+    for spec in cfg.transfer:
+        task = spec.get("finetune", {}).get("task", "task")
+        comparison = cfg.out / f"transfer-{task}" / "comparison.md"
+        if comparison.is_file():
+            out.append(comparison.read_text(encoding="utf-8").split("\n## ")[0].strip())
+        cells = cfg.out / f"probe-after-{task}" / "summary.json"
+        if cells.is_file():
+            out.append(cells_table(read_json(cells), task))
+    return out
+
+
+def cells_table(summary: dict[str, Any], task: str) -> str:
+    """Mean cosine d(w,r), d(w,u) and Δ per bitext and cell at the primary layer."""
+    lines = [f"probes before/after {task} fine-tuning (cosine, primary layer; seeds averaged per triple)",
+             "bitext    layer  cell                            d(w,r)   d(w,u)        Δ"]
+    for bitext, entry in summary.get("bitexts", {}).items():
+        layer = entry["primary_layer"]
+        for cell, m in entry["layers"][str(layer)].items():
+            lines.append(f"{bitext:<8}  {layer:>5}  {cell:<30}  {_num(m.get('mean_related')):>7}  "
+                         f"{_num(m.get('mean_unrelated')):>7}  {_num(m.get('mean_delta')):>7}")
+    return "\n".join(lines)
+
+
 def headline_table(summary: dict[str, Any]) -> str:
     """Mean Δ, share Δ > 0 and word retrieval P@1 per held-out bitext and checkpoint."""
     lines = ["bitext    checkpoint   mean Δ   share Δ>0   P@1 cosine   P@1 CSLS",
@@ -484,6 +639,7 @@ def _num(value: Any) -> str:
 @click.pass_context
 def run_command(ctx: click.Context, pipeline_file: Path, dry_run: bool) -> None:
     """Run a whole pipeline (align, adjust, probe, transfer) from PIPELINE_FILE."""
+    start = time.perf_counter()
     cfg = load_pipeline(pipeline_file)
     quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
     results = run_pipeline(cfg, dry_run=dry_run, progress=not quiet, echo=click.echo)
@@ -492,7 +648,9 @@ def run_command(ctx: click.Context, pipeline_file: Path, dry_run: bool) -> None:
         return
     ran = [r for r in results if r[1] == "ran"]
     click.echo(f"done: {len(ran)} stage(s) ran, {len(results) - len(ran)} up to date "
-               f"({sum(r[2] for r in ran):.0f} s); outputs in {cfg.out}")
+               f"({sum(r[2] for r in ran):.0f} s); wall time {time.perf_counter() - start:.0f} s; outputs in {cfg.out}")
     table = summary_table(cfg)
     if table:
         click.echo(table)
+    for text in study_tables(cfg):
+        click.echo("\n" + text)

@@ -1,0 +1,160 @@
+"""Read every input file of a config before any work, to catch what would fail later.
+
+``xladjust validate FILE`` and ``xladjust run FILE [--dry-run]`` call :func:`check_inputs`:
+parallel text goes through the align stage's readers (line counts, empty or over-long
+sides under ``strict``, no usable pair), task data through the task's own reader (labels
+outside the task's set, QA answers that are empty or not in their context, a file with no
+rows). Each file is read once, streaming, and its reading stops at its first problem, so
+the check is bounded by one pass over the inputs. A dev set that is the same file (path or
+content) as a training set is a warning: dev scores would not measure held-out data.
+Hub sources (``hf:``) are not read (that needs the network).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xladjust.errors import ConfigError, XladjustError
+from xladjust.io import sha256_file
+
+
+class InputProblems(ConfigError):
+    """Problems found in the input data; the CLI prints one line per problem."""
+
+    one_line_each = True
+
+
+@dataclass
+class InputReport:
+    """Problems (the run would fail) and warnings (it would run, but mislead)."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def extend(self, other: InputReport) -> None:
+        self.problems += other.problems
+        self.warnings += other.warnings
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise InputProblems(self.problems)
+
+
+def check_inputs(cfg: Any) -> InputReport:
+    """Read the inputs of a pipeline or fine-tuning config; other configs pass."""
+    from xladjust.pipeline import PipelineConfig
+    from xladjust.tasks.config import FinetuneConfig
+
+    if isinstance(cfg, PipelineConfig):
+        return check_pipeline_inputs(cfg)
+    if isinstance(cfg, FinetuneConfig):
+        return check_finetune_inputs(cfg, "finetune", {})
+    return InputReport()
+
+
+def check_pipeline_inputs(cfg: Any) -> InputReport:
+    from xladjust.pipeline import _PLACEHOLDER, landscape_finetune, transfer_config
+
+    report = InputReport()
+    seen: dict[str, str | None] = {}  # file -> its first problem (None: fine), so each is read once
+    for pair in cfg.pairs:
+        for part in ("train", "heldout"):
+            spec = getattr(pair, part)
+            if spec:
+                report.extend(check_parallel(spec, pair.src_lang, pair.tgt_lang, f"pairs[{pair.label}].{part}", seen))
+    for spec in cfg.transfer:
+        ft = transfer_config(cfg, spec, _PLACEHOLDER / "c", _PLACEHOLDER / "d").finetune
+        report.extend(check_finetune_inputs(ft, f"transfer {ft.task}", seen))
+    if cfg.landscape is not None:
+        land = cfg.landscape
+        ft = landscape_finetune(cfg, land, bilingual=True, out=_PLACEHOLDER)
+        report.extend(check_finetune_inputs(ft, "landscape", seen))
+        report.extend(_check_task_files(ft.task, {f"eval[{k}]": v for k, v in land.eval.items()}, "landscape", seen))
+    return report
+
+
+def check_parallel(spec: dict[str, Any], src_lang: str, tgt_lang: str, where: str,
+                   seen: dict[str, str | None]) -> InputReport:
+    """Stream one parallel-text input through the align stage's reader and filter."""
+    from xladjust.align.config import InputSpec
+    from xladjust.align.readers import open_bitext, scan_bitext
+    from xladjust.config import build_config
+
+    report = InputReport()
+    try:
+        input_spec = build_config(InputSpec, dict(spec), where=where)
+    except ConfigError:
+        return report  # the config check reports it
+    if input_spec.hf is not None:
+        return report
+    key = "|".join(str(getattr(input_spec, k)) for k in ("src", "tgt", "bitext", "tsv", "limit", "strict",
+                                                          "max_words"))
+    if key not in seen:
+        try:
+            scan_bitext(open_bitext(input_spec, src_lang, tgt_lang), input_spec.max_words, input_spec.strict)
+            seen[key] = None
+        except XladjustError as exc:
+            seen[key] = str(exc)
+    if seen[key] is not None:
+        report.problems.append(f"{where}: {seen[key]}")
+    return report
+
+
+def check_finetune_inputs(ft: Any, where: str, seen: dict[str, str | None]) -> InputReport:
+    """Read the training, dev and test files of a fine-tuning config with the task's reader,
+    and warn when the dev set is a training set."""
+    sources = {f"train[{i}]": s for i, s in enumerate(ft.train)}
+    if ft.dev:
+        sources["dev"] = ft.dev
+    sources.update({f"test[{lang}]": s for lang, s in ft.test.items()})
+    report = _check_task_files(ft.task, sources, where, seen)
+    if ft.dev:
+        for i, train in enumerate(ft.train):
+            same = _same_file(ft.dev, train)
+            if same:
+                report.warnings.append(
+                    f"{where}: the dev set {ft.dev} is {same} as train[{i}]; dev scores (and the selected step) "
+                    "then measure training data: give another dev file or use dev_split")
+    return report
+
+
+def _check_task_files(task_name: str, sources: dict[str, str], where: str,
+                      seen: dict[str, str | None]) -> InputReport:
+    from xladjust.tasks.registry import TASKS, get_task
+    from xladjust.tasks.sources import parse_source
+
+    report = InputReport()
+    if task_name not in TASKS:
+        return report  # the config check reports it
+    task = get_task(task_name)
+    for role, text in sources.items():
+        try:
+            src = parse_source(text)
+        except XladjustError:
+            continue  # the config check reports it
+        if src.path is None or not src.path.is_file():
+            continue  # hub source, or a missing file the config check reports
+        key = f"{task.name}|{src.path.resolve()}"
+        if key not in seen:
+            try:
+                task.read_file(src.path)
+                seen[key] = None
+            except XladjustError as exc:
+                seen[key] = str(exc)
+        if seen[key] is not None:
+            report.problems.append(f"{where} {role}: {seen[key]}")
+    return report
+
+
+def _same_file(a: str, b: str) -> str | None:
+    """'the same file' or 'identical in content' when two local sources are, else None."""
+    pa, pb = Path(a), Path(b)
+    if not (pa.is_file() and pb.is_file()):
+        return None
+    if pa.resolve() == pb.resolve():
+        return "the same file"
+    if pa.stat().st_size == pb.stat().st_size and sha256_file(pa) == sha256_file(pb):
+        return "identical in content"
+    return None
