@@ -113,9 +113,41 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. Raised in the main thread by :func:`on_signal`, so every
+    stage unwinds as for Ctrl-C: ``finally`` blocks remove scratch files, nothing is
+    marked complete. Not a KeyboardInterrupt, so click does not turn it into an Abort."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def on_signal(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def install_signal_handlers() -> None:
+    """SIGINT, SIGTERM (kill, SLURM, scancel) and SIGHUP all interrupt the command the
+    same way; only possible from the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in INTERRUPT_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, on_signal)
+
+
 def main(argv: list[str] | None = None) -> Any:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    install_signal_handlers()
     try:
         return cli.main(args=args, prog_name="xladjust", standalone_mode=False)
     except XladjustError as exc:
@@ -124,23 +156,46 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("xladjust: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("xladjust: interrupted; rerun the same command with --resume where supported", err=True)
-        sys.exit(130)
+        _fail(exc, debug, usage_line(exc))
+    except (KeyboardInterrupt, Interrupted) as exc:
+        import signal
+
+        signum = getattr(exc, "signum", signal.SIGINT)
+        name = signal.Signals(signum).name
+        click.echo(f"xladjust: interrupted ({name}); nothing was marked complete. Rerun the same command "
+                   "(with --resume where supported)", err=True)
+        sys.exit(128 + signum)
     except OSError as exc:
+        from xladjust.io import is_disk_full
+
         detail = exc.strerror or str(exc)
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        if is_disk_full(exc):
+            detail = "the disk is full (no space left on device)"
         _fail(exc, debug, f"{detail}{where}")
+
+
+def usage_line(exc: click.ClickException) -> str:
+    """A click usage error (unknown option, missing argument, bad choice) as one line
+    naming the command and where to find its options."""
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
 
 
 def _fail(exc: BaseException, debug: bool, message: str) -> None:
     if debug:
         traceback.print_exception(exc)
     one_line = " ".join(message.split())
+    if len(one_line) > MAX_MESSAGE:
+        one_line = one_line[: MAX_MESSAGE - 1] + "…"
     click.echo(f"xladjust: error: {one_line}", err=True)
     sys.exit(2)
+
+
+MAX_MESSAGE = 4000  # characters of one error line; values inside are shortened first (config.shorten)
 
 
 if __name__ == "__main__":  # pragma: no cover
