@@ -78,9 +78,13 @@ def _input_hashes(cfg: FinetuneConfig) -> dict[str, str]:
     return hashes
 
 
-def _check_out(out: Path) -> None:
-    if out.is_dir() and any(out.iterdir()) and not (out / META_FILE).is_file():
-        raise ConfigError(f"{out} exists and is not an xladjust fine-tuning run; choose a new --out directory")
+# fine-tuning runs written before the run-folder marker existed
+LEGACY_OUTPUT = [(META_FILE, METRICS_FILE)]
+
+
+def finetune_inputs(cfg: FinetuneConfig) -> list[Any]:
+    """Every input path of a fine-tuning run (for the output guard)."""
+    return [cfg.model, *cfg.train, cfg.dev, *cfg.test.values(), cfg.continual.corpus if cfg.continual else None]
 
 
 def finetune(config: FinetuneConfig) -> Path:
@@ -101,8 +105,14 @@ def finetune(config: FinetuneConfig) -> Path:
 
 
 def _finetune(config: FinetuneConfig) -> Path:
+    from xladjust.outputs import claim_output
+
     cfg = resolve_defaults(config)
-    _check_out(Path(cfg.out))
+    with claim_output(cfg.out, command="finetune", inputs=finetune_inputs(cfg), legacy=LEGACY_OUTPUT):
+        return _finetune_claimed(cfg)
+
+
+def _finetune_claimed(cfg: FinetuneConfig) -> Path:
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
     tm = init_task_model(cfg.model, task, encode_options(cfg), seed=cfg.seed)

@@ -29,7 +29,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,10 @@ LOCK_SUFFIX = ".lock"
 
 # resolved output path -> its active claim in this process
 _CLAIMS: dict[str, Claim] = {}
+
+# how an output written before the marker existed is recognized: alternatives, each a set
+# of file names that must all exist, or a predicate on the folder
+Legacy = Sequence["Sequence[str] | Callable[[Path], bool]"]
 
 
 @dataclass
@@ -76,13 +80,13 @@ class Claim:
 
 
 def claim_output(out: str | os.PathLike[str], *, command: str, inputs: Iterable[Any] = (),
-                 legacy: Sequence[Sequence[str]] = (), file: bool = False, also: Sequence[Path] = (),
+                 legacy: Legacy = (), file: bool = False, also: Sequence[Path] = (),
                  enabled: bool = True, flag: str = "--out") -> contextlib.AbstractContextManager[Claim]:
     """Check, lock and hold output ``out`` of ``command`` (see the module doc).
 
     ``inputs``: every input path of the run (files, folders, model dirs; hub names and
-    ``None`` are skipped). ``legacy``: alternatives of file sets that mark an older output
-    of this command without a marker (e.g. ``[("pairs.jsonl", "manifest.json")]``).
+    ``None`` are skipped). ``legacy``: how an older output of this command without a marker
+    is recognized (e.g. ``[("pairs.jsonl", "manifest.json")]`` or ``[summary_kind("compare")]``).
     ``file``: the output is one file (``also`` lists files written with it, such as an
     index). ``enabled=False`` (other ranks of a distributed run) yields an unlocked claim.
     """
@@ -90,7 +94,7 @@ def claim_output(out: str | os.PathLike[str], *, command: str, inputs: Iterable[
 
 
 @contextlib.contextmanager
-def _claim(out: Path, command: str, inputs: list[Any], legacy: Sequence[Sequence[str]], file: bool,
+def _claim(out: Path, command: str, inputs: list[Any], legacy: Legacy, file: bool,
            also: list[Path], enabled: bool, flag: str) -> Iterator[Claim]:
     claim = Claim(out=out, command=command, lock_path=None, fd=None, started=time.time())
     if not enabled:
@@ -153,7 +157,7 @@ def check_not_input(out: Path, inputs: Iterable[Any], flag: str = "--out") -> No
                           f"Choose another {flag}")
 
 
-def owned_by(path: Path, command: str, legacy: Sequence[Sequence[str]] = ()) -> bool:
+def owned_by(path: Path, command: str, legacy: Legacy = ()) -> bool:
     """Whether folder ``path`` is an output (finished or failed) of ``command``."""
     marker = path / MARKER_FILE
     if marker.is_file():
@@ -162,10 +166,29 @@ def owned_by(path: Path, command: str, legacy: Sequence[Sequence[str]] = ()) -> 
         except (OSError, ValueError):
             return False
         return isinstance(data, dict) and data.get("command") == command
-    return any(all((path / name).exists() for name in names) for names in legacy if names)
+    for rule in legacy:
+        if callable(rule):
+            if rule(path):
+                return True
+        elif rule and all((path / name).exists() for name in rule):
+            return True
+    return False
 
 
-def check_replaceable(out: Path, command: str, legacy: Sequence[Sequence[str]] = (), *, file: bool = False,
+def summary_kind(kind: str) -> Callable[[Path], bool]:
+    """A legacy rule: the folder's ``summary.json`` says ``"kind": kind``."""
+
+    def rule(path: Path) -> bool:
+        try:
+            data = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and data.get("kind") == kind
+
+    return rule
+
+
+def check_replaceable(out: Path, command: str, legacy: Legacy = (), *, file: bool = False,
                       flag: str = "--out") -> bool:
     """Refuse an existing ``out`` that this command may not replace; True when ``out``
     holds an earlier output of ``command`` (False when absent or an empty folder)."""
@@ -178,8 +201,9 @@ def check_replaceable(out: Path, command: str, legacy: Sequence[Sequence[str]] =
     if not out.is_dir() or not any(out.iterdir()):
         return False
     if not owned_by(out, command, legacy):
-        raise OutputError(f"{flag} {out} is a non-empty folder that is not an output of 'xladjust {command}'; "
-                          f"refusing to replace it: choose another {flag}")
+        article = "an" if command[0] in "aeiou" else "a"
+        raise OutputError(f"{flag} {out} is not {article} {command} run: a non-empty folder that 'xladjust "
+                          f"{command}' did not write; refusing to replace it, choose another {flag}")
     return True
 
 
