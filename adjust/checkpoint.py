@@ -117,7 +117,7 @@ TRAINER_KEYS = ("step", "pairs", "tokens", "seconds", "losses", "epoch", "schedu
 
 
 def verify_checkpoint(path: Path, *, run_dir: Path, recorded_inputs: dict[str, str] | None, inputs: dict[str, str],
-                      n_optimizers: int, has_objective: bool) -> None:
+                      n_optimizers: int, has_objective: bool, labels: dict[str, str] | None = None) -> None:
     """Before loading: the inputs' contents are unchanged and the checkpoint and the run's
     ``metrics.jsonl`` are whole (see :func:`xladjust.resume.verify_resume`)."""
     from xladjust.adjust.train import METRICS_FILE
@@ -126,7 +126,7 @@ def verify_checkpoint(path: Path, *, run_dir: Path, recorded_inputs: dict[str, s
     files = ["trainable.safetensors", "rng.safetensors", *(f"optimizer-{k}.pt" for k in range(n_optimizers))]
     if has_objective:
         files.append("objective.safetensors")
-    verify_resume(path, recorded_inputs=recorded_inputs, inputs=inputs, files=files,
+    verify_resume(path, recorded_inputs=recorded_inputs, inputs=inputs, labels=labels, files=files,
                   json_keys={"trainer.json": TRAINER_KEYS}, jsonl=[Path(run_dir) / METRICS_FILE])
 
 

@@ -171,7 +171,9 @@ def set_up(config: AdjustConfig, accelerator: Any, scans: list[Any], run_dir: Pa
                 run_dir=Path(run_dir if run_dir is not None else config.out),
                 fingerprints={"data": data.fingerprint(), "config": config_fingerprint(config)})
     setup = Setup(loop, loaded, data, sparse, warmup, timing)
-    setup.input_hashes = {**data.hashes, **_weights_hash(loaded)}
+    # keyed by role, not path: a resume checks contents, wherever the inputs now live
+    setup.input_hashes = {f"aligned corpus {k + 1}": digest for k, digest in enumerate(data.hashes.values())}
+    setup.input_hashes.update(_weights_hash(loaded))
     loop.fingerprints["inputs"] = sha256_json(setup.input_hashes)
     return setup
 
@@ -192,8 +194,9 @@ def _start(loop: Any, resuming: bool, input_hashes: dict[str, str] | None = None
     checkpoints = list_checkpoints(loop.run_dir) if resuming else []
     inputs = dict(input_hashes or {})
     if checkpoints:
+        labels = {f"aligned corpus {k + 1}": f"aligned corpus {path}" for k, path in enumerate(loop.config.aligned)}
         verify_checkpoint(checkpoints[-1], run_dir=loop.run_dir, recorded_inputs=_recorded_inputs(loop.run_dir),
-                          inputs=inputs, n_optimizers=len(loop.optimizers),
+                          inputs=inputs, labels=labels, n_optimizers=len(loop.optimizers),
                           has_objective=bool(dict(loop.objective.state_dict())))
         saved = load_training_state(checkpoints[-1])
         check_state(saved, set(trainable_tensors(loop.encoder)), len(loop.optimizers), len(loop.schedulers))
@@ -316,10 +319,15 @@ def prepare_run_dir(config: AdjustConfig, accelerator: Any, claim: Any) -> tuple
     return False, run_dir
 
 
+# where the inputs and the output live: a resume checks the inputs' contents instead
+_PATH_KEYS = ("aligned", "out", "model")
+
+
 def config_fingerprint(config: AdjustConfig) -> str:
-    """Hash of the options that change what a run computes (run-control flags excluded)."""
+    """Hash of the options that change what a run computes (run-control flags and the
+    paths of inputs and output excluded: the inputs' contents are checked on their own)."""
     data = config_to_dict(config)
-    for key in RUN_CONTROL_KEYS:
+    for key in (*RUN_CONTROL_KEYS, *_PATH_KEYS):
         data.pop(key, None)
     return sha256_json(data)
 

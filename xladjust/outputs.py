@@ -65,12 +65,14 @@ class Claim:
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started))}
 
     def mark(self, directory: str | os.PathLike[str] | None = None) -> Path:
-        """Create ``directory`` (default: the output) and write the marker into it."""
+        """Create ``directory`` (default: the output) and write the marker into it; a
+        folder built in place keeps the marker of its first run."""
         from xladjust.io import write_json_atomic
 
         target = Path(directory) if directory is not None else self.out
         target.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(target / MARKER_FILE, self.marker)
+        if not owned_by(target, self.command, ()):
+            write_json_atomic(target / MARKER_FILE, self.marker)
         return target
 
     def staging_dir(self) -> Path:

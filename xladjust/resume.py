@@ -48,12 +48,13 @@ def content_hashes(paths: Mapping[str, str | Path | None]) -> dict[str, str]:
 
 def verify_resume(checkpoint: Path, *, recorded_inputs: Mapping[str, str] | None, inputs: Mapping[str, str],
                   files: Sequence[str] = (), json_keys: Mapping[str, Sequence[str]] | None = None,
-                  jsonl: Sequence[Path] = ()) -> dict[str, Any]:
+                  jsonl: Sequence[Path] = (), labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Refuse (InputError, one line) to resume from ``checkpoint`` when an input changed
     or the checkpoint is damaged; return the parsed JSON files (name -> object).
 
     ``recorded_inputs``/``inputs``: name -> content hash, as the interrupted run recorded
-    them and as they are now (None: nothing recorded, which is refused too). ``files``:
+    them and as they are now (None: nothing recorded, which is refused too); ``labels``
+    name an input in messages (default: its key). ``files``:
     names that must exist (non-empty) in the checkpoint; ``json_keys``: JSON files in it
     and the keys each must have; ``jsonl``: JSON-lines files (anywhere) to check line by line.
     """
@@ -62,7 +63,8 @@ def verify_resume(checkpoint: Path, *, recorded_inputs: Mapping[str, str] | None
         raise InputError(f"cannot resume from {checkpoint}: the interrupted run recorded no input hashes; {AFRESH}")
     for name in sorted(set(recorded_inputs) | set(inputs)):
         if recorded_inputs.get(name) != inputs.get(name):
-            raise InputError(f"cannot resume from {checkpoint}: the contents of {name} changed since the "
+            label = (labels or {}).get(name, name)
+            raise InputError(f"cannot resume from {checkpoint}: the contents of {label} changed since the "
                              f"interrupted run (resume checks contents, not paths); restore it or {AFRESH}")
     for name in files:
         path = checkpoint / name
