@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xladjust.config import expand_path
 from xladjust.errors import InputError
 from xladjust.tasks.examples import PairExample, QAExample, TaggedSentence
 from xladjust.tasks.readers import checked_answer
@@ -48,7 +49,7 @@ def parse_source(text: str) -> Source:
         raise InputError("empty data source; give a file path or hf:NAME[:CONFIG[:SPLIT]]")
     text = text.strip()
     if not text.startswith(HUB_PREFIX):
-        return Source(text=text, path=Path(text).expanduser())
+        return Source(text=text, path=expand_path(text, "data source"))  # ~ and $VAR, as for every path
     parts = text[len(HUB_PREFIX) :].split(":")
     if len(parts) > 3 or not parts[0]:
         raise InputError(f"bad hub source {text!r}; use hf:NAME[:CONFIG[:SPLIT]], e.g. hf:xnli:es:test")

@@ -193,10 +193,13 @@ def validate_file(path: str | Path, kind: str | None = None) -> Any:
 
 
 def build_config(cls: type, data: dict[str, Any], where: str = "config") -> Any:
-    """Build dataclass ``cls`` from ``data``; raise one ConfigError listing every problem."""
+    """Build dataclass ``cls`` from ``data``; raise one ConfigError listing every problem.
+
+    A field whose value is bad is replaced by its default for the cross-field ``check()``,
+    so the rules of ``check()`` are reported together with the type problems."""
     problems: list[str] = []
     obj = _build(cls, data, where, problems)
-    if not problems and hasattr(obj, "check"):
+    if obj is not None and hasattr(obj, "check"):
         problems.extend(f"{where}: {p}" for p in obj.check())
     if problems:
         raise ConfigError(problems)
@@ -204,6 +207,9 @@ def build_config(cls: type, data: dict[str, Any], where: str = "config") -> Any:
 
 
 def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
+    """``cls`` from ``data``, problems appended; None only when it cannot be built at all
+    (not a mapping, a required key missing or bad). A bad key with a default keeps the
+    default, so callers can go on checking the rest."""
     if not isinstance(data, dict):
         problems.append(f"{where}: expected a mapping, got {type(data).__name__}")
         return None
@@ -213,18 +219,32 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
         if key not in fields:
             problems.append(f"{where}: unknown key {shorten(key)} (known: {', '.join(sorted(fields))})")
     kwargs: dict[str, Any] = {}
+    buildable = True
     for name, field in fields.items():
+        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         if name in data:
-            kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}", problems)
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            before = len(problems)
+            value = _convert(hints[name], data[name], f"{where}.{name}", problems)
+            if len(problems) == before or _built_items(value):
+                kwargs[name] = value  # (a list of sections built despite a bad key in one)
+            elif required:
+                buildable = False
+        elif required:
             problems.append(f"{where}: missing required key {name!r}")
-    if problems:
+            buildable = False
+    if not buildable:
         return None
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         problems.append(f"{where}: {shorten(exc, 300, raw=True)}")
         return None
+
+
+def _built_items(value: Any) -> bool:
+    """A non-empty list of config sections, each built (their problems are reported)."""
+    return (isinstance(value, list) and bool(value)
+            and all(dataclasses.is_dataclass(v) and not isinstance(v, type) for v in value))
 
 
 def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
