@@ -543,3 +543,61 @@ def test_disk_full_keeps_the_previous_output(stage, world, capsys, monkeypatch, 
     assert tree_hashes(out) == old
     assert inputs_of(world) == before
     assert [p.name for p in world["tmp"].iterdir() if p.name.startswith(".out.") and p.name != ".out.lock"] == []
+
+
+# ------------------------------------------------- xladjust run: a changed adjust stage
+
+
+@pytest.fixture(scope="module")
+def finished_pipeline(tmp_path_factory, tiny_checkpoints):
+    """A complete pipeline run (align, adjust, probe) on the tiny model (template)."""
+    import yaml
+
+    root = tmp_path_factory.mktemp("pipeline")
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo-en-es"
+    cfg = {
+        "kind": "pipeline", "out": str(root / "runs"), "model": str(tiny_checkpoints["wordpiece"]),
+        "pairs": [{"tgt_lang": "es",
+                   "train": {"src": str(samples / "train.en"), "tgt": str(samples / "train.es"), "limit": 30},
+                   "heldout": {"src": str(samples / "heldout.en"), "tgt": str(samples / "heldout.es"), "limit": 8}}],
+        "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
+        "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32"},
+        "probe": {"layers": "last", "bf16": False, "bootstrap": 20},
+    }
+    from xladjust.pipeline import load_pipeline, run_pipeline
+
+    path = root / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    run_pipeline(load_pipeline(path), progress=False, echo=lambda _: None)
+    return root, cfg
+
+
+def _pipeline_copy(finished_pipeline, tmp_path: Path, **adjust: object) -> tuple[Path, Path]:
+    import yaml
+
+    root, cfg = finished_pipeline
+    runs = Path(shutil.copytree(root / "runs", tmp_path / "runs"))
+    cfg = {**cfg, "out": str(runs), "adjust": {**cfg["adjust"], **adjust}}
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return runs, path
+
+
+def test_run_with_a_bad_new_adjust_layer_keeps_adjust_and_probe(finished_pipeline, tmp_path, capsys):
+    runs, config = _pipeline_copy(finished_pipeline, tmp_path, layer=9)
+    before = tree_hashes(runs / "adjust", runs / "probe")
+    fail_one_line(capsys, ["run", str(config)], "layer 9 is out of range")
+    assert tree_hashes(runs / "adjust", runs / "probe") == before, "the checkpoint the probe run points to is intact"
+    assert [p.name for p in runs.iterdir() if p.name.startswith(".adjust")] == []
+
+
+def test_run_with_a_new_adjust_layer_rebuilds_adjust_then_reruns_probe(finished_pipeline, tmp_path, capsys):
+    runs, config = _pipeline_copy(finished_pipeline, tmp_path, layer=1)
+    old_weights = (runs / "adjust" / "model.safetensors").read_bytes()
+    old_probe = (runs / "probe" / "summary.json").read_bytes()
+    code, out, err = run_cli(["run", str(config)], capsys)
+    assert code == 0, err
+    assert "done:" in out and "up to date" in out, out  # (the copy's paths differ, so align reruns too)
+    assert (runs / "adjust" / ".complete").exists() and (runs / "probe" / ".complete").exists()
+    assert (runs / "adjust" / "model.safetensors").read_bytes() != old_weights
+    assert (runs / "probe" / "summary.json").read_bytes() != old_probe
