@@ -75,6 +75,9 @@ def args_for(stage: str, w: dict, out: Path) -> list[str]:
     if stage == "finetune":
         return ["finetune", "--model", str(w["model"]), "--task", "nli", "--train", str(w["nli"]), "--out", str(out),
                 "--max-steps", "1", "--batch-size", "2", "--no-bf16", "--threads", "1"]
+    if stage == "evaluate":
+        return ["evaluate", "--model", str(w["task_model"]), "--test", f"en={w['nli']}", "--out", str(out),
+                "--no-bf16"]
     if stage == "transfer":
         return ["transfer", "--task", "nli", "--models", f"base={w['model']}", "--seeds", "1", "--train",
                 str(w["nli"]), "--test", f"en={w['nli']}", "--out", str(out), "--max-steps", "1", "--no-bf16",
@@ -97,7 +100,8 @@ def args_for(stage: str, w: dict, out: Path) -> list[str]:
     raise AssertionError(stage)
 
 
-STAGES = ["align", "adjust", "probe", "embed", "finetune", "transfer", "interpolate", "flatness", "compare", "run"]
+STAGES = ["align", "adjust", "probe", "embed", "finetune", "evaluate", "transfer", "interpolate", "flatness", "compare",
+          "run"]
 ALL_INPUTS = ("text", "aligned", "model", "nli", "tokens", "runs", "task-model")
 
 
@@ -118,6 +122,7 @@ OVERLAPS = [  # (stage, how --out is chosen, fragment)
     ("embed", lambda w: w["tokens"], "is the input"),
     ("finetune", lambda w: w["model"], "is the input"),
     ("finetune", lambda w: w["nli"].parent, "contains the input"),
+    ("evaluate", lambda w: w["task_model"], "is the input"),
     ("transfer", lambda w: w["model"], "is the input"),
     ("interpolate", lambda w: w["task_model"], "is the input"),
     ("flatness", lambda w: w["task_model"], "is the input"),
