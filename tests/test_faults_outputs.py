@@ -606,3 +606,53 @@ def test_run_with_a_new_adjust_layer_rebuilds_adjust_then_reruns_probe(finished_
     assert (runs / "adjust" / ".complete").exists() and (runs / "probe" / ".complete").exists()
     assert (runs / "adjust" / "model.safetensors").read_bytes() != old_weights
     assert (runs / "probe" / "summary.json").read_bytes() != old_probe
+
+
+# ------------------------------------------------------------------ the guard itself
+
+
+def test_claim_releases_and_removes_the_lock(tmp_path):
+    from xladjust.outputs import claim_output
+
+    out = tmp_path / "out"
+    with claim_output(out, command="align") as claim:
+        info = json.loads(lock_path(out).read_text(encoding="utf-8"))
+        assert info["pid"] == os.getpid() and info["command"] == "align"
+        with pytest.raises(Exception, match="already being written by this process"):
+            with claim_output(out, command="align"):
+                pass
+        claim.mark()
+    assert not lock_path(out).exists()
+    assert json.loads((out / MARKER_FILE).read_text(encoding="utf-8"))["command"] == "align"
+    with claim_output(out, command="align"):  # an own output may be claimed again
+        pass
+
+
+def test_claim_removes_scratch_of_a_killed_run_only(tmp_path):
+    from xladjust.outputs import claim_output
+
+    out = tmp_path / "out"
+    stale = [tmp_path / ".out.abcd1234.tmp", tmp_path / ".out.staging.tmp", tmp_path / ".out.old"]
+    for path in stale:
+        path.mkdir()
+    others = [tmp_path / ".out.b.abcd1234.tmp", tmp_path / ".output.abcd1234.tmp", tmp_path / "out.txt"]
+    for path in others:
+        path.write_text("not ours", encoding="utf-8")
+    with claim_output(out, command="align"):
+        assert not any(p.exists() for p in stale)
+    assert all(p.read_text(encoding="utf-8") == "not ours" for p in others)
+
+
+def test_interrupt_inside_atomic_dir_keeps_the_old_output(tmp_path):
+    from xladjust.cli import Interrupted
+    from xladjust.io import atomic_dir
+    from xladjust.outputs import claim_output
+
+    out = write_sample_corpus(tmp_path / "out")
+    before = tree_hashes(out)
+    with pytest.raises(Interrupted):
+        with claim_output(out, command="align", legacy=[("pairs.jsonl", "manifest.json")]), atomic_dir(out) as tmp:
+            (tmp / "pairs.jsonl").write_text("half", encoding="utf-8")
+            raise Interrupted(signal.SIGTERM)
+    assert tree_hashes(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
