@@ -152,21 +152,28 @@ _DISK_FULL_TEXT = ("No space left on device", "StorageFull", "Disk quota exceede
 
 def is_disk_full(exc: BaseException, path: str | os.PathLike[str] | None = None) -> bool:
     """True for an error that means the disk (or quota) is full: ENOSPC/EDQUOT, the
-    messages safetensors wraps them in, or torch's bare "file write failed" when the
-    disk holding ``path`` has (almost) no room left."""
+    messages safetensors wraps them in, or any other error while writing ``path`` (torch
+    reports a full disk as "iostream error" or "unexpected pos") when the disk holding
+    ``path`` has (almost) no room left."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     if not isinstance(exc, Exception):
         return False
-    text = str(exc)
-    if any(t in text for t in _DISK_FULL_TEXT):
+    if any(t in str(exc) for t in _DISK_FULL_TEXT):
         return True
-    if "file write failed" in text and path is not None:
-        try:
-            return shutil.disk_usage(Path(path).parent).free < (1 << 20)
-        except OSError:
-            return False
-    return False
+    if path is None:
+        return False
+    try:
+        return shutil.disk_usage(_existing_parent(Path(path))).free < (1 << 20)
+    except OSError:
+        return False
+
+
+def _existing_parent(path: Path) -> Path:
+    path = path.parent
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 @contextlib.contextmanager
