@@ -130,24 +130,41 @@ def on_signal(signum: int, frame: Any) -> None:
 INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
-def install_signal_handlers() -> None:
+def install_signal_handlers() -> dict[int, Any]:
     """SIGINT, SIGTERM (kill, SLURM, scancel) and SIGHUP all interrupt the command the
-    same way; only possible from the main thread."""
+    same way (a signal the parent ignores, as under nohup, stays ignored); only possible
+    from the main thread. Returns the previous handlers."""
     import signal
     import threading
 
+    previous: dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
-        return
+        return previous
     for name in INTERRUPT_SIGNALS:
         signum = getattr(signal, name, None)
         if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, on_signal)
+            previous[signum] = signal.signal(signum, on_signal)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    import signal
+
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 def main(argv: list[str] | None = None) -> Any:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    install_signal_handlers()
+    previous = install_signal_handlers()
+    try:
+        return _main(args, debug)
+    finally:
+        _restore_signal_handlers(previous)  # main() may be called from Python (tests, notebooks)
+
+
+def _main(args: list[str], debug: bool) -> Any:
     try:
         return cli.main(args=args, prog_name="xladjust", standalone_mode=False)
     except XladjustError as exc:

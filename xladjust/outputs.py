@@ -205,7 +205,7 @@ def check_replaceable(out: Path, command: str, legacy: Legacy = (), *, file: boo
     if not owned_by(out, command, legacy):
         article = "an" if command[0] in "aeiou" else "a"
         raise OutputError(f"{flag} {out} is not {article} {command} run: a non-empty folder that 'xladjust "
-                          f"{command}' did not write; refusing to replace it, choose another {flag}")
+                          f"{command}' did not write; refusing to delete or replace it, choose another {flag}")
     return True
 
 
