@@ -146,3 +146,10 @@ def test_usage_errors_are_one_line(args, fragment, tmp_path, capsys, monkeypatch
     line = fail_one_line(capsys, args, fragment)
     assert "Usage:" not in line
     assert list(tmp_path.iterdir()) == [], "nothing was written"
+
+
+@pytest.mark.parametrize("args", [[], ["align"], ["model"]], ids=["xladjust", "align", "model"])
+def test_bare_group_shows_its_help_not_an_error(args, capsys):
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert out.startswith("Usage: xladjust") and err == ""

@@ -173,6 +173,10 @@ def _main(args: list[str], debug: bool) -> Any:
         click.echo("xladjust: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        no_args_help = getattr(click.exceptions, "NoArgsIsHelpError", ())
+        if isinstance(exc, no_args_help) and getattr(exc, "ctx", None) is not None:
+            click.echo(exc.ctx.get_help())  # a bare group (``xladjust``, ``xladjust align``) shows its help
+            sys.exit(0)
         _fail(exc, debug, usage_line(exc))
     except (KeyboardInterrupt, Interrupted) as exc:
         import signal
