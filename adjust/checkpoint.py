@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from xladjust.config import shorten
 from xladjust.errors import InputError
 from xladjust.io import atomic_dir, is_complete, mark_complete, read_json, write_json_atomic
 
@@ -76,7 +77,7 @@ def save_training_state(
     from safetensors.torch import save_file
 
     path = checkpoint_path(run_dir, step)
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp:  # a full disk becomes one line naming the checkpoint
         save_file(_contiguous(trainable), str(tmp / "trainable.safetensors"))
         if objective:
             save_file(_contiguous(objective), str(tmp / "objective.safetensors"))
@@ -106,9 +107,42 @@ def load_training_state(path: Path) -> TrainingState:
             k += 1
         rng = load_file(str(path / "rng.safetensors"))
         trainer = read_json(path / "trainer.json")
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise InputError(f"checkpoint {path} is unreadable ({exc}); delete it to resume from an older one") from exc
+    except Exception as exc:  # torch.load and safetensors raise several types on a damaged file
+        raise InputError(f"checkpoint {path} is unreadable ({shorten(str(exc))}); delete it to resume from an "
+                         "older one, or start afresh with --overwrite") from exc
     return TrainingState(path, trainable, objective, optimizers, rng, trainer)
+
+
+TRAINER_KEYS = ("step", "pairs", "tokens", "seconds", "losses", "epoch", "schedulers", "fingerprints", "world_size")
+
+
+def verify_checkpoint(path: Path, *, run_dir: Path, recorded_inputs: dict[str, str] | None, inputs: dict[str, str],
+                      n_optimizers: int, has_objective: bool, labels: dict[str, str] | None = None) -> None:
+    """Before loading: the inputs' contents are unchanged and the checkpoint and the run's
+    ``metrics.jsonl`` are whole (see :func:`xladjust.resume.verify_resume`)."""
+    from xladjust.adjust.train import METRICS_FILE
+    from xladjust.resume import verify_resume
+
+    files = ["trainable.safetensors", "rng.safetensors", *(f"optimizer-{k}.pt" for k in range(n_optimizers))]
+    if has_objective:
+        files.append("objective.safetensors")
+    verify_resume(path, recorded_inputs=recorded_inputs, inputs=inputs, labels=labels, files=files,
+                  json_keys={"trainer.json": TRAINER_KEYS}, jsonl=[Path(run_dir) / METRICS_FILE])
+
+
+def check_state(state: TrainingState, trainable: set[str], n_optimizers: int, n_schedulers: int) -> None:
+    """After loading: the checkpoint holds exactly the tensors and states this run trains."""
+    missing = sorted(trainable - set(state.trainable))
+    extra = sorted(set(state.trainable) - trainable)
+    if missing or extra:
+        what = f"lacks tensor {missing[0]!r}" if missing else f"has tensor {extra[0]!r} this model does not train"
+        more = len(missing) + len(extra) - 1
+        raise InputError(f"checkpoint {state.path} is damaged: it {what}" + (f" (and {more} more)" if more else "")
+                         + "; delete it to resume from an older one, or start afresh with --overwrite")
+    if len(state.optimizers) != n_optimizers or len(state.trainer.get("schedulers", [])) != n_schedulers:
+        raise InputError(f"checkpoint {state.path} holds {len(state.optimizers)} optimizer state(s) for "
+                         f"{n_optimizers} optimizer(s); delete it to resume from an older one, or start afresh "
+                         "with --overwrite")
 
 
 def remove_checkpoints(run_dir: Path) -> None:

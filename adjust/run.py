@@ -29,47 +29,70 @@ from xladjust.io import (
     is_complete,
     mark_complete,
     read_json,
+    replace_dir,
     sha256_file,
     sha256_json,
     write_json_atomic,
 )
+from xladjust.outputs import MARKER_FILE
 
 log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 MANIFEST_FILE = "xladjust.json"
-_RUN_MARKERS = (RUN_FILE, MANIFEST_FILE, "checkpoints", "metrics.jsonl", ".complete")
+# adjust runs written before the run-folder marker existed
+_LEGACY = [(RUN_FILE,), (MANIFEST_FILE, "metrics.jsonl"), ("checkpoints",)]
 
 
 def adjust(config: AdjustConfig) -> Path:
-    """Adjust ``config.model`` on ``config.aligned``; return the run directory (``config.out``)."""
-    from xladjust.adjust.dataset import scan_corpora
-    from xladjust.adjust.train import run_loop
+    """Adjust ``config.model`` on ``config.aligned``; return the run directory (``config.out``).
+
+    The run directory is claimed first (:func:`xladjust.outputs.claim_output`: not an
+    input, an earlier adjust run or empty, locked). A fresh run or a resumed one builds in
+    place; with ``overwrite`` an earlier run stays intact while the new one is built beside
+    it, and is replaced only when the new one is complete.
+    """
+    from xladjust.outputs import claim_output
 
     wall = time.perf_counter()
     problems = config.check()
     if problems:
         raise ConfigError(problems)
     accelerator = make_accelerator(config)
-    resuming = prepare_run_dir(config, accelerator)
-    scans = scan_corpora(config)
-    setup = set_up(config, accelerator, scans)
-    loop = setup.loop
-    state = _start(loop, resuming)
-    log.info("%d optimizer steps (warmup %d), %d process(es), precision %s, embeddings %s",
-             len(loop.steps), setup.warmup, accelerator.num_processes, accelerator.mixed_precision,
-             config.embeddings.value)
-    resumed_at = state.step
-    state = run_loop(loop, state)
-    _release(loop)
+    with claim_output(config.out, command="adjust", inputs=[*config.aligned, config.model], legacy=_LEGACY,
+                      enabled=accelerator.is_main_process) as claim:
+        return _adjust(config, accelerator, claim, wall)
 
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if setup.sparse is not None:
-            loop.encoder.get_input_embeddings().sparse = False
-        setup.timing["run_seconds"] = round(time.perf_counter() - wall, 3)
-        _finish(config, setup, state, resumed_at)
-    accelerator.wait_for_everyone()
+
+def _adjust(config: AdjustConfig, accelerator: Any, claim: Any, wall: float) -> Path:
+    from xladjust.adjust.dataset import scan_corpora
+    from xladjust.adjust.train import run_loop
+
+    resuming, run_dir = prepare_run_dir(config, accelerator, claim)
+    try:
+        scans = scan_corpora(config)
+        setup = set_up(config, accelerator, scans, run_dir)
+        loop = setup.loop
+        state = _start(loop, resuming, setup.input_hashes)
+        log.info("%d optimizer steps (warmup %d), %d process(es), precision %s, embeddings %s",
+                 len(loop.steps), setup.warmup, accelerator.num_processes, accelerator.mixed_precision,
+                 config.embeddings.value)
+        resumed_at = state.step
+        state = run_loop(loop, state)
+        _release(loop)
+
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            if setup.sparse is not None:
+                loop.encoder.get_input_embeddings().sparse = False
+            setup.timing["run_seconds"] = round(time.perf_counter() - wall, 3)
+            _finish(config, setup, state, resumed_at)
+            if run_dir != Path(config.out):
+                replace_dir(run_dir, Path(config.out))
+        accelerator.wait_for_everyone()
+    finally:
+        if run_dir != Path(config.out) and accelerator.is_main_process:
+            shutil.rmtree(run_dir, ignore_errors=True)  # a failed replacement: the earlier run stays
     return Path(config.out)
 
 
@@ -83,9 +106,10 @@ class Setup:
     sparse: Any  # the sparsely updated embedding matrix, if any
     warmup: int
     timing: dict[str, float] = field(default_factory=dict)
+    input_hashes: dict[str, str] = field(default_factory=dict)  # content hashes a resume must match
 
 
-def set_up(config: AdjustConfig, accelerator: Any, scans: list[Any]) -> Setup:
+def set_up(config: AdjustConfig, accelerator: Any, scans: list[Any], run_dir: Path | None = None) -> Setup:
     """Load the model, draw the pairs, cache frozen targets and θ₀, build optimizers and plan."""
     from accelerate.utils import set_seed
 
@@ -143,27 +167,67 @@ def set_up(config: AdjustConfig, accelerator: Any, scans: list[Any]) -> Setup:
     prepared, *prepared_optimizers = accelerator.prepare(module, *optimizers)
     loop = Loop(config=config, accelerator=accelerator, module=prepared, objective=objective, encoder=encoder,
                 optimizers=prepared_optimizers, schedulers=schedulers, examples=data.examples, steps=steps,
-                cache=cache, cache_offsets=offsets, anchor=anchor, pad_id=pad_id, run_dir=Path(config.out),
+                cache=cache, cache_offsets=offsets, anchor=anchor, pad_id=pad_id,
+                run_dir=Path(run_dir if run_dir is not None else config.out),
                 fingerprints={"data": data.fingerprint(), "config": config_fingerprint(config)})
-    return Setup(loop, loaded, data, sparse, warmup, timing)
+    setup = Setup(loop, loaded, data, sparse, warmup, timing)
+    # keyed by role, not path: a resume checks contents, wherever the inputs now live
+    setup.input_hashes = {f"aligned corpus {k + 1}": digest for k, digest in enumerate(data.hashes.values())}
+    setup.input_hashes.update(_weights_hash(loaded))
+    loop.fingerprints["inputs"] = sha256_json(setup.input_hashes)
+    return setup
 
 
-def _start(loop: Any, resuming: bool) -> Any:
-    """The loop state to start from: the newest checkpoint when resuming, else step 0."""
-    from xladjust.adjust.checkpoint import list_checkpoints, load_training_state
-    from xladjust.adjust.train import LoopState, restore
+def _start(loop: Any, resuming: bool, input_hashes: dict[str, str] | None = None) -> Any:
+    """The loop state to start from: the newest checkpoint when resuming, else step 0.
+    A checkpoint is verified first (:func:`~xladjust.adjust.checkpoint.verify_checkpoint`):
+    the inputs' contents unchanged, every file whole."""
+    from xladjust.adjust.checkpoint import (
+        check_state,
+        list_checkpoints,
+        load_training_state,
+        verify_checkpoint,
+    )
+    from xladjust.adjust.train import LoopState, restore, trainable_tensors
 
     state = LoopState()
     checkpoints = list_checkpoints(loop.run_dir) if resuming else []
+    inputs = dict(input_hashes or {})
     if checkpoints:
-        state = restore(loop, load_training_state(checkpoints[-1]))
+        labels = {f"aligned corpus {k + 1}": f"aligned corpus {path}" for k, path in enumerate(loop.config.aligned)}
+        verify_checkpoint(checkpoints[-1], run_dir=loop.run_dir, recorded_inputs=_recorded_inputs(loop.run_dir),
+                          inputs=inputs, labels=labels, n_optimizers=len(loop.optimizers),
+                          has_objective=bool(dict(loop.objective.state_dict())))
+        saved = load_training_state(checkpoints[-1])
+        check_state(saved, set(trainable_tensors(loop.encoder)), len(loop.optimizers), len(loop.schedulers))
+        state = restore(loop, saved)
         log.info("resuming from %s (step %d of %d)", checkpoints[-1], state.step, len(loop.steps))
     elif resuming:
         log.warning("no checkpoint in %s yet: starting the run from the beginning", loop.run_dir)
     if loop.accelerator.is_main_process:
-        write_json_atomic(loop.run_dir / RUN_FILE,
-                          {"config": config_to_dict(loop.config), "fingerprints": loop.fingerprints})
+        write_json_atomic(loop.run_dir / RUN_FILE, {"config": config_to_dict(loop.config),
+                                                    "fingerprints": loop.fingerprints, "inputs": inputs})
     return state
+
+
+def _recorded_inputs(run_dir: Path) -> dict[str, str] | None:
+    """The input content hashes the interrupted run recorded in ``run.json`` (None if none)."""
+    try:
+        recorded = read_json(Path(run_dir) / RUN_FILE).get("inputs")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _weights_hash(loaded: Any) -> dict[str, str]:
+    """Content hash of the model's weight files (a local or cached checkpoint)."""
+    from xladjust.resume import content_hashes
+
+    path = Path(loaded.path)
+    if not path.is_dir():
+        return {}
+    files = sorted(path.glob("*.safetensors"))
+    return {"model weights": sha256_json(content_hashes({f.name: f for f in files}))} if files else {}
 
 
 def _release(loop: Any) -> None:
@@ -225,43 +289,45 @@ def cpu_has_fast_bf16() -> bool:
     return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
-def prepare_run_dir(config: AdjustConfig, accelerator: Any) -> bool:
-    """Check (and with ``overwrite``, clear) the run directory; True when resuming."""
+def prepare_run_dir(config: AdjustConfig, accelerator: Any, claim: Any) -> tuple[bool, Path]:
+    """(resuming, the directory to build in). ``claim`` has checked that ``out`` is empty,
+    absent or an earlier adjust run. An earlier run is only replaced at the end: with
+    ``overwrite`` the new run is built in the claim's staging folder."""
     out = Path(config.out)
     complete = is_complete(out)
-    occupied = out.is_dir() and any(out.iterdir())
-    if out.exists() and not out.is_dir():
-        raise InputError(f"out {out} is a file; choose a directory path")
-    ours = occupied and any((out / m).exists() for m in _RUN_MARKERS)
+    occupied = out.is_dir() and any(p.name != MARKER_FILE for p in out.iterdir())
+    main = accelerator.is_main_process
     if config.resume:
         if complete:
             raise InputError(f"{out} holds a complete run; nothing to resume. Drop --resume, or pass "
                              "--overwrite to run again")
-        if occupied and not ours:
-            raise InputError(f"{out} is not an xladjust adjust run directory; cannot resume there")
-        if accelerator.is_main_process:
-            out.mkdir(parents=True, exist_ok=True)
+        if main:
+            claim.mark(out)
         accelerator.wait_for_everyone()
-        return occupied
+        return occupied, out
+    run_dir = out
     if occupied:
         if not config.overwrite:
             state = "a complete run" if complete else "an unfinished run (continue it with --resume)"
             raise InputError(f"{out} already holds {state}; pass --overwrite to replace it or choose another --out")
-        if not ours:
-            raise InputError(f"{out} is not empty and not an xladjust run directory; refusing to delete it")
-        if accelerator.is_main_process:
-            shutil.rmtree(out)
+        run_dir = claim.staging_dir()
+        if main:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    if main:
+        claim.mark(run_dir)
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
-    return False
+    return False, run_dir
+
+
+# where the inputs and the output live: a resume checks the inputs' contents instead
+_PATH_KEYS = ("aligned", "out", "model")
 
 
 def config_fingerprint(config: AdjustConfig) -> str:
-    """Hash of the options that change what a run computes (run-control flags excluded)."""
+    """Hash of the options that change what a run computes (run-control flags and the
+    paths of inputs and output excluded: the inputs' contents are checked on their own)."""
     data = config_to_dict(config)
-    for key in RUN_CONTROL_KEYS:
+    for key in (*RUN_CONTROL_KEYS, *_PATH_KEYS):
         data.pop(key, None)
     return sha256_json(data)
 
@@ -275,7 +341,8 @@ def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> 
     from xladjust.model_card import finish_checkpoint
     from xladjust.signature import make_signature
 
-    run_dir, loaded, data, loop = Path(config.out), setup.loaded, setup.data, setup.loop
+    loaded, data, loop = setup.loaded, setup.data, setup.loop
+    run_dir = loop.run_dir
     files = save_encoder(loaded.model, loaded.tokenizer, run_dir)
     k = max(1, min(10, len(state.losses) // 4))  # steps averaged at each end
     head, tail = state.losses[:k], state.losses[-k:]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xladjust.config import expand_path
 from xladjust.errors import ExternalToolError
 from xladjust.io import sha256_file
 
@@ -36,7 +37,7 @@ def find_tool(name: str, explicit: str | os.PathLike[str] | None, env_var: str, 
     """
     for origin, value in (("given path", explicit), (f"${env_var}", os.environ.get(env_var))):
         if value:
-            path = Path(value).expanduser()
+            path = expand_path(value, origin)  # ~ and $VAR, as for every path
             if path.is_dir():
                 path = path / name
             if not path.is_file():

@@ -27,7 +27,7 @@ from typing import Any
 from xladjust.align.backends import AlignerOutput, Backend, create_backend
 from xladjust.align.combine import builtin_entry, pick_atools, run_atools
 from xladjust.align.config import AlignConfig, AlignerSpec
-from xladjust.align.corpus import read_manifest, write_aligned_corpus
+from xladjust.align.corpus import MANIFEST_FILE, PAIRS_FILE, read_manifest, write_aligned_corpus
 from xladjust.align.finish import FinishSettings, finish_pairs
 from xladjust.align.parallel import default_workers
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
@@ -111,8 +111,18 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     With ``config.workers`` other than 1, tokenization and the final pass run in worker
     processes (spawned): a script calling this must guard its entry point with
     ``if __name__ == "__main__":``. ``backend`` replaces the one ``config.aligner`` names
-    (e.g. an embedding aligner holding a model already in memory).
+    (e.g. an embedding aligner holding a model already in memory). The output folder is
+    claimed first (:func:`xladjust.outputs.claim_output`).
     """
+    from xladjust.outputs import claim_output
+
+    given = config.input
+    inputs = [given.src, given.tgt, given.bitext, given.tsv, given.hf, config.aligner.embedding.model]
+    with claim_output(config.out, command="align", inputs=inputs, legacy=[(PAIRS_FILE, MANIFEST_FILE)]):
+        return _align_corpus(config, progress=progress, backend=backend)
+
+
+def _align_corpus(config: AlignConfig, *, progress: bool, backend: Backend | None) -> AlignResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     backend = backend or create_backend(config.aligner)

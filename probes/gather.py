@@ -111,8 +111,15 @@ def signature_warnings(runs: list[RunInfo]) -> list[str]:
 
 def compare_runs(run_dirs: list[Path], out: Path) -> dict[str, Any]:
     """Write ``out/report.md``, ``out/report.html``, ``out/figures/`` and ``out/summary.json``."""
+    from xladjust.outputs import claim_output, summary_kind
+
     if not run_dirs:
         raise InputError("no run directories given")
+    with claim_output(out, command="compare", inputs=run_dirs, legacy=[summary_kind("compare")]):
+        return _compare_runs(run_dirs, out)
+
+
+def _compare_runs(run_dirs: list[Path], out: Path) -> dict[str, Any]:
     runs = [read_run(Path(p)) for p in run_dirs]
     warnings = signature_warnings(runs)
     summary = {"kind": "compare", "runs": [{"path": str(r.path), "kind": r.kind} for r in runs],

@@ -114,6 +114,15 @@ def _checkpoint_hash(directory: str | Path) -> str:
 def run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSettings, out: Path,
                       *, progress: bool = True) -> dict[str, Any]:
     """Evaluate θ(α) between checkpoints ``a`` and ``b``; write ``out``; return the summary."""
+    from xladjust.outputs import claim_output, summary_kind
+
+    inputs = [a, b, *settings.tests.values(), *settings.probe_bitexts.values()]
+    with claim_output(out, command="interpolate", inputs=inputs, legacy=[summary_kind("interpolate")]):
+        return _run_interpolation(a, b, alphas, settings, out, progress=progress)
+
+
+def _run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSettings, out: Path, *,
+                       progress: bool) -> dict[str, Any]:
     from xladjust.tasks.model import load_task_model
 
     settings.check()
@@ -165,6 +174,16 @@ def _spread_along_line(rows: list[dict[str, Any]], metric: str) -> dict[str, dic
 def run_flatness(model: str, radii: list[float], directions: int, seed: int, settings: EvalSettings, out: Path,
                  *, filter_normalized: bool = True, progress: bool = True) -> dict[str, Any]:
     """Evaluate θ + r·d around ``model``; write ``out``; return the summary."""
+    from xladjust.outputs import claim_output, summary_kind
+
+    with claim_output(out, command="flatness", inputs=[model, *settings.tests.values()],
+                      legacy=[summary_kind("flatness")]):
+        return _run_flatness(model, radii, directions, seed, settings, out, filter_normalized=filter_normalized,
+                             progress=progress)
+
+
+def _run_flatness(model: str, radii: list[float], directions: int, seed: int, settings: EvalSettings, out: Path,
+                  *, filter_normalized: bool, progress: bool) -> dict[str, Any]:
     from xladjust.tasks.model import load_task_model
 
     settings.check()

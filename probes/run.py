@@ -22,7 +22,7 @@ from typing import Any
 
 from xladjust.embeddings import resolve_layers
 from xladjust.errors import ConfigError, InputError, ModelError
-from xladjust.io import COMPLETE_MARKER, sha256_file
+from xladjust.io import sha256_file
 from xladjust.models import LoadedModel, load_config, load_model, materialize
 from xladjust.probes.compare import compare_distances
 from xladjust.probes.config import ProbeConfig
@@ -212,16 +212,13 @@ def _model_hashes(path: str) -> dict[str, str]:
     return {f.name: sha256_file(f) for f in files if f.is_file()}
 
 
-def check_out_dir(out: Path) -> None:
-    """Refuse to replace a non-empty directory that is not an earlier probe run."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; give a directory for the run")
-    if out.is_dir() and any(out.iterdir()):
-        if not ((out / SUMMARY_FILE).exists() or (out / COMPLETE_MARKER).exists()):
-            raise InputError(
-                f"--out {out} is a non-empty directory that is not a probe run; "
-                "give a new directory (an earlier probe run there would be replaced)"
-            )
+# probe runs written before the run-folder marker existed
+LEGACY_OUTPUT = [(SUMMARY_FILE, "triples.csv"), (SUMMARY_FILE, "report.md", "plots")]
+
+
+def probe_inputs(config: ProbeConfig) -> list[Any]:
+    """Every input path of a probe run (for the output guard)."""
+    return [*(m.spec for m in config.models), *(b.path for b in config.bitexts), config.tatoeba]
 
 
 def run_probes(
@@ -230,8 +227,16 @@ def run_probes(
     """Probe every checkpoint of ``config`` and write the run directory ``config.out``.
 
     ``loaded`` may hand over already loaded models by checkpoint name (their specs must
-    match the config). Returns the run directory.
+    match the config). Returns the run directory, claimed first
+    (:func:`xladjust.outputs.claim_output`).
     """
+    from xladjust.outputs import claim_output
+
+    with claim_output(config.out, command="probe", inputs=probe_inputs(config), legacy=LEGACY_OUTPUT):
+        return _run_probes(config, progress=progress, loaded=loaded)
+
+
+def _run_probes(config: ProbeConfig, *, progress: bool, loaded: Mapping[str, LoadedModel] | None) -> Path:
     from xladjust.probes.report import write_run
 
     start = time.perf_counter()
@@ -239,7 +244,6 @@ def run_probes(
         expected = {m.name: m.spec for m in config.models}.get(name)
         if expected != model.spec:
             raise ConfigError(f"loaded model {name!r} is {model.spec!r} but the config names {expected!r}")
-    check_out_dir(config.out)
     inputs = prepare_inputs(config)
     plans = {m.name: model_layers(m.spec, config, m.name) for m in config.models}
     timing = {"inputs": time.perf_counter() - start}

@@ -203,12 +203,21 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
         from xladjust.errors import ConfigError
 
         raise ConfigError(problems)
-    results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=bf16, max_examples=max_test_examples,
-                       progress=not _quiet(ctx))
-    if out is not None:
-        summary = save_results(results, out, prefix="test")
-        write_json_atomic(out / "metrics.json", {"model": str(model_dir), "test": summary})
-        mark_complete(out)
+    import contextlib
+
+    from xladjust.io import atomic_dir
+    from xladjust.outputs import claim_output
+
+    legacy = [lambda d: (d / "metrics.json").is_file() and not (d / "xladjust.json").exists()]
+    with (claim_output(out, command="evaluate", inputs=[model_dir, *pairs.values()], legacy=legacy)
+          if out is not None else contextlib.nullcontext()):
+        results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=bf16, max_examples=max_test_examples,
+                           progress=not _quiet(ctx))
+        if out is not None:
+            with atomic_dir(out) as tmp:
+                summary = save_results(results, tmp, prefix="test")
+                write_json_atomic(tmp / "metrics.json", {"model": str(model_dir), "test": summary})
+                mark_complete(tmp)
     _echo_scores({"test": {lang: r.summary() for lang, r in results.items()}})
 
 

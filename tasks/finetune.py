@@ -114,18 +114,27 @@ def config_fingerprint(cfg: FinetuneConfig) -> str:
     return sha256_json(data)
 
 
-def _check_out(out: Path, resume: bool) -> None:
-    """Refuse a foreign directory, resuming a complete run, and restarting over an
-    unfinished one (its checkpoints would be lost)."""
-    occupied = out.is_dir() and any(out.iterdir())
+def _check_resume_state(out: Path, resume: bool) -> None:
+    """Refuse resuming a complete run, and restarting over an unfinished one (its
+    checkpoints would be lost). Whether ``out`` may be written at all is the output
+    guard's question (:func:`xladjust.outputs.claim_output`)."""
     unfinished = (out / CHECKPOINTS_DIR).is_dir()
-    if occupied and not ((out / META_FILE).is_file() or unfinished):
-        raise ConfigError(f"{out} exists and is not an xladjust fine-tuning run; choose a new --out directory")
     if resume and is_complete(out):
         raise InputError(f"{out} holds a complete fine-tuning run; nothing to resume. Drop --resume to run it again")
     if not resume and unfinished and not is_complete(out):
         raise InputError(f"{out} holds an unfinished fine-tuning run; continue it with --resume, "
                          f"or delete {out} to start afresh")
+
+
+# fine-tuning runs written before the run-folder marker existed, and unfinished runs
+# (their checkpoints are written in place while training)
+LEGACY_OUTPUT = [(META_FILE, METRICS_FILE), (CHECKPOINTS_DIR,)]
+
+
+def finetune_inputs(cfg: FinetuneConfig) -> list[Any]:
+    """Every input path of a fine-tuning run (for the output guard)."""
+    corpora = list(cfg.continual.corpora) if cfg.continual else []
+    return [cfg.model, *cfg.train, cfg.dev, *cfg.test.values(), *corpora]
 
 
 def finetune(config: FinetuneConfig) -> Path:
@@ -146,10 +155,19 @@ def finetune(config: FinetuneConfig) -> Path:
 
 
 def _finetune(config: FinetuneConfig) -> Path:
-    from xladjust.tasks.training import Checkpointing, make_task_accelerator
+    from xladjust.outputs import claim_output
+    from xladjust.training_loop import is_main_process_env
 
     cfg = resolve_defaults(config)
-    _check_out(Path(cfg.out), cfg.resume)
+    with claim_output(cfg.out, command="finetune", inputs=finetune_inputs(cfg), legacy=LEGACY_OUTPUT,
+                      enabled=is_main_process_env()):
+        _check_resume_state(Path(cfg.out), cfg.resume)
+        return _finetune_claimed(cfg)
+
+
+def _finetune_claimed(cfg: FinetuneConfig) -> Path:
+    from xladjust.tasks.training import Checkpointing, make_task_accelerator
+
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
     acc = make_task_accelerator(bf16=cfg.bf16, cpu=cfg.cpu)

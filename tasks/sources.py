@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xladjust.config import expand_path
 from xladjust.errors import InputError
 from xladjust.tasks.examples import PairExample, QAExample, TaggedSentence
 from xladjust.tasks.readers import checked_answer
@@ -54,9 +55,10 @@ def parse_source(text: str) -> Source:
     if not text.startswith(HUB_PREFIX):
         from xladjust.data.hf import is_saved_dataset
 
-        if is_saved_dataset(Path(text).expanduser()):  # a save_to_disk folder, read like a hub set
-            return Source(text=text, name=str(Path(text).expanduser()))
-        return Source(text=text, path=Path(text).expanduser())
+        path = expand_path(text, "data source")  # ~ and $VAR, as for every path
+        if is_saved_dataset(path):  # a save_to_disk folder, read like a hub set
+            return Source(text=text, name=str(path))
+        return Source(text=text, path=path)
     parts = text[len(HUB_PREFIX) :].split(":")
     if len(parts) > 3 or not parts[0]:
         raise InputError(f"bad hub source {text!r}; use hf:NAME[:CONFIG[:SPLIT]], e.g. hf:xnli:es:test")

@@ -20,7 +20,14 @@ import numpy as np
 
 from xladjust.config import config_to_dict
 from xladjust.errors import InputError
-from xladjust.io import is_complete, mark_complete, read_json, write_json_atomic, write_text_atomic
+from xladjust.io import (
+    COMPLETE_MARKER,
+    is_complete,
+    mark_complete,
+    read_json,
+    write_json_atomic,
+    write_text_atomic,
+)
 from xladjust.signature import make_signature
 from xladjust.tasks.config import (
     RUN_CONTROL_KEYS,
@@ -67,6 +74,20 @@ def transfer(config: TransferConfig) -> dict[str, Any]:
     problems = config.check()
     if problems:
         raise ConfigError(problems)
+    from xladjust.outputs import claim_output
+
+    inputs = [*config.models.values(), *config.finetune.train, config.finetune.dev, *config.finetune.test.values()]
+    with claim_output(config.out, command="transfer", inputs=inputs, legacy=LEGACY_OUTPUT) as claim:
+        claim.mark()  # built in place: finished (model, seed) runs are reused by the next run
+        (Path(config.out) / COMPLETE_MARKER).unlink(missing_ok=True)  # complete again only at the end
+        return _transfer(config)
+
+
+# transfer runs written before the run-folder marker existed
+LEGACY_OUTPUT = [("comparison.json",), ("runs",)]
+
+
+def _transfer(config: TransferConfig) -> dict[str, Any]:
     task = get_task(config.finetune.task)
     runs: dict[str, dict[int, Path]] = {}
     pending: list[FinetuneConfig] = []

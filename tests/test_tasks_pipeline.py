@@ -163,8 +163,9 @@ def test_refuses_to_overwrite_a_foreign_directory(tmp_path, tiny_checkpoints, da
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
     cfg = _cfg(tmp_path, tiny_checkpoints["unigram"], task="nli", train=[str(data["nli-train"])], max_steps=1)
-    with pytest.raises(ConfigError, match="not an xladjust fine-tuning run"):
+    with pytest.raises(InputError, match="not a finetune run"):  # the shared output guard's refusal
         finetune(cfg)
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
 
 
 # -- CLI -------------------------------------------------------------------------------------

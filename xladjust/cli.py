@@ -118,9 +118,58 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. Raised in the main thread by :func:`on_signal`, so every
+    stage unwinds as for Ctrl-C: ``finally`` blocks remove scratch files, nothing is
+    marked complete. Not a KeyboardInterrupt, so click does not turn it into an Abort."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def on_signal(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def install_signal_handlers() -> dict[int, Any]:
+    """SIGINT, SIGTERM (kill, SLURM, scancel) and SIGHUP all interrupt the command the
+    same way (a signal the parent ignores, as under nohup, stays ignored); only possible
+    from the main thread. Returns the previous handlers."""
+    import signal
+    import threading
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for name in INTERRUPT_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, on_signal)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    import signal
+
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> Any:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    previous = install_signal_handlers()
+    try:
+        return _main(args, debug)
+    finally:
+        _restore_signal_handlers(previous)  # main() may be called from Python (tests, notebooks)
+
+
+def _main(args: list[str], debug: bool) -> Any:
     try:
         return cli.main(args=args, prog_name="xladjust", standalone_mode=False)
     except XladjustError as exc:
@@ -129,15 +178,37 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("xladjust: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("xladjust: interrupted; rerun the same command with --resume where supported", err=True)
-        sys.exit(130)
+        no_args_help = getattr(click.exceptions, "NoArgsIsHelpError", ())
+        if isinstance(exc, no_args_help) and getattr(exc, "ctx", None) is not None:
+            click.echo(exc.ctx.get_help())  # a bare group (``xladjust``, ``xladjust align``) shows its help
+            sys.exit(0)
+        _fail(exc, debug, usage_line(exc))
+    except (KeyboardInterrupt, Interrupted) as exc:
+        import signal
+
+        signum = getattr(exc, "signum", signal.SIGINT)
+        name = signal.Signals(signum).name
+        click.echo(f"xladjust: interrupted ({name}); nothing was marked complete. Rerun the same command "
+                   "(with --resume where supported)", err=True)
+        sys.exit(128 + signum)
     except OSError as exc:
+        from xladjust.io import is_disk_full
+
         detail = exc.strerror or str(exc)
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        if is_disk_full(exc):
+            detail = "the disk is full (no space left on device)"
         _fail(exc, debug, f"{detail}{where}")
+
+
+def usage_line(exc: click.ClickException) -> str:
+    """A click usage error (unknown option, missing argument, bad choice) as one line
+    naming the command and where to find its options."""
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
 
 
 def _fail(exc: BaseException, debug: bool, message: str) -> None:
@@ -147,10 +218,15 @@ def _fail(exc: BaseException, debug: bool, message: str) -> None:
     problems = problems or []
     if len(problems) > 1:  # e.g. the input data's problems: a count, then one line per problem
         message = f"{len(problems)} problems in the input data:"
-    click.echo(f"xladjust: error: {' '.join(message.split())}", err=True)
-    for problem in problems if len(problems) > 1 else []:
-        click.echo(f"xladjust: error: {' '.join(str(problem).split())}", err=True)
+    for line in [message, *(problems if len(problems) > 1 else [])]:
+        one_line = " ".join(str(line).split())
+        if len(one_line) > MAX_MESSAGE:
+            one_line = one_line[: MAX_MESSAGE - 1] + "…"
+        click.echo(f"xladjust: error: {one_line}", err=True)
     sys.exit(2)
+
+
+MAX_MESSAGE = 4000  # characters of one error line; values inside are shortened first (config.shorten)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -71,16 +71,18 @@ def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, la
     """Contextual word vectors for pre-tokenized sentences."""
     from xladjust.embeddings import embed_words
     from xladjust.models import load_model
-    from xladjust.vectors_io import read_pretokenized, write_word_vectors
+    from xladjust.outputs import claim_output
+    from xladjust.vectors_io import index_path, read_pretokenized, write_word_vectors
 
     if out.suffix not in (".npy", ".safetensors"):
         raise InputError(f"--out must end in .npy or .safetensors, got {out.name!r}")
-    sentences = read_pretokenized(input_path)
-    loaded = load_model(spec)
-    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
-    emb = embed_words(loaded.model, loaded.tokenizer, sentences, layers=layers, pooling=pooling,
-                      batch_size=batch_size, bf16=bf16, progress=not quiet)
-    index = write_word_vectors(out, emb, sentences, meta={"model": spec, "pooling": pooling})
+    with claim_output(out, command="embed", inputs=[input_path, spec], file=True, also=[index_path(out)]):
+        sentences = read_pretokenized(input_path)
+        loaded = load_model(spec)
+        quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
+        emb = embed_words(loaded.model, loaded.tokenizer, sentences, layers=layers, pooling=pooling,
+                          batch_size=batch_size, bf16=bf16, progress=not quiet)
+        index = write_word_vectors(out, emb, sentences, meta={"model": spec, "pooling": pooling})
     n_invalid = int((~emb.valid).sum())
     click.echo(f"wrote {emb.n_words} word vectors x {len(emb.layers)} layer(s) to {out} (index {index})"
                + (f"; {n_invalid} word(s) without a vector (see 'valid' in the index)" if n_invalid else ""))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import importlib
+import os
 import types
 import typing
 from pathlib import Path
@@ -31,25 +32,143 @@ CONFIG_KINDS: dict[str, str] = {
 }
 
 
+MAX_YAML_NODES = 100_000  # values a config may expand to, aliases followed (a nested-alias bomb is refused)
+MAX_SHOWN = 60  # characters of a value echoed into an error message
+
+
+def shorten(value: Any, limit: int = MAX_SHOWN, *, raw: bool = False) -> str:
+    """``repr(value)`` (``str`` with ``raw``) cut to ``limit`` characters, for error messages."""
+    text = str(value) if raw else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config: the one loader behind every command's ``--config`` and
+    ``xladjust validate``. Numbers such as ``5e-5`` are floats (YAML 1.2 rules, where
+    PyYAML's YAML 1.1 reads them as strings); a key given twice is an error naming it and
+    its line; aliases may not expand beyond :data:`MAX_YAML_NODES` values."""
     import yaml
 
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {p} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        data = parse_yaml(text, str(p))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {p} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        problem = shorten(getattr(exc, "problem", None) or exc, 200, raw=True)
+        raise ConfigError(f"config file {p} is not valid YAML{where}: {problem}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a mapping of keys to values, not a {type(data).__name__}")
     return data
+
+
+def parse_yaml(text: str, where: str = "config") -> Any:
+    """Parse YAML text with the rules of :func:`load_yaml` (ConfigError on a broken rule)."""
+    loader = _loader_class()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {}, 0)
+        if size > MAX_YAML_NODES:
+            raise ConfigError(f"config file {where}: its aliases expand to more than {MAX_YAML_NODES} values; "
+                              "write the values out instead of nesting aliases")
+        data = loader.construct_document(node)
+        if loader.duplicates:
+            raise ConfigError([f"config file {where}: {d}" for d in loader.duplicates])
+        return data
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: Any, memo: dict[int, int], depth: int) -> int:
+    """How many values ``node`` stands for with every alias expanded (memoized, so a
+    bomb is measured without expanding it)."""
+    import yaml
+
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if depth > 200:
+        raise ConfigError("config nests deeper than 200 levels")
+    memo[key] = MAX_YAML_NODES + 1  # a node reached again while measuring it: a cycle
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in node.value)
+    else:
+        size = 1
+    memo[key] = min(size, MAX_YAML_NODES + 1)
+    return memo[key]
+
+
+_LOADER: Any = None
+
+
+def _loader_class() -> Any:
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
+    import re
+
+    import yaml
+
+    class ConfigLoader(yaml.SafeLoader):
+        def __init__(self, stream: Any):
+            super().__init__(stream)
+            self.duplicates: list[str] = []
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # an unhashable key: the base class reports it
+                if first is not None:
+                    self.duplicates.append(f"key {shorten(key)} appears twice (lines {first} and {line}); keep one")
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    # YAML 1.2 floats: 5e-5, 1E3, .5 (PyYAML follows YAML 1.1, which needs a dot and a sign)
+    float_re = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                              |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                              |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                              |[-+]?\.(?:inf|Inf|INF)
+                              |\.(?:nan|NaN|NAN))$""", re.X)
+    resolvers = {k: [(tag, r) for tag, r in v if tag != "tag:yaml.org,2002:float"]
+                 for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    ConfigLoader.yaml_implicit_resolvers = resolvers
+    ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", float_re, list("-+0123456789."))
+    _LOADER = ConfigLoader
+    return _LOADER
+
+
+def expand_path(value: str | os.PathLike[str], where: str = "path") -> Path:
+    """The one conversion of a user-given path: ``~`` and ``$VAR``/``${VAR}`` are expanded
+    everywhere (a variable that is not set is an error, never a literal ``$VAR`` folder)."""
+    text = os.fspath(value)
+    expanded = os.path.expandvars(os.path.expanduser(text))
+    if "$" in expanded:
+        import re
+
+        unset = re.search(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", expanded)
+        if unset and unset.group(1) not in os.environ:
+            raise ConfigError(f"{where}: {shorten(text)} uses ${unset.group(1)}, which is not set; set it or "
+                              "write the path out")
+    return Path(expanded)
 
 
 def config_class(kind: str) -> type:
@@ -63,7 +182,8 @@ def config_class(kind: str) -> type:
 
 
 def validate_file(path: str | Path, kind: str | None = None) -> Any:
-    """Load and validate a config file; return the typed config."""
+    """Load and validate a config file; return the typed config. Every problem is
+    reported at once (ConfigError with all of them)."""
     data = load_yaml(path)
     kind = kind or data.pop("kind", None)
     if kind is None:
@@ -73,12 +193,16 @@ def validate_file(path: str | Path, kind: str | None = None) -> Any:
 
 
 def build_config(cls: type, data: dict[str, Any], where: str = "config") -> Any:
-    """Build dataclass ``cls`` from ``data``; raise one ConfigError listing every problem."""
+    """Build dataclass ``cls`` from ``data``; raise one ConfigError listing every problem.
+
+    A field whose value is bad is replaced by its default for the numeric bounds
+    (:mod:`xladjust.bounds`, shared with the CLI's option types) and the cross-field
+    ``check()``, so those rules are reported together with the type problems."""
     from xladjust.bounds import config_problems
 
     problems: list[str] = []
     obj = _build(cls, data, where, problems)
-    if not problems:  # numeric bounds (xladjust.bounds, shared with the CLI's option types)
+    if obj is not None:
         problems.extend(config_problems(obj, where))
         if hasattr(obj, "check"):
             problems.extend(f"{where}: {p}" for p in obj.check())
@@ -88,6 +212,9 @@ def build_config(cls: type, data: dict[str, Any], where: str = "config") -> Any:
 
 
 def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
+    """``cls`` from ``data``, problems appended; None only when it cannot be built at all
+    (not a mapping, a required key missing or bad). A bad key with a default keeps the
+    default, so callers can go on checking the rest."""
     if not isinstance(data, dict):
         problems.append(f"{where}: expected a mapping, got {type(data).__name__}")
         return None
@@ -95,20 +222,34 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
-            problems.append(f"{where}: unknown key {key!r} (known: {', '.join(sorted(fields))})")
+            problems.append(f"{where}: unknown key {shorten(key)} (known: {', '.join(sorted(fields))})")
     kwargs: dict[str, Any] = {}
+    buildable = True
     for name, field in fields.items():
+        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         if name in data:
-            kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}", problems)
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            before = len(problems)
+            value = _convert(hints[name], data[name], f"{where}.{name}", problems)
+            if len(problems) == before or _built_items(value):
+                kwargs[name] = value  # (a list of sections built despite a bad key in one)
+            elif required:
+                buildable = False
+        elif required:
             problems.append(f"{where}: missing required key {name!r}")
-    if problems:
+            buildable = False
+    if not buildable:
         return None
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        problems.append(f"{where}: {exc}")
+        problems.append(f"{where}: {shorten(exc, 300, raw=True)}")
         return None
+
+
+def _built_items(value: Any) -> bool:
+    """A non-empty list of config sections, each built (their problems are reported)."""
+    return (isinstance(value, list) and bool(value)
+            and all(dataclasses.is_dataclass(v) and not isinstance(v, type) for v in value))
 
 
 def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
@@ -125,55 +266,59 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
             out = _convert(option, value, where, trial)
             if not trial:
                 return out
-        problems.append(f"{where}: {value!r} is not a valid {_type_name(tp)}")
+        problems.append(f"{where}: {shorten(value)} is not a valid {_type_name(tp)}")
         return None
     if origin is typing.Literal:
         if value not in args:
-            problems.append(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
+            problems.append(f"{where}: {shorten(value)} is not one of {', '.join(map(repr, args))}")
         return value
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)
         except ValueError:
-            problems.append(f"{where}: {value!r} is not one of {', '.join(repr(m.value) for m in tp)}")
+            problems.append(f"{where}: {shorten(value)} is not one of {', '.join(repr(m.value) for m in tp)}")
             return None
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, where, problems)
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            problems.append(f"{where}: expected a list, got {value!r}")
+            problems.append(f"{where}: expected a list, got {shorten(value)}")
             return None
         inner = args[0] if args else Any
         items = [_convert(inner, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple or tp is tuple else items
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
-            problems.append(f"{where}: expected a mapping, got {value!r}")
+            problems.append(f"{where}: expected a mapping, got {shorten(value)}")
             return None
         inner = args[1] if len(args) == 2 else Any
         return {k: _convert(inner, v, f"{where}.{k}", problems) for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
-            problems.append(f"{where}: expected true or false, got {value!r}")
+            problems.append(f"{where}: expected true or false, got {shorten(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"{where}: expected an integer, got {value!r}")
+            problems.append(f"{where}: expected an integer, got {shorten(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"{where}: expected a number, got {value!r}")
+            problems.append(f"{where}: expected a number, got {shorten(value)}")
             return value
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            problems.append(f"{where}: expected a string, got {value!r}")
+            problems.append(f"{where}: expected a string, got {shorten(value)}")
         return value
     if tp is Path:
         if not isinstance(value, (str, Path)):
-            problems.append(f"{where}: expected a path, got {value!r}")
+            problems.append(f"{where}: expected a path, got {shorten(value)}")
             return None
-        return Path(value)
+        try:
+            return expand_path(value, where)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return None
     return value
 
 

@@ -39,3 +39,9 @@ class ExternalToolError(XladjustError):
 
 class MissingDependencyError(XladjustError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class OutputError(InputError):
+    """An output cannot be written where asked: it overlaps an input, holds something
+    that is not an output of the same command, is locked by another run, or the disk is
+    full. Nothing was replaced."""

@@ -7,9 +7,11 @@ run never leaves a file that looks complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +28,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     On an exception the temporary file is removed and ``path`` is left untouched.
     """
     target = Path(path)
+    with temporary_beside(target) as tmp_path, disk_full_names(target):
+        yield tmp_path
+        os.replace(tmp_path, target)
+
+
+@contextlib.contextmanager
+def temporary_beside(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file name beside ``path`` (same disk, so a rename is atomic), removed
+    at the end unless it was renamed away (see :func:`replace_files`)."""
+    target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -33,7 +45,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs follow the umask
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -71,26 +82,126 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; replace ``path`` with it on success.
 
-    An existing ``path`` stays intact until the new directory is complete.
+    An existing ``path`` stays intact until the new directory is complete. When ``path``
+    is an output claimed with :func:`xladjust.outputs.claim_output`, the claim's run-folder
+    marker is written into the new directory before it is swapped in.
     """
+    from xladjust.outputs import write_claim_marker
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
-        yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        with disk_full_names(target):
+            yield tmp
+            write_claim_marker(target, tmp)
+            replace_dir(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put directory ``new`` at ``target``; an existing ``target`` is moved aside first and
+    removed only once ``new`` is in place (put back if the swap fails)."""
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def replace_files(moves: list[tuple[Path, Path]]) -> None:
+    """Rename each finished temporary file onto its target, all or none: targets that
+    existed are moved aside first and put back if any rename fails, so files that belong
+    together (vectors and their index) never end up from two different runs."""
+    backups: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for _, target in moves:
+            if target.exists():
+                backup = target.with_name(f".{target.name}.old")
+                os.replace(target, backup)
+                backups.append((backup, target))
+        for tmp, target in moves:
+            with disk_full_names(target):
+                os.replace(tmp, target)
+            placed.append(target)
+    except BaseException:
+        for target in placed:
+            target.unlink(missing_ok=True)
+        for backup, target in backups:
+            os.replace(backup, target)
+        raise
+    for backup, _ in backups:
+        backup.unlink(missing_ok=True)
+
+
+_DISK_FULL_TEXT = ("No space left on device", "StorageFull", "Disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException, path: str | os.PathLike[str] | None = None) -> bool:
+    """True for an error that means the disk (or quota) is full: ENOSPC/EDQUOT, the
+    messages safetensors wraps them in, or any other error while writing ``path`` (torch
+    reports a full disk as "iostream error" or "unexpected pos") when the disk holding
+    ``path`` has (almost) no room left."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if not isinstance(exc, Exception):
+        return False
+    if any(t in str(exc) for t in _DISK_FULL_TEXT):
+        return True
+    if path is None:
+        return False
+    try:
+        return shutil.disk_usage(_existing_parent(Path(path))).free < (1 << 20)
+    except OSError:
+        return False
+
+
+def _existing_parent(path: Path) -> Path:
+    path = path.parent
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+@contextlib.contextmanager
+def disk_full_names(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a full disk while writing ``path`` into an OutputError that says so and names
+    the path (the low-level errors often name neither)."""
+    from xladjust.errors import OutputError
+
+    try:
+        yield
+    except OutputError:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc, path):
+            raise
+        where = _visible(Path(getattr(exc, "filename", None) or path))
+        raise OutputError(f"the disk is full (No space left on device) while writing {where}; free some space "
+                          "or choose an --out on another disk, and rerun") from exc
+
+
+_TEMP_NAME = re.compile(r"^\.(.+)\.[a-z0-9_]{8}\.tmp$")
+
+
+def _visible(path: Path) -> Path:
+    """The path a user asked for, behind the temporary names of :func:`temporary_beside`."""
+    while match := _TEMP_NAME.match(path.name):
+        path = path.with_name(match.group(1))
+    return path
 
 
 def iter_text_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xladjust.config import expand_path
 from xladjust.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def resolve_spec(spec: str) -> tuple[str, str]:
         return "offline", spec
     if spec.startswith("hf:"):
         return "hub", spec[3:]
-    path = Path(spec).expanduser()
+    path = expand_path(spec, "model spec")  # ~ and $VAR, as for every path
     if path.is_dir():
         return "local", str(path)
     if path.exists():

@@ -544,13 +544,34 @@ def stage_status(cfg: PipelineConfig, stage: Stage) -> str:
 def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool = True,
                  echo: Callable[[str], None] = print) -> list[tuple[str, str, float]]:
     """Check the input data, then run (or with ``dry_run`` only print) the plan; returns
-    (stage, action, seconds). Input problems raise before anything runs; warnings are echoed."""
+    (stage, action, seconds). Input problems raise before anything runs; warnings are echoed.
+    The output root is claimed first (:func:`xladjust.outputs.claim_output`); each stage
+    claims its own folder."""
     from xladjust.datacheck import check_inputs
+    from xladjust.outputs import claim_output
 
     report = check_inputs(cfg)
     for warning in report.warnings:
         echo(f"warning: {warning}")
     report.raise_problems()
+    if dry_run:
+        return _run_plan(cfg, dry_run=True, progress=progress, echo=echo)
+    with claim_output(cfg.out, command="run", inputs=_input_paths(cfg), legacy=[(STATE_DIR,)]) as claim:
+        claim.mark()
+        return _run_plan(cfg, dry_run=False, progress=progress, echo=echo)
+
+
+def _input_paths(cfg: PipelineConfig) -> list[Any]:
+    specs = [spec for p in cfg.pairs for spec in (p.train, p.heldout or {})]
+    paths: list[Any] = [spec.get(k) for spec in specs for k in ("src", "tgt", "bitext", "tsv")]
+    if cfg.landscape is not None:
+        land = cfg.landscape
+        paths += [land.source_train, land.target_train, land.dev, *land.eval.values(), *land.probe_bitexts.values()]
+    return paths
+
+
+def _run_plan(cfg: PipelineConfig, *, dry_run: bool, progress: bool,
+              echo: Callable[[str], None]) -> list[tuple[str, str, float]]:
     stages = plan(cfg, progress=progress)
     done: list[tuple[str, str, float]] = []
     for i, stage in enumerate(stages, start=1):

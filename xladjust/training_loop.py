@@ -133,3 +133,11 @@ def broadcast_value(acc: Any, value: Any) -> Any:
     from accelerate.utils import broadcast_object_list
 
     return broadcast_object_list([value])[0]
+
+
+def is_main_process_env() -> bool:
+    """Whether this process is rank 0 of its launch (``torchrun``/``accelerate launch`` set
+    ``RANK``), known before the accelerator exists: only rank 0 claims the output folder."""
+    import os
+
+    return int(os.environ.get("RANK", "0") or 0) == 0
