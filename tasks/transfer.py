@@ -6,7 +6,9 @@ comparison resumes. Per language the table gives each model's primary metric as
 mean ± std over seeds and, for every model against the first (the baseline), the
 difference of the seed-averaged metric with its paired-bootstrap 95% interval and
 paired-permutation p-value over test examples (per-example statistics averaged over
-seeds). Written as ``comparison.json`` and ``comparison.md``; ``.complete`` last.
+seeds), and beside them the seed-level tests (sign-flip over per-seed differences, and a
+hierarchical bootstrap over seeds and examples; see :mod:`xladjust.tasks.significance`).
+Written as ``comparison.json`` and ``comparison.md``; ``.complete`` last.
 """
 
 from __future__ import annotations
