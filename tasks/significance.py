@@ -230,7 +230,9 @@ def hierarchical_bootstrap(stats_a: Sequence[np.ndarray], stats_b: Sequence[np.n
     done = 0
     while done < n_resamples:
         size = min(_CHUNK, n_resamples - done)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)  # (size, n)
+        idx = rng.integers(0, n, size=(size, n))  # examples drawn with replacement, per resample
+        flat = (np.arange(size)[:, None] * n + idx).ravel()
+        counts = np.bincount(flat, minlength=size * n).reshape(size, n).astype(np.float64)  # times drawn
         # per resample and seed: the metric of the drawn examples
         per_seed = np.stack([metric(counts @ b_all[s], n) - metric(counts @ a_all[s], n) for s in range(n_seeds)],
                             axis=1)  # (size, seeds)
