@@ -49,13 +49,14 @@ def test_quick_preset_fills_sizes_and_unknown_settings_fail(ablations, tmp_path)
 
 def test_table_marks_english_within_half_a_point(ablations):
     cell = {"related": 0.1, "unrelated": 0.2, "delta": 0.1}
+    adjusted = {"related": 0.05, "unrelated": 0.15, "delta": 0.1}
     nli = {"seeds": [1], "freeze_embeddings": True, "languages": {
         "en": {"vanilla": {"mean": 60.0, "std": 1.0}, "a": {"mean": 59.6, "std": 0.5}, "b": {"mean": 58.0, "std": 0.5}}}}
     result = {"model": "m", "sizes": {"pairs": 10, "heldout": 5, "nli_train": 4, "nli_dev": 2, "nli_test": 3,
                                       "seeds": "1", "nli_epochs": 1.0},
               "vanilla": cell, "nli": nli, "not_expressible": [], "command": "python x",
-              "settings": {"a": {"what": "A", **cell}, "b": {"what": "B", **cell}}}
+              "settings": {"a": {"what": "A", **adjusted}, "b": {"what": "B", **cell}}}
     md = ablations.ablation_markdown(result)
-    assert "| a | A | 0.100 | 0.200 | 0.100 | 59.6 ± 0.5 (-0.4) | yes |" in md
-    assert "| b | B | 0.100 | 0.200 | 0.100 | 58.0 ± 0.5 (-2.0) | no |" in md
+    assert "| a | A | 0.050 | 0.150 | 0.100 | -50% | -25% | 59.6 ± 0.5 (-0.4) | yes |" in md
+    assert "| b | B | 0.100 | 0.200 | 0.100 | +0% | +0% | 58.0 ± 0.5 (-2.0) | no |" in md
     assert "Command: `python x`" in md
