@@ -162,7 +162,7 @@ def comparison_markdown(table: dict[str, Any]) -> str:
     others = [n for n in names if n != base]
     head = ["language", "n", "trivial"] + [f"{n} ({table['metric']})" for n in names]
     for n in others:
-        head += [f"Δ {n} − {base}", "95% CI (examples)", "p (examples)", "95% CI (seeds × examples)",
+        head += [f"Δ {n} − {base}", "95% CI", "p", "95% CI (seeds × examples)",
                  "p (seeds × examples)", "p (sign-flip over seeds)"]
     lines = [f"# {table['task']}: {table['metric']} ×100, mean ± std over seeds "
              f"{', '.join(map(str, table.get('seeds', [])))}", "",
@@ -176,7 +176,7 @@ def comparison_markdown(table: dict[str, Any]) -> str:
                     format_p(c["p_value"])]
             row += _seed_cells(c.get("seed_level"))
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Δ: difference of the seed-averaged metric. *Examples*: paired bootstrap interval and two-sided "
+    lines += ["", "Δ: difference of the seed-averaged metric. *95% CI*, *p*: paired bootstrap interval and two-sided "
               "paired permutation test over test examples (statistics averaged over seeds; seed variance not "
               "included). *Seeds × examples*: hierarchical bootstrap resampling seeds and examples. "
               "*Sign-flip over seeds*: exact two-sided test of the per-seed differences (same seed for both models). "
