@@ -125,7 +125,7 @@ def sentence_retrieval_probe(view: SentenceView, settings: ProbeSettings) -> Pro
         best = max(view.layers, key=lambda layer: (choice[layer], -layer))
         split = "select"
     else:  # one pair: nothing to hold out; the last layer, chosen without looking
-        best, choice, split = view.layers[-1], {}, "none (fewer than 2 pairs): last layer"
+        best, choice, split = view.layers[-1], {}, "none"
     best_accuracy = float(hits[view.layers.index(best)][:, report].mean())
     metrics = {
         "layers": list(view.layers),
