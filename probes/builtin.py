@@ -11,7 +11,7 @@ import numpy as np
 from xladjust.errors import InputError
 from xladjust.probes.distances import Distance, triple_distances
 from xladjust.probes.registry import PROBES, ProbeResult, ProbeSettings
-from xladjust.probes.retrieval import retrieval_scores
+from xladjust.probes.retrieval import DIRECTIONS, retrieval_hits, scores_of_hits
 from xladjust.probes.stats import summarize_triples
 from xladjust.probes.views import BitextView, SentenceView
 
@@ -74,9 +74,15 @@ def word_retrieval_probe(view: BitextView, settings: ProbeSettings) -> ProbeResu
     info = PROBES["word-retrieval"]
     valid = view.link_valid()
     by_layer: dict[str, dict[str, dict[str, float]]] = {}
+    per_item = {f"{m}.{d}": np.full((len(view.layers), valid.size), np.nan)
+                for m in ("cosine", "csls") for d in DIRECTIONS}
     for k, layer in enumerate(view.layers):
         x, y = view.link_vectors(k)
-        by_layer[str(layer)] = retrieval_scores(x[valid], y[valid], settings.csls_k, csls=True)
+        hits = retrieval_hits(x[valid], y[valid], settings.csls_k, csls=True)
+        for method, by_direction in hits.items():
+            for direction, h in by_direction.items():
+                per_item[f"{method}.{direction}"][k, valid] = h
+        by_layer[str(layer)] = scores_of_hits(hits)
     top = by_layer[str(primary_layer(view.layers, settings))]
     metrics = {
         "layers": list(view.layers),
@@ -87,24 +93,50 @@ def word_retrieval_probe(view: BitextView, settings: ProbeSettings) -> ProbeResu
         "p_at_1_csls": top["csls"]["mean"],
         "by_layer": by_layer,
     }
-    return ProbeResult("word-retrieval", info.primary_metric, metrics)
+    return ProbeResult("word-retrieval", info.primary_metric, metrics, per_item)
+
+
+def split_for_layer_choice(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the pairs that choose the best layer (``select``, ⌊n/2⌋ of them, a seeded
+    random draw) and of the pairs that report its accuracy (``report``, the rest)."""
+    order = np.random.default_rng([seed, n]).permutation(n)
+    half = n // 2
+    return np.sort(order[:half]), np.sort(order[half:])
 
 
 def sentence_retrieval_probe(view: SentenceView, settings: ProbeSettings) -> ProbeResult:
     """XTREME Tatoeba retrieval: each sentence's nearest neighbour among the other
     language's sentences by cosine of mean-pooled vectors, accuracy in both directions at
-    every layer. Primary: the best layer's mean accuracy of both directions."""
+    every layer (all pairs). Primary: the mean accuracy of both directions at the best
+    layer, with the layer chosen on a held-out half of the pairs and the accuracy measured
+    on the other half, so the choice never sees the pairs it is scored on (see
+    :func:`split_for_layer_choice`; every query searches all N pairs of the other side)."""
     info = PROBES["sentence-retrieval"]
     by_layer: dict[str, dict[str, float]] = {}
+    hits = []
     for k, layer in enumerate(view.layers):
-        by_layer[str(layer)] = retrieval_scores(view.src[k], view.tgt[k], csls=False)["cosine"]
-    best = max(view.layers, key=lambda layer: (by_layer[str(layer)]["mean"], -layer))
+        found = retrieval_hits(view.src[k], view.tgt[k], csls=False)["cosine"]
+        hits.append(np.stack([found[d] for d in DIRECTIONS]))  # (2, n)
+        by_layer[str(layer)] = scores_of_hits({"cosine": found})["cosine"]
+    n = len(view.sentences.src)
+    select, report = split_for_layer_choice(n, settings.seed)
+    if select.size:
+        choice = {layer: float(hits[k][:, select].mean()) for k, layer in enumerate(view.layers)}
+        best = max(view.layers, key=lambda layer: (choice[layer], -layer))
+        split = "select"
+    else:  # one pair: nothing to hold out; the last layer, chosen without looking
+        best, choice, split = view.layers[-1], {}, "none"
+    best_accuracy = float(hits[view.layers.index(best)][:, report].mean())
     metrics = {
         "layers": list(view.layers),
-        "n_sentences": len(view.sentences.src),
-        "chance": 1.0 / len(view.sentences.src),
+        "n_sentences": n,
+        "chance": 1.0 / n,
         "best_layer": best,
-        "best_accuracy": by_layer[str(best)]["mean"],
+        "best_accuracy": best_accuracy,
+        "layer_choice": {"chosen_on": split, "reported_on": "report", "seed": settings.seed,
+                         "n_select": int(select.size), "n_report": int(report.size),
+                         "select_accuracy": {str(layer): a for layer, a in choice.items()},
+                         "best_layer_all_pairs_accuracy": by_layer[str(best)]["mean"]},
         "last_layer_accuracy": by_layer[str(view.layers[-1])]["mean"],
         "by_layer": by_layer,
     }

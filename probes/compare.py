@@ -1,4 +1,4 @@
-"""Paired comparisons between checkpoints on the same triples."""
+"""Paired comparisons between checkpoints on the same triples and the same retrieval queries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 
 from xladjust.probes.distances import Distance
 from xladjust.probes.registry import ProbeResult
-from xladjust.probes.stats import paired_comparison
+from xladjust.probes.retrieval import DIRECTIONS
+from xladjust.probes.stats import mcnemar_exact, paired_comparison
 
 QUANTITIES = ("delta", "related", "unrelated")
 
@@ -45,3 +46,20 @@ def delta_change(reference: ProbeResult, other: ProbeResult, layer: int, distanc
     k_other = other.metrics["layers"].index(layer)
     key = f"{distance}.delta"
     return other.per_item[key][k_other] - reference.per_item[key][k_ref]
+
+
+def compare_word_retrieval(reference: ProbeResult, other: ProbeResult, layer: int) -> dict[str, Any]:
+    """Exact McNemar tests of the P@1 change ``other − reference`` at ``layer``, per method
+    (cosine, CSLS) and direction, and for both directions pooled (``mean``: every query of
+    both directions, P@1 their mean), on the queries valid for both checkpoints."""
+    k_ref = reference.metrics["layers"].index(layer)
+    k_other = other.metrics["layers"].index(layer)
+    out: dict[str, Any] = {"layer": layer}
+    for method in ("cosine", "csls"):
+        ref = {d: reference.per_item[f"{method}.{d}"][k_ref] for d in DIRECTIONS}
+        oth = {d: other.per_item[f"{method}.{d}"][k_other] for d in DIRECTIONS}
+        tests = {d: mcnemar_exact(ref[d], oth[d]) for d in DIRECTIONS}
+        tests["mean"] = mcnemar_exact(np.concatenate([ref[d] for d in DIRECTIONS]),
+                                      np.concatenate([oth[d] for d in DIRECTIONS]))
+        out[method] = tests
+    return out

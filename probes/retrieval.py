@@ -128,14 +128,28 @@ def _csls_nearest(
     return found
 
 
+def retrieval_hits(
+    x: np.ndarray, y: np.ndarray, k: int = 10, csls: bool = True, candidates: int = 32
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per query, whether its neighbour is its gold partner (``x[i] ↔ y[i]``): boolean
+    vectors per method and direction, the unit of paired tests between checkpoints."""
+    gold = np.arange(x.shape[0])
+    return {method: {d: np.asarray(idx) == gold for d, idx in by_direction.items()}
+            for method, by_direction in retrieve(x, y, k, csls, candidates).items()}
+
+
+def scores_of_hits(hits: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
+    """P@1 per method and direction from :func:`retrieval_hits`, plus their ``mean``."""
+    out: dict[str, dict[str, float]] = {}
+    for method, by_direction in hits.items():
+        scores = {d: float(np.mean(h)) if h.size else float("nan") for d, h in by_direction.items()}
+        scores["mean"] = float(np.mean([scores[d] for d in DIRECTIONS]))
+        out[method] = scores
+    return out
+
+
 def retrieval_scores(
     x: np.ndarray, y: np.ndarray, k: int = 10, csls: bool = True, candidates: int = 32
 ) -> dict[str, dict[str, float]]:
     """P@1 per method and direction for gold pairs ``x[i] ↔ y[i]``, plus their ``mean``."""
-    gold = np.arange(x.shape[0])
-    out: dict[str, dict[str, float]] = {}
-    for method, by_direction in retrieve(x, y, k, csls, candidates).items():
-        scores = {d: retrieval_accuracy(idx, gold) for d, idx in by_direction.items()}
-        scores["mean"] = float(np.mean([scores[d] for d in DIRECTIONS]))
-        out[method] = scores
-    return out
+    return scores_of_hits(retrieval_hits(x, y, k, csls, candidates))

@@ -24,7 +24,7 @@ from xladjust.embeddings import resolve_layers
 from xladjust.errors import ConfigError, InputError, ModelError
 from xladjust.io import sha256_file
 from xladjust.models import LoadedModel, load_config, load_model, materialize
-from xladjust.probes.compare import compare_distances
+from xladjust.probes.compare import compare_distances, compare_word_retrieval
 from xladjust.probes.config import ProbeConfig
 from xladjust.probes.inputs import Bitext, SentenceSet, load_bitext, read_tatoeba, tatoeba_languages
 from xladjust.probes.registry import PROBES, ProbeResult, ProbeSettings
@@ -318,14 +318,21 @@ def compare_checkpoints(
         key = f"{other.name}-vs-{reference.name}"
         out[key] = {}
         for bitext in inputs.bitexts:
-            ref = reference.results.get(bitext.name, {}).get("distances")
-            oth = other.results.get(bitext.name, {}).get("distances")
-            if ref is None or oth is None:
-                continue
-            primary = ref.metrics["primary_layer"]
-            if primary not in oth.metrics["layers"]:
-                primary = max(set(ref.metrics["layers"]) & set(oth.metrics["layers"]), default=primary)
-            out[key][bitext.name] = compare_distances(ref, oth, primary, settings.bootstrap, settings.seed)
+            found: dict[str, Any] = {}
+            for probe in ("distances", "word-retrieval"):
+                ref = reference.results.get(bitext.name, {}).get(probe)
+                oth = other.results.get(bitext.name, {}).get(probe)
+                if ref is None or oth is None:
+                    continue
+                primary = ref.metrics["primary_layer"]
+                if primary not in oth.metrics["layers"]:
+                    primary = max(set(ref.metrics["layers"]) & set(oth.metrics["layers"]), default=primary)
+                if probe == "distances":
+                    found.update(compare_distances(ref, oth, primary, settings.bootstrap, settings.seed))
+                elif primary in oth.metrics["layers"] and ref.per_item and oth.per_item:
+                    found["word_retrieval"] = compare_word_retrieval(ref, oth, primary)
+            if found:
+                out[key][bitext.name] = found
     return out
 
 

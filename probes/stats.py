@@ -155,6 +155,38 @@ def wilcoxon_test(differences: Any) -> dict[str, float]:
     return {"wilcoxon_statistic": float(result.statistic), "wilcoxon_p": float(result.pvalue)}
 
 
+def mcnemar_exact(hits_before: Any, hits_after: Any) -> dict[str, float]:
+    """Exact McNemar test of a change in hit rate on the same queries (``after − before``).
+
+    ``hits_*`` are per-query hit (1) / miss (0) vectors; queries with a NaN on either side
+    are skipped. Only discordant queries count: ``b`` hit before and missed after, ``c``
+    missed before and hit after. Under the null hypothesis each discordant query is as
+    likely to go either way, so ``min(b, c)`` is binomial(b + c, 1/2) and the two-sided
+    p = min(1, 2 · P(X ≤ min(b, c))); p = 1 when no query changed."""
+    a = np.asarray(hits_before, dtype=np.float64).ravel()
+    h = np.asarray(hits_after, dtype=np.float64).ravel()
+    if a.shape != h.shape:
+        raise ValueError(f"paired hit vectors differ in length: {a.size} vs {h.size}")
+    keep = np.isfinite(a) & np.isfinite(h)
+    a, h = a[keep], h[keep]
+    if not np.all(np.isin(a, (0.0, 1.0))) or not np.all(np.isin(h, (0.0, 1.0))):
+        raise ValueError("hit vectors must hold 0 (miss) or 1 (hit)")
+    n = int(a.size)
+    lost = int(np.sum((a == 1) & (h == 0)))
+    gained = int(np.sum((a == 0) & (h == 1)))
+    m = lost + gained
+    tail = sum(math.comb(m, i) for i in range(min(lost, gained) + 1)) / 2**m if m else 1.0
+    return {
+        "n": n,
+        "p_at_1_before": float(a.mean()) if n else math.nan,
+        "p_at_1_after": float(h.mean()) if n else math.nan,
+        "change": float(h.mean() - a.mean()) if n else math.nan,
+        "lost": lost,
+        "gained": gained,
+        "mcnemar_p": min(1.0, 2.0 * tail) if m else 1.0,
+    }
+
+
 def shared_bins(series: Sequence[Any], bins: int = 40) -> np.ndarray:
     """Bin edges spanning every finite value of every series (so histograms overlay)."""
     values = [_finite(s) for s in series]

@@ -6,7 +6,9 @@ continues from its last checkpoint, so an interrupted comparison resumes. Per la
 mean ± std over seeds and, for every model against the first (the baseline), the
 difference of the seed-averaged metric with its paired-bootstrap 95% interval and
 paired-permutation p-value over test examples (per-example statistics averaged over
-seeds). Written as ``comparison.json`` and ``comparison.md``; ``.complete`` last.
+seeds), and beside them the seed-level tests (sign-flip over per-seed differences, and a
+hierarchical bootstrap over seeds and examples; see :mod:`xladjust.tasks.significance`).
+Written as ``comparison.json`` and ``comparison.md``; ``.complete`` last.
 """
 
 from __future__ import annotations
@@ -40,7 +42,14 @@ from xladjust.tasks.evaluation import read_stats
 from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.model import META_FILE
 from xladjust.tasks.registry import get_task
-from xladjust.tasks.significance import compare_paired, format_p, mean_std
+from xladjust.tasks.significance import (
+    compare_paired,
+    compare_seeds,
+    format_p,
+    mean_std,
+    min_sign_flip_p,
+    seeds_needed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,20 +162,22 @@ def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: li
     for lang in languages:
         entry: dict[str, Any] = {"scores": {}, "comparisons": {}}
         mean_stats: dict[str, np.ndarray] = {}
+        seed_stats: dict[str, dict[int, np.ndarray]] = {}
         ids_of: dict[str, list[str]] = {}
         for name in names:
             per_seed = {}
-            stats = []
+            stats: dict[int, np.ndarray] = {}
             for seed, run_dir in runs[name].items():
                 per_seed[seed] = read_run(run_dir)["test"][lang]["metrics"][task.primary_metric]
                 ids, s = read_stats(run_dir, f"test-{lang}", width)
                 if name in ids_of and ids != ids_of[name]:
                     raise InputError(f"runs of {name} were evaluated on different {lang} examples; rerun them")
                 ids_of[name] = ids
-                stats.append(s)
+                stats[seed] = s
             mean, std = mean_std(list(per_seed.values()))
             entry["scores"][name] = {"mean": mean, "std": std, "per_seed": per_seed}
-            mean_stats[name] = np.mean(stats, axis=0)
+            mean_stats[name] = np.mean(list(stats.values()), axis=0)
+            seed_stats[name] = stats
         entry["n_examples"] = len(ids_of[names[0]])
         entry["baseline"] = read_run(next(iter(runs[names[0]].values())))["test"][lang]["baseline"]
         for name in names[1:]:
@@ -174,7 +185,10 @@ def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: li
                 raise InputError(f"{name} and {names[0]} were evaluated on different {lang} examples")
             cmp = compare_paired(mean_stats[names[0]], mean_stats[name], task.primary(),
                                  n_resamples=n_resamples, seed=SIGNIFICANCE_SEED)
-            entry["comparisons"][f"{name} - {names[0]}"] = cmp.to_dict()
+            seeds = compare_seeds(entry["scores"][names[0]]["per_seed"], entry["scores"][name]["per_seed"],
+                                  seed_stats[names[0]], seed_stats[name], task.primary(),
+                                  n_resamples=n_resamples, seed=SIGNIFICANCE_SEED)
+            entry["comparisons"][f"{name} - {names[0]}"] = {**cmp.to_dict(), "seed_level": seeds.to_dict()}
         table["languages"][lang] = entry
     table["seed_variance"] = seed_variance(table)
     return table
@@ -211,7 +225,8 @@ def comparison_markdown(table: dict[str, Any]) -> str:
     others = [n for n in names if n != base]
     head = ["language", "n", "trivial"] + [f"{n} ({table['metric']})" for n in names]
     for n in others:
-        head += [f"Δ {n} − {base}", "95% CI", "p"]
+        head += [f"Δ {n} − {base}", "95% CI", "p", "95% CI (seeds × examples)",
+                 "p (seeds × examples)", "p (sign-flip over seeds)"]
     lines = [f"# {table['task']}: {table['metric']} ×100, mean ± std over seeds "
              f"{', '.join(map(str, table.get('seeds', [])))}", "",
              f"Weights trained in fine-tuning: {table.get('trained_weights', 'not recorded')}."
@@ -224,9 +239,14 @@ def comparison_markdown(table: dict[str, Any]) -> str:
             c = entry["comparisons"][f"{n} - {base}"]
             row += [f"{100 * c['difference']:+.1f}", f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]",
                     format_p(c["p_value"])]
+            row += _seed_cells(c.get("seed_level"))
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Δ: difference of the seed-averaged metric; interval: paired bootstrap over test examples; "
-              "p: two-sided paired permutation test. 'trivial': majority class / all-O / empty answer."]
+    lines += ["", "Δ: difference of the seed-averaged metric. *95% CI*, *p*: paired bootstrap interval and two-sided "
+              "paired permutation test over test examples (statistics averaged over seeds; seed variance not "
+              "included). *Seeds × examples*: hierarchical bootstrap resampling seeds and examples. "
+              "*Sign-flip over seeds*: exact two-sided test of the per-seed differences (same seed for both models). "
+              "'trivial': majority class / all-O / empty answer."]
+    lines += _seed_test_note(table)
     lines += _seed_variance_markdown(table.get("seed_variance") or {})
     return "\n".join(lines) + "\n"
 
@@ -238,6 +258,25 @@ def _continual_note(continual: dict[str, Any]) -> str:
                      f"regularizer toward {c['anchor']}, {c['pairs_per_step']} pairs per step"
                      for name, c in continual.items())
     return f" Continual learning (same seeds and schedule): {arms}."
+
+
+def _seed_cells(seed_level: dict[str, Any] | None) -> list[str]:
+    if not seed_level:
+        return ["–", "–", "–"]
+    return [f"[{100 * seed_level['hier_ci_low']:+.1f}, {100 * seed_level['hier_ci_high']:+.1f}]",
+            format_p(seed_level["hier_p"]), format_p(seed_level["sign_flip_p"])]
+
+
+def _seed_test_note(table: dict[str, Any]) -> list[str]:
+    n = len(table.get("seeds") or [])
+    if n < 1:
+        return []
+    need = seeds_needed(0.05)
+    note = (f"With {n} seed{'s' if n > 1 else ''} the sign-flip test's smallest possible p is 2/2^{n} = "
+            f"{min_sign_flip_p(n):.3g}; it needs at least {need} seeds to be able to reach p < 0.05.")
+    if n < need:
+        note += " Its p here cannot show significance; the seeds are too few, which is not evidence of no difference."
+    return ["", note]
 
 
 def _seed_variance_markdown(variance: dict[str, Any]) -> list[str]:

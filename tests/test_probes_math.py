@@ -229,3 +229,59 @@ def test_csls_shortlist_falls_back_to_a_full_search_when_the_bound_fails(monkeyp
     found = retrieve(x, y, k=3, candidates=3)
     assert len(calls) > 2 and all(n < 60 for n in calls[2:])  # only the unsettled queries
     assert found["csls"]["src_to_tgt"].tolist() == csls_from_similarity(xn @ yn.T, k=3).argmax(axis=1).tolist()
+
+
+# --- paired tests of retrieval hits and the held-out layer choice ---------------------------
+
+def test_mcnemar_exact_hand_checked():
+    from xladjust.probes.stats import mcnemar_exact
+
+    # 5 queries gained, none lost: p = 2 · 0.5^5 = 0.0625 (never below 0.05 with 5 changes)
+    before = [0, 0, 0, 0, 0, 1, 1, 0]
+    after = [1, 1, 1, 1, 1, 1, 1, 0]
+    r = mcnemar_exact(before, after)
+    assert (r["gained"], r["lost"], r["n"]) == (5, 0, 8)
+    assert r["mcnemar_p"] == pytest.approx(0.0625)
+    assert r["p_at_1_before"] == pytest.approx(2 / 8) and r["p_at_1_after"] == pytest.approx(7 / 8)
+    assert r["change"] == pytest.approx(5 / 8)
+    # 9 gained, 1 lost: p = 2 · (C(10,0) + C(10,1)) / 2^10 = 22/1024
+    r = mcnemar_exact([1] + [0] * 9 + [1, 0], [0] + [1] * 9 + [1, 0])
+    assert (r["gained"], r["lost"]) == (9, 1) and r["mcnemar_p"] == pytest.approx(22 / 1024)
+    # balanced changes: p = 1 (capped); no change at all: p = 1
+    assert mcnemar_exact([1, 0], [0, 1])["mcnemar_p"] == 1.0
+    assert mcnemar_exact([1, 0, 1], [1, 0, 1])["mcnemar_p"] == 1.0
+
+
+def test_mcnemar_skips_nan_queries_and_rejects_bad_vectors():
+    from xladjust.probes.stats import mcnemar_exact
+
+    r = mcnemar_exact([0, 0, np.nan], [1, 1, 1])
+    assert r["n"] == 2 and r["gained"] == 2 and r["mcnemar_p"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="differ in length"):
+        mcnemar_exact([0, 1], [0])
+    with pytest.raises(ValueError, match="0 \\(miss\\) or 1"):
+        mcnemar_exact([0, 2], [0, 1])
+
+
+def test_retrieval_hits_per_query():
+    from xladjust.probes.retrieval import retrieval_hits, scores_of_hits
+
+    # x0 and x1 both nearest to y0; y1 nearest to x1: hits x→y (T, F), y→x (T, T)
+    x = np.array([unit(0), unit(20)])
+    y = np.array([unit(5), unit(80)])
+    hits = retrieval_hits(x, y, k=1, csls=False)
+    assert hits["cosine"]["src_to_tgt"].tolist() == [True, False]
+    assert hits["cosine"]["tgt_to_src"].tolist() == [True, True]
+    assert scores_of_hits(hits)["cosine"] == {"src_to_tgt": 0.5, "tgt_to_src": 1.0, "mean": 0.75}
+
+
+def test_layer_choice_split_is_seeded_disjoint_and_covers_all():
+    from xladjust.probes.builtin import split_for_layer_choice
+
+    select, report = split_for_layer_choice(11, seed=0)
+    assert len(select) == 5 and len(report) == 6
+    assert sorted(np.r_[select, report].tolist()) == list(range(11))
+    again, _ = split_for_layer_choice(11, seed=0)
+    other, _ = split_for_layer_choice(11, seed=1)
+    assert again.tolist() == select.tolist() and other.tolist() != select.tolist()
+    assert split_for_layer_choice(1, seed=0)[0].size == 0

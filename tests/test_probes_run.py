@@ -249,3 +249,39 @@ def test_handed_over_models_must_match_the_config(tiny_model, inputs_dir, tmp_pa
     cfg = config(inputs_dir, tmp_path / "h", {"m": "some/other/spec"})
     with pytest.raises(ConfigError, match="loaded model 'm'"):
         run_probes(cfg, loaded={"m": tiny_model})
+
+
+def test_two_checkpoints_get_a_paired_retrieval_test_and_a_held_out_tatoeba_layer(tiny_checkpoints, inputs_dir,
+                                                                                   tmp_path):
+    spec_a, spec_b = tiny_checkpoints["wordpiece"], tiny_checkpoints["unigram"]
+    out = run_probes(config(inputs_dir, tmp_path / "mc", {"a": spec_a, "b": spec_b}, layers="all", csls_k=3))
+    summary = read_json(out / "summary.json")
+    test = summary["comparisons"]["b-vs-a"]["en-es"]["word_retrieval"]
+    assert test["layer"] == 2
+    for method in ("cosine", "csls"):
+        pooled = test[method]["mean"]
+        halves = [test[method][d] for d in ("src_to_tgt", "tgt_to_src")]
+        assert pooled["n"] == sum(h["n"] for h in halves) == 2 * 64
+        assert pooled["gained"] == sum(h["gained"] for h in halves) and 0 <= pooled["mcnemar_p"] <= 1
+        for d in ("src_to_tgt", "tgt_to_src"):  # the P@1 the test pairs are the probes' own
+            for name, side in (("a", "p_at_1_before"), ("b", "p_at_1_after")):
+                scores = summary["checkpoints"][name]["results"]["en-es"]["word-retrieval"]["metrics"]["by_layer"]["2"]
+                assert test[method][d][side] == pytest.approx(scores[method][d])
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "**Word retrieval, b − a** at layer 2" in report and "McNemar p" in report
+
+    tatoeba = summary["checkpoints"]["a"]["results"]["tatoeba-es"]["sentence-retrieval"]["metrics"]
+    choice = tatoeba["layer_choice"]
+    assert (choice["n_select"], choice["n_report"]) == (6, 6) and choice["chosen_on"] == "select"
+    scores = choice["select_accuracy"]
+    assert tatoeba["best_layer"] == max(sorted(map(int, scores)), key=lambda x: (scores[str(x)], -x))
+    assert "held-out half" in report
+
+
+def test_retrieval_test_of_a_checkpoint_against_itself_changes_nothing(tiny_checkpoints, inputs_dir, tmp_path):
+    spec = tiny_checkpoints["wordpiece"]
+    out = run_probes(config(inputs_dir, tmp_path / "same", {"a": spec, "b": spec}, probes=["word-retrieval"]))
+    test = read_json(out / "summary.json")["comparisons"]["b-vs-a"]["en-es"]["word_retrieval"]
+    assert test["csls"]["mean"]["gained"] == test["csls"]["mean"]["lost"] == 0
+    assert test["csls"]["mean"]["mcnemar_p"] == 1.0
+    assert "Paired change" not in (out / "report.md").read_text(encoding="utf-8")  # no distances were probed

@@ -123,3 +123,124 @@ def test_seed_variance_has_no_ratio_when_the_source_does_not_vary():
     table["seed_variance"] = seed_variance(table)
     assert table["seed_variance"]["models"]["a"]["en"]["std_ratio"] is None
     assert "| a | en | 0.00 | 60.0 | 60.0 | 0.00 | — |" in comparison_markdown(table)
+
+
+# ---------------------------------------------------------------- seed-level tests
+
+
+def test_sign_flip_exact_hand_checked():
+    from xladjust.tasks.significance import sign_flip_test
+
+    # d = (1, 2, 3): the signed sums are ±6, ±4, ±2, 0, 0; only +6 and −6 reach |6|: p = 2/8.
+    assert sign_flip_test([1.0, 2.0, 3.0]) == (pytest.approx(0.25), True)
+    # d = (3, −1, 2), sum 4: signed sums 6, 2, 4, 0, 0, −4, −2, −6; |s| ≥ 4 for 4 of 8: p = 0.5.
+    assert sign_flip_test([3.0, -1.0, 2.0]) == (pytest.approx(0.5), True)
+    # six seeds all the same way: 2/64, the first count of seeds below 0.05
+    assert sign_flip_test([1, 2, 3, 4, 5, 6]) == (pytest.approx(2 / 64), True)
+    assert sign_flip_test([0.0, 0.0, 0.0]) == (1.0, True)
+
+
+def test_sign_flip_monte_carlo_and_bad_input():
+    from xladjust.tasks.significance import sign_flip_test
+
+    p, exact = sign_flip_test(np.ones(40), n_resamples=2000, seed=0)
+    assert not exact and p == pytest.approx(1 / 2001)  # no random pattern of 40 signs reaches all +1
+    with pytest.raises(ValueError, match="no per-seed"):
+        sign_flip_test([])
+    with pytest.raises(ValueError, match="finite"):
+        sign_flip_test([1.0, float("nan")])
+
+
+def test_min_p_and_seeds_needed():
+    from xladjust.tasks.significance import min_sign_flip_p, seeds_needed
+
+    assert min_sign_flip_p(3) == 0.25 and min_sign_flip_p(5) == 0.0625 and min_sign_flip_p(6) == 0.03125
+    assert min_sign_flip_p(1) == 1.0
+    assert seeds_needed(0.05) == 6  # 2/2^5 = 0.0625 ≥ 0.05 > 2/2^6
+    assert seeds_needed(0.01) == 8  # 2/2^7 = 0.0156, 2/2^8 = 0.0078
+    with pytest.raises(ValueError):
+        min_sign_flip_p(0)
+    with pytest.raises(ValueError):
+        seeds_needed(0.0)
+
+
+def test_hierarchical_bootstrap_hand_checked():
+    from xladjust.tasks.significance import hierarchical_bootstrap
+
+    # seed 1: B right and A wrong on every example (difference 1 on any example resample);
+    # seed 2: both right everywhere (difference 0). Drawing 2 seeds with replacement gives
+    # 1, 0.5, 0 with probability 1/4, 1/2, 1/4: interval [0, 1], p = 2 · P(≤ 0) = 0.5.
+    a = [np.zeros(4), np.ones(4)]
+    b = [np.ones(4), np.ones(4)]
+    low, high, p = hierarchical_bootstrap(a, b, ACC, n_resamples=20000, seed=0)
+    assert (low, high) == (0.0, 1.0)
+    assert p == pytest.approx(0.5, abs=0.02)
+    # B better on every example and seed: a degenerate interval at 1 and p = 0
+    assert hierarchical_bootstrap([np.zeros(5)] * 3, [np.ones(5)] * 3, ACC, n_resamples=300) == (1.0, 1.0, 0.0)
+
+
+def test_hierarchical_bootstrap_one_seed_is_the_example_bootstrap():
+    from xladjust.tasks.significance import hierarchical_bootstrap
+
+    # n = 2, d = (0, 1), one seed: resampled differences 0, 0.5, 1 as in the example bootstrap
+    low, high, p = hierarchical_bootstrap([np.array([0, 0])], [np.array([0, 1])], ACC, n_resamples=4000, seed=0)
+    assert (low, high) == (0.0, 1.0)
+    assert p == pytest.approx(0.5, abs=0.05)  # P(difference ≤ 0) = 1/4
+
+
+def test_hierarchical_bootstrap_rejects_unpaired_input():
+    from xladjust.tasks.significance import hierarchical_bootstrap
+
+    with pytest.raises(ValueError, match="same non-zero number of seeds"):
+        hierarchical_bootstrap([np.zeros(3)], [np.zeros(3), np.zeros(3)], ACC)
+    with pytest.raises(ValueError, match="same examples"):
+        hierarchical_bootstrap([np.zeros(3), np.zeros(4)], [np.zeros(3), np.zeros(4)], ACC)
+
+
+def test_compare_seeds_pairs_by_seed():
+    from xladjust.tasks.significance import compare_seeds
+
+    a_scores = {1: 0.50, 2: 0.60, 3: 0.55}
+    b_scores = {3: 0.58, 1: 0.52, 2: 0.61}  # same seeds, other order: pairing is by seed
+    stats = {s: np.zeros(4) for s in (1, 2, 3)}
+    better = {s: np.ones(4) for s in (1, 2, 3)}
+    cmp = compare_seeds(a_scores, b_scores, stats, better, ACC, n_resamples=200)
+    assert cmp.seeds == [1, 2, 3]
+    assert cmp.per_seed_difference == pytest.approx([0.02, 0.01, 0.03])
+    assert cmp.mean_difference == pytest.approx(0.02)
+    assert cmp.sign_flip_p == pytest.approx(0.25) and cmp.min_p == 0.25 and cmp.seeds_needed == 6
+    with pytest.raises(ValueError, match="share no seed"):
+        compare_seeds({1: 0.5}, {2: 0.5}, {1: np.zeros(2)}, {2: np.zeros(2)}, ACC)
+
+
+def _fake_run(directory, accuracy_by_lang, hits_by_lang):
+    import json
+
+    (directory / "predictions").mkdir(parents=True)
+    test = {lang: {"metrics": {"accuracy": acc}, "baseline": 0.33} for lang, acc in accuracy_by_lang.items()}
+    (directory / "metrics.json").write_text(json.dumps({"test": test}), encoding="utf-8")
+    for lang, hits in hits_by_lang.items():
+        lines = [json.dumps({"id": str(i), "stats": [float(h)]}) for i, h in enumerate(hits)]
+        (directory / "predictions" / f"test-{lang}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+def test_compare_runs_puts_both_tests_side_by_side(tmp_path):
+    from xladjust.tasks.transfer import compare_runs, comparison_markdown
+
+    hits_a = {1: [1, 0, 0, 0], 2: [1, 1, 0, 0], 3: [0, 0, 0, 0]}
+    hits_b = {1: [1, 1, 0, 0], 2: [1, 1, 1, 0], 3: [1, 0, 0, 0]}  # +1 example with every seed
+    runs = {name: {s: _fake_run(tmp_path / name / str(s), {"en": np.mean(h[s])}, {"en": h[s]}) for s in (1, 2, 3)}
+            for name, h in (("vanilla", hits_a), ("adjusted", hits_b))}
+    table = compare_runs(runs, "nli", ["en"], n_resamples=500)
+    table["seeds"] = [1, 2, 3]
+    cmp = table["languages"]["en"]["comparisons"]["adjusted - vanilla"]
+    seeds = cmp["seed_level"]
+    assert seeds["per_seed_difference"] == pytest.approx([0.25, 0.25, 0.25])
+    assert seeds["sign_flip_p"] == pytest.approx(0.25) and seeds["min_p"] == 0.25  # 3 seeds cannot go lower
+    assert seeds["hier_ci_low"] <= 0.25 <= seeds["hier_ci_high"]
+    md = comparison_markdown(table)
+    assert "p (sign-flip over seeds)" in md and "95% CI (seeds × examples)" in md
+    row = next(line for line in md.splitlines() if line.startswith("| en |"))
+    assert row.rstrip(" |").endswith("0.250")  # the sign-flip p, last column
+    assert "smallest possible p is 2/2^3 = 0.25; it needs at least 6 seeds" in md
