@@ -50,6 +50,11 @@ def adjust(config: AdjustConfig) -> Path:
     problems = config.check()
     if problems:
         raise ConfigError(problems)
+    from xladjust.geometry import build_tracker
+
+    geometry = build_tracker(  # issue 13: geometry curves; the held-out triples are built before any work
+        config.probe_every, config.probe_bitext, model_spec=config.model, run_dir=config.out,
+        training=config.aligned, layers=config.layer, seed=config.seed)
     accelerator = make_accelerator(config)
     resuming = prepare_run_dir(config, accelerator)
     scans = scan_corpora(config)
@@ -60,7 +65,7 @@ def adjust(config: AdjustConfig) -> Path:
              len(loop.steps), setup.warmup, accelerator.num_processes, accelerator.mixed_precision,
              config.embeddings.value)
     resumed_at = state.step
-    state = run_loop(loop, state)
+    state = run_loop(loop, state, on_step=geometry)  # issue 13
     _release(loop)
 
     accelerator.wait_for_everyone()
