@@ -137,7 +137,13 @@ def test_finetune_probes_the_encoder_inside_the_task_model(tiny_checkpoints, cor
         "max_steps": 3, "batch_size": 8, "bf16": False, "progress": False, "probe_every": 2,
         "probe_bitext": str(corpora["heldout"])})
     out = finetune(cfg)
-    assert [r["step"] for r in _rows(out)] == [0, 2, 3]
+    assert [r["step"] for r in _rows(out)] == [0, 2, 3]  # kept when the run folder is written at the end
+    from xladjust.probes.gather import compare_runs
+
+    compare_runs([out], tmp_path / "report")
+    md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    (own,) = [s for s in re.split(r"^## ", md, flags=re.MULTILINE) if s.startswith("Fine-tuning:")]
+    assert "![Geometry of the encoder during training" in own
 
 
 def test_a_training_corpus_is_refused_as_the_held_out_set(tiny_checkpoints, corpora, tmp_path):

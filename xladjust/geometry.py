@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -91,15 +92,17 @@ class GeometryTracker:
             self._done = self._keep_until(step)  # a resumed run rewrites the rows after its start
         if not self.due(step, last) or step in self._done:
             return
+        started = time.perf_counter()
         rows = geometry_rows(self.probe(model), step)
+        seconds = time.perf_counter() - started
         self._done.add(step)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps(_clean(row)) + "\n")
         top = rows[-1]
-        log.info("geometry at step %d (layer %d): d(w,r) %.4f, d(w,u) %.4f, delta %.4f, P@1 %.3f",
-                 step, top["layer"], top["d_related"], top["d_unrelated"], top["delta"], top["p_at_1"])
+        log.info("geometry at step %d (layer %d): d(w,r) %.4f, d(w,u) %.4f, delta %.4f, P@1 %.3f (%.1f s)",
+                 step, top["layer"], top["d_related"], top["d_unrelated"], top["delta"], top["p_at_1"], seconds)
 
     def probe(self, model: Any) -> Any:
         """The distance and word-retrieval probes of ``model`` on the fixed triples."""
