@@ -169,3 +169,11 @@ def test_probe_every_without_a_held_out_corpus_is_refused(corpora, tmp_path, cap
     code, _, err = run_cli(["adjust", "--aligned", str(corpora["train"]), "--out", str(tmp_path / "o"),
                             "--probe-every", "5"], capsys)
     assert code == 2 and "probe_bitext" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_held_out_corpus_fails_before_the_run_folder_is_touched(corpora, tmp_path, capsys):
+    out = tmp_path / "o"
+    code, _, err = run_cli(["adjust", "--aligned", str(corpora["train"]), "--out", str(out), "--probe-every", "5",
+                            "--probe-bitext", str(tmp_path / "nowhere")], capsys)
+    assert code == 2 and "nowhere" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
