@@ -18,7 +18,7 @@ from xladjust.errors import ConfigError
 # CLI option -> config key, for options whose value is copied as given
 _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_steps", "batch_size",
            "grad_accum", "lr", "layer", "pooling", "precision", "embeddings", "special_tokens",
-           "checkpoint_every", "cpu", "resume", "overwrite")
+           "checkpoint_every", "cpu", "resume", "overwrite", "probe_every", "probe_bitext")
 
 
 @click.command("adjust")
@@ -50,6 +50,12 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--special-tokens/--no-special-tokens", default=None,
               help="Align the tokenizer's own [CLS]/[SEP] as pseudo-words.")
 @click.option("--checkpoint-every", type=ct.COUNT, help="Optimizer steps between resumable checkpoints (default 500).")
+@click.option("--probe-every", type=ct.COUNT, metavar="N",
+              help="Geometry curves: d(w,r), d(w,u), delta and word P@1 on held-out triples every N optimizer "
+                   "steps (and at step 0 and the end), written to geometry.jsonl; needs --probe-bitext.")
+@click.option("--probe-bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every; never a "
+                   "training corpus.")
 @click.option("--cpu", is_flag=True, default=None,
               help="Run on the CPU even with a GPU visible (with torchrun: one CPU process per rank).")
 @click.pass_context

@@ -65,7 +65,7 @@ class EmbeddingUpdates(str, Enum):
 # Options that steer how a run proceeds but not what it computes; a resumed run may
 # change them.
 RUN_CONTROL_KEYS = ("resume", "overwrite", "progress", "checkpoint_every", "keep_checkpoints",
-                    "keep_checkpoints_at_end", "log_every")
+                    "keep_checkpoints_at_end", "log_every", "probe_every", "probe_bitext")
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,9 @@ class AdjustConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True  # progress bar on a terminal, log lines otherwise
+    # geometry curves (issue 13): d(w,r), d(w,u), delta, P@1 on held-out triples -> geometry.jsonl
+    probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
+    probe_bitext: Path | None = None  # held-out aligned corpus of the probes (never a training corpus)
 
     def check(self) -> list[str]:
         """Every cross-field and range problem, as messages that say what to do."""
@@ -120,6 +123,9 @@ class AdjustConfig:
         problems += _positive_or_none(
             self, ("max_pairs", "max_words", "max_subwords", "epochs", "max_steps", "checkpoint_every")
         )
+        problems += _positive_or_none(self, ("probe_every",))
+        if self.probe_every is not None and self.probe_bitext is None:
+            problems.append("probe_every needs probe_bitext: a held-out aligned corpus (--probe-bitext DIR)")
         if self.max_subwords is not None and self.max_subwords < 3:
             problems.append(f"max_subwords must be at least 3 (specials included), got {self.max_subwords}")
         if self.epochs is not None and self.max_steps is not None:

@@ -58,17 +58,24 @@ def adjust(config: AdjustConfig) -> Path:
     problems = config.check()
     if problems:
         raise ConfigError(problems)
+    from xladjust.geometry import build_tracker
+
+    geometry = build_tracker(  # issue 13: geometry curves; the held-out triples are built before any work
+        config.probe_every, config.probe_bitext, model_spec=config.model, run_dir=config.out,
+        training=config.aligned, layers=config.layer, seed=config.seed)
     accelerator = make_accelerator(config)
-    with claim_output(config.out, command="adjust", inputs=[*config.aligned, config.model], legacy=_LEGACY,
-                      enabled=accelerator.is_main_process) as claim:
-        return _adjust(config, accelerator, claim, wall)
+    with claim_output(config.out, command="adjust", inputs=[*config.aligned, config.model, config.probe_bitext],
+                      legacy=_LEGACY, enabled=accelerator.is_main_process) as claim:
+        return _adjust(config, accelerator, claim, wall, geometry)
 
 
-def _adjust(config: AdjustConfig, accelerator: Any, claim: Any, wall: float) -> Path:
+def _adjust(config: AdjustConfig, accelerator: Any, claim: Any, wall: float, geometry: Any) -> Path:
     from xladjust.adjust.dataset import scan_corpora
     from xladjust.adjust.train import run_loop
 
     resuming, run_dir = prepare_run_dir(config, accelerator, claim)
+    if geometry is not None:  # the curve is written where the run is built (a staging folder when replacing)
+        geometry.path = run_dir / geometry.path.name
     try:
         scans = scan_corpora(config)
         setup = set_up(config, accelerator, scans, run_dir)
@@ -78,7 +85,7 @@ def _adjust(config: AdjustConfig, accelerator: Any, claim: Any, wall: float) -> 
                  len(loop.steps), setup.warmup, accelerator.num_processes, accelerator.mixed_precision,
                  config.embeddings.value)
         resumed_at = state.step
-        state = run_loop(loop, state)
+        state = run_loop(loop, state, on_step=geometry)  # issue 13
         _release(loop)
 
         accelerator.wait_for_everyone()

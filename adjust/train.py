@@ -89,8 +89,10 @@ class Loop:
         return [p for opt in self.optimizers for group in opt.param_groups for p in group["params"]]
 
 
-def run_loop(loop: Loop, state: LoopState) -> LoopState:
-    """Train from ``state.step`` to the end of the plan; return the final counters."""
+def run_loop(loop: Loop, state: LoopState, on_step: Any = None) -> LoopState:
+    """Train from ``state.step`` to the end of the plan; return the final counters.
+    ``on_step(step, encoder, last)``, if given, is called on the main process at the start
+    and after every optimizer step (the geometry curves of :mod:`xladjust.geometry`)."""
     acc = loop.accelerator
     cfg = loop.config
     metrics = MetricsLog(loop.run_dir / METRICS_FILE, enabled=acc.is_main_process)
@@ -98,6 +100,9 @@ def run_loop(loop: Loop, state: LoopState) -> LoopState:
     bar = _progress_bar(len(loop.steps), state.step, cfg.progress and acc.is_main_process)
     window: list[dict[str, float]] = []
     loop.module.train()
+    hook = on_step if acc.is_main_process else None  # issue 13: geometry hook
+    if hook is not None:  # issue 13
+        hook(state.step, loop.encoder, state.step == len(loop.steps))  # issue 13
     try:
         for index in range(state.step, len(loop.steps)):
             started = time.perf_counter()
@@ -121,6 +126,8 @@ def run_loop(loop: Loop, state: LoopState) -> LoopState:
                     and state.step < len(loop.steps)):
                 check_finite_weights(loop.encoder, f"adjust, step {state.step}", hint=_DIVERGED)  # issue 12
                 save_checkpoint(loop, state)
+            if hook is not None:  # issue 13
+                hook(state.step, loop.encoder, state.step == len(loop.steps))  # issue 13
     finally:
         if bar is not None:
             bar.close()

@@ -342,6 +342,56 @@ def _generic_blocks(run: Any, ctx: Context) -> list[Block]:
     return blocks
 
 
+GEOMETRY_FILE = "geometry.jsonl"  # written by xladjust.geometry during training (--probe-every)
+GEOMETRY_CURVES = {"d_related": "d(w,r)", "d_unrelated": "d(w,u)", "delta": "Δ = d(w,u) − d(w,r)",
+                   "p_at_1": "word P@1 (CSLS)"}
+
+
+def geometry_curves(run_dir: Path) -> tuple[int | None, dict[str, tuple[list[int], list[float]]]]:
+    """The layer and ``{quantity: (steps, values)}`` of a run's ``geometry.jsonl`` (the
+    last layer probed when there are several); ``(None, {})`` when there is none."""
+    path = Path(run_dir) / GEOMETRY_FILE
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and isinstance(row.get("layer"), int):
+                rows.append(row)
+    if not rows:
+        return None, {}
+    layer = max(r["layer"] for r in rows)
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    for row in sorted((r for r in rows if r["layer"] == layer), key=lambda r: r["step"]):
+        for key, name in GEOMETRY_CURVES.items():
+            value = row.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                steps, values = curves.setdefault(name, ([], []))
+                steps.append(row["step"])
+                values.append(float(value))
+    return layer, curves
+
+
+def geometry_blocks(run: Any, ctx: Context) -> list[Block]:
+    """The geometry curves of a training run with ``--probe-every``: one figure, or nothing."""
+    from xladjust.probes import plots
+
+    layer, curves = geometry_curves(run.path)
+    if not curves:
+        return []
+    files = plots.step_curves(ctx.figure_stem(run, "geometry"), curves, title=f"Geometry during training, layer {layer}",
+                              ylabel="cosine distance / P@1")
+    png, svg = (next(p for p in files if p.suffix == s) for s in (".png", ".svg"))
+    n = len(next(iter(curves.values()))[0])
+    return [Figure(ctx.relative(png), f"Geometry of the encoder during training on a fixed held-out set of triples "
+                   f"(w, r, u), layer {layer}, at {n} probed optimizer steps: mean cosine distance d(w,r) of a word "
+                   "to its aligned translation, d(w,u) to an unrelated word of the same translation, their "
+                   "paired difference Δ = d(w,u) − d(w,r), and word-retrieval P@1 (CSLS, mean of both "
+                   "directions) over the held-out aligned words.", ctx.relative(svg))]
+
+
 RUN_BLOCKS: dict[str, Callable[[Any, Context], list[Block]]] = {
     "adjust": _adjust_blocks, "finetune": _finetune_blocks, "transfer": _transfer_blocks,
 }
@@ -352,7 +402,8 @@ def run_sections(runs: Sequence[Any], ctx: Context) -> list[Section]:
     for run in runs:
         title = f"{KIND_TITLES.get(run.kind, run.kind.capitalize())}: {ctx.label(run)}"
         where = Text(f"Run directory `{run.path}`.")
-        sections.append(Section(title, [where, *RUN_BLOCKS.get(run.kind, _generic_blocks)(run, ctx)]))
+        blocks = [where, *RUN_BLOCKS.get(run.kind, _generic_blocks)(run, ctx), *geometry_blocks(run, ctx)]
+        sections.append(Section(title, blocks))
     return sections
 
 

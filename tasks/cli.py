@@ -154,6 +154,11 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
 @click.option("--resume", is_flag=True, default=False,
               help="Continue an interrupted run from its newest checkpoint (same config and inputs).")
 @_finetune_options
+@click.option("--probe-every", type=ct.COUNT, metavar="N", default=None,
+              help="Geometry curves: d(w,r), d(w,u), delta and word P@1 of the encoder on held-out triples every "
+                   "N optimizer steps (and at step 0 and the end), written to geometry.jsonl; needs --probe-bitext.")
+@click.option("--probe-bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", default=None,
+              help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every.")
 @click.pass_context
 def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resume: bool, **kw: Any) -> None:
     """Fine-tune MODEL on a task; select on --dev; evaluate every --test set."""
@@ -161,8 +166,9 @@ def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resum
     from xladjust.tasks.config import FinetuneConfig
     from xladjust.tasks.finetune import finetune, read_run
 
+    probe = {"probe_every": kw.pop("probe_every"), "probe_bitext": kw.pop("probe_bitext")}  # issue 13
     data = _finetune_dict(kw, model, out, _quiet(ctx))
-    data.update(seed=seed, resume=resume)
+    data.update(seed=seed, resume=resume, **{k: v for k, v in probe.items() if v is not None})
     cfg = build_config(FinetuneConfig, data, where="finetune")
     run = finetune(cfg)
     summary = read_run(run)

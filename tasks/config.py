@@ -18,7 +18,8 @@ from xladjust.tasks.sources import missing_sources
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
-RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "cpu", "checkpoint_every", "resume")
+RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "cpu", "checkpoint_every", "resume",
+                    "probe_every", "probe_bitext")
 """Fine-tuning options that steer how a run proceeds, not what it computes: a resumed or
 reused run may differ in them."""
 
@@ -137,9 +138,16 @@ class FinetuneConfig:
     stream_buffer: int | None = None
     checkpoint_every: int | None = 500
     resume: bool = False
+    # geometry curves (issue 13): d(w,r), d(w,u), delta, P@1 of the encoder on held-out triples -> geometry.jsonl
+    probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
+    probe_bitext: Path | None = None  # held-out aligned corpus of the probes
 
     def check(self) -> list[str]:
         problems: list[str] = []
+        if self.probe_every is not None and self.probe_every < 1:
+            problems.append(f"probe_every must be at least 1, got {self.probe_every}")
+        if self.probe_every is not None and self.probe_bitext is None:
+            problems.append("probe_every needs probe_bitext: a held-out aligned corpus (--probe-bitext DIR)")
         if self.task not in TASKS:
             return [f"task: unknown task {self.task!r}; known tasks: {', '.join(TASKS)}"]
         if not self.train:

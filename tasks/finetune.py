@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, InputError
+from xladjust.geometry import GEOMETRY_FILE
 from xladjust.io import (
     atomic_dir,
     is_complete,
@@ -170,6 +172,10 @@ def _finetune_claimed(cfg: FinetuneConfig) -> Path:
 
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
+    from xladjust.geometry import build_tracker  # issue 13: geometry curves of the encoder
+
+    geometry = build_tracker(cfg.probe_every, cfg.probe_bitext, model_spec=cfg.model, run_dir=Path(cfg.out),
+                             training=cfg.continual.corpora if cfg.continual else [], seed=cfg.seed, bf16=cfg.bf16)
     acc = make_task_accelerator(bf16=cfg.bf16, cpu=cfg.cpu)
     tm = init_task_model(cfg.model, task, encode_options(cfg), seed=cfg.seed, device=str(acc.device))
     if cfg.freeze_embeddings:
@@ -197,7 +203,7 @@ def _finetune_claimed(cfg: FinetuneConfig) -> Path:
     checkpointing = Checkpointing(run_dir=Path(cfg.out), every=cfg.checkpoint_every or None, resume=cfg.resume,
                                   inputs=_input_hashes(cfg, tm.path), fingerprints={"config": config_fingerprint(cfg)})
     result = train(tm, trainset, train_settings(cfg), accelerator=acc, dev_score=dev_score if data.dev else None,
-                   extra=extra, checkpointing=checkpointing)
+                   extra=extra, checkpointing=checkpointing, on_step=geometry)  # issue 13
     if acc.is_main_process:
         # the best step's dev predictions were made by an earlier invocation: predict again
         stale = result.resumed_from is not None and result.best_step <= result.resumed_from
@@ -273,6 +279,8 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
         dev_records = task.predict(tm.model, tm.tokenizer, data.dev, tm.options, batch_size=cfg.eval_batch_size,
                                    bf16=cfg.bf16, progress=False)
     with atomic_dir(Path(cfg.out)) as tmp:
+        if (Path(cfg.out) / GEOMETRY_FILE).is_file():  # issue 13: the curves written while training
+            shutil.copyfile(Path(cfg.out) / GEOMETRY_FILE, tmp / GEOMETRY_FILE)
         if cfg.save_model:
             save_task_model(tm, tmp)
         summary: dict[str, Any] = {"task": task.name, "model": cfg.model, "seed": cfg.seed,

@@ -194,10 +194,12 @@ def train(
     dev_score: Callable[[], float] | None = None,
     extra: ExtraTerm | None = None,
     checkpointing: Checkpointing | None = None,
+    on_step: Callable[..., None] | None = None,
 ) -> TrainResult:
     """Fine-tune ``tm.model`` on ``data``; select the step with the best ``dev_score``
     (called on the main process only). Resumes from the newest checkpoint when
-    ``checkpointing.resume`` and one exists."""
+    ``checkpointing.resume`` and one exists. ``on_step(step, encoder, last)``, if given, is
+    called on the main process at the start and after every optimizer step (issue 13)."""
     import torch
 
     from xladjust.training_loop import fast_adam_kwargs
@@ -238,6 +240,9 @@ def train(
     pad_id = pad_id_of(tm.tokenizer)
     bar = _bar(steps, state.step, settings.progress and acc.is_main_process, f"fine-tuning {tm.task.name}")
     module.train()
+    hook = on_step if acc.is_main_process else None  # issue 13: geometry hook
+    if hook is not None:  # issue 13
+        hook(state.step, tm.encoder, state.step >= steps)  # issue 13
     try:
         for chunk in _steps(data, state.step, per_epoch, group, n_batches):
             started = time.perf_counter()
@@ -263,6 +268,8 @@ def train(
                 position = {"epoch": epoch, "next_micro_batch": offset * group, "micro_batches_per_epoch": n_batches}
                 _save_checkpoint(acc, checkpointing, tm, extra, extra_params, optimizer, scheduler, state, best_state,
                                  position)
+            if hook is not None:  # issue 13
+                hook(state.step, tm.encoder, state.step >= steps)  # issue 13
             if state.step >= steps:
                 break
     finally:

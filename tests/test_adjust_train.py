@@ -116,9 +116,9 @@ def capture_loop(monkeypatch):
     """Keep the Loop object of the next adjust() call (and its cache and anchor) for inspection."""
     original = train_module.run_loop
 
-    def wrapper(loop, state):
+    def wrapper(loop, state, **hooks):
         Captured.loop = loop
-        result = original(loop, state)
+        result = original(loop, state, **hooks)
         Captured.cache, Captured.anchor = loop.cache, loop.anchor
         return result
 
