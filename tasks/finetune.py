@@ -136,7 +136,7 @@ LEGACY_OUTPUT = [(META_FILE, METRICS_FILE), (CHECKPOINTS_DIR,)]
 def finetune_inputs(cfg: FinetuneConfig) -> list[Any]:
     """Every input path of a fine-tuning run (for the output guard)."""
     corpora = list(cfg.continual.corpora) if cfg.continual else []
-    return [cfg.model, *cfg.train, cfg.dev, *cfg.test.values(), *corpora]
+    return [cfg.model, *cfg.train, cfg.dev, *cfg.test.values(), *corpora, cfg.probe_bitext]
 
 
 def finetune(config: FinetuneConfig) -> Path:
