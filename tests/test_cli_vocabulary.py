@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import click
-from click.testing import CliRunner
 import pytest
+from click.testing import CliRunner
 from helpers_cli import run_cli
 
 from xladjust import cli_vocab
@@ -157,3 +157,19 @@ def test_defaults_agree_across_commands():
     assert AlignConfig.seed == 0 and next(f.default for f in dataclasses.fields(FinetuneConfig) if f.name == "seed") == 0
     assert set(bf16.values()) == {None} and len(bf16) >= 6, bf16  # unset: auto
     assert isinstance(auto_bf16(), bool)
+
+
+ALIASES = [(path, param.name, old) for path, command in COMMANDS for param in command.params
+           if isinstance(param, AliasedOption) for old in param.old_names]
+
+
+@pytest.mark.parametrize(("path", "name", "old"), ALIASES, ids=[f"{p[9:]} {o}" for p, _, o in ALIASES])
+def test_each_real_alias_sets_its_option_and_warns(path, name, old, caplog):
+    command = dict(COMMANDS)[path]
+    ctx = click.Context(command, info_name=path.split()[-1])
+    with caplog.at_level(logging.WARNING, logger="xladjust.cli"):
+        values, _, _ = command.make_parser(ctx).parse_args([old, "es=x"])
+    assert values[name] in ("es=x", ["es=x"], ("es=x",))
+    new = cli_vocab.DEPRECATED[old]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{old} is deprecated and will be removed in the next release; use {new}"]

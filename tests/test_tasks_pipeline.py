@@ -193,7 +193,7 @@ def test_cli_transfer_writes_comparison_and_resumes(tmp_path, tiny_checkpoints, 
     from conftest import build_tiny_checkpoint
 
     other = build_tiny_checkpoint(tmp_path / "other", "unigram", seed=5)
-    args = ["-q", "transfer", "--task", "nli", "--models", f"vanilla={tiny_checkpoints['unigram']}",
+    args = ["-q", "transfer", "--task", "nli", "--model", f"vanilla={tiny_checkpoints['unigram']}",
             f"adjusted={other}", "--seeds", "1,2", "--train", str(data["nli-train"]), "--test",
             f"es={data['nli-es']}", f"xx={data['nli-dev']}", "--max-steps", "2", "--batch-size", "16",
             "--no-bf16", "--no-keep-checkpoints", "--n-resamples", "500", "--out", str(tmp_path / "cmp")]
