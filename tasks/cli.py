@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from xladjust import cli_types as ct
-from xladjust.cli_options import AliasedOption, bf16_option, example, threads_option
+from xladjust.cli_options import AliasedOption, LazyChoice, bf16_option, example, threads_option
 from xladjust.errors import InputError
 from xladjust.tasks.continual import objective_names
 from xladjust.tasks.registry import task_names
@@ -47,7 +47,7 @@ class PairsOption(AliasedOption):
 def parse_pairs(values: tuple[str, ...], what: str, form: str = "NAME=VALUE",
                 example: str = "es=data/test-es.tsv") -> dict[str, str]:
     """``('es=F', 'ru=G')`` → ``{'es': 'F', 'ru': 'G'}``; a repeated name is an error.
-    ``form`` and ``example`` phrase the message for a malformed item (``--eval LANG=FILE``)."""
+    ``form`` and ``example`` phrase the message for a malformed item (``--test LANG=FILE``)."""
     out: dict[str, str] = {}
     for value in values:
         name, sep, rest = value.partition("=")
@@ -112,7 +112,7 @@ def _finetune_options(f: Any) -> Any:
                      help="Optimizer steps between resumable checkpoints in OUT/checkpoints (0: none)."),
         click.option("--continual", "continual_corpus", type=click.Path(path_type=Path), default=None,
                      help="Continual learning: add the alignment loss on this aligned corpus."),
-        click.option("--continual-objective", type=click.Choice(objective_names()), default="l2", show_default=True,
+        click.option("--continual-objective", type=LazyChoice(objective_names), default="l2", show_default=True,
                      help="Alignment objective of the continual loss (adjust's registry)."),
         click.option("--continual-weight", type=ct.POSITIVE, default=0.01, show_default=True),
         click.option("--continual-reg-weight", type=ct.NON_NEGATIVE, default=1.0, show_default=True,

@@ -144,3 +144,23 @@ def threads_option(type: click.ParamType) -> Callable[[Any], Any]:
     """A command's own ``--threads``: the global option's meaning, given after the command."""
     return click.option("--threads", type=type, default=None, callback=_apply_threads, expose_value=True,
                         help="Torch and OpenMP CPU threads for the whole command, as 'xladjust --threads N'.")
+
+
+class LazyChoice(click.Choice):
+    """A ``click.Choice`` whose choices are read from a registry when first needed, so a
+    registry that imports torch is not imported when the command module is."""
+
+    def __init__(self, load: Callable[[], Sequence[str]], case_sensitive: bool = True):
+        self._load = load
+        self._loaded: Sequence[str] | None = None
+        super().__init__((), case_sensitive=case_sensitive)
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        if self._loaded is None:
+            self._loaded = tuple(self._load())
+        return self._loaded
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:  # click.Choice.__init__ assigns ()
+        pass
