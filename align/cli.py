@@ -28,6 +28,7 @@ from xladjust.align.config import (
 from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS
 from xladjust.cli_options import SectionedCommand, SectionedGroup, deprecated_alias
+from xladjust.pooling import Pooling
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 # Defaults shown in --help come from the configs themselves.
@@ -118,7 +119,7 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Embedding aligner's hidden layer. [default: 8 of 12, else 2/3 of the depth]"),
         click.option("--method", type=click.Choice(list(METHODS)), default=None,
                      help=f"Embedding aligner's method. [default: {_EM.method}]"),
-        click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None,
+        click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=None,
                      help=f"Subword pooling. [default: {_EM.pooling}]"),
         click.option("--distortion", type=ct.FINITE.in_config(), default=None, help=f"Diagonal prior for the embedding aligner. [default: {_EM.distortion}]"),
         click.option("--batch-size", type=ct.BATCH.in_config(), default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),

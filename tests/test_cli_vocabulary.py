@@ -5,6 +5,7 @@ docs/cli.md is current."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -173,3 +174,47 @@ def test_each_real_alias_sets_its_option_and_warns(path, name, old, caplog):
     new = cli_vocab.DEPRECATED[old]
     assert [r.getMessage() for r in caplog.records] == [
         f"{old} is deprecated and will be removed in the next release; use {new}"]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unset_bf16_follows_the_device_like_precision_auto(monkeypatch, fast):
+    import torch
+
+    from xladjust import training_loop
+    from xladjust.cli_options import auto_bf16, bf16_option
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(training_loop, "cpu_has_fast_bf16", lambda: fast)
+
+    @click.command()
+    @bf16_option()
+    def demo(bf16):
+        click.echo(repr(bf16))
+
+    runner = CliRunner()
+    assert auto_bf16() is fast
+    assert runner.invoke(demo, []).output.strip() == repr(fast)
+    assert runner.invoke(demo, ["--no-bf16"]).output.strip() == "False"
+    assert runner.invoke(demo, ["--bf16"]).output.strip() == "True"
+
+
+def test_a_commands_threads_means_the_global_threads(monkeypatch):
+    import torch
+
+    from xladjust import cli_types as ct
+    from xladjust.cli_options import threads_option
+
+    @click.command()
+    @threads_option(ct.POSITIVE_THREADS)
+    def demo(threads):
+        click.echo(repr(threads))
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(demo, ["--threads", "1"])
+        assert result.output.strip() == "1"
+        assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)
+    assert CliRunner().invoke(demo, []).output.strip() == "None"

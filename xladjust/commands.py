@@ -11,6 +11,7 @@ from xladjust import cli_types as ct
 from xladjust.cli_options import bf16_option, example
 from xladjust.config import CONFIG_KINDS
 from xladjust.errors import InputError
+from xladjust.pooling import Pooling
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def model_prepare(spec: str) -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output file: .npy or .safetensors; an index OUT.index.json is written beside it.")
 @click.option("--layers", default="last", show_default=True, help="'last', 'all' or N[,M...] (0 = embeddings).")
-@click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default="mean", show_default=True)
+@click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default="mean", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH)
 @bf16_option()
 @click.pass_context
