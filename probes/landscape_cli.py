@@ -8,14 +8,14 @@ import click
 
 from xladjust import cli_types as ct
 from xladjust.cli_options import bf16_option, deprecated_alias, example
-from xladjust.tasks.cli import parse_pairs
+from xladjust.tasks.cli import PairsOption, parse_pairs
 from xladjust.tasks.registry import task_names
 
 _eval_options = [
     click.option("--task", default=None, type=click.Choice(task_names()),
                  help="Task of the checkpoints (default: read from them)."),
-    click.option("--test", "evals", multiple=True, required=True, metavar="LANG=FILE",
-                 help="LANG=FILE test set; repeat per language.", **deprecated_alias("--eval")),
+    click.option("--test", "evals", cls=PairsOption, required=True, metavar="LANG=FILE", old_names=("--eval",),
+                 help="LANG=FILE test set; repeat per language (or several after one flag)."),
     click.option("--max-test-examples", "max_examples", type=ct.COUNT, default=None,
                  help="First N examples per test set.", **deprecated_alias("--max-examples")),
     click.option("--batch-size", type=ct.BATCH, default=64, show_default=True),

@@ -218,3 +218,14 @@ def test_a_commands_threads_means_the_global_threads(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert CliRunner().invoke(demo, []).output.strip() == "None"
+
+
+@pytest.mark.parametrize(("path", "flag", "name"), [("xladjust flatness", "--test", "evals"),
+                                                    ("xladjust flatness", "--eval", "evals"),
+                                                    ("xladjust transfer", "--model", "models"),
+                                                    ("xladjust transfer", "--models", "models")])
+def test_named_values_take_several_after_one_flag(path, flag, name):
+    command = dict(COMMANDS)[path]
+    ctx = click.Context(command, info_name=path.split()[-1])
+    values, _, _ = command.make_parser(ctx).parse_args([flag, "a=X", "b=Y", flag, "c=Z"])
+    assert list(values[name]) == ["a=X", "b=Y", "c=Z"]

@@ -214,6 +214,10 @@ logs `... is deprecated and will be removed in the next release; use NEW`.
 """
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")  # a pipe inside a table cell, even in code
+
+
 def markdown() -> str:
     """The text of ``docs/cli.md``."""
     used = usage()
@@ -230,7 +234,8 @@ def markdown() -> str:
     for row, meaning in VOCABULARY.items():
         commands = sorted({c for name in row.split("/") for c in used.get(name, [])})
         shown = ", ".join(commands) if len(commands) <= 8 else f"{len(commands)} commands"
-        lines.append(f"| `{row}` | {meaning} | {shown} |")
+        shown = shown if row != "-h/--help" else "every command"
+        lines.append(f"| `{row}` | {_cell(meaning)} | {shown} |")
     return "\n".join(lines) + "\n"
 
 
