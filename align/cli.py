@@ -27,6 +27,8 @@ from xladjust.align.config import (
 )
 from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS
+from xladjust.cli_options import SectionedCommand, SectionedGroup, deprecated_alias
+from xladjust.pooling import Pooling
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 # Defaults shown in --help come from the configs themselves.
@@ -54,7 +56,7 @@ ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "p0": ("aligner", "fast_align", "p0"),
     "no_null": ("aligner", "fast_align", "no_null"),
     "lowercase": ("aligner", "fast_align", "lowercase"),
-    "threads": ("aligner", "fast_align", "threads"),
+    "aligner_threads": ("aligner", "fast_align", "threads"),
     "eflomal_model": ("aligner", "eflomal", "model"),
     "samplers": ("aligner", "eflomal", "samplers"),
     "rel_iterations": ("aligner", "eflomal", "rel_iterations"),
@@ -71,6 +73,14 @@ ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "seed": ("seed",),
     "work_dir": ("work_dir",),
 }
+
+
+# Headings of align's --help, by the config section an option sets.
+SECTIONS = {"input": "Input options", "fast_align": "fast_align options", "eflomal": "eflomal options",
+            "embedding": "Embedding aligner options", "extra": "Extra parallel text (statistical aligners)",
+            "src_lang": "Input options", "tgt_lang": "Input options", "out": "Output options",
+            "pharaoh": "Output options", "gold_text": "Gold alignments", "gold": "Gold alignments",
+            "one_indexed": "Gold alignments"}
 
 
 def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,8 +106,9 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--p0", type=ct.FINITE.in_config(), default=None, help=f"fast_align -q (null probability). [default: {_FA.p0}]"),
         click.option("--no-null", is_flag=True, default=None, help="fast_align -N (no null word)."),
         click.option("--lowercase", is_flag=True, default=None, help="Lowercase fast_align's input."),
-        click.option("--threads", type=ct.THREADS.in_config(), default=None,
-                     help="OpenMP threads per fast_align direction. [default: cores / 2]"),
+        click.option("--aligner-threads", type=ct.THREADS.in_config(), default=None,
+                     help="OpenMP threads per fast_align direction. [default: cores / 2]",
+                     **deprecated_alias("--threads")),
         click.option("--eflomal-model", type=ct.int_range(1, 3, "an eflomal model"), default=None,
                      help=f"eflomal model: 1 IBM1, 2 +HMM, 3 +fertility. [default: {_EF.model}]"),
         click.option("--samplers", type=ct.SMALL.in_config(), default=None, help=f"eflomal samplers. [default: {_EF.samplers}]"),
@@ -108,7 +119,7 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Embedding aligner's hidden layer. [default: 8 of 12, else 2/3 of the depth]"),
         click.option("--method", type=click.Choice(list(METHODS)), default=None,
                      help=f"Embedding aligner's method. [default: {_EM.method}]"),
-        click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None,
+        click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=None,
                      help=f"Subword pooling. [default: {_EM.pooling}]"),
         click.option("--distortion", type=ct.FINITE.in_config(), default=None, help=f"Diagonal prior for the embedding aligner. [default: {_EM.distortion}]"),
         click.option("--batch-size", type=ct.BATCH.in_config(), default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),
@@ -156,8 +167,18 @@ def _progress(ctx: click.Context) -> bool:
     return not (isinstance(obj, dict) and obj.get("quiet"))
 
 
+def option_section(param: click.Parameter) -> str | None:
+    """The heading of an option in align's help: its backend, else input or output."""
+    path = ALIGNER_KEYS.get(param.name or "") or INPUT_KEYS.get(param.name or "") or EVAL_KEYS.get(param.name or "")
+    if path is None:
+        return None
+    if path[0] == "aligner" and len(path) == 3:
+        return SECTIONS.get(path[1])
+    return SECTIONS.get(path[0], "Aligner options" if path[0] == "aligner" else None)
+
+
 INPUT_KEYS: dict[str, tuple[str, ...]] = {
-    "src": ("input", "src"), "tgt": ("input", "tgt"), "bitext": ("input", "bitext"), "tsv": ("input", "tsv"),
+    "src": ("input", "src"), "tgt": ("input", "tgt"), "joint": ("input", "bitext"), "tsv": ("input", "tsv"),
     "hf": ("input", "hf"), "hf_split": ("input", "hf_split"), "tokenize": ("input", "tokenize"),
     "normalize_punct": ("input", "normalize_punct"), "max_words": ("input", "max_words"),
     "strict": ("input", "strict"), "limit": ("input", "limit"),
@@ -165,12 +186,14 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-@click.group("align", invoke_without_command=True, no_args_is_help=True)
+@click.group("align", cls=SectionedGroup, sections=option_section, invoke_without_command=True,
+             no_args_is_help=True)
 @click.option("--src-lang", default=None, help="Source language code (the one tasks train in), e.g. en.")
 @click.option("--tgt-lang", default=None, help="Target language code, e.g. es.")
 @click.option("--src", type=click.Path(path_type=str), default=None, help="Source side: one sentence per line.")
 @click.option("--tgt", type=click.Path(path_type=str), default=None, help="Target side, line-aligned with --src.")
-@click.option("--bitext", type=click.Path(path_type=str), default=None, help="One file of 'src ||| tgt' lines.")
+@click.option("--joint", type=click.Path(path_type=str), default=None, help="One file of 'src ||| tgt' lines.",
+              **deprecated_alias("--bitext"))
 @click.option("--tsv", type=click.Path(path_type=str), default=None, help="A TSV file: source<TAB>target.")
 @click.option("--hf", default=None, help="A datasets name NAME[:CONFIG] (needs network or a cache).")
 @click.option("--hf-split", default=None, help=f"Split of --hf. [default: {_IN.hf_split}]")
@@ -227,7 +250,7 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-@align_group.command("evaluate")
+@align_group.command("evaluate", cls=SectionedCommand, sections=option_section)
 @click.option("--gold-text", type=click.Path(path_type=str), default=None,
               help="Gold sentences: pre-tokenized 'src ||| tgt' lines.")
 @click.option("--gold", type=click.Path(path_type=str), default=None,

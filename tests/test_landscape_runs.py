@@ -111,7 +111,7 @@ def test_cli_interpolate_and_compare_with_html(runs, tmp_path, capsys):
     interp = tmp_path / "interp"
     with pytest.raises(SystemExit) as exc:
         main(["-q", "interpolate", "--from", str(runs["mono"]), "--to", str(runs["bi"]), "--alphas", "0:1:3",
-              "--eval", f"en={runs['en']}", "--eval", f"es={runs['es']}", "--no-bf16", "--out", str(interp)])
+              "--test", f"en={runs['en']}", "--test", f"es={runs['es']}", "--no-bf16", "--out", str(interp)])
         raise SystemExit(0)
     assert exc.value.code == 0
     assert "Interpolation (nli, accuracy)" in capsys.readouterr().out
@@ -123,20 +123,20 @@ def test_cli_interpolate_and_compare_with_html(runs, tmp_path, capsys):
     assert [r["kind"] for r in summary["runs"]][0] == "interpolate"
 
 
-def test_cli_rejects_bad_eval_spec(runs, tmp_path, capsys):
+def test_cli_rejects_bad_test_spec(runs, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["flatness", "--model", str(runs["mono"]), "--eval", "en", "--out", str(tmp_path / "f")])
+        main(["flatness", "--model", str(runs["mono"]), "--test", "en", "--out", str(tmp_path / "f")])
     assert exc.value.code == 2 and "use LANG=FILE" in capsys.readouterr().err
 
 
 def test_named_values_are_parsed_once_each():
     from xladjust.tasks.cli import parse_pairs
 
-    assert parse_pairs(("en= a.tsv", "es=b.tsv"), "--eval") == {"en": "a.tsv", "es": "b.tsv"}
-    with pytest.raises(InputError, match="--probe-bitext 'en-es' is given twice"):
-        parse_pairs(("en-es=a", "en-es=b"), "--probe-bitext", "NAME=DIR")
+    assert parse_pairs(("en= a.tsv", "es=b.tsv"), "--test") == {"en": "a.tsv", "es": "b.tsv"}
+    with pytest.raises(InputError, match="--bitext 'en-es' is given twice"):
+        parse_pairs(("en-es=a", "en-es=b"), "--bitext", "NAME=DIR")
     with pytest.raises(InputError, match="use NAME=DIR, e.g. en-es=x"):
-        parse_pairs(("en-es",), "--probe-bitext", "NAME=DIR", "en-es=x")
+        parse_pairs(("en-es",), "--bitext", "NAME=DIR", "en-es=x")
 
 
 def test_compare_errors(tmp_path):

@@ -59,7 +59,7 @@ def test_finetune_writes_a_complete_run(nli_run, data):
     record = json.loads((nli_run / "predictions" / "test-es.jsonl").read_text().splitlines()[0])
     assert set(record) == {"id", "gold", "pred", "stats"} and record["stats"][0] == float(record["gold"] == record["pred"])
     meta = json.loads((nli_run / "xladjust.json").read_text())
-    assert meta["task"] == "nli" and meta["signature"]["seed"] == 1
+    assert meta["task"] == "nli" and meta["signature"]["seed"] == 0  # the default seed of every command
     assert meta["signature"]["config"]["max_length"] == 128  # task default, resolved
     assert str(data["nli-train"]) in meta["signature"]["inputs"]
 
@@ -194,7 +194,7 @@ def test_cli_transfer_writes_comparison_and_resumes(tmp_path, tiny_checkpoints, 
     from conftest import build_tiny_checkpoint
 
     other = build_tiny_checkpoint(tmp_path / "other", "unigram", seed=5)
-    args = ["-q", "transfer", "--task", "nli", "--models", f"vanilla={tiny_checkpoints['unigram']}",
+    args = ["-q", "transfer", "--task", "nli", "--model", f"vanilla={tiny_checkpoints['unigram']}",
             f"adjusted={other}", "--seeds", "1,2", "--train", str(data["nli-train"]), "--test",
             f"es={data['nli-es']}", f"xx={data['nli-dev']}", "--max-steps", "2", "--batch-size", "16",
             "--no-bf16", "--no-keep-checkpoints", "--n-resamples", "500", "--out", str(tmp_path / "cmp")]

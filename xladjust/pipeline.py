@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from xladjust.cli_options import example
 from xladjust.config import build_config
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
@@ -654,7 +655,7 @@ def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-@click.command("run")
+@click.command("run", epilog=example("xladjust run configs/demo.yaml --dry-run"))
 @click.argument("pipeline_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; run nothing.")
 @click.pass_context

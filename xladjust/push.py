@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from xladjust.cli_options import example
 from xladjust.errors import ExternalToolError, InputError
 from xladjust.io import is_complete, read_json
 
@@ -98,7 +99,7 @@ def push_run(run_dir: str | Path, repo_id: str, *, private: bool = False, messag
     return PushResult(repo_id=repo_id, url=str(url), files=names)
 
 
-@click.command("push")
+@click.command("push", epilog=example("xladjust push runs/adjust-en-es my-user/e5-small-adjusted-en-es --private"))
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.argument("repo_id")
 @click.option("--private", is_flag=True, help="Create the repository as private.")

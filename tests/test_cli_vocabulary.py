@@ -1,0 +1,231 @@
+"""One CLI vocabulary (issue 13): every option of every command is in the documented table,
+old names are hidden aliases that still work and warn, every help has an example, and
+docs/cli.md is current."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from helpers_cli import run_cli
+
+from xladjust import cli_vocab
+from xladjust.cli import cli
+from xladjust.cli_options import AliasedOption, example
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+COMMANDS = list(cli_vocab.walk(cli))
+
+
+def _help(path: str, capsys) -> str:
+    code, out, err = run_cli([*path.split()[1:], "--help"], capsys)
+    assert code == 0, err
+    return out
+
+
+def test_the_walk_reaches_every_command():
+    paths = {path for path, _ in COMMANDS}
+    assert {"xladjust", "xladjust align", "xladjust align evaluate", "xladjust model prepare", "xladjust transfer",
+            "xladjust interpolate", "xladjust flatness", "xladjust probe", "xladjust adjust"} <= paths
+
+
+@pytest.mark.parametrize("path", [path for path, _ in COMMANDS])
+def test_every_option_is_in_the_vocabulary(path, capsys):
+    command = dict(COMMANDS)[path]
+    current, old = cli_vocab.option_names(command)
+    known = cli_vocab.names()
+    assert sorted(set(current) - known) == [], f"{path}: add these options to VOCABULARY in xladjust/cli_vocab.py"
+    assert sorted(set(old) - set(cli_vocab.DEPRECATED)) == [], f"{path}: add these aliases to DEPRECATED"
+    shown = set(re.findall(r"(?<![\w-])--?[a-z][\w-]*", _help(path, capsys)))
+    assert not set(old) & {s for s in shown if s not in current}, f"{path}: a deprecated name shows in --help"
+
+
+@pytest.mark.parametrize("path", [path for path, _ in COMMANDS])
+def test_every_help_has_an_example(path, capsys):
+    lines = [line.strip() for line in _help(path, capsys).splitlines()]
+    assert any(line.startswith(path + " ") for line in lines), f"{path} --help shows no example command line"
+
+
+def test_deprecated_names_point_at_current_ones():
+    seen = {}
+    for path, command in COMMANDS:
+        for param in command.params:
+            if isinstance(param, AliasedOption):
+                for old in param.old_names:
+                    seen[old] = param.preferred_name
+                    assert cli_vocab.DEPRECATED[old] == param.preferred_name, (path, old)
+    assert set(seen) == set(cli_vocab.DEPRECATED)  # every documented alias exists
+
+
+def test_committed_cli_reference_is_current():
+    assert DOC.read_text(encoding="utf-8") == cli_vocab.markdown(), (
+        "docs/cli.md is stale: run  python -m xladjust.cli_vocab docs/cli.md")
+
+
+def test_generator_writes_the_file(tmp_path):
+    cli_vocab.main([str(tmp_path / "cli.md")])
+    text = (tmp_path / "cli.md").read_text(encoding="utf-8")
+    assert "| `--eval` | `--test` | flatness, interpolate |" in text
+    assert "| `--aligner-threads` |" in text
+
+
+def _alias_command() -> click.Command:
+    @click.command(epilog=example("demo --test es=F"))
+    @click.option("--test", "tests", multiple=True, help="Test sets.", old_names=("--eval",), cls=AliasedOption)
+    @click.option("--layer", type=int, default=None, help="One layer.", old_names=("--probe-layer",), cls=AliasedOption)
+    def demo(tests, layer):
+        click.echo(f"{list(tests)} {layer}")
+
+    return demo
+
+
+def test_an_alias_sets_the_same_option_and_warns_once(caplog):
+    runner = CliRunner()
+    with caplog.at_level(logging.WARNING, logger="xladjust.cli"):
+        result = runner.invoke(_alias_command(), ["--eval", "es=A", "--test", "ru=B", "--eval", "xx=C",
+                                                  "--probe-layer", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "['es=A', 'ru=B', 'xx=C'] 3"
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == ["--eval is deprecated and will be removed in the next release; use --test",
+                        "--probe-layer is deprecated and will be removed in the next release; use --layer"]
+
+
+def test_an_alias_is_hidden_from_help():
+    out = CliRunner().invoke(_alias_command(), ["--help"]).output
+    assert "--test TEXT" in out and "--eval" not in out and "--probe-layer" not in out
+    assert "Example:\n    demo --test es=F" in out
+
+
+def test_no_alias_no_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="xladjust.cli"):
+        result = CliRunner().invoke(_alias_command(), ["--test", "es=A"])
+    assert result.exit_code == 0 and caplog.records == []
+
+
+def test_bad_value_of_an_alias_names_the_current_option(capsys):
+    code, _, err = run_cli(["flatness", "--model", "m", "--eval", "es=x", "--max-examples", "nan", "--out", "o"],
+                           capsys)
+    assert code == 2 and "--max-test-examples" in err and "--max-examples" not in err.split("error:")[-1]
+
+
+def test_align_help_groups_options_by_backend(capsys):
+    out = _help("xladjust align", capsys)
+    headings = [line for line in out.splitlines() if line.endswith("options:")]
+    assert headings[:6] == ["Input options:", "Output options:", "Aligner options:", "fast_align options:",
+                            "eflomal options:", "Embedding aligner options:"]
+    fast = out.index("fast_align options:")
+    assert fast < out.index("--aligner-threads") < out.index("eflomal options:") < out.index("--samplers")
+    assert out.index("Embedding aligner options:") < out.index("--torch-threads")
+
+
+def test_choices_come_from_the_registries(capsys):
+    from xladjust.tasks.continual import objective_names
+    from xladjust.tasks.registry import task_names
+
+    for path in ("xladjust interpolate", "xladjust flatness"):
+        assert f"[{'|'.join(task_names())}]" in _help(path, capsys)
+    assert "|".join(objective_names()) in _help("xladjust finetune", capsys)
+    code, _, err = run_cli(["flatness", "--model", "m", "--task", "nope", "--test", "es=x", "--out", "o"], capsys)
+    assert code == 2 and "nope" in err
+
+
+def test_defaults_agree_across_commands():
+    import dataclasses
+
+    from xladjust.adjust.config import AdjustConfig
+    from xladjust.align.config import AlignConfig
+    from xladjust.cli_options import auto_bf16
+    from xladjust.tasks.config import FinetuneConfig
+
+    configs = {"xladjust adjust": AdjustConfig}  # commands whose unset options take the config's default
+    seeds, bf16 = {}, {}
+    for path, command in COMMANDS:
+        for param in command.params:
+            if param.name == "seed" and not path.startswith("xladjust align"):
+                default = param.default
+                if path in configs:
+                    default = next(f.default for f in dataclasses.fields(configs[path]) if f.name == "seed")
+                seeds[path] = default
+            if param.name == "bf16" and not path.startswith("xladjust align"):
+                bf16[path] = param.default
+    assert set(seeds.values()) == {0} and len(seeds) >= 4, seeds
+    assert AlignConfig.seed == 0 and next(f.default for f in dataclasses.fields(FinetuneConfig) if f.name == "seed") == 0
+    assert set(bf16.values()) == {None} and len(bf16) >= 6, bf16  # unset: auto
+    assert isinstance(auto_bf16(), bool)
+
+
+ALIASES = [(path, param.name, old) for path, command in COMMANDS for param in command.params
+           if isinstance(param, AliasedOption) for old in param.old_names]
+
+
+@pytest.mark.parametrize(("path", "name", "old"), ALIASES, ids=[f"{p[9:]} {o}" for p, _, o in ALIASES])
+def test_each_real_alias_sets_its_option_and_warns(path, name, old, caplog):
+    command = dict(COMMANDS)[path]
+    ctx = click.Context(command, info_name=path.split()[-1])
+    with caplog.at_level(logging.WARNING, logger="xladjust.cli"):
+        values, _, _ = command.make_parser(ctx).parse_args([old, "es=x"])
+    assert values[name] in ("es=x", ["es=x"], ("es=x",))
+    new = cli_vocab.DEPRECATED[old]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{old} is deprecated and will be removed in the next release; use {new}"]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unset_bf16_follows_the_device_like_precision_auto(monkeypatch, fast):
+    import torch
+
+    from xladjust import training_loop
+    from xladjust.cli_options import auto_bf16, bf16_option
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(training_loop, "cpu_has_fast_bf16", lambda: fast)
+
+    @click.command()
+    @bf16_option()
+    def demo(bf16):
+        click.echo(repr(bf16))
+
+    runner = CliRunner()
+    assert auto_bf16() is fast
+    assert runner.invoke(demo, []).output.strip() == repr(fast)
+    assert runner.invoke(demo, ["--no-bf16"]).output.strip() == "False"
+    assert runner.invoke(demo, ["--bf16"]).output.strip() == "True"
+
+
+def test_a_commands_threads_means_the_global_threads(monkeypatch):
+    import torch
+
+    from xladjust import cli_types as ct
+    from xladjust.cli_options import threads_option
+
+    @click.command()
+    @threads_option(ct.POSITIVE_THREADS)
+    def demo(threads):
+        click.echo(repr(threads))
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(demo, ["--threads", "1"])
+        assert result.output.strip() == "1"
+        assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)
+    assert CliRunner().invoke(demo, []).output.strip() == "None"
+
+
+@pytest.mark.parametrize(("path", "flag", "name"), [("xladjust flatness", "--test", "evals"),
+                                                    ("xladjust flatness", "--eval", "evals"),
+                                                    ("xladjust transfer", "--model", "models"),
+                                                    ("xladjust transfer", "--models", "models")])
+def test_named_values_take_several_after_one_flag(path, flag, name):
+    command = dict(COMMANDS)[path]
+    ctx = click.Context(command, info_name=path.split()[-1])
+    values, _, _ = command.make_parser(ctx).parse_args([flag, "a=X", "b=Y", flag, "c=Z"])
+    assert list(values[name]) == ["a=X", "b=Y", "c=Z"]

