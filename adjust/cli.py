@@ -12,7 +12,7 @@ import yaml
 from xladjust import cli_types as ct
 from xladjust.adjust.config import EmbeddingUpdates, Precision
 from xladjust.adjust.objectives import OBJECTIVES
-from xladjust.cli_options import example
+from xladjust.cli_options import deprecated_alias, example
 from xladjust.config import build_config, load_yaml
 from xladjust.errors import ConfigError
 from xladjust.pooling import Pooling
@@ -55,8 +55,9 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--checkpoint-every", type=ct.COUNT, help="Optimizer steps between resumable checkpoints (default 500).")
 @click.option("--probe-every", type=ct.COUNT, metavar="N",
               help="Geometry curves: d(w,r), d(w,u), delta and word P@1 on held-out triples every N optimizer "
-                   "steps (and at step 0 and the end), written to geometry.jsonl; needs --probe-bitext.")
-@click.option("--probe-bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                   "steps (and at step 0 and the end), written to geometry.jsonl; needs --bitext.")
+@click.option("--bitext", "probe_bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              **deprecated_alias("--probe-bitext"),
               help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every; never a "
                    "training corpus.")
 @click.option("--cpu", is_flag=True, default=None,

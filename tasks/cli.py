@@ -13,7 +13,14 @@ from typing import Any
 import click
 
 from xladjust import cli_types as ct
-from xladjust.cli_options import AliasedOption, LazyChoice, bf16_option, example, threads_option
+from xladjust.cli_options import (
+    AliasedOption,
+    LazyChoice,
+    bf16_option,
+    deprecated_alias,
+    example,
+    threads_option,
+)
 from xladjust.errors import InputError
 from xladjust.tasks.continual import objective_names
 from xladjust.tasks.registry import task_names
@@ -161,8 +168,9 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
 @_finetune_options
 @click.option("--probe-every", type=ct.COUNT, metavar="N", default=None,
               help="Geometry curves: d(w,r), d(w,u), delta and word P@1 of the encoder on held-out triples every "
-                   "N optimizer steps (and at step 0 and the end), written to geometry.jsonl; needs --probe-bitext.")
-@click.option("--probe-bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", default=None,
+                   "N optimizer steps (and at step 0 and the end), written to geometry.jsonl; needs --bitext.")
+@click.option("--bitext", "probe_bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              **deprecated_alias("--probe-bitext"), default=None,
               help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every.")
 @click.pass_context
 def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resume: bool, **kw: Any) -> None:

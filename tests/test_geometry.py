@@ -159,7 +159,7 @@ def test_a_bad_probe_every_is_one_line_and_exit_2(command, value, corpora, tmp_p
     args = (["adjust", "--aligned", str(corpora["train"])] if command == "adjust"
             else ["finetune", "--task", "nli", "--train", str(corpora["train"] / "pairs.jsonl")])
     code, _, err = run_cli([*args, "--out", str(out), "--probe-every", value,
-                            "--probe-bitext", str(corpora["heldout"])], capsys)
+                            "--bitext", str(corpora["heldout"])], capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "--probe-every" in err
     assert not out.exists()
@@ -174,6 +174,6 @@ def test_probe_every_without_a_held_out_corpus_is_refused(corpora, tmp_path, cap
 def test_a_missing_held_out_corpus_fails_before_the_run_folder_is_touched(corpora, tmp_path, capsys):
     out = tmp_path / "o"
     code, _, err = run_cli(["adjust", "--aligned", str(corpora["train"]), "--out", str(out), "--probe-every", "5",
-                            "--probe-bitext", str(tmp_path / "nowhere")], capsys)
+                            "--bitext", str(tmp_path / "nowhere")], capsys)
     assert code == 2 and "nowhere" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()

@@ -42,6 +42,8 @@ VOCABULARY: dict[str, str] = {
     "--dev": "Dev data of a task, for model selection.",
     "--test": "A per-language evaluation set, `LANG=FILE` (repeat, or several after one flag).",
     "--aligned": "adjust: training aligned corpora (align's output directories).",
+    "--probe-every": "adjust, finetune: geometry curves (d(w,r), d(w,u), Δ, word P@1) on the held-out "
+                     "--bitext every N optimizer steps, written to geometry.jsonl.",
     "--bitext": "A held-out aligned corpus (align's output directory), `[NAME=]DIR`, for probes.",
     "--joint": "align: one file of `src ||| tgt` lines.",
     "--src/--tgt": "align: the two sides of a parallel corpus, line by line.",

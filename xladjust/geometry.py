@@ -145,12 +145,12 @@ def build_tracker(every: int | None, bitext: Path | str | None, *, model_spec: s
     if every is None:
         return None
     if bitext is None:
-        raise InputError("probe_every needs a held-out aligned corpus: pass --probe-bitext DIR (align a "
+        raise InputError("probe_every needs a held-out aligned corpus: pass --bitext DIR (align a "
                          "held-out slice that is not in the training data, e.g. the demo's heldout files)")
     held = Path(bitext).resolve()
     for path in training:
         if Path(path).resolve() == held:
-            raise InputError(f"--probe-bitext {bitext} is a training corpus of this run; geometry curves must "
+            raise InputError(f"--bitext {bitext} is a training corpus of this run; geometry curves must "
                              "be measured on held-out pairs: align a held-out slice and pass that")
     from xladjust.probes.run import prepare_inputs
 
@@ -172,5 +172,5 @@ def _refuse_training_pairs(inputs: Any, training: Sequence[Path | str]) -> None:
     for path in training:
         pairs = Path(path) / "pairs.jsonl"
         if pairs.is_file() and sha256_file(pairs) == bitext.sha256:
-            raise InputError(f"--probe-bitext {bitext.path} holds the same pairs as the training corpus {path}; "
+            raise InputError(f"--bitext {bitext.path} holds the same pairs as the training corpus {path}; "
                              "geometry curves must be measured on held-out pairs")
