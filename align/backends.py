@@ -50,11 +50,12 @@ class Backend(Protocol):
     def align(self, bitext: JointFile, work: Path, progress: bool = False) -> AlignerOutput: ...
 
 
-def create_backend(spec: AlignerSpec) -> Backend:
-    """The backend named by ``spec.name``, configured from ``spec``."""
+def create_backend(spec: AlignerSpec, seed: int = 0) -> Backend:
+    """The backend named by ``spec.name``, configured from ``spec``; backends that sample
+    (eflomal) take the run's ``seed``."""
     target = ALIGNERS.get(spec.name)
     if target is None:
         raise ConfigError(f"unknown aligner {spec.name!r}; choose one of: {', '.join(ALIGNERS)}")
     module, _, attr = target.partition(":")
     cls = getattr(importlib.import_module(module), attr)
-    return cls(spec)
+    return cls(spec, seed=seed)

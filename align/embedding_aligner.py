@@ -111,7 +111,7 @@ class EmbeddingBackend:
     name = "embedding"
     uses_extra_text = False
 
-    def __init__(self, spec: AlignerSpec, loaded: Any = None):
+    def __init__(self, spec: AlignerSpec, loaded: Any = None, seed: int = 0):  # no randomness
         self.options: EmbeddingOptions = spec.embedding
         self._loaded = loaded  # a LoadedModel, to reuse one already in memory
         self.threads_used: int | None = None

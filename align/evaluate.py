@@ -133,7 +133,7 @@ def evaluate_aligner(config: EvaluateConfig, *, progress: bool = False, backend:
     """Align the gold sentences (after them the extra text, for statistical aligners) and
     score the gold part."""
     t0 = time.perf_counter()
-    backend = backend or create_backend(config.aligner)
+    backend = backend or create_backend(config.aligner, seed=config.seed)
     backend.check()
     gold = read_gold(config.gold_text, config.gold, config.one_indexed)
     inputs = {str(config.gold_text): sha256_file(config.gold_text), str(config.gold): sha256_file(config.gold)}

@@ -84,7 +84,7 @@ class FastAlignBackend:
     name = "fast_align"
     uses_extra_text = True
 
-    def __init__(self, spec: AlignerSpec):
+    def __init__(self, spec: AlignerSpec, seed: int = 0):  # fast_align's EM has no randomness
         self.options = spec.fast_align
 
     def check(self) -> None:

@@ -117,7 +117,7 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    backend = backend or create_backend(config.aligner)
+    backend = backend or create_backend(config.aligner, seed=config.seed)
     backend.check()
     bitext = open_bitext(config.input, config.src_lang, config.tgt_lang)
     scanned = scan_bitext(bitext, config.input.max_words, config.input.strict)
