@@ -44,6 +44,8 @@ class AlignerOutput:
 class Backend(Protocol):
     name: str
     uses_extra_text: bool  # whether more parallel text improves the gold part (statistical models)
+    directional: bool  # writes forward and reverse links that are then symmetrized
+    samples: bool  # its links depend on the seed (a sampler); else every seed gives the same links
 
     def check(self) -> None: ...
 

@@ -24,10 +24,27 @@ from xladjust.align.config import (
     InputSpec,
     Symmetrizer,
 )
+from xladjust.align.gold import SPLITS
 from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class SeedList(click.ParamType):
+    """A comma-separated list of integer seeds, e.g. ``0,1,2``."""
+
+    name = "SEEDS"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return tuple(int(part) for part in str(value).split(","))
+        except ValueError:
+            from xladjust.errors import ConfigError
+
+            raise ConfigError(f"--seeds {value!r} is not a comma-separated list of integers such as 0,1,2") from None
 # Defaults shown in --help come from the configs themselves.
 _AS, _FA, _EF, _EM, _IN = AlignerSpec(), FastAlignOptions(), EflomalOptions(), EmbeddingOptions(), InputSpec()
 
@@ -219,6 +236,7 @@ def align_group(ctx: click.Context, config_file: Path | None, **kwargs: Any) -> 
 
 EVAL_KEYS: dict[str, tuple[str, ...]] = {
     "gold_text": ("gold_text",), "gold": ("gold",), "one_indexed": ("one_indexed",),
+    "drop_invalid_gold": ("drop_invalid_gold",), "split": ("split",), "seeds": ("seeds",),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",),
     "extra": ("extra", "bitext"), "extra_src": ("extra", "src"), "extra_tgt": ("extra", "tgt"),
     "extra_tsv": ("extra", "tsv"), "extra_limit": ("extra", "limit"), "extra_max_words": ("extra", "max_words"),
@@ -233,6 +251,12 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
               help="Gold links: one line of i-j (sure) / ipj (possible) per sentence.")
 @click.option("--zero-indexed", "one_indexed", flag_value=False, default=None,
               help="Gold links count from 0 (default: from 1).")
+@click.option("--drop-invalid-gold", is_flag=True, default=None,
+              help="Drop gold links to NULL (index 0, as WPT files write them) or past the sentence, and count them.")
+@click.option("--split", type=click.Choice(list(SPLITS)), default=None,
+              help="Score all gold sentences, or the fixed dev or test part (every third sentence is dev). [default: all]")
+@click.option("--seeds", type=SeedList(), default=None,
+              help="Several seeds, e.g. 0,1,2: an aligner that samples (eflomal) runs once per seed; AER as mean ± sd.")
 @click.option("--src-lang", default=None, help="Source language (to tokenize the extra text).")
 @click.option("--tgt-lang", default=None, help="Target language (to tokenize the extra text).")
 @click.option("--extra", type=click.Path(path_type=str), default=None,
@@ -263,11 +287,18 @@ def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Pa
     if predicted is not None:
         if kwargs["gold_text"] is None or kwargs["gold"] is None:
             raise click.UsageError("--predicted needs --gold-text and --gold")
+        from xladjust.align.gold import GoldDrops
+
         one_indexed = kwargs["one_indexed"] is not False
-        scores = evaluate_predictions(predicted, Path(kwargs["gold_text"]), Path(kwargs["gold"]), one_indexed)
+        drops = GoldDrops()
+        scores = evaluate_predictions(predicted, Path(kwargs["gold_text"]), Path(kwargs["gold"]), one_indexed,
+                                      bool(kwargs["drop_invalid_gold"]), kwargs["split"] or "all", drops)
+        if drops.total:
+            click.echo(f"gold: {drops.describe()}")
         click.echo(_score_table({str(predicted): scores}, str(predicted)))
         if json_out is not None:
-            write_json_atomic(json_out, {"predicted": str(predicted), "scores": scores.to_dict()})
+            write_json_atomic(json_out, {"predicted": str(predicted), "scores": scores.to_dict(),
+                                         "dropped_gold_links": drops.to_dict()})
         return
     data = _config_data(config_file, "align-evaluate")
     _apply(data, kwargs, EVAL_KEYS)
@@ -278,7 +309,16 @@ def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Pa
     click.echo(f"aligner {report.aligner['name']}"
                + (f" ({sym['heuristic']})" if "heuristic" in sym else "")
                + f": {report.n_gold} gold pairs + {report.n_extra} extra pairs, {report.seconds:.1f} s")
+    if report.dropped.get("null") or report.dropped.get("out_of_range"):
+        click.echo(f"gold: dropped {report.dropped['null']} NULL (index 0) and {report.dropped['out_of_range']} "
+                   f"out-of-range gold links on {report.dropped['lines']} lines")
+    if report.split != "all":
+        click.echo(f"scored: the {report.split} split, {report.n_scored} of {report.n_gold} gold pairs")
     click.echo(_score_table(report.scores, report.primary))
+    if len(report.seed_runs) > 1:
+        summary = report.seed_summary()
+        click.echo(f"over {len(report.seed_runs)} seeds ({', '.join(str(s) for s, _ in report.seed_runs)}): "
+                   + ", ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in summary.items()))
     if json_out is not None:
         write_json_atomic(json_out, report.to_dict())
 

@@ -234,17 +234,28 @@ class EvaluateConfig:
     src_lang: str = "xx"  # used to Moses-tokenize the extra text
     tgt_lang: str = "xx"
     one_indexed: bool = True
+    drop_invalid_gold: bool = False  # drop NULL (index 0) and out-of-range gold links, counted
+    split: str = "all"  # score all gold sentences, or the dev or test part (xladjust.align.gold.split_gold)
     extra: InputSpec | None = None  # more parallel text for statistical aligners
     aligner: AlignerSpec = field(default_factory=AlignerSpec)
     workers: int = 0
     seed: int = 0
+    seeds: tuple[int, ...] | None = None  # several seeds: scores as mean and spread (aligners that sample)
     work_dir: Path | None = None
 
     def __post_init__(self) -> None:
         _coerce_paths(self, "gold_text", "gold", "work_dir")
+        if self.seeds is not None:
+            object.__setattr__(self, "seeds", tuple(self.seeds))
 
     def check(self) -> list[str]:
+        from xladjust.align.gold import SPLITS
+
         problems = _check_langs(self.src_lang, self.tgt_lang) + self.aligner.check()
+        if self.split not in SPLITS:
+            problems.append(f"split {self.split!r} is not one of: {', '.join(SPLITS)}")
+        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
+            problems.append(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         if self.extra is not None:
             problems += self.extra.check("extra ")
         return problems

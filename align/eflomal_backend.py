@@ -86,6 +86,8 @@ def run_eflomal(options: EflomalOptions, bitext: JointFile, forward: Path | None
 class EflomalBackend:
     name = "eflomal"
     uses_extra_text = True
+    directional = True
+    samples = True
 
     def __init__(self, spec: AlignerSpec, seed: int = 0):
         self.options = spec.eflomal

@@ -110,6 +110,8 @@ def pair_links(src_vectors: np.ndarray, tgt_vectors: np.ndarray, src_valid: np.n
 class EmbeddingBackend:
     name = "embedding"
     uses_extra_text = False
+    directional = False
+    samples = False
 
     def __init__(self, spec: AlignerSpec, loaded: Any = None, seed: int = 0):  # no randomness
         self.options: EmbeddingOptions = spec.embedding
