@@ -3,7 +3,8 @@
 Word vectors come from :func:`xladjust.embeddings.embed_words` at one hidden layer (default
 8 for a 12-layer model, two thirds of the depth otherwise), for any model spec the
 foundation loads. Links come from the similarity matrix of each pair through a method of
-:data:`xladjust.align.similarity.METHODS` (``argmax``, ``itermax``, ``match``); the result
+:data:`xladjust.align.similarity.METHODS` (``argmax``, ``itermax``, ``match``, and the
+probability methods ``softmax``, ``entmax``, ``ot`` with a threshold); the result
 is symmetric already, so no symmetrization follows. Pairs are embedded ``chunk_pairs`` at a
 time, so memory does not grow with the corpus. A word without a vector (cut by the model's
 length limit, or tokenizing to nothing) gets no link.
@@ -24,7 +25,12 @@ from xladjust.align.backends import AlignerOutput
 from xladjust.align.config import AlignerSpec, EmbeddingOptions, default_layer
 from xladjust.align.corpus import to_pharaoh
 from xladjust.align.parallel import chunked, default_workers
-from xladjust.align.similarity import align_by_similarity, apply_distortion, cosine_similarity01
+from xladjust.align.similarity import (
+    DEFAULT_TEMPERATURE,
+    align_by_similarity,
+    apply_distortion,
+    cosine_similarity01,
+)
 from xladjust.align.tokenize import JointFile
 from xladjust.config import config_to_dict
 
@@ -97,14 +103,21 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def pair_similarity(src_vectors: np.ndarray, tgt_vectors: np.ndarray, src_valid: np.ndarray, tgt_valid: np.ndarray,
+                    distortion: float = 0.0) -> np.ndarray:
+    """The similarity matrix of one sentence pair, ``-inf`` for words without a vector (pure)."""
+    sim = apply_distortion(cosine_similarity01(src_vectors, tgt_vectors), distortion)
+    return np.where(src_valid[:, None] & tgt_valid[None, :], sim, -np.inf)
+
+
 def pair_links(src_vectors: np.ndarray, tgt_vectors: np.ndarray, src_valid: np.ndarray, tgt_valid: np.ndarray,
-               method: str, distortion: float = 0.0) -> list[Link]:
+               method: str, distortion: float = 0.0, threshold: float | None = None,
+               temperature: float = DEFAULT_TEMPERATURE) -> list[Link]:
     """Links of one sentence pair from its word vectors (pure)."""
     if len(src_vectors) == 0 or len(tgt_vectors) == 0:
         return []
-    sim = apply_distortion(cosine_similarity01(src_vectors, tgt_vectors), distortion)
-    sim = np.where(src_valid[:, None] & tgt_valid[None, :], sim, -np.inf)
-    return align_by_similarity(sim, method)
+    sim = pair_similarity(src_vectors, tgt_vectors, src_valid, tgt_valid, distortion)
+    return align_by_similarity(sim, method, threshold, temperature)
 
 
 class EmbeddingBackend:
@@ -155,7 +168,7 @@ class EmbeddingBackend:
                 s0, s1 = src.offsets[k], src.offsets[k + 1]
                 t0, t1 = tgt.offsets[k], tgt.offsets[k + 1]
                 yield pair_links(src.vectors[0, s0:s1], tgt.vectors[0, t0:t1], src.valid[s0:s1], tgt.valid[t0:t1],
-                                 opts.method, opts.distortion)
+                                 opts.method, opts.distortion, opts.threshold, opts.temperature)
             if progress is not None:
                 progress.update(len(chunk))
 
