@@ -150,27 +150,37 @@ class EmbeddingBackend:
         layer = self.options.layer if self.options.layer is not None else default_layer(num_layers)
         return resolve_layers(layer, num_layers)[0]
 
-    def align_words(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]], progress: Any = None) -> Iterator[list[Link]]:
-        """Links for each (source words, target words) pair, in order."""
+    def iter_similarities(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]], layers: Sequence[int],
+                          progress: Any = None) -> Iterator[dict[int, np.ndarray]]:
+        """For each (source words, target words) pair, in order, its similarity matrix at
+        each of ``layers`` (absolute hidden-state indices), one forward pass for all."""
         from xladjust.embeddings import embed_words
 
         loaded = self._model()
-        layer = self.layer(loaded.num_layers)
         opts = self.options
-        kwargs = dict(layers=[layer], pooling=opts.pooling, batch_size=opts.batch_size, bf16=opts.bf16)
+        layers = list(layers)
+        kwargs = dict(layers=layers, pooling=opts.pooling, batch_size=opts.batch_size, bf16=opts.bf16)
         on_cpu = next(loaded.model.parameters()).device.type == "cpu"
         self.threads_used = choose_threads(opts.threads) if on_cpu else None
         for chunk in chunked(pairs, opts.chunk_pairs):
-            with torch_threads(self.threads_used), first_layers_only(loaded.model, layer) as model:
+            with torch_threads(self.threads_used), first_layers_only(loaded.model, max(layers)) as model:
                 src = embed_words(model, loaded.tokenizer, [list(s) for s, _ in chunk], **kwargs)
                 tgt = embed_words(model, loaded.tokenizer, [list(t) for _, t in chunk], **kwargs)
             for k in range(len(chunk)):
                 s0, s1 = src.offsets[k], src.offsets[k + 1]
                 t0, t1 = tgt.offsets[k], tgt.offsets[k + 1]
-                yield pair_links(src.vectors[0, s0:s1], tgt.vectors[0, t0:t1], src.valid[s0:s1], tgt.valid[t0:t1],
-                                 opts.method, opts.distortion, opts.threshold, opts.temperature)
+                yield {layer: pair_similarity(src.vectors[n, s0:s1], tgt.vectors[n, t0:t1], src.valid[s0:s1],
+                                              tgt.valid[t0:t1], opts.distortion)
+                       for n, layer in enumerate(layers)}
             if progress is not None:
                 progress.update(len(chunk))
+
+    def align_words(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]], progress: Any = None) -> Iterator[list[Link]]:
+        """Links for each (source words, target words) pair, in order."""
+        opts = self.options
+        layer = self.layer(self._model().num_layers)
+        for sims in self.iter_similarities(pairs, [layer], progress):
+            yield align_by_similarity(sims[layer], opts.method, opts.threshold, opts.temperature)
 
     def align(self, bitext: JointFile, work: Path, progress: bool = False) -> AlignerOutput:
         loaded = self._model()

@@ -167,23 +167,36 @@ def sinkhorn_plan(scores: np.ndarray, iterations: int = 100, tol: float = 1e-6) 
     return np.exp(scores + f[:, None] + g[None, :])
 
 
-def _both_directions(sim: np.ndarray, threshold: float, temperature: float, kind: str) -> list[Link]:
-    out = np.zeros(sim.shape, dtype=bool)
+def direction_probabilities(sim: np.ndarray, kind: str, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """Source→target (rows) and target→source (columns) probabilities of ``sim`` by
+    ``kind`` (``softmax``, ``entmax`` or ``ot``); 0 where ``sim`` is ``-inf``."""
+    forward = np.zeros(sim.shape)
+    reverse = np.zeros(sim.shape)
     rows, cols = _finite_block(sim)
     if not rows.any():
-        return []
+        return forward, reverse
     block = sim[np.ix_(rows, cols)]
     scores = np.where(np.isfinite(block), (2.0 * block - 1.0) / temperature, -np.inf)
     if kind == "ot":
         plan = sinkhorn_plan(scores)
-        forward = plan / np.maximum(plan.sum(axis=1, keepdims=True), 1e-300)
-        reverse = plan / np.maximum(plan.sum(axis=0, keepdims=True), 1e-300)
+        fwd = plan / np.maximum(plan.sum(axis=1, keepdims=True), 1e-300)
+        rev = plan / np.maximum(plan.sum(axis=0, keepdims=True), 1e-300)
     else:
         fn = entmax15 if kind == "entmax" else softmax_probabilities
-        forward, reverse = fn(scores, axis=1), fn(scores, axis=0)
-    keep = (forward > threshold) & (reverse > threshold) & np.isfinite(block)
-    out[np.ix_(rows, cols)] = keep
-    return _to_links(out)
+        fwd, rev = fn(scores, axis=1), fn(scores, axis=0)
+    finite = np.isfinite(block)
+    forward[np.ix_(rows, cols)] = np.where(finite, fwd, 0.0)
+    reverse[np.ix_(rows, cols)] = np.where(finite, rev, 0.0)
+    return forward, reverse
+
+
+def threshold_links(forward: np.ndarray, reverse: np.ndarray, threshold: float) -> list[Link]:
+    """Links whose probabilities in both directions exceed ``threshold``."""
+    return _to_links((forward > threshold) & (reverse > threshold))
+
+
+def _both_directions(sim: np.ndarray, threshold: float, temperature: float, kind: str) -> list[Link]:
+    return threshold_links(*direction_probabilities(sim, kind, temperature), threshold)
 
 
 DEFAULT_TEMPERATURE = 0.1
