@@ -113,7 +113,9 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--fa-alpha", type=float, default=None, help=f"fast_align -a (VB prior). [default: {_FA.alpha}]"),
         click.option("--p0", type=float, default=None, help=f"fast_align -q (null probability). [default: {_FA.p0}]"),
         click.option("--no-null", is_flag=True, default=None, help="fast_align -N (no null word)."),
-        click.option("--lowercase", is_flag=True, default=None, help="Lowercase fast_align's input."),
+        click.option("--lowercase/--no-lowercase", default=None,
+                     help=f"Lowercase fast_align's input; links stay on the original words (eflomal always "
+                          f"lowercases). [default: {_onoff(_FA.lowercase)}]"),
         click.option("--threads", type=int, default=None,
                      help="OpenMP threads per fast_align direction. [default: cores / 2]"),
         click.option("--eflomal-model", type=click.IntRange(1, 3), default=None,

@@ -54,7 +54,7 @@ class FastAlignOptions:
     alpha: float = 0.01  # -a, Dirichlet prior of variational Bayes
     p0: float = 0.08  # -q, probability of aligning to null
     no_null: bool = False  # -N
-    lowercase: bool = False  # lowercase the aligner's input (output words keep their case)
+    lowercase: bool = True  # lowercase the aligner's input (output words keep their case); -0.012 AER on en-fr
     threads: int = 0  # OpenMP threads per direction; 0 = CPU cores / 2 (the directions run at once)
     binary: str | None = None  # path of fast_align; else $FAST_ALIGN, then PATH
     atools: str | None = None  # path of atools; else $ATOOLS, beside fast_align, then PATH
