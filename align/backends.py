@@ -24,6 +24,7 @@ ALIGNERS: dict[str, str] = {
     "fast_align": "xladjust.align.fast_align:FastAlignBackend",
     "eflomal": "xladjust.align.eflomal_backend:EflomalBackend",
     "embedding": "xladjust.align.embedding_aligner:EmbeddingBackend",
+    "combined": "xladjust.align.combined:CombinedBackend",
 }
 
 

@@ -141,6 +141,23 @@ class EmbeddingOptions:
 
 
 @dataclass(frozen=True)
+class CombinedOptions:
+    """The combined aligner: a statistical aligner's symmetrized links and the embedding
+    aligner's, joined by the run's ``symmetrize`` heuristic (xladjust.align.combined)."""
+
+    statistical: str = "eflomal"  # eflomal | fast_align
+    statistical_symmetrize: Heuristic = Heuristic.INTERSECT  # joins the statistical aligner's two directions
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "statistical_symmetrize", Heuristic.parse(self.statistical_symmetrize))
+
+    def check(self) -> list[str]:
+        if self.statistical not in ("eflomal", "fast_align"):
+            return [f"combined.statistical must be eflomal or fast_align, got {self.statistical!r}"]
+        return []
+
+
+@dataclass(frozen=True)
 class AlignerSpec:
     """Which aligner, its options, and how two directions become one alignment."""
 
@@ -151,6 +168,7 @@ class AlignerSpec:
     fast_align: FastAlignOptions = field(default_factory=FastAlignOptions)
     eflomal: EflomalOptions = field(default_factory=EflomalOptions)
     embedding: EmbeddingOptions = field(default_factory=EmbeddingOptions)
+    combined: CombinedOptions = field(default_factory=CombinedOptions)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "symmetrize", Heuristic.parse(self.symmetrize))
@@ -168,7 +186,7 @@ class AlignerSpec:
             problems.append(f"aligner {self.name!r} is not one of: {', '.join(ALIGNERS)}")
         if self.symmetrize.value not in HEURISTICS:  # pragma: no cover - enum and registry agree
             problems.append(f"symmetrize {self.symmetrize.value!r} is not one of: {', '.join(HEURISTICS)}")
-        problems += self.fast_align.check() + self.eflomal.check() + self.embedding.check()
+        problems += self.fast_align.check() + self.eflomal.check() + self.embedding.check() + self.combined.check()
         return problems
 
 

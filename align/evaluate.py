@@ -138,6 +138,8 @@ def evaluate_aligner(config: EvaluateConfig, *, progress: bool = False, backend:
     drops = GoldDrops()
     gold = read_gold(config.gold_text, config.gold, config.one_indexed, config.drop_invalid_gold, drops)
     subset = split_gold(gold, config.split)
+    if hasattr(backend, "score_lines"):  # the combined aligner: embed only the gold lines, the scored ones
+        backend.score_lines = len(gold)
     inputs = {str(config.gold_text): sha256_file(config.gold_text), str(config.gold): sha256_file(config.gold)}
     extra = None
     if config.extra is not None and not backend.uses_extra_text:
@@ -167,6 +169,8 @@ def evaluate_aligner(config: EvaluateConfig, *, progress: bool = False, backend:
         for k, seed in enumerate(seeds):
             if k > 0:
                 backend = create_backend(config.aligner, seed=seed)
+                if hasattr(backend, "score_lines"):
+                    backend.score_lines = len(gold)
             log.info("aligning %d gold pairs + %d extra pairs with %s (seed %d)", len(gold), n_extra,
                      backend.name, seed)
             run_dir = work / f"seed-{seed}"
