@@ -193,6 +193,7 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
     "normalize_punct": ("input", "normalize_punct"), "max_words": ("input", "max_words"),
     "strict": ("input", "strict"), "limit": ("input", "limit"),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",), "out": ("out",), "pharaoh": ("pharaoh",),
+    "self_train": ("self_train", "rounds"), "self_train_steps": ("self_train", "steps"),
 }
 
 
@@ -213,6 +214,11 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--limit", type=int, default=None, help="Use only the first N lines.")
 @click.option("--out", type=click.Path(path_type=str), default=None, help="Output directory (aligned corpus).")
 @click.option("--pharaoh/--no-pharaoh", default=None, help="Also write links.pharaoh. [default: on]")
+@click.option("--self-train", type=int, default=None, metavar="K",
+              help="Embedding aligner: K rounds of align -> adjust the encoder on the links -> re-align; "
+                   "rounds kept in OUT.self-train/. [default: 0]")
+@click.option("--self-train-steps", type=int, default=None,
+              help="Adjust optimizer steps per self-training round. [default: 200]")
 @aligner_options
 @click.pass_context
 def align_group(ctx: click.Context, config_file: Path | None, **kwargs: Any) -> None:

@@ -230,6 +230,28 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class SelfTrainOptions:
+    """Self-training rounds of the embedding aligner (xladjust.align.selftrain)."""
+
+    rounds: int = 0  # K: align -> adjust -> re-align, K times; 0 = plain alignment
+    objective: str = "contrastive"  # an adjust objective (xladjust.adjust.objectives.OBJECTIVES)
+    steps: int = 200  # adjust optimizer steps per round
+    batch_size: int = 16
+    lr: float = 2e-5
+    max_pairs: int | None = None  # sentence pairs drawn per round (None: all)
+
+    def check(self) -> list[str]:
+        problems = []
+        if self.rounds < 0:
+            problems.append(f"self_train.rounds must be 0 or more, got {self.rounds}")
+        if self.steps < 1 or self.batch_size < 1:
+            problems.append("self_train.steps and self_train.batch_size must be positive")
+        if not self.lr > 0:
+            problems.append(f"self_train.lr must be positive, got {self.lr}")
+        return problems
+
+
+@dataclass(frozen=True)
 class AlignConfig:
     """One ``xladjust align`` run: parallel text in, aligned-corpus directory out."""
 
@@ -242,13 +264,19 @@ class AlignConfig:
     pharaoh: bool = True  # also write links.pharaoh (Pharaoh i-j lines)
     seed: int = 0
     work_dir: Path | None = None  # scratch space; default: beside ``out``
+    self_train: SelfTrainOptions = field(default_factory=SelfTrainOptions)
 
     def __post_init__(self) -> None:
         _coerce_paths(self, "out", "work_dir")
 
     def check(self) -> list[str]:
-        return _check_langs(self.src_lang, self.tgt_lang) + self.input.check() + self.aligner.check() + (
+        problems = _check_langs(self.src_lang, self.tgt_lang) + self.input.check() + self.aligner.check() + (
             [f"workers must be 0 (auto) or positive, got {self.workers}"] if self.workers < 0 else [])
+        problems += self.self_train.check()
+        if self.self_train.rounds and self.aligner.name != "embedding":
+            problems.append(f"self_train.rounds needs the embedding aligner (its encoder is the one adjusted), "
+                            f"not {self.aligner.name}")
+        return problems
 
 
 @dataclass(frozen=True)

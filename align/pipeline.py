@@ -107,14 +107,21 @@ def tokenize_into(joint: JointFile, bitext: Any, config: AlignConfig, settings: 
     return empty
 
 
-def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backend | None = None) -> AlignResult:
+def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backend | None = None,
+                 extra_manifest: dict[str, Any] | None = None) -> AlignResult:
     """Align ``config``'s parallel text and write the aligned corpus to ``config.out``.
 
     With ``config.workers`` other than 1, tokenization and the final pass run in worker
     processes (spawned): a script calling this must guard its entry point with
     ``if __name__ == "__main__":``. ``backend`` replaces the one ``config.aligner`` names
-    (e.g. an embedding aligner holding a model already in memory).
+    (e.g. an embedding aligner holding a model already in memory). With
+    ``config.self_train.rounds`` the embedding aligner self-trains
+    (:mod:`xladjust.align.selftrain`); ``extra_manifest`` is merged into the manifest.
     """
+    if config.self_train.rounds:
+        from xladjust.align.selftrain import self_train
+
+        return self_train(config, progress=progress)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     backend = backend or create_backend(config.aligner, seed=config.seed)
@@ -150,8 +157,8 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
 
         def manifest() -> dict[str, Any]:
             timings["write"] = time.perf_counter() - t
-            return _manifest(config, backend, bitext.hashes(), tok.describe(), aligned.info, sym_info,
-                             counts, tokenized_empty, stats, timings, workers)
+            return {**_manifest(config, backend, bitext.hashes(), tok.describe(), aligned.info, sym_info,
+                                counts, tokenized_empty, stats, timings, workers), **(extra_manifest or {})}
 
         try:
             pairs = finish_pairs(joint.path, joint.n_pairs, finish, stats, workers=workers, progress=bar)
