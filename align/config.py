@@ -11,8 +11,9 @@ Example (YAML, ``xladjust validate FILE``)::
     kind: align
     src_lang: en
     tgt_lang: es
-    src: ../shared/data/parallel/en-es/train.en
-    tgt: ../shared/data/parallel/en-es/train.es
+    input:
+      src: ../shared/data/parallel/en-es/train.en
+      tgt: ../shared/data/parallel/en-es/train.es
     out: runs/align-en-es
     aligner:
       name: fast_align
