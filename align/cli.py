@@ -375,13 +375,14 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @click.option("--methods", default=None, help=f"Candidate methods. [default: {','.join(METHODS)}]")
 @click.option("--thresholds", default=None, help="Candidate thresholds of the probability methods.")
 @click.option("--temperatures", default=None, help="Candidate temperatures of the probability methods.")
+@click.option("--distortions", default=None, help="Candidate diagonal priors, e.g. 0,0.5. [default: 0]")
 @click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None, help="Subword pooling.")
 @click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
 @click.option("--torch-threads", type=int, default=None, help="Torch threads. [default: torch's, or 1 when busy]")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
 def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool, drop_invalid_gold: bool,
                  model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
-                 temperatures: str | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
+                 temperatures: str | None, distortions: str | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
                  json_out: Path | None) -> None:
     """Choose the embedding aligner's layer, method and threshold on the dev split of gold
     sets (every third sentence), and report the choice on the test split.
@@ -401,7 +402,8 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool,
     grid = {k: v for k, v in {"layers": _numbers(layers, int, "--layers"),
                               "methods": tuple(methods.split(",")) if methods else None,
                               "thresholds": _numbers(thresholds, float, "--thresholds"),
-                              "temperatures": _numbers(temperatures, float, "--temperatures")}.items()
+                              "temperatures": _numbers(temperatures, float, "--temperatures"),
+                              "distortions": _numbers(distortions, float, "--distortions")}.items()
             if v is not None}
     config = TuneConfig(tuple(GoldSet(*g) for g in gold_sets), dataclasses.replace(EmbeddingOptions(), **emb),
                         one_indexed=one_indexed, drop_invalid_gold=drop_invalid_gold, **grid)
@@ -409,22 +411,19 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool,
     names = [g.name for g in config.gold_sets]
     sizes = ", ".join(f"{n}: {report.sizes[n]['dev']} dev / {report.sizes[n]['test']} test" for n in names)
     click.echo(f"{len(report.dev)} candidates, chosen on the dev splits ({sizes}), {report.seconds:.1f} s")
-    head = f"{'method':<9} {'layer':>5} {'thr':>6} {'temp':>5} {'dev AER':>8}"
+    head = f"{'method':<9} {'layer':>5} {'thr':>6} {'temp':>5} {'dist':>5} {'dev AER':>8}"
     for n in names:
         head += f"  {n + ' test P/R/AER':>24}"
     click.echo(head)
     for method, c in sorted(report.best_per_method.items(), key=lambda kv: report.mean_dev_aer(kv[1])):
         line = (f"{method + (' *' if c == report.chosen else ''):<9} {c.layer:>5} "
                 f"{'' if c.threshold is None else f'{c.threshold:g}':>6} "
-                f"{'' if c.temperature is None else f'{c.temperature:g}':>5} {report.mean_dev_aer(c):8.4f}")
+                f"{'' if c.temperature is None else f'{c.temperature:g}':>5} {c.distortion:>5g} "
+                f"{report.mean_dev_aer(c):8.4f}")
         for n in names:
             s = report.test[c][n]
             line += f"  {s.precision:7.4f} {s.recall:7.4f} {s.aer:7.4f}"
         click.echo(line)
-    c = report.chosen
-    flags = f"--aligner embedding --layer {c.layer} --method {c.method}"
-    if c.threshold is not None:
-        flags += f" --threshold {c.threshold:g} --temperature {c.temperature:g}"
-    click.echo(f"chosen: {flags}")
+    click.echo(f"chosen: {report.chosen.flags()}")
     if json_out is not None:
         write_json_atomic(json_out, report.to_dict())

@@ -29,6 +29,7 @@ from xladjust.align.metrics import AlignmentScores, score_alignments
 from xladjust.align.similarity import (
     METHODS,
     align_by_similarity,
+    apply_distortion,
     direction_probabilities,
     threshold_links,
 )
@@ -59,6 +60,7 @@ class TuneConfig:
     methods: tuple[str, ...] = tuple(METHODS)
     thresholds: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5)
     temperatures: tuple[float, ...] = (0.05, 0.1, 0.2)
+    distortions: tuple[float, ...] = (0.0,)  # SimAlign's diagonal prior, applied to the cached similarities
     one_indexed: bool = True
     drop_invalid_gold: bool = False
 
@@ -73,6 +75,9 @@ class TuneConfig:
             problems.append("give at least one layer and one method")
         problems += [f"threshold {t} is not in [0, 1)" for t in self.thresholds if not 0 <= t < 1]
         problems += [f"temperature {t} is not positive" for t in self.temperatures if not t > 0]
+        problems += [f"distortion {d} is not in [0, 1]" for d in self.distortions if not 0 <= d <= 1]
+        if not self.distortions:
+            problems.append("give at least one distortion (0 for none)")
         if any(METHODS[m].probabilistic for m in self.methods if m in METHODS) and not (
                 self.thresholds and self.temperatures):
             problems.append("the probability methods need at least one threshold and one temperature")
@@ -85,25 +90,25 @@ class Candidate:
     method: str
     threshold: float | None = None
     temperature: float | None = None
+    distortion: float = 0.0
 
-    def label(self) -> str:
-        extra = "" if self.threshold is None else f" t={self.threshold:g} T={self.temperature:g}"
-        return f"{self.method} L{self.layer}{extra}"
-
-    def options(self, base: EmbeddingOptions) -> dict[str, Any]:
-        out: dict[str, Any] = {"model": base.model, "layer": self.layer, "method": self.method}
+    def flags(self) -> str:
+        """The ``xladjust align`` options that select this candidate."""
+        out = f"--aligner embedding --layer {self.layer} --method {self.method}"
         if self.threshold is not None:
-            out.update(threshold=self.threshold, temperature=self.temperature)
+            out += f" --threshold {self.threshold:g} --temperature {self.temperature:g}"
+        if self.distortion:
+            out += f" --distortion {self.distortion:g}"
         return out
 
 
 def candidates(config: TuneConfig, layers: Sequence[int]) -> list[Candidate]:
     out = []
-    for layer, method in itertools.product(layers, config.methods):
+    for dist, layer, method in itertools.product(config.distortions, layers, config.methods):
         if METHODS[method].probabilistic:
-            out += [Candidate(layer, method, t, temp) for temp in config.temperatures for t in config.thresholds]
+            out += [Candidate(layer, method, t, temp, dist) for temp in config.temperatures for t in config.thresholds]
         else:
-            out.append(Candidate(layer, method))
+            out.append(Candidate(layer, method, distortion=dist))
     return out
 
 
@@ -111,12 +116,12 @@ def links_for(sims: Sequence[dict[int, np.ndarray]], cands: Sequence[Candidate])
     """Links of every pair under every candidate (pure); probabilities are computed once
     per (layer, method, temperature) and thresholded for each threshold."""
     out: dict[Candidate, list[list[Link]]] = {c: [] for c in cands}
-    groups: dict[tuple[int, str, float | None], list[Candidate]] = {}
+    groups: dict[tuple[int, str, float | None, float], list[Candidate]] = {}
     for c in cands:
-        groups.setdefault((c.layer, c.method, c.temperature), []).append(c)
-    for (layer, method, temperature), group in groups.items():
+        groups.setdefault((c.layer, c.method, c.temperature, c.distortion), []).append(c)
+    for (layer, method, temperature, distortion), group in groups.items():
         for pair in sims:
-            sim = pair[layer]
+            sim = apply_distortion(pair[layer], distortion)
             if temperature is None:
                 out[group[0]].append(align_by_similarity(sim, method) if sim.size else [])
                 continue
@@ -143,7 +148,7 @@ class TuneReport:
     def to_dict(self) -> dict[str, Any]:
         def row(c: Candidate, part: dict[Candidate, dict[str, AlignmentScores]]) -> dict[str, Any]:
             return {"layer": c.layer, "method": c.method, "threshold": c.threshold, "temperature": c.temperature,
-                    "scores": {k: v.to_dict() for k, v in part[c].items()}}
+                    "distortion": c.distortion, "flags": c.flags(), "scores": {k: v.to_dict() for k, v in part[c].items()}}
 
         return {"chosen": row(self.chosen, self.test),
                 "best_per_method": {m: row(c, self.test) for m, c in self.best_per_method.items()},
@@ -167,7 +172,10 @@ def tune_extraction(config: TuneConfig, *, backend: Any = None, progress: bool =
         drops = GoldDrops()
         gold[g.name] = read_gold(g.gold_text, g.gold, config.one_indexed, config.drop_invalid_gold, drops)
         dropped[g.name] = drops.to_dict()
-    backend = backend or EmbeddingBackend(AlignerSpec(name="embedding", embedding=config.embedding))
+    import dataclasses
+
+    plain = dataclasses.replace(config.embedding, distortion=0.0)  # the candidates apply their own
+    backend = backend or EmbeddingBackend(AlignerSpec(name="embedding", embedding=plain))
     backend.check()
     loaded = backend._model()
     layers = resolve_layers(list(config.layers), loaded.num_layers)

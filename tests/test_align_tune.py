@@ -11,7 +11,14 @@ import pytest
 from helpers_align import write_lines
 from helpers_cli import run_cli
 
-from xladjust.align.tune import Candidate, GoldSet, TuneConfig, candidates, tune_extraction
+from xladjust.align.tune import (
+    Candidate,
+    GoldSet,
+    TuneConfig,
+    candidates,
+    links_for,
+    tune_extraction,
+)
 from xladjust.errors import ConfigError
 
 # Six two-word sentence pairs; gold is the diagonal everywhere. Dev = sentences 0 and 3.
@@ -90,3 +97,15 @@ def test_tune_command_bad_list_is_one_line(tmp_path, capsys):
     code, _, err = run_cli(["align", "tune", "--gold-set", g.name, str(g.gold_text), str(g.gold),
                             "--layers", "6,x"], capsys)
     assert code == 2 and err.strip() == "xladjust: error: --layers '6,x' is not a comma-separated list of ints"
+
+
+def test_distortion_candidates_reweight_the_cached_matrices(tmp_path):
+    config = TuneConfig((_gold(tmp_path),), layers=(1,), methods=("argmax",), distortions=(0.0, 1.0))
+    cands = candidates(config, [1])
+    assert cands == [Candidate(1, "argmax"), Candidate(1, "argmax", distortion=1.0)]
+    assert cands[1].flags() == "--aligner embedding --layer 1 --method argmax --distortion 1"
+    # 0.6 off the diagonal beats 0.5 on it; distortion 1 scales it by 1 - (0 - 1/2)^2 = 0.75, to 0.45
+    near = np.array([[0.5, 0.6], [0.6, 0.5]])
+    links = links_for([{1: near}], cands)
+    assert links[cands[0]] == [[(0, 1), (1, 0)]] and links[cands[1]] == [[(0, 0), (1, 1)]]
+    assert TuneConfig((_gold(tmp_path),), distortions=(2.0,)).check() == ["distortion 2.0 is not in [0, 1]"]
