@@ -258,6 +258,7 @@ def align_group(ctx: click.Context, config_file: Path | None, **kwargs: Any) -> 
 EVAL_KEYS: dict[str, tuple[str, ...]] = {
     "gold_text": ("gold_text",), "gold": ("gold",), "one_indexed": ("one_indexed",),
     "drop_invalid_gold": ("drop_invalid_gold",), "split": ("split",), "seeds": ("seeds",),
+    "all_heuristics": ("all_heuristics",),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",),
     "extra": ("extra", "bitext"), "extra_src": ("extra", "src"), "extra_tgt": ("extra", "tgt"),
     "extra_tsv": ("extra", "tsv"), "extra_limit": ("extra", "limit"), "extra_max_words": ("extra", "max_words"),
@@ -276,6 +277,8 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
               help="Drop gold links to NULL (index 0, as WPT files write them) or past the sentence, and count them.")
 @click.option("--split", type=click.Choice(list(SPLITS)), default=None,
               help="Score all gold sentences, or the fixed dev or test part (every third sentence is dev). [default: all]")
+@click.option("--all-heuristics", is_flag=True, default=None,
+              help="Also score every other symmetrization heuristic of the two directions (extra rows).")
 @click.option("--seeds", type=SeedList(), default=None,
               help="Several seeds, e.g. 0,1,2: an aligner that samples (eflomal) runs once per seed; AER as mean ± sd.")
 @click.option("--src-lang", default=None, help="Source language (to tokenize the extra text).")

@@ -292,6 +292,7 @@ class EvaluateConfig:
     one_indexed: bool = True
     drop_invalid_gold: bool = False  # drop NULL (index 0) and out-of-range gold links, counted
     split: str = "all"  # score all gold sentences, or the dev or test part (xladjust.align.gold.split_gold)
+    all_heuristics: bool = False  # also score every other symmetrization heuristic of the two directions
     extra: InputSpec | None = None  # more parallel text for statistical aligners
     aligner: AlignerSpec = field(default_factory=AlignerSpec)
     workers: int = 0

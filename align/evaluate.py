@@ -32,7 +32,7 @@ from xladjust.align.metrics import AlignmentScores, score_alignments
 from xladjust.align.parallel import default_workers
 from xladjust.align.pipeline import scratch_dir
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
-from xladjust.align.symmetrize import one_to_one, symmetrize
+from xladjust.align.symmetrize import HEURISTICS, one_to_one, symmetrize
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, ExternalToolError, InputError
@@ -84,11 +84,12 @@ def _head(path: Path, n: int, tool: str) -> list[list[Link]]:
 
 
 def score_output(aligned: AlignerOutput, gold: Sequence[GoldPair], heuristic: str, keep_one_to_one: bool,
-                 tool: str, symmetrized: Path | None = None,
-                 subset: Sequence[int] | None = None) -> tuple[dict[str, AlignmentScores], str]:
+                 tool: str, symmetrized: Path | None = None, subset: Sequence[int] | None = None,
+                 all_heuristics: bool = False) -> tuple[dict[str, AlignmentScores], str]:
     """Scores of an aligner's output on the first ``len(gold)`` lines (only the sentences
     in ``subset`` when given). ``symmetrized`` holds atools' final links; without it the
-    built-in heuristics symmetrize the two directions."""
+    built-in heuristics symmetrize the two directions. With ``all_heuristics`` every other
+    built-in heuristic is scored too, as extra rows."""
     n = len(gold)
     keep = list(range(n)) if subset is None else list(subset)
     gold_links = [gold[k].links for k in keep]
@@ -113,6 +114,9 @@ def score_output(aligned: AlignerOutput, gold: Sequence[GoldPair], heuristic: st
         final = (checked(symmetrized) if symmetrized is not None
                  else [symmetrize(f, r, heuristic) for f, r in zip(fwd, rev, strict=True)])
         primary = heuristic
+        for other in HEURISTICS if all_heuristics else ():
+            if other != heuristic:
+                scores[other] = score([symmetrize(f, r, other) for f, r in zip(fwd, rev, strict=True)])
     else:
         assert aligned.links is not None
         final = checked(aligned.links)
@@ -186,7 +190,7 @@ def evaluate_aligner(config: EvaluateConfig, *, progress: bool = False, backend:
                 else:
                     sym_info = builtin_entry(heuristic)
             scores, primary = score_output(aligned, gold, heuristic, config.aligner.one_to_one, backend.name,
-                                           symmetrized, subset)
+                                           symmetrized, subset, config.all_heuristics)
             if k == 0:
                 first_scores, first_primary, info = scores, primary, {"name": backend.name, **aligned.info}
                 if sym_info:

@@ -163,3 +163,16 @@ def test_gold_split_is_fixed_and_disjoint(tmp_path):
     assert split_gold(pairs, "all") == list(range(10))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="gold split 'train' is not one of: all, dev, test"):
         split_gold(pairs, "train")  # type: ignore[arg-type]
+
+
+def test_score_output_all_heuristics_adds_a_row_each(tmp_path):
+    text, links = _gold_files(tmp_path)
+    pairs = read_gold(text, links)
+    fwd = write_lines(tmp_path / "fwd", ["0-0 1-1", "0-0 1-1 1-2"])
+    rev = write_lines(tmp_path / "rev", ["0-0", "0-0 1-1 2-2"])
+    scores, primary = score_output(AlignerOutput(forward=fwd, reverse=rev), pairs, "intersect", False, "x",
+                                   all_heuristics=True)
+    assert primary == "intersect"
+    assert set(scores) == {"forward", "reverse", "intersect", "union", "grow-diag", "grow-diag-final",
+                           "grow-diag-final-and"}
+    assert scores["intersect"].predicted == 3 and scores["union"].predicted == 6
