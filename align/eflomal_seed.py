@@ -20,6 +20,7 @@ manifest says so (``deterministic: false`` with the reason).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -108,10 +109,10 @@ def seed_shim(cache: Path | None = None) -> SeedShim:
     if cc is None:
         return SeedShim(None, "no C compiler (cc, gcc or clang) to build the seeding library; "
                               "install one (apt-get install gcc) for seeded eflomal runs")
-    library.parent.mkdir(parents=True, exist_ok=True)
     source = library.with_suffix(f".{os.getpid()}.c")
     partial = library.with_suffix(f".{os.getpid()}.tmp")
     try:
+        library.parent.mkdir(parents=True, exist_ok=True)
         source.write_text(_SOURCE, encoding="utf-8")
         done = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-fopenmp", "-o", str(partial), str(source), "-ldl"],
                               capture_output=True, text=True, check=False)
@@ -119,8 +120,11 @@ def seed_shim(cache: Path | None = None) -> SeedShim:
             tail = " | ".join(done.stderr.strip().splitlines()[-3:])
             return SeedShim(None, f"building the eflomal seeding library with {cc} failed: {tail}")
         os.replace(partial, library)
+    except OSError as exc:
+        return SeedShim(None, f"cannot build the eflomal seeding library in {library.parent} ({exc.strerror})")
     finally:
         for path in (source, partial):
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink()
     log.info("built the eflomal seeding library %s", library)
     return SeedShim(library)

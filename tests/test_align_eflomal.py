@@ -113,3 +113,17 @@ def test_no_compiler_reason_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(eflomal_seed, "_compiler", lambda: None)
     shim = eflomal_seed.seed_shim(tmp_path / "fresh")
     assert not shim.available and "apt-get install gcc" in shim.reason and shim.env(1) == {}
+
+
+def test_unwritable_cache_leaves_eflomal_unseeded_with_the_reason(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    shim = eflomal_seed.seed_shim(blocker)  # the cache "directory" is a file
+    assert not shim.available and "cannot build the eflomal seeding library" in shim.reason
+
+
+def test_failing_compiler_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(eflomal_seed, "_compiler", lambda: "false")
+    shim = eflomal_seed.seed_shim(tmp_path)
+    assert not shim.available and "building the eflomal seeding library with false failed" in shim.reason
+    assert not list((tmp_path / "eflomal-seed").iterdir())  # no half-written files left
