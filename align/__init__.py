@@ -5,10 +5,13 @@ Public API (imported on first use, so ``import xladjust.align.corpus`` stays lig
 - :func:`align_corpus` (``xladjust align``): an :class:`AlignConfig` in, an aligned-corpus
   directory out (:mod:`xladjust.align.corpus` reads it);
 - :func:`evaluate_aligner` (``xladjust align evaluate``) and :func:`evaluate_predictions`:
-  AER, precision, recall and F1 against gold links;
+  AER, precision, recall and F1 against gold links (:func:`read_gold`, :func:`split_gold`);
+- :func:`tune_extraction` (``xladjust align tune``): the embedding aligner's layer and
+  extraction chosen on the dev split of gold sets;
+- :func:`self_train` (``xladjust align --self-train K``): align → adjust → re-align;
 - pure functions: :func:`symmetrize` / :data:`HEURISTICS`, :func:`one_to_one`,
   :func:`score_alignments`, :func:`align_by_similarity` / :data:`METHODS`;
-- registries: :data:`ALIGNERS` (fast_align, eflomal, embedding).
+- registries: :data:`ALIGNERS` (fast_align, eflomal, embedding, combined).
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ _EXPORTS = {
     "AlignResult": "xladjust.align.pipeline",
     "evaluate_aligner": "xladjust.align.evaluate",
     "evaluate_predictions": "xladjust.align.evaluate",
+    "read_gold": "xladjust.align.gold",
+    "split_gold": "xladjust.align.gold",
+    "tune_extraction": "xladjust.align.tune",
+    "TuneConfig": "xladjust.align.tune",
+    "self_train": "xladjust.align.selftrain",
     "EvaluationReport": "xladjust.align.evaluate",
     "symmetrize": "xladjust.align.symmetrize",
     "one_to_one": "xladjust.align.symmetrize",

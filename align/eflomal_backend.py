@@ -2,19 +2,25 @@
 
 One ``eflomal.Aligner.align`` call writes both directions: the eflomal binary runs the
 forward and reverse models in parallel (OpenMP), each with ``samplers`` Gibbs samplers.
-eflomal lowercases words itself. It seeds its sampler from the system clock, so two runs
-differ slightly; the manifest says so.
+eflomal lowercases words itself. Its binary has no seed option (it reads
+``/dev/urandom``); :mod:`xladjust.align.eflomal_seed` makes a run a pure function of the
+input and the run's seed, and where it cannot, the manifest says ``deterministic: false``
+with the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from xladjust.align.backends import AlignerOutput
 from xladjust.align.config import AlignerSpec, EflomalOptions
+from xladjust.align.eflomal_seed import SeedShim, seed_shim
 from xladjust.align.links import count_lines
 from xladjust.align.tokenize import JointFile
 from xladjust.config import config_to_dict
@@ -41,17 +47,35 @@ def make_aligner(options: EflomalOptions) -> Any:
     )
 
 
+@contextlib.contextmanager
+def environment(extra: dict[str, str]) -> Iterator[None]:
+    """``extra`` in ``os.environ`` within the block (eflomal's API starts its binary with
+    the process environment); the previous values come back on exit."""
+    before = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_eflomal(options: EflomalOptions, bitext: JointFile, forward: Path | None, reverse: Path | None,
-                quiet: bool = True) -> None:
+                quiet: bool = True, env: dict[str, str] | None = None) -> None:
     """Align ``bitext`` with eflomal, writing the requested directions' Pharaoh files.
 
     Without ``quiet`` eflomal reports its progress (models, iterations, times) on stderr.
+    ``env`` is added to the binary's environment (the seeding library's variables).
     """
     aligner = make_aligner(options)
     try:
-        aligner.align(bitext.iter_side(0), bitext.iter_side(1),
-                      links_filename_fwd=str(forward) if forward else None,
-                      links_filename_rev=str(reverse) if reverse else None, quiet=quiet)
+        with environment(env or {}):
+            aligner.align(bitext.iter_side(0), bitext.iter_side(1),
+                          links_filename_fwd=str(forward) if forward else None,
+                          links_filename_rev=str(reverse) if reverse else None, quiet=quiet)
     except subprocess.CalledProcessError as exc:
         command = " ".join(map(str, exc.cmd)) if isinstance(exc.cmd, (list, tuple)) else str(exc.cmd)
         raise ExternalToolError(f"eflomal failed (exit status {exc.returncode}); command: {command}") from None
@@ -62,19 +86,30 @@ def run_eflomal(options: EflomalOptions, bitext: JointFile, forward: Path | None
 class EflomalBackend:
     name = "eflomal"
     uses_extra_text = True
+    directional = True
+    samples = True
 
-    def __init__(self, spec: AlignerSpec):
+    def __init__(self, spec: AlignerSpec, seed: int = 0):
         self.options = spec.eflomal
+        self.seed = seed
+        self._shim: SeedShim | None = None
 
     def check(self) -> None:
         _import_eflomal()
+
+    def shim(self) -> SeedShim:
+        if self._shim is None:
+            self._shim = seed_shim()
+        return self._shim
 
     def align(self, bitext: JointFile, work: Path, progress: bool = False) -> AlignerOutput:
         from importlib.metadata import version
 
         forward, reverse = work / "forward.pharaoh", work / "reverse.pharaoh"
-        log.info("eflomal: aligning %d pairs in both directions", bitext.n_pairs)
-        run_eflomal(self.options, bitext, forward, reverse, quiet=not progress)
+        shim = self.shim()
+        log.info("eflomal: aligning %d pairs in both directions (%s)", bitext.n_pairs,
+                 f"seed {self.seed}" if shim.available else f"unseeded: {shim.reason}")
+        run_eflomal(self.options, bitext, forward, reverse, quiet=not progress, env=shim.env(self.seed))
         for path, direction in ((forward, "forward"), (reverse, "reverse")):
             n = count_lines(path) if path.exists() else 0
             if n != bitext.n_pairs:
@@ -83,7 +118,10 @@ class EflomalBackend:
             "package": f"eflomal {version('eflomal')}",
             "api": "eflomal.Aligner.align (both directions in one call)",
             "options": config_to_dict(self.options),
-            "deterministic": False,
-            "note": "eflomal seeds its samplers from the system clock; reruns differ slightly",
+            "seed": self.seed if shim.available else None,
+            "deterministic": shim.available,
+            "note": ("seeded through xladjust.align.eflomal_seed (preload library, OMP_NUM_THREADS=2,1): "
+                     "the same input and seed give the same links" if shim.available else
+                     f"eflomal ran unseeded ({shim.reason}); reruns differ slightly"),
         }
         return AlignerOutput(forward=forward, reverse=reverse, info=info)

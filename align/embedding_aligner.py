@@ -3,7 +3,8 @@
 Word vectors come from :func:`xladjust.embeddings.embed_words` at one hidden layer (default
 8 for a 12-layer model, two thirds of the depth otherwise), for any model spec the
 foundation loads. Links come from the similarity matrix of each pair through a method of
-:data:`xladjust.align.similarity.METHODS` (``argmax``, ``itermax``, ``match``); the result
+:data:`xladjust.align.similarity.METHODS` (``argmax``, ``itermax``, ``match``, and the
+probability methods ``softmax``, ``entmax``, ``ot`` with a threshold); the result
 is symmetric already, so no symmetrization follows. Pairs are embedded ``chunk_pairs`` at a
 time, so memory does not grow with the corpus. A word without a vector (cut by the model's
 length limit, or tokenizing to nothing) gets no link.
@@ -24,7 +25,12 @@ from xladjust.align.backends import AlignerOutput
 from xladjust.align.config import AlignerSpec, EmbeddingOptions, default_layer
 from xladjust.align.corpus import to_pharaoh
 from xladjust.align.parallel import chunked, default_workers
-from xladjust.align.similarity import align_by_similarity, apply_distortion, cosine_similarity01
+from xladjust.align.similarity import (
+    DEFAULT_TEMPERATURE,
+    align_by_similarity,
+    apply_distortion,
+    cosine_similarity01,
+)
 from xladjust.align.tokenize import JointFile
 from xladjust.config import config_to_dict
 
@@ -97,21 +103,30 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def pair_similarity(src_vectors: np.ndarray, tgt_vectors: np.ndarray, src_valid: np.ndarray, tgt_valid: np.ndarray,
+                    distortion: float = 0.0) -> np.ndarray:
+    """The similarity matrix of one sentence pair, ``-inf`` for words without a vector (pure)."""
+    sim = apply_distortion(cosine_similarity01(src_vectors, tgt_vectors), distortion)
+    return np.where(src_valid[:, None] & tgt_valid[None, :], sim, -np.inf)
+
+
 def pair_links(src_vectors: np.ndarray, tgt_vectors: np.ndarray, src_valid: np.ndarray, tgt_valid: np.ndarray,
-               method: str, distortion: float = 0.0) -> list[Link]:
+               method: str, distortion: float = 0.0, threshold: float | None = None,
+               temperature: float = DEFAULT_TEMPERATURE) -> list[Link]:
     """Links of one sentence pair from its word vectors (pure)."""
     if len(src_vectors) == 0 or len(tgt_vectors) == 0:
         return []
-    sim = apply_distortion(cosine_similarity01(src_vectors, tgt_vectors), distortion)
-    sim = np.where(src_valid[:, None] & tgt_valid[None, :], sim, -np.inf)
-    return align_by_similarity(sim, method)
+    sim = pair_similarity(src_vectors, tgt_vectors, src_valid, tgt_valid, distortion)
+    return align_by_similarity(sim, method, threshold, temperature)
 
 
 class EmbeddingBackend:
     name = "embedding"
     uses_extra_text = False
+    directional = False
+    samples = False
 
-    def __init__(self, spec: AlignerSpec, loaded: Any = None):
+    def __init__(self, spec: AlignerSpec, loaded: Any = None, seed: int = 0):  # no randomness
         self.options: EmbeddingOptions = spec.embedding
         self._loaded = loaded  # a LoadedModel, to reuse one already in memory
         self.threads_used: int | None = None
@@ -135,27 +150,37 @@ class EmbeddingBackend:
         layer = self.options.layer if self.options.layer is not None else default_layer(num_layers)
         return resolve_layers(layer, num_layers)[0]
 
-    def align_words(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]], progress: Any = None) -> Iterator[list[Link]]:
-        """Links for each (source words, target words) pair, in order."""
+    def iter_similarities(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]], layers: Sequence[int],
+                          progress: Any = None) -> Iterator[dict[int, np.ndarray]]:
+        """For each (source words, target words) pair, in order, its similarity matrix at
+        each of ``layers`` (absolute hidden-state indices), one forward pass for all."""
         from xladjust.embeddings import embed_words
 
         loaded = self._model()
-        layer = self.layer(loaded.num_layers)
         opts = self.options
-        kwargs = dict(layers=[layer], pooling=opts.pooling, batch_size=opts.batch_size, bf16=opts.bf16)
+        layers = list(layers)
+        kwargs = dict(layers=layers, pooling=opts.pooling, batch_size=opts.batch_size, bf16=opts.bf16)
         on_cpu = next(loaded.model.parameters()).device.type == "cpu"
         self.threads_used = choose_threads(opts.threads) if on_cpu else None
         for chunk in chunked(pairs, opts.chunk_pairs):
-            with torch_threads(self.threads_used), first_layers_only(loaded.model, layer) as model:
+            with torch_threads(self.threads_used), first_layers_only(loaded.model, max(layers)) as model:
                 src = embed_words(model, loaded.tokenizer, [list(s) for s, _ in chunk], **kwargs)
                 tgt = embed_words(model, loaded.tokenizer, [list(t) for _, t in chunk], **kwargs)
             for k in range(len(chunk)):
                 s0, s1 = src.offsets[k], src.offsets[k + 1]
                 t0, t1 = tgt.offsets[k], tgt.offsets[k + 1]
-                yield pair_links(src.vectors[0, s0:s1], tgt.vectors[0, t0:t1], src.valid[s0:s1], tgt.valid[t0:t1],
-                                 opts.method, opts.distortion)
+                yield {layer: pair_similarity(src.vectors[n, s0:s1], tgt.vectors[n, t0:t1], src.valid[s0:s1],
+                                              tgt.valid[t0:t1], opts.distortion)
+                       for n, layer in enumerate(layers)}
             if progress is not None:
                 progress.update(len(chunk))
+
+    def align_words(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]], progress: Any = None) -> Iterator[list[Link]]:
+        """Links for each (source words, target words) pair, in order."""
+        opts = self.options
+        layer = self.layer(self._model().num_layers)
+        for sims in self.iter_similarities(pairs, [layer], progress):
+            yield align_by_similarity(sims[layer], opts.method, opts.threshold, opts.temperature)
 
     def align(self, bitext: JointFile, work: Path, progress: bool = False) -> AlignerOutput:
         loaded = self._model()

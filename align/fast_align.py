@@ -83,8 +83,10 @@ def fast_align_args(options: FastAlignOptions, bitext: Path, reverse: bool) -> l
 class FastAlignBackend:
     name = "fast_align"
     uses_extra_text = True
+    directional = True
+    samples = False
 
-    def __init__(self, spec: AlignerSpec):
+    def __init__(self, spec: AlignerSpec, seed: int = 0):  # fast_align's EM has no randomness
         self.options = spec.fast_align
 
     def check(self) -> None:

@@ -43,26 +43,44 @@ class GoldLinks:
     possible: frozenset[Link] = field(default_factory=frozenset)
 
 
-def parse_gold(line: str, where: str, one_indexed: bool = True) -> GoldLinks:
-    """One gold line: ``i-j`` sure links and ``ipj`` possible links.
+@dataclass(frozen=True)
+class GoldItem:
+    """One gold link as written: its text, its indices as in the file, sure or possible."""
 
-    Every sure link is also possible (the AER convention S ⊆ P). With ``one_indexed``
-    the indices are shifted to 0-based; an index 0 then is an error that suggests
-    ``--zero-indexed``.
-    """
-    shift = 1 if one_indexed else 0
-    sure: set[Link] = set()
-    possible: set[Link] = set()
+    text: str
+    i: int
+    j: int
+    sure: bool
+
+
+def parse_gold_items(line: str, where: str) -> list[GoldItem]:
+    """The links of one gold line as written (``i-j`` sure, ``ipj`` possible), unshifted."""
+    items = []
     for item in line.split():
         m = _LINK.match(item)
         if m is None:
             raise InputError(f"{where}: malformed gold link {item!r}; expected i-j (sure) or ipj (possible)")
-        i, j = int(m.group(1)) - shift, int(m.group(3)) - shift
+        items.append(GoldItem(item, int(m.group(1)), int(m.group(3)), m.group(2) == "-"))
+    return items
+
+
+def parse_gold(line: str, where: str, one_indexed: bool = True) -> GoldLinks:
+    """One gold line: ``i-j`` sure links and ``ipj`` possible links.
+
+    Every sure link is also possible (the AER convention S ⊆ P). With ``one_indexed``
+    the indices are shifted to 0-based; an index 0 then is an error (WPT files write NULL
+    links that way; :func:`xladjust.align.gold.read_gold` can drop them).
+    """
+    shift = 1 if one_indexed else 0
+    sure: set[Link] = set()
+    possible: set[Link] = set()
+    for item in parse_gold_items(line, where):
+        i, j = item.i - shift, item.j - shift
         if i < 0 or j < 0:
-            raise InputError(f"{where}: link {item!r} has index 0 but the gold is read as 1-indexed; "
-                             "pass --zero-indexed if the file counts from 0")
+            raise InputError(f"{where}: gold link {item.text!r} uses index 0, which WPT-format files use for NULL; "
+                             "drop such links (--drop-invalid-gold) or pass --zero-indexed if the file counts from 0")
         possible.add((i, j))
-        if m.group(2) == "-":
+        if item.sure:
             sure.add((i, j))
     return GoldLinks(frozenset(sure), frozenset(possible))
 

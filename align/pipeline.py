@@ -105,27 +105,39 @@ def tokenize_into(joint: JointFile, bitext: Any, config: AlignConfig, settings: 
     return empty
 
 
-def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backend | None = None) -> AlignResult:
+def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backend | None = None,
+                 extra_manifest: dict[str, Any] | None = None) -> AlignResult:
     """Align ``config``'s parallel text and write the aligned corpus to ``config.out``.
 
     With ``config.workers`` other than 1, tokenization and the final pass run in worker
     processes (spawned): a script calling this must guard its entry point with
     ``if __name__ == "__main__":``. ``backend`` replaces the one ``config.aligner`` names
-    (e.g. an embedding aligner holding a model already in memory). The output folder is
-    claimed first (:func:`xladjust.outputs.claim_output`).
+    (e.g. an embedding aligner holding a model already in memory). With
+    ``config.self_train.rounds`` the embedding aligner self-trains
+    (:mod:`xladjust.align.selftrain`); ``extra_manifest`` is merged into the manifest.
+    The output folder is claimed first (:func:`xladjust.outputs.claim_output`); a
+    self-training run checks it before its first round and claims it for the last.
     """
-    from xladjust.outputs import claim_output
+    from xladjust.outputs import check_not_input, check_replaceable, claim_output
 
     given = config.input
     inputs = [given.src, given.tgt, given.bitext, given.tsv, given.hf, config.aligner.embedding.model]
-    with claim_output(config.out, command="align", inputs=inputs, legacy=[(PAIRS_FILE, MANIFEST_FILE)]):
-        return _align_corpus(config, progress=progress, backend=backend)
+    legacy = [(PAIRS_FILE, MANIFEST_FILE)]
+    if config.self_train.rounds:
+        from xladjust.align.selftrain import self_train
+
+        check_not_input(Path(config.out), inputs)
+        check_replaceable(Path(config.out), "align", legacy)
+        return self_train(config, progress=progress)
+    with claim_output(config.out, command="align", inputs=inputs, legacy=legacy):
+        return _align_corpus(config, progress=progress, backend=backend, extra_manifest=extra_manifest)
 
 
-def _align_corpus(config: AlignConfig, *, progress: bool, backend: Backend | None) -> AlignResult:
+def _align_corpus(config: AlignConfig, *, progress: bool, backend: Backend | None,
+                  extra_manifest: dict[str, Any] | None) -> AlignResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    backend = backend or create_backend(config.aligner)
+    backend = backend or create_backend(config.aligner, seed=config.seed)
     backend.check()
     bitext = open_bitext(config.input, config.src_lang, config.tgt_lang)
     scanned = scan_bitext(bitext, config.input.max_words, config.input.strict)
@@ -158,8 +170,8 @@ def _align_corpus(config: AlignConfig, *, progress: bool, backend: Backend | Non
 
         def manifest() -> dict[str, Any]:
             timings["write"] = time.perf_counter() - t
-            return _manifest(config, backend, bitext.hashes(), tok.describe(), aligned.info, sym_info,
-                             counts, tokenized_empty, stats, timings, workers)
+            return {**_manifest(config, backend, bitext.hashes(), tok.describe(), aligned.info, sym_info,
+                                counts, tokenized_empty, stats, timings, workers), **(extra_manifest or {})}
 
         try:
             pairs = finish_pairs(joint.path, joint.n_pairs, finish, stats, workers=workers, progress=bar)

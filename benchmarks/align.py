@@ -20,6 +20,13 @@ the ratio is the median over repeats. Link agreement between the two outputs (Ja
 link sets) shows they did the same work (both aligners vary a little from run to run).
 
     python benchmarks/align.py [--data ../shared/data] [--pairs N] [--repeats 3] [--aligners eflomal,fast_align]
+
+``--speed`` instead times the aligners themselves on the same corpus, end to end through
+``xladjust align``: the embedding aligner (the default configuration of the docs, options
+after ``--embedding-options``) in sentence pairs per second, against eflomal's wall time
+(and fast_align's when found):
+
+    python benchmarks/align.py --speed [--pairs N] [--repeats 1] [--torch-threads 1]
 """
 
 from __future__ import annotations
@@ -169,6 +176,10 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=None, help="use the first N pairs (default: all 33,136)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--aligners", default="eflomal,fast_align")
+    parser.add_argument("--speed", action="store_true", help="embedding aligner pairs/s against eflomal's wall time")
+    parser.add_argument("--embedding-options", default="--layer 6 --method softmax --threshold 0.3 --temperature 0.05",
+                        help="options of the embedding aligner under --speed")
+    parser.add_argument("--torch-threads", type=int, default=None, help="torch threads of the embedding aligner")
     parser.add_argument("--run", choices=["naive"], help=argparse.SUPPRESS)
     parser.add_argument("--aligner", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -198,6 +209,9 @@ def main() -> None:
     if atools is not None:
         env["BENCH_ATOOLS"] = str(atools)
     xladjust = shutil.which("xladjust", path=str(Path(sys.executable).parent)) or "xladjust"
+    if args.speed:
+        speed(args, xladjust, src, tgt, env, aligners + ["embedding"])
+        return
     cores = os.cpu_count() or 1
     n_lines = sum(1 for _ in open(src, "rb"))
     n = min(args.pairs or n_lines, n_lines)
@@ -248,6 +262,41 @@ def main() -> None:
               "CPU work were spread perfectly over every core. fast_align (OpenMP) and eflomal (parallel samplers)\n"
               "already keep several cores busy in the naive run, so a ratio below the floor needs less work, not\n"
               "more parallelism.")
+
+
+def speed(args: argparse.Namespace, xladjust: str, src: Path, tgt: Path, env: dict[str, str],
+          aligners: list[str]) -> None:
+    """Each aligner through ``xladjust align`` on the same pairs: wall time, align-step time, pairs/s."""
+    n_lines = sum(1 for _ in open(src, "rb"))
+    n = min(args.pairs or n_lines, n_lines)
+    print(f"aligner speed: parallel/en-es, {n} pairs, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+          f"repeats {args.repeats}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="xladjust-align-speed-") as tmp:
+        for rep in range(args.repeats):
+            for aligner in aligners:
+                out = Path(tmp) / f"{aligner}-{rep}"
+                cmd = [xladjust, "-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src),
+                       "--tgt", str(tgt), "--aligner", aligner, "--symmetrize", "intersect", "--out", str(out)]
+                cmd += ["--limit", str(n)]
+                if aligner == "embedding":
+                    cmd += args.embedding_options.split()
+                    if args.torch_threads:
+                        cmd += ["--torch-threads", str(args.torch_threads)]
+                load = os.getloadavg()[0]
+                wall, cpu, peak, _ = measure(cmd, env)
+                manifest = json.load(open(out / "manifest.json"))
+                pairs = manifest["counts"]["pairs"]
+                align_s = manifest["timings_s"]["align"]
+                rows.append((aligner, wall, align_s, pairs / align_s, cpu, peak, load))
+                print(f"  run {rep + 1} {aligner:<10} {wall:7.1f} s wall, align step {align_s:7.1f} s = "
+                      f"{pairs / align_s:7.1f} pairs/s, {cpu:7.1f} s CPU, peak {peak:6.0f} MB, load {load:4.1f}",
+                      flush=True)
+    print(f"\n{'aligner':<11}{'wall s':>9}{'align s':>9}{'pairs/s':>9}")
+    for aligner in aligners:
+        mine = [r for r in rows if r[0] == aligner]
+        print(f"{aligner:<11}{statistics.median(r[1] for r in mine):9.1f}{statistics.median(r[2] for r in mine):9.1f}"
+              f"{statistics.median(r[3] for r in mine):9.1f}")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def test_evaluate_with_extra_text_prints_pinned_aer(tmp_path, fake_tools):
     report = tmp_path / "report.json"
     out = run(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--extra-src", str(src),
                "--extra-tgt", str(tgt), "--src-lang", "en", "--tgt-lang", "es", "--aligner", "fast_align",
-               "--json", str(report)])
+               "--symmetrizer", "builtin", "--json", str(report)])
     assert "aligner fast_align (grow-diag-final-and): 2 gold pairs + 4 extra pairs" in out
     lines = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
     assert set(lines) == {"forward", "reverse", "grow-diag-final-and"}
@@ -144,6 +144,79 @@ def test_evaluate_zero_indexed_flag_and_errors(tmp_path, capsys):
     pred = write_lines(tmp_path / "pred", ["0-0", "0-0"])
     err = fail(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--zero-indexed",
                 "--predicted", str(pred)], capsys)
-    assert "out of range" in err and "1-indexed: drop --zero-indexed" in err
+    assert "gold link '4-4' points past the sentence" in err and "fits counting from 1: drop --zero-indexed" in err
     err = fail(["align", "evaluate", "--gold", str(gold), "--aligner", "eflomal"], capsys)
     assert "missing required key 'gold_text'" in err
+
+
+def test_evaluate_drops_wpt_null_links_with_a_count(tmp_path, capsys):
+    text, gold = _gold(tmp_path)
+    write_lines(gold, ["1-1 2-2 3-3 4-4 0-1", "1-1 2p2 3-1"])
+    pred = write_lines(tmp_path / "pred", ["0-0 1-1", "0-0"])
+    err = fail(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--predicted", str(pred)], capsys)
+    assert "g.gold:1: gold link '0-1' uses index 0" in err and "--drop-invalid-gold" in err
+    out = run(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--predicted", str(pred),
+               "--drop-invalid-gold"])
+    assert "gold: dropped 1 NULL (index 0) and 1 out-of-range gold links on 2 lines" in out
+    assert out.splitlines()[2].split()[1:3] == ["*", "0.2500"]  # the same score as without the bad links
+
+
+def test_evaluate_out_of_range_gold_quotes_the_link_as_written(tmp_path, capsys):
+    text, gold = _gold(tmp_path)
+    write_lines(gold, ["1-1 2-2 3-3 4-4", "1-1 2p3"])
+    pred = write_lines(tmp_path / "pred", ["0-0", "0-0"])
+    err = fail(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--predicted", str(pred)], capsys)
+    assert "g.gold:2: gold link '2p3' points past the sentence (2 source and 2 target words" in err
+    assert "--zero-indexed" not in err
+
+
+def test_evaluate_honours_atools(tmp_path, fake_tools, capsys):
+    text, gold = _gold(tmp_path)
+    args = ["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--aligner", "fast_align",
+            "--symmetrize", "intersect"]
+    err = fail([*args, "--symmetrizer", "atools", "--atools", str(tmp_path / "nonexistent")], capsys)
+    assert "atools: given path" in err and "nonexistent does not exist" in err
+    report = tmp_path / "r.json"
+    run([*args, "--symmetrizer", "atools", "--json", str(report)])
+    sym = json.loads(report.read_text())["aligner"]["symmetrization"]
+    assert sym["symmetrizer"] == "atools" and sym["command"].startswith(str(fake_tools["atools"]))
+    run([*args, "--symmetrizer", "builtin", "--json", str(report)])
+    assert json.loads(report.read_text())["aligner"]["symmetrization"]["symmetrizer"] == "builtin"
+
+
+def test_evaluate_scores_a_split(tmp_path):
+    text = write_lines(tmp_path / "g.src-tgt", ["a b ||| a b"] * 4)
+    gold = write_lines(tmp_path / "g.gold", ["1-1 2-2", "1-2", "1-2", "1-1 2-2"])
+    pred = write_lines(tmp_path / "pred", ["0-0 1-1"] * 4)
+    out = run(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--predicted", str(pred),
+               "--split", "dev"])  # dev: sentences 1 and 4, both right
+    assert out.splitlines()[1].split()[2] == "0.0000"
+    out = run(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--predicted", str(pred),
+               "--split", "test"])
+    assert out.splitlines()[1].split()[2] == "1.0000"
+
+
+def test_evaluate_seeds_errors(tmp_path, capsys, fake_tools):
+    text, gold = _gold(tmp_path)
+    args = ["align", "evaluate", "--gold-text", str(text), "--gold", str(gold)]
+    err = fail([*args, "--aligner", "fast_align", "--seeds", "0,1"], capsys)
+    assert "--seeds: the fast_align aligner has no randomness" in err
+    err = fail([*args, "--aligner", "eflomal", "--seeds", "0,x"], capsys)
+    assert "'0,x' is not a comma-separated list of integers" in err
+    err = fail([*args, "--aligner", "eflomal", "--seeds", "1,1"], capsys)
+    assert "seeds must be distinct" in err
+
+
+def test_evaluate_eflomal_over_seeds_gives_mean_and_spread(tmp_path):
+    text, gold = _gold(tmp_path)
+    src, tgt = write_small_corpus(tmp_path)
+    report = tmp_path / "r.json"
+    out = run(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--extra-src", str(src),
+               "--extra-tgt", str(tgt), "--src-lang", "en", "--tgt-lang", "es", "--aligner", "eflomal",
+               "--symmetrizer", "builtin", "--seeds", "0,1,2", "--json", str(report)])
+    assert "over 3 seeds (0, 1, 2): aer " in out and " ± " in out
+    data = json.loads(report.read_text())
+    runs = data["seeds"]["runs"]
+    assert [r["seed"] for r in runs] == [0, 1, 2]
+    mean = sum(r["aer"] for r in runs) / 3
+    assert data["seeds"]["summary"]["aer"]["mean"] == pytest.approx(mean)

@@ -6,10 +6,11 @@ import pytest
 from helpers_align import write_lines
 
 from xladjust.align.backends import AlignerOutput
-from xladjust.align.evaluate import evaluate_predictions, read_gold, score_output
+from xladjust.align.evaluate import evaluate_predictions, score_output
+from xladjust.align.gold import GoldDrops, read_gold, split_gold
 from xladjust.align.links import GoldLinks, check_range, count_lines, parse_gold, parse_pharaoh
 from xladjust.align.metrics import score_alignments
-from xladjust.errors import ExternalToolError, InputError
+from xladjust.errors import ConfigError, ExternalToolError, InputError
 
 
 def gold(sure, extra_possible=()):
@@ -51,7 +52,7 @@ def test_parse_gold_sure_and_possible_links():
 def test_parse_gold_errors():
     with pytest.raises(InputError, match="g:3: malformed gold link '1x2'"):
         parse_gold("1-1 1x2", "g:3")
-    with pytest.raises(InputError, match="index 0 but the gold is read as 1-indexed; pass --zero-indexed"):
+    with pytest.raises(InputError, match="gold link '0-1' uses index 0, which WPT-format files use for NULL"):
         parse_gold("0-1", "g:1", one_indexed=True)
 
 
@@ -92,10 +93,11 @@ def test_read_gold_errors(tmp_path):
     with pytest.raises(InputError, match="has 2 sentence pairs but .* has 1 link lines"):
         read_gold(text, links)
     write_lines(links, ["1-1 2-2", "1-1 4-3"])
-    with pytest.raises(InputError, match=r"g.gold:2: link 3-2 is out of range .*0-indexed: pass --zero-indexed"):
+    with pytest.raises(InputError, match=r"g.gold:2: gold link '4-3' points past the sentence \(3 source and 3 target "
+                                         r"words, counted from 1\); check that .* or pass --drop-invalid-gold"):
         read_gold(text, links)
     write_lines(links, ["0-0 1-1", "0-0 2-2"])
-    with pytest.raises(InputError, match="index 0"):
+    with pytest.raises(InputError, match="'0-0' uses index 0.*all fit counting from 0: pass --zero-indexed"):
         read_gold(text, links, one_indexed=True)
     assert read_gold(text, links, one_indexed=False)[1].links.sure == {(0, 0), (2, 2)}
     write_lines(text, ["the house ||| la casa", "a dog barks |||"])
@@ -132,3 +134,45 @@ def test_evaluate_predictions_from_a_pharaoh_file(tmp_path):
         evaluate_predictions(tmp_path / "nope", text, links)
     with pytest.raises(InputError, match="has 1 alignments for 2 gold sentences"):
         evaluate_predictions(write_lines(tmp_path / "p1", ["0-0"]), text, links)
+
+
+def test_wpt_null_links_get_the_null_hint_and_can_be_dropped(tmp_path):
+    text, links = _gold_files(tmp_path)
+    write_lines(links, ["1-1 0-2 2-2", "1-1 2-2 3-3 3p0"])  # 1-indexed with NULL links, as WPT'05 writes them
+    with pytest.raises(InputError, match=r"g.gold:1: gold link '0-2' uses index 0, .* NULL .*--drop-invalid-gold"):
+        read_gold(text, links)
+    drops = GoldDrops()
+    pairs = read_gold(text, links, drop_invalid=True, drops=drops)
+    assert (drops.null, drops.out_of_range, drops.lines) == (2, 0, {1, 2})
+    assert pairs[0].links.possible == {(0, 0), (1, 1)} and pairs[1].links.sure == {(0, 0), (1, 1), (2, 2)}
+    assert drops.describe() == "dropped 2 NULL (index 0) and 0 out-of-range gold links on 2 lines"
+
+
+def test_out_of_range_gold_links_can_be_dropped(tmp_path):
+    text, links = _gold_files(tmp_path)
+    write_lines(links, ["1-1 2-3", "1-1 9p9"])
+    drops = GoldDrops()
+    pairs = read_gold(text, links, drop_invalid=True, drops=drops)
+    assert (drops.null, drops.out_of_range) == (0, 2) and pairs[1].links.possible == {(0, 0)}
+
+
+def test_gold_split_is_fixed_and_disjoint(tmp_path):
+    pairs = list(range(10))
+    dev, test = split_gold(pairs, "dev"), split_gold(pairs, "test")  # type: ignore[arg-type]
+    assert dev == [0, 3, 6, 9] and test == [1, 2, 4, 5, 7, 8]
+    assert split_gold(pairs, "all") == list(range(10))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="gold split 'train' is not one of: all, dev, test"):
+        split_gold(pairs, "train")  # type: ignore[arg-type]
+
+
+def test_score_output_all_heuristics_adds_a_row_each(tmp_path):
+    text, links = _gold_files(tmp_path)
+    pairs = read_gold(text, links)
+    fwd = write_lines(tmp_path / "fwd", ["0-0 1-1", "0-0 1-1 1-2"])
+    rev = write_lines(tmp_path / "rev", ["0-0", "0-0 1-1 2-2"])
+    scores, primary = score_output(AlignerOutput(forward=fwd, reverse=rev), pairs, "intersect", False, "x",
+                                   all_heuristics=True)
+    assert primary == "intersect"
+    assert set(scores) == {"forward", "reverse", "intersect", "union", "grow-diag", "grow-diag-final",
+                           "grow-diag-final-and"}
+    assert scores["intersect"].predicted == 3 and scores["union"].predicted == 6

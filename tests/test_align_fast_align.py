@@ -175,3 +175,14 @@ def test_real_fast_align_on_the_demo_corpus_atools_and_builtin_agree(tmp_path):
     stats = atools_run.manifest["statistics"]
     assert atools_run.manifest["counts"]["pairs"] == 359
     assert 0.8 * stats["src_words"] / 359 < stats["links_per_sentence"] < 1.5 * stats["src_words"] / 359
+
+
+def test_fast_align_reads_lowercased_input_by_default_and_links_the_original_words(tmp_path, fake_tools):
+    manifest = align_corpus(config(tmp_path, symmetrizer=Symmetrizer.BUILTIN)).manifest
+    assert manifest["aligner"]["options"]["lowercase"] is True
+    assert all("bitext.lower.txt" in cmd for cmd in manifest["aligner"]["commands"])
+    pairs = read_pairs(tmp_path / "out")
+    assert pairs[0].src[0] == "The" and pairs[0].tgt[0] == "La"  # the corpus keeps its case
+    cased = align_corpus(config(tmp_path / "cased", symmetrizer=Symmetrizer.BUILTIN,
+                                fast_align=FastAlignOptions(lowercase=False))).manifest
+    assert all("bitext.txt" in cmd and "bitext.lower.txt" not in cmd for cmd in cased["aligner"]["commands"])

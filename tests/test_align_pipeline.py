@@ -186,7 +186,7 @@ def test_validate_an_align_config_file(tmp_path):
 
 
 def test_registry_and_unknown_aligner():
-    assert list(ALIGNERS) == ["fast_align", "eflomal", "embedding"]
+    assert list(ALIGNERS) == ["fast_align", "eflomal", "embedding", "combined"]
     with pytest.raises(ConfigError, match="unknown aligner 'giza'"):
         create_backend(AlignerSpec(name="giza"))
 

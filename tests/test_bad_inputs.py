@@ -128,11 +128,11 @@ GOLD_TEXT = ["the house is big ||| la casa es grande", "the dog ||| el perro"]
 
 @pytest.mark.parametrize(("gold", "extra", "fragment"), [
     (["1-1 2-x", "1-1"], [], "gold.links:1: malformed gold link '2-x'"),
-    (["1-1 9-9", "1-1"], [], "link 8-8 is out of range"),
-    (["0-0 1-1", "1-1"], [], "has index 0 but the gold is read as 1-indexed"),
+    (["1-1 9-9", "1-1"], [], "gold link '9-9' points past the sentence"),
+    (["0-0 1-1", "1-1"], [], "gold link '0-0' uses index 0"),
     (["1-1"], [], "has 1 link lines"),
     (["1-1 2p2", "1--1"], [], "gold.links:2: malformed gold link '1--1'"),
-    (["2-2 4-4", "1-1"], ["--zero-indexed"], "link 4-4 is out of range"),
+    (["2-2 4-4", "1-1"], ["--zero-indexed"], "gold link '4-4' points past the sentence"),
 ])
 def test_align_evaluate_bad_gold(gold, extra, fragment, tmp_path, capsys):
     text = write_lines(tmp_path / "gold.txt", GOLD_TEXT)

@@ -1,0 +1,70 @@
+"""Self-training of the embedding aligner: align → adjust the encoder on those links →
+re-align with the adjusted encoder, for K rounds (``xladjust align --self-train K``).
+
+Round ``r`` (0 ≤ r < K) aligns the corpus with model ``M_r`` (``M_0`` is the configured
+model) and adjusts ``M_r`` on those links with the adjust stage's library API (the
+contrastive objective of Wu & Dredze 2020 by default, at the aligner's own layer), giving
+``M_{r+1}``. After the last round the corpus is aligned once more with ``M_K`` into
+``out``. Every round's aligned corpus and checkpoint stay in ``<out>.self-train/round-r/``
+(``aligned/`` and ``model/``), and the final manifest's ``self_training`` lists each
+round's model, aligned corpus, link count and adjust run. Any gold evaluation of the
+rounds is done apart (``xladjust align evaluate --model ROUND_MODEL``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from xladjust.align.config import AlignConfig
+from xladjust.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def rounds_dir(out: Path) -> Path:
+    return out.parent / f"{out.name}.self-train"
+
+
+def self_train(config: AlignConfig, *, progress: bool = False) -> Any:
+    """Run ``config.self_train.rounds`` rounds; return the final round's AlignResult."""
+    from xladjust.adjust import AdjustConfig, adjust
+    from xladjust.align.pipeline import align_corpus
+
+    opts = config.self_train
+    if config.aligner.name != "embedding":
+        raise ConfigError(f"--self-train needs --aligner embedding (the links come from the encoder being "
+                          f"adjusted), not {config.aligner.name}")
+    base = rounds_dir(Path(config.out))
+    model = config.aligner.embedding.model
+    layer = config.aligner.embedding.layer
+    history: list[dict[str, Any]] = []
+    for r in range(opts.rounds):
+        round_dir = base / f"round-{r}"
+        aligned = round_dir / "aligned"
+        result = align_corpus(_with_model(config, model, aligned), progress=progress)
+        counts = result.manifest["counts"]
+        if layer is None:
+            layer = result.manifest["aligner"]["layer"]
+        log.info("self-training round %d: %d links from %s; adjusting", r, counts["links"], model)
+        adjusted = adjust(AdjustConfig(
+            aligned=[aligned], out=round_dir / "model", model=model, objective=opts.objective,
+            layer=layer, max_steps=opts.steps, batch_size=opts.batch_size, lr=opts.lr, max_pairs=opts.max_pairs,
+            seed=config.seed + r, overwrite=True, progress=progress, checkpoint_every=None))
+        history.append({"round": r, "model": str(model), "aligned": str(aligned), "links": counts["links"],
+                        "links_per_sentence": result.manifest["statistics"]["links_per_sentence"],
+                        "adjusted": str(adjusted)})
+        model = str(adjusted)
+    final = {"round": opts.rounds, "model": str(model), "aligned": str(config.out)}
+    extra = {"self_training": {"rounds": opts.rounds, "options": dataclasses.asdict(opts), "layer": layer,
+                               "history": [*history, final]}}
+    return align_corpus(_with_model(config, model, Path(config.out)), progress=progress, extra_manifest=extra)
+
+
+def _with_model(config: AlignConfig, model: str, out: Path) -> AlignConfig:
+    embedding = dataclasses.replace(config.aligner.embedding, model=str(model))
+    aligner = dataclasses.replace(config.aligner, embedding=embedding)
+    return dataclasses.replace(config, out=out, aligner=aligner,
+                               self_train=dataclasses.replace(config.self_train, rounds=0))

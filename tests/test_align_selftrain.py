@@ -1,0 +1,62 @@
+"""Self-training rounds of the embedding aligner on a tiny model: the bookkeeping of
+models, aligned corpora and the manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers_align import write_small_corpus
+from helpers_cli import run_cli
+
+from xladjust.align.config import (
+    AlignConfig,
+    AlignerSpec,
+    EmbeddingOptions,
+    InputSpec,
+    SelfTrainOptions,
+)
+from xladjust.align.corpus import check_aligned_corpus
+from xladjust.align.selftrain import rounds_dir
+from xladjust.io import is_complete
+
+
+def test_two_rounds_record_each_model_and_corpus(tmp_path, tiny_checkpoints, capsys):
+    src, tgt = write_small_corpus(tmp_path)
+    model = str(tiny_checkpoints["wordpiece"])
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(["-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src),
+                                 "--tgt", str(tgt), "--aligner", "embedding", "--model", model, "--layer", "1",
+                                 "--torch-threads", "1", "--workers", "1", "--self-train", "2",
+                                 "--self-train-steps", "2", "--out", str(out)], capsys)
+    assert code == 0, err
+    manifest = check_aligned_corpus(out)
+    st = manifest["self_training"]
+    rounds = rounds_dir(out)
+    assert st["rounds"] == 2 and st["layer"] == 1 and [h["round"] for h in st["history"]] == [0, 1, 2]
+    # round r aligns with model r and adjusts it into model r + 1
+    assert st["history"][0]["model"] == model
+    assert st["history"][1]["model"] == str(rounds / "round-0" / "model") == st["history"][0]["adjusted"]
+    assert st["history"][2]["model"] == str(rounds / "round-1" / "model") == st["history"][1]["adjusted"]
+    assert manifest["aligner"]["model"]["spec"] == str(rounds / "round-1" / "model")
+    for r in (0, 1):
+        aligned = rounds / f"round-{r}" / "aligned"
+        assert check_aligned_corpus(aligned)["aligner"]["model"]["spec"] == st["history"][r]["model"]
+        assert st["history"][r]["links"] == check_aligned_corpus(aligned)["counts"]["links"]
+        adjusted = rounds / f"round-{r}" / "model"
+        assert is_complete(adjusted)
+        info = json.loads((adjusted / "xladjust.json").read_text())
+        assert json.dumps(info).count("contrastive") >= 1
+    assert "aligned corpus:" in stdout
+
+
+def test_self_training_needs_the_embedding_aligner(tmp_path):
+    cfg = AlignConfig("en", "es", tmp_path / "o", input=InputSpec(src=Path("a"), tgt=Path("b")),
+                      aligner=AlignerSpec(name="eflomal"), self_train=SelfTrainOptions(rounds=1, lr=0))
+    problems = cfg.check()
+    assert "self_train.lr must be positive, got 0" in problems
+    assert any("self_train.rounds needs the embedding aligner" in p for p in problems)
+    ok = AlignConfig("en", "es", tmp_path / "o", input=InputSpec(src=Path("a"), tgt=Path("b")),
+                     aligner=AlignerSpec(name="embedding", embedding=EmbeddingOptions()),
+                     self_train=SelfTrainOptions(rounds=1))
+    assert ok.check() == []
