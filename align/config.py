@@ -237,8 +237,8 @@ class SelfTrainOptions:
     rounds: int = 0  # K: align -> adjust -> re-align, K times; 0 = plain alignment
     objective: str = "contrastive"  # an adjust objective (xladjust.adjust.objectives.OBJECTIVES)
     steps: int = 200  # adjust optimizer steps per round
-    batch_size: int = 16
-    lr: float = 2e-5
+    batch_size: int = 16  # sentence pairs per adjust batch
+    lr: float = 2e-5  # adjust learning rate of each round
     max_pairs: int | None = None  # sentence pairs drawn per round (None: all)
 
     def check(self) -> list[str]:

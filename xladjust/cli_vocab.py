@@ -108,11 +108,23 @@ VOCABULARY: dict[str, str] = {
     "--symmetrize/--symmetrizer/--one-to-one": "align: the symmetrization heuristic, its implementation, 1-to-1 links.",
     "--fast-align/--atools": "align: the executables.",
     "--iterations/--favor-diagonal/--no-favor-diagonal/--optimize-tension/--no-optimize-tension/"
-    "--variational-bayes/--no-variational-bayes/--diagonal-tension/--fa-alpha/--p0/--no-null/--lowercase":
+    "--variational-bayes/--no-variational-bayes/--diagonal-tension/--fa-alpha/--p0/--no-null/--lowercase/"
+    "--no-lowercase":
         "align: fast_align settings.",
     "--aligner-threads": "align: OpenMP threads per fast_align direction (not the global --threads).",
     "--eflomal-model/--samplers/--rel-iterations/--null-prior": "align: eflomal settings.",
     "--method/--distortion": "align: the embedding aligner's method and diagonal prior.",
+    "--threshold/--temperature": "align: the probability threshold and the cosine temperature of the "
+                                 "softmax, entmax and ot extraction methods.",
+    "--combine-statistical/--combine-symmetrize": "align: the combined aligner's statistical half and how its "
+                                                  "two directions are joined first.",
+    "--self-train/--self-train-steps": "align: K self-training rounds (align, adjust the encoder on the links, "
+                                       "re-align) and the adjust steps per round.",
+    "--all-heuristics": "align evaluate: score every symmetrization heuristic in one run.",
+    "--drop-invalid-gold": "align evaluate, align tune: drop NULL (index 0) and out-of-range gold links, with a count.",
+    "--split": "align evaluate: score the dev or the test part of a gold set (a fixed rule: every third sentence is dev).",
+    "--gold-set": "align tune: a gold set, NAME TEXT LINKS (repeatable).",
+    "--methods/--thresholds/--temperatures/--distortions": "align tune: the candidate values searched on the dev split.",
     "--torch-threads": "align: torch threads of the embedding aligner's worker processes.",
     "--workers": "align: worker processes.",
     "--work-dir": "align: scratch directory.",
