@@ -100,3 +100,18 @@ def _rows(cache: Tensor, rows: np.ndarray, device: torch.device) -> Tensor:
 
 def _tensor(array: np.ndarray, device: torch.device) -> Tensor:
     return torch.from_numpy(array).to(device)
+
+
+def enable_gradient_checkpointing(encoder: Any) -> None:
+    """Recompute each layer's activations during backward instead of keeping them: activation
+    memory falls to about one layer's, for about one more forward pass per step. The math is
+    unchanged (dropout masks are replayed from the saved RNG state)."""
+    if not getattr(encoder, "supports_gradient_checkpointing", False):
+        from xladjust.errors import ConfigError
+
+        raise ConfigError(f"{type(encoder).__name__} does not support gradient checkpointing; "
+                          "set gradient_checkpointing: false")
+    if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5 renamed it
+        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
