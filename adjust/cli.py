@@ -27,7 +27,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
            "checkpoint_every", "cpu", "resume", "overwrite", "max_tokens", "optimizer", "optimizer_kernel",
            "adam_beta1", "adam_beta2", "adam_eps", "weight_decay", "warmup_steps", "warmup_ratio",
            "schedule", "gradient_checkpointing", "mix", "max_words", "max_subwords", "drop_identical",
-           "log_every", "keep_checkpoints")
+           "log_every", "keep_checkpoints", "forward_tokens")
 
 
 @click.command("adjust")
@@ -60,6 +60,8 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
               help="Align the tokenizer's own [CLS]/[SEP] as pseudo-words.")
 @click.option("--max-tokens", type=int, help="Padded subwords per micro-batch, both sides (default 8192): "
               "the token budget that bounds activation memory.")
+@click.option("--forward-tokens", type=int, help="Padded subwords per forward pass (default 2048): larger "
+              "micro-batches are forwarded in chunks with the same result (l2) and less memory.")
 @click.option("--optimizer", type=click.Choice([o.value for o in OptimizerName]), help="adamw (default) or adam.")
 @click.option("--optimizer-kernel", type=click.Choice([k.value for k in OptimizerKernel]),
               help="torch's Adam implementation: fused (default, least memory), foreach or loop.")

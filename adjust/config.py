@@ -101,6 +101,10 @@ class AdjustConfig:
     max_steps: int | None = None  # optimizer steps
     batch_size: int = 16  # sentence pairs per micro-batch
     max_tokens: int = 8192  # padded subwords per micro-batch (both sides)
+    # padded subwords per forward pass: a larger micro-batch is forwarded in chunks whose
+    # gradients add up to the micro-batch's (same result, bounded activation memory; for
+    # objectives whose loss is a sum over links and words, l2; None: whole micro-batches)
+    forward_tokens: int | None = 2048
     grad_accum: int = 1  # micro-batches per optimizer step
     optimizer: OptimizerName = OptimizerName.ADAMW
     lr: float = 5e-5
@@ -133,7 +137,8 @@ class AdjustConfig:
         problems += self._check_paths()
         problems += _positive(self, ("batch_size", "max_tokens", "grad_accum", "keep_checkpoints", "log_every"))
         problems += _positive_or_none(
-            self, ("max_pairs", "max_words", "max_subwords", "epochs", "max_steps", "checkpoint_every")
+            self, ("max_pairs", "max_words", "max_subwords", "epochs", "max_steps", "checkpoint_every",
+                   "forward_tokens")
         )
         if self.max_subwords is not None and self.max_subwords < 3:
             problems.append(f"max_subwords must be at least 3 (specials included), got {self.max_subwords}")

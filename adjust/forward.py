@@ -61,11 +61,14 @@ class AlignmentModel(nn.Module):
         source_words: Tensor | None = None,
         source_frozen: Tensor | None = None,
         source_all_frozen: Tensor | None = None,
+        links_total: int | None = None,
+        words_total: int | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         hidden = hidden_states(self.encoder, ids, mask, self.layer, self.num_layers)
         words = pool_words(hidden, pool_token, pool_word, pool_weight, n_words)
         batch = WordBatch(target=words.index_select(0, link_target),
-                          source_frozen=source_frozen, source_all_frozen=source_all_frozen)
+                          source_frozen=source_frozen, source_all_frozen=source_all_frozen,
+                          links_total=links_total, words_total=words_total)
         if link_source is not None and source_words is not None:
             batch.source = words.index_select(0, link_source)
             batch.source_all = words.index_select(0, source_words)

@@ -5,7 +5,8 @@ run on the English side every step, the trainable model on both sides, each side
 to its longest sentence, fp32, words pooled from subwords, and torch's Adam over every
 parameter with a dense embedding gradient. The optimized loop caches the frozen vectors
 once, forwards both sides in one padded batch, and trains the embedding matrix from sparse
-gradients with state for the rows seen so far (RowAdam). After a few steps on a tiny model
+gradients with state for the rows seen so far (RowAdam), and may forward a micro-batch in
+chunks whose losses add up to the micro-batch's (``forward_tokens``). After a few steps on a tiny model
 without dropout their weights agree within 1e-6.
 
 Adam's ε is large here (1e-3) on purpose: some gradients are zero in exact arithmetic
@@ -27,6 +28,7 @@ from conftest import build_tiny_checkpoint
 from helpers_adjust import without_dropout, write_sample_corpus
 from safetensors.torch import load_file
 
+import xladjust.adjust.train as train_module
 from xladjust.adjust import AdjustConfig, adjust
 from xladjust.adjust.dataset import draw_examples, scan_corpora
 from xladjust.config import build_config
@@ -90,13 +92,26 @@ def _pool(hidden, feats):
     return out.index_add(0, torch.from_numpy(feats.pool_word), hidden[tok] * torch.from_numpy(feats.pool_weight)[:, None])
 
 
-@pytest.mark.parametrize("partner, clip", [("trainable", None), ("frozen", 0.5)])
-def test_optimized_loop_equals_the_straightforward_one(model_dir, tmp_path, partner, clip):
+@pytest.mark.parametrize("partner, clip, forward_tokens", [("trainable", None, None), ("frozen", 0.5, None),
+                                                          ("trainable", None, 60)])
+def test_optimized_loop_equals_the_straightforward_one(model_dir, tmp_path, monkeypatch, partner, clip,
+                                                       forward_tokens):
+    # forward_tokens 60: each step's micro-batch of 12 pairs is forwarded in several chunks
+    chunked = []
+    original = train_module.forward_chunks
+
+    def counting(loop, indices):
+        chunks = original(loop, indices)
+        chunked.append(len(chunks))
+        return chunks
+
+    monkeypatch.setattr(train_module, "forward_chunks", counting)
     corpus = write_sample_corpus(tmp_path / "corpus")
     config = build_config(AdjustConfig, {**SETTINGS, "aligned": [str(corpus)], "out": str(tmp_path / "run"),
                                          "model": str(model_dir), "max_grad_norm": clip,
-                                         "objective_options": {"partner": partner}})
+                                         "forward_tokens": forward_tokens, "objective_options": {"partner": partner}})
     out = adjust(config)
+    assert len(chunked) == STEPS and (min(chunked) > 2 if forward_tokens else max(chunked) == 1)
     ours = load_file(str(out / "model.safetensors"))
     theirs = straightforward(model_dir, config, partner == "trainable", clip)
     start = load_file(str(model_dir / "model.safetensors"))
