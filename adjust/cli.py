@@ -10,7 +10,14 @@ import click
 import yaml
 
 from xladjust import cli_types as ct
-from xladjust.adjust.config import EmbeddingUpdates, Precision
+from xladjust.adjust.config import (
+    EmbeddingUpdates,
+    Mix,
+    OptimizerKernel,
+    OptimizerName,
+    Precision,
+    Schedule,
+)
 from xladjust.adjust.objectives import OBJECTIVES
 from xladjust.cli_options import deprecated_alias, example
 from xladjust.config import build_config, load_yaml
@@ -20,7 +27,10 @@ from xladjust.pooling import Pooling
 # CLI option -> config key, for options whose value is copied as given
 _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_steps", "batch_size",
            "grad_accum", "lr", "layer", "pooling", "precision", "embeddings", "special_tokens",
-           "checkpoint_every", "cpu", "resume", "overwrite", "probe_every", "probe_bitext")
+           "checkpoint_every", "cpu", "resume", "overwrite", "max_tokens", "optimizer", "optimizer_kernel",
+           "adam_beta1", "adam_beta2", "adam_eps", "weight_decay", "warmup_steps", "warmup_ratio",
+           "schedule", "gradient_checkpointing", "mix", "max_words", "max_subwords", "drop_identical",
+           "log_every", "keep_checkpoints", "forward_tokens", "probe_every", "probe_bitext")
 
 
 @click.command("adjust", epilog=example(
@@ -52,6 +62,32 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
               help="Word-embedding matrix: sparse row updates (default), freeze, or dense train.")
 @click.option("--special-tokens/--no-special-tokens", default=None,
               help="Align the tokenizer's own [CLS]/[SEP] as pseudo-words.")
+@click.option("--max-tokens", type=ct.COUNT, help="Padded subwords per micro-batch, both sides (default 8192): "
+              "the token budget that bounds activation memory.")
+@click.option("--forward-tokens", type=ct.COUNT, help="Padded subwords per forward pass (default 2048): larger "
+              "micro-batches are forwarded in chunks with the same result (l2) and less memory.")
+@click.option("--optimizer", type=click.Choice([o.value for o in OptimizerName]), help="adamw (default) or adam.")
+@click.option("--optimizer-kernel", type=click.Choice([k.value for k in OptimizerKernel]),
+              help="torch's Adam implementation: fused (default, least memory), foreach or loop.")
+@click.option("--adam-beta1", type=ct.FINITE, help="Adam beta1 (default 0.9).")
+@click.option("--adam-beta2", type=ct.FINITE, help="Adam beta2 (default 0.999; the reference code uses 0.98).")
+@click.option("--adam-eps", type=ct.FINITE, help="Adam epsilon (default 1e-8; the reference code uses 1e-9).")
+@click.option("--weight-decay", type=ct.NON_NEGATIVE, help="Weight decay (default 0).")
+@click.option("--warmup-steps", type=ct.COUNT, help="Warmup in optimizer steps (default: 10%% of them).")
+@click.option("--warmup-ratio", type=ct.FINITE, help="Warmup as a share of all optimizer steps.")
+@click.option("--schedule", type=click.Choice([s.value for s in Schedule]),
+              help="Learning rate after warmup: linear decay to 0 (default) or constant.")
+@click.option("--max-grad-norm", callback=lambda ctx, param, value: _norm_option(value), metavar="FLOAT|none",
+              help="Clip gradients to this global norm (default 1.0); none: no clipping.")
+@click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
+              help="Recompute activations in backward: less memory, about 30%% slower.")
+@click.option("--mix", type=click.Choice([m.value for m in Mix]), help="Pairs drawn from several corpora: proportional or uniform.")
+@click.option("--max-words", type=ct.COUNT, help="Skip pairs with a side longer than this many words.")
+@click.option("--max-subwords", type=ct.COUNT, help="Skip pairs with a side longer than this many subwords.")
+@click.option("--drop-identical/--keep-identical", default=None,
+              help="Drop links whose two words are the same string (default: drop).")
+@click.option("--log-every", type=ct.COUNT, help="Optimizer steps between metrics.jsonl lines (default 10).")
+@click.option("--keep-checkpoints", type=ct.COUNT, help="Newest checkpoints kept while running (default 1).")
 @click.option("--checkpoint-every", type=ct.COUNT, help="Optimizer steps between resumable checkpoints (default 500).")
 @click.option("--probe-every", type=ct.COUNT, metavar="N",
               help="Geometry curves: d(w,r), d(w,u), delta and word P@1 on held-out triples every N optimizer "
@@ -73,6 +109,9 @@ def adjust_command(ctx: click.Context, aligned: tuple[Path, ...], more_aligned: 
     from xladjust.adjust.run import adjust
 
     data = _config_data(config_file)
+    norm = given.pop("max_grad_norm")
+    if norm is not None:
+        data["max_grad_norm"] = None if norm == "none" else norm
     for key in _DIRECT:
         if given.get(key) is not None:
             data[key] = str(given[key]) if isinstance(given[key], Path) else given[key]
@@ -103,6 +142,16 @@ def _config_data(config_file: Path | None) -> dict[str, Any]:
     if kind != "adjust":
         raise ConfigError(f"{config_file} is a {kind!r} config; xladjust adjust needs kind: adjust")
     return data
+
+
+def _norm_option(value: str | None) -> float | str | None:
+    """``--max-grad-norm``: a positive number, or ``none`` (no clipping)."""
+    if value is None or value.strip().lower() in ("none", "null"):
+        return None if value is None else "none"
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a number nor 'none'", param_hint="--max-grad-norm") from None
 
 
 def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:

@@ -28,6 +28,14 @@ class OptimizerName(str, Enum):
     ADAM = "adam"
 
 
+class OptimizerKernel(str, Enum):
+    """torch's implementation of the dense Adam/AdamW update (same math, different cost)."""
+
+    FUSED = "fused"  # one kernel per tensor, no temporaries (CPU and CUDA float tensors)
+    FOREACH = "foreach"  # batched over tensors: fast on GPUs, temporaries as large as the parameters
+    LOOP = "loop"  # one tensor at a time, temporaries as large as the largest tensor
+
+
 class Schedule(str, Enum):
     """Learning rate after warmup: held constant or decayed linearly to zero."""
 
@@ -46,15 +54,17 @@ class EmbeddingUpdates(str, Enum):
     """How the input word-embedding matrix (most of a multilingual encoder's parameters) trains.
 
     - ``sparse`` (default): only the rows of subwords in the batch get a gradient and an
-      update (lazy Adam, :class:`torch.optim.SparseAdam`); a row's moment estimates advance
-      only on steps where it occurs, and weight decay does not apply to it. Every other
+      update (lazy Adam, the update of :class:`torch.optim.SparseAdam`); a row's moment
+      estimates advance only on steps where it occurs, and weight decay does not apply to it. Every other
       parameter trains as usual. Nearly as fast as ``freeze`` while still letting input
       vectors of the corpus's subwords move.
     - ``freeze``: the word-embedding matrix stays as pretrained; only the transformer
       layers (and position/type embeddings) adapt. Subwords keep their input vectors, so the
       adjustment must come from contextualization; the fastest option and the least memory.
-    - ``train``: dense gradient and dense Adam update over the whole matrix every step, as
-      in the papers' code; several times slower on CPU for a 250k-row vocabulary.
+    - ``train``: the dense Adam update of the whole matrix every step, as in the papers'
+      code. Rows that never occurred in a batch do not move under Adam without weight
+      decay, so (with ``weight_decay: 0``) only the rows seen so far are stored and updated;
+      the result is the dense update's. With weight decay the matrix trains densely.
     """
 
     SPARSE = "sparse"
@@ -91,9 +101,17 @@ class AdjustConfig:
     max_steps: int | None = None  # optimizer steps
     batch_size: int = 16  # sentence pairs per micro-batch
     max_tokens: int = 8192  # padded subwords per micro-batch (both sides)
+    # padded subwords per forward pass: a larger micro-batch is forwarded in chunks whose
+    # gradients add up to the micro-batch's (same result, bounded activation memory; for
+    # objectives whose loss is a sum over links and words, l2; None: whole micro-batches)
+    forward_tokens: int | None = 2048
     grad_accum: int = 1  # micro-batches per optimizer step
     optimizer: OptimizerName = OptimizerName.ADAMW  # optimizer of the dense parameters
     lr: float = 5e-5
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999  # the reference code (Efimov et al.) uses 0.98
+    adam_eps: float = 1e-8  # the reference code uses 1e-9
+    optimizer_kernel: OptimizerKernel = OptimizerKernel.FUSED
     weight_decay: float = 0.0  # decoupled weight decay (not applied to sparse embedding rows)
     warmup_steps: int | None = None  # optimizer steps; default: warmup_ratio 0.1
     warmup_ratio: float | None = None  # share of all optimizer steps
@@ -101,6 +119,7 @@ class AdjustConfig:
     max_grad_norm: float | None = 1.0  # clip the global gradient norm to this; null: no clipping
     embeddings: EmbeddingUpdates = EmbeddingUpdates.SPARSE
     precision: Precision = Precision.AUTO
+    gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~30% slower
     cpu: bool = False  # force the CPU even when a GPU is visible
     seed: int = 0
     # run control
@@ -121,7 +140,8 @@ class AdjustConfig:
         problems += self._check_paths()
         problems += _positive(self, ("batch_size", "max_tokens", "grad_accum", "keep_checkpoints", "log_every"))
         problems += _positive_or_none(
-            self, ("max_pairs", "max_words", "max_subwords", "epochs", "max_steps", "checkpoint_every")
+            self, ("max_pairs", "max_words", "max_subwords", "epochs", "max_steps", "checkpoint_every",
+                   "forward_tokens")
         )
         problems += _positive_or_none(self, ("probe_every",))
         if self.probe_every is not None and self.probe_bitext is None:
@@ -145,6 +165,11 @@ class AdjustConfig:
             problems.append(f"warmup_steps ({self.warmup_steps}) exceeds max_steps ({self.max_steps})")
         if not self.lr > 0:
             problems.append(f"lr must be positive, got {self.lr}")
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.adam_eps >= 0:
+            problems.append(f"adam_eps must be >= 0, got {self.adam_eps}")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:

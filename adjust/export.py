@@ -43,9 +43,13 @@ def save_encoder(encoder: Any, tokenizer: Any, run_dir: Path) -> list[str]:
 def _add_sentence_transformers_files(directory: Path) -> None:
     """Copy sentence-transformers' module files (mean pooling) into ``directory``.
 
-    sentence-transformers writes them for the installed version's format; it saves into a
-    scratch directory because its own save would also rewrite the weights (adding an
-    untrained pooler), and only the files the encoder checkpoint lacks are copied.
+    sentence-transformers writes them for the installed version's format. They describe the
+    pipeline (hidden size, sequence limit, pooling), not the weights, so it loads a stand-in
+    of the same architecture: the checkpoint's config with one layer and a tiny vocabulary,
+    beside the real tokenizer, instead of a second copy of the model (which cost 650 MB
+    peak memory for the offline model). Its own save would also rewrite the weights
+    (adding an untrained pooler), so it saves into a scratch directory and only the files
+    the encoder checkpoint lacks are copied.
     """
     import logging as _logging
     import tempfile
@@ -56,11 +60,14 @@ def _add_sentence_transformers_files(directory: Path) -> None:
     level = st_log.level
     st_log.setLevel(_logging.ERROR)  # it warns that it creates mean pooling: that is the intent
     try:
-        model = SentenceTransformer(str(directory), device="cpu", local_files_only=True, trust_remote_code=False)
         with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
-            model.save(scratch)
+            stand_in = Path(scratch) / "stand-in"
+            _write_stand_in(directory, stand_in)
+            model = SentenceTransformer(str(stand_in), device="cpu", local_files_only=True, trust_remote_code=False)
+            saved = Path(scratch) / "saved"
+            model.save(str(saved))
             ours = {p.name for p in directory.iterdir()}
-            for path in Path(scratch).iterdir():
+            for path in saved.iterdir():
                 if path.name in ours or path.name == "README.md" or path.suffix == ".safetensors":
                     continue
                 if path.is_dir():
@@ -69,3 +76,19 @@ def _add_sentence_transformers_files(directory: Path) -> None:
                     shutil.copy2(path, directory / path.name)
     finally:
         st_log.setLevel(level)
+
+
+def _write_stand_in(directory: Path, stand_in: Path) -> None:
+    """A tiny checkpoint of ``directory``'s architecture: same config but one layer and an
+    8-entry vocabulary, random weights, and ``directory``'s tokenizer files."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    config.num_hidden_layers = 1
+    config.vocab_size = 8
+    if getattr(config, "pad_token_id", None) is not None and config.pad_token_id >= 8:
+        config.pad_token_id = 0
+    AutoModel.from_config(config).save_pretrained(stand_in, safe_serialization=True)
+    for path in directory.iterdir():
+        if path.is_file() and not (stand_in / path.name).exists() and path.suffix != ".safetensors":
+            shutil.copy2(path, stand_in / path.name)

@@ -61,11 +61,14 @@ class AlignmentModel(nn.Module):
         source_words: Tensor | None = None,
         source_frozen: Tensor | None = None,
         source_all_frozen: Tensor | None = None,
+        links_total: int | None = None,
+        words_total: int | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         hidden = hidden_states(self.encoder, ids, mask, self.layer, self.num_layers)
         words = pool_words(hidden, pool_token, pool_word, pool_weight, n_words)
         batch = WordBatch(target=words.index_select(0, link_target),
-                          source_frozen=source_frozen, source_all_frozen=source_all_frozen)
+                          source_frozen=source_frozen, source_all_frozen=source_all_frozen,
+                          links_total=links_total, words_total=words_total)
         if link_source is not None and source_words is not None:
             batch.source = words.index_select(0, link_source)
             batch.source_all = words.index_select(0, source_words)
@@ -100,3 +103,18 @@ def _rows(cache: Tensor, rows: np.ndarray, device: torch.device) -> Tensor:
 
 def _tensor(array: np.ndarray, device: torch.device) -> Tensor:
     return torch.from_numpy(array).to(device)
+
+
+def enable_gradient_checkpointing(encoder: Any) -> None:
+    """Recompute each layer's activations during backward instead of keeping them: activation
+    memory falls to about one layer's, for about one more forward pass per step. The math is
+    unchanged (dropout masks are replayed from the saved RNG state)."""
+    if not getattr(encoder, "supports_gradient_checkpointing", False):
+        from xladjust.errors import ConfigError
+
+        raise ConfigError(f"{type(encoder).__name__} does not support gradient checkpointing; "
+                          "set gradient_checkpointing: false")
+    if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5 renamed it
+        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -13,16 +13,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def mean_squared_distance(a: Tensor, b: Tensor) -> Tensor:
+def mean_squared_distance(a: Tensor, b: Tensor, total: int | None = None) -> Tensor:
     """Mean over rows of the squared Euclidean distance: ``(1/n) Σ_k ||a_k − b_k||²``.
 
-    ``a`` and ``b`` are ``(n, d)``; an empty batch gives 0 (with a gradient path).
+    ``a`` and ``b`` are ``(n, d)``; an empty batch gives 0 (with a gradient path). With
+    ``total`` the sum is divided by ``total`` instead of ``n`` (the rows are one chunk of a
+    batch of ``total`` rows: the chunks' results add up to the batch's mean).
     """
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
     if a.shape[0] == 0:
         return (a.sum() + b.sum()) * 0.0
-    return (a - b).pow(2).sum(dim=-1).mean()
+    if total is None:
+        return (a - b).pow(2).sum(dim=-1).mean()
+    return (a - b).pow(2).sum(dim=-1).sum() / total
 
 
 def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1, strong: bool = False) -> Tensor:

@@ -38,6 +38,10 @@ class WordBatch:
     source_frozen: Tensor | None = None
     source_all: Tensor | None = None
     source_all_frozen: Tensor | None = None
+    # When a micro-batch is forwarded in chunks: the links and English words of the whole
+    # micro-batch, so that a chunk's mean terms are its share of the whole's (None: this batch's)
+    links_total: int | None = None
+    words_total: int | None = None
 
 
 @dataclass
@@ -52,6 +56,9 @@ class Objective(nn.Module):
     needs_trainable_source: bool = True  # English words through the trainable model
     needs_frozen_source: bool = False  # English words through the frozen model (cached once)
     needs_anchor: bool = False  # θ₀ for a parameter-space regularizer
+    # the loss is a sum of per-link and per-word terms over the batch (divided by the
+    # batch's totals): a batch forwarded in chunks gives the same gradient
+    decomposable: bool = False
 
     def attach_anchor(self, anchor: ParameterAnchor) -> None:
         self.anchor = anchor
@@ -91,6 +98,8 @@ class L2Objective(Objective):
     does not grow with the batch.
     """
 
+    decomposable = True
+
     def __init__(self, options: L2Options):
         super().__init__()
         self.options = options
@@ -101,12 +110,12 @@ class L2Objective(Objective):
     def forward(self, words: WordBatch) -> ObjectiveOutput:
         partner = words.source_frozen if self.options.partner is Partner.FROZEN else words.source
         assert partner is not None, "the loop must provide the partner vectors this objective declared"
-        align = mean_squared_distance(words.target, partner)
+        align = mean_squared_distance(words.target, partner, words.links_total)
         parts = {"align": align.detach()}
         loss = align
         if self.options.reg_weight > 0:
             assert words.source_all is not None and words.source_all_frozen is not None
-            reg = mean_squared_distance(words.source_all, words.source_all_frozen)
+            reg = mean_squared_distance(words.source_all, words.source_all_frozen, words.words_total)
             parts["reg"] = reg.detach()
             loss = loss + self.options.reg_weight * reg
         return ObjectiveOutput(loss, parts)

@@ -5,8 +5,9 @@ with the same code): the prepared :class:`~xladjust.adjust.forward.AlignmentMode
 handles device placement, autocast and gradient synchronization; gradients of the
 non-final micro-batches of a step are not synchronized (``no_sync``). Losses are means
 over a micro-batch's links, divided by the number of micro-batches in the step, so the
-optimizer sees the mean over the step. Gradients are clipped by their global norm
-(sparse embedding gradients included). The scheduler advances once per optimizer step.
+optimizer sees the mean over the step. With ``max_grad_norm`` set, gradients are clipped
+by their global norm (sparse embedding gradients included); without it the norm is not
+computed. The scheduler advances once per optimizer step.
 
 Every ``log_every`` steps a JSON line goes to ``metrics.jsonl``; every
 ``checkpoint_every`` steps the full training state is written (see
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from xladjust.adjust.batching import Step, collate_pairs
+from xladjust.adjust.batching import Step, collate_pairs, cut_batches
 from xladjust.adjust.checkpoint import TrainingState, save_training_state
 from xladjust.adjust.config import AdjustConfig
 from xladjust.adjust.dataset import Example
@@ -83,6 +84,7 @@ class Loop:
     pad_id: int
     run_dir: Path
     fingerprints: dict[str, str]
+    lengths: np.ndarray | None = None  # padded-width cost of each example (set on first use)
 
     @property
     def params(self) -> list[torch.nn.Parameter]:
@@ -148,20 +150,28 @@ def train_step(loop: Loop, step: Step) -> dict[str, float]:
     device = acc.device
     with_source = loop.objective.needs_trainable_source
     for k, indices in enumerate(step.micro_batches):
-        batch = collate_pairs(loop.examples, indices, with_source=with_source,
-                              cache_offsets=loop.cache_offsets, pad_id=loop.pad_id)
-        inputs = batch_inputs(batch, loop.cache, loop.objective, device)
-        if loop.anchor is not None:
-            loop.anchor.mark(inputs["ids"])
-        sync = contextlib.nullcontext() if k == n - 1 else acc.no_sync(loop.module)
-        with sync:
-            loss, parts = loop.module(**inputs)
-            acc.backward(loss / n)
-        loss_sum += float(loss.detach())
-        for name, value in parts.items():
-            parts_sum[name] = parts_sum.get(name, 0.0) + float(value)
-        pairs += batch.n_pairs
-        tokens += batch.packed.n_tokens
+        chunks = forward_chunks(loop, indices)
+        totals: dict[str, int] = {}
+        if len(chunks) > 1:  # each chunk's loss is its share of the micro-batch's
+            chosen = [loop.examples[int(i)] for i in indices]
+            totals = {"links_total": sum(len(e.links) for e in chosen),
+                      "words_total": sum(e.src.n_words for e in chosen)}
+        for j, part in enumerate(chunks):
+            batch = collate_pairs(loop.examples, part, with_source=with_source,
+                                  cache_offsets=loop.cache_offsets, pad_id=loop.pad_id)
+            inputs = {**batch_inputs(batch, loop.cache, loop.objective, device), **totals}
+            if loop.anchor is not None:
+                loop.anchor.mark(inputs["ids"])
+            last = k == n - 1 and j == len(chunks) - 1
+            sync = contextlib.nullcontext() if last else acc.no_sync(loop.module)
+            with sync:
+                loss, parts = loop.module(**inputs)
+                acc.backward(loss / n)
+            loss_sum += float(loss.detach())
+            for name, value in parts.items():
+                parts_sum[name] = parts_sum.get(name, 0.0) + float(value)
+            pairs += batch.n_pairs
+            tokens += batch.packed.n_tokens
     if acc.scaler is not None:
         acc.unscale_gradients()
     grad_norm = clip_gradients(loop.params, loop.config.max_grad_norm)
@@ -173,26 +183,45 @@ def train_step(loop: Loop, step: Step) -> dict[str, float]:
     for optimizer in loop.optimizers:
         optimizer.zero_grad(set_to_none=True)
     record = {"loss": loss_sum / n, **{name: v / n for name, v in parts_sum.items()},
-              "grad_norm": grad_norm, "pairs": float(pairs), "tokens": float(tokens)}
+              "pairs": float(pairs), "tokens": float(tokens)}
+    if grad_norm is not None:
+        record["grad_norm"] = grad_norm
     return _reduce(acc, record)
 
 
-def clip_gradients(params: list[torch.nn.Parameter], max_norm: float | None) -> float:
+def forward_chunks(loop: Loop, indices: np.ndarray) -> list[np.ndarray]:
+    """The pairs of a micro-batch cut into forward passes of at most ``forward_tokens``
+    padded subwords (in order; a longer single pair is a chunk of its own). Only for
+    objectives whose loss adds up over chunks; others forward the micro-batch whole."""
+    budget = loop.config.forward_tokens
+    if budget is None or not loop.objective.decomposable:
+        return [indices]
+    if loop.lengths is None:
+        loop.lengths = np.array([e.length for e in loop.examples])
+    rows = 2 if loop.objective.needs_trainable_source else 1
+    return cut_batches(indices, loop.lengths, len(indices), budget, rows)
+
+
+def clip_gradients(params: list[torch.nn.Parameter], max_norm: float | None) -> float | None:
     """Scale gradients so their global L2 norm is at most ``max_norm``; return the norm
-    before clipping. Sparse gradients are coalesced (duplicate rows summed) first."""
-    squares = []
+    before clipping, or None without clipping (the norm is then not computed: over a dense
+    embedding gradient it costs as much as a sixth of the step). Sparse gradients are
+    coalesced (duplicate rows summed) first."""
+    if max_norm is None:
+        return None
+    norms = []
     for p in params:
         if p.grad is None:
             continue
         if p.grad.is_sparse:
             p.grad = p.grad.coalesce()
-            squares.append(p.grad._values().float().pow(2).sum())
+            norms.append(torch.linalg.vector_norm(p.grad._values(), dtype=torch.float32))
         else:
-            squares.append(p.grad.float().pow(2).sum())
-    if not squares:
+            norms.append(torch.linalg.vector_norm(p.grad, dtype=torch.float32))
+    if not norms:
         return 0.0
-    norm = float(torch.stack(squares).sum().sqrt())
-    if max_norm is not None and norm > max_norm:
+    norm = float(torch.linalg.vector_norm(torch.stack(norms)))
+    if norm > max_norm:
         scale = max_norm / (norm + 1e-6)
         for p in params:
             if p.grad is not None:

@@ -1,28 +1,41 @@
-"""Speed of the adjust loop against a straightforward L2 implementation, side by side.
+"""Speed and memory of the adjust loop against a straightforward L2 implementation, in one run.
 
-Both train the offline model with the same L2 objective (Cao et al.: target word ↔ frozen
-English partner + λ·English drift, λ = 1) on the same en-es sentence pairs, one epoch,
-batch 16, same learning rate:
+All arms train the offline model with the l2 objective on the same en-es sentence pairs
+(the first ``--pairs`` lines of the data pack's en-es training text, aligned with eflomal,
+intersection), one epoch, learning rate 5e-5:
 
-- ``adjust``: ``xladjust.adjust.adjust`` with its defaults (bf16 autocast where the CPU has
-  it, sparse embedding-row updates, frozen targets computed once per sentence under
-  inference mode, length-bucketed batches);
-- ``straightforward``: fp32, a frozen copy of the model run on the English side every step
-  (under no_grad), pairs batched in corpus order and padded to the longest, dense AdamW over
-  all parameters, words pooled with tensor operations.
+- ``straightforward``: the project's own direct implementation, which follows the design of
+  the public reference code (Efimov et al.'s alignment script) and stands in for it: 32 pairs
+  per optimizer step in sub-batches of 4 padded to their longest sentence, a frozen copy of
+  the model run on the English side every sub-batch (under no_grad), fp32, a dense Adam
+  update of every parameter (betas 0.9/0.98, eps 1e-9, warmup over 10% of the steps, then
+  constant), target words pulled toward the trainable English vectors plus the English
+  drift from the frozen ones (λ = 1), [CLS]/[SEP] aligned as words, words pooled with
+  tensor operations;
+- ``reference settings``: ``xladjust adjust`` with the reference's settings (the same
+  objective, batch, optimizer, schedule, dense embedding updates, no clipping; its own
+  choices otherwise: bf16 autocast where the CPU has it, frozen targets cached once,
+  length-bucketed batches);
+- ``defaults``: ``xladjust adjust`` with its defaults (frozen partner, sparse
+  embedding-row updates, AdamW, clipping at 1, batch 16);
+- memory options on the defaults: gradient checkpointing, a smaller token budget per
+  micro-batch, and torch's other Adam kernels (``loop``: one tensor at a time; ``foreach``).
 
-Each variant runs in its own process (so peak memory is its own); they run one after the
-other. Also measured here: the machine's matmul rate (fp32 and bf16) and the adjust loop's
-achieved FLOP rate (6 · non-embedding parameters per trained subword, 2 · per cached one).
+Each arm runs in its own process, one after another, so its peak RSS (``ru_maxrss``) is its
+own; pairs/s counts all training work of a run, the frozen English pass included. Also
+measured in the same run at the same thread count: the fp32 and bf16 matmul rates, and the
+adjust loop's achieved FLOP rate (6 · non-embedding parameters per trained subword,
+2 · per subword of the frozen pass; attention score FLOPs left out).
 
-    python benchmarks/adjust.py [--pairs 256] [--data ../shared/data]
-
-Aligned pairs come from eflomal through the test helper until the align stage's API is used.
+    python benchmarks/adjust.py               # 2,000 pairs, 1 thread: the acceptance run
+    python benchmarks/adjust.py --quick       # 256 pairs, for a quick look
+    python benchmarks/adjust.py --pairs 500 --threads 2 --arms straightforward,reference,defaults
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -34,54 +47,118 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-BATCH = 16
 LR = 5e-5
+REF_BATCH, REF_SPLIT = 32, 4  # the reference's batch and the sub-batches it is cut into
+REF_BETAS, REF_EPS, REF_WARMUP = (0.9, 0.98), 1e-9, 0.1
+
+# xladjust config of each arm (on top of the corpus, out and run-control settings)
+REFERENCE_SETTINGS = {
+    "objective": "l2", "objective_options": {"partner": "trainable", "reg_weight": 1.0},
+    "embeddings": "train", "batch_size": REF_BATCH, "lr": LR, "optimizer": "adam", "adam_beta1": REF_BETAS[0],
+    "adam_beta2": REF_BETAS[1], "adam_eps": REF_EPS, "schedule": "constant", "warmup_ratio": REF_WARMUP,
+    "max_grad_norm": None, "weight_decay": 0.0, "special_tokens": True,
+}
+DEFAULTS: dict = {"objective": "l2"}
+ARMS = {
+    "reference": ("reference settings", REFERENCE_SETTINGS),
+    "defaults": ("defaults", DEFAULTS),
+    "checkpointing": ("defaults + gradient checkpointing", {**DEFAULTS, "gradient_checkpointing": True}),
+    "budget": ("defaults + max_tokens 2048", {**DEFAULTS, "max_tokens": 2048}),
+    "loop": ("defaults + optimizer_kernel loop", {**DEFAULTS, "optimizer_kernel": "loop"}),
+    "foreach": ("defaults + optimizer_kernel foreach", {**DEFAULTS, "optimizer_kernel": "foreach"}),
+}
+ALL_ARMS = ["straightforward", *ARMS]
+TARGETS = {"reference_speed": 10.0, "reference_memory": 0.5, "defaults_speed": 15.0, "defaults_gb": 3.0,
+           "flop_share": 0.5}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", type=int, default=256, help="sentence pairs (one epoch)")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("XLADJUST_SHARED_DATA", REPO.parent / "shared" / "data")))
-    parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temporary one)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--pairs", type=int, default=2000, help="first N en-es pairs, one epoch (default 2000)")
+    parser.add_argument("--quick", action="store_true", help="256 pairs (unless --pairs is given)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in every arm (default 1)")
+    parser.add_argument("--arms", default=",".join(ALL_ARMS), help=f"comma-separated subset of {','.join(ALL_ARMS)}")
+    parser.add_argument("--data", type=Path,
+                        default=Path(os.environ.get("XLADJUST_SHARED_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--work", type=Path, default=None, help="scratch directory; the aligned corpus is reused")
     args = parser.parse_args()
+    if args.quick and "--pairs" not in sys.argv:
+        args.pairs = 256
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ALL_ARMS]
+    if unknown:
+        parser.error(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ALL_ARMS)}")
 
     work = args.work or Path(tempfile.mkdtemp(prefix="xladjust-bench-"))
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     corpus = prepare_corpus(args.data, work, args.pairs)
     ctx = mp.get_context("spawn")
-    print(f"adjust benchmark: offline model, {args.pairs} en-es pairs, batch {BATCH}, one epoch")
+    load = os.getloadavg()[0]
+    print(f"adjust benchmark: offline model, first {args.pairs} en-es pairs (eflomal intersect), one epoch, "
+          f"{args.threads} thread(s), load average {load:.1f} at start")
     rates = run_child(ctx, measure_matmul, args.threads)
-    print(f"matmul 2048x2048: fp32 {rates['fp32'] / 1e9:.1f} GFLOP/s, bf16 {rates['bf16'] / 1e9:.1f} GFLOP/s")
-    ours = run_child(ctx, run_adjust, args.threads, str(corpus), str(work / "adjust-run"), args.pairs)
-    base = run_child(ctx, run_straightforward, args.threads, str(corpus), args.pairs)
+    print(f"matmul 2048x2048 at {args.threads} thread(s): fp32 {rates['fp32'] / 1e9:.1f} GFLOP/s, "
+          f"bf16 {rates['bf16'] / 1e9:.1f} GFLOP/s")
+    results: dict[str, dict] = {}
+    for arm in arms:
+        started = time.perf_counter()
+        if arm == "straightforward":
+            results[arm] = run_child(ctx, run_straightforward, args.threads, str(corpus))
+        else:
+            results[arm] = run_child(ctx, run_adjust, args.threads, str(corpus), str(work / f"run-{arm}"), ARMS[arm][1])
+        r = results[arm]
+        print(f"  {arm}: {r['pairs_per_s']:.2f} pairs/s, peak {r['peak_mb']:.0f} MB "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+    report(results, rates, load, os.getloadavg()[0])
 
+
+def report(results: dict[str, dict], rates: dict[str, float], load_start: float, load_end: float) -> None:
+    base = results.get("straightforward")
     print()
-    print(f"{'variant':<16}{'pairs/s':>10}{'train s':>10}{'total s':>10}{'peak MB':>10}")
-    for name, r in (("adjust", ours), ("straightforward", base)):
-        print(f"{name:<16}{r['pairs_per_s']:>10.2f}{r['train_seconds']:>10.1f}{r['total_seconds']:>10.1f}"
-              f"{r['peak_mb']:>10.0f}")
-    print(f"speed-up (training pairs/s): {ours['pairs_per_s'] / base['pairs_per_s']:.2f}x")
-    print(f"speed-up (incl. frozen-target caching): "
-          f"{(ours['pairs'] / ours['loop_seconds']) / base['pairs_per_s']:.2f}x")
-    achieved = ours["flops"] / ours["loop_seconds"]
-    print(f"adjust loop: {ours['flops'] / 1e12:.2f} TFLOP in {ours['loop_seconds']:.1f} s = "
-          f"{achieved / 1e9:.1f} GFLOP/s, {100 * achieved / rates['bf16']:.0f}% of the measured bf16 matmul rate "
-          f"(precision {ours['precision']}, {ours['tokens']} subwords trained)")
-    achieved_base = base["flops"] / base["train_seconds"]
-    print(f"straightforward: {achieved_base / 1e9:.1f} GFLOP/s, "
-          f"{100 * achieved_base / rates['fp32']:.0f}% of the measured fp32 matmul rate")
+    print(f"{'arm':<38}{'pairs/s':>9}{'vs s.f.':>9}{'peak MB':>9}{'vs s.f.':>9}{'train s':>9}{'frozen s':>9}"
+          f"{'GFLOP/s':>9}{'% bf16':>8}")
+    for arm, r in results.items():
+        name = "straightforward (reference design)" if arm == "straightforward" else ARMS[arm][0]
+        speed = f"{r['pairs_per_s'] / base['pairs_per_s']:.2f}x" if base else "-"
+        memory = f"{r['peak_mb'] / base['peak_mb']:.2f}x" if base else "-"
+        achieved = r["flops"] / r["seconds"]
+        print(f"{name:<38}{r['pairs_per_s']:>9.2f}{speed:>9}{r['peak_mb']:>9.0f}{memory:>9}"
+              f"{r['train_seconds']:>9.1f}{r.get('targets_seconds', 0.0):>9.1f}{achieved / 1e9:>9.1f}"
+              f"{100 * achieved / rates['bf16']:>7.0f}%")
+    print()
+    checks = []
+    if base and "reference" in results:
+        ref = results["reference"]
+        checks.append(("reference settings: pairs/s vs straightforward", ref["pairs_per_s"] / base["pairs_per_s"],
+                       TARGETS["reference_speed"], ">="))
+        checks.append(("reference settings: peak RSS vs straightforward", ref["peak_mb"] / base["peak_mb"],
+                       TARGETS["reference_memory"], "<="))
+    if base and "defaults" in results:
+        checks.append(("defaults: pairs/s vs straightforward", results["defaults"]["pairs_per_s"] / base["pairs_per_s"],
+                       TARGETS["defaults_speed"], ">="))
+    if "defaults" in results:
+        checks.append(("defaults: peak RSS in GB", results["defaults"]["peak_mb"] / 1024, TARGETS["defaults_gb"], "<="))
+    for arm in ("defaults", "reference"):
+        if arm in results:
+            r = results[arm]
+            checks.append((f"{ARMS[arm][0]}: loop FLOP rate / bf16 matmul rate", r["flops"] / r["seconds"] / rates["bf16"],
+                           TARGETS["flop_share"], ">="))
+    for label, value, target, sense in checks:
+        met = value >= target if sense == ">=" else value <= target
+        print(f"{label:<58}{value:>8.2f}  target {sense} {target:<5} {'met' if met else 'NOT met'}")
+    print(f"load average: {load_start:.1f} at start, {load_end:.1f} at end (2 cores shared: ratios are noisy)")
 
 
 def prepare_corpus(data: Path, work: Path, pairs: int) -> Path:
+    """The first ``pairs`` lines of the en-es training text as an aligned corpus (cached)."""
     from helpers_adjust import align_parallel, read_lines
 
-    target = work / "corpus"
+    target = work / f"corpus-{pairs}"
     if (target / ".complete").exists():
         return target
-    n = max(pairs, 2000)  # align more lines than used, for better eflomal statistics
-    en = read_lines(data / "parallel" / "en-es" / "train.en", n)
-    es = read_lines(data / "parallel" / "en-es" / "train.es", n)
-    return align_parallel(en, es, "en", "es", {"corpus": (0, n)}, work)["corpus"]
+    en = read_lines(data / "parallel" / "en-es" / "train.en", pairs)
+    es = read_lines(data / "parallel" / "en-es" / "train.es", pairs)
+    return align_parallel(en, es, "en", "es", {f"corpus-{pairs}": (0, pairs)}, work)[f"corpus-{pairs}"]
 
 
 def run_child(ctx, fn, threads, *args):
@@ -99,8 +176,7 @@ def _child(queue, fn, threads, args) -> None:
     try:
         import torch
 
-        if threads:
-            torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
         result = fn(*args)
         if isinstance(result, dict):
             result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -127,98 +203,87 @@ def measure_matmul() -> dict[str, float]:
 
 
 def non_embedding_parameters(model) -> int:
-    emb = model.get_input_embeddings().weight.numel()
-    return sum(p.numel() for p in model.parameters()) - emb
+    return sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
 
 
-def run_adjust(corpus: str, out: str, pairs: int) -> dict[str, float]:
+def run_adjust(corpus: str, out: str, settings: dict) -> dict:
+    from transformers import AutoModel
+
     from xladjust.adjust import AdjustConfig, adjust
     from xladjust.config import build_config
     from xladjust.io import read_json
+    from xladjust.models import load_pretrained
 
     config = build_config(AdjustConfig, {
-        "aligned": [corpus], "out": out, "objective": "l2", "max_pairs": pairs, "batch_size": BATCH, "lr": LR,
-        "overwrite": True, "progress": False, "checkpoint_every": None,
+        **settings, "aligned": [corpus], "out": out, "overwrite": True, "progress": False, "checkpoint_every": None,
     })
-    start = time.perf_counter()
     adjust(config)
-    total = time.perf_counter() - start
     manifest = read_json(Path(out) / "xladjust.json")
     metrics = manifest["metrics"]
-    from xladjust.models import load_config
-
-    cfg = load_config(str(out))
-    n_params = _non_embedding_from_config(cfg)
-    selection = manifest["aligned_corpora"][0]["selection"]
-    trained_tokens = metrics["tokens_seen"]
-    # frozen targets: one inference pass over the English side (about half the subwords)
-    flops = 6 * n_params * trained_tokens + 2 * n_params * trained_tokens / 2
-    loop_seconds = _loop_seconds(Path(out), metrics)
-    return {"pairs_per_s": metrics["pairs_per_s"], "train_seconds": metrics["train_seconds"], "pairs": metrics["pairs_seen"],
-            "total_seconds": total, "loop_seconds": loop_seconds, "flops": flops, "tokens": trained_tokens,
-            "precision": manifest["training"]["mixed_precision"], "selected": selection["pairs_selected"]}
+    n_params = non_embedding_parameters(load_pretrained(AutoModel, str(out)))
+    trained = metrics["tokens_seen"]
+    frozen = metrics.get("frozen_tokens", 0)
+    seconds = metrics["train_seconds"] + metrics["targets_seconds"]
+    return {"pairs_per_s": metrics["pairs_per_s"], "train_seconds": metrics["train_seconds"],
+            "targets_seconds": metrics["targets_seconds"], "seconds": seconds, "pairs": metrics["pairs_seen"],
+            "flops": 6 * n_params * trained + 2 * n_params * frozen, "precision": manifest["training"]["mixed_precision"]}
 
 
-def _loop_seconds(run_dir: Path, metrics: dict) -> float:
-    """Training time plus the frozen-target pass (from the run's log timestamps if present)."""
-    return metrics["train_seconds"] + metrics.get("targets_seconds", 0.0)
-
-
-def _non_embedding_from_config(cfg) -> int:
-    h, layers, ffn = cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size
-    per_layer = 4 * h * h + 4 * h + 2 * h * ffn + ffn + h + 4 * h
-    return layers * per_layer + (cfg.max_position_embeddings + cfg.type_vocab_size + 2) * h
-
-
-def run_straightforward(corpus: str, pairs: int) -> dict[str, float]:
-    """The same L2 objective written the direct way; see module doc."""
+def run_straightforward(corpus: str) -> dict:
+    """The l2 objective written the direct way, following the reference's design; see module doc."""
     import copy
 
     import torch
 
-    from xladjust.adjust.features import encode_sentences
-    from xladjust.adjust.pairs import select_links
-    from xladjust.align.corpus import read_pairs
+    from xladjust.adjust import AdjustConfig
+    from xladjust.adjust.dataset import draw_examples, scan_corpora
+    from xladjust.config import build_config
+    from xladjust.embeddings import model_max_length
     from xladjust.models import OFFLINE_SPEC, load_model
-    from xladjust.pooling import Pooling
 
     loaded = load_model(OFFLINE_SPEC, device="cpu", for_training=True)
     model, tok = loaded.model, loaded.tokenizer
     frozen = copy.deepcopy(model).eval()
     for p in frozen.parameters():
         p.requires_grad_(False)
-    data = [p for p in read_pairs(corpus) if select_links(p)[0]][:pairs]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
+    # the same pairs, links and subword pooling plans as the adjust arms (data preparation only)
+    config = build_config(AdjustConfig, {"aligned": [corpus], "out": "unused", "special_tokens": True})
+    examples = draw_examples(config, scan_corpora(config), tok, model_max_length(model, tok)).examples
+    examples.sort(key=lambda e: e.index)  # corpus order
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=REF_BETAS, eps=REF_EPS)
+    steps = math.ceil(len(examples) / REF_BATCH)
+    warmup = max(1, int(REF_WARMUP * steps))
     model.train()
     n_params = non_embedding_parameters(model)
-    tokens = 0
+    trained = frozen_tokens = 0
     start = time.perf_counter()
-    for first in range(0, len(data), BATCH):
-        batch = data[first : first + BATCH]
-        src = encode_sentences(tok, [p.src for p in batch], Pooling.MEAN, False)
-        tgt = encode_sentences(tok, [p.tgt for p in batch], Pooling.MEAN, False)
-        src_ids, src_mask = _pad([s.ids for s in src], tok.pad_token_id)
-        tgt_ids, tgt_mask = _pad([t.ids for t in tgt], tok.pad_token_id)
-        tokens += int(src_mask.sum() + tgt_mask.sum())
-        with torch.no_grad():
-            src_frozen = frozen(input_ids=src_ids, attention_mask=src_mask).last_hidden_state
-        src_h = model(input_ids=src_ids, attention_mask=src_mask).last_hidden_state
-        tgt_h = model(input_ids=tgt_ids, attention_mask=tgt_mask).last_hidden_state
-        align, reg = [], []
-        for k, pair in enumerate(batch):
-            s_f, s_t, t_t = (_pool(h[k], f) for h, f in ((src_frozen, src[k]), (src_h, src[k]), (tgt_h, tgt[k])))
-            links = torch.tensor([(src[k].word_map[i], tgt[k].word_map[j]) for i, j in select_links(pair)[0]])
-            links = links[(links >= 0).all(dim=1)]
-            align.append((t_t[links[:, 1]] - s_f[links[:, 0]]).pow(2).sum(-1))
-            reg.append((s_t - s_f).pow(2).sum(-1))
-        loss = torch.cat(align).mean() + torch.cat(reg).mean()
-        loss.backward()
+    for step, first in enumerate(range(0, len(examples), REF_BATCH)):
+        for group in optimizer.param_groups:
+            group["lr"] = LR * min(1.0, (step + 1) / warmup)
+        batch = examples[first : first + REF_BATCH]
+        for sub in range(0, len(batch), REF_SPLIT):
+            chunk = batch[sub : sub + REF_SPLIT]
+            src_ids, src_mask = _pad([e.src.ids for e in chunk], tok.pad_token_id)
+            tgt_ids, tgt_mask = _pad([e.tgt.ids for e in chunk], tok.pad_token_id)
+            trained += int(src_mask.sum() + tgt_mask.sum())
+            frozen_tokens += int(src_mask.sum())
+            with torch.no_grad():
+                src_frozen = frozen(input_ids=src_ids, attention_mask=src_mask).last_hidden_state
+            src_h = model(input_ids=src_ids, attention_mask=src_mask).last_hidden_state
+            tgt_h = model(input_ids=tgt_ids, attention_mask=tgt_mask).last_hidden_state
+            align, reg = [], []
+            for k, e in enumerate(chunk):
+                s_f, s_t, t_t = (_pool(h[k], f) for h, f in ((src_frozen, e.src), (src_h, e.src), (tgt_h, e.tgt)))
+                links = torch.from_numpy(e.links)
+                align.append((t_t[links[:, 1]] - s_t[links[:, 0]]).pow(2).sum(-1))
+                reg.append((s_t - s_f).pow(2).sum(-1))
+            loss = torch.cat(align).mean() + torch.cat(reg).mean()
+            loss.backward()  # the sub-batches' losses add up, as in the reference
         optimizer.step()
         optimizer.zero_grad()
     seconds = time.perf_counter() - start
-    flops = 6 * n_params * tokens + 2 * n_params * tokens / 2
-    return {"pairs_per_s": len(data) / seconds, "train_seconds": seconds, "total_seconds": seconds,
-            "pairs": len(data), "flops": flops}
+    return {"pairs_per_s": len(examples) / seconds, "train_seconds": seconds, "seconds": seconds, "pairs": len(examples),
+            "flops": 6 * n_params * trained + 2 * n_params * frozen_tokens}
 
 
 def _pad(rows, pad_id):

@@ -109,3 +109,13 @@ def aligned_distances(model: Any, tokenizer: Any, pairs: Sequence[Any], seed: in
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-12)
+
+
+def without_dropout(directory: Path) -> Path:
+    """Turn off dropout in the checkpoint at ``directory`` (runs compared weight by weight
+    must not draw dropout masks), in place; returns ``directory``."""
+    config_file = Path(directory) / "config.json"
+    config = json.loads(config_file.read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config_file.write_text(json.dumps(config))
+    return Path(directory)

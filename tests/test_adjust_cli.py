@@ -110,3 +110,37 @@ def test_cli_errors_are_one_line(tiny_checkpoints, tmp_path, capsys):
     other.write_text("kind: probe\n")
     code, _, err = run_cli(["adjust", "--config", str(other)], capsys)
     assert code == 2 and "kind: adjust" in err
+
+
+def test_loop_settings_on_the_command_line(tiny_checkpoints, corpora, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        ["-q", "adjust", "--model", str(tiny_checkpoints["wordpiece"]), "--aligned", str(corpora[0]),
+         "--out", str(out), "--max-steps", "2", "--precision", "fp32", "--max-tokens", "200", "--forward-tokens", "50",
+         "--optimizer", "adam", "--optimizer-kernel", "loop", "--adam-beta1", "0.8", "--adam-beta2", "0.98",
+         "--adam-eps", "1e-9", "--weight-decay", "0.01", "--warmup-steps", "0", "--schedule", "constant",
+         "--max-grad-norm", "none", "--gradient-checkpointing", "--keep-identical", "--log-every", "1",
+         "--embeddings", "train"], capsys)
+    assert code == 0, err
+    config = json.loads((out / "xladjust.json").read_text())["config"]
+    assert {k: config[k] for k in ("max_tokens", "forward_tokens", "optimizer", "optimizer_kernel", "adam_beta1", "adam_beta2",
+                                   "adam_eps", "weight_decay", "warmup_steps", "schedule", "max_grad_norm",
+                                   "gradient_checkpointing", "drop_identical", "log_every")} == {
+        "max_tokens": 200, "forward_tokens": 50, "optimizer": "adam", "optimizer_kernel": "loop", "adam_beta1": 0.8, "adam_beta2": 0.98,
+        "adam_eps": 1e-9, "weight_decay": 0.01, "warmup_steps": 0, "schedule": "constant", "max_grad_norm": None,
+        "gradient_checkpointing": True, "drop_identical": False, "log_every": 1}
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and not any("grad_norm" in line for line in lines)  # no clipping: no norm
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-grad-norm", "big"], "neither a number nor 'none'"),
+    (["--adam-beta2", "1.0"], "adam_beta2 must be in [0, 1)"),
+    (["--adam-eps", "-1"], "adam_eps must be >= 0"),
+])
+def test_bad_loop_settings_are_one_line_errors(tiny_checkpoints, corpora, tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["adjust", "--model", str(tiny_checkpoints["wordpiece"]), "--aligned", str(corpora[0]),
+                            "--out", str(out), *args], capsys)
+    assert code == 2 and message in err
+    assert not out.exists()

@@ -197,7 +197,8 @@ def test_gradients_flow_only_where_they_should(tiny_model, corpus, tmp_path):
     loss, _ = module(**inputs)
     loss.backward()
     assert all(p.grad is not None for p in module.objective.head.parameters())
-    assert module.encoder.get_input_embeddings().weight.grad.layout == torch.strided
+    # dense training of the matrix also takes a sparse gradient (RowAdam applies dense Adam's update)
+    assert module.encoder.get_input_embeddings().weight.grad.layout == torch.sparse_coo
 
 
 class Crash(Exception):
