@@ -61,7 +61,10 @@ VOCABULARY: dict[str, str] = {
     "--max-pairs": "adjust: sentence pairs drawn over all aligned corpora.",
     "--max-sentences/--max-tatoeba": "probe: the first N pairs of each bitext / Tatoeba language.",
     "--limit/--extra-limit": "align: use only the first N lines.",
-    "--max-words/--extra-max-words": "align: skip pairs with a side longer than N words.",
+    "--max-words/--extra-max-words": "align, adjust: skip pairs with a side longer than N words.",
+    "--max-subwords": "adjust: skip pairs with a side longer than N subwords.",
+    "--drop-identical/--keep-identical": "adjust: drop links whose two words are the same string.",
+    "--mix": "adjust: how pairs are drawn from several corpora (proportional or uniform).",
     "--max-length": "Subwords per input.",
     "--strict": "align: empty or over-long sides are errors, not skipped.",
     # layers
@@ -87,6 +90,16 @@ VOCABULARY: dict[str, str] = {
     "--task": "A task of the tasks registry.",
     "--objective/--option": "adjust: the alignment objective (registry) and its KEY=VALUE options.",
     "--embeddings": "adjust: how the word-embedding matrix trains.",
+    "--optimizer/--optimizer-kernel": "adjust: adam or adamw, and torch's implementation (fused, foreach, loop).",
+    "--adam-beta1/--adam-beta2/--adam-eps/--weight-decay": "adjust: the optimizer's hyperparameters.",
+    "--warmup-steps/--warmup-ratio/--schedule": "adjust: warmup in optimizer steps or as a share, then linear "
+                                                "decay or constant.",
+    "--max-grad-norm": "adjust: clip the global gradient norm (none: no clipping).",
+    "--max-tokens/--forward-tokens": "adjust: padded subwords per micro-batch, and per forward pass (chunks "
+                                     "with the same gradient).",
+    "--gradient-checkpointing/--no-gradient-checkpointing": "adjust: recompute activations in backward "
+                                                            "(less memory, slower).",
+    "--log-every/--keep-checkpoints": "adjust: optimizer steps between metrics lines; checkpoints kept.",
     "--special-tokens/--no-special-tokens": "adjust: align the tokenizer's special tokens as pseudo-words.",
     "--doc-stride": "QA: overlap of consecutive context windows.",
     "--label-subwords": "NER: tag the first subword of a word or all of them.",
