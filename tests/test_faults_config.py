@@ -129,14 +129,14 @@ USAGE = [  # (args, fragment)
     (["adjust", "--no-such-option"], "No such option '--no-such-option'"),
     (["adjust", "--objective", "nope"], "Invalid value for '--objective'"),
     (["align", "--aligner", "nope"], "Invalid value for '--aligner'"),
-    (["probe", "--bootstrap", "many"], "Invalid value for '--bootstrap'"),
+    (["probe", "--bootstrap", "many"], "--bootstrap many: is not an integer"),
     (["embed", "--input"], "requires an argument"),
     (["embed", "--out", "x.npy"], "Missing option '--input'"),
     (["validate"], "Missing argument 'CONFIG'"),
     (["finetune", "--task", "nope"], "Invalid value for '--task'"),
     (["compare", "--out", "x"], "Missing argument 'RUN_DIRS...'"),
     (["no-such-command"], "No such command 'no-such-command'"),
-    (["--threads", "0", "validate", "x"], "Invalid value for '--threads'"),
+    (["--threads", "0", "validate", "x"], "--threads 0: is out of range"),
 ]
 
 
