@@ -152,8 +152,12 @@ def test_library_loaders_refuse_code_before_transformers_reads_it(env, monkeypat
 @pytest.mark.slow
 def test_yes_piped_into_every_model_loading_command_in_a_subprocess(env, tmp_path):
     """The acceptance case verbatim: real processes, ``yes |`` on stdin."""
-    commands = {**encoder_commands(env, env["code"], tmp_path / "enc"),
-                **task_commands(env, env["code"], tmp_path / "task")}
+    # each command its own --out: a failed adjust leaves its (incomplete) run folder, which
+    # the output guard rightly refuses to hand to another command
+    commands = {**{name: encoder_commands(env, env["code"], tmp_path / "enc" / name)[name]
+                   for name in encoder_commands(env, env["code"], tmp_path)},
+                **{name: task_commands(env, env["code"], tmp_path / "task" / name)[name]
+                   for name in task_commands(env, env["code"], tmp_path)}}
     for name, args in commands.items():
         proc = subprocess.run([sys.executable, "-m", "xladjust.cli", "-q", "--threads", "1", *args],
                               input=YES, capture_output=True, text=True, timeout=300)
