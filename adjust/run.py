@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig, Precision
+from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
@@ -35,6 +35,7 @@ from xladjust.io import (
     write_json_atomic,
 )
 from xladjust.outputs import MARKER_FILE
+from xladjust.training_loop import resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -271,32 +272,6 @@ def make_accelerator(config: AdjustConfig) -> Any:
     ddp = DistributedDataParallelKwargs(find_unused_parameters=config.layer != -1)
     return Accelerator(cpu=config.cpu, mixed_precision=precision, kwargs_handlers=[ddp])
 
-
-def resolve_precision(precision: Precision, on_gpu: bool) -> str:
-    """accelerate's mixed-precision name for ``precision`` on this device."""
-    import torch
-
-    if precision is Precision.FP32:
-        return "no"
-    if precision is Precision.FP16:
-        if not on_gpu:
-            raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
-        return "fp16"
-    if precision is Precision.BF16:
-        return "bf16"
-    if on_gpu:
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_fast_bf16() else "no"
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
 def prepare_run_dir(config: AdjustConfig, accelerator: Any, claim: Any) -> tuple[bool, Path]:

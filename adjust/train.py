@@ -41,6 +41,7 @@ from xladjust.adjust.regularizers import ParameterAnchor
 from xladjust.errors import InputError
 from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.io import atomic_path
+from xladjust.training_loop import gather_rng, reduce_record, restore_rng, scheduler_state
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def train_step(loop: Loop, step: Step) -> dict[str, float]:
               "pairs": float(pairs), "tokens": float(tokens)}
     if grad_norm is not None:
         record["grad_norm"] = grad_norm
-    return _reduce(acc, record)
+    return reduce_record(acc, record, summed=("pairs", "tokens"))
 
 
 def forward_chunks(loop: Loop, indices: np.ndarray) -> list[np.ndarray]:
@@ -229,17 +230,6 @@ def clip_gradients(params: list[torch.nn.Parameter], max_norm: float | None) -> 
     return norm
 
 
-def _reduce(acc: Any, record: dict[str, float]) -> dict[str, float]:
-    """Average a step's measurements over processes (pairs and tokens are summed)."""
-    if acc.num_processes == 1:
-        return record
-    keys = sorted(record)
-    values = torch.tensor([record[k] for k in keys], device=acc.device, dtype=torch.float64)
-    total = acc.reduce(values, reduction="sum")
-    out = {k: float(v) / acc.num_processes for k, v in zip(keys, total.tolist(), strict=True)}
-    out["pairs"] = out["pairs"] * acc.num_processes
-    out["tokens"] = out["tokens"] * acc.num_processes
-    return out
 
 
 def _summarize(window: list[dict[str, float]], state: LoopState, loop: Loop) -> dict[str, Any]:
@@ -265,7 +255,7 @@ def trainable_tensors(encoder: torch.nn.Module) -> dict[str, Tensor]:
 def save_checkpoint(loop: Loop, state: LoopState) -> Path | None:
     """Write the training state of ``state.step`` (main process; all processes wait)."""
     acc = loop.accelerator
-    rng = _gather_rng(acc)
+    rng = gather_rng(acc)
     if loop.anchor is not None and loop.anchor.touched is not None:
         rng["touched_rows"] = loop.anchor.touched.cpu()
     path = None
@@ -275,7 +265,7 @@ def save_checkpoint(loop: Loop, state: LoopState) -> Path | None:
             # data order: the plan is a pure function of the seed and the drawn pairs (checked by
             # the data fingerprint); the next step to run is ``step``, in this epoch:
             "epoch": loop.steps[state.step - 1].epoch,
-            "schedulers": [_scheduler_state(s) for s in loop.schedulers],
+            "schedulers": [scheduler_state(s) for s in loop.schedulers],
             "fingerprints": loop.fingerprints,
             "world_size": acc.num_processes,
         }
@@ -316,34 +306,14 @@ def restore(loop: Loop, saved: TrainingState) -> LoopState:
         scheduler.load_state_dict(state_dict)
     if loop.anchor is not None and loop.anchor.touched is not None and "touched_rows" in saved.rng:
         loop.anchor.touched.copy_(saved.rng["touched_rows"].to(loop.anchor.touched.device))
-    _restore_rng(acc, saved.rng)
+    restore_rng(acc, saved.rng)
     return LoopState.from_json(trainer)
 
 
-def _scheduler_state(scheduler: Any) -> dict[str, Any]:
-    state = scheduler.state_dict()
-    state["lr_lambdas"] = [None] * len(state.get("lr_lambdas", []))  # the rule is rebuilt from the config
-    return json.loads(json.dumps(state))
 
 
-def _gather_rng(acc: Any) -> dict[str, Tensor]:
-    mine = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        mine["cuda"] = torch.cuda.get_rng_state()
-    if acc.num_processes == 1:
-        states = [mine]
-    else:
-        from accelerate.utils import gather_object
-
-        states = gather_object([mine])
-    return {f"{name}.{rank}": t for rank, s in enumerate(states) for name, t in s.items()}
 
 
-def _restore_rng(acc: Any, rng: dict[str, Tensor]) -> None:
-    rank = acc.process_index
-    torch.set_rng_state(rng[f"cpu.{rank}"])
-    if torch.cuda.is_available() and f"cuda.{rank}" in rng:
-        torch.cuda.set_rng_state(rng[f"cuda.{rank}"])
 
 
 # --- metrics --------------------------------------------------------------------------
