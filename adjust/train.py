@@ -38,7 +38,6 @@ from xladjust.adjust.dataset import Example
 from xladjust.adjust.forward import batch_inputs
 from xladjust.adjust.objectives import Objective
 from xladjust.adjust.regularizers import ParameterAnchor
-from xladjust.errors import InputError
 from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.io import atomic_path
 from xladjust.training_loop import gather_rng, reduce_record, restore_rng, scheduler_state
@@ -271,8 +270,7 @@ def save_checkpoint(loop: Loop, state: LoopState) -> Path | None:
         }
         path = save_training_state(
             loop.run_dir, state.step,
-            trainable=trainable_tensors(loop.encoder),
-            objective=dict(loop.objective.state_dict()),
+            tensors={"trainable": trainable_tensors(loop.encoder), "objective": dict(loop.objective.state_dict())},
             optimizers=loop.optimizers, rng=rng, trainer=trainer,
             keep=loop.config.keep_checkpoints,
         )
@@ -282,24 +280,17 @@ def save_checkpoint(loop: Loop, state: LoopState) -> Path | None:
 
 def restore(loop: Loop, saved: TrainingState) -> LoopState:
     """Load a checkpoint into the set-up loop; check it belongs to the same run."""
+    from xladjust.training_state import verify_resume
+
     acc = loop.accelerator
     trainer = saved.trainer
-    for key, value in loop.fingerprints.items():
-        if trainer.get("fingerprints", {}).get(key) != value:
-            raise InputError(
-                f"cannot resume from {saved.path}: the {key} differs from the interrupted run's; "
-                "rerun with the same config and inputs, or start afresh with --overwrite"
-            )
-    if trainer.get("world_size") != acc.num_processes:
-        raise InputError(
-            f"cannot resume from {saved.path}: it was written by {trainer.get('world_size')} "
-            f"process(es), this run has {acc.num_processes}; resume with the same launch setup"
-        )
+    # input contents were checked before loading (verify_checkpoint), against run.json
+    verify_resume(saved, inputs={}, fingerprints=loop.fingerprints, world_size=acc.num_processes)
     params = dict(loop.encoder.named_parameters())
     with torch.no_grad():
-        for name, tensor in saved.trainable.items():
+        for name, tensor in saved.tensors["trainable"].items():
             params[name].copy_(tensor)
-    loop.objective.load_state_dict(saved.objective)
+    loop.objective.load_state_dict(saved.tensors.get("objective", {}))
     for optimizer, state_dict in zip(loop.optimizers, saved.optimizers, strict=True):
         optimizer.load_state_dict(state_dict)
     for scheduler, state_dict in zip(loop.schedulers, trainer["schedulers"], strict=True):

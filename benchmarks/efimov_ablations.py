@@ -123,6 +123,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nli-test", type=int, help="first N rows of each xnli/test-L")
     parser.add_argument("--seeds", help="NLI fine-tuning seeds, e.g. 1,2,3")
     parser.add_argument("--nli-epochs", type=float, help="NLI fine-tuning epochs")
+    parser.add_argument("--nli-max-length", type=int, default=None, help="NLI max subwords per example")
+    parser.add_argument("--nli-batch-size", type=int, default=None, help="NLI training batch size")
+    parser.add_argument("--nli-parallel", type=int, default=1,
+                        help="NLI fine-tunings side by side, one thread each (2 on two idle cores)")
     parser.add_argument("--no-nli", dest="nli", action="store_false", help="geometry only (adjust + probe)")
     parser.add_argument("--settings", default="all", help=f"comma list of: {', '.join(s.name for s in SETTINGS)}")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (use 1 on a shared machine)")
@@ -227,14 +231,22 @@ def run_nli(args: argparse.Namespace, out: Path, adjusted: dict[str, str]) -> di
                      "train": [str(split / "train-en.tsv")], "dev": str(split / "dev-en.tsv"),
                      "test": {lang: str(args.data / "xnli" / f"test-{lang}.tsv") for lang in LANGS},
                      "max_test_examples": args.nli_test, "epochs": args.nli_epochs, "learning_rate": 5e-5,
-                     "threads": args.threads, "progress": False},
+                     "threads": args.threads, "progress": False,
+                     **({"max_length": args.nli_max_length} if args.nli_max_length else {}),
+                     **({"batch_size": args.nli_batch_size} if args.nli_batch_size else {})},
+        "parallel": args.nli_parallel,
     }, where="nli transfer")
     table = transfer(config)
     freeze = config.finetune.freeze_embeddings
     per_lang = {}
+    tests = {}
     for lang, entry in table["languages"].items():
         per_lang[lang] = {name: {"mean": 100 * s["mean"], "std": 100 * s["std"]} for name, s in entry["scores"].items()}
-    return {"seeds": seeds, "freeze_embeddings": freeze, "languages": per_lang}
+        tests[lang] = {key.split(" - ")[0]: {"example_p": c["p_value"], "seed_p": c["seed_level"]["sign_flip_p"],
+                                             "hier_p": c["seed_level"]["hier_p"]}
+                       for key, c in entry["comparisons"].items()}
+    return {"seeds": seeds, "freeze_embeddings": freeze, "languages": per_lang, "tests": tests,
+            "comparison": str(out / "nli" / "comparison.md")}
 
 
 def ablation_markdown(result: dict[str, Any]) -> str:
@@ -244,7 +256,7 @@ def ablation_markdown(result: dict[str, Any]) -> str:
     langs = list(nli["languages"]) if nli else []
     head += [f"NLI {lang} (Δ)" for lang in langs]
     if nli:
-        head.append(f"en within {WITHIN}")
+        head += [f"en within {WITHIN}", "en p (examples / seeds)"]
     lines = [f"# Adjust ablations on {result['model']}", "",
              f"Sizes: {sizes['pairs']} en-es training pairs; probe on {sizes['heldout']} FLORES devtest en-es "
              "sentences (cosine, last layer)" + (
@@ -258,7 +270,7 @@ def ablation_markdown(result: dict[str, Any]) -> str:
     if v:
         row = ["vanilla", "no adjustment", f"{v['related']:.3f}", f"{v['unrelated']:.3f}", f"{v['delta']:.3f}", "", ""]
         row += [_score(nli["languages"][lang]["vanilla"]) for lang in langs]
-        lines.append("| " + " | ".join(row + ([""] if nli else [])) + " |")
+        lines.append("| " + " | ".join(row + (["", ""] if nli else [])) + " |")
     for name, r in result["settings"].items():
         row = [name, r["what"], f"{r['related']:.3f}", f"{r['unrelated']:.3f}", f"{r['delta']:.3f}",
                _relative(r["related"], v.get("related")), _relative(r["unrelated"], v.get("unrelated"))]
@@ -269,10 +281,15 @@ def ablation_markdown(result: dict[str, Any]) -> str:
             en = nli["languages"].get("en")
             row.append("—" if en is None else
                        ("yes" if abs(en[name]["mean"] - en["vanilla"]["mean"]) <= WITHIN else "no"))
+            t = nli.get("tests", {}).get("en", {}).get(name)
+            row.append("—" if t is None else f"{t['example_p']:.3f} / {t['seed_p']:.3f}")
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "d(w,r), d(w,u): mean cosine distance of aligned and unrelated (same-sentence) word pairs on the "
               "held-out triples; Δ = d(w,u) − d(w,r); 'vs vanilla': relative change of the mean distance. NLI: accuracy ×100, mean ± std over seeds, (difference to "
-              "vanilla's mean)."]
+              "vanilla's mean). en p: paired permutation over test examples (per-example statistics "
+              "averaged over seeds) / exact sign-flip over the per-seed differences (with 3 seeds its "
+              "smallest possible p is 0.25, so it cannot reject; the full tests are in the transfer's "
+              "comparison.md)."]
     if result["not_expressible"]:
         lines += ["", "Not expressible in the adjust config: " + "; ".join(result["not_expressible"])]
     return "\n".join(lines) + "\n"

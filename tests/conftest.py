@@ -101,8 +101,9 @@ def build_unigram_tokenizer():
     )
 
 
-def build_tiny_checkpoint(directory: Path, kind: str, seed: int = 0) -> Path:
-    """Write a tiny random BERT with a ``kind`` ('wordpiece' or 'unigram') tokenizer."""
+def build_tiny_checkpoint(directory: Path, kind: str, seed: int = 0, *, pooler: bool = False) -> Path:
+    """Write a tiny random BERT with a ``kind`` ('wordpiece' or 'unigram') tokenizer, with a
+    pooler when ``pooler`` (as the offline model's conversion has one)."""
     import torch
     from transformers import BertConfig, BertModel
 
@@ -112,7 +113,7 @@ def build_tiny_checkpoint(directory: Path, kind: str, seed: int = 0) -> Path:
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id,
     )
-    model = BertModel(config, add_pooling_layer=False)
+    model = BertModel(config, add_pooling_layer=pooler)
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     return directory

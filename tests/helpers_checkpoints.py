@@ -17,7 +17,8 @@ KINDS = ("adjusted", "finetuned")
 
 
 def write_checkpoints(root: Path) -> dict[str, Path]:
-    """A tiny base model, an adjusted checkpoint of it and an NLI model fine-tuned from that."""
+    """A tiny base model with a pooler (as the offline model's conversion has), an adjusted
+    checkpoint of it and an NLI model fine-tuned from that."""
     from conftest import build_tiny_checkpoint
     from helpers_adjust import write_sample_corpus
     from helpers_tasks import write_nli
@@ -28,7 +29,7 @@ def write_checkpoints(root: Path) -> dict[str, Path]:
     from xladjust.tasks.finetune import finetune
 
     root = Path(root)
-    base = build_tiny_checkpoint(root / "base", "unigram")
+    base = build_tiny_checkpoint(root / "base", "unigram", pooler=True)
     corpus = write_sample_corpus(root / "aligned")
     adjusted = adjust(build_config(AdjustConfig, {
         "aligned": [str(corpus)], "out": str(root / "adjusted"), "model": str(base), "objective": "l2",

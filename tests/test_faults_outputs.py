@@ -413,6 +413,13 @@ def interrupted_adjust(tmp_path_factory, tiny_checkpoints):
     return root
 
 
+def _rehash(ckpt: Path) -> None:
+    from xladjust.io import sha256_file
+
+    hashes = json.loads((ckpt / "files.json").read_text(encoding="utf-8"))
+    (ckpt / "files.json").write_text(json.dumps({name: sha256_file(ckpt / name) for name in hashes}), encoding="utf-8")
+
+
 def _damage(kind: str, run: Path, aligned: Path, model: Path) -> str:
     ckpt = run / "checkpoints" / "step-00000001"
     if kind == "missing-tensor":
@@ -421,7 +428,14 @@ def _damage(kind: str, run: Path, aligned: Path, model: Path) -> str:
         tensors = load_file(ckpt / "trainable.safetensors")
         tensors.pop(sorted(tensors)[0])
         save_file(tensors, str(ckpt / "trainable.safetensors"))
+        _rehash(ckpt)  # a checkpoint whole on disk (files.json agrees) that lacks a tensor this run trains
         return "lacks tensor"
+    if kind == "bit-flip":
+        weights = ckpt / "trainable.safetensors"
+        data = bytearray(weights.read_bytes())
+        data[-1] ^= 0x01
+        weights.write_bytes(bytes(data))
+        return "does not match its recorded SHA-256"
     if kind == "cut-metrics":
         text = (run / "metrics.jsonl").read_text(encoding="utf-8")
         (run / "metrics.jsonl").write_text(text[: len(text) // 2], encoding="utf-8")
@@ -436,7 +450,14 @@ def _damage(kind: str, run: Path, aligned: Path, model: Path) -> str:
         return "trainer.json is missing or not valid JSON"
     if kind == "optimizer-garbage":
         (ckpt / "optimizer-0.pt").write_bytes(b"\x80\x04 not a torch file" * 4)
-        return "is unreadable"
+        return "optimizer-0.pt does not match its recorded SHA-256"
+    if kind == "optimizer-garbage-rehashed":  # whole on disk by files.json, still not a torch file
+        (ckpt / "optimizer-0.pt").write_bytes(b"\x80\x04 not a torch file" * 4)
+        _rehash(ckpt)
+        return "is damaged or unreadable"
+    if kind == "no-files-json":  # written before checkpoints recorded their files' hashes
+        (ckpt / "files.json").unlink()
+        return "files.json is missing or empty"
     if kind == "optimizer-missing":
         (ckpt / "optimizer-0.pt").unlink()
         return "optimizer-0.pt is missing or empty"
@@ -463,7 +484,8 @@ def _damage(kind: str, run: Path, aligned: Path, model: Path) -> str:
     raise AssertionError(kind)
 
 
-DAMAGE = ["missing-tensor", "cut-metrics", "trainer-key", "trainer-not-json", "optimizer-garbage",
+DAMAGE = ["missing-tensor", "bit-flip", "cut-metrics", "trainer-key", "trainer-not-json", "optimizer-garbage",
+          "optimizer-garbage-rehashed", "no-files-json",
           "optimizer-missing", "rng-empty", "corpus-changed", "weights-changed", "no-recorded-inputs"]
 
 

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from xladjust import offline_model as om
+from xladjust.errors import MissingDependencyError, ModelError
 
 PINNED_POOLER_SUM = 0.009146  # seeded_pooler(384) weight[0, :4].sum()
-from xladjust.errors import MissingDependencyError, ModelError
 
 SPACE = "\u2581"
 

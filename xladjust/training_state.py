@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xladjust.config import shorten
 from xladjust.errors import InputError
 from xladjust.io import (
     atomic_dir,
@@ -126,9 +127,9 @@ def load_training_state(path: Path) -> TrainingState:
             k += 1
         rng = load_file(str(path / "rng.safetensors"))
         trainer = read_json(path / TRAINER_FILE)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise InputError(f"checkpoint {path} is damaged or unreadable ({exc}); delete it to resume from an "
-                         "older one, or start afresh") from exc
+    except Exception as exc:  # torch.load, safetensors and json raise many types on a damaged file
+        raise InputError(f"checkpoint {path} is damaged or unreadable ({shorten(str(exc))}); delete it to "
+                         "resume from an older one, or start afresh") from exc
     return TrainingState(path, tensors, optimizers, rng, trainer)
 
 
