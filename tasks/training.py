@@ -309,7 +309,8 @@ def _steps(data: TrainSet, start: int, per_epoch: int, group: int, n_batches: in
 def _train_step(acc: Any, module: Any, optimizer: Any, scheduler: Any, trainable: list[Any], mine: list[Any],
                 pad_id: int, extra_step: int | None, max_grad_norm: float | None) -> tuple[float, dict[str, float]]:
     """One optimizer step over this process's micro-batches; returns the step's loss
-    (task mean + extra) and the extra term's logged parts, averaged over processes."""
+    (task mean + extra) and the logged parts (the extra term's, and the gradient norm
+    before clipping when clipping is on), averaged over processes."""
     from xladjust.training_loop import reduce_record
 
     n = len(mine)
@@ -325,8 +326,8 @@ def _train_step(acc: Any, module: Any, optimizer: Any, scheduler: Any, trainable
         task_sum += float(task_loss.detach())
         if extra_loss is not None:
             extra_value, parts = float(extra_loss.detach()), extra_parts
-    if max_grad_norm is not None:
-        acc.clip_grad_norm_(trainable, max_grad_norm)
+    if max_grad_norm is not None:  # the norm before clipping is logged: clipping scales every term alike
+        parts = {**parts, "grad_norm": float(acc.clip_grad_norm_(trainable, max_grad_norm))}
     optimizer.step()
     if not acc.optimizer_step_was_skipped:
         scheduler.step()

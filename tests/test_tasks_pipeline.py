@@ -55,6 +55,7 @@ def test_finetune_writes_a_complete_run(nli_run, data):
     metrics = read_run(nli_run)
     assert set(metrics["test"]) == {"es", "xx"} and metrics["test"]["es"]["n_examples"] == 30
     assert [h["step"] for h in metrics["train"]["history"]] == [2, 4]
+    assert all(h["grad_norm"] > 0 for h in metrics["train"]["history"])  # before clipping (max_grad_norm 1)
     assert metrics["train"]["best_step"] in (2, 4)
     record = json.loads((nli_run / "predictions" / "test-es.jsonl").read_text().splitlines()[0])
     assert set(record) == {"id", "gold", "pred", "stats"} and record["stats"][0] == float(record["gold"] == record["pred"])
