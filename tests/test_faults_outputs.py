@@ -205,11 +205,23 @@ def _adjust_process(w: dict, out: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "xladjust.cli", "-q", "adjust", "--model", str(w["model"]), "--aligned",
                str(w["aligned"]), "--out", str(out), "--max-steps", "3", "--batch-size", "2", "--cpu",
                "--precision", "fp32", *extra]
-    return subprocess.Popen(command, env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_signals)
 
 
 def _child_env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def _default_signals() -> None:
+    """In the child before exec: SIGINT and SIGTERM handled by default, as from a terminal.
+    A test session started in the background (``cmd &`` without job control) inherits an
+    ignored SIGINT, and Python keeps an ignored SIGINT ignored: the signal tests would
+    then test nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.mark.slow
@@ -278,7 +290,7 @@ def test_adjust_overwrite_replaces_only_at_the_end(world, finished_adjust, capsy
 def _align_process(w: dict, out: Path, env: dict[str, str]) -> subprocess.Popen:
     command = [sys.executable, "-m", "xladjust.cli", "-q", *args_for("align", w, out)]
     return subprocess.Popen(command, env={**_child_env(), **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_signals)
 
 
 def _wait_for(predicate, proc: subprocess.Popen, seconds: float = 120) -> None:
@@ -360,7 +372,7 @@ def test_adjust_interrupted_then_resumed_matches(signum, after, uninterrupted, t
     out = tmp_path / "interrupted"
     before = tree_hashes(model, aligned)
     proc = subprocess.Popen(_adjust_resumable(model, aligned, out), env=_child_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
     try:
         if after:
             _wait_for(lambda: _last_step(out) >= after, proc)
