@@ -9,7 +9,8 @@ updated so far, for sparse updates), ``trainer.json`` (step, counters, per-step 
 scheduler states, the fingerprints of data and config a resume must match) and
 ``files.json`` (the SHA-256 of every other file).
 
-This module adds what only adjust checks: the files and trainer keys a checkpoint must
+Saving, listing and loading are :mod:`xladjust.training_state`'s; this module adds what
+only adjust checks: the files and trainer keys a checkpoint must
 have before it is loaded, and that it holds exactly the tensors this run trains.
 """
 
@@ -18,17 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xladjust.errors import InputError
-from xladjust.training_state import (  # noqa: F401  (the adjust loop's names for the shared format)
-    CHECKPOINTS_DIR,
-    FILES_FILE,
-    TRAINER_FILE,
-    TrainingState,
-    checkpoint_path,
-    list_checkpoints,
-    load_training_state,
-    remove_checkpoints,
-    save_training_state,
-)
+from xladjust.training_state import FILES_FILE, TRAINER_FILE, TrainingState
 
 TRAINER_KEYS = ("step", "pairs", "tokens", "seconds", "losses", "epoch", "schedulers", "fingerprints", "world_size")
 

@@ -193,13 +193,9 @@ def _start(loop: Any, resuming: bool, input_hashes: dict[str, str] | None = None
     """The loop state to start from: the newest checkpoint when resuming, else step 0.
     A checkpoint is verified first (:func:`~xladjust.adjust.checkpoint.verify_checkpoint`):
     the inputs' contents unchanged, every file whole."""
-    from xladjust.adjust.checkpoint import (
-        check_state,
-        list_checkpoints,
-        load_training_state,
-        verify_checkpoint,
-    )
+    from xladjust.adjust.checkpoint import check_state, verify_checkpoint
     from xladjust.adjust.train import LoopState, restore, trainable_tensors
+    from xladjust.training_state import list_checkpoints, load_training_state
 
     state = LoopState()
     checkpoints = list_checkpoints(loop.run_dir) if resuming else []
@@ -321,10 +317,10 @@ def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> 
     """Export the encoder, write ``xladjust.json``, drop checkpoints, mark the run complete."""
     import torch
 
-    from xladjust.adjust.checkpoint import CHECKPOINTS_DIR, remove_checkpoints
     from xladjust.adjust.export import save_encoder
     from xladjust.model_card import finish_checkpoint
     from xladjust.signature import make_signature
+    from xladjust.training_state import CHECKPOINTS_DIR, remove_checkpoints
 
     loaded, data, loop = setup.loaded, setup.data, setup.loop
     run_dir = loop.run_dir

@@ -32,7 +32,6 @@ import torch
 from torch import Tensor
 
 from xladjust.adjust.batching import Step, collate_pairs, cut_batches
-from xladjust.adjust.checkpoint import TrainingState, save_training_state
 from xladjust.adjust.config import AdjustConfig
 from xladjust.adjust.dataset import Example
 from xladjust.adjust.forward import batch_inputs
@@ -41,6 +40,7 @@ from xladjust.adjust.regularizers import ParameterAnchor
 from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.io import atomic_path
 from xladjust.training_loop import gather_rng, reduce_record, restore_rng, scheduler_state
+from xladjust.training_state import TrainingState, save_training_state, verify_resume
 
 log = logging.getLogger(__name__)
 
@@ -280,8 +280,6 @@ def save_checkpoint(loop: Loop, state: LoopState) -> Path | None:
 
 def restore(loop: Loop, saved: TrainingState) -> LoopState:
     """Load a checkpoint into the set-up loop; check it belongs to the same run."""
-    from xladjust.training_state import verify_resume
-
     acc = loop.accelerator
     trainer = saved.trainer
     # input contents were checked before loading (verify_checkpoint), against run.json

@@ -13,7 +13,6 @@ shrinks by about the ratio of the norms.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -41,7 +40,7 @@ def main() -> None:
             stored.update(out=str(Path(tmp) / arm), max_steps=args.steps, eval_every=1, save_model=False,
                           test={}, progress=False, resume=False, checkpoint_every=None)
             cfg = build_config(FinetuneConfig, stored, where=arm)
-            finetune(dataclasses.replace(cfg))
+            finetune(cfg)
             for h in read_run(Path(tmp) / arm)["train"]["history"]:
                 extra = h.get("align", 0.0) * (cfg.continual.weight if cfg.continual else 0.0) + \
                     h.get("reg", 0.0) * (cfg.continual.regularizer_weight if cfg.continual else 0.0)
