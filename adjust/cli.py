@@ -29,7 +29,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
            "grad_accum", "lr", "layer", "pooling", "precision", "embeddings", "special_tokens",
            "checkpoint_every", "cpu", "resume", "overwrite", "max_tokens", "optimizer", "optimizer_kernel",
            "adam_beta1", "adam_beta2", "adam_eps", "weight_decay", "warmup_steps", "warmup_ratio",
-           "schedule", "gradient_checkpointing", "mix", "max_words", "max_subwords", "drop_identical",
+           "schedule", "gradient_checkpointing", "dropout", "mix", "max_words", "max_subwords", "drop_identical",
            "log_every", "keep_checkpoints", "forward_tokens", "probe_every", "probe_bitext")
 
 
@@ -81,6 +81,9 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
               help="Clip gradients to this global norm (default 1.0); none: no clipping.")
 @click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
               help="Recompute activations in backward: less memory, about 30%% slower.")
+@click.option("--dropout/--no-dropout", default=None,
+              help="Train with the encoder's dropout (default, as the reference code); --no-dropout: the "
+                   "regularizer then measures drift, not dropout noise.")
 @click.option("--mix", type=click.Choice([m.value for m in Mix]), help="Pairs drawn from several corpora: proportional or uniform.")
 @click.option("--max-words", type=ct.COUNT, help="Skip pairs with a side longer than this many words.")
 @click.option("--max-subwords", type=ct.COUNT, help="Skip pairs with a side longer than this many subwords.")

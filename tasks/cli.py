@@ -128,6 +128,8 @@ def _finetune_options(f: Any) -> Any:
                      help="Aligned pairs per step."),
         click.option("--continual-anchor", default="start", show_default=True,
                      help="'start' (the checkpoint fine-tuning starts from) or a model spec."),
+        click.option("--continual-dropout/--no-continual-dropout", default=False, show_default=True,
+                     help="Run the continual pass with dropout (the regularizer then measures dropout noise)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -151,6 +153,7 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
             "corpus": kw["continual_corpus"], "objective": kw["continual_objective"],
             "weight": kw["continual_weight"], "regularizer_weight": kw["continual_reg_weight"],
             "pairs_per_step": kw["continual_pairs"], "anchor": kw["continual_anchor"],
+            "dropout": kw["continual_dropout"],
         }
     return data
 

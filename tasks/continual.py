@@ -12,7 +12,9 @@ over the step's K linked word pairs and M English words (Efimov et al.: weight 0
 regularizer 1, 16 pairs). The anchor f₀ is explicit: ``start``, the encoder as it is
 before the first fine-tuning update (the checkpoint fine-tuning starts from), or another
 model spec. Its English word vectors are computed once, before training, for the whole
-pool of pairs the steps draw from (the adjust stage's frozen-target cache). Pairs,
+pool of pairs the steps draw from (the adjust stage's frozen-target cache), without
+dropout. The term's own pass runs without dropout too (unless ``dropout``), so the
+regularizer is zero at the anchor and grows only as the encoder drifts. Pairs,
 links (1-to-1, identical strings dropped), subword pooling (mean) and collation are the
 adjust stage's, so the two stages align words the same way.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +113,11 @@ class ContinualTerm:
     """
 
     def __init__(self, model: Any, examples: Sequence[Any], cache: Any, cache_offsets: np.ndarray, *,
-                 weight: float, pairs_per_step: int, pad_id: int, seed: int):
+                 weight: float, pairs_per_step: int, pad_id: int, seed: int, dropout: bool = False):
         self.model, self.examples = model, list(examples)
         self.cache, self.cache_offsets = cache, cache_offsets
         self.weight, self.pairs_per_step, self.pad_id = weight, pairs_per_step, pad_id
+        self.dropout = dropout
         self._rng = np.random.default_rng([seed, 13])
         self._order: list[int] = []
 
@@ -147,8 +150,22 @@ class ContinualTerm:
         batch = collate_pairs(self.examples, self.draw(), with_source=objective.needs_trainable_source,
                               cache_offsets=self.cache_offsets if objective.needs_frozen_source else None,
                               pad_id=self.pad_id)
-        loss, parts = self.model(**batch_inputs(batch, self.cache, objective, device))
+        with contextlib.nullcontext() if self.dropout else without_dropout(self.model.encoder):
+            loss, parts = self.model(**batch_inputs(batch, self.cache, objective, device))
         return self.weight * loss, {k: float(v) for k, v in parts.items()}
+
+
+@contextlib.contextmanager
+def without_dropout(module: Any) -> Iterator[None]:
+    """``module`` and its submodules in eval mode inside the block (gradients still flow),
+    each submodule's own mode restored after it."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def build_continual(cfg: Any, encoder: Any, tokenizer: Any, pairs: Sequence[Any], *, bf16: bool, seed: int,
@@ -190,8 +207,9 @@ def build_continual(cfg: Any, encoder: Any, tokenizer: Any, pairs: Sequence[Any]
 
         cache, offsets = frozen_source_vectors(anchor_model, examples, layer=layer, num_layers=num_layers,
                                                pad_id=pad_id, device=device, autocast=autocast, progress=progress)
-    log.info("continual learning: %s on %d pairs (layer %d), %g x alignment + %g x regularizer toward %s",
-             cfg.objective, len(examples), layer, cfg.weight, cfg.regularizer_weight, cfg.anchor)
+    log.info("continual learning: %s on %d pairs (layer %d), %g x alignment + %g x regularizer toward %s, "
+             "dropout %s", cfg.objective, len(examples), layer, cfg.weight, cfg.regularizer_weight, cfg.anchor,
+             "on" if cfg.dropout else "off")
     model = AlignmentModel(encoder, objective, layer, num_layers)
     return ContinualTerm(model, examples, cache, offsets, weight=cfg.weight, pairs_per_step=cfg.pairs_per_step,
-                         pad_id=pad_id, seed=seed)
+                         pad_id=pad_id, seed=seed, dropout=cfg.dropout)

@@ -60,3 +60,30 @@ def test_table_marks_english_within_half_a_point(ablations):
     assert "| a | A | 0.050 | 0.150 | 0.100 | -50% | -25% | 59.6 ± 0.5 (-0.4) | yes |" in md
     assert "| b | B | 0.100 | 0.200 | 0.100 | +0% | +0% | 58.0 ± 0.5 (-2.0) | no |" in md
     assert "Command: `python x`" in md
+
+
+def test_table_gives_english_tests_and_the_continual_arm(ablations):
+    cell = {"related": 0.1, "unrelated": 0.2, "delta": 0.1}
+    arm = ablations.CONTINUAL_ARM
+    nli = {"seeds": [1, 2], "freeze_embeddings": False,
+           "languages": {"en": {"vanilla": {"mean": 60.0, "std": 1.0}, "a": {"mean": 59.0, "std": 0.5},
+                                arm: {"mean": 61.0, "std": 0.2}},
+                         "es": {"vanilla": {"mean": 50.0, "std": 1.0}, "a": {"mean": 52.0, "std": 0.5},
+                                arm: {"mean": 49.5, "std": 0.3}}},
+           "tests": {"en": {"a": {"example_p": 0.0123, "seed_p": 0.5, "hier_p": 0.3},
+                            arm: {"example_p": 0.2, "seed_p": 1.0, "hier_p": 0.6}}}}
+    result = {"model": "m", "sizes": {"pairs": 10, "heldout": 5, "nli_train": 4, "nli_dev": 2, "nli_test": 3,
+                                      "seeds": "1,2", "nli_epochs": 1.0},
+              "vanilla": cell, "nli": nli, "not_expressible": [], "command": "python x",
+              "settings": {"a": {"what": "A", **cell}}}
+    md = ablations.ablation_markdown(result)
+    assert "| 59.0 ± 0.5 (-1.0) | 52.0 ± 0.5 (+2.0) | no | 0.012 / 0.500 |" in md
+    assert f"| {arm} | " in md
+    assert "|  |  |  |  |  | 61.0 ± 0.2 (+1.0) | 49.5 ± 0.3 (-0.5) | no | 0.200 / 1.000 |" in md
+    assert "embeddings trained in fine-tuning" in md
+
+
+def test_continual_arm_option_names_the_arm(ablations, tmp_path):
+    args = ablations.parse_args(["--quick", "--continual-arm", "--out", str(tmp_path)])
+    assert args.continual_arm
+    assert not ablations.parse_args(["--quick", "--out", str(tmp_path)]).continual_arm

@@ -318,3 +318,15 @@ def test_learning_rate_schedule_counts_optimizer_steps():
     constant = [lr_factor(s, warmup=2, total=6, schedule=Schedule.CONSTANT) for s in range(6)]
     assert constant == pytest.approx([0.5, 1.0, 1.0, 1.0, 1.0, 1.0])
     assert lr_factor(0, warmup=0, total=4, schedule=Schedule.LINEAR) == 1.0
+
+
+def test_without_dropout_the_regularizer_starts_at_zero(tiny_checkpoints, corpus, tmp_path):
+    """Dropout on (the default, as the reference code): the first step's regularizer is
+    dropout noise, though the model still equals its frozen copy; off: it is zero."""
+    def first_reg(dropout: bool) -> float:
+        out = adjust(make_config(tiny_checkpoints["wordpiece"], corpus, tmp_path / f"dropout-{dropout}",
+                                 max_steps=1, batch_size=12, dropout=dropout))
+        return json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["reg"]
+
+    assert first_reg(False) == pytest.approx(0.0, abs=1e-7)
+    assert first_reg(True) > 1e-4

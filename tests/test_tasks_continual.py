@@ -69,6 +69,33 @@ def test_regularizer_measures_drift_from_the_start_anchor(corpus, task_model):
     assert float(loss.detach()) == pytest.approx(parts["align"] + 3.0 * parts["reg"], rel=1e-4)
 
 
+def test_continual_pass_runs_without_dropout_so_the_regularizer_starts_at_zero(corpus, task_model):
+    """The loop trains in train mode; the term's own pass must not see dropout, or its
+    regularizer is nonzero at the anchor itself (dropout noise, not drift)."""
+    pairs = pool_pairs(corpus, 100, seed=0)
+    encoder = task_model.encoder
+    assert encoder.config.hidden_dropout_prob > 0
+    cfg = ContinualConfig(corpus=corpus, weight=1.0, regularizer_weight=1.0, pairs_per_step=12)
+    term = build_continual(cfg, encoder, task_model.tokenizer, pairs, bf16=False, seed=0)
+    task_model.model.train()
+    encoder.encoder.layer[0].training = False  # a submodule's own mode is restored as it was
+    loss, parts = term(0)
+    assert parts["reg"] == pytest.approx(0.0, abs=1e-8)
+    assert parts["align"] > 0
+    assert encoder.training and encoder.encoder.layer[1].training
+    assert not encoder.encoder.layer[0].training
+    loss.backward()  # gradients flow with dropout off
+    assert encoder.encoder.layer[-1].output.dense.weight.grad.abs().sum() > 0
+
+    encoder.encoder.layer[0].training = True
+    noisy = build_continual(dataclasses.replace(cfg, dropout=True), encoder, task_model.tokenizer, pairs,
+                            bf16=False, seed=0)
+    task_model.model.train()
+    torch.manual_seed(0)
+    _, parts = noisy(0)
+    assert parts["reg"] > 1e-4  # dropout on: the regularizer measures its noise at the anchor
+
+
 def test_gradient_reaches_the_encoder_not_the_head(corpus, task_model):
     pairs = pool_pairs(corpus, 100, seed=0)
     term = build_continual(ContinualConfig(corpus=corpus), task_model.encoder, task_model.tokenizer, pairs,

@@ -99,6 +99,7 @@ VOCABULARY: dict[str, str] = {
                                      "with the same gradient).",
     "--gradient-checkpointing/--no-gradient-checkpointing": "adjust: recompute activations in backward "
                                                             "(less memory, slower).",
+    "--dropout/--no-dropout": "adjust: train with the encoder's dropout, or without it.",
     "--log-every/--keep-checkpoints": "adjust: optimizer steps between metrics lines; checkpoints kept.",
     "--special-tokens/--no-special-tokens": "adjust: align the tokenizer's special tokens as pseudo-words.",
     "--doc-stride": "QA: overlap of consecutive context windows.",
@@ -106,7 +107,8 @@ VOCABULARY: dict[str, str] = {
     "--freeze-embeddings/--train-embeddings": "finetune: keep the input word embeddings fixed, or train them.",
     "--stream-buffer": "finetune: stream training files in buffers of N examples.",
     "--continual/--continual-objective/--continual-weight/--continual-reg-weight/--continual-pairs/"
-    "--continual-anchor": "finetune: continual learning, the alignment loss added to the task loss.",
+    "--continual-anchor/--continual-dropout/--no-continual-dropout": "finetune: continual learning, the "
+                                                                     "alignment loss added to the task loss.",
     "--n-resamples/--bootstrap": "Bootstrap / permutation resamples (transfer / probe).",
     "--keep-checkpoints/--no-keep-checkpoints": "transfer: keep every fine-tuned model.",
     # probes and landscape
