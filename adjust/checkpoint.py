@@ -27,16 +27,16 @@ TRAINER_KEYS = ("step", "pairs", "tokens", "seconds", "losses", "epoch", "schedu
 def verify_checkpoint(path: Path, *, run_dir: Path, recorded_inputs: dict[str, str] | None, inputs: dict[str, str],
                       n_optimizers: int, has_objective: bool, labels: dict[str, str] | None = None) -> None:
     """Before loading: the inputs' contents are unchanged and the checkpoint and the run's
-    ``metrics.jsonl`` are whole (see :func:`xladjust.resume.verify_resume`)."""
+    ``metrics.jsonl`` are whole (see :func:`xladjust.resume.verify_checkpoint_files`)."""
     from xladjust.adjust.train import METRICS_FILE
-    from xladjust.resume import verify_resume
+    from xladjust.resume import verify_checkpoint_files
 
     files = ["trainable.safetensors", "rng.safetensors", FILES_FILE,
              *(f"optimizer-{k}.pt" for k in range(n_optimizers))]
     if has_objective:
         files.append("objective.safetensors")
-    verify_resume(path, recorded_inputs=recorded_inputs, inputs=inputs, labels=labels, files=files,
-                  json_keys={TRAINER_FILE: TRAINER_KEYS}, jsonl=[Path(run_dir) / METRICS_FILE])
+    verify_checkpoint_files(path, recorded_inputs=recorded_inputs, inputs=inputs, labels=labels, files=files,
+                            json_keys={TRAINER_FILE: TRAINER_KEYS}, jsonl=[Path(run_dir) / METRICS_FILE])
 
 
 def check_state(state: TrainingState, trainable: set[str], n_optimizers: int, n_schedulers: int) -> None:

@@ -40,7 +40,7 @@ from xladjust.adjust.regularizers import ParameterAnchor
 from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.io import atomic_path
 from xladjust.training_loop import gather_rng, reduce_record, restore_rng, scheduler_state
-from xladjust.training_state import TrainingState, save_training_state, verify_resume
+from xladjust.training_state import TrainingState, save_training_state, verify_same_run
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ def restore(loop: Loop, saved: TrainingState) -> LoopState:
     acc = loop.accelerator
     trainer = saved.trainer
     # input contents were checked before loading (verify_checkpoint), against run.json
-    verify_resume(saved, inputs={}, fingerprints=loop.fingerprints, world_size=acc.num_processes)
+    verify_same_run(saved, inputs={}, fingerprints=loop.fingerprints, world_size=acc.num_processes)
     params = dict(loop.encoder.named_parameters())
     with torch.no_grad():
         for name, tensor in saved.tensors["trainable"].items():

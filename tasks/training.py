@@ -379,9 +379,9 @@ def _save_checkpoint(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTer
 
 def check_resumable(saved: Any, ck: Checkpointing, world_size: int) -> None:
     """The one resume check of fine-tuning runs: same inputs, config and processes."""
-    from xladjust.training_state import verify_resume
+    from xladjust.training_state import verify_same_run
 
-    verify_resume(saved, inputs=ck.inputs, fingerprints=ck.fingerprints, world_size=world_size)
+    verify_same_run(saved, inputs=ck.inputs, fingerprints=ck.fingerprints, world_size=world_size)
 
 
 def _resume(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTerm | None, extra_params: list[Any],

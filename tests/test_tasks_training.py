@@ -211,16 +211,16 @@ def test_resume_refuses_a_damaged_checkpoint_and_leaves_it(interrupted):
     assert weights.read_bytes() == bytes(raw)
 
 
-def test_verify_resume_names_the_process_count(tmp_path):
-    from xladjust.training_state import TrainingState, verify_resume
+def test_verify_same_run_names_the_process_count(tmp_path):
+    from xladjust.training_state import TrainingState, verify_same_run
 
     saved = TrainingState(tmp_path, {}, [], {}, {"step": 2, "inputs": {"a": "1"}, "fingerprints": {"config": "c"},
                                                   "world_size": 2})
-    verify_resume(saved, inputs={"a": "1"}, fingerprints={"config": "c"}, world_size=2)
+    verify_same_run(saved, inputs={"a": "1"}, fingerprints={"config": "c"}, world_size=2)
     with pytest.raises(InputError, match="written by 2 process"):
-        verify_resume(saved, inputs={"a": "1"}, fingerprints={"config": "c"}, world_size=1)
+        verify_same_run(saved, inputs={"a": "1"}, fingerprints={"config": "c"}, world_size=1)
     with pytest.raises(InputError, match="the input b differs"):
-        verify_resume(saved, inputs={"a": "1", "b": "2"}, fingerprints={"config": "c"}, world_size=2)
+        verify_same_run(saved, inputs={"a": "1", "b": "2"}, fingerprints={"config": "c"}, world_size=2)
 
 
 def test_resume_without_a_checkpoint_starts_afresh(tmp_path, tiny_checkpoints, data, caplog):

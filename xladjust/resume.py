@@ -1,7 +1,7 @@
-"""The one resume verifier: may an interrupted run continue from its checkpoint?
+"""Before a resume loads anything: are the inputs and the checkpoint's files as the run left them?
 
 A resumed run must compute what the interrupted one would have. So before anything is
-loaded into the model, :func:`verify_resume` checks, each failure one line naming the
+loaded into the model, :func:`verify_checkpoint_files` checks, each failure one line naming the
 file and what to do:
 
 - the *contents* of every input (hashes from :func:`content_hashes`, never paths) are the
@@ -10,7 +10,8 @@ file and what to do:
   trainer reads, each JSON-lines log has only whole lines (a cut last line is damage).
 
 Each stage (adjust; finetune when it resumes) lists its own files and keys; the rules live
-here once.
+here once. After loading, :func:`xladjust.training_state.verify_same_run` checks what the
+loaded state records (config fingerprints, process count).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def content_hashes(paths: Mapping[str, str | Path | None]) -> dict[str, str]:
     return out
 
 
-def verify_resume(checkpoint: Path, *, recorded_inputs: Mapping[str, str] | None, inputs: Mapping[str, str],
+def verify_checkpoint_files(checkpoint: Path, *, recorded_inputs: Mapping[str, str] | None, inputs: Mapping[str, str],
                   files: Sequence[str] = (), json_keys: Mapping[str, Sequence[str]] | None = None,
                   jsonl: Sequence[Path] = (), labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Refuse (InputError, one line) to resume from ``checkpoint`` when an input changed

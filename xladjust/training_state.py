@@ -10,7 +10,7 @@ A checkpoint is ``RUN/checkpoints/step-NNNNNNNN/`` holding:
 - ``rng.safetensors``: every process's torch RNG states;
 - ``trainer.json``: the loop's counters and data position, scheduler states, and what a
   resume must match: ``inputs`` (content hashes of the input files), ``fingerprints``
-  (e.g. of the config) and ``world_size`` (see :func:`verify_resume`);
+  (e.g. of the config) and ``world_size`` (see :func:`verify_same_run`);
 - ``files.json``: the SHA-256 of every other file, so a damaged checkpoint is refused
   rather than half-loaded.
 
@@ -133,12 +133,13 @@ def load_training_state(path: Path) -> TrainingState:
     return TrainingState(path, tensors, optimizers, rng, trainer)
 
 
-def verify_resume(saved: TrainingState, *, inputs: dict[str, str], fingerprints: dict[str, str],
-                  world_size: int) -> None:
-    """Refuse to resume from ``saved`` unless it was written by the same run: the same
-    input contents (``inputs``: name → SHA-256), the same ``fingerprints`` (e.g. of the
-    config) and the same number of processes. The one place every loop's resume check
-    goes through."""
+def verify_same_run(saved: TrainingState, *, inputs: dict[str, str], fingerprints: dict[str, str],
+                    world_size: int) -> None:
+    """Refuse to resume from a loaded ``saved`` state unless it was written by the same
+    run: the same input contents (``inputs``: name → SHA-256), the same ``fingerprints``
+    (e.g. of the config) and the same number of processes. Every loop's post-load check goes
+    through it; the files themselves are checked before loading by
+    :func:`xladjust.resume.verify_checkpoint_files`."""
     for what, expected, recorded in (("input", inputs, saved.trainer.get("inputs", {})),
                                      ("", fingerprints, saved.trainer.get("fingerprints", {}))):
         for key in sorted(set(expected) | set(recorded)):
