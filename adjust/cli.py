@@ -82,8 +82,8 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
               help="Recompute activations in backward: less memory, about 30%% slower.")
 @click.option("--dropout/--no-dropout", default=None,
-              help="Train with the encoder's dropout (default, as the reference code); --no-dropout: the "
-                   "regularizer then measures drift, not dropout noise.")
+              help="Train with the encoder's dropout, as the reference code does (default: without, so the "
+                   "regularizer measures drift, not dropout noise).")
 @click.option("--mix", type=click.Choice([m.value for m in Mix]), help="Pairs drawn from several corpora: proportional or uniform.")
 @click.option("--max-words", type=ct.COUNT, help="Skip pairs with a side longer than this many words.")
 @click.option("--max-subwords", type=ct.COUNT, help="Skip pairs with a side longer than this many subwords.")

@@ -117,9 +117,9 @@ class AdjustConfig:
     warmup_ratio: float | None = None  # share of all optimizer steps
     schedule: Schedule = Schedule.LINEAR  # learning rate after warmup: constant or linear decay to 0
     max_grad_norm: float | None = 1.0  # clip the global gradient norm to this; null: no clipping
-    # train with the encoder's dropout (the reference code's); false: without, so the
-    # regularizer is zero at the start and measures drift, not dropout noise
-    dropout: bool = True
+    # train with the encoder's dropout (the reference code's). Off (the default), the
+    # regularizer is zero at the start and measures drift, not dropout noise (docs/ablations.md)
+    dropout: bool = False
     embeddings: EmbeddingUpdates = EmbeddingUpdates.SPARSE
     precision: Precision = Precision.AUTO
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~30% slower

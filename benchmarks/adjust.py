@@ -56,7 +56,7 @@ REFERENCE_SETTINGS = {
     "objective": "l2", "objective_options": {"partner": "trainable", "reg_weight": 1.0},
     "embeddings": "train", "batch_size": REF_BATCH, "lr": LR, "optimizer": "adam", "adam_beta1": REF_BETAS[0],
     "adam_beta2": REF_BETAS[1], "adam_eps": REF_EPS, "schedule": "constant", "warmup_ratio": REF_WARMUP,
-    "max_grad_norm": None, "weight_decay": 0.0, "special_tokens": True,
+    "max_grad_norm": None, "weight_decay": 0.0, "special_tokens": True, "dropout": True,
 }
 DEFAULTS: dict = {"objective": "l2"}
 ARMS = {

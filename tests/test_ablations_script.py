@@ -33,7 +33,7 @@ def test_every_setting_is_a_valid_adjust_config_changing_one_thing(ablations, tm
         assert cfg.check() == [], s.name
         assert cfg.objective_config() is not None
         changed = len(s.adjust) + (s.pairs_share != 1.0)
-        assert changed == (0 if s.name == "default" else 3 if s.name == "reference" else 1), s.name
+        assert changed == (0 if s.name == "default" else 4 if s.name == "reference" else 1), s.name
 
 
 def test_quick_preset_fills_sizes_and_unknown_settings_fail(ablations, tmp_path):
