@@ -10,6 +10,7 @@ import pytest
 
 from xladjust.adjust.config import AdjustConfig
 from xladjust.config import build_config
+from xladjust.tasks.config import _NAME  # transfer's rule for model names
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "efimov_ablations.py"
 
@@ -87,7 +88,5 @@ def test_continual_arm_option_names_the_arm(ablations, tmp_path):
     args = ablations.parse_args(["--quick", "--continual-arm", "--out", str(tmp_path)])
     assert args.continual_arm
     assert not ablations.parse_args(["--quick", "--out", str(tmp_path)]).continual_arm
-    from xladjust.tasks.config import _NAME  # transfer's rule for model names: every arm must pass it
-
     for name in ["vanilla", ablations.CONTINUAL_ARM, *(s.name for s in ablations.SETTINGS)]:
         assert _NAME.match(name), name
