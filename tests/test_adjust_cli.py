@@ -26,7 +26,7 @@ def test_adjust_end_to_end_with_pinned_numbers(tiny_checkpoints, corpora, tmp_pa
     code, stdout, err = run_cli(
         ["-q", "adjust", "--model", str(tiny_checkpoints["wordpiece"]), "--aligned", str(corpora[0]),
          "--objective", "l2", "--out", str(out), "--max-steps", "3", "--batch-size", "4", "--precision", "fp32",
-         "--seed", "1", "--lr", "1e-3"], capsys)
+         "--seed", "1", "--lr", "1e-3", "--dropout"], capsys)  # pinned with dropout on
     assert code == 0, err
     assert f"adjusted checkpoint: {out}" in stdout and "loss:" in stdout
     manifest = json.loads((out / "xladjust.json").read_text())
