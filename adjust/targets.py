@@ -21,6 +21,7 @@ from torch import Tensor
 from xladjust.adjust.batching import cut_batches, pack_sentences
 from xladjust.adjust.dataset import Example
 from xladjust.adjust.forward import packed_words
+from xladjust.modes import eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +53,12 @@ def frozen_source_vectors(
     log.info("caching frozen vectors of %d English words (%.0f MB)", len(cache), cache.numel() * 4 / 2**20)
     lengths = np.array([e.src.n_tokens for e in examples])
     batches = cut_batches(np.argsort(lengths, kind="stable"), lengths, batch_size, max_tokens, 1)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode(), autocast():
-            for batch in _progress(batches, progress):
-                packed = pack_sentences([examples[int(i)].src for i in batch], pad_id)
-                vectors = packed_words(model, packed, layer, num_layers, device)
-                rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in batch])
-                cache[torch.from_numpy(rows)] = vectors.float().cpu()
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode(), autocast():
+        for batch in _progress(batches, progress):
+            packed = pack_sentences([examples[int(i)].src for i in batch], pad_id)
+            vectors = packed_words(model, packed, layer, num_layers, device)
+            rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in batch])
+            cache[torch.from_numpy(rows)] = vectors.float().cpu()
     return cache, offsets[:-1]
 
 

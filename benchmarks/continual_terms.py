@@ -37,8 +37,9 @@ def main() -> None:
     import torch
 
     from xladjust.models import load_model
+    from xladjust.modes import eval_mode
     from xladjust.tasks.config import ContinualConfig
-    from xladjust.tasks.continual import build_continual, pool_pairs, without_dropout
+    from xladjust.tasks.continual import build_continual, pool_pairs
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -64,7 +65,7 @@ def main() -> None:
         torch.manual_seed(args.seed)
         sums = [0.0] * 5
         for _ in range(args.draws):
-            with contextlib.nullcontext() if dropout else without_dropout(encoder):
+            with contextlib.nullcontext() if dropout else eval_mode(encoder):
                 align, reg = _parts(term)
             values = (float(align.detach()), float(reg.detach()), grad_norm(args.weight * align),
                       grad_norm(args.reg_weight * reg), grad_norm(args.weight * align + args.reg_weight * reg))

