@@ -145,3 +145,23 @@ def test_continual_config_reports_every_problem(tmp_path):
     assert "only 'l2' accepts another anchor" in " ".join(bad_anchor.check())
     bad_option = dataclasses.replace(cfg, anchor="start", objective_options={"temperature": -1})
     assert "temperature must be positive" in " ".join(bad_option.check())
+
+
+@pytest.mark.parametrize("flag, expected", [([], False), (["--continual-dropout"], True)])
+def test_cli_passes_the_continual_dropout_choice(corpus, tmp_path, monkeypatch, capsys, flag, expected):
+    from helpers_cli import run_cli
+
+    import xladjust.tasks.finetune as finetune_module
+
+    seen = {}
+
+    def fake_finetune(cfg):
+        seen["cfg"] = cfg
+        raise SystemExit(0)  # stop before training: only the config is under test
+
+    monkeypatch.setattr(finetune_module, "finetune", fake_finetune)
+    train = tmp_path / "train.tsv"
+    train.write_text("a premise\ta hypothesis\tentailment\n", encoding="utf-8")
+    run_cli(["finetune", "--task", "nli", "--train", str(train), "--out", str(tmp_path / "out"),
+             "--continual", str(corpus), *flag], capsys)
+    assert seen["cfg"].continual is not None and seen["cfg"].continual.dropout is expected
