@@ -21,6 +21,7 @@ from pathlib import Path
 from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
+from xladjust.training_loop import bf16_field
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
@@ -64,7 +65,7 @@ class ProbeConfig:
     bootstrap: int = 1000
     bins: int = 40  # histogram bins of the plots
     batch_size: int = 64  # sentences per forward pass
-    bf16: bool = True
+    bf16: bool = bf16_field()  # bfloat16 autocast
     sentence_prefix: str = ""  # text put before each Tatoeba sentence (E5 models: "query: ")
     device: str | None = None
 

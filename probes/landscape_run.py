@@ -21,6 +21,7 @@ from xladjust.probes.landscape import (
     sharpness_summary,
 )
 from xladjust.signature import make_signature
+from xladjust.training_loop import bf16_field
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class EvalSettings:
     tests: dict[str, str]  # language -> test source
     max_examples: int | None = None
     batch_size: int = 64
-    bf16: bool = True
+    bf16: bool = bf16_field()  # bfloat16 autocast
     probe_bitexts: dict[str, str] = field(default_factory=dict)  # name -> aligned corpus (interpolation)
     probe_layer: int | None = None  # encoder layer of the probes; None = the last
 

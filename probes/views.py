@@ -19,6 +19,7 @@ import numpy as np
 from xladjust.embeddings import Pooling, WordEmbeddings, embed_sentences, embed_words
 from xladjust.io import sha256_json
 from xladjust.probes.inputs import Bitext, SentenceSet
+from xladjust.training_loop import bf16_or_auto
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class CheckpointEmbedder:
         sentence_layers: tuple[int, ...],
         pooling: Pooling = Pooling.MEAN,
         batch_size: int = 64,
-        bf16: bool = True,
+        bf16: bool | None = None,
         sentence_prefix: str = "",
         progress: bool = False,
     ):
@@ -94,7 +95,7 @@ class CheckpointEmbedder:
         self.sentence_layers = sentence_layers
         self.pooling = pooling
         self.batch_size = batch_size
-        self.bf16 = bf16
+        self.bf16 = bf16_or_auto(bf16)
         self.sentence_prefix = sentence_prefix
         self.progress = progress
         self._memo: dict[str, Any] = {}

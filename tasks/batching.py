@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from xladjust.training_loop import bf16_or_auto
+
 TARGET_KEYS = ("labels", "start_positions", "end_positions")
 MEGA_BATCHES = 50  # a training mega-batch holds this many batches, sorted by length
 
@@ -98,7 +100,7 @@ def run_model(
     *,
     token_level: bool,
     batch_size: int = 64,
-    bf16: bool = True,
+    bf16: bool | None = None,
     progress: bool = False,
     desc: str = "predicting",
 ) -> list[dict[str, np.ndarray]]:
@@ -117,7 +119,7 @@ def run_model(
             for idx in _maybe_progress(batches, progress, desc):
                 batch = collate([features[i] for i in idx], pad_id)
                 inputs = {k: v.to(device) for k, v in model_inputs(batch).items()}
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16_or_auto(bf16)):
                     out = model(**inputs)
                 for name in outputs:
                     values = out[name].float().cpu().numpy()

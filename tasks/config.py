@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
+from xladjust.training_loop import bf16_field
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -133,7 +134,7 @@ class FinetuneConfig:
     max_answer_length: int = 30  # QA: longest answer span predicted, in subwords
     label_subwords: Literal["first", "all"] = "first"
     freeze_embeddings: bool = False
-    bf16: bool = True
+    bf16: bool = bf16_field()  # bfloat16 autocast
     eval_every: int | None = None
     eval_batch_size: int = 64  # batch size of dev and test predictions
     save_model: bool = True  # write the fine-tuned model (false: metrics and predictions only)

@@ -66,7 +66,7 @@ def evaluate(
     tests: Mapping[str, str | Sequence[Any]],
     *,
     batch_size: int = 64,
-    bf16: bool = True,
+    bf16: bool | None = None,
     max_examples: int | None = None,
     progress: bool = False,
     device: str | None = None,

@@ -38,6 +38,7 @@ from xladjust.tasks.base import pad_id_of
 from xladjust.tasks.batching import collate, model_inputs
 from xladjust.tasks.model import TaskModel
 from xladjust.tasks.trainset import TrainSet
+from xladjust.training_loop import bf16_field
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class TrainSettings:
     max_steps: int | None = None
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    bf16: bool = True
+    bf16: bool = bf16_field()  # bfloat16 autocast
     eval_every: int | None = None  # None: at the end of every epoch
     progress: bool = False
     max_grad_norm: float | None = 1.0

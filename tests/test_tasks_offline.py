@@ -21,7 +21,7 @@ from xladjust.tasks.finetune import finetune, read_run
 
 pytestmark = pytest.mark.slow
 
-COMMON = {"model": OFFLINE_SPEC, "progress": False, "threads": 1, "bf16": True}
+COMMON = {"model": OFFLINE_SPEC, "progress": False, "threads": 1}
 
 
 def _run(tmp_path, **kw):

@@ -74,17 +74,9 @@ def deprecated_alias(*old: str) -> dict[str, Any]:
     return {"cls": AliasedOption, "old_names": old}
 
 
-def auto_bf16() -> bool:
-    """bf16 autocast where the device multiplies bf16 natively: the rule of adjust's
-    ``--precision auto`` (a GPU that supports bf16, a CPU with AVX512-BF16 or AMX)."""
-    import torch
-
-    from xladjust.training_loop import resolve_precision
-
-    return resolve_precision("auto", torch.cuda.is_available()) == "bf16"
-
-
 def _resolve_bf16(ctx: click.Context, param: click.Parameter, value: bool | None) -> bool:
+    from xladjust.training_loop import auto_bf16
+
     return auto_bf16() if value is None else value
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.config import CONFIG_KINDS
+from xladjust.training_loop import auto_bf16
 
 EXTRA_CLASSES = {"transfer": "xladjust.tasks.config:TransferConfig"}  # pipeline transfer entries
 # The command whose options' help is the fallback meaning of a kind's keys.
@@ -139,6 +140,8 @@ def _walk(hint: Any) -> list[Any]:
 def _default(f: dataclasses.Field) -> str:
     if f.default is not dataclasses.MISSING:
         value = f.default
+    elif f.default_factory is auto_bf16:
+        return "auto: true where the device multiplies bf16 natively"
     elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         value = f.default_factory()  # type: ignore[misc]
     else:

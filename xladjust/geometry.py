@@ -28,6 +28,7 @@ from typing import Any
 
 from xladjust.errors import InputError
 from xladjust.io import atomic_path
+from xladjust.training_loop import bf16_or_auto
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ DEFAULT_MAX_SENTENCES = 500  # held-out sentence pairs probed (the first N of th
 
 def geometry_probe_config(bitext: Path, *, layers: str | int | list[int] = "last", seed: int = 0,
                           max_sentences: int | None = DEFAULT_MAX_SENTENCES, batch_size: int = 64,
-                          bf16: bool = True, out: Path | None = None) -> Any:
+                          bf16: bool | None = None, out: Path | None = None) -> Any:
     """The :class:`~xladjust.probes.config.ProbeConfig` a geometry curve is measured with;
     a standalone probe with this config measures the same numbers."""
     from xladjust.probes.config import BitextSpec, CheckpointSpec, ProbeConfig
@@ -46,7 +47,7 @@ def geometry_probe_config(bitext: Path, *, layers: str | int | list[int] = "last
     return ProbeConfig(
         models=[CheckpointSpec("model", "model")], out=Path(out or "."), bitexts=[BitextSpec(Path(bitext))],
         probes=list(PROBES_USED), layers=layers, seed=seed, max_sentences=max_sentences,
-        batch_size=batch_size, bf16=bf16, bootstrap=1,
+        batch_size=batch_size, bf16=bf16_or_auto(bf16), bootstrap=1,
     )
 
 
@@ -134,7 +135,7 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 
 def build_tracker(every: int | None, bitext: Path | str | None, *, model_spec: str | None = None,
                   tokenizer: Any = None, run_dir: Path, training: Sequence[Path | str] = (),
-                  layers: str | int | list[int] = "last", seed: int = 0, bf16: bool = True) -> GeometryTracker | None:
+                  layers: str | int | list[int] = "last", seed: int = 0, bf16: bool | None = None) -> GeometryTracker | None:
     """The hook for a run, or None when ``every`` is unset. Reads the held-out corpus and
     builds its triples now (bad input fails before training starts); refuses a corpus
     that the run trains on. The tokenizer is ``tokenizer`` or that of ``model_spec``."""
