@@ -112,6 +112,7 @@ def run_model(
     lengths = [len(f["input_ids"]) for f in features]
     results: list[dict[str, np.ndarray]] = [{} for _ in features]
     batches = list(inference_batches(lengths, batch_size))
+    autocast = bf16_or_auto(bf16)
     was_training = model.training
     model.eval()
     try:
@@ -119,7 +120,7 @@ def run_model(
             for idx in _maybe_progress(batches, progress, desc):
                 batch = collate([features[i] for i in idx], pad_id)
                 inputs = {k: v.to(device) for k, v in model_inputs(batch).items()}
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16_or_auto(bf16)):
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
                     out = model(**inputs)
                 for name in outputs:
                     values = out[name].float().cpu().numpy()

@@ -255,3 +255,19 @@ def test_every_config_bf16_default_follows_the_device(monkeypatch, fast):
         assert field.default_factory is training_loop.auto_bf16, config
     assert TrainSettings(epochs=1, batch_size=1, learning_rate=1e-5, seed=0).bf16 is fast
     assert EmbeddingOptions().bf16 is fast
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unset_bf16_arguments_follow_the_device(monkeypatch, fast, tmp_path):
+    """Function arguments left unset resolve like the config fields (bf16_or_auto)."""
+    import torch
+
+    from xladjust import training_loop
+    from xladjust.geometry import geometry_probe_config
+    from xladjust.probes.views import CheckpointEmbedder
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(training_loop, "cpu_has_fast_bf16", lambda: fast)
+    assert geometry_probe_config(tmp_path / "heldout").bf16 is fast
+    assert CheckpointEmbedder(None, layers=(1,), sentence_layers=(1,)).bf16 is fast
+    assert geometry_probe_config(tmp_path / "heldout", bf16=not fast).bf16 is (not fast)
