@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from xladjust.adjust.batching import Packed, PairBatch
 from xladjust.adjust.objectives import Objective, WordBatch
 from xladjust.pooling import pool_words
+from xladjust.training_loop import training_attention
 
 
 def hidden_states(model: Any, ids: Tensor, mask: Tensor, layer: int, num_layers: int) -> Tensor:
@@ -64,7 +65,8 @@ class AlignmentModel(nn.Module):
         links_total: int | None = None,
         words_total: int | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        hidden = hidden_states(self.encoder, ids, mask, self.layer, self.num_layers)
+        with training_attention(ids.device.type, ids.shape[-1]):
+            hidden = hidden_states(self.encoder, ids, mask, self.layer, self.num_layers)
         words = pool_words(hidden, pool_token, pool_word, pool_weight, n_words)
         batch = WordBatch(target=words.index_select(0, link_target),
                           source_frozen=source_frozen, source_all_frozen=source_all_frozen,

@@ -209,7 +209,8 @@ def clip_gradients(params: list[torch.nn.Parameter], max_norm: float | None) -> 
     coalesced (duplicate rows summed) first."""
     if max_norm is None:
         return None
-    norms = []
+    dense: list[Tensor] = []
+    norms: list[Tensor] = []
     for p in params:
         if p.grad is None:
             continue
@@ -217,18 +218,20 @@ def clip_gradients(params: list[torch.nn.Parameter], max_norm: float | None) -> 
             p.grad = p.grad.coalesce()
             norms.append(torch.linalg.vector_norm(p.grad._values(), dtype=torch.float32))
         else:
-            norms.append(torch.linalg.vector_norm(p.grad, dtype=torch.float32))
+            dense.append(p.grad)
+    if dense:  # one batched call instead of one kernel per tensor
+        norms.extend(n.float() for n in torch._foreach_norm(dense))
     if not norms:
         return 0.0
     norm = float(torch.linalg.vector_norm(torch.stack(norms)))
     if norm > max_norm:
         scale = max_norm / (norm + 1e-6)
+        if dense:
+            torch._foreach_mul_(dense, scale)
         for p in params:
-            if p.grad is not None:
+            if p.grad is not None and p.grad.is_sparse:
                 p.grad.mul_(scale)
     return norm
-
-
 
 
 def _summarize(window: list[dict[str, float]], state: LoopState, loop: Loop) -> dict[str, Any]:

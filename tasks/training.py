@@ -38,7 +38,7 @@ from xladjust.tasks.base import pad_id_of
 from xladjust.tasks.batching import collate, model_inputs
 from xladjust.tasks.model import TaskModel
 from xladjust.tasks.trainset import TrainSet
-from xladjust.training_loop import bf16_field
+from xladjust.training_loop import bf16_field, training_attention
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,11 @@ def _module_class() -> Any:
             self.extra = extra
 
         def forward(self, batch: dict[str, Any], step: int | None) -> tuple[Any, Any, dict[str, float]]:
-            task_loss = self.task.loss(self.model(**model_inputs(batch)), batch)
+            inputs = model_inputs(batch)
+            ids = inputs["input_ids"]
+            with training_attention(ids.device.type, ids.shape[-1]):
+                outputs = self.model(**inputs)
+            task_loss = self.task.loss(outputs, batch)
             if self.extra is None or step is None:
                 return task_loss, None, {}
             extra, parts = self.extra(step)
