@@ -11,6 +11,7 @@ import yaml
 
 from xladjust import cli_types as ct
 from xladjust.adjust.config import (
+    Allocator,
     EmbeddingUpdates,
     Mix,
     OptimizerKernel,
@@ -30,7 +31,8 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
            "checkpoint_every", "cpu", "resume", "overwrite", "max_tokens", "optimizer", "optimizer_kernel",
            "adam_beta1", "adam_beta2", "adam_eps", "weight_decay", "warmup_steps", "warmup_ratio",
            "schedule", "gradient_checkpointing", "dropout", "mix", "max_words", "max_subwords", "drop_identical",
-           "log_every", "keep_checkpoints", "forward_tokens", "probe_every", "probe_bitext")
+           "log_every", "keep_checkpoints", "forward_tokens", "probe_every", "probe_bitext",
+           "allocator")
 
 
 @click.command("adjust", epilog=example(
@@ -66,6 +68,8 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
               "the token budget that bounds activation memory.")
 @click.option("--forward-tokens", type=ct.COUNT, help="Padded subwords per forward pass (default 2048): larger "
               "micro-batches are forwarded in chunks with the same result (l2) and less memory.")
+@click.option("--allocator", type=click.Choice([a.value for a in Allocator]),
+              help="default, or compact: freed tensor memory goes back to the system (glibc; less peak RSS, slower).")
 @click.option("--optimizer", type=click.Choice([o.value for o in OptimizerName]), help="adamw (default) or adam.")
 @click.option("--optimizer-kernel", type=click.Choice([k.value for k in OptimizerKernel]),
               help="torch's Adam implementation: fused (default, least memory), foreach or loop.")

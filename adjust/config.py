@@ -50,6 +50,13 @@ class Precision(str, Enum):
     FP16 = "fp16"  # CUDA only; uses a gradient scaler
 
 
+class Allocator(str, Enum):
+    """How freed CPU memory goes back to the system (see :mod:`xladjust.allocator`)."""
+
+    DEFAULT = "default"  # malloc as the process has it: fastest, freed memory stays resident
+    COMPACT = "compact"  # glibc: tensors of 128 KiB or more unmapped when freed (less RSS, slower)
+
+
 class EmbeddingUpdates(str, Enum):
     """How the input word-embedding matrix (most of a multilingual encoder's parameters) trains.
 
@@ -75,7 +82,7 @@ class EmbeddingUpdates(str, Enum):
 # Options that steer how a run proceeds but not what it computes; a resumed run may
 # change them.
 RUN_CONTROL_KEYS = ("resume", "overwrite", "progress", "checkpoint_every", "keep_checkpoints",
-                    "keep_checkpoints_at_end", "log_every", "probe_every", "probe_bitext")
+                    "keep_checkpoints_at_end", "log_every", "probe_every", "probe_bitext", "allocator")
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,7 @@ class AdjustConfig:
     embeddings: EmbeddingUpdates = EmbeddingUpdates.SPARSE
     precision: Precision = Precision.AUTO
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~30% slower
+    allocator: Allocator = Allocator.DEFAULT  # compact: freed tensor memory goes back to the system (glibc)
     cpu: bool = False  # force the CPU even when a GPU is visible
     seed: int = 0
     # run control

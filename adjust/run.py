@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig
+from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig, Allocator
+from xladjust.allocator import use_compact_allocator
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
@@ -64,6 +65,8 @@ def adjust(config: AdjustConfig) -> Path:
     geometry = build_tracker(  # issue 13: geometry curves; the held-out triples are built before any work
         config.probe_every, config.probe_bitext, model_spec=config.model, run_dir=config.out,
         training=config.aligned, layers=config.layer, seed=config.seed)
+    if config.allocator is Allocator.COMPACT:
+        use_compact_allocator()
     accelerator = make_accelerator(config)
     with claim_output(config.out, command="adjust", inputs=[*config.aligned, config.model, config.probe_bitext],
                       legacy=_LEGACY, enabled=accelerator.is_main_process) as claim:

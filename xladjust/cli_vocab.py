@@ -99,6 +99,8 @@ VOCABULARY: dict[str, str] = {
                                      "with the same gradient).",
     "--gradient-checkpointing/--no-gradient-checkpointing": "adjust: recompute activations in backward "
                                                             "(less memory, slower).",
+    "--allocator": "adjust: default, or compact (glibc: freed tensor memory goes back to the system; less "
+                   "peak RSS, slower).",
     "--dropout/--no-dropout": "adjust: train with the encoder's dropout, or without it.",
     "--log-every/--keep-checkpoints": "adjust: optimizer steps between metrics lines; checkpoints kept.",
     "--special-tokens/--no-special-tokens": "adjust: align the tokenizer's special tokens as pseudo-words.",
