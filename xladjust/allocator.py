@@ -12,8 +12,9 @@ and 0.9 GB free in its heap.
 ``compact`` fixes the threshold at :data:`COMPACT_THRESHOLD`: every tensor of that size
 or more is mapped on allocation and unmapped when freed, so resident memory follows what
 is live (same run: 2.63 GB), at the cost of zeroing fresh pages for every such tensor
-(same run: about a third slower). It is process-wide and stays in force for the rest of
-the process. Elsewhere (macOS, Windows, musl) it does nothing and says so.
+(same run: about 40% slower; ``benchmarks/adjust.py`` measures both). It is process-wide
+and stays in force for the rest of the process. Elsewhere (macOS, Windows, musl) it does
+nothing and says so.
 """
 
 from __future__ import annotations
