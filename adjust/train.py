@@ -38,6 +38,7 @@ from xladjust.adjust.forward import batch_inputs
 from xladjust.adjust.objectives import Objective
 from xladjust.adjust.regularizers import ParameterAnchor
 from xladjust.finite import check_finite_loss, check_finite_weights
+from xladjust.interrupts import check_interrupted
 from xladjust.io import atomic_path
 from xladjust.training_loop import gather_rng, reduce_record, restore_rng, scheduler_state
 from xladjust.training_state import TrainingState, save_training_state, verify_same_run
@@ -108,6 +109,7 @@ def run_loop(loop: Loop, state: LoopState, on_step: Any = None) -> LoopState:
     try:
         for index in range(state.step, len(loop.steps)):
             started = time.perf_counter()
+            check_interrupted()  # a signal whose exception something swallowed stops the run here
             record = train_step(loop, loop.steps[index])
             check_finite_loss(record["loss"], index + 1, "adjust")  # issue 12: a diverged run stops here
             elapsed = time.perf_counter() - started

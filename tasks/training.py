@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from xladjust.errors import InputError
 from xladjust.finite import check_finite_loss, check_finite_weights
+from xladjust.interrupts import check_interrupted
 from xladjust.tasks.base import pad_id_of
 from xladjust.tasks.batching import collate, model_inputs
 from xladjust.tasks.model import TaskModel
@@ -250,6 +251,7 @@ def train(
         hook(state.step, tm.encoder, state.step >= steps)  # issue 13
     try:
         for chunk in _steps(data, state.step, per_epoch, group, n_batches):
+            check_interrupted()  # a signal whose exception something swallowed stops the run here
             started = time.perf_counter()
             mine = chunk[acc.process_index :: world]
             loss, parts = _train_step(acc, module, optimizer, scheduler, trainable, mine, pad_id,

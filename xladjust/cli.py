@@ -19,6 +19,7 @@ from xladjust import __version__
 from xladjust import cli_types as ct
 from xladjust.cli_options import example
 from xladjust.errors import XladjustError
+from xladjust.interrupts import Interrupted, forget_signals, on_signal
 
 # name -> ("module:attribute", short help). A stage adds its commands here.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
@@ -120,20 +121,6 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived. Raised in the main thread by :func:`on_signal`, so every
-    stage unwinds as for Ctrl-C: ``finally`` blocks remove scratch files, nothing is
-    marked complete. Not a KeyboardInterrupt, so click does not turn it into an Abort."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def on_signal(signum: int, frame: Any) -> None:
-    raise Interrupted(signum)
-
-
 INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
@@ -147,6 +134,7 @@ def install_signal_handlers() -> dict[int, Any]:
     previous: dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
         return previous
+    forget_signals()
     for name in INTERRUPT_SIGNALS:
         signum = getattr(signal, name, None)
         if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:

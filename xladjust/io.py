@@ -225,7 +225,11 @@ def _umask() -> int:
 
 
 def mark_complete(run_dir: str | os.PathLike[str]) -> None:
-    """Mark a run directory complete; done last, after every output is in place."""
+    """Mark a run directory complete; done last, after every output is in place. Never
+    after a signal, even one whose exception was swallowed (:mod:`xladjust.interrupts`)."""
+    from xladjust.interrupts import check_interrupted
+
+    check_interrupted()
     write_text_atomic(Path(run_dir) / COMPLETE_MARKER, "")
 
 
