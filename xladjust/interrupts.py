@@ -2,12 +2,13 @@
 
 The CLI's handler (:func:`on_signal`, installed by ``xladjust.cli``) raises
 :class:`Interrupted` in the main thread at whatever line is running, so every stage unwinds
-as for Ctrl-C. Code that catches ``BaseException`` or uses a bare ``except`` (some
-third-party import paths do) can swallow that exception, and the run would then go on and
-finish as if no signal had come: seen with SIGTERM during adjust's set-up, once in 25 runs,
-exit status 0 and the run marked complete. So the handler also records the signal, and
-:func:`check_interrupted` raises it again; it runs before any run directory is marked
-complete (:func:`xladjust.io.mark_complete`) and after every training step.
+as for Ctrl-C. Code that catches ``BaseException`` or uses a bare ``except`` can swallow
+that exception, and the run would then go on and finish as if no signal had come: seen
+with SIGTERM during adjust's set-up, once in 25 runs, exit status 0 and the run marked
+complete (the code that swallowed it, somewhere in the libraries loaded there, was not
+identified). So the handler also records the signal, and :func:`check_interrupted` raises
+it again; it runs before any run directory is marked complete
+(:func:`xladjust.io.mark_complete`) and before every training step.
 """
 
 from __future__ import annotations
