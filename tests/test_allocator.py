@@ -52,3 +52,12 @@ def test_allocator_option_is_run_control_and_checked(tmp_path):
     assert config.allocator is Allocator.COMPACT
     with pytest.raises(ConfigError, match="allocator"):
         build_config(AdjustConfig, {"aligned": [str(tmp_path)], "out": str(tmp_path / "o"), "allocator": "tiny"})
+
+
+def test_compact_allocator_without_glibc_keeps_the_default_and_says_so(monkeypatch, caplog):
+    import xladjust.allocator as allocator
+
+    monkeypatch.setattr(allocator, "_glibc", lambda: None)
+    with caplog.at_level("WARNING", logger="xladjust.allocator"):
+        assert allocator.use_compact_allocator() is False
+    assert "default allocator stays" in caplog.text

@@ -47,3 +47,20 @@ def test_installing_the_handlers_forgets_an_earlier_commands_signal():
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def test_the_adjust_loop_stops_on_a_swallowed_signal_before_its_first_step(tiny_checkpoints, tmp_path):
+    from helpers_adjust import write_sample_corpus
+
+    from xladjust.adjust import AdjustConfig, adjust
+    from xladjust.config import build_config
+
+    corpus = write_sample_corpus(tmp_path / "aligned")
+    out = tmp_path / "run"
+    config = build_config(AdjustConfig, {"aligned": [str(corpus)], "out": str(out), "model": str(tiny_checkpoints["wordpiece"]),
+                                         "max_steps": 3, "precision": "fp32", "progress": False, "checkpoint_every": None})
+    _swallowed_signal(signal.SIGTERM)
+    with pytest.raises(interrupts.Interrupted):
+        adjust(config)
+    assert not (out / "metrics.jsonl").exists() or not (out / "metrics.jsonl").read_text().strip()
+    assert not is_complete(out)

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from xladjust.interrupts import check_interrupted
+
 COMPLETE_MARKER = ".complete"
 
 
@@ -227,8 +229,6 @@ def _umask() -> int:
 def mark_complete(run_dir: str | os.PathLike[str]) -> None:
     """Mark a run directory complete; done last, after every output is in place. Never
     after a signal, even one whose exception was swallowed (:mod:`xladjust.interrupts`)."""
-    from xladjust.interrupts import check_interrupted
-
     check_interrupted()
     write_text_atomic(Path(run_dir) / COMPLETE_MARKER, "")
 
