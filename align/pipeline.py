@@ -124,9 +124,11 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     inputs = [given.src, given.tgt, given.bitext, given.tsv, given.hf, config.aligner.embedding.model]
     legacy = [(PAIRS_FILE, MANIFEST_FILE)]
     if config.self_train.rounds:
-        from xladjust.align.selftrain import self_train
+        from xladjust.align.selftrain import rounds_dir, self_train
 
         check_not_input(Path(config.out), inputs)
+        rounds = rounds_dir(Path(config.out))
+        check_not_input(rounds, inputs, label=f"the self-training rounds folder {rounds} (from --out)")
         check_replaceable(Path(config.out), "align", legacy)
         return self_train(config, progress=progress)
     with claim_output(config.out, command="align", inputs=inputs, legacy=legacy):

@@ -60,3 +60,22 @@ def test_self_training_needs_the_embedding_aligner(tmp_path):
                      aligner=AlignerSpec(name="embedding", embedding=EmbeddingOptions()),
                      self_train=SelfTrainOptions(rounds=1))
     assert ok.check() == []
+
+
+def test_a_model_inside_the_rounds_folder_is_refused_and_kept(tmp_path, tiny_checkpoints, capsys):
+    """Continuing from an earlier run's round model with the same --out would adjust later
+    rounds into the folder the input model lives in: refused before any round runs."""
+    src, tgt = write_small_corpus(tmp_path)
+    out = tmp_path / "out"
+    common = ["-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src), "--tgt", str(tgt),
+              "--aligner", "embedding", "--layer", "1", "--torch-threads", "1", "--workers", "1",
+              "--self-train-steps", "2", "--out", str(out)]
+    code, _, err = run_cli([*common, "--model", str(tiny_checkpoints["wordpiece"]), "--self-train", "2"], capsys)
+    assert code == 0, err
+    earlier = rounds_dir(out) / "round-1" / "model"
+    before = {p.name: p.read_bytes() for p in earlier.iterdir() if p.is_file()}
+    code, _, err = run_cli([*common, "--model", str(earlier), "--self-train", "2"], capsys)
+    assert code == 2
+    assert "lies inside" in err or "contains" in err, err
+    assert str(rounds_dir(out)) in err
+    assert {p.name: p.read_bytes() for p in earlier.iterdir() if p.is_file()} == before

@@ -137,8 +137,9 @@ def active_claim(target: str | os.PathLike[str]) -> Claim | None:
 # ----------------------------------------------------------------------------- checks
 
 
-def check_not_input(out: Path, inputs: Iterable[Any], flag: str = "--out") -> None:
-    """Refuse an output that equals, contains or lies inside any existing input path."""
+def check_not_input(out: Path, inputs: Iterable[Any], flag: str = "--out", *, label: str | None = None) -> None:
+    """Refuse an output that equals, contains or lies inside any existing input path;
+    ``label`` names the output in the message (default: ``flag out``)."""
     target = _real(out)
     for item in inputs:
         if item is None or (isinstance(item, str) and (not item.strip() or ":" in item)):
@@ -155,7 +156,7 @@ def check_not_input(out: Path, inputs: Iterable[Any], flag: str = "--out") -> No
             how = "lies inside"
         else:
             continue
-        raise OutputError(f"{flag} {out} {how} the input {item}; writing there would destroy it. "
+        raise OutputError(f"{label or f'{flag} {out}'} {how} the input {item}; writing there would destroy it. "
                           f"Choose another {flag}")
 
 
