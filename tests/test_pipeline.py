@@ -69,6 +69,29 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, tiny_checkpoints, ca
     assert not (tmp_path / "runs").exists()
 
 
+def test_self_training_aligner_in_a_pipeline(tmp_path, tiny_checkpoints, capsys):
+    """The demo's aligner (embedding, self-training rounds) as a pipeline stage: the plan
+    names the extraction, not a symmetrization heuristic the embedding aligner never applies,
+    and the train and held-out corpora carry the rounds' record."""
+    from xladjust.align.corpus import check_aligned_corpus
+
+    align = {"aligner": {"name": "embedding", "embedding": {"layer": 1, "method": "entmax", "threshold": 0.3,
+                                                            "temperature": 0.05, "threads": 1}},
+             "self_train": {"rounds": 1, "steps": 2, "batch_size": 4}, "workers": 1}
+    path = write_config(tmp_path, tiny_checkpoints["unigram"], align=align)
+    code, out, _ = run_cli(["run", str(path), "--dry-run"], capsys)
+    assert code == 0 and "embedding (entmax, layer 1), 1 self-training round on train + held-out text" in out
+    assert "grow-diag" not in out
+    code, out, err = run_cli(["-q", "run", str(path)], capsys)
+    assert code == 0, err
+    stage = tmp_path / "runs" / "align-en-es"
+    for part in ("train", "heldout"):
+        history = check_aligned_corpus(stage / part)["self_training"]["history"]
+        assert [h["round"] for h in history] == [0, 1]
+        assert history[1]["model"] == str(stage / "joint.self-train" / "round-0" / "model")
+    assert is_complete(stage / "joint.self-train" / "round-0" / "model")
+
+
 def test_every_config_problem_is_reported_before_work(tmp_path, tiny_checkpoints, capsys):
     path = write_config(tmp_path, tiny_checkpoints["unigram"], adjust={"objective": "nope", "lr": -1},
                         probe={"layers": "middle"}, surprise=1)

@@ -463,8 +463,20 @@ def _align_stage(cfg: PipelineConfig, pair: LanguagePair, progress: bool) -> Sta
         _run_align(cfg, pair, directory, progress)
 
     what = "train" + (" + held-out" if pair.heldout else "")
-    return Stage(f"align {pair.label}", directory, key, run,
-                 f"{train_cfg.aligner.name} ({train_cfg.aligner.symmetrize.value}) on {what} text")
+    return Stage(f"align {pair.label}", directory, key, run, f"{aligner_label(train_cfg)} on {what} text")
+
+
+def aligner_label(align_cfg: Any) -> str:
+    """What aligns, for the plan: the embedding aligner's extraction (its links need no
+    symmetrization), a statistical aligner's heuristic, and any self-training rounds."""
+    aligner = align_cfg.aligner
+    if aligner.name == "embedding":
+        layer = "default layer" if aligner.embedding.layer is None else f"layer {aligner.embedding.layer}"
+        label = f"embedding ({aligner.embedding.method}, {layer})"
+    else:
+        label = f"{aligner.name} ({aligner.symmetrize.value})"
+    rounds = align_cfg.self_train.rounds
+    return label + (f", {rounds} self-training round{'s' * (rounds != 1)}" if rounds else "")
 
 
 def _run_align(cfg: PipelineConfig, pair: LanguagePair, directory: Path, progress: bool) -> None:
