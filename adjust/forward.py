@@ -22,13 +22,15 @@ from xladjust.adjust.batching import Packed, PairBatch
 from xladjust.adjust.objectives import Objective, WordBatch
 from xladjust.pooling import pool_words
 from xladjust.training_loop import training_attention
+from xladjust.truncate import first_layers
 
 
 def hidden_states(model: Any, ids: Tensor, mask: Tensor, layer: int, num_layers: int) -> Tensor:
     """Hidden states ``(B, T, H)`` at ``layer`` (0 = embeddings, ``num_layers`` = last), fp32."""
     if layer == num_layers:
         return model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-    out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    with first_layers(model, layer):  # the layers above are not computed
+        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
     return out.hidden_states[layer].float()
 
 

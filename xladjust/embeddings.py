@@ -199,10 +199,12 @@ def _forward_hidden(model: Any, ids: np.ndarray, mask: np.ndarray, layers: tuple
     """Stacked hidden states ``(n_layers, B, T, H)`` for the requested layers."""
     import torch
 
+    from xladjust.truncate import first_layers
+
     device = next(model.parameters()).device
     input_ids = torch.from_numpy(ids).to(device)
     attention = torch.from_numpy(mask).to(device)
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16), first_layers(model, max(layers)):
         out = model(input_ids=input_ids, attention_mask=attention, output_hidden_states=True)
     return torch.stack([out.hidden_states[k] for k in layers]).float()
 
