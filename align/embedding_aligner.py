@@ -39,32 +39,6 @@ log = logging.getLogger(__name__)
 Link = tuple[int, int]
 
 
-@contextlib.contextmanager
-def first_layers_only(model: Any, n_layers: int) -> Iterator[Any]:
-    """Within the block, ``model`` runs only its first ``n_layers`` transformer layers.
-
-    Hidden state ``n_layers`` is exactly the full model's, and the layers above it are not
-    computed (a third of the work at layer 8 of 12). The layer list and the config are
-    restored on exit. Models without an ``encoder.layer`` list (BERT and XLM-R have one)
-    run whole.
-    """
-    from torch import nn
-
-    encoder = getattr(model, "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    if not isinstance(layers, nn.ModuleList) or n_layers >= len(layers):
-        yield model
-        return
-    depth = model.config.num_hidden_layers
-    encoder.layer = nn.ModuleList(list(layers)[:n_layers])
-    model.config.num_hidden_layers = n_layers
-    try:
-        yield model
-    finally:
-        encoder.layer = layers
-        model.config.num_hidden_layers = depth
-
-
 def choose_threads(requested: int | None) -> int | None:
     """Torch threads for the aligner: ``requested``, else 1 when other jobs keep the CPU
     busy (load average at or above the core count), else None (torch's default).
@@ -163,9 +137,9 @@ class EmbeddingBackend:
         on_cpu = next(loaded.model.parameters()).device.type == "cpu"
         self.threads_used = choose_threads(opts.threads) if on_cpu else None
         for chunk in chunked(pairs, opts.chunk_pairs):
-            with torch_threads(self.threads_used), first_layers_only(loaded.model, max(layers)) as model:
-                src = embed_words(model, loaded.tokenizer, [list(s) for s, _ in chunk], **kwargs)
-                tgt = embed_words(model, loaded.tokenizer, [list(t) for _, t in chunk], **kwargs)
+            with torch_threads(self.threads_used):  # embed_words computes no layer above max(layers)
+                src = embed_words(loaded.model, loaded.tokenizer, [list(s) for s, _ in chunk], **kwargs)
+                tgt = embed_words(loaded.model, loaded.tokenizer, [list(t) for _, t in chunk], **kwargs)
             for k in range(len(chunk)):
                 s0, s1 = src.offsets[k], src.offsets[k + 1]
                 t0, t1 = tgt.offsets[k], tgt.offsets[k + 1]

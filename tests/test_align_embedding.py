@@ -16,7 +16,7 @@ from xladjust.align.config import (
     InputSpec,
     default_layer,
 )
-from xladjust.align.embedding_aligner import EmbeddingBackend, first_layers_only, pair_links
+from xladjust.align.embedding_aligner import EmbeddingBackend, pair_links
 from xladjust.align.evaluate import evaluate_aligner
 from xladjust.align.similarity import (
     align_by_similarity,
@@ -82,20 +82,6 @@ def test_pair_links_from_vectors():
 
 def test_default_layer():
     assert default_layer(12) == 8 and default_layer(24) == 16 and default_layer(2) == 1 and default_layer(1) == 1
-
-
-def test_first_layers_only_is_exact_and_restores_the_model(tiny_model):
-    import torch
-
-    from xladjust.embeddings import embed_words
-
-    words = [s.split() for s, _ in PAIRS]
-    full = embed_words(tiny_model.model, tiny_model.tokenizer, words, layers=[1])
-    with first_layers_only(tiny_model.model, 1) as model:
-        assert len(model.encoder.layer) == 1
-        short = embed_words(model, tiny_model.tokenizer, words, layers=[1])
-    assert len(tiny_model.model.encoder.layer) == 2 and tiny_model.model.config.num_hidden_layers == 2
-    assert torch.allclose(torch.from_numpy(full.vectors), torch.from_numpy(short.vectors))
 
 
 def test_backend_on_a_tiny_model(tiny_model, tmp_path):
