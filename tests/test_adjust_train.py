@@ -330,3 +330,37 @@ def test_without_dropout_the_regularizer_starts_at_zero(tiny_checkpoints, corpus
 
     assert first_reg(False) == pytest.approx(0.0, abs=1e-7)
     assert first_reg(True) > 1e-4
+
+
+def test_the_tokenizer_is_not_held_through_training_and_the_export_has_it(tiny_checkpoints, corpus, tmp_path,
+                                                                          monkeypatch):
+    """The tokenizer (330 MB for the offline model) is released once every sentence is
+    tokenized and loaded again for the export, which tokenizes as the source does."""
+    import gc
+    import weakref
+
+    import xladjust.models as models_module
+    from xladjust.models import load_tokenizer
+
+    loaded_tokenizers, alive = [], []
+    original_load, original_loop = models_module.load_model, train_module.run_loop
+
+    def loading(*args, **kwargs):
+        loaded = original_load(*args, **kwargs)
+        loaded_tokenizers.append(weakref.ref(loaded.tokenizer))
+        return loaded
+
+    def counting(loop, state, **kwargs):
+        gc.collect()
+        alive.append(sum(ref() is not None for ref in loaded_tokenizers))
+        return original_loop(loop, state, **kwargs)
+
+    monkeypatch.setattr(models_module, "load_model", loading)
+    monkeypatch.setattr(train_module, "run_loop", counting)
+    model_dir = tiny_checkpoints["unigram"]
+    out = adjust(make_config(model_dir, corpus, tmp_path / "run", max_steps=2))
+    assert len(loaded_tokenizers) == 1 and alive == [0]
+    text = ["el gato come pescado", "the cat eats fish"]
+    exported, source = load_tokenizer(str(out)), load_tokenizer(str(model_dir))
+    assert exported(text)["input_ids"] == source(text)["input_ids"]
+    assert exported.pad_token_id == source.pad_token_id
