@@ -1,7 +1,7 @@
 """The adjusted encoder as a Hugging Face checkpoint that sentence-transformers also loads.
 
 The encoder is saved with ``save_pretrained`` (config + safetensors weights) beside its
-tokenizer, then sentence-transformers writes its module files (mean pooling over
+tokenizer (saved when training starts, see :func:`snapshot_tokenizer`), then sentence-transformers writes its module files (mean pooling over
 subwords) into the same directory, so both ``AutoModel.from_pretrained(DIR)`` and
 ``SentenceTransformer(DIR)`` load it. Objective heads are not part of the encoder and are
 left out. Everything is written to a staging directory first and moved into the run
@@ -19,15 +19,30 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def save_encoder(encoder: Any, tokenizer: Any, run_dir: Path) -> list[str]:
-    """Save ``encoder`` and ``tokenizer`` into ``run_dir``; return the names written."""
+TOKENIZER_SNAPSHOT = ".tokenizer"  # inside the run directory, until the export
+
+
+def snapshot_tokenizer(tokenizer: Any, run_dir: Path) -> Path:
+    """Save ``tokenizer`` into the run directory now, so the run need not hold it (330 MB
+    resident for a 250k-entry vocabulary) until the export; return the folder."""
+    folder = Path(run_dir) / TOKENIZER_SNAPSHOT
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def save_encoder(encoder: Any, tokenizer_files: Path, run_dir: Path) -> list[str]:
+    """Save ``encoder`` beside the tokenizer files of :func:`snapshot_tokenizer` into
+    ``run_dir`` (the snapshot is used up); return the names written."""
     run_dir = Path(run_dir)
     stage = run_dir / ".export.tmp"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     try:
         encoder.save_pretrained(stage, safe_serialization=True)
-        tokenizer.save_pretrained(stage)
+        for path in Path(tokenizer_files).iterdir():
+            shutil.copy2(path, stage / path.name)
         _add_sentence_transformers_files(stage)
         names = sorted(p.name for p in stage.iterdir())
         for name in names:
@@ -37,6 +52,7 @@ def save_encoder(encoder: Any, tokenizer: Any, run_dir: Path) -> list[str]:
             os.replace(stage / name, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    shutil.rmtree(tokenizer_files, ignore_errors=True)
     return names
 
 
