@@ -93,6 +93,17 @@ def test_an_architecture_not_known_to_be_cut_safely_runs_whole():
         assert model.encoder.layer is layers
 
 
+def test_without_the_means_to_attach_the_recorders_nothing_is_cut(tiny, monkeypatch):
+    # a transformers that records hidden states with hooks but has moved the function that
+    # attaches them: a cut could corrupt later full passes, so the model runs whole
+    import sys
+
+    monkeypatch.setitem(sys.modules, "transformers.utils.output_capturing", None)
+    layers = tiny.model.encoder.layer
+    with first_layers(tiny.model, 1):
+        assert tiny.model.encoder.layer is layers
+
+
 def test_word_vectors_at_a_middle_layer_equal_the_full_pass(tiny, monkeypatch):
     sentences = [["the", "cat", "sat"], ["a", "dog"], ["el", "gato"]]
     calls = _count_layer_calls(tiny.model)
@@ -110,7 +121,16 @@ def test_adjusting_a_middle_layer_gives_the_weights_of_a_full_pass(tmp_path, mon
     corpus = write_sample_corpus(tmp_path / "corpus")
     settings = {"aligned": [str(corpus)], "model": str(model_dir), "layer": 1, "max_steps": 3, "batch_size": 6,
                 "lr": 1e-3, "precision": "fp32", "progress": False, "checkpoint_every": None}
+    depths = []
+
+    def recording(model, k):
+        with first_layers(model, k):
+            depths.append(len(model.encoder.layer))
+            yield
+
+    monkeypatch.setattr(forward_module, "first_layers", contextlib.contextmanager(recording))
     cut = adjust(build_config(AdjustConfig, {**settings, "out": str(tmp_path / "cut")}))
+    assert depths and set(depths) == {1}  # every training (and frozen) pass ran one layer of two
     monkeypatch.setattr(forward_module, "first_layers", lambda model, k: contextlib.nullcontext())
     full = adjust(build_config(AdjustConfig, {**settings, "out": str(tmp_path / "full")}))
     ours, theirs = load_file(str(cut / "model.safetensors")), load_file(str(full / "model.safetensors"))

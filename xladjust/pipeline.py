@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,6 +32,9 @@ from xladjust.io import (
     write_json_atomic,
 )
 from xladjust.models import OFFLINE_SPEC
+
+if TYPE_CHECKING:
+    from xladjust.align.config import AlignConfig
 
 log = logging.getLogger(__name__)
 
@@ -466,7 +469,7 @@ def _align_stage(cfg: PipelineConfig, pair: LanguagePair, progress: bool) -> Sta
     return Stage(f"align {pair.label}", directory, key, run, f"{aligner_label(train_cfg)} on {what} text")
 
 
-def aligner_label(align_cfg: Any) -> str:
+def aligner_label(align_cfg: AlignConfig) -> str:
     """What aligns, for the plan: the embedding aligner's extraction (its links need no
     symmetrization), a statistical aligner's heuristic, and any self-training rounds."""
     aligner = align_cfg.aligner

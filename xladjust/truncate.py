@@ -13,6 +13,7 @@ transformers 5 records hidden states with hooks that it attaches, at a model's f
 forward pass, to the layers present then: a first pass that is cut would leave the upper
 layers unrecorded for every later full pass. So the hooks are attached before any cut, and
 where that cannot be done the model runs whole.
+
 Dropout draws fewer random numbers when the upper layers are skipped, so a training run
 *with dropout* at a middle layer follows a different (equally valid) random stream.
 """
@@ -36,7 +37,7 @@ _LAYER_STACKS = {
 }
 
 
-def layer_stack(model: Any) -> tuple[Any, str, nn.ModuleList] | None:
+def _layer_stack(model: Any) -> tuple[Any, str, nn.ModuleList] | None:
     """(owner, attribute, layers) of ``model``'s stack of layers, when its architecture is one
     that :func:`first_layers` may cut; else None."""
     path = _LAYER_STACKS.get(getattr(getattr(model, "config", None), "model_type", None))
@@ -54,7 +55,7 @@ def layer_stack(model: Any) -> tuple[Any, str, nn.ModuleList] | None:
 def first_layers(model: Any, k: int) -> Iterator[None]:
     """Within the block, ``model`` runs only its first ``k`` layers (when it can be cut and
     ``1 <= k`` is below its depth); its layers are restored on exit, error or not."""
-    stack = layer_stack(model)
+    stack = _layer_stack(model)
     if stack is None or not 1 <= k < len(stack[2]):
         yield
         return
