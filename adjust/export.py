@@ -1,8 +1,9 @@
 """The adjusted encoder as a Hugging Face checkpoint that sentence-transformers also loads.
 
 The encoder is saved with ``save_pretrained`` (config + safetensors weights) beside its
-tokenizer (saved when training starts, see :func:`snapshot_tokenizer`), then sentence-transformers writes its module files (mean pooling over
-subwords) into the same directory, so both ``AutoModel.from_pretrained(DIR)`` and
+tokenizer (saved when training starts, see :func:`snapshot_tokenizer`), then
+sentence-transformers writes its module files (mean pooling over subwords) into the same
+directory, so both ``AutoModel.from_pretrained(DIR)`` and
 ``SentenceTransformer(DIR)`` load it. Objective heads are not part of the encoder and are
 left out. Everything is written to a staging directory first and moved into the run
 directory file by file.
