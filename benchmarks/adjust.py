@@ -21,7 +21,15 @@ intersection), one epoch, learning rate 5e-5:
 - memory options on the defaults: gradient checkpointing, a smaller token budget per
   micro-batch, and torch's other Adam kernels (``loop``: one tensor at a time; ``foreach``);
 - the compact allocator (freed tensor memory goes back to the system, :mod:`xladjust.allocator`)
-  on the defaults and on the reference settings: the same math, less resident memory.
+  on the defaults and on the reference settings: the same math, less resident memory;
+- ``model alone``: the ceiling of any loop around this model. The set-up of the defaults or
+  of the reference settings (the same pairs, frozen pass, micro-batches, dropout and
+  embedding gradients), then only the encoder's forward and backward over each step's
+  micro-batches (a sum of squared hidden states as the loss): no pooling, objective,
+  optimizer, clipping or bookkeeping. ``model alone, pure bf16`` does the same
+  with the encoder's weights in bf16 and no autocast (no casts; a different precision, so
+  only a bound, never a training setting). A speed target above these arms' ratios is out
+  of reach of the loop on this machine, whatever the loop does.
 
 Each arm runs in its own process, one after another, so its peak RSS (``ru_maxrss``) is its
 own; pairs/s counts all training work of a run, the frozen English pass included. Also
@@ -37,6 +45,7 @@ adjust loop's achieved FLOP rate (6 · non-embedding parameters per trained subw
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -71,7 +80,14 @@ ARMS = {
     "compact": ("defaults + allocator compact", {**DEFAULTS, "allocator": "compact"}),
     "reference-compact": ("reference settings + allocator compact", {**REFERENCE_SETTINGS, "allocator": "compact"}),
 }
-ALL_ARMS = ["straightforward", *ARMS]
+# upper bounds of the loop (see module doc): arm -> (label, the adjust arm whose set-up it takes, pure bf16)
+CEILINGS = {
+    "model-alone": ("model alone, defaults' batches", "defaults", False),
+    "model-alone-bf16": ("model alone, defaults' batches, pure bf16", "defaults", True),
+    "reference-alone": ("model alone, reference's batches", "reference", False),
+    "reference-alone-bf16": ("model alone, reference's batches, pure bf16", "reference", True),
+}
+ALL_ARMS = ["straightforward", *ARMS, *CEILINGS]
 TARGETS = {"reference_speed": 10.0, "reference_memory": 0.5, "defaults_speed": 15.0, "defaults_gb": 3.0,
            "flop_share": 0.5}
 
@@ -108,6 +124,10 @@ def main() -> None:
         started = time.perf_counter()
         if arm == "straightforward":
             results[arm] = run_child(ctx, run_straightforward, args.threads, str(corpus))
+        elif arm in CEILINGS:
+            _, like, pure = CEILINGS[arm]
+            results[arm] = run_child(ctx, run_model_alone, args.threads, str(corpus), str(work / f"run-{arm}"),
+                                     ARMS[like][1], pure)
         else:
             results[arm] = run_child(ctx, run_adjust, args.threads, str(corpus), str(work / f"run-{arm}"), ARMS[arm][1])
         r = results[arm]
@@ -122,7 +142,7 @@ def report(results: dict[str, dict], rates: dict[str, float], load_start: float,
     print(f"{'arm':<38}{'pairs/s':>9}{'vs s.f.':>9}{'peak MB':>9}{'vs s.f.':>9}{'train s':>9}{'frozen s':>9}"
           f"{'GFLOP/s':>9}{'% bf16':>8}")
     for arm, r in results.items():
-        name = "straightforward (reference design)" if arm == "straightforward" else ARMS[arm][0]
+        name = "straightforward (reference design)" if arm == "straightforward" else _label(arm)
         speed = f"{r['pairs_per_s'] / base['pairs_per_s']:.2f}x" if base else "-"
         memory = f"{r['peak_mb'] / base['peak_mb']:.2f}x" if base else "-"
         achieved = r["flops"] / r["seconds"]
@@ -155,7 +175,19 @@ def report(results: dict[str, dict], rates: dict[str, float], load_start: float,
     for label, value, target, sense in checks:
         met = value >= target if sense == ">=" else value <= target
         print(f"{label:<58}{value:>8.2f}  target {sense} {target:<5} {'met' if met else 'NOT met'}")
+    for arm, (label, like, _) in CEILINGS.items():  # upper bounds: no loop around the model beats its own passes
+        r = results.get(arm)
+        if r is None:
+            continue
+        speed = f"{r['pairs_per_s'] / base['pairs_per_s']:.2f}x straightforward, " if base else ""
+        loop = (f"; the {ARMS[like][0]} loop runs at {results[like]['pairs_per_s'] / r['pairs_per_s']:.2f} of it"
+                if like in results else "")
+        print(f"ceiling, {label}: {speed}{r['flops'] / r['seconds'] / rates['bf16']:.2f} of the bf16 rate{loop}")
     print(f"load average: {load_start:.1f} at start, {load_end:.1f} at end (2 cores shared: ratios are noisy)")
+
+
+def _label(arm: str) -> str:
+    return CEILINGS[arm][0] if arm in CEILINGS else ARMS[arm][0]
 
 
 def prepare_corpus(data: Path, work: Path, pairs: int) -> Path:
@@ -246,6 +278,63 @@ def run_adjust(corpus: str, out: str, settings: dict) -> dict:
     return {"pairs_per_s": metrics["pairs_per_s"], "train_seconds": metrics["train_seconds"],
             "targets_seconds": metrics["targets_seconds"], "seconds": seconds, "pairs": metrics["pairs_seen"],
             "flops": 6 * n_params * trained + 2 * n_params * frozen, "precision": manifest["training"]["mixed_precision"]}
+
+
+def run_model_alone(corpus: str, out: str, settings: dict, pure_bf16: bool) -> dict:
+    """The encoder's forward and backward over the micro-batches of an adjust run with
+    ``settings``, nothing else (see module doc): the time any loop around this model needs
+    at least. Nothing is written to ``out``."""
+    import torch
+
+    from xladjust.adjust import AdjustConfig
+    from xladjust.adjust.batching import collate_pairs
+    from xladjust.adjust.dataset import scan_corpora
+    from xladjust.adjust.forward import hidden_states
+    from xladjust.adjust.run import make_accelerator, set_up
+    from xladjust.config import build_config
+    from xladjust.training_loop import training_attention
+
+    config = build_config(AdjustConfig, {**settings, "aligned": [corpus], "out": out, "progress": False})
+    accelerator = make_accelerator(config)
+    setup = set_up(config, accelerator, scan_corpora(config))
+    loop = setup.loop
+    encoder, layer, num_layers = loop.encoder, loop.module.layer, setup.loaded.num_layers
+    autocast = accelerator.autocast
+    def attention(width: int) -> contextlib.AbstractContextManager:  # the kernel choice of a training pass
+        return training_attention("cpu", width)
+
+    if pure_bf16:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        from xladjust.training_loop import MATH_ATTENTION_MAX_WIDTH
+
+        encoder.to(torch.bfloat16)
+        autocast = contextlib.nullcontext
+
+        def attention(width: int) -> contextlib.AbstractContextManager:  # the same choice without autocast
+            return sdpa_kernel(SDPBackend.MATH) if width <= MATH_ATTENTION_MAX_WIDTH else contextlib.nullcontext()
+    encoder.train(config.dropout)
+    with_source = loop.objective.needs_trainable_source
+    pairs = tokens = 0
+    start = time.perf_counter()
+    for step in loop.steps:
+        for indices in step.micro_batches:
+            packed = collate_pairs(loop.examples, indices, with_source=with_source, cache_offsets=None,
+                                   pad_id=loop.pad_id).packed
+            ids, mask = torch.from_numpy(packed.ids), torch.from_numpy(packed.mask)
+            with autocast(), attention(ids.shape[-1]):
+                hidden = hidden_states(encoder, ids, mask, layer, num_layers)
+            hidden.pow(2).sum().backward()
+            pairs += len(indices)
+            tokens += packed.n_tokens
+        for p in encoder.parameters():
+            p.grad = None
+    seconds = time.perf_counter() - start
+    targets = setup.timing["targets_seconds"]
+    n_params = non_embedding_parameters(encoder)
+    return {"pairs_per_s": pairs / (seconds + targets), "train_seconds": seconds, "targets_seconds": targets,
+            "seconds": seconds + targets, "pairs": pairs, "tokens": tokens, "steps": len(loop.steps),
+            "flops": 6 * n_params * tokens + 2 * n_params * setup.timing["frozen_tokens"]}
 
 
 def run_straightforward(corpus: str) -> dict:
