@@ -299,20 +299,10 @@ def run_model_alone(corpus: str, out: str, settings: dict, pure_bf16: bool) -> d
     setup = set_up(config, accelerator, scan_corpora(config))
     loop = setup.loop
     encoder, layer, num_layers = loop.encoder, loop.module.layer, setup.loaded.num_layers
-    autocast = accelerator.autocast
-    def attention(width: int) -> contextlib.AbstractContextManager:  # the kernel choice of a training pass
-        return training_attention("cpu", width)
-
+    autocast, dtype = accelerator.autocast, None
     if pure_bf16:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        from xladjust.training_loop import MATH_ATTENTION_MAX_WIDTH
-
         encoder.to(torch.bfloat16)
-        autocast = contextlib.nullcontext
-
-        def attention(width: int) -> contextlib.AbstractContextManager:  # the same choice without autocast
-            return sdpa_kernel(SDPBackend.MATH) if width <= MATH_ATTENTION_MAX_WIDTH else contextlib.nullcontext()
+        autocast, dtype = contextlib.nullcontext, torch.bfloat16
     encoder.train(config.dropout)
     with_source = loop.objective.needs_trainable_source
     pairs = tokens = 0
@@ -322,7 +312,7 @@ def run_model_alone(corpus: str, out: str, settings: dict, pure_bf16: bool) -> d
             packed = collate_pairs(loop.examples, indices, with_source=with_source, cache_offsets=None,
                                    pad_id=loop.pad_id).packed
             ids, mask = torch.from_numpy(packed.ids), torch.from_numpy(packed.mask)
-            with autocast(), attention(ids.shape[-1]):
+            with autocast(), training_attention("cpu", ids.shape[-1], dtype):
                 hidden = hidden_states(encoder, ids, mask, layer, num_layers)
             hidden.pow(2).sum().backward()
             pairs += len(indices)

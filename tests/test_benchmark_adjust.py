@@ -26,20 +26,20 @@ def bench():
 
 
 @pytest.mark.parametrize("like", ["defaults", "reference"])
-@pytest.mark.parametrize("pure_bf16", [False, True])
-def test_model_alone_runs_the_adjust_runs_batches(bench, tiny_checkpoints, tmp_path, like, pure_bf16):
+def test_model_alone_runs_the_adjust_runs_batches(bench, tiny_checkpoints, tmp_path, like):
     corpus = write_sample_corpus(tmp_path / "hand-en-es", repeat=3)
     settings = {**bench.ARMS[like][1], "model": str(tiny_checkpoints["wordpiece"]), "batch_size": 4}
-    out = tmp_path / "alone"
-    alone = bench.run_model_alone(str(corpus), str(out), settings, pure_bf16)
-
     run = tmp_path / "run"
     adjust(build_config(AdjustConfig, {**settings, "aligned": [corpus], "out": run, "progress": False,
                                         "checkpoint_every": None}))
     metrics = json.loads((run / "xladjust.json").read_text())["metrics"]
-    assert alone["pairs"] == metrics["pairs_seen"] > 0
-    assert alone["tokens"] == metrics["tokens_seen"]
-    assert alone["steps"] == metrics["steps"]
-    assert alone["train_seconds"] > 0 and alone["flops"] > 0
-    assert alone["pairs_per_s"] == pytest.approx(alone["pairs"] / alone["seconds"])
-    assert not out.exists()  # a bound, not a run: nothing is written
+
+    for pure_bf16 in (False, True):
+        out = tmp_path / f"alone-{pure_bf16}"
+        alone = bench.run_model_alone(str(corpus), str(out), settings, pure_bf16)
+        assert alone["pairs"] == metrics["pairs_seen"] > 0
+        assert alone["tokens"] == metrics["tokens_seen"]
+        assert alone["steps"] == metrics["steps"]
+        assert alone["train_seconds"] > 0 and alone["flops"] > 0
+        assert alone["pairs_per_s"] == pytest.approx(alone["pairs"] / alone["seconds"])
+        assert not out.exists()  # a bound, not a run: nothing is written

@@ -25,6 +25,15 @@ def test_math_backend_only_for_short_rows_under_cpu_bf16_autocast():
     assert torch.backends.cuda.flash_sdp_enabled()  # restored on exit
 
 
+def test_a_model_held_in_bf16_gets_the_same_choice_without_autocast():
+    with training_attention("cpu", 16, torch.bfloat16):
+        assert not torch.backends.cuda.flash_sdp_enabled()
+    with training_attention("cpu", MATH_ATTENTION_MAX_WIDTH + 1, torch.bfloat16):
+        assert torch.backends.cuda.flash_sdp_enabled()
+    with training_attention("cpu", 16, torch.float32):
+        assert torch.backends.cuda.flash_sdp_enabled()
+
+
 def _ops_and_grads(model, ids, mask, use_context: bool) -> tuple[set[str], list[torch.Tensor]]:
     model.zero_grad(set_to_none=True)
     with profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -43,9 +43,9 @@ def auto_bf16() -> bool:
 MATH_ATTENTION_MAX_WIDTH = 128  # padded subwords per row up to which the math backend is faster
 
 
-def training_attention(device_type: str, width: int) -> contextlib.AbstractContextManager[Any]:
+def training_attention(device_type: str, width: int, dtype: Any = None) -> contextlib.AbstractContextManager[Any]:
     """The attention kernel of a training forward pass over rows ``width`` subwords wide:
-    under bf16 autocast on a CPU, up to :data:`MATH_ATTENTION_MAX_WIDTH` subwords,
+    in bf16 on a CPU (bf16 autocast, or ``dtype`` bf16 for a model held in bf16), up to :data:`MATH_ATTENTION_MAX_WIDTH` subwords,
     scaled-dot-product attention through torch's math backend (matmuls and a softmax), not
     its CPU flash kernel, whose bf16 backward is the slower one there. Forward plus backward
     of one layer's attention, 12 heads of 32, padding mask, 1 thread, AMX CPU: 16 rows of 48
@@ -54,8 +54,9 @@ def training_attention(device_type: str, width: int) -> contextlib.AbstractConte
     elsewhere (fp32, GPUs, inference, longer rows) nothing changes."""
     import torch
 
-    if (device_type != "cpu" or width > MATH_ATTENTION_MAX_WIDTH or not torch.is_autocast_enabled("cpu")
-            or torch.get_autocast_dtype("cpu") != torch.bfloat16):
+    if dtype is None and torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+    if device_type != "cpu" or width > MATH_ATTENTION_MAX_WIDTH or dtype != torch.bfloat16:
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
