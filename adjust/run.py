@@ -288,31 +288,40 @@ def make_accelerator(config: AdjustConfig) -> Any:
 def prepare_run_dir(config: AdjustConfig, accelerator: Any, claim: Any) -> tuple[bool, Path]:
     """(resuming, the directory to build in). ``claim`` has checked that ``out`` is empty,
     absent or an earlier adjust run. An earlier run is only replaced at the end: with
-    ``overwrite`` the new run is built in the claim's staging folder."""
+    ``overwrite`` the new run is built in the claim's staging folder.
+
+    Only the main process judges the folder, and every process gets its verdict: another
+    rank looking while the main process writes the folder's marker would see the marker's
+    temporary file and take the folder for an earlier run."""
+    from xladjust.training_loop import broadcast_value
+
     out = Path(config.out)
-    complete = is_complete(out)
-    occupied = out.is_dir() and any(p.name != MARKER_FILE for p in out.iterdir())
     main = accelerator.is_main_process
-    if config.resume:
-        if complete:
-            raise InputError(f"{out} holds a complete run; nothing to resume. Drop --resume, or pass "
-                             "--overwrite to run again")
-        if main:
-            claim.mark(out)
-        accelerator.wait_for_everyone()
-        return occupied, out
+    problem, occupied = broadcast_value(accelerator, _judge_run_dir(config, out) if main else None)
+    if problem:
+        raise InputError(problem)
     run_dir = out
-    if occupied:
-        if not config.overwrite:
-            state = "a complete run" if complete else "an unfinished run (continue it with --resume)"
-            raise InputError(f"{out} already holds {state}; pass --overwrite to replace it or choose another --out")
+    if occupied and not config.resume:
         run_dir = claim.staging_dir()
         if main:
             shutil.rmtree(run_dir, ignore_errors=True)
     if main:
         claim.mark(run_dir)
     accelerator.wait_for_everyone()
-    return False, run_dir
+    return config.resume and occupied, run_dir
+
+
+def _judge_run_dir(config: AdjustConfig, out: Path) -> tuple[str | None, bool]:
+    """(what is wrong with building in ``out``, or None; whether it holds an earlier run)."""
+    complete = is_complete(out)
+    occupied = out.is_dir() and any(p.name != MARKER_FILE for p in out.iterdir())
+    if config.resume and complete:
+        return (f"{out} holds a complete run; nothing to resume. Drop --resume, or pass "
+                "--overwrite to run again"), occupied
+    if not config.resume and occupied and not config.overwrite:
+        state = "a complete run" if complete else "an unfinished run (continue it with --resume)"
+        return f"{out} already holds {state}; pass --overwrite to replace it or choose another --out", occupied
+    return None, occupied
 
 
 # where the inputs and the output live: a resume checks the inputs' contents instead

@@ -37,7 +37,7 @@ def _adjust(launcher: list[str], model: Path, corpus: Path, out: Path, grad_accu
             "--grad-accum", str(grad_accum), "--epochs", "2", "--lr", "1e-2", "--embeddings", embeddings,
             "--checkpoint-every", "100", "--log-every", "1"]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[:2000] + "\n...\n" + done.stderr[-2000:]  # a rank's own error comes first
 
 
 def test_two_processes_match_one_with_the_same_global_batch(no_dropout_model, tmp_path):
@@ -58,3 +58,32 @@ def test_two_processes_match_one_with_the_same_global_batch(no_dropout_model, tm
     assert max(float((a[k] - b[k]).abs().max()) for k in a) <= TOLERANCE
     losses = [[json.loads(line)["loss"] for line in (d / "metrics.jsonl").read_text().splitlines()] for d in (one, two)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+class _OtherRank:
+    is_main_process = False
+    num_processes = 2
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_another_rank_takes_the_main_process_verdict_on_the_run_folder(tmp_path, monkeypatch, resume):
+    # the main process is writing the folder's marker: its temporary file is there for a
+    # moment. A rank that judged the folder itself took it for an earlier run and exited 2
+    # (seen once in CI as a failed two-process run)
+    from xladjust.adjust import AdjustConfig
+    from xladjust.adjust.run import prepare_run_dir
+    from xladjust.config import build_config
+    from xladjust.outputs import MARKER_FILE
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / f"{MARKER_FILE}.k3x9q2za.tmp").write_text("{")
+    config = build_config(AdjustConfig, {"aligned": [tmp_path / "corpus"], "out": out, "resume": resume})
+    verdicts = []
+    monkeypatch.setattr("xladjust.training_loop.broadcast_value", lambda acc, value: verdicts.append(value) or (None, False))
+    assert prepare_run_dir(config, _OtherRank(), claim=None) == (False, out)
+    assert verdicts == [None]  # this rank sent nothing of its own
+    assert sorted(p.name for p in out.iterdir()) == [f"{MARKER_FILE}.k3x9q2za.tmp"]  # and wrote nothing
