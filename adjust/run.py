@@ -60,7 +60,7 @@ def adjust(config: AdjustConfig) -> Path:
     problems = config.check()
     if problems:
         raise ConfigError(problems)
-    from xladjust.geometry import build_tracker
+    from xladjust.probes.geometry import build_tracker
 
     geometry = build_tracker(  # issue 13: geometry curves; the held-out triples are built before any work
         config.probe_every, config.probe_bitext, model_spec=config.model, run_dir=config.out,

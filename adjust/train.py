@@ -95,7 +95,7 @@ class Loop:
 def run_loop(loop: Loop, state: LoopState, on_step: Any = None) -> LoopState:
     """Train from ``state.step`` to the end of the plan; return the final counters.
     ``on_step(step, encoder, last)``, if given, is called on the main process at the start
-    and after every optimizer step (the geometry curves of :mod:`xladjust.geometry`)."""
+    and after every optimizer step (the geometry curves of :mod:`xladjust.probes.geometry`)."""
     acc = loop.accelerator
     cfg = loop.config
     metrics = MetricsLog(loop.run_dir / METRICS_FILE, enabled=acc.is_main_process)

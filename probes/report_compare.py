@@ -348,7 +348,7 @@ def _generic_blocks(run: Any, ctx: Context) -> list[Block]:
     return blocks
 
 
-GEOMETRY_FILE = "geometry.jsonl"  # written by xladjust.geometry during training (--probe-every)
+GEOMETRY_FILE = "geometry.jsonl"  # written by xladjust.probes.geometry during training (--probe-every)
 GEOMETRY_CURVES = {"d_related": "d(w,r)", "d_unrelated": "d(w,u)", "delta": "Δ = d(w,u) − d(w,r)",
                    "p_at_1": "word P@1 (CSLS)"}
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, InputError
-from xladjust.geometry import GEOMETRY_FILE
+from xladjust.probes.geometry import GEOMETRY_FILE
 from xladjust.io import (
     atomic_dir,
     is_complete,
@@ -172,7 +172,7 @@ def _finetune_claimed(cfg: FinetuneConfig) -> Path:
 
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
-    from xladjust.geometry import build_tracker  # issue 13: geometry curves of the encoder
+    from xladjust.probes.geometry import build_tracker  # issue 13: geometry curves of the encoder
 
     geometry = build_tracker(cfg.probe_every, cfg.probe_bitext, model_spec=cfg.model, run_dir=Path(cfg.out),
                              training=cfg.continual.corpora if cfg.continual else [], seed=cfg.seed, bf16=cfg.bf16)

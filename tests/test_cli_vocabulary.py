@@ -263,7 +263,7 @@ def test_unset_bf16_arguments_follow_the_device(monkeypatch, fast, tmp_path):
     import torch
 
     from xladjust import training_loop
-    from xladjust.geometry import geometry_probe_config
+    from xladjust.probes.geometry import geometry_probe_config
     from xladjust.probes.views import CheckpointEmbedder
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -18,7 +18,7 @@ from helpers_tasks import write_nli
 from xladjust.adjust import AdjustConfig, adjust
 from xladjust.config import build_config
 from xladjust.errors import InputError
-from xladjust.geometry import GEOMETRY_FILE, build_tracker, geometry_probe_config, geometry_rows
+from xladjust.probes.geometry import GEOMETRY_FILE, build_tracker, geometry_probe_config, geometry_rows
 from xladjust.models import load_model
 from xladjust.probes.run import prepare_inputs, probe_checkpoint
 
