@@ -136,7 +136,9 @@ def adjust_command(ctx: click.Context, aligned: tuple[Path, ...], more_aligned: 
     from xladjust.adjust.config import AdjustConfig
 
     config = build_config(AdjustConfig, data, where=str(config_file) if config_file else "options")
-    run_dir = adjust(config)
+    from xladjust.probes.geometry import adjust_hook
+
+    run_dir = adjust(config, on_step=adjust_hook(config))
     if int(os.environ.get("RANK", "0")) == 0:  # one report under torchrun / accelerate launch
         _report(run_dir)
 

@@ -14,6 +14,7 @@ holds ``checkpoints/`` for ``--resume``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -36,7 +37,7 @@ from xladjust.io import (
     write_json_atomic,
 )
 from xladjust.outputs import MARKER_FILE
-from xladjust.training_loop import resolve_precision
+from xladjust.training_loop import OnStep, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,13 @@ MANIFEST_FILE = "xladjust.json"
 _LEGACY = [(RUN_FILE,), (MANIFEST_FILE, "metrics.jsonl"), ("checkpoints",)]
 
 
-def adjust(config: AdjustConfig) -> Path:
+def adjust(config: AdjustConfig, on_step: OnStep | None = None) -> Path:
     """Adjust ``config.model`` on ``config.aligned``; return the run directory (``config.out``).
+
+    ``on_step(step, encoder, last, run_dir)``, if given, is called on the main process at
+    the start and after every optimizer step, with the folder the run is built in (the
+    geometry curves of ``probe_every``: the caller builds that hook with
+    :func:`xladjust.probes.geometry.adjust_hook`).
 
     The run directory is claimed first (:func:`xladjust.outputs.claim_output`: not an
     input, an earlier adjust run or empty, locked). A fresh run or a resumed one builds in
@@ -60,26 +66,24 @@ def adjust(config: AdjustConfig) -> Path:
     problems = config.check()
     if problems:
         raise ConfigError(problems)
-    from xladjust.probes.geometry import build_tracker
-
-    geometry = build_tracker(  # issue 13: geometry curves; the held-out triples are built before any work
-        config.probe_every, config.probe_bitext, model_spec=config.model, run_dir=config.out,
-        training=config.aligned, layers=config.layer, seed=config.seed)
+    if config.probe_every is not None and on_step is None:
+        raise ConfigError("probe_every needs the geometry hook: build it with "
+                          "xladjust.probes.geometry.adjust_hook(config) and pass it as on_step")
     if config.allocator is Allocator.COMPACT:
         use_compact_allocator()
     accelerator = make_accelerator(config)
     with claim_output(config.out, command="adjust", inputs=[*config.aligned, config.model, config.probe_bitext],
                       legacy=_LEGACY, enabled=accelerator.is_main_process) as claim:
-        return _adjust(config, accelerator, claim, wall, geometry)
+        return _adjust(config, accelerator, claim, wall, on_step)
 
 
-def _adjust(config: AdjustConfig, accelerator: Any, claim: Any, wall: float, geometry: Any) -> Path:
+def _adjust(config: AdjustConfig, accelerator: Any, claim: Any, wall: float, on_step: OnStep | None) -> Path:
     from xladjust.adjust.dataset import scan_corpora
     from xladjust.adjust.train import run_loop
 
     resuming, run_dir = prepare_run_dir(config, accelerator, claim)
-    if geometry is not None:  # the curve is written where the run is built (a staging folder when replacing)
-        geometry.path = run_dir / geometry.path.name
+    # the hook writes where the run is built (a staging folder when replacing)
+    hook = functools.partial(on_step, run_dir=run_dir) if on_step is not None else None
     try:
         scans = scan_corpora(config)
         setup = set_up(config, accelerator, scans, run_dir)
@@ -90,7 +94,7 @@ def _adjust(config: AdjustConfig, accelerator: Any, claim: Any, wall: float, geo
                  len(loop.steps), setup.warmup, accelerator.num_processes, accelerator.mixed_precision,
                  config.embeddings.value)
         resumed_at = state.step
-        state = run_loop(loop, state, on_step=geometry)  # issue 13
+        state = run_loop(loop, state, on_step=hook)
         _release(loop)
 
         accelerator.wait_for_everyone()

@@ -103,7 +103,7 @@ def run_loop(loop: Loop, state: LoopState, on_step: Any = None) -> LoopState:
     bar = _progress_bar(len(loop.steps), state.step, cfg.progress and acc.is_main_process)
     window: list[dict[str, float]] = []
     loop.module.train(cfg.dropout)  # without dropout: eval mode, gradients flow all the same
-    hook = on_step if acc.is_main_process else None  # issue 13: geometry hook
+    hook = on_step if acc.is_main_process else None
     if hook is not None:  # issue 13
         hook(state.step, loop.encoder, state.step == len(loop.steps))  # issue 13
     try:

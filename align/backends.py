@@ -14,18 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from xladjust.align.config import AlignerSpec
+from xladjust.align.config import ALIGNERS, AlignerSpec
 from xladjust.align.tokenize import JointFile
 from xladjust.errors import ConfigError
-
-# name -> "module:Class"; CLI choices and config validation read from here. Classes load
-# on use, so heavy dependencies (torch for the embedding aligner) stay unimported.
-ALIGNERS: dict[str, str] = {
-    "fast_align": "xladjust.align.fast_align:FastAlignBackend",
-    "eflomal": "xladjust.align.eflomal_backend:EflomalBackend",
-    "embedding": "xladjust.align.embedding_aligner:EmbeddingBackend",
-    "combined": "xladjust.align.combined:CombinedBackend",
-}
 
 
 @dataclass

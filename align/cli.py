@@ -263,7 +263,9 @@ def align_group(ctx: click.Context, config_file: Path | None, **kwargs: Any) -> 
     _apply(data, kwargs, INPUT_KEYS)
     _apply(data, kwargs, ALIGNER_KEYS)
     config = build_config(AlignConfig, data, where=str(config_file) if config_file else "align options")
-    result = align_corpus(config, progress=_progress(ctx))
+    from xladjust.adjust.selftrain import adjust_round
+
+    result = align_corpus(config, progress=_progress(ctx), adjust_round=adjust_round)
     m = result.manifest
     counts, stats = m["counts"], m["statistics"]
     sym = m["aligner"].get("symmetrization", {})

@@ -32,6 +32,16 @@ from typing import Any
 from xladjust.align.symmetrize import HEURISTICS, Heuristic
 from xladjust.training_loop import bf16_field
 
+# name -> "module:Class"; the registry of aligner backends (xladjust.align.backends);
+# CLI choices and config validation read from here. Classes load
+# on use, so heavy dependencies (torch for the embedding aligner) stay unimported.
+ALIGNERS: dict[str, str] = {
+    "fast_align": "xladjust.align.fast_align:FastAlignBackend",
+    "eflomal": "xladjust.align.eflomal_backend:EflomalBackend",
+    "embedding": "xladjust.align.embedding_aligner:EmbeddingBackend",
+    "combined": "xladjust.align.combined:CombinedBackend",
+}
+
 _LANG = re.compile(r"^[a-z]{2,3}([_-][A-Za-z0-9]+)?$")
 
 
@@ -181,8 +191,6 @@ class AlignerSpec:
                              f"{', '.join(s.value for s in Symmetrizer)}") from None
 
     def check(self) -> list[str]:
-        from xladjust.align.backends import ALIGNERS
-
         problems = []
         if self.name not in ALIGNERS:
             problems.append(f"aligner {self.name!r} is not one of: {', '.join(ALIGNERS)}")

@@ -19,7 +19,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,11 @@ from xladjust.align.corpus import MANIFEST_FILE, PAIRS_FILE, read_manifest, writ
 from xladjust.align.finish import FinishSettings, finish_pairs
 from xladjust.align.parallel import default_workers
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
+from xladjust.align.selftrain import rounds_dir, self_train
 from xladjust.align.stats import AlignmentStats
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
 from xladjust.config import config_to_dict
-from xladjust.errors import ExternalToolError
+from xladjust.errors import ConfigError, ExternalToolError
 from xladjust.signature import make_signature
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ def tokenize_into(joint: JointFile, bitext: Any, config: AlignConfig, settings: 
 
 
 def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backend | None = None,
-                 extra_manifest: dict[str, Any] | None = None) -> AlignResult:
+                 extra_manifest: dict[str, Any] | None = None,
+                 adjust_round: Callable[..., Path] | None = None) -> AlignResult:
     """Align ``config``'s parallel text and write the aligned corpus to ``config.out``.
 
     With ``config.workers`` other than 1, tokenization and the final pass run in worker
@@ -114,7 +116,8 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     ``if __name__ == "__main__":``. ``backend`` replaces the one ``config.aligner`` names
     (e.g. an embedding aligner holding a model already in memory). With
     ``config.self_train.rounds`` the embedding aligner self-trains
-    (:mod:`xladjust.align.selftrain`); ``extra_manifest`` is merged into the manifest.
+    (:mod:`xladjust.align.selftrain`) with the adjust stage's ``adjust_round``, which the
+    caller passes (:func:`xladjust.adjust.selftrain.adjust_round`); ``extra_manifest`` is merged into the manifest.
     The output folder is claimed first (:func:`xladjust.outputs.claim_output`); a
     self-training run checks it before its first round and claims it for the last.
     """
@@ -124,13 +127,14 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     inputs = [given.src, given.tgt, given.bitext, given.tsv, given.hf, config.aligner.embedding.model]
     legacy = [(PAIRS_FILE, MANIFEST_FILE)]
     if config.self_train.rounds:
-        from xladjust.align.selftrain import rounds_dir, self_train
-
+        if adjust_round is None:
+            raise ConfigError("self-training needs the adjust stage: pass "
+                              "adjust_round=xladjust.adjust.selftrain.adjust_round to align_corpus")
         check_not_input(Path(config.out), inputs)
         rounds = rounds_dir(Path(config.out))
         check_not_input(rounds, inputs, label=f"the self-training rounds folder {rounds} (from --out)")
         check_replaceable(Path(config.out), "align", legacy)
-        return self_train(config, progress=progress)
+        return self_train(config, align=align_corpus, adjust_round=adjust_round, progress=progress)
     with claim_output(config.out, command="align", inputs=inputs, legacy=legacy):
         return _align_corpus(config, progress=progress, backend=backend, extra_manifest=extra_manifest)
 

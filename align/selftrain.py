@@ -2,9 +2,10 @@
 re-align with the adjusted encoder, for K rounds (``xladjust align --self-train K``).
 
 Round ``r`` (0 ≤ r < K) aligns the corpus with model ``M_r`` (``M_0`` is the configured
-model) and adjusts ``M_r`` on those links with the adjust stage's library API (the
-contrastive objective of Wu & Dredze 2020 by default, at the aligner's own layer), giving
-``M_{r+1}``. After the last round the corpus is aligned once more with ``M_K`` into
+model) and adjusts ``M_r`` on those links with the adjust stage (the contrastive objective
+of Wu & Dredze 2020 by default, at the aligner's own layer), giving ``M_{r+1}``. The adjust
+stage comes after this one, so its round function is passed in from the layer above
+(:func:`xladjust.adjust.selftrain.adjust_round`), and so is the align function. After the last round the corpus is aligned once more with ``M_K`` into
 ``out``. Every round's aligned corpus and checkpoint stay in ``<out>.self-train/round-r/``
 (``aligned/`` and ``model/``), and the final manifest's ``self_training`` lists each
 round's model, aligned corpus, link count and adjust run. Any gold evaluation of the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,13 @@ def rounds_dir(out: Path) -> Path:
     return out.parent / f"{out.name}.self-train"
 
 
-def self_train(config: AlignConfig, *, progress: bool = False) -> Any:
-    """Run ``config.self_train.rounds`` rounds; return the final round's AlignResult."""
-    from xladjust.adjust import AdjustConfig, adjust
-    from xladjust.align.pipeline import align_corpus
+def self_train(config: AlignConfig, *, align: Callable[..., Any], adjust_round: Callable[..., Path],
+               progress: bool = False) -> Any:
+    """Run ``config.self_train.rounds`` rounds; return the final round's AlignResult.
 
+    ``align(config, progress=, extra_manifest=)`` aligns one corpus (``align_corpus``);
+    ``adjust_round(aligned, out, model=, layer=, options=, seed=, progress=)`` adjusts
+    the round's model on its links and returns the new model's folder."""
     opts = config.self_train
     if config.aligner.name != "embedding":
         raise ConfigError(f"--self-train needs --aligner embedding (the links come from the encoder being "
@@ -44,15 +48,13 @@ def self_train(config: AlignConfig, *, progress: bool = False) -> Any:
     for r in range(opts.rounds):
         round_dir = base / f"round-{r}"
         aligned = round_dir / "aligned"
-        result = align_corpus(_with_model(config, model, aligned), progress=progress)
+        result = align(_with_model(config, model, aligned), progress=progress)
         counts = result.manifest["counts"]
         if layer is None:
             layer = result.manifest["aligner"]["layer"]
         log.info("self-training round %d: %d links from %s; adjusting", r, counts["links"], model)
-        adjusted = adjust(AdjustConfig(
-            aligned=[aligned], out=round_dir / "model", model=model, objective=opts.objective,
-            layer=layer, max_steps=opts.steps, batch_size=opts.batch_size, lr=opts.lr, max_pairs=opts.max_pairs,
-            seed=config.seed + r, overwrite=True, progress=progress, checkpoint_every=None))
+        adjusted = adjust_round(aligned, round_dir / "model", model=model, layer=layer, options=opts,
+                                seed=config.seed + r, progress=progress)
         history.append({"round": r, "model": str(model), "aligned": str(aligned), "links": counts["links"],
                         "links_per_sentence": result.manifest["statistics"]["links_per_sentence"],
                         "adjusted": str(adjusted)})
@@ -60,7 +62,7 @@ def self_train(config: AlignConfig, *, progress: bool = False) -> Any:
     final = {"round": opts.rounds, "model": str(model), "aligned": str(config.out)}
     extra = {"self_training": {"rounds": opts.rounds, "options": dataclasses.asdict(opts), "layer": layer,
                                "history": [*history, final]}}
-    return align_corpus(_with_model(config, model, Path(config.out)), progress=progress, extra_manifest=extra)
+    return align(_with_model(config, model, Path(config.out)), progress=progress, extra_manifest=extra)
 
 
 def _with_model(config: AlignConfig, model: str, out: Path) -> AlignConfig:

@@ -1,11 +1,12 @@
-"""Geometry curves during training (issue 13): d(w, r), d(w, u), Δ and word-retrieval
-P@1 on a fixed held-out set of triples, every N optimizer steps, at step 0 and at the end.
+"""Geometry curves during training: d(w, r), d(w, u), Δ and word-retrieval P@1 on a
+fixed held-out set of triples, every N optimizer steps, at step 0 and at the end.
 
-This is run-layer glue, like :mod:`xladjust.pipeline`: the training loops of adjust and
-tasks only call a hook ``on_step(step, model, last)``; the hook built here measures with
-the probes library itself (the triples of :func:`xladjust.probes.inputs.load_bitext`, the
-distance and word-retrieval probes of :func:`xladjust.probes.run.probe_checkpoint`),
-imported late so that no stage imports a later one. The triples are built once, at
+:func:`adjust` and :func:`finetune` take an ``on_step(step, model, last, run_dir)`` hook
+from their caller (the CLI or the pipeline), which builds it here with
+:func:`adjust_hook` / :func:`finetune_hook`; the hook measures with the probes library
+itself (the triples of :func:`xladjust.probes.inputs.load_bitext`, the distance and
+word-retrieval probes of :func:`xladjust.probes.run.probe_checkpoint`). So the training
+stages never import the probes, a later stage. The triples are built once, at
 set-up, from a held-out aligned corpus that must not be one the run trains on, so every
 row of a run (and a standalone ``xladjust probe`` of the same model on the same corpus)
 is measured on the same words.
@@ -26,13 +27,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xladjust.errors import InputError
-from xladjust.io import atomic_path
+from xladjust.errors import ConfigError, InputError
+from xladjust.io import atomic_path, sha256_file
+from xladjust.models import LoadedModel, load_tokenizer, materialize
+from xladjust.modes import eval_mode
+from xladjust.probes.config import BitextSpec, CheckpointSpec, ProbeConfig
+from xladjust.probes.run import prepare_inputs, probe_checkpoint
 from xladjust.training_loop import bf16_or_auto
+from xladjust.training_state import GEOMETRY_FILE
 
 log = logging.getLogger(__name__)
 
-GEOMETRY_FILE = "geometry.jsonl"
 PROBES_USED = ("distances", "word-retrieval")
 DEFAULT_MAX_SENTENCES = 500  # held-out sentence pairs probed (the first N of the corpus)
 
@@ -42,8 +47,6 @@ def geometry_probe_config(bitext: Path, *, layers: str | int | list[int] = "last
                           bf16: bool | None = None, out: Path | None = None) -> Any:
     """The :class:`~xladjust.probes.config.ProbeConfig` a geometry curve is measured with;
     a standalone probe with this config measures the same numbers."""
-    from xladjust.probes.config import BitextSpec, CheckpointSpec, ProbeConfig
-
     return ProbeConfig(
         models=[CheckpointSpec("model", "model")], out=Path(out or "."), bitexts=[BitextSpec(Path(bitext))],
         probes=list(PROBES_USED), layers=layers, seed=seed, max_sentences=max_sentences,
@@ -69,8 +72,10 @@ def geometry_rows(run: Any, step: int) -> list[dict[str, Any]]:
 
 
 class GeometryTracker:
-    """The ``on_step(step, model, last)`` hook: probes at step 0, every ``every`` steps and
-    at the last step, and appends the rows to ``run_dir/geometry.jsonl``.
+    """The ``on_step(step, model, last, run_dir)`` hook: probes at step 0, every ``every``
+    steps and at the last step, and appends the rows to ``run_dir/geometry.jsonl`` (the
+    folder the run builds in, which may be a staging folder; ``run_dir`` at set-up when
+    the call names none).
 
     ``model`` is the encoder being trained (a task model passes its encoder); it is put in
     eval mode and probed under ``torch.inference_mode()``, then its train mode is restored.
@@ -88,7 +93,9 @@ class GeometryTracker:
     def due(self, step: int, last: bool) -> bool:
         return step == 0 or last or step % self.every == 0
 
-    def __call__(self, step: int, model: Any, last: bool = False) -> None:
+    def __call__(self, step: int, model: Any, last: bool = False, run_dir: Path | None = None) -> None:
+        if run_dir is not None:
+            self.path = Path(run_dir) / GEOMETRY_FILE
         if self._done is None:
             self._done = self._keep_until(step)  # a resumed run rewrites the rows after its start
         if not self.due(step, last) or step in self._done:
@@ -108,10 +115,6 @@ class GeometryTracker:
     def probe(self, model: Any) -> Any:
         """The distance and word-retrieval probes of ``model`` on the fixed triples."""
         import torch
-
-        from xladjust.models import LoadedModel
-        from xladjust.modes import eval_mode
-        from xladjust.probes.run import probe_checkpoint
 
         with eval_mode(model), torch.inference_mode():
             loaded = LoadedModel(model=model, tokenizer=self.tokenizer, spec="training", path="")
@@ -149,25 +152,47 @@ def build_tracker(every: int | None, bitext: Path | str | None, *, model_spec: s
         if Path(path).resolve() == held:
             raise InputError(f"--bitext {bitext} is a training corpus of this run; geometry curves must "
                              "be measured on held-out pairs: align a held-out slice and pass that")
-    from xladjust.probes.run import prepare_inputs
-
     config = geometry_probe_config(Path(bitext), layers=layers, seed=seed, bf16=bf16)
     inputs = prepare_inputs(config)
     _refuse_training_pairs(inputs, training)
     if tokenizer is None:
-        from xladjust.models import load_tokenizer, materialize
-
         tokenizer = load_tokenizer(materialize(model_spec or ""), model_spec)
     return GeometryTracker(every, config, inputs, tokenizer, Path(run_dir))
 
 
 def _refuse_training_pairs(inputs: Any, training: Sequence[Path | str]) -> None:
     """A held-out corpus with the same pairs file as a training corpus is refused."""
-    from xladjust.io import sha256_file
-
     (bitext,) = inputs.bitexts
     for path in training:
         pairs = Path(path) / "pairs.jsonl"
         if pairs.is_file() and sha256_file(pairs) == bitext.sha256:
             raise InputError(f"--bitext {bitext.path} holds the same pairs as the training corpus {path}; "
                              "geometry curves must be measured on held-out pairs")
+
+
+def adjust_hook(config: Any) -> GeometryTracker | None:
+    """The ``on_step`` hook of an adjust run (an ``AdjustConfig``): None without
+    ``probe_every``. The config is checked first, so its own errors come before the
+    held-out corpus is read."""
+    if config.probe_every is None:
+        return None
+    problems = config.check()
+    if problems:
+        raise ConfigError(problems)
+    return build_tracker(config.probe_every, config.probe_bitext, model_spec=config.model, run_dir=config.out,
+                         training=config.aligned, layers=config.layer, seed=config.seed)
+
+
+def finetune_hook(config: Any) -> GeometryTracker | None:
+    """The ``on_step`` hook of a fine-tuning run (a ``FinetuneConfig``, measured on its
+    encoder): None without ``probe_every``."""
+    if config.probe_every is None:
+        return None
+    from xladjust.tasks.config import resolve_defaults
+
+    problems = config.check()
+    if problems:
+        raise ConfigError(problems)
+    cfg = resolve_defaults(config)
+    return build_tracker(cfg.probe_every, cfg.probe_bitext, model_spec=cfg.model, run_dir=Path(cfg.out),
+                         training=cfg.continual.corpora if cfg.continual else [], seed=cfg.seed, bf16=cfg.bf16)

@@ -10,7 +10,7 @@ import csv
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,7 +21,11 @@ from xladjust.probes.distances import Distance
 from xladjust.probes.registry import ProbeResult
 from xladjust.probes.report_doc import Figure
 from xladjust.probes.report_md import fmt, pct, pvalue, render_report
-from xladjust.probes.run import SUMMARY_FILE, ProbeRun
+
+if TYPE_CHECKING:  # the run writes its report: no import of the run at run time
+    from xladjust.probes.run import ProbeRun
+
+SUMMARY_FILE = "summary.json"
 
 TRIPLES_FILE = "triples.csv"
 REPORT_FILE = "report.md"

@@ -28,12 +28,11 @@ from xladjust.probes.compare import compare_distances, compare_word_retrieval
 from xladjust.probes.config import ProbeConfig
 from xladjust.probes.inputs import Bitext, SentenceSet, load_bitext, read_tatoeba, tatoeba_languages
 from xladjust.probes.registry import PROBES, ProbeResult, ProbeSettings
+from xladjust.probes.report import SUMMARY_FILE, write_run
 from xladjust.probes.views import CheckpointEmbedder, iter_views
 from xladjust.signature import make_signature
 
 log = logging.getLogger(__name__)
-
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass(frozen=True)
@@ -237,8 +236,6 @@ def run_probes(
 
 
 def _run_probes(config: ProbeConfig, *, progress: bool, loaded: Mapping[str, LoadedModel] | None) -> Path:
-    from xladjust.probes.report import write_run
-
     start = time.perf_counter()
     for name, model in (loaded or {}).items():
         expected = {m.name: m.spec for m in config.models}.get(name)

@@ -182,11 +182,13 @@ def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resum
     from xladjust.tasks.config import FinetuneConfig
     from xladjust.tasks.finetune import finetune, read_run
 
-    probe = {"probe_every": kw.pop("probe_every"), "probe_bitext": kw.pop("probe_bitext")}  # issue 13
+    probe = {"probe_every": kw.pop("probe_every"), "probe_bitext": kw.pop("probe_bitext")}
     data = _finetune_dict(kw, model, out, _quiet(ctx))
     data.update(seed=seed, resume=resume, **{k: v for k, v in probe.items() if v is not None})
     cfg = build_config(FinetuneConfig, data, where="finetune")
-    run = finetune(cfg)
+    from xladjust.probes.geometry import finetune_hook
+
+    run = finetune(cfg, on_step=finetune_hook(cfg))
     summary = read_run(run)
     click.echo(f"fine-tuned {cfg.task} model written to {run}")
     _echo_scores(summary)
@@ -269,6 +271,8 @@ def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, ou
     data = {"models": named, "seeds": parse_seeds(seeds), "out": out, "finetune": template,
             "n_resamples": n_resamples, "keep_checkpoints": keep_checkpoints}
     cfg = build_config(TransferConfig, data, where="transfer")
-    table = transfer(cfg)
+    from xladjust.probes.geometry import finetune_hook
+
+    table = transfer(cfg, hook_for=finetune_hook)
     click.echo(comparison_markdown(table), nl=False)
     click.echo(f"comparison written to {out}/comparison.md and comparison.json")

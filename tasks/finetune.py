@@ -20,6 +20,7 @@ config and input contents). Saving, on the main process, writes atomically into 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -30,7 +31,6 @@ from typing import Any
 
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, InputError
-from xladjust.probes.geometry import GEOMETRY_FILE
 from xladjust.io import (
     atomic_dir,
     is_complete,
@@ -56,7 +56,8 @@ from xladjust.tasks.registry import get_task
 from xladjust.tasks.sources import parse_source
 from xladjust.tasks.training import TrainResult, TrainSettings, total_steps, train
 from xladjust.tasks.trainset import TrainSet
-from xladjust.training_state import CHECKPOINTS_DIR
+from xladjust.training_loop import OnStep
+from xladjust.training_state import CHECKPOINTS_DIR, GEOMETRY_FILE
 
 log = logging.getLogger(__name__)
 
@@ -139,24 +140,31 @@ def finetune_inputs(cfg: FinetuneConfig) -> list[Any]:
     return [cfg.model, *cfg.train, cfg.dev, *cfg.test.values(), *corpora, cfg.probe_bitext]
 
 
-def finetune(config: FinetuneConfig) -> Path:
-    """Fine-tune, select on dev, evaluate the test sets and save; return ``config.out``."""
+def finetune(config: FinetuneConfig, on_step: OnStep | None = None) -> Path:
+    """Fine-tune, select on dev, evaluate the test sets and save; return ``config.out``.
+
+    ``on_step(step, encoder, last, run_dir)``, if given, is called on the main process at
+    the start and after every optimizer step (the geometry curves of ``probe_every``: the
+    caller builds that hook with :func:`xladjust.probes.geometry.finetune_hook`)."""
     problems = config.check()
     if problems:
         raise ConfigError(problems)
+    if config.probe_every is not None and on_step is None:
+        raise ConfigError("probe_every needs the geometry hook: build it with "
+                          "xladjust.probes.geometry.finetune_hook(config) and pass it as on_step")
     if config.threads is None:
-        return _finetune(config)
+        return _finetune(config, on_step)
     import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _finetune(config)
+        return _finetune(config, on_step)
     finally:
         torch.set_num_threads(previous)
 
 
-def _finetune(config: FinetuneConfig) -> Path:
+def _finetune(config: FinetuneConfig, on_step: OnStep | None) -> Path:
     from xladjust.outputs import claim_output
     from xladjust.training_loop import is_main_process_env
 
@@ -164,18 +172,15 @@ def _finetune(config: FinetuneConfig) -> Path:
     with claim_output(cfg.out, command="finetune", inputs=finetune_inputs(cfg), legacy=LEGACY_OUTPUT,
                       enabled=is_main_process_env()):
         _check_resume_state(Path(cfg.out), cfg.resume)
-        return _finetune_claimed(cfg)
+        return _finetune_claimed(cfg, on_step)
 
 
-def _finetune_claimed(cfg: FinetuneConfig) -> Path:
+def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None) -> Path:
     from xladjust.tasks.training import Checkpointing, make_task_accelerator
 
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
-    from xladjust.probes.geometry import build_tracker  # issue 13: geometry curves of the encoder
-
-    geometry = build_tracker(cfg.probe_every, cfg.probe_bitext, model_spec=cfg.model, run_dir=Path(cfg.out),
-                             training=cfg.continual.corpora if cfg.continual else [], seed=cfg.seed, bf16=cfg.bf16)
+    geometry = functools.partial(on_step, run_dir=Path(cfg.out)) if on_step is not None else None
     acc = make_task_accelerator(bf16=cfg.bf16, cpu=cfg.cpu)
     tm = init_task_model(cfg.model, task, encode_options(cfg), seed=cfg.seed, device=str(acc.device))
     if cfg.freeze_embeddings:
@@ -203,7 +208,7 @@ def _finetune_claimed(cfg: FinetuneConfig) -> Path:
     checkpointing = Checkpointing(run_dir=Path(cfg.out), every=cfg.checkpoint_every or None, resume=cfg.resume,
                                   inputs=_input_hashes(cfg, tm.path), fingerprints={"config": config_fingerprint(cfg)})
     result = train(tm, trainset, train_settings(cfg), accelerator=acc, dev_score=dev_score if data.dev else None,
-                   extra=extra, checkpointing=checkpointing, on_step=geometry)  # issue 13
+                   extra=extra, checkpointing=checkpointing, on_step=geometry)
     if acc.is_main_process:
         # the best step's dev predictions were made by an earlier invocation: predict again
         stale = result.resumed_from is not None and result.best_step <= result.resumed_from
@@ -279,7 +284,7 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
         dev_records = task.predict(tm.model, tm.tokenizer, data.dev, tm.options, batch_size=cfg.eval_batch_size,
                                    bf16=cfg.bf16, progress=False)
     with atomic_dir(Path(cfg.out)) as tmp:
-        if (Path(cfg.out) / GEOMETRY_FILE).is_file():  # issue 13: the curves written while training
+        if (Path(cfg.out) / GEOMETRY_FILE).is_file():  # the curves written while training
             shutil.copyfile(Path(cfg.out) / GEOMETRY_FILE, tmp / GEOMETRY_FILE)
         if cfg.save_model:
             save_task_model(tm, tmp)

@@ -246,7 +246,7 @@ def train(
     pad_id = pad_id_of(tm.tokenizer)
     bar = _bar(steps, state.step, settings.progress and acc.is_main_process, f"fine-tuning {tm.task.name}")
     module.train()
-    hook = on_step if acc.is_main_process else None  # issue 13: geometry hook
+    hook = on_step if acc.is_main_process else None
     if hook is not None:  # issue 13
         hook(state.step, tm.encoder, state.step >= steps)  # issue 13
     try:

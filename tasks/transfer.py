@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ from xladjust.tasks.significance import (
     seeds_needed,
 )
 
+# a fine-tuning run's config -> its on_step hook (or None)
+HookFor = Callable[[FinetuneConfig], Any]
+
 log = logging.getLogger(__name__)
 
 SIGNIFICANCE_SEED = 0
@@ -76,8 +80,12 @@ def _reusable(cfg: FinetuneConfig) -> bool:
     return all(stored.get(k) == v for k, v in wanted.items() if k not in NOT_AFFECTING_RESULTS)
 
 
-def transfer(config: TransferConfig) -> dict[str, Any]:
-    """Run every (model, seed), then write and return the comparison table."""
+def transfer(config: TransferConfig, hook_for: HookFor | None = None) -> dict[str, Any]:
+    """Run every (model, seed), then write and return the comparison table.
+
+    ``hook_for(finetune_config)``, if given, returns each run's ``on_step`` hook (see
+    :func:`~xladjust.tasks.finetune.finetune`); a module-level function, so that runs in
+    worker processes can call it too."""
     from xladjust.errors import ConfigError
 
     problems = config.check()
@@ -89,14 +97,14 @@ def transfer(config: TransferConfig) -> dict[str, Any]:
     with claim_output(config.out, command="transfer", inputs=inputs, legacy=LEGACY_OUTPUT) as claim:
         claim.mark()  # built in place: finished (model, seed) runs are reused by the next run
         (Path(config.out) / COMPLETE_MARKER).unlink(missing_ok=True)  # complete again only at the end
-        return _transfer(config)
+        return _transfer(config, hook_for)
 
 
 # transfer runs written before the run-folder marker existed
 LEGACY_OUTPUT = [("comparison.json",), ("runs",)]
 
 
-def _transfer(config: TransferConfig) -> dict[str, Any]:
+def _transfer(config: TransferConfig, hook_for: HookFor | None) -> dict[str, Any]:
     task = get_task(config.finetune.task)
     runs: dict[str, dict[int, Path]] = {}
     pending: list[FinetuneConfig] = []
@@ -108,7 +116,7 @@ def _transfer(config: TransferConfig) -> dict[str, Any]:
             else:
                 pending.append(cfg)
             runs.setdefault(name, {})[seed] = Path(cfg.out)
-    run_all(pending, config.parallel)
+    run_all(pending, config.parallel, hook_for)
     table = compare_runs(runs, task.name, list(config.finetune.test), n_resamples=config.n_resamples)
     table["models"] = dict(config.models)
     table["continual"] = {name: config_to_dict(c) for name, c in config.continual.items()}
@@ -122,14 +130,14 @@ def _transfer(config: TransferConfig) -> dict[str, Any]:
     return table
 
 
-def run_all(configs: list[FinetuneConfig], parallel: int = 1) -> None:
+def run_all(configs: list[FinetuneConfig], parallel: int = 1, hook_for: HookFor | None = None) -> None:
     """Fine-tune every config: one after another, or ``parallel`` at a time in fresh
     subprocesses (each config then runs with one torch thread). The first failure is
     raised after the runs already under way have finished."""
     if parallel <= 1 or len(configs) <= 1:
         for cfg in configs:
             log.info("fine-tuning %s, seed %d -> %s", cfg.model, cfg.seed, cfg.out)
-            finetune(cfg)
+            _finetune_with(cfg, hook_for)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -138,11 +146,15 @@ def run_all(configs: list[FinetuneConfig], parallel: int = 1) -> None:
     context = multiprocessing.get_context("spawn")  # no forked torch state in the workers
     with ProcessPoolExecutor(max_workers=min(parallel, len(configs)), mp_context=context,
                              initializer=_one_thread) as pool:
-        futures = [pool.submit(finetune, cfg) for cfg in configs]
+        futures = [pool.submit(_finetune_with, cfg, hook_for) for cfg in configs]
         errors = [f.exception() for f in futures]
     for error in errors:
         if error is not None:
             raise error
+
+
+def _finetune_with(cfg: FinetuneConfig, hook_for: HookFor | None) -> Path:
+    return finetune(cfg, on_step=hook_for(cfg) if hook_for is not None else None)
 
 
 def _one_thread() -> None:

@@ -1,4 +1,4 @@
-"""Geometry curves during training (--probe-every, issue 13) on tiny models: rows at the
+"""Geometry curves during training (--probe-every) on tiny models: rows at the
 right steps, step 0 equal to a standalone probe, the figure in the report, bad values."""
 
 from __future__ import annotations
@@ -17,10 +17,17 @@ from helpers_tasks import write_nli
 
 from xladjust.adjust import AdjustConfig, adjust
 from xladjust.config import build_config
-from xladjust.errors import InputError
-from xladjust.probes.geometry import GEOMETRY_FILE, build_tracker, geometry_probe_config, geometry_rows
+from xladjust.errors import ConfigError, InputError
 from xladjust.models import load_model
+from xladjust.probes.geometry import (
+    adjust_hook,
+    build_tracker,
+    finetune_hook,
+    geometry_probe_config,
+    geometry_rows,
+)
 from xladjust.probes.run import prepare_inputs, probe_checkpoint
+from xladjust.training_state import GEOMETRY_FILE
 
 FAST = {"precision": "fp32", "progress": False, "batch_size": 4, "lr": 1e-3, "log_every": 1,
         "checkpoint_every": None}
@@ -42,7 +49,7 @@ def adjust_run(tmp_path_factory, tiny_checkpoints, corpora) -> Path:
     config = build_config(AdjustConfig, {
         "aligned": [str(corpora["train"])], "out": str(out), "model": str(tiny_checkpoints["wordpiece"]),
         "max_steps": 5, "probe_every": 2, "probe_bitext": str(corpora["heldout"]), **FAST})
-    return adjust(config)
+    return adjust(config, on_step=adjust_hook(config))
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -136,7 +143,7 @@ def test_finetune_probes_the_encoder_inside_the_task_model(tiny_checkpoints, cor
         "task": "nli", "model": str(tiny_checkpoints["unigram"]), "train": [str(train)], "out": str(tmp_path / "ft"),
         "max_steps": 3, "batch_size": 8, "bf16": False, "progress": False, "probe_every": 2,
         "probe_bitext": str(corpora["heldout"])})
-    out = finetune(cfg)
+    out = finetune(cfg, on_step=finetune_hook(cfg))
     assert [r["step"] for r in _rows(out)] == [0, 2, 3]  # kept when the run folder is written at the end
     from xladjust.probes.gather import compare_runs
 
@@ -144,6 +151,15 @@ def test_finetune_probes_the_encoder_inside_the_task_model(tiny_checkpoints, cor
     md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
     (own,) = [s for s in re.split(r"^## ", md, flags=re.MULTILINE) if s.startswith("Fine-tuning:")]
     assert "![Geometry of the encoder during training" in own
+
+
+def test_a_training_stage_refuses_probe_every_without_the_hook(tiny_checkpoints, corpora, tmp_path):
+    config = build_config(AdjustConfig, {
+        "aligned": [str(corpora["train"])], "out": str(tmp_path / "run"), "model": str(tiny_checkpoints["wordpiece"]),
+        "max_steps": 1, "probe_every": 2, "probe_bitext": str(corpora["heldout"]), **FAST})
+    with pytest.raises(ConfigError, match="adjust_hook"):
+        adjust(config)
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_training_corpus_is_refused_as_the_held_out_set(tiny_checkpoints, corpora, tmp_path):

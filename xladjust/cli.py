@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 import traceback
 from typing import Any
@@ -17,7 +16,7 @@ import click
 
 from xladjust import __version__
 from xladjust import cli_types as ct
-from xladjust.cli_options import example
+from xladjust.cli_options import example, set_threads
 from xladjust.errors import XladjustError
 from xladjust.interrupts import Interrupted, forget_signals, on_signal
 
@@ -110,15 +109,6 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool, threads: int 
     quiet_library_bars()  # a log file gets progress lines, not carriage-return frames
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet > 0
-
-
-def set_threads(threads: int) -> None:
-    """Cap CPU threads: the environment for libraries and processes started later, and
-    torch at once if a stage module has imported it already."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
 
 
 INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")

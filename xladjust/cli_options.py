@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -124,10 +126,17 @@ def example(*commands: str) -> str:
     return f"\b\nExample{'s' if len(commands) > 1 else ''}:\n{lines}"
 
 
+def set_threads(threads: int) -> None:
+    """Cap CPU threads: the environment for libraries and processes started later, and
+    torch at once if a stage module has imported it already."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
 def _apply_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
     if value is not None:
-        from xladjust.cli import set_threads
-
         set_threads(value)
     return value
 

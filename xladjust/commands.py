@@ -99,9 +99,11 @@ def validate_command(config: Path, kind: str | None) -> None:
     """Check CONFIG (YAML) and report every problem at once, without running anything."""
     from xladjust.config import validate_file
     from xladjust.datacheck import check_inputs
+    from xladjust.pipeline import PipelineConfig, check_pipeline_inputs
 
     cfg = validate_file(config, kind)
-    report = check_inputs(cfg)  # reads the data files a pipeline or fine-tuning config names
+    # reads the data files a pipeline or fine-tuning config names
+    report = check_pipeline_inputs(cfg) if isinstance(cfg, PipelineConfig) else check_inputs(cfg)
     for warning in report.warnings:
         click.echo(f"xladjust: warning: {warning}", err=True)
     report.raise_problems()

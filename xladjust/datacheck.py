@@ -1,6 +1,7 @@
 """Read every input file of a config before any work, to catch what would fail later.
 
-``xladjust validate FILE`` and ``xladjust run FILE [--dry-run]`` call :func:`check_inputs`:
+``xladjust validate FILE`` and ``xladjust run FILE [--dry-run]`` call :func:`check_inputs`
+(a pipeline config: :func:`xladjust.pipeline.check_pipeline_inputs`, built on these):
 parallel text goes through the align stage's readers (line counts, empty or over-long
 sides under ``strict``, no usable pair), task data through the task's own reader (labels
 outside the task's set, QA answers that are empty or not in their context, a file with no
@@ -43,36 +44,13 @@ class InputReport:
 
 
 def check_inputs(cfg: Any) -> InputReport:
-    """Read the inputs of a pipeline or fine-tuning config; other configs pass."""
-    from xladjust.pipeline import PipelineConfig
+    """Read the inputs of a fine-tuning config; other configs pass (a pipeline config's
+    are read by :func:`xladjust.pipeline.check_pipeline_inputs`, which uses this module)."""
     from xladjust.tasks.config import FinetuneConfig
 
-    if isinstance(cfg, PipelineConfig):
-        return check_pipeline_inputs(cfg)
     if isinstance(cfg, FinetuneConfig):
         return check_finetune_inputs(cfg, "finetune", {})
     return InputReport()
-
-
-def check_pipeline_inputs(cfg: Any) -> InputReport:
-    from xladjust.pipeline import _PLACEHOLDER, landscape_finetune, transfer_config
-
-    report = InputReport()
-    seen: dict[str, str | None] = {}  # file -> its first problem (None: fine), so each is read once
-    for pair in cfg.pairs:
-        for part in ("train", "heldout"):
-            spec = getattr(pair, part)
-            if spec:
-                report.extend(check_parallel(spec, pair.src_lang, pair.tgt_lang, f"pairs[{pair.label}].{part}", seen))
-    for spec in cfg.transfer:
-        ft = transfer_config(cfg, spec, _PLACEHOLDER / "c", _PLACEHOLDER / "d").finetune
-        report.extend(check_finetune_inputs(ft, f"transfer {ft.task}", seen))
-    if cfg.landscape is not None:
-        land = cfg.landscape
-        ft = landscape_finetune(cfg, land, bilingual=True, out=_PLACEHOLDER)
-        report.extend(check_finetune_inputs(ft, "landscape", seen))
-        report.extend(_check_task_files(ft.task, {f"eval[{k}]": v for k, v in land.eval.items()}, "landscape", seen))
-    return report
 
 
 def check_parallel(spec: dict[str, Any], src_lang: str, tgt_lang: str, where: str,
@@ -109,7 +87,7 @@ def check_finetune_inputs(ft: Any, where: str, seen: dict[str, str | None]) -> I
     if ft.dev:
         sources["dev"] = ft.dev
     sources.update({f"test[{lang}]": s for lang, s in ft.test.items()})
-    report = _check_task_files(ft.task, sources, where, seen)
+    report = check_task_files(ft.task, sources, where, seen)
     if ft.dev:
         for i, train in enumerate(ft.train):
             same = _same_file(ft.dev, train)
@@ -120,7 +98,7 @@ def check_finetune_inputs(ft: Any, where: str, seen: dict[str, str | None]) -> I
     return report
 
 
-def _check_task_files(task_name: str, sources: dict[str, str], where: str,
+def check_task_files(task_name: str, sources: dict[str, str], where: str,
                       seen: dict[str, str | None]) -> InputReport:
     from xladjust.tasks.registry import TASKS, get_task
     from xladjust.tasks.sources import parse_source

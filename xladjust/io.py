@@ -14,13 +14,18 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from xladjust.interrupts import check_interrupted
 
 COMPLETE_MARKER = ".complete"
+
+# Called as hook(target, new_folder) before atomic_dir swaps a finished folder in.
+# xladjust.outputs, which sits above this module, adds the writer of an output claim's
+# run-folder marker when it is imported (without it no claim exists).
+BEFORE_SWAP: list[Callable[[Path, Path], None]] = []
 
 
 @contextlib.contextmanager
@@ -86,10 +91,8 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     An existing ``path`` stays intact until the new directory is complete. When ``path``
     is an output claimed with :func:`xladjust.outputs.claim_output`, the claim's run-folder
-    marker is written into the new directory before it is swapped in.
+    marker is written into the new directory before it is swapped in (:data:`BEFORE_SWAP`).
     """
-    from xladjust.outputs import write_claim_marker
-
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
@@ -97,7 +100,8 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         with disk_full_names(target):
             yield tmp
-            write_claim_marker(target, tmp)
+            for hook in BEFORE_SWAP:
+                hook(target, tmp)
             replace_dir(tmp, target)
     finally:
         if tmp.exists():

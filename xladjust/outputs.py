@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.errors import OutputError
+from xladjust.io import BEFORE_SWAP, write_json_atomic
 
 MARKER_FILE = ".xladjust-output.json"
 LOCK_SUFFIX = ".lock"
@@ -67,8 +68,6 @@ class Claim:
     def mark(self, directory: str | os.PathLike[str] | None = None) -> Path:
         """Create ``directory`` (default: the output) and write the marker into it; a
         folder built in place keeps the marker of its first run."""
-        from xladjust.io import write_json_atomic
-
         target = Path(directory) if directory is not None else self.out
         target.mkdir(parents=True, exist_ok=True)
         if not owned_by(target, self.command, ()):
@@ -128,6 +127,9 @@ def write_claim_marker(target: Path, directory: Path) -> None:
     claim = _CLAIMS.get(_key(target))
     if claim is not None:
         claim.mark(directory)
+
+
+BEFORE_SWAP.append(write_claim_marker)
 
 
 def active_claim(target: str | os.PathLike[str]) -> Claim | None:

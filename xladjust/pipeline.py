@@ -22,6 +22,7 @@ import click
 
 from xladjust.cli_options import example
 from xladjust.config import build_config
+from xladjust.datacheck import InputReport, check_finetune_inputs, check_parallel, check_task_files
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     COMPLETE_MARKER,
@@ -310,9 +311,10 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
         transfer_key = sha256_json({"config": _plain(transfer_cfg), "upstream": upstream})
 
         def run_transfer(spec: dict[str, Any] = spec, transfer_dir: Path = transfer_dir) -> None:
+            from xladjust.probes.geometry import finetune_hook
             from xladjust.tasks.transfer import transfer
 
-            transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs))
+            transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs), hook_for=finetune_hook)
 
         stages.append(Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
                             f"{task}: {' vs '.join(transfer_cfg.models)}, seeds {list(transfer_cfg.seeds)}"
@@ -336,9 +338,11 @@ def _adjust_stage(cfg: PipelineConfig, name: str, directory: Path, train_dirs: l
 
     def run() -> None:
         from xladjust.adjust.run import adjust
+        from xladjust.probes.geometry import adjust_hook
 
         resume = (directory / "checkpoints").is_dir() and not is_complete(directory)
-        adjust(replace(adjust_cfg, resume=resume, overwrite=not resume and directory.exists()))
+        config = replace(adjust_cfg, resume=resume, overwrite=not resume and directory.exists())
+        adjust(config, on_step=adjust_hook(config))
 
     options = ", ".join(f"{k}={v}" for k, v in variant.items())
     return Stage(name, directory, key, run,
@@ -417,9 +421,11 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
         keys[name] = sha256_json({"config": _plain(ft), "inputs": _input_hashes({"src": ft.train[0]})})
 
         def run_ft(ft: Any = ft) -> None:
+            from xladjust.probes.geometry import finetune_hook
             from xladjust.tasks.finetune import finetune
 
-            finetune(replace(ft, resume=(ft.out / "checkpoints").is_dir() and not is_complete(ft.out)))
+            config = replace(ft, resume=(ft.out / "checkpoints").is_dir() and not is_complete(ft.out))
+            finetune(config, on_step=finetune_hook(config))
 
         stages.append(Stage(f"finetune {name}", root / name, keys[name], run_ft,
                             f"{land.task} on {', '.join(ft.train)}"))
@@ -512,7 +518,10 @@ def _run_align(cfg: PipelineConfig, pair: LanguagePair, directory: Path, progres
     tokenize = pair.train.get("tokenize", True)
     joint_input = {"src": str(work / "joint.src"), "tgt": str(work / "joint.tgt"), "tokenize": tokenize,
                    "strict": True}
-    align_corpus(align_config(cfg, pair, directory / "joint", joint_input), progress=progress)
+    from xladjust.adjust.selftrain import adjust_round
+
+    align_corpus(align_config(cfg, pair, directory / "joint", joint_input), progress=progress,
+                 adjust_round=adjust_round)
     manifest = read_manifest(directory / "joint")
     total = manifest["counts"]["pairs"]
     if total != counts["heldout"] + counts["train"]:
@@ -563,10 +572,9 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
     (stage, action, seconds). Input problems raise before anything runs; warnings are echoed.
     The output root is claimed first (:func:`xladjust.outputs.claim_output`); each stage
     claims its own folder."""
-    from xladjust.datacheck import check_inputs
     from xladjust.outputs import claim_output
 
-    report = check_inputs(cfg)
+    report = check_pipeline_inputs(cfg)
     for warning in report.warnings:
         echo(f"warning: {warning}")
     report.raise_problems()
@@ -575,6 +583,26 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
     with claim_output(cfg.out, command="run", inputs=_input_paths(cfg), legacy=[(STATE_DIR,)]) as claim:
         claim.mark()
         return _run_plan(cfg, dry_run=False, progress=progress, echo=echo)
+
+
+def check_pipeline_inputs(cfg: PipelineConfig) -> InputReport:
+    """Read every input file a pipeline config names (:mod:`xladjust.datacheck`)."""
+    report = InputReport()
+    seen: dict[str, str | None] = {}  # file -> its first problem (None: fine), so each is read once
+    for pair in cfg.pairs:
+        for part in ("train", "heldout"):
+            spec = getattr(pair, part)
+            if spec:
+                report.extend(check_parallel(spec, pair.src_lang, pair.tgt_lang, f"pairs[{pair.label}].{part}", seen))
+    for spec in cfg.transfer:
+        ft = transfer_config(cfg, spec, _PLACEHOLDER / "c", _PLACEHOLDER / "d").finetune
+        report.extend(check_finetune_inputs(ft, f"transfer {ft.task}", seen))
+    if cfg.landscape is not None:
+        land = cfg.landscape
+        ft = landscape_finetune(cfg, land, bilingual=True, out=_PLACEHOLDER)
+        report.extend(check_finetune_inputs(ft, "landscape", seen))
+        report.extend(check_task_files(ft.task, {f"eval[{k}]": v for k, v in land.eval.items()}, "landscape", seen))
+    return report
 
 
 def _input_paths(cfg: PipelineConfig) -> list[Any]:

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from xladjust.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# A training stage's hook from its caller: on_step(step, encoder, last, run_dir=folder), called
+# on the main process at step 0 and after every optimizer step (geometry curves).
+OnStep = Callable[..., None]
 
 
 def cpu_has_fast_bf16() -> bool:

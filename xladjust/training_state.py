@@ -41,6 +41,7 @@ from xladjust.io import (
 log = logging.getLogger(__name__)
 
 CHECKPOINTS_DIR = "checkpoints"
+GEOMETRY_FILE = "geometry.jsonl"  # the curves of a run with probe_every (xladjust.probes.geometry)
 TRAINER_FILE = "trainer.json"
 FILES_FILE = "files.json"
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
