@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 from helpers_cli import run_cli
 
-from xladjust import cli_vocab
 from xladjust.cli import cli
-from xladjust.cli_options import AliasedOption, example
+from xladjust.cli import vocab as cli_vocab
+from xladjust.cli.options import AliasedOption, example
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 COMMANDS = list(cli_vocab.walk(cli))
@@ -39,7 +39,7 @@ def test_every_option_is_in_the_vocabulary(path, capsys):
     command = dict(COMMANDS)[path]
     current, old = cli_vocab.option_names(command)
     known = cli_vocab.names()
-    assert sorted(set(current) - known) == [], f"{path}: add these options to VOCABULARY in xladjust/cli_vocab.py"
+    assert sorted(set(current) - known) == [], f"{path}: add these options to VOCABULARY in xladjust/cli/vocab.py"
     assert sorted(set(old) - set(cli_vocab.DEPRECATED)) == [], f"{path}: add these aliases to DEPRECATED"
     shown = set(re.findall(r"(?<![\w-])--?[a-z][\w-]*", _help(path, capsys)))
     assert not set(old) & {s for s in shown if s not in current}, f"{path}: a deprecated name shows in --help"
@@ -64,7 +64,7 @@ def test_deprecated_names_point_at_current_ones():
 
 def test_committed_cli_reference_is_current():
     assert DOC.read_text(encoding="utf-8") == cli_vocab.markdown(), (
-        "docs/cli.md is stale: run  python -m xladjust.cli_vocab docs/cli.md")
+        "docs/cli.md is stale: run  python -m xladjust.cli.vocab docs/cli.md")
 
 
 def test_generator_writes_the_file(tmp_path):
@@ -181,7 +181,7 @@ def test_unset_bf16_follows_the_device_like_precision_auto(monkeypatch, fast):
     import torch
 
     from xladjust import training_loop
-    from xladjust.cli_options import bf16_option
+    from xladjust.cli.options import bf16_option
     from xladjust.training_loop import auto_bf16
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -202,8 +202,8 @@ def test_unset_bf16_follows_the_device_like_precision_auto(monkeypatch, fast):
 def test_a_commands_threads_means_the_global_threads(monkeypatch):
     import torch
 
-    from xladjust import cli_types as ct
-    from xladjust.cli_options import threads_option
+    from xladjust.cli import types as ct
+    from xladjust.cli.options import threads_option
 
     @click.command()
     @threads_option(ct.POSITIVE_THREADS)

@@ -130,7 +130,7 @@ def test_cli_rejects_bad_test_spec(runs, tmp_path, capsys):
 
 
 def test_named_values_are_parsed_once_each():
-    from xladjust.tasks.cli import parse_pairs
+    from xladjust.cli.tasks import parse_pairs
 
     assert parse_pairs(("en= a.tsv", "es=b.tsv"), "--test") == {"en": "a.tsv", "es": "b.tsv"}
     with pytest.raises(InputError, match="--bitext 'en-es' is given twice"):

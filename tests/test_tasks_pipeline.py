@@ -233,7 +233,7 @@ def test_task_commands_import_no_heavy_library():
     import subprocess
     import sys
 
-    code = ("import sys, xladjust.tasks.cli, xladjust.tasks.config; "
+    code = ("import sys, xladjust.cli.tasks, xladjust.tasks.config; "
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False"], out.stderr

@@ -3,7 +3,7 @@
 A number a user gives must be finite, and a size must fit in memory: a batch of 10^12
 sentences or an input of 10^9 subwords is refused at once with one line instead of
 failing deep inside torch. Seeds must lie in [0, 2^32 - 1], the range numpy, torch and
-Python's ``random`` all accept. :mod:`xladjust.cli_types` turns these bounds into click
+Python's ``random`` all accept. :mod:`xladjust.cli.types` turns these bounds into click
 parameter types; :func:`xladjust.config.build_config` applies :func:`config_problems` to
 every typed config (YAML or options), so both paths refuse the same values.
 """

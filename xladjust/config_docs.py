@@ -30,9 +30,9 @@ from xladjust.training_loop import auto_bf16
 
 EXTRA_CLASSES = {"transfer": "xladjust.tasks.config:TransferConfig"}  # pipeline transfer entries
 # The command whose options' help is the fallback meaning of a kind's keys.
-COMMANDS = {"align": "xladjust.align.cli:align_group", "adjust": "xladjust.adjust.cli:adjust_command",
-            "probe": "xladjust.probes.cli:probe_command", "finetune": "xladjust.tasks.cli:finetune_command",
-            "transfer": "xladjust.tasks.cli:transfer_command", "pipeline": "xladjust.pipeline:run_command"}
+COMMANDS = {"align": "xladjust.cli.align:align_group", "adjust": "xladjust.cli.adjust:adjust_command",
+            "probe": "xladjust.cli.probe:probe_command", "finetune": "xladjust.cli.tasks:finetune_command",
+            "transfer": "xladjust.cli.tasks:transfer_command", "pipeline": "xladjust.pipeline:run_command"}
 HEADER = """# Config reference
 
 Every key of every config file, generated from the typed configs by

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from xladjust.cli_options import example
+from xladjust.cli.options import example
 from xladjust.config import build_config
 from xladjust.datacheck import InputReport, check_finetune_inputs, check_parallel, check_task_files
 from xladjust.errors import ConfigError, InputError

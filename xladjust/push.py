@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from xladjust.cli_options import example
+from xladjust.cli.options import example
 from xladjust.errors import ExternalToolError, InputError
 from xladjust.io import is_complete, read_json
 

@@ -3,7 +3,7 @@
 :data:`VOCABULARY` is the one table of option names and what each means;
 :data:`DEPRECATED` lists the old names kept as hidden aliases for one release.
 ``docs/cli.md`` is generated from them and from the command tree
-(``python -m xladjust.cli_vocab docs/cli.md``); ``tests/test_cli_vocabulary.py`` fails on
+(``python -m xladjust.cli.vocab docs/cli.md``); ``tests/test_cli_vocabulary.py`` fails on
 an option outside the table, an undocumented alias, a command whose help has no example,
 or a stale ``docs/cli.md``. A new option either reuses a name here with the same meaning
 or adds a row.
@@ -210,7 +210,7 @@ def usage() -> dict[str, list[str]]:
 HEADER = """# The command-line vocabulary
 
 One option name per idea across every `xladjust` command. Generated from the table in
-`xladjust/cli_vocab.py` and the command tree by `python -m xladjust.cli_vocab docs/cli.md`
+`xladjust/cli/vocab.py` and the command tree by `python -m xladjust.cli.vocab docs/cli.md`
 (do not edit by hand); `tests/test_cli_vocabulary.py` fails when a command has an option
 outside this table or a help without an example.
 

@@ -9,7 +9,6 @@ from typing import Any
 import click
 import yaml
 
-from xladjust import cli_types as ct
 from xladjust.adjust.config import (
     Allocator,
     EmbeddingUpdates,
@@ -20,7 +19,8 @@ from xladjust.adjust.config import (
     Schedule,
 )
 from xladjust.adjust.objectives import OBJECTIVES
-from xladjust.cli_options import deprecated_alias, example
+from xladjust.cli import types as ct
+from xladjust.cli.options import deprecated_alias, example
 from xladjust.config import build_config, load_yaml
 from xladjust.errors import ConfigError
 from xladjust.pooling import Pooling

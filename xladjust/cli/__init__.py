@@ -15,25 +15,25 @@ from typing import Any
 import click
 
 from xladjust import __version__
-from xladjust import cli_types as ct
-from xladjust.cli_options import example, set_threads
+from xladjust.cli import types as ct
+from xladjust.cli.options import example, set_threads
 from xladjust.errors import XladjustError
 from xladjust.interrupts import Interrupted, forget_signals, on_signal
 
 # name -> ("module:attribute", short help). A stage adds its commands here.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "model": ("xladjust.commands:model_group", "Prepare and verify model checkpoints."),
-    "embed": ("xladjust.commands:embed_command", "Contextual word vectors for pre-tokenized sentences."),
-    "validate": ("xladjust.commands:validate_command", "Check a config file without running it."),
-    "align": ("xladjust.align.cli:align_group", "Word-align a parallel corpus; evaluate alignments."),
-    "adjust": ("xladjust.adjust.cli:adjust_command", "Adjust an encoder on an aligned corpus."),
-    "probe": ("xladjust.probes.cli:probe_command", "Word distances, paired differences and retrieval."),
-    "finetune": ("xladjust.tasks.cli:finetune_command", "Fine-tune a checkpoint on a task."),
-    "evaluate": ("xladjust.tasks.cli:evaluate_command", "Evaluate a fine-tuned checkpoint zero-shot."),
-    "transfer": ("xladjust.tasks.cli:transfer_command", "Fine-tune and compare checkpoints over seeds."),
-    "interpolate": ("xladjust.probes.landscape_cli:interpolate_command", "Evaluate along the line between two checkpoints."),
-    "flatness": ("xladjust.probes.landscape_cli:flatness_command", "Error along random directions around a checkpoint."),
-    "compare": ("xladjust.probes.landscape_cli:compare_command", "One report over many run directories."),
+    "model": ("xladjust.cli.core:model_group", "Prepare and verify model checkpoints."),
+    "embed": ("xladjust.cli.core:embed_command", "Contextual word vectors for pre-tokenized sentences."),
+    "validate": ("xladjust.cli.core:validate_command", "Check a config file without running it."),
+    "align": ("xladjust.cli.align:align_group", "Word-align a parallel corpus; evaluate alignments."),
+    "adjust": ("xladjust.cli.adjust:adjust_command", "Adjust an encoder on an aligned corpus."),
+    "probe": ("xladjust.cli.probe:probe_command", "Word distances, paired differences and retrieval."),
+    "finetune": ("xladjust.cli.tasks:finetune_command", "Fine-tune a checkpoint on a task."),
+    "evaluate": ("xladjust.cli.tasks:evaluate_command", "Evaluate a fine-tuned checkpoint zero-shot."),
+    "transfer": ("xladjust.cli.tasks:transfer_command", "Fine-tune and compare checkpoints over seeds."),
+    "interpolate": ("xladjust.cli.landscape:interpolate_command", "Evaluate along the line between two checkpoints."),
+    "flatness": ("xladjust.cli.landscape:flatness_command", "Error along random directions around a checkpoint."),
+    "compare": ("xladjust.cli.landscape:compare_command", "One report over many run directories."),
     "push": ("xladjust.push:push_command", "Upload a checkpoint with its model card to the Hugging Face hub."),
     "run": ("xladjust.pipeline:run_command", "Run a whole pipeline from one config file."),
 }

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from xladjust import cli_types as ct
-from xladjust.cli_options import bf16_option, deprecated_alias, example
-from xladjust.tasks.cli import PairsOption, parse_pairs
+from xladjust.cli import types as ct
+from xladjust.cli.options import bf16_option, deprecated_alias, example
+from xladjust.cli.tasks import PairsOption, parse_pairs
 from xladjust.tasks.registry import task_names
 
 _eval_options = [

@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 
-from xladjust import cli_types as ct
 from xladjust.align.backends import ALIGNERS
 from xladjust.align.config import (
     AlignConfig,
@@ -28,7 +27,8 @@ from xladjust.align.config import (
 from xladjust.align.gold import SPLITS
 from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS
-from xladjust.cli_options import SectionedCommand, SectionedGroup, deprecated_alias
+from xladjust.cli import types as ct
+from xladjust.cli.options import SectionedCommand, SectionedGroup, deprecated_alias
 from xladjust.pooling import Pooling
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from xladjust import cli_types as ct
-from xladjust.cli_options import (
+from xladjust.cli import types as ct
+from xladjust.cli.options import (
     AliasedOption,
     LazyChoice,
     bf16_option,

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from xladjust import cli_types as ct
-from xladjust.cli_options import bf16_option, deprecated_alias, example
+from xladjust.cli import types as ct
+from xladjust.cli.options import bf16_option, deprecated_alias, example
 from xladjust.errors import ConfigError
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES

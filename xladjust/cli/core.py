@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from xladjust import cli_types as ct
-from xladjust.cli_options import bf16_option, example
+from xladjust.cli import types as ct
+from xladjust.cli.options import bf16_option, example
 from xladjust.config import CONFIG_KINDS
 from xladjust.errors import InputError
 from xladjust.pooling import Pooling
