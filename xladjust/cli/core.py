@@ -98,8 +98,8 @@ def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, la
 def validate_command(config: Path, kind: str | None) -> None:
     """Check CONFIG (YAML) and report every problem at once, without running anything."""
     from xladjust.config import validate_file
-    from xladjust.datacheck import check_inputs
     from xladjust.pipeline import PipelineConfig, check_pipeline_inputs
+    from xladjust.pipeline.inputs import check_inputs
 
     cfg = validate_file(config, kind)
     # reads the data files a pipeline or fine-tuning config names

@@ -22,7 +22,6 @@ import click
 
 from xladjust.cli.options import example
 from xladjust.config import build_config
-from xladjust.datacheck import InputReport, check_finetune_inputs, check_parallel, check_task_files
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     COMPLETE_MARKER,
@@ -33,6 +32,12 @@ from xladjust.io import (
     write_json_atomic,
 )
 from xladjust.models import OFFLINE_SPEC
+from xladjust.pipeline.inputs import (
+    InputReport,
+    check_finetune_inputs,
+    check_parallel,
+    check_task_files,
+)
 
 if TYPE_CHECKING:
     from xladjust.align.config import AlignConfig
@@ -586,7 +591,7 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
 
 
 def check_pipeline_inputs(cfg: PipelineConfig) -> InputReport:
-    """Read every input file a pipeline config names (:mod:`xladjust.datacheck`)."""
+    """Read every input file a pipeline config names (:mod:`xladjust.pipeline.inputs`)."""
     report = InputReport()
     seen: dict[str, str | None] = {}  # file -> its first problem (None: fine), so each is read once
     for pair in cfg.pairs:
