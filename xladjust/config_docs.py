@@ -32,7 +32,7 @@ EXTRA_CLASSES = {"transfer": "xladjust.tasks.config:TransferConfig"}  # pipeline
 # The command whose options' help is the fallback meaning of a kind's keys.
 COMMANDS = {"align": "xladjust.cli.align:align_group", "adjust": "xladjust.cli.adjust:adjust_command",
             "probe": "xladjust.cli.probe:probe_command", "finetune": "xladjust.cli.tasks:finetune_command",
-            "transfer": "xladjust.cli.tasks:transfer_command", "pipeline": "xladjust.pipeline:run_command"}
+            "transfer": "xladjust.cli.tasks:transfer_command", "pipeline": "xladjust.cli.run:run_command"}
 HEADER = """# Config reference
 
 Every key of every config file, generated from the typed configs by

@@ -35,7 +35,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "flatness": ("xladjust.cli.landscape:flatness_command", "Error along random directions around a checkpoint."),
     "compare": ("xladjust.cli.landscape:compare_command", "One report over many run directories."),
     "push": ("xladjust.push:push_command", "Upload a checkpoint with its model card to the Hugging Face hub."),
-    "run": ("xladjust.pipeline:run_command", "Run a whole pipeline from one config file."),
+    "run": ("xladjust.cli.run:run_command", "Run a whole pipeline from one config file."),
 }
 
 
