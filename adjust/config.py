@@ -12,6 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.models import OFFLINE_SPEC
 from xladjust.pooling import Pooling
 
@@ -141,7 +142,7 @@ class AdjustConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True  # progress bar on a terminal, log lines otherwise
-    # geometry curves (issue 13): d(w,r), d(w,u), delta, P@1 on held-out triples -> geometry.jsonl
+    # geometry curves: d(w,r), d(w,u), delta, P@1 on held-out triples -> geometry.jsonl
     probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
     probe_bitext: Path | None = None  # held-out aligned corpus of the probes (never a training corpus)
 
@@ -209,8 +210,6 @@ class AdjustConfig:
         return problems
 
     def _check_objective(self) -> list[str]:
-        from xladjust.adjust.objectives import OBJECTIVES
-
         spec = OBJECTIVES.get(self.objective)
         if spec is None:
             return [f"unknown objective {self.objective!r}; choose one of: {', '.join(OBJECTIVES)}"]
@@ -218,8 +217,6 @@ class AdjustConfig:
 
     def objective_config(self) -> Any:
         """The objective's typed options (a frozen dataclass of the registered kind)."""
-        from xladjust.adjust.objectives import OBJECTIVES
-
         return OBJECTIVES[self.objective].build_options(self.objective_options)
 
     @property

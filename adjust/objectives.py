@@ -3,23 +3,28 @@
 Every objective is an ``nn.Module`` whose ``forward`` takes a :class:`WordBatch` (the pooled
 word vectors of a micro-batch) and delegates to a model-free function in
 :mod:`xladjust.adjust.losses`. Its hyperparameters are a frozen dataclass built from the
-config's ``objective_options`` mapping; :data:`OBJECTIVES` feeds the CLI choices and
-config validation.
+config's ``objective_options`` mapping; :data:`OBJECTIVES` (in
+:mod:`xladjust.adjust.objective_options`, without torch) feeds the CLI choices and config
+validation.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from torch import Tensor, nn
 
 from xladjust.adjust.losses import info_nce, mean_squared_distance
+from xladjust.adjust.objective_options import (
+    OBJECTIVES,
+    ContrastiveOptions,
+    L2Options,
+    Negatives,
+    ObjectiveSpec,
+    Partner,
+)
 from xladjust.adjust.regularizers import ParameterAnchor
-from xladjust.config import build_config
 from xladjust.errors import ConfigError
 
 
@@ -69,20 +74,6 @@ class Objective(nn.Module):
 
 # --- l2 (Cao et al. 2020) -------------------------------------------------------------
 
-class Partner(str, Enum):
-    FROZEN = "frozen"  # the frozen model's English vector (Cao et al.)
-    TRAINABLE = "trainable"  # the trainable model's English vector (Efimov et al.'s code)
-
-
-@dataclass(frozen=True)
-class L2Options:
-    reg_weight: float = 1.0  # λ
-    partner: Partner = Partner.FROZEN
-
-    def check(self) -> list[str]:
-        return [] if self.reg_weight >= 0 else [f"reg_weight must be >= 0, got {self.reg_weight}"]
-
-
 class L2Objective(Objective):
     """Squared-distance alignment with an English anchor (Cao, Kitaev & Klein, 2020,
     *Multilingual Alignment of Contextual Word Representations*, ICLR).
@@ -122,29 +113,6 @@ class L2Objective(Objective):
 
 
 # --- contrastive (Wu & Dredze 2020) ---------------------------------------------------
-
-class Negatives(str, Enum):
-    WEAK = "weak"  # negatives from the other language
-    STRONG = "strong"  # negatives from both languages
-
-
-@dataclass(frozen=True)
-class ContrastiveOptions:
-    temperature: float = 0.1
-    negatives: Negatives = Negatives.WEAK
-    projection_dim: int = 128
-    reg_weight: float = 1.0  # weight of ||θ − θ₀||₂
-
-    def check(self) -> list[str]:
-        problems = []
-        if not self.temperature > 0:
-            problems.append(f"temperature must be positive, got {self.temperature}")
-        if self.projection_dim < 1:
-            problems.append(f"projection_dim must be a positive integer, got {self.projection_dim}")
-        if self.reg_weight < 0:
-            problems.append(f"reg_weight must be >= 0, got {self.reg_weight}")
-        return problems
-
 
 class ContrastiveObjective(Objective):
     """Contrastive alignment (Wu & Dredze, 2020, *Do Explicit Alignments Robustly Improve
@@ -187,42 +155,12 @@ class ContrastiveObjective(Objective):
 
 # --- registry -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ObjectiveSpec:
-    name: str
-    summary: str
-    options: type
-    factory: Callable[[Any, int], Objective]  # (options, hidden size) -> module
-
-    def option_problems(self, data: Any) -> list[str]:
-        try:
-            self.build_options(data)
-        except ConfigError as exc:
-            return exc.problems
-        return []
-
-    def build_options(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise ConfigError(f"options of objective {self.name!r} must be a mapping")
-        return build_config(self.options, data, where=self.name)
-
-    def build(self, options: Any, hidden_size: int) -> Objective:
-        return self.factory(options, hidden_size)
-
-    def option_names(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self.options)]
+def l2_objective(options: L2Options, hidden_size: int) -> L2Objective:
+    return L2Objective(options)
 
 
-OBJECTIVES: dict[str, ObjectiveSpec] = {
-    "l2": ObjectiveSpec(
-        "l2", "squared distance to the English partner + λ·English drift (Cao et al. 2020)",
-        L2Options, lambda options, hidden: L2Objective(options),
-    ),
-    "contrastive": ObjectiveSpec(
-        "contrastive", "InfoNCE over aligned pairs + ||θ − θ₀|| (Wu & Dredze 2020)",
-        ContrastiveOptions, lambda options, hidden: ContrastiveObjective(options, hidden),
-    ),
-}
+def contrastive_objective(options: ContrastiveOptions, hidden_size: int) -> ContrastiveObjective:
+    return ContrastiveObjective(options, hidden_size)
 
 
 def build_objective(name: str, options: dict[str, Any] | Any, hidden_size: int) -> Objective:

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.errors import ConfigError, InputError
 from xladjust.modes import eval_mode
 
@@ -37,15 +38,11 @@ log = logging.getLogger(__name__)
 
 def objective_names() -> list[str]:
     """Alignment objectives available for continual learning (the adjust stage's)."""
-    from xladjust.adjust.objectives import OBJECTIVES
-
     return list(OBJECTIVES)
 
 
 def objective_problems(name: str, options: dict[str, Any], anchor: str) -> list[str]:
     """Problems with an objective and its options, reported before a model loads."""
-    from xladjust.adjust.objectives import OBJECTIVES
-
     if name not in OBJECTIVES:
         return [f"unknown objective {name!r}; known: {', '.join(OBJECTIVES)}"]
     if "reg_weight" in options:

@@ -155,7 +155,7 @@ def test_cli_passes_the_continual_dropout_choice(corpus, tmp_path, monkeypatch, 
 
     seen = {}
 
-    def fake_finetune(cfg):
+    def fake_finetune(cfg, on_step=None):
         seen["cfg"] = cfg
         raise SystemExit(0)  # stop before training: only the config is under test
 

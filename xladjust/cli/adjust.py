@@ -18,7 +18,7 @@ from xladjust.adjust.config import (
     Precision,
     Schedule,
 )
-from xladjust.adjust.objectives import OBJECTIVES
+from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.cli import types as ct
 from xladjust.cli.options import deprecated_alias, example
 from xladjust.config import build_config, load_yaml

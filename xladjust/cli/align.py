@@ -49,7 +49,9 @@ class SeedList(click.ParamType):
 
             raise ConfigError(f"--seeds {value!r} is not a comma-separated list of integers such as 0,1,2") from None
 # Defaults shown in --help come from the configs themselves.
-_AS, _FA, _EF, _EM, _IN = AlignerSpec(), FastAlignOptions(), EflomalOptions(), EmbeddingOptions(), InputSpec()
+# defaults shown in the help; bf16 is given so that building them asks torch nothing
+_AS, _FA, _EF, _IN = AlignerSpec(embedding=EmbeddingOptions(bf16=True)), FastAlignOptions(), EflomalOptions(), InputSpec()
+_EM = _AS.embedding
 
 
 def _onoff(flag: bool) -> str:
@@ -150,7 +152,8 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Subword pooling. [default: {_EM.pooling}]"),
         click.option("--distortion", type=ct.FINITE.in_config(), default=None, help=f"Diagonal prior for the embedding aligner. [default: {_EM.distortion}]"),
         click.option("--batch-size", type=ct.BATCH.in_config(), default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),
-        click.option("--bf16/--no-bf16", default=None, help=f"bfloat16 autocast for the embedding aligner. [default: {_onoff(_EM.bf16)}]"),
+        click.option("--bf16/--no-bf16", default=None, help="bfloat16 autocast for the embedding aligner. [default: on where the device has fast bf16, "
+                          "as --precision auto]"),
         click.option("--torch-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
                      help="Torch threads for the embedding aligner. [default: torch's, or 1 when the CPU is busy]"),
         click.option("--combine-statistical", type=click.Choice(["eflomal", "fast_align"]), default=None,
