@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib
 import os
 import types
 import typing
@@ -21,15 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.errors import ConfigError
+from xladjust.lazy import load
+from xladjust.stages import config_kinds
 
-# kind -> "module:Class"; each class is a dataclass accepted by build_config.
-CONFIG_KINDS: dict[str, str] = {
-    "align": "xladjust.align.config:AlignConfig",
-    "adjust": "xladjust.adjust.config:AdjustConfig",
-    "probe": "xladjust.probes.config:ProbeConfig",
-    "finetune": "xladjust.tasks.config:FinetuneConfig",
-    "pipeline": "xladjust.pipeline:PipelineConfig",
-}
+# each class is a dataclass accepted by build_config
+CONFIG_KINDS: dict[str, str] = config_kinds()  # kind -> "module:Class", from the one STAGES table
 
 
 MAX_YAML_NODES = 100_000  # values a config may expand to, aliases followed (a nested-alias bomb is refused)
@@ -174,9 +169,8 @@ def expand_path(value: str | os.PathLike[str], where: str = "path") -> Path:
 def config_class(kind: str) -> type:
     if kind not in CONFIG_KINDS:
         raise ConfigError(f"unknown config kind {kind!r}; known kinds: {', '.join(sorted(CONFIG_KINDS))}")
-    module, _, name = CONFIG_KINDS[kind].partition(":")
     try:
-        return getattr(importlib.import_module(module), name)
+        return load(CONFIG_KINDS[kind])
     except (ImportError, AttributeError):
         raise ConfigError(f"config kind {kind!r} is not available in this version of xladjust") from None
 

@@ -1,6 +1,6 @@
 """``docs/config.md``: the reference of every config key, generated from the typed configs.
 
-Each config kind of :data:`xladjust.config.CONFIG_KINDS` (and every dataclass nested in
+Each config kind of :data:`xladjust.stages.STAGES` (and every dataclass nested in
 one) becomes a table of its keys: type (enum choices spelled out), default, and a
 one-line meaning: the field's trailing comment in the class, else the sentence of the
 class docstring that names it, else the help of the command option of the same name.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib
 import inspect
 import io
 import re
@@ -25,14 +24,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from xladjust.config import CONFIG_KINDS
+from xladjust.lazy import load
+from xladjust.stages import command_of_kind, config_kinds
 from xladjust.training_loop import auto_bf16
 
-EXTRA_CLASSES = {"transfer": "xladjust.tasks.config:TransferConfig"}  # pipeline transfer entries
 # The command whose options' help is the fallback meaning of a kind's keys.
-COMMANDS = {"align": "xladjust.cli.align:align_group", "adjust": "xladjust.cli.adjust:adjust_command",
-            "probe": "xladjust.cli.probe:probe_command", "finetune": "xladjust.cli.tasks:finetune_command",
-            "transfer": "xladjust.cli.tasks:transfer_command", "pipeline": "xladjust.cli.run:run_command"}
+COMMANDS = command_of_kind()
 HEADER = """# Config reference
 
 Every key of every config file, generated from the typed configs by
@@ -40,11 +37,6 @@ Every key of every config file, generated from the typed configs by
 its kind with `kind:`; `xladjust validate FILE` checks one without running it. Nested
 sections are their own tables below their kind. "required" keys have no default.
 """
-
-
-def _load(target: str) -> type:
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def field_comments(cls: type) -> dict[str, str]:
@@ -96,7 +88,7 @@ def option_help(kind: str | None) -> dict[str, str]:
     if kind not in COMMANDS:
         return {}
     try:
-        command = _load(COMMANDS[kind])
+        command = load(COMMANDS[kind])
     except (ImportError, AttributeError):
         return {}
     helps: dict[str, str] = {}
@@ -182,8 +174,8 @@ def class_table(cls: type, title: str, seen: set[type], kind: str | None = None)
 def render() -> str:
     lines = [HEADER]
     seen: set[type] = set()
-    for kind, target in {**CONFIG_KINDS, **EXTRA_CLASSES}.items():
-        cls = _load(target)
+    for kind, target in config_kinds(files_only=False).items():
+        cls = load(target)
         lines += class_table(cls, f"## `{kind}` ({cls.__name__})", seen, kind)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -192,7 +184,7 @@ def undocumented() -> list[str]:
     """``Class.key`` of every key without a one-line meaning."""
     missing = []
     seen: set[type] = set()
-    queue = [(_load(t), k) for k, t in {**CONFIG_KINDS, **EXTRA_CLASSES}.items()]
+    queue = [(load(t), k) for k, t in config_kinds(files_only=False).items()]
     while queue:
         cls, kind = queue.pop(0)
         if cls in seen:

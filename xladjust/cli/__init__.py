@@ -1,12 +1,12 @@
 """The ``xladjust`` command line: a thin layer over the library API.
 
-Stage commands are registered in :data:`LAZY_COMMANDS` and imported only when invoked,
-so ``xladjust --help`` stays instant. Only this module configures logging and exits.
+The subcommands are the rows of :data:`xladjust.stages.STAGES`, imported only when
+invoked, so ``xladjust --help`` stays instant. Only this module configures logging and exits.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import logging
 import sys
 import traceback
@@ -19,24 +19,8 @@ from xladjust.cli import types as ct
 from xladjust.cli.options import example, set_threads
 from xladjust.errors import XladjustError
 from xladjust.interrupts import Interrupted, forget_signals, on_signal
-
-# name -> ("module:attribute", short help). A stage adds its commands here.
-LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "model": ("xladjust.cli.core:model_group", "Prepare and verify model checkpoints."),
-    "embed": ("xladjust.cli.core:embed_command", "Contextual word vectors for pre-tokenized sentences."),
-    "validate": ("xladjust.cli.core:validate_command", "Check a config file without running it."),
-    "align": ("xladjust.cli.align:align_group", "Word-align a parallel corpus; evaluate alignments."),
-    "adjust": ("xladjust.cli.adjust:adjust_command", "Adjust an encoder on an aligned corpus."),
-    "probe": ("xladjust.cli.probe:probe_command", "Word distances, paired differences and retrieval."),
-    "finetune": ("xladjust.cli.tasks:finetune_command", "Fine-tune a checkpoint on a task."),
-    "evaluate": ("xladjust.cli.tasks:evaluate_command", "Evaluate a fine-tuned checkpoint zero-shot."),
-    "transfer": ("xladjust.cli.tasks:transfer_command", "Fine-tune and compare checkpoints over seeds."),
-    "interpolate": ("xladjust.cli.landscape:interpolate_command", "Evaluate along the line between two checkpoints."),
-    "flatness": ("xladjust.cli.landscape:flatness_command", "Error along random directions around a checkpoint."),
-    "compare": ("xladjust.cli.landscape:compare_command", "One report over many run directories."),
-    "push": ("xladjust.push:push_command", "Upload a checkpoint with its model card to the Hugging Face hub."),
-    "run": ("xladjust.cli.run:run_command", "Run a whole pipeline from one config file."),
-}
+from xladjust.lazy import load
+from xladjust.stages import STAGES
 
 
 class LazyGroup(click.Group):
@@ -48,31 +32,28 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
             return self.commands[cmd_name]
-        target = LAZY_COMMANDS.get(cmd_name)
-        if target is None:
+        entry = STAGES.get(cmd_name)
+        if entry is None:
             return None
-        module, _, attr = target[0].partition(":")
+        module = entry.command.partition(":")[0]
         try:
-            mod = importlib.import_module(module)
+            return load(entry.command)
         except ModuleNotFoundError as exc:
             if exc.name and module.startswith(exc.name):
                 return None  # the stage is not part of this version
             raise
-        return getattr(mod, attr, None)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, LAZY_COMMANDS[name][1]) for name in self.list_commands(ctx) if name in LAZY_COMMANDS]
+        rows = [(name, STAGES[name].summary) for name in self.list_commands(ctx) if name in STAGES]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
     @staticmethod
     def _available() -> list[str]:
-        import importlib.util
-
         names = []
-        for name, (target, _) in LAZY_COMMANDS.items():
-            module = target.partition(":")[0]
+        for name, entry in STAGES.items():
+            module = entry.command.partition(":")[0]
             try:
                 if importlib.util.find_spec(module) is not None:
                     names.append(name)
