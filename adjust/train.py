@@ -104,14 +104,14 @@ def run_loop(loop: Loop, state: LoopState, on_step: Any = None) -> LoopState:
     window: list[dict[str, float]] = []
     loop.module.train(cfg.dropout)  # without dropout: eval mode, gradients flow all the same
     hook = on_step if acc.is_main_process else None
-    if hook is not None:  # issue 13
-        hook(state.step, loop.encoder, state.step == len(loop.steps))  # issue 13
+    if hook is not None:
+        hook(state.step, loop.encoder, state.step == len(loop.steps))
     try:
         for index in range(state.step, len(loop.steps)):
             started = time.perf_counter()
             check_interrupted()  # a signal whose exception something swallowed stops the run here
             record = train_step(loop, loop.steps[index])
-            check_finite_loss(record["loss"], index + 1, "adjust")  # issue 12: a diverged run stops here
+            check_finite_loss(record["loss"], index + 1, "adjust")  # a diverged run stops here
             elapsed = time.perf_counter() - started
             state.step = index + 1
             state.pairs += int(record["pairs"])
@@ -128,14 +128,14 @@ def run_loop(loop: Loop, state: LoopState, on_step: Any = None) -> LoopState:
                 window = []
             if (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0
                     and state.step < len(loop.steps)):
-                check_finite_weights(loop.encoder, f"adjust, step {state.step}", hint=_DIVERGED)  # issue 12
+                check_finite_weights(loop.encoder, f"adjust, step {state.step}", hint=_DIVERGED)
                 save_checkpoint(loop, state)
-            if hook is not None:  # issue 13
-                hook(state.step, loop.encoder, state.step == len(loop.steps))  # issue 13
+            if hook is not None:
+                hook(state.step, loop.encoder, state.step == len(loop.steps))
     finally:
         if bar is not None:
             bar.close()
-    check_finite_weights(loop.encoder, "adjust, after the last step", hint=_DIVERGED)  # issue 12
+    check_finite_weights(loop.encoder, "adjust, after the last step", hint=_DIVERGED)
     return state
 
 

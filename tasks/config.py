@@ -146,7 +146,7 @@ class FinetuneConfig:
     stream_buffer: int | None = None
     checkpoint_every: int | None = 500
     resume: bool = False
-    # geometry curves (issue 13): d(w,r), d(w,u), delta, P@1 of the encoder on held-out triples -> geometry.jsonl
+    # geometry curves: d(w,r), d(w,u), delta, P@1 of the encoder on held-out triples -> geometry.jsonl
     probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
     probe_bitext: Path | None = None  # held-out aligned corpus of the probes
 

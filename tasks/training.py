@@ -205,7 +205,7 @@ def train(
     """Fine-tune ``tm.model`` on ``data``; select the step with the best ``dev_score``
     (called on the main process only). Resumes from the newest checkpoint when
     ``checkpointing.resume`` and one exists. ``on_step(step, encoder, last)``, if given, is
-    called on the main process at the start and after every optimizer step (issue 13)."""
+    called on the main process at the start and after every optimizer step."""
     import torch
 
     from xladjust.training_loop import fast_adam_kwargs
@@ -247,8 +247,8 @@ def train(
     bar = _bar(steps, state.step, settings.progress and acc.is_main_process, f"fine-tuning {tm.task.name}")
     module.train()
     hook = on_step if acc.is_main_process else None
-    if hook is not None:  # issue 13
-        hook(state.step, tm.encoder, state.step >= steps)  # issue 13
+    if hook is not None:
+        hook(state.step, tm.encoder, state.step >= steps)
     try:
         for chunk in _steps(data, state.step, per_epoch, group, n_batches):
             check_interrupted()  # a signal whose exception something swallowed stops the run here
@@ -257,7 +257,7 @@ def train(
             loss, parts = _train_step(acc, module, optimizer, scheduler, trainable, mine, pad_id,
                                               state.step if extra is not None else None, settings.max_grad_norm)
             state.step += 1
-            check_finite_loss(loss, state.step, f"fine-tuning {tm.task.name}")  # issue 12
+            check_finite_loss(loss, state.step, f"fine-tuning {tm.task.name}")
             state.seconds += time.perf_counter() - started
             state.features += sum(len(b) for b in chunk)
             state.window.append(loss)
@@ -275,8 +275,8 @@ def train(
                 position = {"epoch": epoch, "next_micro_batch": offset * group, "micro_batches_per_epoch": n_batches}
                 _save_checkpoint(acc, checkpointing, tm, extra, extra_params, optimizer, scheduler, state, best_state,
                                  position)
-            if hook is not None:  # issue 13
-                hook(state.step, tm.encoder, state.step >= steps)  # issue 13
+            if hook is not None:
+                hook(state.step, tm.encoder, state.step >= steps)
             if state.step >= steps:
                 break
     finally:
@@ -290,7 +290,7 @@ def train(
             for name, value in best_state.items():
                 params[name].copy_(value)
         log.info("restored the best dev state from step %d (dev %.4f)", best_step, state.best_score)
-    check_finite_weights(tm.model, f"fine-tuning {tm.task.name}, after the last step",  # issue 12
+    check_finite_weights(tm.model, f"fine-tuning {tm.task.name}, after the last step",
                          hint="the run diverged and was stopped (nothing was saved); lower the learning rate")
     return TrainResult(steps=steps, best_step=best_step, best_score=state.best_score, seconds=state.seconds,
                        history=state.history, features_seen=state.features, resumed_from=resumed_from)

@@ -1,4 +1,4 @@
-"""Damaged and hostile checkpoints for the fault-injection suites (issue 12).
+"""Damaged and hostile checkpoints for the fault-injection suites.
 
 Each builder writes a directory from the tiny conftest encoder with one defect: code that
 asks to run (``auto_map`` and a module that writes a marker file when imported), a NaN

@@ -54,7 +54,7 @@ def test_l2_brings_aligned_words_closer_on_held_out_sentences(offline_model, sha
 
 
 def _loads_complete_and_keeps_the_pooler(out, vanilla) -> None:
-    """Issue 13/14: the adjusted offline checkpoint loads in ``AutoModel`` with no missing,
+    """The adjusted offline checkpoint loads in ``AutoModel`` with no missing,
     unexpected or newly initialized weight, and its pooler is the vanilla one bit for bit."""
     import torch
     from safetensors.torch import load_file

@@ -1,4 +1,4 @@
-"""Reliability suite (issue 8): malformed or hostile inputs through the CLI, in-process.
+"""Reliability suite: malformed or hostile inputs through the CLI, in-process.
 
 Every case must exit with status 2, print exactly one ``xladjust: error:`` line naming
 the problem, write nothing that looks complete, and leave earlier outputs alone. The

@@ -1,4 +1,4 @@
-"""One CLI vocabulary (issue 13): every option of every command is in the documented table,
+"""One CLI vocabulary: every option of every command is in the documented table,
 old names are hidden aliases that still work and warn, every help has an example, and
 docs/cli.md is current."""
 

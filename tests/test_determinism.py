@@ -1,4 +1,4 @@
-"""Determinism per stage (issue 12): the same command twice with the same seed writes the
+"""Determinism per stage: the same command twice with the same seed writes the
 same bytes, on tiny models.
 
 Each command runs twice into the same ``--out`` path (the first result is moved aside),

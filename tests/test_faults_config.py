@@ -1,4 +1,4 @@
-"""Fault injection (issue 12), config side: hostile YAML through ``xladjust validate`` and the
+"""Fault injection, config side: hostile YAML through ``xladjust validate`` and the
 stages' ``--config``, paths with ``~`` and ``$VAR``, and usage errors of the command line.
 
 Every case asserts the exit status, a single error line, and that the config file (the

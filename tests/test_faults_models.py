@@ -1,5 +1,5 @@
 """Fault injection for model loading, non-finite values, damaged checkpoints and numeric
-options (issue 12), through the CLI in-process.
+options, through the CLI in-process.
 
 Every case asserts: exit status 2, exactly one ``xladjust: error:`` line naming the
 problem, every input byte-identical (sha256 before and after), and no ``.complete``
@@ -96,7 +96,7 @@ def task_commands(e: dict[str, Path], task: Path, out: Path) -> dict[str, list[s
 
 
 def fail(capsys, monkeypatch, e, args: list[str], fragment: str, out: Path, *inputs: Path) -> str:
-    """Run ``xladjust -q ARGS`` with "y" lines on stdin; assert the issue 12 contract."""
+    """Run ``xladjust -q ARGS`` with "y" lines on stdin; assert the fault contract."""
     watched = [e["text"], e["nli"], e["corpus"], e["src"], e["tgt"], *inputs]
     before = hf.sha256_tree(*watched)
     monkeypatch.setattr(sys, "stdin", io.StringIO(YES))

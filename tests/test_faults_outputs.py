@@ -1,4 +1,4 @@
-"""Fault injection (issue 12), output side: every stage's CLI with an output that overlaps an
+"""Fault injection, output side: every stage's CLI with an output that overlaps an
 input, an output folder of someone else, a second run holding the lock, an overwrite that
 fails late, SIGTERM and SIGINT at several points, a damaged or changed resume checkpoint,
 and a full disk.

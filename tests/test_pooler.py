@@ -1,4 +1,4 @@
-"""Fair checkpoints (issue 14, item 1): the source's pooler survives adjust bit for bit, an
+"""Fair checkpoints: the source's pooler survives adjust bit for bit, an
 adjusted checkpoint loads in AutoModel with nothing missing, and vanilla and adjusted get
 the same pooler in a task model. A source without a pooler (the offline model) gets none.
 """
