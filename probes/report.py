@@ -16,8 +16,8 @@ import numpy as np
 
 from xladjust.io import atomic_dir, mark_complete, write_json_atomic, write_text_atomic
 from xladjust.probes import plots
-from xladjust.probes.compare import delta_change
 from xladjust.probes.distances import Distance
+from xladjust.probes.paired import delta_change
 from xladjust.probes.registry import ProbeResult
 from xladjust.probes.report_doc import Figure
 from xladjust.probes.report_md import fmt, pct, pvalue, render_report

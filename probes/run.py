@@ -24,9 +24,9 @@ from xladjust.embeddings import resolve_layers
 from xladjust.errors import ConfigError, InputError, ModelError
 from xladjust.io import sha256_file
 from xladjust.models import LoadedModel, load_config, load_model, materialize
-from xladjust.probes.compare import compare_distances, compare_word_retrieval
 from xladjust.probes.config import ProbeConfig
 from xladjust.probes.inputs import Bitext, SentenceSet, load_bitext, read_tatoeba, tatoeba_languages
+from xladjust.probes.paired import compare_distances, compare_word_retrieval
 from xladjust.probes.registry import PROBES, ProbeResult, ProbeSettings
 from xladjust.probes.report import SUMMARY_FILE, write_run
 from xladjust.probes.views import CheckpointEmbedder, iter_views

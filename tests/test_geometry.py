@@ -87,7 +87,7 @@ def test_the_hook_restores_train_mode_and_skips_steps_already_written(tiny_check
 
 
 def test_the_report_shows_the_curve_under_the_runs_heading(adjust_run, tmp_path):
-    from xladjust.probes.gather import compare_runs
+    from xladjust.report.gather import compare_runs
 
     compare_runs([adjust_run], tmp_path / "report")
     md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
@@ -117,7 +117,7 @@ _FIGURES = (
 
 @pytest.mark.skipif(_chromium() is None, reason="needs Chromium (Debian package chromium)")
 def test_the_curve_sits_under_the_runs_heading_in_chromium(adjust_run, tmp_path):
-    from xladjust.probes.gather import compare_runs
+    from xladjust.report.gather import compare_runs
 
     compare_runs([adjust_run], tmp_path / "report")
     page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
@@ -145,7 +145,7 @@ def test_finetune_probes_the_encoder_inside_the_task_model(tiny_checkpoints, cor
         "probe_bitext": str(corpora["heldout"])})
     out = finetune(cfg, on_step=finetune_hook(cfg))
     assert [r["step"] for r in _rows(out)] == [0, 2, 3]  # kept when the run folder is written at the end
-    from xladjust.probes.gather import compare_runs
+    from xladjust.report.gather import compare_runs
 
     compare_runs([out], tmp_path / "report")
     md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")

@@ -12,8 +12,8 @@ from xladjust.cli import main
 from xladjust.config import build_config
 from xladjust.errors import InputError
 from xladjust.io import is_complete
-from xladjust.probes.gather import compare_runs, markdown_to_html, signature_warnings
 from xladjust.probes.landscape_run import EvalSettings, run_flatness, run_interpolation
+from xladjust.report.gather import compare_runs, markdown_to_html, signature_warnings
 from xladjust.tasks.config import FinetuneConfig
 from xladjust.tasks.finetune import finetune
 
@@ -153,7 +153,7 @@ def test_compare_errors(tmp_path):
 
 
 def test_signature_warnings_name_what_differs(tmp_path):
-    from xladjust.probes.gather import RunInfo
+    from xladjust.report.gather import RunInfo
 
     a = RunInfo(Path("a"), "probe", "", [{"versions": {"torch": "2.1"}, "seed": 1, "inputs": {"test-es": "x"}}])
     b = RunInfo(Path("b"), "probe", "", [{"versions": {"torch": "2.2"}, "seed": 2, "inputs": {"test-es": "y"}}])

@@ -16,7 +16,6 @@ from helpers_cli import run_cli
 from helpers_tasks import write_nli
 
 from xladjust.pipeline import load_pipeline, run_pipeline
-from xladjust.probes.gather import compare_runs
 from xladjust.probes.report_doc import (
     Figure,
     Text,
@@ -28,7 +27,8 @@ from xladjust.probes.report_doc import (
     table,
     table_of_contents,
 )
-from xladjust.probes.report_html import markdown_to_html, render_html
+from xladjust.report.gather import compare_runs
+from xladjust.report.html import markdown_to_html, render_html
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
@@ -206,7 +206,7 @@ def test_cli_compare_writes_the_report(demo_runs, tmp_path, capsys):
 # ------------------------------------------------------------------- pure helpers
 
 def test_loss_curves_read_metrics_jsonl_with_its_terms_or_a_training_history(tmp_path):
-    from xladjust.probes.report_compare import loss_curves, loss_history
+    from xladjust.report.compare import loss_curves, loss_history
 
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "metrics.jsonl").write_text(
@@ -260,7 +260,7 @@ def test_html_inlines_figures_and_gives_headings_anchors(tmp_path):
 def test_headline_keeps_arms_that_share_a_start_apart():
     """A continual-learning arm starts from the adjusted checkpoint but is trained
     differently: its scores get their own row and never replace the adjusted arm's."""
-    from xladjust.probes.report_compare import _transfer_scores
+    from xladjust.report.compare import _transfer_scores
 
     def score(mean):
         return {"mean": mean, "std": 0.0, "per_seed": {1: mean}}

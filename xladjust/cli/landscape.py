@@ -99,7 +99,7 @@ def flatness_command(ctx, model, directions, radii, seed, no_filter_norm, task, 
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 def compare_command(run_dirs, out):
     """Gather probe, transfer, interpolate and flatness runs into one Markdown and HTML report."""
-    from xladjust.probes.gather import compare_runs
+    from xladjust.report.gather import compare_runs
 
     summary = compare_runs(list(run_dirs), out)
     for warning in summary["warnings"]:

@@ -404,7 +404,7 @@ def _report_stage(cfg: PipelineConfig, dirs: list[Path], keys: list[str]) -> Sta
     directory = cfg.out / "report"
 
     def run() -> None:
-        from xladjust.probes.gather import compare_runs
+        from xladjust.report.gather import compare_runs
 
         compare_runs(dirs, directory)
 

@@ -5,7 +5,7 @@ directory with a ``summary.json``, a transfer ``comparison.json`` or an ``xladju
 and writes ``report.md`` (its figures copied under ``figures/``), a self-contained
 ``report.html`` with the plots inline, and ``summary.json``; it warns where the runs'
 signatures differ in what matters (package versions, seeds, data). The sections are
-built in :mod:`xladjust.probes.report_compare`.
+built in :mod:`xladjust.report.compare`.
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def _compare_runs(run_dirs: list[Path], out: Path) -> dict[str, Any]:
 
 def write_report(runs: list[RunInfo], warnings: list[str], work: Path, final: Path) -> list[Block]:
     """Fill ``work`` (renamed to ``final`` afterwards) with the report; return its blocks."""
-    from xladjust.probes.report_compare import Context, build_sections
-    from xladjust.probes.report_html import render_html
+    from xladjust.report.compare import Context, build_sections
+    from xladjust.report.html import render_html
 
     sections = build_sections(runs, Context(work=work, final=final))
     blocks = report_blocks(runs, warnings, sections)
@@ -159,6 +159,6 @@ def report_blocks(runs: list[RunInfo], warnings: list[str], sections: list[Any])
 
 def markdown_to_html(text: str) -> str:
     """Markdown as an HTML fragment, rendered by markdown-it-py."""
-    from xladjust.probes.report_html import markdown_to_html as render
+    from xladjust.report.html import markdown_to_html as render
 
     return render(text)
