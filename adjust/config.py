@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.models import OFFLINE_SPEC
@@ -89,6 +89,8 @@ RUN_CONTROL_KEYS = ("resume", "overwrite", "progress", "checkpoint_every", "keep
 @dataclass(frozen=True)
 class AdjustConfig:
     """Everything an adjust run needs. Paths are taken as given (not resolved)."""
+
+    RUN_CONTROL_KEYS: ClassVar[tuple[str, ...]] = RUN_CONTROL_KEYS
 
     aligned: list[Path]  # aligned-corpus directories (align stage output), one per language pair
     out: Path  # run directory: the final checkpoint, xladjust.json, metrics.jsonl

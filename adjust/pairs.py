@@ -16,8 +16,7 @@ indices of usable pairs, so a large corpus is never held in memory.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 
 from xladjust.adjust.config import Mix
 from xladjust.align.corpus import AlignedPair, check_aligned_corpus, iter_pairs
+from xladjust.align.symmetrize import one_to_one
 
 
 @dataclass
@@ -54,15 +54,6 @@ class SelectionStats:
             f"identical strings; skipped {self.pairs_too_many_words} pairs over max_words and "
             f"{self.pairs_without_links} pairs left without links"
         )
-
-
-def one_to_one(links: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The links whose source and target word each take part in no other link (sorted,
-    duplicates counted once)."""
-    unique = sorted(set(links))
-    src = Counter(i for i, _ in unique)
-    tgt = Counter(j for _, j in unique)
-    return [(i, j) for i, j in unique if src[i] == 1 and tgt[j] == 1]
 
 
 def select_links(pair: AlignedPair, drop_identical: bool = True) -> tuple[list[tuple[int, int]], int, int]:

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig, Allocator
+from xladjust.adjust.config import AdjustConfig, Allocator
 from xladjust.allocator import use_compact_allocator
-from xladjust.config import config_to_dict
+from xladjust.config import config_to_dict, result_fingerprint
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     is_complete,
@@ -335,10 +335,7 @@ _PATH_KEYS = ("aligned", "out", "model")
 def config_fingerprint(config: AdjustConfig) -> str:
     """Hash of the options that change what a run computes (run-control flags and the
     paths of inputs and output excluded: the inputs' contents are checked on their own)."""
-    data = config_to_dict(config)
-    for key in (*RUN_CONTROL_KEYS, *_PATH_KEYS):
-        data.pop(key, None)
-    return sha256_json(data)
+    return result_fingerprint(config, *_PATH_KEYS)
 
 
 def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> None:

@@ -144,8 +144,9 @@ def symmetrize(forward: Iterable[Link], reverse: Iterable[Link], heuristic: str 
 
 def one_to_one(links: Iterable[Link]) -> list[Link]:
     """Keep only links whose source and target words each take part in exactly one link
-    (the 1-to-1 links used by Cao et al. 2020)."""
-    links = sorted(set(links))
+    (the 1-to-1 links used by Cao et al. 2020); sorted, duplicates counted once. The one
+    rule for every stage: adjust trains on these links and the probes build triples on them."""
+    links = sorted(set(map(tuple, links)))
     src_count: dict[int, int] = {}
     tgt_count: dict[int, int] = {}
     for i, j in links:

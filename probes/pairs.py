@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
 
 from xladjust.align.corpus import AlignedPair
+from xladjust.align.symmetrize import one_to_one
 
 OTHER_SENTENCE_TRIES = 20  # random other sentences tried before a word gets no triple
 
@@ -40,14 +41,6 @@ class Unrelated(str, Enum):
 def is_punctuation(word: str) -> bool:
     """True for a token made only of punctuation or symbol characters."""
     return bool(word) and all(unicodedata.category(ch)[0] in "PS" for ch in word)
-
-
-def one_to_one_links(links: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The links whose source and target words take part in no other link, sorted."""
-    unique = sorted(set(map(tuple, links)))
-    src_count = Counter(i for i, _ in unique)
-    tgt_count = Counter(j for _, j in unique)
-    return [(i, j) for i, j in unique if src_count[i] == 1 and tgt_count[j] == 1]
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,7 @@ def usable_links(pairs: Sequence[AlignedPair], keep_punctuation: bool = False) -
     counts = Counter(pairs=len(pairs))
     for s, pair in enumerate(pairs):
         counts["links"] += len(set(pair.links))
-        for i, j in one_to_one_links(pair.links):
+        for i, j in one_to_one(pair.links):
             counts["one_to_one"] += 1
             if not keep_punctuation and (is_punctuation(pair.src[i]) or is_punctuation(pair.tgt[j])):
                 counts["punctuation_dropped"] += 1

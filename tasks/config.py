@@ -11,7 +11,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
@@ -110,6 +110,8 @@ class FinetuneConfig:
     ``checkpoint_every`` optimizer steps (None or 0: never) the training state goes to
     ``out/checkpoints``; ``resume`` continues an interrupted run from its newest one.
     """
+
+    RUN_CONTROL_KEYS: ClassVar[tuple[str, ...]] = RUN_CONTROL_KEYS
 
     task: str
     model: str

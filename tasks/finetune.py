@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xladjust.config import config_to_dict
+from xladjust.config import config_to_dict, result_fingerprint
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     atomic_dir,
@@ -37,14 +37,12 @@ from xladjust.io import (
     mark_complete,
     read_json,
     sha256_file,
-    sha256_json,
     write_json_atomic,
 )
 from xladjust.model_card import finish_checkpoint
 from xladjust.signature import make_signature
 from xladjust.tasks.base import EncodeOptions, Task, stats_of
 from xladjust.tasks.config import (
-    RUN_CONTROL_KEYS,
     FinetuneConfig,
     resolve_defaults,
     trained_weights,
@@ -111,10 +109,7 @@ def _input_hashes(cfg: FinetuneConfig, model_path: str | None = None) -> dict[st
 
 def config_fingerprint(cfg: FinetuneConfig) -> str:
     """Hash of the resolved options that change what a run computes (run control excluded)."""
-    data = config_to_dict(cfg)
-    for key in RUN_CONTROL_KEYS:
-        data.pop(key, None)
-    return sha256_json(data)
+    return result_fingerprint(cfg)
 
 
 def _check_resume_state(out: Path, resume: bool) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from xladjust.config import config_to_dict
+from xladjust.config import config_to_dict, result_keys
 from xladjust.errors import InputError
 from xladjust.io import (
     COMPLETE_MARKER,
@@ -33,7 +33,6 @@ from xladjust.io import (
 )
 from xladjust.signature import make_signature
 from xladjust.tasks.config import (
-    RUN_CONTROL_KEYS,
     FinetuneConfig,
     TransferConfig,
     resolve_defaults,
@@ -58,7 +57,6 @@ HookFor = Callable[[FinetuneConfig], Any]
 log = logging.getLogger(__name__)
 
 SIGNIFICANCE_SEED = 0
-NOT_AFFECTING_RESULTS = RUN_CONTROL_KEYS
 
 
 def run_config(config: TransferConfig, name: str, seed: int) -> FinetuneConfig:
@@ -76,8 +74,7 @@ def _reusable(cfg: FinetuneConfig) -> bool:
     if not is_complete(cfg.out) or not (Path(cfg.out) / META_FILE).is_file():
         return False
     stored = read_json(Path(cfg.out) / META_FILE).get("signature", {}).get("config") or {}
-    wanted = config_to_dict(resolve_defaults(cfg))
-    return all(stored.get(k) == v for k, v in wanted.items() if k not in NOT_AFFECTING_RESULTS)
+    return all(stored.get(k) == v for k, v in result_keys(resolve_defaults(cfg)).items())
 
 
 def transfer(config: TransferConfig, hook_for: HookFor | None = None) -> dict[str, Any]:

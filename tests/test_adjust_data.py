@@ -14,8 +14,9 @@ from xladjust.adjust.config import AdjustConfig, Mix
 from xladjust.adjust.dataset import draw_examples, scan_corpora
 from xladjust.adjust.features import encode_sentences, sentence_features
 from xladjust.adjust.forward import packed_words
-from xladjust.adjust.pairs import one_to_one, quotas, scan_corpus, select_links
+from xladjust.adjust.pairs import quotas, scan_corpus, select_links
 from xladjust.align.corpus import AlignedPair, write_aligned_corpus
+from xladjust.align.symmetrize import one_to_one
 from xladjust.embeddings import Pooling, embed_words
 from xladjust.errors import InputError, ModelError
 from xladjust.pooling import pool_words

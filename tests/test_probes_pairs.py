@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xladjust.align.corpus import AlignedPair, write_aligned_corpus
+from xladjust.align.symmetrize import one_to_one
 from xladjust.config import build_config
 from xladjust.errors import ConfigError, InputError
 from xladjust.probes.config import ProbeConfig
@@ -18,7 +19,6 @@ from xladjust.probes.inputs import load_bitext, manifest_languages, read_tatoeba
 from xladjust.probes.pairs import (
     Unrelated,
     is_punctuation,
-    one_to_one_links,
     sample_triples,
     usable_links,
 )
@@ -34,7 +34,7 @@ PAIRS = [
 
 def test_one_to_one_links_by_hand():
     links = [(0, 0), (1, 1), (1, 2), (2, 3), (3, 3), (4, 4), (4, 4)]
-    assert one_to_one_links(links) == [(0, 0), (4, 4)]
+    assert one_to_one(links) == [(0, 0), (4, 4)]
 
 
 def test_is_punctuation():

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.errors import ConfigError
+from xladjust.io import sha256_json
 from xladjust.lazy import load
-from xladjust.stages import config_kinds
+from xladjust.stages import command_name, config_kinds
 
 # each class is a dataclass accepted by build_config
 CONFIG_KINDS: dict[str, str] = config_kinds()  # kind -> "module:Class", from the one STAGES table
@@ -175,6 +176,18 @@ def config_class(kind: str) -> type:
         raise ConfigError(f"config kind {kind!r} is not available in this version of xladjust") from None
 
 
+def load_kind(path: str | Path, kind: str) -> dict[str, Any]:
+    """The mapping of config file ``path`` for a command that reads ``kind`` configs: its
+    ``kind:`` key, when present, must say ``kind`` (and is dropped)."""
+    data = load_yaml(path)
+    found = data.pop("kind", kind)
+    if found != kind:
+        command = command_name(str(found))
+        hint = f" (run it with 'xladjust {command}')" if command else ""
+        raise ConfigError(f"{path} is a {found!r} config; this command needs kind: {kind}{hint}")
+    return data
+
+
 def validate_file(path: str | Path, kind: str | None = None) -> Any:
     """Load and validate a config file; return the typed config. Every problem is
     reported at once (ConfigError with all of them)."""
@@ -318,6 +331,19 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
 
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def result_keys(cfg: Any, *also: str) -> dict[str, Any]:
+    """``cfg`` as :func:`config_to_dict` without the keys that steer how a run proceeds
+    but not what it computes (its class's ``RUN_CONTROL_KEYS``) and without ``also``:
+    what a resumed or reused run must agree on."""
+    skip = {*getattr(type(cfg), "RUN_CONTROL_KEYS", ()), *also}
+    return {key: value for key, value in config_to_dict(cfg).items() if key not in skip}
+
+
+def result_fingerprint(cfg: Any, *also: str) -> str:
+    """The hash of :func:`result_keys`."""
+    return sha256_json(result_keys(cfg, *also))
 
 
 def config_to_dict(cfg: Any) -> Any:

@@ -40,7 +40,7 @@ STAGES: dict[str, Entry] = {
     "interpolate": Entry("xladjust.cli.landscape:interpolate_command",
                          "Evaluate along the line between two checkpoints."),
     "flatness": Entry("xladjust.cli.landscape:flatness_command", "Error along random directions around a checkpoint."),
-    "compare": Entry("xladjust.cli.landscape:compare_command", "One report over many run directories."),
+    "compare": Entry("xladjust.cli.compare:compare_command", "One report over many run directories."),
     "push": Entry("xladjust.push:push_command", "Upload a checkpoint with its model card to the Hugging Face hub."),
     "run": Entry("xladjust.cli.run:run_command", "Run a whole pipeline from one config file.",
                  "xladjust.pipeline:PipelineConfig", kind="pipeline"),
@@ -53,6 +53,11 @@ def config_kinds(*, files_only: bool = True) -> dict[str, str]:
     rows = sorted(STAGES.items(), key=lambda row: not row[1].file_kind)
     return {entry.kind or name: entry.config for name, entry in rows
             if entry.config is not None and (entry.file_kind or not files_only)}
+
+
+def command_name(kind: str) -> str | None:
+    """The subcommand that runs configs of ``kind`` (``pipeline`` -> ``run``), or None."""
+    return next((name for name, entry in STAGES.items() if entry.config and (entry.kind or name) == kind), None)
 
 
 def command_of_kind() -> dict[str, str]:

@@ -20,9 +20,8 @@ from xladjust.adjust.config import (
 )
 from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.cli import types as ct
-from xladjust.cli.options import deprecated_alias, example
-from xladjust.config import build_config, load_yaml
-from xladjust.errors import ConfigError
+from xladjust.cli.options import deprecated_alias, example, is_quiet
+from xladjust.config import build_config, load_kind
 from xladjust.pooling import Pooling
 
 # CLI option -> config key, for options whose value is copied as given
@@ -127,8 +126,7 @@ def adjust_command(ctx: click.Context, aligned: tuple[Path, ...], more_aligned: 
         data["aligned"] = [str(p) for p in paths]
     if options:
         data["objective_options"] = {**data.get("objective_options", {}), **_parse_options(options)}
-    root = ctx.find_root().obj or {}
-    data.setdefault("progress", not root.get("quiet", False))
+    data.setdefault("progress", not is_quiet(ctx))
     if "aligned" not in data:
         raise click.UsageError("give --aligned DIR (or 'aligned:' in --config)")
     if "out" not in data:
@@ -146,11 +144,7 @@ def adjust_command(ctx: click.Context, aligned: tuple[Path, ...], more_aligned: 
 def _config_data(config_file: Path | None) -> dict[str, Any]:
     if config_file is None:
         return {}
-    data = load_yaml(config_file)
-    kind = data.pop("kind", "adjust")
-    if kind != "adjust":
-        raise ConfigError(f"{config_file} is a {kind!r} config; xladjust adjust needs kind: adjust")
-    return data
+    return load_kind(config_file, "adjust")
 
 
 def _norm_option(value: str | None) -> float | str | None:

@@ -28,7 +28,8 @@ from xladjust.align.gold import SPLITS
 from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS
 from xladjust.cli import types as ct
-from xladjust.cli.options import SectionedCommand, SectionedGroup, deprecated_alias
+from xladjust.cli.options import SectionedCommand, SectionedGroup, deprecated_alias, is_quiet
+from xladjust.config import load_kind
 from xladjust.pooling import Pooling
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -181,25 +182,13 @@ def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 def _config_data(config_file: Path | None, kind: str) -> dict[str, Any]:
     if config_file is None:
         return {}
-    from xladjust.config import load_yaml
-    from xladjust.errors import ConfigError
-
-    data = load_yaml(config_file)
-    found = data.pop("kind", kind)
-    if found != kind:
-        raise ConfigError(f"{config_file} is a {found!r} config; this command needs kind: {kind}")
-    return data
+    return load_kind(config_file, kind)
 
 
 def _apply(data: dict[str, Any], kwargs: dict[str, Any], keys: dict[str, tuple[str, ...]]) -> None:
     for name, path in keys.items():
         if kwargs.get(name) is not None:
             _set(data, path, kwargs[name])
-
-
-def _progress(ctx: click.Context) -> bool:
-    obj = ctx.find_root().obj
-    return not (isinstance(obj, dict) and obj.get("quiet"))
 
 
 def option_section(param: click.Parameter) -> str | None:
@@ -268,7 +257,7 @@ def align_group(ctx: click.Context, config_file: Path | None, **kwargs: Any) -> 
     config = build_config(AlignConfig, data, where=str(config_file) if config_file else "align options")
     from xladjust.adjust.selftrain import adjust_round
 
-    result = align_corpus(config, progress=_progress(ctx), adjust_round=adjust_round)
+    result = align_corpus(config, progress=not is_quiet(ctx), adjust_round=adjust_round)
     m = result.manifest
     counts, stats = m["counts"], m["statistics"]
     sym = m["aligner"].get("symmetrization", {})
@@ -357,7 +346,7 @@ def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Pa
     _apply(data, kwargs, EVAL_KEYS)
     _apply(data, kwargs, ALIGNER_KEYS)
     config = build_config(EvaluateConfig, data, where=str(config_file) if config_file else "evaluate options")
-    report = evaluate_aligner(config, progress=_progress(ctx))
+    report = evaluate_aligner(config, progress=not is_quiet(ctx))
     sym = report.aligner.get("symmetrization", {})
     click.echo(f"aligner {report.aligner['name']}"
                + (f" ({sym['heuristic']})" if "heuristic" in sym else "")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from xladjust.cli import types as ct
-from xladjust.cli.options import bf16_option, example
+from xladjust.cli.options import bf16_option, example, is_quiet
 from xladjust.config import CONFIG_KINDS
 from xladjust.errors import InputError
 from xladjust.pooling import Pooling
@@ -83,9 +83,8 @@ def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, la
     with claim_output(out, command="embed", inputs=[input_path, spec], file=True, also=[index_path(out)]):
         sentences = read_pretokenized(input_path)
         loaded = load_model(spec)
-        quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
         emb = embed_words(loaded.model, loaded.tokenizer, sentences, layers=layers, pooling=pooling,
-                          batch_size=batch_size, bf16=bf16, progress=not quiet)
+                          batch_size=batch_size, bf16=bf16, progress=not is_quiet(ctx))
         index = write_word_vectors(out, emb, sentences, meta={"model": spec, "pooling": pooling})
     n_invalid = int((~emb.valid).sum())
     click.echo(f"wrote {emb.n_words} word vectors x {len(emb.layers)} layer(s) to {out} (index {index})"

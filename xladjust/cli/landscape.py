@@ -1,4 +1,4 @@
-"""CLI for landscape analyses and reports: ``interpolate``, ``flatness``, ``compare``."""
+"""CLI for landscape analyses: ``interpolate`` and ``flatness``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from xladjust.cli import types as ct
-from xladjust.cli.options import bf16_option, deprecated_alias, example
+from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet
 from xladjust.cli.tasks import PairsOption, parse_pairs
 from xladjust.tasks.registry import task_names
 
@@ -66,7 +66,7 @@ def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task
         _settings(task, evals, max_examples, batch_size, bf16),
         probe_bitexts=parse_pairs(probe_bitexts, "--bitext", "NAME=DIR", "en-es=runs/heldout-es"),
         probe_layer=probe_layer)
-    summary = run_interpolation(from_, to, parse_alphas(alphas), settings, out, progress=not _quiet(ctx))
+    summary = run_interpolation(from_, to, parse_alphas(alphas), settings, out, progress=not is_quiet(ctx))
     click.echo(interpolation_markdown(summary))
     click.echo(f"written to {out}")
 
@@ -89,24 +89,8 @@ def flatness_command(ctx, model, directions, radii, seed, no_filter_norm, task, 
 
     settings = _settings(task, evals, max_examples, batch_size, bf16)
     summary = run_flatness(model, parse_radii(radii), directions, seed, settings, out,
-                           filter_normalized=not no_filter_norm, progress=not _quiet(ctx))
+                           filter_normalized=not no_filter_norm, progress=not is_quiet(ctx))
     click.echo(flatness_markdown(summary))
     click.echo(f"written to {out}")
 
 
-@click.command("compare", epilog=example("xladjust compare runs/probe runs/transfer runs/interp --out runs/report"))
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-def compare_command(run_dirs, out):
-    """Gather probe, transfer, interpolate and flatness runs into one Markdown and HTML report."""
-    from xladjust.report.gather import compare_runs
-
-    summary = compare_runs(list(run_dirs), out)
-    for warning in summary["warnings"]:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"report of {len(summary['runs'])} run(s): {out / 'report.md'} and {out / 'report.html'}")
-
-
-def _quiet(ctx: click.Context) -> bool:
-    root = ctx.find_root().obj
-    return bool(root and root.get("quiet"))

@@ -120,6 +120,12 @@ class SectionedGroup(SectionedHelp, click.Group):
     """A group with sectioned option help."""
 
 
+def is_quiet(ctx: click.Context) -> bool:
+    """Whether ``xladjust -q`` was given (no progress bars then)."""
+    root = ctx.find_root().obj
+    return bool(isinstance(root, dict) and root.get("quiet"))
+
+
 def example(*commands: str) -> str:
     """A help epilog with example command lines (kept unwrapped)."""
     lines = "\n".join(f"  {command}" for command in commands)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from xladjust.cli import types as ct
-from xladjust.cli.options import bf16_option, deprecated_alias, example
+from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet
 from xladjust.errors import ConfigError
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
@@ -89,8 +89,7 @@ def probe_command(ctx: click.Context, models: tuple[str, ...], bitexts: tuple[st
     if probes:
         data["probes"] = list(probes)
     config = build_config(ProbeConfig, data, where="probe options")
-    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
-    out = run_probes(config, progress=not quiet)
+    out = run_probes(config, progress=not is_quiet(ctx))
     _echo_summary(out)
 
 

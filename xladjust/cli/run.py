@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from xladjust.cli.options import example
+from xladjust.cli.options import example, is_quiet
 from xladjust.pipeline import load_pipeline, run_pipeline, study_tables, summary_table
 
 
@@ -19,8 +19,7 @@ def run_command(ctx: click.Context, pipeline_file: Path, dry_run: bool) -> None:
     """Run a whole pipeline (align, adjust, probe, transfer) from PIPELINE_FILE."""
     start = time.perf_counter()
     cfg = load_pipeline(pipeline_file)
-    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
-    results = run_pipeline(cfg, dry_run=dry_run, progress=not quiet, echo=click.echo)
+    results = run_pipeline(cfg, dry_run=dry_run, progress=not is_quiet(ctx), echo=click.echo)
     if dry_run:
         click.echo(f"plan valid: {len(results)} stages")
         return

@@ -19,6 +19,7 @@ from xladjust.cli.options import (
     bf16_option,
     deprecated_alias,
     example,
+    is_quiet,
     threads_option,
 )
 from xladjust.errors import InputError
@@ -74,11 +75,6 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise InputError("--seeds is empty; use a comma-separated list like 1,2,3")
     return seeds
-
-
-def _quiet(ctx: click.Context) -> bool:
-    root = ctx.find_root().obj
-    return bool(root and root.get("quiet"))
 
 
 def _finetune_options(f: Any) -> Any:
@@ -183,7 +179,7 @@ def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resum
     from xladjust.tasks.finetune import finetune, read_run
 
     probe = {"probe_every": kw.pop("probe_every"), "probe_bitext": kw.pop("probe_bitext")}
-    data = _finetune_dict(kw, model, out, _quiet(ctx))
+    data = _finetune_dict(kw, model, out, is_quiet(ctx))
     data.update(seed=seed, resume=resume, **{k: v for k, v in probe.items() if v is not None})
     cfg = build_config(FinetuneConfig, data, where="finetune")
     from xladjust.probes.geometry import finetune_hook
@@ -237,7 +233,7 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
     with (claim_output(out, command="evaluate", inputs=[model_dir, *pairs.values()], legacy=legacy)
           if out is not None else contextlib.nullcontext()):
         results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=bf16, max_examples=max_test_examples,
-                           progress=not _quiet(ctx))
+                           progress=not is_quiet(ctx))
         if out is not None:
             with atomic_dir(out) as tmp:
                 summary = save_results(results, tmp, prefix="test")
@@ -267,7 +263,7 @@ def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, ou
     from xladjust.tasks.transfer import comparison_markdown, transfer
 
     named = parse_pairs(models, "--model")
-    template = _finetune_dict(kw, next(iter(named.values()), ""), out / "runs", _quiet(ctx))
+    template = _finetune_dict(kw, next(iter(named.values()), ""), out / "runs", is_quiet(ctx))
     data = {"models": named, "seeds": parse_seeds(seeds), "out": out, "finetune": template,
             "n_resamples": n_resamples, "keep_checkpoints": keep_checkpoints}
     cfg = build_config(TransferConfig, data, where="transfer")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xladjust.config import build_config
+from xladjust.config import build_config, load_kind, result_keys
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     COMPLETE_MARKER,
@@ -546,9 +546,7 @@ def _plain(cfg: Any) -> Any:
 
 def _controlled(cfg: Any) -> dict[str, Any]:
     """Adjust's config without the keys that steer a run but not its result."""
-    from xladjust.adjust.config import RUN_CONTROL_KEYS
-
-    return {k: v for k, v in _plain(cfg).items() if k not in RUN_CONTROL_KEYS}
+    return result_keys(cfg)
 
 
 # ---------------------------------------------------------------- running
@@ -635,13 +633,7 @@ def _run_plan(cfg: PipelineConfig, *, dry_run: bool, progress: bool,
 
 
 def load_pipeline(path: str | Path) -> PipelineConfig:
-    from xladjust.config import load_yaml
-
-    data = load_yaml(path)
-    kind = data.pop("kind", "pipeline")
-    if kind != "pipeline":
-        raise ConfigError(f"{path} is a {kind!r} config, not a pipeline; run it with 'xladjust {kind}'")
-    return build_config(PipelineConfig, data, where=str(path))
+    return build_config(PipelineConfig, load_kind(path, "pipeline"), where=str(path))
 
 
 def summary_table(cfg: PipelineConfig) -> str | None:
