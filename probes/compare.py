@@ -9,17 +9,22 @@ import numpy as np
 from xladjust.probes.distances import Distance
 from xladjust.probes.registry import ProbeResult
 from xladjust.probes.retrieval import DIRECTIONS
-from xladjust.probes.stats import mcnemar_exact, paired_comparison
+from xladjust.probes.stats import mcnemar_exact, measures_change, paired_comparison
 
 QUANTITIES = ("delta", "related", "unrelated")
 
 
 def compare_distances(
-    reference: ProbeResult, other: ProbeResult, primary_layer: int, n_resamples: int = 1000, seed: int = 0
+    reference: ProbeResult, other: ProbeResult, primary_layer: int, n_resamples: int = 1000, seed: int = 0,
+    clusters: Any = None,
 ) -> dict[str, Any]:
     """Per layer and distance, the paired change ``other − reference`` of Δ, d(w, r) and
-    d(w, u) over the triples valid in both. The primary layer gets the full test
-    (Wilcoxon, effect sizes, paired bootstrap); other layers get it without bootstrap."""
+    d(w, u) over the triples valid in both. The primary layer gets the full test (paired
+    bootstrap with its p, effect sizes, Wilcoxon as a description); other layers get it
+    without bootstrap. ``measures`` holds, at the primary layer and cosine distance, the
+    change of every measure (:func:`~xladjust.probes.stats.measures_change`; the scale-free
+    share of Δ > 0 and ratio d(w,u)/d(w,r) first). ``clusters`` gives each triple's
+    sentence, the unit the bootstrap resamples."""
     layers_ref = reference.metrics["layers"]
     layers_other = other.metrics["layers"]
     shared = [layer for layer in layers_ref if layer in layers_other]
@@ -34,10 +39,19 @@ def compare_distances(
                     other.per_item[f"{dist.value}.{q}"][k_other],
                     n_resamples if layer == primary_layer else 0,
                     seed,
+                    clusters,
                 )
                 for q in QUANTITIES
             }
-    return {"layers": shared, "primary_layer": primary_layer, "by_layer": by_layer}
+    out: dict[str, Any] = {"layers": shared, "primary_layer": primary_layer, "by_layer": by_layer}
+    if primary_layer in shared:
+        k_ref, k_other = layers_ref.index(primary_layer), layers_other.index(primary_layer)
+        cos = Distance.COSINE.value
+        out["measures"] = measures_change(
+            reference.per_item[f"{cos}.related"][k_ref], reference.per_item[f"{cos}.unrelated"][k_ref],
+            other.per_item[f"{cos}.related"][k_other], other.per_item[f"{cos}.unrelated"][k_other],
+            clusters=clusters, n_resamples=n_resamples, seed=seed)
+    return out
 
 
 def delta_change(reference: ProbeResult, other: ProbeResult, layer: int, distance: str = "cosine") -> np.ndarray:

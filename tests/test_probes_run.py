@@ -70,11 +70,17 @@ def test_run_writes_a_complete_run_directory(tiny_checkpoints, inputs_dir, tmp_p
     assert any("different tokenizers" in note for note in summary["notes"])
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "different tokenizers" in report and "|  | wp | ug |" in report  # side by side
-    assert "Paired change ug − wp" in report and "Wilcoxon p" in report
+    assert "Paired change ug − wp" in report and "Wilcoxon p" not in report  # the p printed is the bootstrap's
+    assert "Geometry measures, ug − wp" in report and "bootstrap over sentences" in report
+    measures = summary["comparisons"]["ug-vs-wp"]["en-es"]["measures"]
+    assert measures["unit"] == "sentence" and measures["primary"] == ["share_delta_positive", "ratio"]
+    share = measures["share_delta_positive"]
+    assert share["ci_low"] <= share["change"] <= share["ci_high"] and 0 <= share["p"] <= 1 and share["mde"] > 0
 
     with open(out / "triples.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 * n_triples
+    assert measures["n_units"] == len({r["sentence"] for r in rows}) < measures["n"]  # triples share sentences
     assert {"wp.cosine.delta", "ug.euclidean.related", "src_word", "unrelated_word"} <= set(rows[0])
     first = rows[0]
     assert float(first["wp.cosine.delta"]) == pytest.approx(
@@ -101,6 +107,11 @@ def test_checkpoint_against_itself_gives_identical_figures_and_zero_change(tiny_
             c = comparison[distance][quantity]
             assert c["mean_change"] == 0.0 and c["median_change"] == 0.0
             assert c["share_unchanged"] == 1.0 and c["wilcoxon_p"] == 1.0 and c["rank_biserial"] == 0.0
+            if distance == "cosine" and quantity == "delta":  # the primary layer: the bootstrap ran
+                assert c["bootstrap_p"] == 1.0 and c["bootstrap_ci_low"] == 0.0 == c["bootstrap_ci_high"]
+    measures = summary["comparisons"]["b-vs-a"]["en-es"]["measures"]
+    for name in ("share_delta_positive", "ratio", "mean_delta"):
+        assert measures[name]["change"] == 0.0 and measures[name]["p"] == 1.0 and measures[name]["mde"] == 0.0
 
 
 def test_probes_share_one_interface_and_neither_print_nor_write(tiny_model, inputs_dir, tmp_path, capsys,
