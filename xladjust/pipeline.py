@@ -90,6 +90,7 @@ class PipelineConfig:
     probe: dict[str, Any] | None = field(default_factory=dict)  # ProbeConfig keys except models, bitexts, out
     transfer: list[dict[str, Any]] = field(default_factory=list)  # TransferConfig keys except models, out
     landscape: LandscapeStage | None = None  # the Wu et al. 2022 landscape stages (see LandscapeStage)
+    claims: Path | None = None  # a claims file (configs/claims/*.yaml) judged on the study's results
 
     def check(self) -> list[str]:
         problems: list[str] = []
@@ -110,6 +111,7 @@ class PipelineConfig:
             if self.probe is not None and spec.get("probe_after", True) and not keeps:
                 problems.append("transfer: probes after fine-tuning need the fine-tuned checkpoints; "
                                 "set keep_checkpoints and save_model to true, or probe_after: false")
+        problems += _claims_problems(self.claims)
         if self.pairs and self.probe is not None and not any(p.heldout for p in self.pairs) \
                 and "tatoeba" not in self.probe:
             problems.append("probe: needs held-out text (pairs[].heldout) or probe.tatoeba; or set probe: null")
@@ -326,7 +328,34 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
             report_keys.append(stage.key)
     if cfg.transfer:
         stages.append(_report_stage(cfg, report_dirs, report_keys))
+    if cfg.claims is not None:
+        stages.append(_verdicts_stage(cfg, cfg.claims, report_keys))
     return stages
+
+
+def _claims_problems(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    from xladjust.claims import load_claims
+
+    try:
+        load_claims(path)
+    except ConfigError as exc:
+        return [f"claims: {p}" for p in exc.problems]
+    return []
+
+
+def _verdicts_stage(cfg: PipelineConfig, claims: Path, keys: list[str]) -> Stage:
+    """The verdict of every claim of ``claims`` (:mod:`xladjust.verdicts`) on the study's results."""
+    directory = cfg.out / "verdicts"
+
+    def run() -> None:
+        from xladjust.verdicts import write_verdicts
+
+        write_verdicts(cfg.out, claims, directory)
+
+    key = sha256_json({"claims": sha256_file(claims) if claims.is_file() else None, "upstream": keys})
+    return Stage("verdicts", directory, key, run, f"the claims of {claims} judged on the results")
 
 
 def _adjust_stage(cfg: PipelineConfig, name: str, directory: Path, train_dirs: list[Path], align_keys: list[str],

@@ -156,13 +156,20 @@ def _note(test: Mapping[str, Any]) -> str:
 
 
 def write_verdicts(run_dir: Path, claims_path: Path, out: Path) -> dict[str, Any]:
-    """Judge the claims on the study in ``run_dir``; write ``verdicts.json`` and ``verdicts.md`` into ``out``."""
+    """Judge the claims on the study in ``run_dir``; write ``verdicts.json`` and
+    ``verdicts.md`` into the folder ``out`` (claimed first, replaced whole, marked complete)."""
+    from xladjust.io import atomic_dir, mark_complete
+    from xladjust.outputs import claim_output
     from xladjust.probes.report import clean_json
 
-    table = verdicts_table(Path(run_dir), Path(claims_path))
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / VERDICTS_JSON, clean_json(table))
-    write_text_atomic(out / VERDICTS_MD, verdicts_markdown(table))
+    run_dir, claims_path = Path(run_dir), Path(claims_path)
+    stages = sorted({run_dir / c.stage for c in load_claims(claims_path).claims})
+    with claim_output(out, command="verdicts", inputs=[claims_path, *stages]):
+        table = verdicts_table(run_dir, claims_path)
+        with atomic_dir(out) as tmp:
+            write_json_atomic(tmp / VERDICTS_JSON, clean_json(table))
+            write_text_atomic(tmp / VERDICTS_MD, verdicts_markdown(table))
+            mark_complete(tmp)
     for claim in table["claims"]:
         log.info("claim %s: %s", claim["id"], claim["verdict"])
     return table
