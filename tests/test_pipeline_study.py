@@ -12,7 +12,7 @@ from helpers_cli import run_cli
 from helpers_tasks import write_nli
 
 from xladjust.io import is_complete
-from xladjust.pipeline import load_pipeline, run_pipeline
+from xladjust.pipeline import load_pipeline, run_pipeline, study_tables
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples" / "demo-en-es"
@@ -120,6 +120,7 @@ def test_study_runs_end_to_end_with_the_four_cells(tmp_path, tiny_checkpoints):
     assert tests["nli"]["mde"] == pytest.approx(seed_level["mde"]) and "tost" in tests["nli"]
     assert any("only 2 fine-tuning seed(s)" in w for w in verdicts["claims"][2]["warnings"])
     assert "| **geometry**: adjustment separates |" in (runs / "verdicts" / "verdicts.md").read_text()
+    assert any(t.startswith("# Claims of Test: verdicts") for t in study_tables(cfg))  # printed after the run
     again = run_pipeline(cfg, progress=False, echo=lambda s: None)
     assert [a for _, a, _ in again] == ["skipped"] * 7
 

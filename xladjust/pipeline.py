@@ -653,7 +653,7 @@ def summary_table(cfg: PipelineConfig) -> str | None:
 
 def study_tables(cfg: PipelineConfig) -> list[str]:
     """Each transfer's comparison table and each after-fine-tuning probe's cells at its
-    primary layer, from the finished stages."""
+    primary layer, and the claims' verdict table, from the finished stages."""
     out = []
     for spec in cfg.transfer:
         task = spec.get("finetune", {}).get("task", "task")
@@ -663,6 +663,9 @@ def study_tables(cfg: PipelineConfig) -> list[str]:
         cells = cfg.out / f"probe-after-{task}" / "summary.json"
         if cells.is_file():
             out.append(cells_table(read_json(cells), task))
+    verdicts = cfg.out / "verdicts" / "verdicts.md"
+    if cfg.claims is not None and verdicts.is_file():
+        out.append(verdicts.read_text(encoding="utf-8").strip())
     return out
 
 
