@@ -33,9 +33,9 @@ def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
 
     Metrics per layer and distance: mean and median of each, share of Δ > 0, the ratio
     d(w,u)/d(w,r), and sentence-level bootstrap 95% intervals of the share, the ratio and
-    the mean Δ (see :func:`~xladjust.probes.stats.summarize_triples`). Primary: mean cosine
-    Δ at the primary layer (the registry's headline figure; the scale-free share and ratio
-    are printed beside it and are the ones comparisons and claims read first). ``per_item`` holds
+    the mean Δ (see :func:`~xladjust.probes.stats.summarize_triples`). Primary: the share of
+    triples with cosine Δ > 0 at the primary layer (scale-free, like the ratio beside it;
+    the mean Δ is secondary because it shrinks when the whole space contracts). ``per_item`` holds
     ``{distance}.{related|unrelated|delta}`` arrays ``(n_layers, n_triples)``, NaN for
     triples with a word that got no vector.
     """

@@ -62,7 +62,8 @@ def test_run_writes_a_complete_run_directory(tiny_checkpoints, inputs_dir, tmp_p
         assert set(results) == {"en-es", "tatoeba-es"}
         assert set(results["en-es"]) == {"distances", "word-retrieval"}
         dist = results["en-es"]["distances"]
-        assert dist["primary_metric"] == "mean_delta" and dist["primary"] == dist["metrics"]["mean_delta"]
+        assert dist["primary_metric"] == "share_delta_positive"  # scale-free
+        assert dist["primary"] == dist["metrics"]["share_delta_positive"]
         assert dist["metrics"]["layers"] == [0, 1, 2] and dist["metrics"]["n_triples"] == n_triples
         assert set(results["tatoeba-es"]["sentence-retrieval"]["metrics"]["by_layer"]) == {"0", "1", "2"}
 
@@ -191,7 +192,7 @@ def test_cli_pins_figures_for_a_fixed_seed(tiny_checkpoints, inputs_dir, tmp_pat
           "--tatoeba", str(inputs_dir / "tatoeba"), "--no-bf16", "--bootstrap", "100", "--seed", "0",
           "--out", str(out)])
     printed = capsys.readouterr().out
-    assert "tiny en-es: distances mean_delta=" in printed and "wrote" in printed
+    assert "tiny en-es: distances share_delta_positive=" in printed and "wrote" in printed
     summary = read_json(out / "summary.json")
     res = summary["checkpoints"]["tiny"]["results"]
     dist = res["en-es"]["distances"]["metrics"]
