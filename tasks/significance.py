@@ -308,25 +308,6 @@ def compare_seeds(scores_a: dict[int, float], scores_b: dict[int, float], stats_
                           seed_mde=minimum_detectable_effect(seed_se, df=df) if df else float("nan"))
 
 
-MIN_FINETUNE_SEEDS = 5  # fewer: the seed spread is barely estimated and sign-flip p cannot reach 0.05
-MIN_ADJUST_SEEDS = 2  # fewer: the variance between adjustment runs is not measured at all
-
-
-def seed_warnings(finetune_seeds: int, adjust_seeds: dict[str, int] | None = None) -> list[str]:
-    """Warnings for a comparison with too few fine-tuning seeds (under
-    :data:`MIN_FINETUNE_SEEDS`) or an adjusted arm with too few adjustment seeds (under
-    :data:`MIN_ADJUST_SEEDS`)."""
-    out = []
-    if finetune_seeds < MIN_FINETUNE_SEEDS:
-        out.append(f"only {finetune_seeds} fine-tuning seed(s): at least {MIN_FINETUNE_SEEDS} are needed for the "
-                   "seed-level tests to estimate the seed spread; read the intervals as lower bounds")
-    for arm, n in sorted((adjust_seeds or {}).items()):
-        if n < MIN_ADJUST_SEEDS:
-            out.append(f"{arm}: only {n} adjustment seed(s): at least {MIN_ADJUST_SEEDS} are needed before a "
-                       "difference can be attributed to the adjustment rather than to one adjustment run")
-    return out
-
-
 def format_p(p: float) -> str:
     """A p-value for tables."""
     return "<0.001" if p < 0.001 else f"{p:.3f}"

@@ -31,6 +31,7 @@ from xladjust.io import (
     write_text_atomic,
 )
 from xladjust.signature import make_signature
+from xladjust.stats import seed_warnings
 from xladjust.tasks.config import (
     RUN_CONTROL_KEYS,
     FinetuneConfig,
@@ -48,7 +49,6 @@ from xladjust.tasks.significance import (
     format_p,
     mean_std,
     min_sign_flip_p,
-    seed_warnings,
     seeds_needed,
 )
 

@@ -13,6 +13,7 @@ from xladjust.stats import (
     minimum_detectable_effect,
     percentile_interval,
     seed_standard_error,
+    seed_warnings,
     tost,
 )
 
@@ -122,3 +123,9 @@ def test_seed_standard_error():
     se, df = seed_standard_error([1.0, 2.0, 3.0, 4.0, 5.0])
     assert se == pytest.approx(np.std([1, 2, 3, 4, 5], ddof=1) / math.sqrt(5)) and df == 4
     assert math.isnan(seed_standard_error([1.0])[0])
+
+
+def test_seed_warnings():
+    assert seed_warnings(5, {"adjusted": 2}) == [] and seed_warnings(None, {}) == []
+    found = seed_warnings(3, {"adjusted": 1, "adjusted-reference": 2})
+    assert len(found) == 2 and "only 3 fine-tuning seed(s)" in found[0] and found[1].startswith("adjusted:")

@@ -259,10 +259,3 @@ def test_compare_seeds_reports_the_minimum_detectable_effect():
     diffs = np.asarray(c.per_seed_difference)
     assert c.seed_mde == pytest.approx((2.776445 + 0.940965) * diffs.std(ddof=1) / np.sqrt(5), rel=1e-5)
 
-
-def test_seed_warnings():
-    from xladjust.tasks.significance import seed_warnings
-
-    assert seed_warnings(5, {"adjusted": 2}) == []
-    found = seed_warnings(3, {"adjusted": 1, "adjusted-reference": 2})
-    assert len(found) == 2 and "only 3 fine-tuning seed(s)" in found[0] and found[1].startswith("adjusted:")

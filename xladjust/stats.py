@@ -193,3 +193,22 @@ def seed_standard_error(per_seed_differences: Sequence[float]) -> tuple[float, i
     if d.size < 2:
         return math.nan, 0
     return float(d.std(ddof=1) / math.sqrt(d.size)), int(d.size - 1)
+
+
+MIN_FINETUNE_SEEDS = 5  # fewer: the seed spread is barely estimated and sign-flip p cannot reach 0.05
+MIN_ADJUST_SEEDS = 2  # fewer: the variance between adjustment runs is not measured at all
+
+
+def seed_warnings(finetune_seeds: int | None, adjust_seeds: dict[str, int] | None = None) -> list[str]:
+    """Warnings for a comparison with too few fine-tuning seeds (under
+    :data:`MIN_FINETUNE_SEEDS`; None: no fine-tuning compared) or an adjusted arm with too
+    few adjustment seeds (under :data:`MIN_ADJUST_SEEDS`)."""
+    out = []
+    if finetune_seeds is not None and finetune_seeds < MIN_FINETUNE_SEEDS:
+        out.append(f"only {finetune_seeds} fine-tuning seed(s): at least {MIN_FINETUNE_SEEDS} are needed for the "
+                   "seed-level tests to estimate the seed spread; read the intervals as lower bounds")
+    for arm, n in sorted((adjust_seeds or {}).items()):
+        if n < MIN_ADJUST_SEEDS:
+            out.append(f"{arm}: only {n} adjustment seed(s): at least {MIN_ADJUST_SEEDS} are needed before a "
+                       "difference can be attributed to the adjustment rather than to one adjustment run")
+    return out

@@ -25,6 +25,7 @@ from typing import Any
 
 from xladjust.claims import ClaimsFile, Source, judge, load_claims
 from xladjust.io import read_json, sha256_file, write_json_atomic, write_text_atomic
+from xladjust.stats import seed_warnings
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,9 @@ def _record(source: Source, data: Mapping[str, Any], before: str, after: str, me
 
 
 def _seed_notes(source: Source, data: Mapping[str, Any], arms: tuple[str, ...]) -> list[str]:
-    from xladjust.tasks.significance import seed_warnings
-
     adjusted = {a.split("+")[0] for a in arms if not a.split("+")[0].startswith("vanilla")}
     recorded = data.get("adjust_seeds") or {}
-    finetune = len(data.get("seeds", [])) if source is Source.TRANSFER else 5
+    finetune = len(data.get("seeds", [])) if source is Source.TRANSFER else None
     return seed_warnings(finetune, {a: int(recorded.get(a, 1)) for a in sorted(adjusted)})
 
 
