@@ -62,18 +62,29 @@ def delta_change(reference: ProbeResult, other: ProbeResult, layer: int, distanc
     return other.per_item[key][k_other] - reference.per_item[key][k_ref]
 
 
-def compare_word_retrieval(reference: ProbeResult, other: ProbeResult, layer: int) -> dict[str, Any]:
-    """Exact McNemar tests of the P@1 change ``other − reference`` at ``layer``, per method
-    (cosine, CSLS) and direction, and for both directions pooled (``mean``: every query of
-    both directions, P@1 their mean), on the queries valid for both checkpoints."""
+def compare_word_retrieval(reference: ProbeResult, other: ProbeResult, layer: int, *, clusters: Any = None,
+                           n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The P@1 change ``other − reference`` at ``layer``, per method (cosine, CSLS) and
+    direction, and for both directions pooled (``mean``: every query of both directions,
+    P@1 their mean), on the queries valid for both checkpoints: the exact McNemar test on
+    per-query hit/miss (queries as independent), and ``bootstrap``, a paired bootstrap of
+    the same change over ``clusters`` (each link's sentence; the queries of one sentence
+    share its context) with its interval, p, standard error and MDE."""
     k_ref = reference.metrics["layers"].index(layer)
     k_other = other.metrics["layers"].index(layer)
     out: dict[str, Any] = {"layer": layer}
+    units = None if clusters is None else np.asarray(clusters)
     for method in ("cosine", "csls"):
         ref = {d: reference.per_item[f"{method}.{d}"][k_ref] for d in DIRECTIONS}
         oth = {d: other.per_item[f"{method}.{d}"][k_other] for d in DIRECTIONS}
-        tests = {d: mcnemar_exact(ref[d], oth[d]) for d in DIRECTIONS}
-        tests["mean"] = mcnemar_exact(np.concatenate([ref[d] for d in DIRECTIONS]),
-                                      np.concatenate([oth[d] for d in DIRECTIONS]))
+        ref["mean"] = np.concatenate([ref[d] for d in DIRECTIONS])
+        oth["mean"] = np.concatenate([oth[d] for d in DIRECTIONS])
+        tests = {}
+        for d in (*DIRECTIONS, "mean"):
+            ids = None if units is None else (np.concatenate([units] * len(DIRECTIONS)) if d == "mean" else units)
+            tests[d] = mcnemar_exact(ref[d], oth[d])
+            boot = paired_comparison(ref[d], oth[d], n_resamples, seed, ids)
+            tests[d]["bootstrap"] = {k: boot[k] for k in ("unit", "n_units", "bootstrap_ci_low", "bootstrap_ci_high",
+                                                          "bootstrap_p", "bootstrap_se", "mde")}
         out[method] = tests
     return out

@@ -126,12 +126,26 @@ def _retrieval_test_rows(comp: dict[str, Any] | None, other: str, ref: str) -> l
     for method, label in (("cosine", "cosine"), ("csls", "CSLS")):
         for direction in ("src_to_tgt", "tgt_to_src", "mean"):
             c = comp[method][direction]
+            b = c.get("bootstrap") or {}
             name = "both directions" if direction == "mean" else direction.replace("_to_", "→")
             rows.append([f"P@1 {label} {name}", str(c["n"]), pct(c["p_at_1_before"]), pct(c["p_at_1_after"]),
-                         f"{100 * c['change']:+.1f}", str(c["gained"]), str(c["lost"]), pvalue(c["mcnemar_p"])])
-    return [f"**Word retrieval, {other} − {ref}** at layer {comp['layer']} (same queries; exact McNemar test "
-            "on per-query hit/miss):", ""] + table(
-        ["quantity", "queries", ref, other, "change (points)", "gained", "lost", "McNemar p"], rows)
+                         f"{100 * c['change']:+.1f}", _points_interval(b), pvalue(b.get("bootstrap_p")),
+                         _points(b.get("mde")), str(c["gained"]), str(c["lost"])])
+    return [f"**Word retrieval, {other} − {ref}** at layer {comp['layer']} (same queries; interval, p and MDE in "
+            "points from one paired bootstrap of the change over sentences, the unit the queries share; the "
+            "exact McNemar test, which takes queries as independent, is in `summary.json`):", ""] + table(
+        ["quantity", "queries", ref, other, "change (points)", "95% CI", "p", "MDE (80%)", "gained", "lost"], rows)
+
+
+def _points(x: Any) -> str:
+    return "–" if x is None or x != x else f"{100 * x:.1f}"
+
+
+def _points_interval(b: dict[str, Any]) -> str:
+    low, high = b.get("bootstrap_ci_low"), b.get("bootstrap_ci_high")
+    if low is None or high is None or low != low:
+        return "–"
+    return f"[{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
 def _per_layer_rows(run: Any, bitext: str) -> tuple[list[str], list[list[str]]]:

@@ -280,7 +280,11 @@ def test_two_checkpoints_get_a_paired_retrieval_test_and_a_held_out_tatoeba_laye
                 scores = summary["checkpoints"][name]["results"]["en-es"]["word-retrieval"]["metrics"]["by_layer"]["2"]
                 assert test[method][d][side] == pytest.approx(scores[method][d])
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "**Word retrieval, b − a** at layer 2" in report and "McNemar p" in report
+    assert "**Word retrieval, b − a** at layer 2" in report and "McNemar p" not in report
+    boot = test["csls"]["mean"]["bootstrap"]  # the printed test: a bootstrap over sentences
+    assert boot["unit"] == "sentence" and boot["n_units"] < 64 and boot["mde"] > 0
+    assert boot["bootstrap_ci_low"] <= test["csls"]["mean"]["change"] <= boot["bootstrap_ci_high"]
+    assert (boot["bootstrap_p"] < 0.05) == (boot["bootstrap_ci_low"] > 0 or boot["bootstrap_ci_high"] < 0)
 
     tatoeba = summary["checkpoints"]["a"]["results"]["tatoeba-es"]["sentence-retrieval"]["metrics"]
     choice = tatoeba["layer_choice"]
@@ -295,5 +299,5 @@ def test_retrieval_test_of_a_checkpoint_against_itself_changes_nothing(tiny_chec
     out = run_probes(config(inputs_dir, tmp_path / "same", {"a": spec, "b": spec}, probes=["word-retrieval"]))
     test = read_json(out / "summary.json")["comparisons"]["b-vs-a"]["en-es"]["word_retrieval"]
     assert test["csls"]["mean"]["gained"] == test["csls"]["mean"]["lost"] == 0
-    assert test["csls"]["mean"]["mcnemar_p"] == 1.0
+    assert test["csls"]["mean"]["mcnemar_p"] == 1.0 and test["csls"]["mean"]["bootstrap"]["bootstrap_p"] == 1.0
     assert "Paired change" not in (out / "report.md").read_text(encoding="utf-8")  # no distances were probed
