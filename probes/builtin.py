@@ -31,9 +31,11 @@ def primary_layer(layers: tuple[int, ...], settings: ProbeSettings) -> int:
 def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
     """Per triple d(w, r), d(w, u) and Δ, cosine and Euclidean, at every probed layer.
 
-    Metrics per layer and distance: mean and median of each, share of Δ > 0, bootstrap
-    95% interval of the mean Δ (see :func:`~xladjust.probes.stats.summarize_triples`).
-    Primary: mean cosine Δ at the primary layer. ``per_item`` holds
+    Metrics per layer and distance: mean and median of each, share of Δ > 0, the ratio
+    d(w,u)/d(w,r), and sentence-level bootstrap 95% intervals of the share, the ratio and
+    the mean Δ (see :func:`~xladjust.probes.stats.summarize_triples`). Primary: the share of
+    triples with cosine Δ > 0 at the primary layer (scale-free, like the ratio beside it;
+    the mean Δ is secondary because it shrinks when the whole space contracts). ``per_item`` holds
     ``{distance}.{related|unrelated|delta}`` arrays ``(n_layers, n_triples)``, NaN for
     triples with a word that got no vector.
     """
@@ -51,7 +53,8 @@ def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
             for q, values in found.items():
                 per_item[f"{dist.value}.{q}"][k, valid] = values
             by_layer[str(layer)][dist.value] = summarize_triples(
-                found["related"], found["unrelated"], settings.bootstrap, settings.seed
+                found["related"], found["unrelated"], settings.bootstrap, settings.seed,
+                clusters=view.bitext.triples.sentence[valid],
             )
     top = by_layer[str(primary_layer(view.layers, settings))][Distance.COSINE.value]
     metrics = {
@@ -61,6 +64,7 @@ def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
         "n_valid": int(valid.sum()),
         "mean_delta": top["mean_delta"],
         "share_delta_positive": top["share_delta_positive"],
+        "ratio": top["ratio"],
         "by_layer": by_layer,
     }
     return ProbeResult("distances", info.primary_metric, metrics, per_item)

@@ -7,8 +7,10 @@ triples. A *cell* is a named group of those checkpoints: ``vanilla``, ``adjusted
 A cell of several seeds takes, per triple, the mean of its checkpoints' distances, so
 cells stay paired triple by triple. Per bitext and layer the table gives each cell's mean
 cosine d(w, r), d(w, u) and Δ = d(w, u) − d(w, r); at the primary layer, paired tests
-between cells (:func:`xladjust.probes.stats.paired_comparison`: Wilcoxon signed-rank,
-paired bootstrap, effect sizes) and the Δ and distance histograms of the cells overlaid
+between cells (:func:`xladjust.probes.stats.paired_comparison` and
+:func:`~xladjust.probes.stats.measures_change`: a paired bootstrap over sentences with its
+p, the minimum detectable effect, effect sizes; the scale-free share of Δ > 0 and ratio
+d(w,u)/d(w,r) first) and the Δ and distance histograms of the cells overlaid
 on shared bins. Written as ``summary.json`` (kind ``probe-cells``), ``report.md`` and
 ``plots/``, so ``xladjust compare`` gathers it like any run.
 """
@@ -24,8 +26,8 @@ import numpy as np
 
 from xladjust.errors import InputError
 from xladjust.io import mark_complete, write_json_atomic, write_text_atomic
-from xladjust.probes.report_md import fmt, pct, pvalue, table
-from xladjust.probes.stats import paired_comparison, summarize_triples
+from xladjust.probes.report_md import fmt, measures_rows, pct, pvalue, table
+from xladjust.probes.stats import measures_change, paired_comparison, summarize_triples
 
 QUANTITIES = ("related", "unrelated", "delta")
 SYMBOLS = {"related": "d(w,r)", "unrelated": "d(w,u)", "delta": "Δ"}
@@ -66,6 +68,20 @@ def read_cells(triples_csv: Path, cells: Mapping[str, Sequence[str]], distance: 
     return out
 
 
+def read_sentences(triples_csv: Path) -> dict[str, dict[int, np.ndarray]]:
+    """Per bitext and layer, each triple's sentence index (the unit the bootstrap resamples),
+    in the order of :func:`read_cells`; empty for a table without a ``sentence`` column
+    (the bootstrap then resamples triples, and the report says so)."""
+    out: dict[str, dict[int, list[int]]] = {}
+    with open(triples_csv, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if "sentence" not in (reader.fieldnames or []):
+            return {}
+        for row in reader:
+            out.setdefault(row["bitext"], {}).setdefault(int(row["layer"]), []).append(int(row["sentence"]))
+    return {b: {layer: np.asarray(ids) for layer, ids in by_layer.items()} for b, by_layer in out.items()}
+
+
 def _float(text: str) -> float:
     return float(text) if text else float("nan")
 
@@ -79,22 +95,32 @@ def _row_mean(values: np.ndarray) -> np.ndarray:
 
 
 def summarize_cells(series: Series, tests: Sequence[tuple[str, str]], *, primary_layer: int | None = None,
-                    n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+                    n_resamples: int = 1000, seed: int = 0,
+                    sentences: Mapping[str, Mapping[int, np.ndarray]] | None = None) -> dict[str, Any]:
     """Cell means per bitext and layer, and the paired tests ``(before, after)`` at the
-    primary layer (default: the last layer probed)."""
+    primary layer (default: the last layer probed): per quantity
+    (:func:`~xladjust.probes.stats.paired_comparison`) and per geometry measure
+    (``measures``, :func:`~xladjust.probes.stats.measures_change`). ``sentences`` (per
+    bitext and layer, each triple's sentence) makes the bootstrap resample sentences."""
     out: dict[str, Any] = {"kind": "probe-cells", "distance": "cosine", "bitexts": {}}
     for bitext, by_layer in series.items():
         layers = sorted(by_layer)
         primary = primary_layer if primary_layer in by_layer else layers[-1]
-        entry: dict[str, Any] = {"primary_layer": primary, "layers": {}, "tests": {}}
+        clusters = (sentences or {}).get(bitext, {}).get(primary)
+        entry: dict[str, Any] = {"primary_layer": primary, "layers": {}, "tests": {}, "measures": {}}
         for layer in layers:
             entry["layers"][str(layer)] = {
                 cell: summarize_triples(v["related"], v["unrelated"], n_resamples=0, seed=seed)
                 for cell, v in by_layer[layer].items()}
         cells = by_layer[primary]
         for before, after in tests:
-            entry["tests"][f"{after} vs {before}"] = {
-                q: paired_comparison(cells[before][q], cells[after][q], n_resamples, seed) for q in QUANTITIES}
+            name = f"{after} vs {before}"
+            entry["tests"][name] = {
+                q: paired_comparison(cells[before][q], cells[after][q], n_resamples, seed, clusters)
+                for q in QUANTITIES}
+            entry["measures"][name] = measures_change(
+                cells[before]["related"], cells[before]["unrelated"], cells[after]["related"],
+                cells[after]["unrelated"], clusters=clusters, n_resamples=n_resamples, seed=seed)
         out["bitexts"][bitext] = entry
     return out
 
@@ -115,14 +141,17 @@ def cells_markdown(summary: Mapping[str, Any], plots: Mapping[str, list[str]] | 
                 rows.append([layer, cell, str(s["n"]), fmt(s["mean_related"]), fmt(s["mean_unrelated"]),
                              fmt(s["mean_delta"]), pct(s["share_delta_positive"])])
         lines += table(["layer", "cell", "triples", "d(w,r)", "d(w,u)", "Δ", "Δ > 0"], rows) + [""]
-        lines += [f"Paired tests at layer {entry['primary_layer']} (after − before, per triple):", ""]
+        for name, measures in entry.get("measures", {}).items():
+            lines += measures_rows(measures, name, entry["primary_layer"])
+        lines += [f"Paired tests at layer {entry['primary_layer']} (after − before; interval and p from one "
+                  "bootstrap of the mean change, over sentences when the triples' sentences are known):", ""]
         rows = []
         for name, by_q in entry["tests"].items():
             for q, t in by_q.items():
                 rows.append([name, SYMBOLS[q], fmt(t["mean_change"]),
                              f"[{fmt(t['bootstrap_ci_low'])}, {fmt(t['bootstrap_ci_high'])}]",
-                             pvalue(t["wilcoxon_p"]), fmt(t["rank_biserial"]), fmt(t["cohens_dz"])])
-        lines += table(["cells", "quantity", "mean change", "95% CI", "Wilcoxon p", "rank-biserial", "d_z"], rows)
+                             pvalue(t.get("bootstrap_p")), fmt(t.get("mde")), fmt(t["cohens_dz"])])
+        lines += table(["cells", "quantity", "mean change", "95% CI", "p", "MDE (80%)", "d_z"], rows)
         lines.append("")
         for png in (plots or {}).get(bitext, []):
             lines.append(f"![{Path(png).stem}](plots/{png})")
@@ -158,7 +187,8 @@ def write_cells(out: Path, triples_csv: Path, cells: Mapping[str, Sequence[str]]
                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Read, summarize, plot and write the cells into ``out`` (marked complete last)."""
     series = read_cells(triples_csv, cells)
-    summary = summarize_cells(series, tests, primary_layer=primary_layer, n_resamples=n_resamples, seed=seed)
+    summary = summarize_cells(series, tests, primary_layer=primary_layer, n_resamples=n_resamples, seed=seed,
+                              sentences=read_sentences(triples_csv))
     summary.update(cells={c: list(n) for c, n in cells.items()}, triples=str(triples_csv), **(extra or {}))
     out.mkdir(parents=True, exist_ok=True)
     made = plot_cells(out / "plots", series, summary, bins)

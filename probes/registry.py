@@ -85,7 +85,7 @@ def get_probe(name: str) -> ProbeInfo:
 register_probe(ProbeInfo(
     name="distances",
     input="bitext",
-    primary_metric="mean_delta",
+    primary_metric="share_delta_positive",  # scale-free; mean Δ shrinks when the whole space contracts
     target="xladjust.probes.builtin:distance_probe",
     description="d(w,r), d(w,u) and Δ = d(w,u) − d(w,r) per triple, cosine and Euclidean",
 ))

@@ -173,8 +173,9 @@ def make_plots(plot_dir: Path, run: ProbeRun) -> dict[str, list[Figure]]:
                 {f"{other} − {names[0]}": change}, bins=bins,
                 xlabel=f"per-triple change of Δ ({other} − {names[0]})",
                 title=(f"Change of Δ per triple, {where}\nmean {fmt(cmp.get('mean_change'))}, "
-                       f"median {fmt(cmp.get('median_change'))}, Wilcoxon p {pvalue(cmp.get('wilcoxon_p'))}, "
-                       f"rank-biserial {fmt(cmp.get('rank_biserial'))}, d_z {fmt(cmp.get('cohens_dz'))}"),
+                       f"95% CI [{fmt(cmp.get('bootstrap_ci_low'))}, {fmt(cmp.get('bootstrap_ci_high'))}], "
+                       f"p {pvalue(cmp.get('bootstrap_p'))}, median {fmt(cmp.get('median_change'))}, "
+                       f"d_z {fmt(cmp.get('cohens_dz'))}"),
             ), f"{bitext.name}: histogram of the per-triple change of Δ from {names[0]} to {other} ({where}). "
                f"Right of 0: {other} puts the related word relatively closer.")
         if len(first.metrics["layers"]) > 1:

@@ -325,9 +325,12 @@ def compare_checkpoints(
                 if primary not in oth.metrics["layers"]:
                     primary = max(set(ref.metrics["layers"]) & set(oth.metrics["layers"]), default=primary)
                 if probe == "distances":
-                    found.update(compare_distances(ref, oth, primary, settings.bootstrap, settings.seed))
+                    found.update(compare_distances(ref, oth, primary, settings.bootstrap, settings.seed,
+                                                   clusters=bitext.triples.sentence))
                 elif primary in oth.metrics["layers"] and ref.per_item and oth.per_item:
-                    found["word_retrieval"] = compare_word_retrieval(ref, oth, primary)
+                    found["word_retrieval"] = compare_word_retrieval(
+                        ref, oth, primary, clusters=bitext.links.sentence, n_resamples=settings.bootstrap,
+                        seed=settings.seed)
             if found:
                 out[key][bitext.name] = found
     return out

@@ -3,6 +3,13 @@ histogram counts on shared bins.
 
 Every function takes arrays and returns numbers, so each figure in a probe report can be
 checked by hand. Randomness (bootstrap) goes through an explicit seed.
+
+The triples of one sentence share its context, so they are not independent: intervals and
+tests take the sentence of each triple (``clusters``) and resample sentences, not triples
+(:func:`xladjust.stats.cluster_bootstrap`); without ``clusters`` every triple is its own
+unit. The primary geometry measures are scale-free (:data:`MEASURES`): the share of
+triples with Δ > 0 and the ratio of mean distances d(w,u)/d(w,r); the absolute Δ is
+secondary, because it shrinks when the whole space contracts.
 """
 
 from __future__ import annotations
@@ -13,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-_BOOTSTRAP_BLOCK = 1 << 22  # resampled values drawn at once (bounds memory)
+from xladjust.stats import (
+    bootstrap_p,
+    bootstrap_se,
+    cluster_bootstrap,
+    minimum_detectable_effect,
+    percentile_interval,
+)
 
 
 def _finite(values: Any) -> np.ndarray:
@@ -26,14 +39,8 @@ def bootstrap_means(values: Any, n_resamples: int = 1000, seed: int = 0) -> np.n
     arr = _finite(values)
     if arr.size == 0 or n_resamples < 1:
         return np.zeros(0)
-    rng = np.random.default_rng(seed)
-    per_block = max(1, _BOOTSTRAP_BLOCK // arr.size)
-    means = np.empty(n_resamples)
-    for start in range(0, n_resamples, per_block):
-        stop = min(n_resamples, start + per_block)
-        idx = rng.integers(0, arr.size, size=(stop - start, arr.size))
-        means[start:stop] = arr[idx].mean(axis=1)
-    return means
+    return cluster_bootstrap(np.stack([arr, np.ones_like(arr)], axis=1), None, _mean_of_sums,
+                             n_resamples=n_resamples, seed=seed)
 
 
 def bootstrap_ci(
@@ -48,34 +55,119 @@ def bootstrap_ci(
     return (float(lo), float(hi))
 
 
+MEASURES = {
+    "share_delta_positive": "share of triples with Δ > 0 (the related word closer)",
+    "ratio": "d(w,u) / d(w,r), mean unrelated over mean related distance",
+    "mean_delta": "mean Δ = d(w,u) − d(w,r)",
+    "mean_related": "mean d(w,r)",
+    "mean_unrelated": "mean d(w,u)",
+}
+PRIMARY_MEASURES = ("share_delta_positive", "ratio")  # scale-free; the rest are secondary
+
+
+def _triple_columns(rel: np.ndarray, unrel: np.ndarray) -> np.ndarray:
+    """Per-triple columns whose sums give every measure: [Δ > 0, d(w,r), d(w,u), 1]."""
+    return np.stack([(unrel - rel > 0).astype(np.float64), rel, unrel, np.ones_like(rel)], axis=1)
+
+
+def _measures_of_sums(sums: np.ndarray) -> np.ndarray:
+    """The measures of :data:`MEASURES`, in its order, from summed columns ``(R, 4)``."""
+    positive, rel, unrel, n = sums[:, 0], sums[:, 1], sums[:, 2], sums[:, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([positive / n, unrel / rel, (unrel - rel) / n, rel / n, unrel / n], axis=1)
+
+
+def _units(clusters: Any, keep: np.ndarray) -> tuple[np.ndarray | None, int, str]:
+    if clusters is None:
+        return None, int(keep.sum()), "triple"
+    ids = np.asarray(clusters).ravel()
+    if ids.size != keep.size:
+        raise ValueError(f"{ids.size} sentence ids for {keep.size} triples")
+    ids = ids[keep]
+    return ids, int(np.unique(ids).size), "sentence"
+
+
 def summarize_triples(
-    d_related: Any, d_unrelated: Any, n_resamples: int = 1000, seed: int = 0
-) -> dict[str, float]:
-    """Mean and median of d(w, r), d(w, u) and Δ = d(w, u) − d(w, r), the share of Δ > 0
-    and a bootstrap 95% interval of the mean Δ. Triples with a NaN distance are skipped."""
+    d_related: Any, d_unrelated: Any, n_resamples: int = 1000, seed: int = 0, clusters: Any = None
+) -> dict[str, Any]:
+    """Mean and median of d(w, r), d(w, u) and Δ = d(w, u) − d(w, r), the share of Δ > 0,
+    the ratio of mean distances d(w,u)/d(w,r), and bootstrap 95% intervals of the share,
+    the ratio and the mean Δ. ``clusters`` gives each triple's sentence: the bootstrap then
+    resamples sentences (see the module docstring). Triples with a NaN distance are skipped."""
     rel = np.asarray(d_related, dtype=np.float64)
     unrel = np.asarray(d_unrelated, dtype=np.float64)
     keep = np.isfinite(rel) & np.isfinite(unrel)
+    units, n_units, unit = _units(clusters, keep)
     rel, unrel = rel[keep], unrel[keep]
     delta = unrel - rel
     n = int(delta.size)
-    lo, hi = bootstrap_ci(delta, n_resamples, seed)
+    draws = cluster_bootstrap(_triple_columns(rel, unrel), units, _measures_of_sums,
+                              n_resamples=n_resamples, seed=seed) if n else np.zeros(0)
+    names = list(MEASURES)
+
+    def interval(name: str) -> tuple[float, float]:
+        return percentile_interval(draws[:, names.index(name)]) if draws.size else (math.nan, math.nan)
 
     def stat(fn: Any, arr: np.ndarray) -> float:
         return float(fn(arr)) if n else math.nan
 
-    return {
+    mean_rel = stat(np.mean, rel)
+    out: dict[str, Any] = {
         "n": n,
-        "mean_related": stat(np.mean, rel),
+        "n_units": n_units,
+        "unit": unit,
+        "mean_related": mean_rel,
         "median_related": stat(np.median, rel),
         "mean_unrelated": stat(np.mean, unrel),
         "median_unrelated": stat(np.median, unrel),
         "mean_delta": stat(np.mean, delta),
         "median_delta": stat(np.median, delta),
         "share_delta_positive": float(np.mean(delta > 0)) if n else math.nan,
-        "mean_delta_ci_low": lo,
-        "mean_delta_ci_high": hi,
+        "ratio": stat(np.mean, unrel) / mean_rel if n and mean_rel != 0 else math.nan,
     }
+    for name in ("share_delta_positive", "ratio", "mean_delta"):
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval(name)
+    return out
+
+
+def measures_change(
+    before_related: Any, before_unrelated: Any, after_related: Any, after_unrelated: Any, *,
+    clusters: Any = None, n_resamples: int = 1000, seed: int = 0,
+) -> dict[str, Any]:
+    """Change ``after − before`` of every measure of :data:`MEASURES` on the same triples.
+
+    Per measure: the value before and after, the change, its percentile 95% interval, the
+    two-sided bootstrap p of the same change (:func:`xladjust.stats.bootstrap_p`; p < 0.05
+    exactly when the interval leaves out 0), its standard error (the draws' standard
+    deviation) and the minimum detectable effect at 80% power. One set of draws serves all
+    measures; with ``clusters`` they resample sentences. Triples with a NaN on either side
+    are skipped."""
+    arrays = [np.asarray(x, dtype=np.float64) for x in (before_related, before_unrelated,
+                                                        after_related, after_unrelated)]
+    if len({a.shape for a in arrays}) > 1:
+        raise ValueError(f"paired arrays differ in shape: {[a.shape for a in arrays]}")
+    keep = np.all([np.isfinite(a) for a in arrays], axis=0)
+    units, n_units, unit = _units(clusters, keep)
+    rb, ub, ra, ua = (a[keep] for a in arrays)
+    columns = np.concatenate([_triple_columns(rb, ub), _triple_columns(ra, ua)], axis=1)
+
+    def change(sums: np.ndarray) -> np.ndarray:
+        return _measures_of_sums(sums[:, 4:]) - _measures_of_sums(sums[:, :4])
+
+    before = _measures_of_sums(columns[:, :4].sum(0, keepdims=True))[0]
+    after = _measures_of_sums(columns[:, 4:].sum(0, keepdims=True))[0]
+    draws = cluster_bootstrap(columns, units, change, n_resamples=n_resamples, seed=seed) \
+        if rb.size else np.zeros((0, len(MEASURES)))
+    out: dict[str, Any] = {"n": int(rb.size), "n_units": n_units, "unit": unit, "n_resamples": n_resamples,
+                           "primary": list(PRIMARY_MEASURES)}
+    for k, name in enumerate(MEASURES):
+        d = draws[:, k] if draws.size else np.zeros(0)
+        low, high = percentile_interval(d)
+        se = bootstrap_se(d)
+        out[name] = {"before": float(before[k]), "after": float(after[k]), "change": float(after[k] - before[k]),
+                     "ci_low": low, "ci_high": high, "p": bootstrap_p(d), "se": se,
+                     "mde": minimum_detectable_effect(se)}
+    return out
 
 
 def rank_biserial(differences: Any) -> float:
@@ -107,24 +199,30 @@ def cohens_dz(differences: Any) -> float:
 
 
 def paired_comparison(
-    before: Any, after: Any, n_resamples: int = 1000, seed: int = 0
-) -> dict[str, float]:
+    before: Any, after: Any, n_resamples: int = 1000, seed: int = 0, clusters: Any = None
+) -> dict[str, Any]:
     """Compare per-item values of two checkpoints on the same items (``after − before``).
 
-    Returns the mean and median change, the Wilcoxon signed-rank test (statistic and
-    two-sided p; zero differences dropped) with its rank-biserial effect size, Cohen's
-    d_z, and a paired bootstrap 95% interval of the mean change with its two-sided p.
-    Items with a NaN on either side are skipped.
+    Returns the mean and median change, a paired bootstrap 95% interval of the mean change
+    with the two-sided bootstrap p of that same mean (the printed test), its standard error
+    and minimum detectable effect at 80% power; with ``clusters`` (each triple's sentence)
+    the bootstrap resamples sentences. Also, as descriptions of the per-item changes that
+    treat items as independent (so not the test to print beside the mean): the Wilcoxon
+    signed-rank test with its rank-biserial effect size, and Cohen's d_z. Items with a NaN
+    on either side are skipped.
     """
     a = np.asarray(before, dtype=np.float64)
     b = np.asarray(after, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired arrays differ in shape: {a.shape} vs {b.shape}")
     keep = np.isfinite(a) & np.isfinite(b)
+    units, n_units, unit = _units(clusters, keep)
     diff = b[keep] - a[keep]
     n = int(diff.size)
-    out: dict[str, float] = {
+    out: dict[str, Any] = {
         "n": n,
+        "n_units": n_units,
+        "unit": unit,
         "mean_change": float(diff.mean()) if n else math.nan,
         "median_change": float(np.median(diff)) if n else math.nan,
         "share_increased": float(np.mean(diff > 0)) if n else math.nan,
@@ -133,14 +231,17 @@ def paired_comparison(
         "cohens_dz": cohens_dz(diff),
     }
     out.update(wilcoxon_test(diff))
-    means = bootstrap_means(diff, n_resamples, seed)
-    if means.size:
-        lo, hi = np.percentile(means, [2.5, 97.5])
-        p = min(1.0, 2.0 * min(float(np.mean(means <= 0)), float(np.mean(means >= 0))))
-        out.update(bootstrap_ci_low=float(lo), bootstrap_ci_high=float(hi), bootstrap_p=p)
-    else:
-        out.update(bootstrap_ci_low=math.nan, bootstrap_ci_high=math.nan, bootstrap_p=math.nan)
+    means = cluster_bootstrap(np.stack([diff, np.ones_like(diff)], axis=1), units, _mean_of_sums,
+                              n_resamples=n_resamples, seed=seed) if n else np.zeros(0)
+    lo, hi = percentile_interval(means)
+    se = bootstrap_se(means)
+    out.update(bootstrap_ci_low=lo, bootstrap_ci_high=hi, bootstrap_p=bootstrap_p(means), bootstrap_se=se,
+               mde=minimum_detectable_effect(se))
     return out
+
+
+def _mean_of_sums(sums: np.ndarray) -> np.ndarray:
+    return sums[:, 0] / sums[:, 1]
 
 
 def wilcoxon_test(differences: Any) -> dict[str, float]:

@@ -27,8 +27,12 @@ the differences being tested, so two seed-level tests sit beside them:
 - **Hierarchical bootstrap** (:func:`hierarchical_bootstrap`): seeds and test examples are
   resampled with replacement, independently (the two are crossed: every seed is scored on
   every example), the same draws for both models; the 2.5th and 97.5th percentiles give the
-  interval, and p = 2·min(share ≤ 0, share ≥ 0). With few seeds the seed level has few
-  distinct resamples (10 multisets for 3 seeds) and the bootstrap understates the seed
+  interval, and p = 2·min(share ≤ 0, share ≥ 0) (the test of the interval printed beside
+  it). The standard deviation of its draws is the standard error ``se`` of the difference,
+  and ``mde`` = 2.80·se is the difference this test detects with 80% power at α = 0.05
+  (:func:`xladjust.stats.minimum_detectable_effect`); ``seed_mde`` is the same from the
+  per-seed differences alone (t quantiles on n − 1 degrees of freedom). With few seeds the
+  seed level has few distinct resamples (10 multisets for 3 seeds) and the bootstrap understates the seed
   variance by about (n − 1)/n, so read its interval as a lower bound on the uncertainty.
 """
 
@@ -40,6 +44,13 @@ from typing import Any
 
 import numpy as np
 
+from xladjust.stats import (
+    bootstrap_p,
+    bootstrap_se,
+    minimum_detectable_effect,
+    percentile_interval,
+    seed_standard_error,
+)
 from xladjust.tasks.metrics import SumMetric
 
 _CHUNK = 512
@@ -216,6 +227,15 @@ def hierarchical_bootstrap(stats_a: Sequence[np.ndarray], stats_b: Sequence[np.n
     seeds with replacement and, independently, examples with replacement (the same draws
     for both models); its value is the mean over the drawn seeds of metric(B) − metric(A)
     on the drawn examples. p = 2·min(share ≤ 0, share ≥ 0), capped at 1."""
+    diffs = hierarchical_draws(stats_a, stats_b, metric, n_resamples=n_resamples, seed=seed)
+    low, high = percentile_interval(diffs, level)
+    return low, high, bootstrap_p(diffs)
+
+
+def hierarchical_draws(stats_a: Sequence[np.ndarray], stats_b: Sequence[np.ndarray], metric: SumMetric, *,
+                       n_resamples: int = 10000, seed: int = 0) -> np.ndarray:
+    """The resampled differences of :func:`hierarchical_bootstrap` (their standard
+    deviation is the standard error of the seed-averaged difference)."""
     if len(stats_a) != len(stats_b) or not stats_a:
         raise ValueError(f"need the same non-zero number of seeds for both models, got {len(stats_a)} and {len(stats_b)}")
     pairs = [_check(a, b) for a, b in zip(stats_a, stats_b, strict=True)]
@@ -239,10 +259,7 @@ def hierarchical_bootstrap(stats_a: Sequence[np.ndarray], stats_b: Sequence[np.n
         drawn = rng.integers(0, n_seeds, size=(size, n_seeds))
         diffs[done : done + size] = np.take_along_axis(per_seed, drawn, axis=1).mean(axis=1)
         done += size
-    tail = (1 - level) / 2
-    low, high = np.quantile(diffs, [tail, 1 - tail])
-    p = min(1.0, 2.0 * min(float(np.mean(diffs <= 0)), float(np.mean(diffs >= 0))))
-    return float(low), float(high), p
+    return diffs
 
 
 @dataclass(frozen=True)
@@ -260,6 +277,9 @@ class SeedComparison:
     hier_ci_high: float
     hier_p: float
     n_resamples: int
+    hier_se: float = float("nan")  # standard deviation of the hierarchical draws
+    mde: float = float("nan")  # minimum detectable effect of the hierarchical test (80% power, α 0.05)
+    seed_mde: float = float("nan")  # the same from the per-seed spread, t on n − 1 df (NaN under 2 seeds)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -275,12 +295,17 @@ def compare_seeds(scores_a: dict[int, float], scores_b: dict[int, float], stats_
         raise ValueError("the two models share no seed; a seed-level test pairs runs by seed")
     diffs = [float(scores_b[s]) - float(scores_a[s]) for s in seeds]
     p, exact = sign_flip_test(diffs, seed=seed)
-    low, high, hp = hierarchical_bootstrap([stats_a[s] for s in seeds], [stats_b[s] for s in seeds], metric,
-                                           n_resamples=n_resamples, seed=seed)
+    draws = hierarchical_draws([stats_a[s] for s in seeds], [stats_b[s] for s in seeds], metric,
+                               n_resamples=n_resamples, seed=seed)
+    low, high = percentile_interval(draws)
+    se = bootstrap_se(draws)
+    seed_se, df = seed_standard_error(diffs)
     return SeedComparison(seeds=seeds, per_seed_difference=diffs, mean_difference=float(np.mean(diffs)),
                           sign_flip_p=p, sign_flip_exact=exact, min_p=min_sign_flip_p(len(seeds)),
-                          seeds_needed=seeds_needed(0.05), hier_ci_low=low, hier_ci_high=high, hier_p=hp,
-                          n_resamples=n_resamples)
+                          seeds_needed=seeds_needed(0.05), hier_ci_low=low, hier_ci_high=high,
+                          hier_p=bootstrap_p(draws), n_resamples=n_resamples, hier_se=se,
+                          mde=minimum_detectable_effect(se),
+                          seed_mde=minimum_detectable_effect(seed_se, df=df) if df else float("nan"))
 
 
 def format_p(p: float) -> str:

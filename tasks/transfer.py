@@ -32,6 +32,7 @@ from xladjust.io import (
     write_text_atomic,
 )
 from xladjust.signature import make_signature
+from xladjust.stats import seed_warnings
 from xladjust.tasks.config import (
     FinetuneConfig,
     TransferConfig,
@@ -200,6 +201,10 @@ def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: li
             entry["comparisons"][f"{name} - {names[0]}"] = {**cmp.to_dict(), "seed_level": seeds.to_dict()}
         table["languages"][lang] = entry
     table["seed_variance"] = seed_variance(table)
+    n_seeds = min((len(r) for r in runs.values()), default=0)
+    table["warnings"] = seed_warnings(n_seeds)
+    for warning in table["warnings"]:
+        log.warning("%s: %s", task_name, warning)
     return table
 
 
@@ -235,7 +240,7 @@ def comparison_markdown(table: dict[str, Any]) -> str:
     head = ["language", "n", "trivial"] + [f"{n} ({table['metric']})" for n in names]
     for n in others:
         head += [f"Δ {n} − {base}", "95% CI", "p", "95% CI (seeds × examples)",
-                 "p (seeds × examples)", "p (sign-flip over seeds)"]
+                 "p (seeds × examples)", "MDE (seeds × examples)", "p (sign-flip over seeds)"]
     lines = [f"# {table['task']}: {table['metric']} ×100, mean ± std over seeds "
              f"{', '.join(map(str, table.get('seeds', [])))}", "",
              f"Weights trained in fine-tuning: {table.get('trained_weights', 'not recorded')}."
@@ -253,9 +258,12 @@ def comparison_markdown(table: dict[str, Any]) -> str:
     lines += ["", "Δ: difference of the seed-averaged metric. *95% CI*, *p*: paired bootstrap interval and two-sided "
               "paired permutation test over test examples (statistics averaged over seeds; seed variance not "
               "included). *Seeds × examples*: hierarchical bootstrap resampling seeds and examples. "
+              "*MDE*: the difference the seeds × examples test detects with 80% power at α = 0.05 (2.80 × the standard "
+              "deviation of its draws). "
               "*Sign-flip over seeds*: exact two-sided test of the per-seed differences (same seed for both models). "
               "'trivial': majority class / all-O / empty answer."]
     lines += _seed_test_note(table)
+    lines += [f"\n**Warning:** {w}." for w in table.get("warnings", [])]
     lines += _seed_variance_markdown(table.get("seed_variance") or {})
     return "\n".join(lines) + "\n"
 
@@ -271,9 +279,11 @@ def _continual_note(continual: dict[str, Any]) -> str:
 
 def _seed_cells(seed_level: dict[str, Any] | None) -> list[str]:
     if not seed_level:
-        return ["–", "–", "–"]
+        return ["–", "–", "–", "–"]
+    mde = seed_level.get("mde")
     return [f"[{100 * seed_level['hier_ci_low']:+.1f}, {100 * seed_level['hier_ci_high']:+.1f}]",
-            format_p(seed_level["hier_p"]), format_p(seed_level["sign_flip_p"])]
+            format_p(seed_level["hier_p"]), "–" if mde is None or mde != mde else f"{100 * mde:.1f}",
+            format_p(seed_level["sign_flip_p"])]
 
 
 def _seed_test_note(table: dict[str, Any]) -> list[str]:

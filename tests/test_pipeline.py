@@ -126,3 +126,13 @@ def test_landscape_probe_bitexts_must_be_aligned_corpora(tmp_path, capsys):
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     code, _, err = run_cli(["validate", str(path)], capsys)
     assert code == 2 and "probe_bitexts[en-es]" in err and "not an aligned corpus" in err
+
+
+def test_headline_table_puts_the_scale_free_measures_first():
+    from xladjust.pipeline import headline_table
+
+    summary = {"inputs": {"bitexts": [{"name": "en-es"}]}, "checkpoints": {"vanilla": {"results": {"en-es": {
+        "distances": {"metrics": {"mean_delta": 0.1, "share_delta_positive": 0.91, "ratio": 1.92}}}}}}}
+    lines = headline_table(summary).splitlines()
+    assert lines[0].split()[2:5] == ["share", "Δ>0", "d(w,u)/d(w,r)"]
+    assert lines[2].split()[2:5] == ["0.910", "1.920", "0.100"] and lines[-1].startswith("primary:")

@@ -12,13 +12,13 @@ from helpers_cli import run_cli
 from helpers_tasks import write_nli
 
 from xladjust.io import is_complete
-from xladjust.pipeline import load_pipeline, run_pipeline
+from xladjust.pipeline import load_pipeline, run_pipeline, study_tables
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples" / "demo-en-es"
 
 
-def study_config(tmp_path: Path, model: Path, **transfer_extra) -> Path:
+def study_config(tmp_path: Path, model: Path, claims: Path | None = None, **transfer_extra) -> Path:
     train = write_nli(tmp_path / "nli-train.tsv", 40, 0)
     test = write_nli(tmp_path / "nli-es.tsv", 12, 2)
     cfg = {
@@ -34,9 +34,35 @@ def study_config(tmp_path: Path, model: Path, **transfer_extra) -> Path:
                                    "max_steps": 2, "batch_size": 16, "bf16": False, "progress": False},
                       **transfer_extra}],
     }
+    if claims is not None:
+        cfg["claims"] = str(claims)
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return path
+
+
+def claims_file(tmp_path: Path, **change) -> Path:
+    common = {"before": "vanilla", "after": "adjusted", "languages": ["es"]}
+    claims = [{"id": "geometry", "text": "adjustment separates", "source": "probe", "measure": "share_delta_positive",
+               "direction": "increase", "family": "geometry", **common},
+              {"id": "after-nli", "text": "separation after NLI", "source": "probe-after", "task": "nli",
+               "measure": "ratio", "direction": "increase", "family": "after", **{**common, "before": "vanilla+nli",
+                                                                                   "after": "adjusted+nli"}},
+              {"id": "nli", "text": "adjustment improves NLI", "source": "transfer", "task": "nli", "measure": "score",
+               "direction": "no change", "margin": 0.05, "family": "transfer", **common, **change}]
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump({"paper": "Test", "claims": claims}), encoding="utf-8")
+    return path
+
+
+def test_a_claims_file_adds_the_verdicts_stage_and_is_checked_before_work(tmp_path, tiny_checkpoints, capsys):
+    path = study_config(tmp_path, tiny_checkpoints["unigram"], claims=claims_file(tmp_path))
+    code, out, err = run_cli(["run", str(path), "--dry-run"], capsys)
+    assert code == 0, err
+    assert "plan valid: 7 stages" in out and "[7/7] verdicts" in out
+    path = study_config(tmp_path, tiny_checkpoints["unigram"], claims=claims_file(tmp_path, margin=None))
+    code, _, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2 and "claims:" in err and "a 'no change' claim needs a 'margin'" in err
 
 
 def test_dry_run_plans_transfer_probes_after_fine_tuning_and_the_report(tmp_path, tiny_checkpoints, capsys):
@@ -57,12 +83,14 @@ def test_probes_after_fine_tuning_without_checkpoints_is_a_config_problem(tmp_pa
 
 
 def test_study_runs_end_to_end_with_the_four_cells(tmp_path, tiny_checkpoints):
-    cfg = load_pipeline(study_config(tmp_path, tiny_checkpoints["unigram"]))
+    cfg = load_pipeline(study_config(tmp_path, tiny_checkpoints["unigram"], claims=claims_file(tmp_path)))
     done = run_pipeline(cfg, progress=False, echo=lambda s: None)
-    assert [a for _, a, _ in done] == ["ran"] * 6
+    assert [a for _, a, _ in done] == ["ran"] * 7
     runs = tmp_path / "runs"
     table = json.loads((runs / "transfer-nli" / "comparison.json").read_text())
     assert table["trained_weights"] == "all" and set(table["continual"]) == {"adjusted-continual"}
+    assert table["warnings"][0].startswith("only 2 fine-tuning seed(s)")  # under 5
+    assert "**Warning:** only 2 fine-tuning seed(s)" in (runs / "transfer-nli" / "comparison.md").read_text()
     arm = json.loads((runs / "transfer-nli/runs/adjusted-continual/seed-1/xladjust.json").read_text())
     assert arm["signature"]["config"]["continual"]["corpus"] == [str(runs / "align-en-es" / "train")]
     cells = json.loads((runs / "probe-after-nli" / "summary.json").read_text())
@@ -81,8 +109,22 @@ def test_study_runs_end_to_end_with_the_four_cells(tmp_path, tiny_checkpoints):
     report = (runs / "report" / "report.md").read_text()
     assert "Probes before and after task fine-tuning" in report and "Weights trained in fine-tuning: all" in report
     assert is_complete(runs / "report")
+    # the cells' tests resample the held-out sentences and carry the scale-free measures
+    measures = entry["measures"]["adjusted+nli vs vanilla+nli"]
+    assert measures["unit"] == "sentence" and measures["n_units"] <= 10 < measures["n"]
+    # every claim gets a verdict read off the stages' own outputs
+    verdicts = json.loads((runs / "verdicts" / "verdicts.json").read_text())
+    assert [c["verdict"] in ("supported", "contradicted", "inconclusive") for c in verdicts["claims"]] == [True] * 3
+    tests = {c["id"]: c["tests"][0] for c in verdicts["claims"]}
+    assert tests["after-nli"]["estimate"] == pytest.approx(measures["ratio"]["change"])
+    seed_level = table["languages"]["es"]["comparisons"]["adjusted - vanilla"]["seed_level"]
+    assert tests["nli"]["estimate"] == pytest.approx(seed_level["mean_difference"])
+    assert tests["nli"]["mde"] == pytest.approx(seed_level["mde"]) and "tost" in tests["nli"]
+    assert any("only 2 fine-tuning seed(s)" in w for w in verdicts["claims"][2]["warnings"])
+    assert "| **geometry**: adjustment separates |" in (runs / "verdicts" / "verdicts.md").read_text()
+    assert any(t.startswith("# Claims of Test: verdicts") for t in study_tables(cfg))  # printed after the run
     again = run_pipeline(cfg, progress=False, echo=lambda s: None)
-    assert [a for _, a, _ in again] == ["skipped"] * 6
+    assert [a for _, a, _ in again] == ["skipped"] * 7
 
 
 @pytest.mark.slow  # reads the whole data pack the config names (about 10 s)

@@ -23,6 +23,7 @@ from xladjust.probes.stats import (
     bootstrap_ci,
     cohens_dz,
     histogram_counts,
+    measures_change,
     paired_comparison,
     rank_biserial,
     shared_bins,
@@ -285,3 +286,45 @@ def test_layer_choice_split_is_seeded_disjoint_and_covers_all():
     other, _ = split_for_layer_choice(11, seed=1)
     assert again.tolist() == select.tolist() and other.tolist() != select.tolist()
     assert split_for_layer_choice(1, seed=0)[0].size == 0
+
+
+def test_summarize_triples_scale_free_measures_and_sentence_intervals():
+    rel = np.array([0.1, 0.2, 0.3, 0.4])
+    unrel = np.array([0.3, 0.1, 0.6, 0.8])
+    s = summarize_triples(rel, unrel, n_resamples=300, seed=0, clusters=[0, 0, 1, 1])
+    assert s["share_delta_positive"] == pytest.approx(0.75)
+    assert s["ratio"] == pytest.approx(1.8 / 1.0)
+    assert s["unit"] == "sentence" and s["n_units"] == 2
+    # two sentences: every resample is sentence 0 twice, 1 twice, or one of each
+    assert s["share_delta_positive_ci_low"] == pytest.approx(0.5) and s["share_delta_positive_ci_high"] == 1.0
+    with pytest.raises(ValueError, match="3 sentence ids for 4 triples"):
+        summarize_triples(rel, unrel, n_resamples=10, clusters=[0, 1, 2])
+
+
+def test_measures_change_on_hand_made_triples():
+    rel_b, unrel_b = np.array([0.2, 0.2, 0.2, 0.2]), np.array([0.1, 0.3, 0.1, 0.3])
+    rel_a, unrel_a = rel_b / 2, unrel_b / 2  # the space contracts by half
+    m = measures_change(rel_b, unrel_b, rel_a, unrel_a, clusters=[0, 0, 1, 1], n_resamples=200)
+    assert m["share_delta_positive"]["change"] == 0.0 and m["ratio"]["change"] == pytest.approx(0.0)
+    assert m["mean_delta"]["before"] == pytest.approx(0.0)
+    assert m["mean_related"]["change"] == pytest.approx(-0.1) and m["mean_related"]["p"] == 0.0
+    assert m["primary"] == ["share_delta_positive", "ratio"] and m["n_units"] == 2
+    up = measures_change(rel_b, unrel_b, rel_b, unrel_b + 0.2, n_resamples=200)
+    share = up["share_delta_positive"]
+    assert share["before"] == 0.5 and share["after"] == 1.0 and share["change"] == 0.5
+    assert share["ci_low"] <= 0.5 <= share["ci_high"] and share["mde"] > 0
+    assert (share["p"] < 0.05) == (share["ci_low"] > 0 or share["ci_high"] < 0)  # test matches the interval
+
+
+def test_paired_comparison_resamples_sentences_when_given():
+    rng = np.random.default_rng(0)
+    sentence = np.repeat(np.arange(20), 25)
+    before = rng.normal(0, 1, sentence.size)
+    after = before + 0.05 + rng.normal(0, 0.3, 20)[sentence] + rng.normal(0, 0.05, sentence.size)
+    flat = paired_comparison(before, after, n_resamples=1000, seed=0)
+    grouped = paired_comparison(before, after, n_resamples=1000, seed=0, clusters=sentence)
+    assert flat["unit"] == "triple" and grouped["unit"] == "sentence" and grouped["n_units"] == 20
+    width = grouped["bootstrap_ci_high"] - grouped["bootstrap_ci_low"]
+    assert width > 3 * (flat["bootstrap_ci_high"] - flat["bootstrap_ci_low"])
+    assert grouped["mde"] > 3 * flat["mde"]
+    assert flat["bootstrap_p"] < 0.01 < grouped["bootstrap_p"]  # triples as independent overstate it

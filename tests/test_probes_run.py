@@ -62,7 +62,8 @@ def test_run_writes_a_complete_run_directory(tiny_checkpoints, inputs_dir, tmp_p
         assert set(results) == {"en-es", "tatoeba-es"}
         assert set(results["en-es"]) == {"distances", "word-retrieval"}
         dist = results["en-es"]["distances"]
-        assert dist["primary_metric"] == "mean_delta" and dist["primary"] == dist["metrics"]["mean_delta"]
+        assert dist["primary_metric"] == "share_delta_positive"  # scale-free
+        assert dist["primary"] == dist["metrics"]["share_delta_positive"]
         assert dist["metrics"]["layers"] == [0, 1, 2] and dist["metrics"]["n_triples"] == n_triples
         assert set(results["tatoeba-es"]["sentence-retrieval"]["metrics"]["by_layer"]) == {"0", "1", "2"}
 
@@ -70,11 +71,17 @@ def test_run_writes_a_complete_run_directory(tiny_checkpoints, inputs_dir, tmp_p
     assert any("different tokenizers" in note for note in summary["notes"])
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "different tokenizers" in report and "|  | wp | ug |" in report  # side by side
-    assert "Paired change ug − wp" in report and "Wilcoxon p" in report
+    assert "Paired change ug − wp" in report and "Wilcoxon p" not in report  # the p printed is the bootstrap's
+    assert "Geometry measures, ug − wp" in report and "bootstrap over sentences" in report
+    measures = summary["comparisons"]["ug-vs-wp"]["en-es"]["measures"]
+    assert measures["unit"] == "sentence" and measures["primary"] == ["share_delta_positive", "ratio"]
+    share = measures["share_delta_positive"]
+    assert share["ci_low"] <= share["change"] <= share["ci_high"] and 0 <= share["p"] <= 1 and share["mde"] > 0
 
     with open(out / "triples.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 * n_triples
+    assert measures["n_units"] == len({r["sentence"] for r in rows}) < measures["n"]  # triples share sentences
     assert {"wp.cosine.delta", "ug.euclidean.related", "src_word", "unrelated_word"} <= set(rows[0])
     first = rows[0]
     assert float(first["wp.cosine.delta"]) == pytest.approx(
@@ -101,6 +108,11 @@ def test_checkpoint_against_itself_gives_identical_figures_and_zero_change(tiny_
             c = comparison[distance][quantity]
             assert c["mean_change"] == 0.0 and c["median_change"] == 0.0
             assert c["share_unchanged"] == 1.0 and c["wilcoxon_p"] == 1.0 and c["rank_biserial"] == 0.0
+            if distance == "cosine" and quantity == "delta":  # the primary layer: the bootstrap ran
+                assert c["bootstrap_p"] == 1.0 and c["bootstrap_ci_low"] == 0.0 == c["bootstrap_ci_high"]
+    measures = summary["comparisons"]["b-vs-a"]["en-es"]["measures"]
+    for name in ("share_delta_positive", "ratio", "mean_delta"):
+        assert measures[name]["change"] == 0.0 and measures[name]["p"] == 1.0 and measures[name]["mde"] == 0.0
 
 
 def test_probes_share_one_interface_and_neither_print_nor_write(tiny_model, inputs_dir, tmp_path, capsys,
@@ -180,7 +192,7 @@ def test_cli_pins_figures_for_a_fixed_seed(tiny_checkpoints, inputs_dir, tmp_pat
           "--tatoeba", str(inputs_dir / "tatoeba"), "--no-bf16", "--bootstrap", "100", "--seed", "0",
           "--out", str(out)])
     printed = capsys.readouterr().out
-    assert "tiny en-es: distances mean_delta=" in printed and "wrote" in printed
+    assert "tiny en-es: distances share_delta_positive=" in printed and "wrote" in printed
     summary = read_json(out / "summary.json")
     res = summary["checkpoints"]["tiny"]["results"]
     dist = res["en-es"]["distances"]["metrics"]
@@ -268,7 +280,11 @@ def test_two_checkpoints_get_a_paired_retrieval_test_and_a_held_out_tatoeba_laye
                 scores = summary["checkpoints"][name]["results"]["en-es"]["word-retrieval"]["metrics"]["by_layer"]["2"]
                 assert test[method][d][side] == pytest.approx(scores[method][d])
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "**Word retrieval, b − a** at layer 2" in report and "McNemar p" in report
+    assert "**Word retrieval, b − a** at layer 2" in report and "McNemar p" not in report
+    boot = test["csls"]["mean"]["bootstrap"]  # the printed test: a bootstrap over sentences
+    assert boot["unit"] == "sentence" and boot["n_units"] < 64 and boot["mde"] > 0
+    assert boot["bootstrap_ci_low"] <= test["csls"]["mean"]["change"] <= boot["bootstrap_ci_high"]
+    assert (boot["bootstrap_p"] < 0.05) == (boot["bootstrap_ci_low"] > 0 or boot["bootstrap_ci_high"] < 0)
 
     tatoeba = summary["checkpoints"]["a"]["results"]["tatoeba-es"]["sentence-retrieval"]["metrics"]
     choice = tatoeba["layer_choice"]
@@ -283,5 +299,5 @@ def test_retrieval_test_of_a_checkpoint_against_itself_changes_nothing(tiny_chec
     out = run_probes(config(inputs_dir, tmp_path / "same", {"a": spec, "b": spec}, probes=["word-retrieval"]))
     test = read_json(out / "summary.json")["comparisons"]["b-vs-a"]["en-es"]["word_retrieval"]
     assert test["csls"]["mean"]["gained"] == test["csls"]["mean"]["lost"] == 0
-    assert test["csls"]["mean"]["mcnemar_p"] == 1.0
+    assert test["csls"]["mean"]["mcnemar_p"] == 1.0 and test["csls"]["mean"]["bootstrap"]["bootstrap_p"] == 1.0
     assert "Paired change" not in (out / "report.md").read_text(encoding="utf-8")  # no distances were probed

@@ -244,3 +244,18 @@ def test_compare_runs_puts_both_tests_side_by_side(tmp_path):
     row = next(line for line in md.splitlines() if line.startswith("| en |"))
     assert row.rstrip(" |").endswith("0.250")  # the sign-flip p, last column
     assert "smallest possible p is 2/2^3 = 0.25; it needs at least 6 seeds" in md
+
+
+def test_compare_seeds_reports_the_minimum_detectable_effect():
+    from xladjust.stats import minimum_detectable_effect
+    from xladjust.tasks.significance import compare_seeds
+
+    rng = np.random.default_rng(0)
+    stats_a = {s: (rng.random(200) < 0.5).astype(float)[:, None] for s in (1, 2, 3, 4, 5)}
+    stats_b = {s: (rng.random(200) < 0.55).astype(float)[:, None] for s in (1, 2, 3, 4, 5)}
+    score = {s: float(v.mean()) for s, v in stats_a.items()}, {s: float(v.mean()) for s, v in stats_b.items()}
+    c = compare_seeds(score[0], score[1], stats_a, stats_b, ACC, n_resamples=2000, seed=0)
+    assert c.hier_se > 0 and c.mde == pytest.approx(minimum_detectable_effect(c.hier_se))
+    diffs = np.asarray(c.per_seed_difference)
+    assert c.seed_mde == pytest.approx((2.776445 + 0.940965) * diffs.std(ddof=1) / np.sqrt(5), rel=1e-5)
+

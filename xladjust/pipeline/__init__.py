@@ -93,6 +93,7 @@ class PipelineConfig:
     probe: dict[str, Any] | None = field(default_factory=dict)  # ProbeConfig keys except models, bitexts, out
     transfer: list[dict[str, Any]] = field(default_factory=list)  # TransferConfig keys except models, out
     landscape: LandscapeStage | None = None  # the Wu et al. 2022 landscape stages (see LandscapeStage)
+    claims: Path | None = None  # a claims file (configs/claims/*.yaml) judged on the study's results
 
     def check(self) -> list[str]:
         problems: list[str] = []
@@ -113,6 +114,7 @@ class PipelineConfig:
             if self.probe is not None and spec.get("probe_after", True) and not keeps:
                 problems.append("transfer: probes after fine-tuning need the fine-tuned checkpoints; "
                                 "set keep_checkpoints and save_model to true, or probe_after: false")
+        problems += _claims_problems(self.claims)
         if self.pairs and self.probe is not None and not any(p.heldout for p in self.pairs) \
                 and "tatoeba" not in self.probe:
             problems.append("probe: needs held-out text (pairs[].heldout) or probe.tatoeba; or set probe: null")
@@ -330,7 +332,34 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
             report_keys.append(stage.key)
     if cfg.transfer:
         stages.append(_report_stage(cfg, report_dirs, report_keys))
+    if cfg.claims is not None:
+        stages.append(_verdicts_stage(cfg, cfg.claims, report_keys))
     return stages
+
+
+def _claims_problems(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    from xladjust.claims import load_claims
+
+    try:
+        load_claims(path)
+    except ConfigError as exc:
+        return [f"claims: {p}" for p in exc.problems]
+    return []
+
+
+def _verdicts_stage(cfg: PipelineConfig, claims: Path, keys: list[str]) -> Stage:
+    """The verdict of every claim of ``claims`` (:mod:`xladjust.verdicts`) on the study's results."""
+    directory = cfg.out / "verdicts"
+
+    def run() -> None:
+        from xladjust.verdicts import write_verdicts
+
+        write_verdicts(cfg.out, claims, directory)
+
+    key = sha256_json({"claims": sha256_file(claims) if claims.is_file() else None, "upstream": keys})
+    return Stage("verdicts", directory, key, run, f"the claims of {claims} judged on the results")
 
 
 def _adjust_stage(cfg: PipelineConfig, name: str, directory: Path, train_dirs: list[Path], align_keys: list[str],
@@ -646,7 +675,7 @@ def summary_table(cfg: PipelineConfig) -> str | None:
 
 def study_tables(cfg: PipelineConfig) -> list[str]:
     """Each transfer's comparison table and each after-fine-tuning probe's cells at its
-    primary layer, from the finished stages."""
+    primary layer, and the claims' verdict table, from the finished stages."""
     out = []
     for spec in cfg.transfer:
         task = spec.get("finetune", {}).get("task", "task")
@@ -656,6 +685,9 @@ def study_tables(cfg: PipelineConfig) -> list[str]:
         cells = cfg.out / f"probe-after-{task}" / "summary.json"
         if cells.is_file():
             out.append(cells_table(read_json(cells), task))
+    verdicts = cfg.out / "verdicts" / "verdicts.md"
+    if cfg.claims is not None and verdicts.is_file():
+        out.append(verdicts.read_text(encoding="utf-8").strip())
     return out
 
 
@@ -672,9 +704,10 @@ def cells_table(summary: dict[str, Any], task: str) -> str:
 
 
 def headline_table(summary: dict[str, Any]) -> str:
-    """Mean Δ, share Δ > 0 and word retrieval P@1 per held-out bitext and checkpoint."""
-    lines = ["bitext    checkpoint   mean Δ   share Δ>0   P@1 cosine   P@1 CSLS",
-             "--------  ----------  -------  ----------  -----------  ---------"]
+    """Share Δ > 0 and d(w,u)/d(w,r) (primary, scale-free), mean Δ (secondary) and word
+    retrieval P@1 per held-out bitext and checkpoint."""
+    lines = ["bitext    checkpoint  share Δ>0  d(w,u)/d(w,r)   mean Δ   P@1 cosine   P@1 CSLS",
+             "--------  ----------  ---------  -------------  -------  -----------  ---------"]
     checkpoints = summary.get("checkpoints", {})
     inputs = [b["name"] for b in summary.get("inputs", {}).get("bitexts", [])]
     for bitext in inputs:
@@ -682,9 +715,10 @@ def headline_table(summary: dict[str, Any]) -> str:
             results = ckpt.get("results", {}).get(bitext, {})
             dist = results.get("distances", {}).get("metrics", {})
             ret = results.get("word-retrieval", {}).get("metrics", {})
-            lines.append(f"{bitext:<8}  {name:<10}  {_num(dist.get('mean_delta')):>7}  "
-                         f"{_num(dist.get('share_delta_positive')):>10}  {_num(ret.get('p_at_1_cosine')):>11}  "
-                         f"{_num(ret.get('p_at_1_csls')):>9}")
+            lines.append(f"{bitext:<8}  {name:<10}  {_num(dist.get('share_delta_positive')):>9}  "
+                         f"{_num(dist.get('ratio')):>13}  {_num(dist.get('mean_delta')):>7}  "
+                         f"{_num(ret.get('p_at_1_cosine')):>11}  {_num(ret.get('p_at_1_csls')):>9}")
+    lines.append("primary: the scale-free share Δ>0 and ratio; mean Δ shrinks when the whole space contracts")
     return "\n".join(lines)
 
 
