@@ -33,10 +33,15 @@ class ContinualConfig:
     ``corpus`` and adds ``weight`` × alignment + ``regularizer_weight`` × regularizer at
     hidden layer ``layer`` (see :mod:`xladjust.tasks.continual`). ``objective`` names an
     objective of the adjust stage; ``objective_options`` are its options except the
-    regularizer weight. The anchor the regularizer pulls toward is explicit: ``start``
-    (the checkpoint fine-tuning starts from, i.e. ``model``) or another model spec (``l2``
-    only). The steps draw from a pool of ``max_pairs`` pairs (default: enough for every
-    step). Efimov et al.: l2, weight 0.01, regularizer 1, 16 pairs per step, anchor = start.
+    regularizer weight. For ``l2`` both terms are means over words and vector components
+    (``F.mse_loss``, the scale of Efimov et al.'s code) unless ``objective_options`` sets
+    ``mean: words``, which makes the term hidden-size times heavier against the task loss.
+    The anchor the regularizer pulls toward is explicit: ``start`` (the checkpoint
+    fine-tuning starts from, i.e. ``model``) or another model spec (``l2`` only; in a
+    pipeline, ``vanilla`` names the pipeline's starting model). The steps draw from a pool
+    of ``max_pairs`` pairs (default: enough for every step). Efimov et al.'s code: l2,
+    weight 0.01, regularizer 1, 16 pairs per step, anchor = the vanilla model, no clipping
+    of the gradient (``max_grad_norm: null`` in the fine-tuning config).
 
     ``dropout`` (default off) runs the continual pass with the encoder's dropout, as the
     task pass has it. Off, the regularizer is zero at the anchor, as its definition says;
@@ -128,6 +133,7 @@ class FinetuneConfig:
     learning_rate: float | None = None
     weight_decay: float = 0.01  # AdamW weight decay (not on biases and layer norms)
     warmup_ratio: float = 0.1  # share of all optimizer steps with linear warmup
+    max_grad_norm: float | None = 1.0  # clip the gradient's global norm to this; null: no clipping (the paper's loops)
     max_length: int | None = None
     doc_stride: int = 128
     max_question_length: int = 64  # QA: question subwords kept
@@ -185,6 +191,8 @@ class FinetuneConfig:
             problems.append("give dev or dev_split, not both")
         if self.dev_split is not None and self.stream_buffer:
             problems.append("dev_split reads the first training source whole; it does not go with stream_buffer")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            problems.append(f"max_grad_norm must be positive or null (no clipping), got {self.max_grad_norm}")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.eval_batch_size < 1 or self.max_answer_length < 1 or self.max_question_length < 1:

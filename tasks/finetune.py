@@ -77,7 +77,8 @@ def train_settings(cfg: FinetuneConfig) -> TrainSettings:
     return TrainSettings(epochs=float(cfg.epochs or 0), batch_size=int(cfg.batch_size or 0),
                          learning_rate=float(cfg.learning_rate or 0), seed=cfg.seed, max_steps=cfg.max_steps,
                          weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, bf16=cfg.bf16,
-                         eval_every=cfg.eval_every, progress=cfg.progress, grad_accum=cfg.grad_accum)
+                         eval_every=cfg.eval_every, progress=cfg.progress, grad_accum=cfg.grad_accum,
+                         max_grad_norm=cfg.max_grad_norm)
 
 
 @dataclass
