@@ -157,3 +157,16 @@ def test_the_offline_study_runs_sized_down(tmp_path, tiny_checkpoints, capsys):
         cells = json.loads((runs / f"probe-after-{task}" / "summary.json").read_text())
         assert set(cells["bitexts"]) == {"en-es", "en-ru", "en-vi", "en-hi"}
     assert is_complete(runs / "report")
+
+
+def test_the_continual_arm_can_anchor_to_the_vanilla_model(tmp_path):
+    from xladjust.pipeline import CONTINUAL_ARM, PipelineConfig, transfer_config
+
+    data = write_nli(tmp_path / "nli.tsv", 8)
+    cfg = PipelineConfig(out=tmp_path / "runs", model="some/vanilla-model")
+    finetune = {"task": "nli", "train": [str(data)], "dev": str(data), "test": {"en": str(data)}}
+    spec = {"seeds": [1], "finetune": finetune}
+    vanilla = transfer_config(cfg, {**spec, "continual_arm": {"anchor": "vanilla"}}, tmp_path / "adj", tmp_path / "t")
+    start = transfer_config(cfg, {**spec, "continual_arm": True}, tmp_path / "adj", tmp_path / "t")
+    assert vanilla.continual[CONTINUAL_ARM].anchor == "some/vanilla-model"
+    assert start.continual[CONTINUAL_ARM].anchor == "start"

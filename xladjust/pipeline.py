@@ -180,10 +180,17 @@ def align_config(cfg: PipelineConfig, pair: LanguagePair, out: Path, input_spec:
 
 
 def adjust_config(cfg: PipelineConfig, aligned: list[Path], out: Path, **extra: Any) -> Any:
-    from xladjust.adjust.config import AdjustConfig
+    """The adjust config of ``aligned``: ``adjust`` with a variant's keys (``extra``) on top;
+    a ``preset`` (in either) brings every setting of that preset first, then the keys
+    given beside it (a variant's preset overrides ``adjust``'s keys)."""
+    from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig, apply_preset
 
-    data = {"seed": cfg.seed, **cfg.adjust, "aligned": [str(a) for a in aligned], "out": str(out),
-            "model": cfg.model, **extra}
+    if "preset" in extra:  # only the run-control keys of `adjust` carry over
+        run_control = {k: v for k, v in cfg.adjust.items() if k in RUN_CONTROL_KEYS}
+        base = {**run_control, **apply_preset(extra, "adjust_variants")}
+    else:
+        base = {**apply_preset(cfg.adjust), **extra}
+    data = {"seed": cfg.seed, **base, "aligned": [str(a) for a in aligned], "out": str(out), "model": cfg.model}
     return build_config(AdjustConfig, data, where="adjust")
 
 
@@ -209,9 +216,9 @@ CONTINUAL_ARM = "adjusted-continual"
 def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, out: Path,
                     aligned: list[Path] | None = None) -> Any:
     """The transfer stage's config: vanilla against adjusted and, with ``continual_arm``
-    (true or ContinualConfig keys except ``corpus``), ``adjusted-continual``: the adjusted
-    checkpoint fine-tuned with continual learning on the pipeline's aligned training
-    corpora (``aligned``; None while planning, when they are not written yet and ``.``
+    (true or ContinualConfig keys except ``corpus``; ``anchor: vanilla`` names the
+    pipeline's starting model), ``adjusted-continual``: the adjusted checkpoint fine-tuned
+    with continual learning on the pipeline's aligned training corpora (``aligned``; None while planning, when they are not written yet and ``.``
     stands in for them). ``probe_after`` is the pipeline's, not the transfer's."""
     from xladjust.tasks.config import TransferConfig
 
@@ -223,7 +230,9 @@ def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, o
     if arm:
         models[CONTINUAL_ARM] = str(adjusted)
         corpora = [str(a) for a in aligned] if aligned is not None else ["."]
-        options = arm if isinstance(arm, dict) else {}
+        options = dict(arm) if isinstance(arm, dict) else {}
+        if options.get("anchor") == "vanilla":  # the paper's code: the regularizer pulls toward the vanilla model
+            options["anchor"] = cfg.model
         spec["continual"] = {CONTINUAL_ARM: {**options, "corpus": corpora}}
     data = {**spec, "models": models, "out": str(out), "finetune": finetune}
     return build_config(TransferConfig, data, where="transfer")
