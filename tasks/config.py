@@ -98,7 +98,10 @@ class FinetuneConfig:
     random subset (data seed 0, the same for every training seed); dev and test limits
     keep the first examples, so parallel test sets stay parallel. ``dev_split`` holds out
     that fraction of the first training source as the dev set (a fixed random split, data
-    seed 0, disjoint from the training rows; give it instead of ``dev``). Every weight is
+    seed 0, disjoint from the training rows; give it instead of ``dev``). With
+    ``dev_split_parallel`` the same row numbers are held out of every other training source
+    too, which must have as many rows (translations of the first, as XNLI's ``dev-XX``
+    files are): no translation of a dev row is trained on. Every weight is
     trained by default, as in Efimov et al. and Cao et al.; ``freeze_embeddings`` keeps the
     input word-embedding matrix at its starting values (82% of the offline model's
     parameters): training runs several times faster and words absent from the English
@@ -122,6 +125,7 @@ class FinetuneConfig:
     out: Path
     dev: str | None = None
     dev_split: float | None = None
+    dev_split_parallel: bool = False  # hold the same rows out of every other training source (its translations)
     test: dict[str, str] = field(default_factory=dict)
     seed: int = 0  # seed of head initialization, batch order and dropout
     max_train_examples: int | None = None
@@ -189,6 +193,8 @@ class FinetuneConfig:
             problems.append(f"dev_split must be a fraction in (0, 1), got {self.dev_split}")
         if self.dev_split is not None and self.dev:
             problems.append("give dev or dev_split, not both")
+        if self.dev_split_parallel and self.dev_split is None:
+            problems.append("dev_split_parallel holds out dev_split's rows of every training source; give dev_split")
         if self.dev_split is not None and self.stream_buffer:
             problems.append("dev_split reads the first training source whole; it does not go with stream_buffer")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:

@@ -128,3 +128,33 @@ def test_a_failing_parallel_run_is_raised_after_the_others_finish(tmp_path, tiny
     with pytest.raises(ModelError):
         run_all([run_config(cfg, "bad", 1), run_config(cfg, "good", 1)], parallel=2)
     assert (tmp_path / "cmp" / "runs" / "good" / "seed-1" / ".complete").exists()
+
+
+def test_dev_split_parallel_holds_the_same_rows_out_of_the_translations(tmp_path, tiny_checkpoints, nli):
+    from xladjust.tasks.finetune import _read_data
+    from xladjust.tasks.sources import parse_source
+    from xladjust.tasks.registry import get_task
+
+    task = get_task("nli")
+    translation = write_nli(tmp_path / "translation.tsv", 40, 5)
+    cfg = _ft(tmp_path, tiny_checkpoints["unigram"], train=[str(nli["train"]), str(translation)], dev_split=0.25,
+              dev_split_parallel=True)
+    data = _read_data(cfg, task)
+    rest, _ = split_off(task.read(parse_source(str(translation)), "train"), 0.25, seed=0)
+    assert len(data.dev) == 10 and len(data.train) == 60 and data.train[30:] == rest
+    plain = _read_data(_ft(tmp_path, tiny_checkpoints["unigram"], train=[str(nli["train"]), str(translation)],
+                           dev_split=0.25), task)
+    assert len(plain.train) == 70  # without it the translation is trained on whole
+
+
+def test_dev_split_parallel_problems_are_one_line_each(tmp_path, tiny_checkpoints, nli):
+    from xladjust.errors import InputError
+    from xladjust.tasks.finetune import _read_data
+    from xladjust.tasks.registry import get_task
+
+    with pytest.raises(ConfigError, match="dev_split_parallel holds out dev_split's rows of every training source"):
+        _ft(tmp_path, tiny_checkpoints["unigram"], train=[str(nli["train"])], dev_split_parallel=True)
+    cfg = _ft(tmp_path, tiny_checkpoints["unigram"], train=[str(nli["train"]), str(nli["es"])], dev_split=0.25,
+              dev_split_parallel=True)
+    with pytest.raises(InputError, match=r"es.tsv has 12 examples, the first has 40; give parallel files"):
+        _read_data(cfg, get_task("nli"))

@@ -67,8 +67,10 @@ class LandscapeStage:
     task: str  # nli, ner or qa
     source_train: str  # source-language training data (the monolingual model)
     target_train: str  # target-language training data, added for the bilingual model
-    dev: str  # dev data for model selection
     eval: dict[str, str]  # LANG: test data evaluated along the line and around the model
+    # dev data for model selection; None: finetune gives dev_split (with dev_split_parallel, so
+    # that the bilingual model trains on no translation of a dev row)
+    dev: str | None = None
     finetune: dict[str, Any] = field(default_factory=dict)  # more FinetuneConfig keys
     alphas: str = "0:1:6"  # interpolation points START:STOP:COUNT or a list
     radii: str = "0,0.05,0.1"  # flatness radii, comma-separated
@@ -156,6 +158,11 @@ def _landscape_problems(cfg: PipelineConfig) -> list[str]:
         problems.append("landscape.directions must be at least 1")
     if not land.eval:
         problems.append("landscape.eval: give LANG: FILE test sets (source and target language)")
+    if land.dev is None and "dev_split" not in land.finetune:
+        problems.append("landscape: give dev (a file disjoint from the training files) or finetune.dev_split")
+    if land.dev is not None and land.dev in (land.source_train, land.target_train):
+        problems.append(f"landscape.dev: {land.dev} is a training file; selecting on it is not model selection "
+                        "(give another file, or finetune.dev_split with dev_split_parallel)")
     for name, path in land.probe_bitexts.items():
         if not (Path(path) / "pairs.jsonl").is_file():
             problems.append(f"landscape.probe_bitexts[{name}]: {path} is not an aligned corpus (no pairs.jsonl)")
@@ -167,7 +174,7 @@ def landscape_finetune(cfg: PipelineConfig, land: LandscapeStage, *, bilingual: 
 
     train = [land.source_train, land.target_train] if bilingual else [land.source_train]
     data = {"seed": cfg.seed or 1, **land.finetune, "task": land.task, "model": cfg.model, "train": train,
-            "dev": land.dev, "out": str(out)}
+            "out": str(out), **({"dev": land.dev} if land.dev is not None else {})}
     return build_config(FinetuneConfig, data, where="landscape")
 
 
@@ -591,7 +598,8 @@ def _input_paths(cfg: PipelineConfig) -> list[Any]:
     paths: list[Any] = [spec.get(k) for spec in specs for k in ("src", "tgt", "bitext", "tsv")]
     if cfg.landscape is not None:
         land = cfg.landscape
-        paths += [land.source_train, land.target_train, land.dev, *land.eval.values(), *land.probe_bitexts.values()]
+        paths += [land.source_train, land.target_train, *([land.dev] if land.dev else []), *land.eval.values(),
+                  *land.probe_bitexts.values()]
     return paths
 
 
