@@ -132,8 +132,8 @@ def test_a_failing_parallel_run_is_raised_after_the_others_finish(tmp_path, tiny
 
 def test_dev_split_parallel_holds_the_same_rows_out_of_the_translations(tmp_path, tiny_checkpoints, nli):
     from xladjust.tasks.finetune import _read_data
-    from xladjust.tasks.sources import parse_source
     from xladjust.tasks.registry import get_task
+    from xladjust.tasks.sources import parse_source
 
     task = get_task("nli")
     translation = write_nli(tmp_path / "translation.tsv", 40, 5)
