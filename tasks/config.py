@@ -242,6 +242,9 @@ class TransferConfig:
     ``continual`` gives a model continual learning (an arm such as ``adjusted+continual``:
     the same spec as ``adjusted``, the same seeds and schedule, plus the alignment loss).
     ``parallel`` > 1 runs that many fine-tunings at once in subprocesses of one thread each.
+    ``per_language`` adds arms of one model per test language (name → {LANG: spec}), as
+    Efimov et al. adjust one model per language: each is fine-tuned like the others and
+    tested on its own language only, and the table compares it there.
     """
 
     models: dict[str, str]
@@ -252,6 +255,7 @@ class TransferConfig:
     keep_checkpoints: bool = True
     continual: dict[str, ContinualConfig] = field(default_factory=dict)  # model name -> its continual learning
     parallel: int = 1  # (model, seed) fine-tunings run side by side, one thread each
+    per_language: dict[str, dict[str, str]] = field(default_factory=dict)  # arm -> {LANG: spec}, tested on LANG alone
 
     def check(self) -> list[str]:
         problems = [f"finetune: {p}" for p in self.finetune.check()]
@@ -259,6 +263,14 @@ class TransferConfig:
             if name not in self.models:
                 problems.append(f"continual: {name!r} is not one of the models ({', '.join(self.models)})")
             problems.extend(f"continual[{name}]: {p}" for p in cont.check())
+        for name, specs in self.per_language.items():
+            if name in self.models or not _NAME.match(name):
+                problems.append(f"per_language: bad arm name {name!r} (letters, digits, '.', '_', '-'; "
+                                "not one of the models)")
+            for lang in specs:
+                if lang not in self.finetune.test:
+                    problems.append(f"per_language[{name}]: {lang!r} has no test set "
+                                    f"(finetune.test has {', '.join(self.finetune.test) or 'none'})")
         if self.parallel < 1:
             problems.append(f"parallel must be at least 1, got {self.parallel}")
         if not self.models:
