@@ -92,6 +92,10 @@ class PipelineConfig:
     probe: dict[str, Any] | None = field(default_factory=dict)  # ProbeConfig keys except models, bitexts, out
     transfer: list[dict[str, Any]] = field(default_factory=list)  # TransferConfig keys except models, out
     landscape: LandscapeStage | None = None  # the Wu et al. 2022 landscape stages (see LandscapeStage)
+    # also adjust one model per language pair (adjust-SRC-TGT, the `adjust` settings on that pair
+    # alone), as Efimov et al. do; transfer then has an arm 'adjusted-per-language' whose model
+    # for each test language is that language's (the joint model stays the `adjusted` arm)
+    adjust_per_language: bool = False
 
     def check(self) -> list[str]:
         problems: list[str] = []
@@ -103,6 +107,10 @@ class PipelineConfig:
         for name in self.adjust_variants:
             if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name) or name == "continual":
                 problems.append(f"adjust_variants: bad name {name!r} (letters, digits, '.', '_', '-'; not 'continual')")
+        if self.adjust_per_language:
+            for name in set(self.adjust_variants) & set(labels):
+                problems.append(f"adjust_variants: {name!r} is also a language pair's name; with "
+                                "adjust_per_language both would write adjust-" + name)
         for stage in _stage_configs(self):
             problems += _problems(stage)
         if self.landscape is not None:
@@ -218,6 +226,14 @@ def probe_config(cfg: PipelineConfig, adjusted: Path, heldout: list[Path], out: 
 
 
 CONTINUAL_ARM = "adjusted-continual"
+PER_LANGUAGE_ARM = "adjusted-per-language"
+
+
+def per_language_models(cfg: PipelineConfig, adjusted: Path) -> dict[str, str]:
+    """Target language -> its own adjusted checkpoint (``adjust-SRC-TGT`` beside ``adjusted``)."""
+    if not cfg.adjust_per_language:
+        return {}
+    return {p.tgt_lang: str(adjusted.parent / f"adjust-{p.label}") for p in cfg.pairs}
 
 
 def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, out: Path,
@@ -241,6 +257,10 @@ def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, o
         if options.get("anchor") == "vanilla":  # the paper's code: the regularizer pulls toward the vanilla model
             options["anchor"] = cfg.model
         spec["continual"] = {CONTINUAL_ARM: {**options, "corpus": corpora}}
+    own = {lang: model for lang, model in per_language_models(cfg, adjusted).items()
+           if lang in finetune.get("test", {})}
+    if own:
+        spec["per_language"] = {PER_LANGUAGE_ARM: own}
     data = {**spec, "models": models, "out": str(out), "finetune": finetune}
     return build_config(TransferConfig, data, where="transfer")
 
@@ -298,6 +318,10 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
     adjust_stages = [_adjust_stage(cfg, "adjust", adjust_dir, train_dirs, align_keys, progress)]
     adjust_stages += [_adjust_stage(cfg, f"adjust {name}", cfg.out / f"adjust-{name}", train_dirs, align_keys,
                                     progress, **variant) for name, variant in cfg.adjust_variants.items()]
+    if cfg.adjust_per_language:
+        adjust_stages += [_adjust_stage(cfg, f"adjust {pair.label}", cfg.out / f"adjust-{pair.label}",
+                                        [train_dir], [align_key], progress)
+                          for pair, train_dir, align_key in zip(cfg.pairs, train_dirs, align_keys, strict=True)]
     stages += adjust_stages
     keys = [s.key for s in adjust_stages]
     adjust_key = keys[0] if len(keys) == 1 else sha256_json(keys)  # every adjusted checkpoint
@@ -331,7 +355,8 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
             transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs))
 
         stages.append(Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
-                            f"{task}: {' vs '.join(transfer_cfg.models)}, seeds {list(transfer_cfg.seeds)}"
+                            f"{task}: {' vs '.join([*transfer_cfg.models, *transfer_cfg.per_language])}, "
+                            f"seeds {list(transfer_cfg.seeds)}"
                             + (f", {transfer_cfg.parallel} at a time" if transfer_cfg.parallel > 1 else "")))
         report_dirs.append(transfer_dir)
         report_keys.append(transfer_key)
