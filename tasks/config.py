@@ -45,9 +45,10 @@ class ContinualConfig:
 
     ``dropout`` (default off) runs the continual pass with the encoder's dropout, as the
     task pass has it. Off, the regularizer is zero at the anchor, as its definition says;
-    on, it measures dropout noise: on the offline model at the start of fine-tuning it is
+    on, it measures dropout noise: on the offline model at the start of fine-tuning it was
     1.68 with a gradient norm of 6.7, against 0.29 for the alignment term and 0.2-0.8 for
-    the task loss, so clipping at norm 1 leaves the task a fifth of its update.
+    the task loss (measured with squared distances summed over components, 384 times the
+    paper's scale), so clipping at norm 1 left the task a fifth of its update.
     """
 
     corpus: Path | list[Path]  # one aligned corpus, or several (the pool draws evenly from each)

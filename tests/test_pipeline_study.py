@@ -122,7 +122,7 @@ def _offline_study(tmp_path: Path, model: Path, name: str = "efimov2022-offline.
         spec["finetune"].update(max_train_examples=32, max_test_examples=8, max_steps=2, batch_size=16,
                                 bf16=False, max_length=32, max_dev_examples=8)
         if spec["finetune"]["task"] == "qa":
-            spec["finetune"].update(max_length=96, doc_stride=32, max_question_length=32)
+            spec["finetune"].update(max_length=64, doc_stride=16, max_question_length=16)
     path = tmp_path / "offline.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return path
