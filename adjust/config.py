@@ -80,6 +80,46 @@ class EmbeddingUpdates(str, Enum):
     TRAIN = "train"
 
 
+REFERENCE_PRESET: dict[str, Any] = {
+    "objective": "l2",
+    # the English partner through the trainable model; squared distances averaged over words
+    # and vector components (F.mse_loss)
+    "objective_options": {"partner": "trainable", "reg_weight": 1.0, "mean": "components"},
+    "special_tokens": True,  # [CLS]/[SEP] aligned too
+    "embeddings": "train",  # dense Adam over every parameter
+    "batch_size": 32,
+    "lr": 5.0e-5,
+    "optimizer": "adam",
+    "adam_beta1": 0.9,
+    "adam_beta2": 0.98,  # "Adam hparams from Attention Is All You Need"
+    "adam_eps": 1.0e-9,
+    "schedule": "constant",  # linear warmup over 10% of the steps, then constant
+    "warmup_ratio": 0.1,
+    "max_grad_norm": None,  # no clipping
+    "weight_decay": 0.0,
+    "dropout": True,  # the reference trains with the encoder's dropout
+    "epochs": 1,
+}
+"""Every setting of Efimov et al.'s alignment script in xladjust's terms (docs/objectives.md
+prints it; the pipeline's ``preset: reference`` and ``benchmarks/adjust.py`` use it)."""
+
+PRESETS: dict[str, dict[str, Any]] = {"reference": REFERENCE_PRESET}
+
+
+def apply_preset(data: dict[str, Any], where: str = "adjust") -> dict[str, Any]:
+    """Adjust config keys with ``preset: NAME`` expanded: the preset's settings, then the
+    mapping's other keys on top of them."""
+    from xladjust.errors import ConfigError
+
+    if "preset" not in data:
+        return dict(data)
+    rest = {k: v for k, v in data.items() if k != "preset"}
+    name = data["preset"]
+    if name not in PRESETS:
+        raise ConfigError(f"{where}: unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return {**PRESETS[name], **rest}
+
+
 # Options that steer how a run proceeds but not what it computes; a resumed run may
 # change them.
 RUN_CONTROL_KEYS = ("resume", "overwrite", "progress", "checkpoint_every", "keep_checkpoints",

@@ -13,20 +13,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def mean_squared_distance(a: Tensor, b: Tensor, total: int | None = None) -> Tensor:
+def mean_squared_distance(a: Tensor, b: Tensor, total: int | None = None, per_component: bool = False) -> Tensor:
     """Mean over rows of the squared Euclidean distance: ``(1/n) Σ_k ||a_k − b_k||²``.
 
     ``a`` and ``b`` are ``(n, d)``; an empty batch gives 0 (with a gradient path). With
     ``total`` the sum is divided by ``total`` instead of ``n`` (the rows are one chunk of a
-    batch of ``total`` rows: the chunks' results add up to the batch's mean).
+    batch of ``total`` rows: the chunks' results add up to the batch's mean). With
+    ``per_component`` the result is divided by ``d`` as well: the mean over rows *and*
+    vector components, ``F.mse_loss(a, b)`` (Efimov et al.'s code).
     """
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
     if a.shape[0] == 0:
         return (a.sum() + b.sum()) * 0.0
-    if total is None:
-        return (a - b).pow(2).sum(dim=-1).mean()
-    return (a - b).pow(2).sum(dim=-1).sum() / total
+    rows = (a - b).pow(2).sum(dim=-1)
+    mean = rows.mean() if total is None else rows.sum() / total
+    return mean / a.shape[-1] if per_component else mean
 
 
 def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1, strong: bool = False) -> Tensor:

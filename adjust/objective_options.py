@@ -20,10 +20,16 @@ class Partner(str, Enum):
     TRAINABLE = "trainable"  # the trainable model's English vector (Efimov et al.'s code)
 
 
+class Mean(str, Enum):
+    WORDS = "words"  # mean over words of the squared distance (a sum over vector components)
+    COMPONENTS = "components"  # mean over words and vector components: F.mse_loss (Efimov et al.'s code)
+
+
 @dataclass(frozen=True)
 class L2Options:
     reg_weight: float = 1.0  # λ
     partner: Partner = Partner.FROZEN
+    mean: Mean = Mean.WORDS  # components: both terms divided by the hidden size, as F.mse_loss is
 
     def check(self) -> list[str]:
         return [] if self.reg_weight >= 0 else [f"reg_weight must be >= 0, got {self.reg_weight}"]

@@ -20,6 +20,7 @@ from xladjust.adjust.objective_options import (
     OBJECTIVES,
     ContrastiveOptions,
     L2Options,
+    Mean,
     Negatives,
     ObjectiveSpec,
     Partner,
@@ -86,7 +87,10 @@ class L2Objective(Objective):
     where ``f`` is the trainable model, ``f₀`` the frozen initial model and ``g`` is ``f₀``
     (``partner: frozen``) or ``f`` (``partner: trainable``, as in Efimov et al.'s code). The
     regularizer keeps English vectors where they were. Both terms are means, so the loss
-    does not grow with the batch.
+    does not grow with the batch. With ``mean: components`` both are divided by the hidden
+    size d as well (``F.mse_loss``, the reference code's scale): alone, a constant factor
+    that Adam's update all but ignores; added to another loss (continual learning), it sets
+    the term's weight against that loss.
     """
 
     decomposable = True
@@ -101,12 +105,13 @@ class L2Objective(Objective):
     def forward(self, words: WordBatch) -> ObjectiveOutput:
         partner = words.source_frozen if self.options.partner is Partner.FROZEN else words.source
         assert partner is not None, "the loop must provide the partner vectors this objective declared"
-        align = mean_squared_distance(words.target, partner, words.links_total)
+        per_component = self.options.mean is Mean.COMPONENTS
+        align = mean_squared_distance(words.target, partner, words.links_total, per_component)
         parts = {"align": align.detach()}
         loss = align
         if self.options.reg_weight > 0:
             assert words.source_all is not None and words.source_all_frozen is not None
-            reg = mean_squared_distance(words.source_all, words.source_all_frozen, words.words_total)
+            reg = mean_squared_distance(words.source_all, words.source_all_frozen, words.words_total, per_component)
             parts["reg"] = reg.detach()
             loss = loss + self.options.reg_weight * reg
         return ObjectiveOutput(loss, parts)
@@ -174,6 +179,6 @@ def build_objective(name: str, options: dict[str, Any] | Any, hidden_size: int) 
 
 __all__ = [
     "OBJECTIVES", "ContrastiveObjective", "ContrastiveOptions", "L2Objective", "L2Options",
-    "Negatives", "Objective", "ObjectiveOutput", "ObjectiveSpec", "Partner", "WordBatch",
+    "Mean", "Negatives", "Objective", "ObjectiveOutput", "ObjectiveSpec", "Partner", "WordBatch",
     "build_objective",
 ]

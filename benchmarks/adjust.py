@@ -58,17 +58,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-LR = 5e-5
-REF_BATCH, REF_SPLIT = 32, 4  # the reference's batch and the sub-batches it is cut into
-REF_BETAS, REF_EPS, REF_WARMUP = (0.9, 0.98), 1e-9, 0.1
+from xladjust.adjust.config import REFERENCE_PRESET  # noqa: E402
 
-# xladjust config of each arm (on top of the corpus, out and run-control settings)
-REFERENCE_SETTINGS = {
-    "objective": "l2", "objective_options": {"partner": "trainable", "reg_weight": 1.0},
-    "embeddings": "train", "batch_size": REF_BATCH, "lr": LR, "optimizer": "adam", "adam_beta1": REF_BETAS[0],
-    "adam_beta2": REF_BETAS[1], "adam_eps": REF_EPS, "schedule": "constant", "warmup_ratio": REF_WARMUP,
-    "max_grad_norm": None, "weight_decay": 0.0, "special_tokens": True, "dropout": True,
-}
+# xladjust config of each arm (on top of the corpus, out and run-control settings); the
+# reference arm is the project's one definition of the reference code's settings
+REFERENCE_SETTINGS = dict(REFERENCE_PRESET)
+LR = REFERENCE_SETTINGS["lr"]
+REF_BATCH, REF_SPLIT = REFERENCE_SETTINGS["batch_size"], 4  # the reference's batch and the sub-batches it is cut into
+REF_BETAS = (REFERENCE_SETTINGS["adam_beta1"], REFERENCE_SETTINGS["adam_beta2"])
+REF_EPS, REF_WARMUP = REFERENCE_SETTINGS["adam_eps"], REFERENCE_SETTINGS["warmup_ratio"]
 DEFAULTS: dict = {"objective": "l2"}
 ARMS = {
     "reference": ("reference settings", REFERENCE_SETTINGS),

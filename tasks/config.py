@@ -33,16 +33,22 @@ class ContinualConfig:
     ``corpus`` and adds ``weight`` × alignment + ``regularizer_weight`` × regularizer at
     hidden layer ``layer`` (see :mod:`xladjust.tasks.continual`). ``objective`` names an
     objective of the adjust stage; ``objective_options`` are its options except the
-    regularizer weight. The anchor the regularizer pulls toward is explicit: ``start``
-    (the checkpoint fine-tuning starts from, i.e. ``model``) or another model spec (``l2``
-    only). The steps draw from a pool of ``max_pairs`` pairs (default: enough for every
-    step). Efimov et al.: l2, weight 0.01, regularizer 1, 16 pairs per step, anchor = start.
+    regularizer weight. For ``l2`` both terms are means over words and vector components
+    (``F.mse_loss``, the scale of Efimov et al.'s code) unless ``objective_options`` sets
+    ``mean: words``, which makes the term hidden-size times heavier against the task loss.
+    The anchor the regularizer pulls toward is explicit: ``start`` (the checkpoint
+    fine-tuning starts from, i.e. ``model``) or another model spec (``l2`` only; in a
+    pipeline, ``vanilla`` names the pipeline's starting model). The steps draw from a pool
+    of ``max_pairs`` pairs (default: enough for every step). Efimov et al.'s code: l2,
+    weight 0.01, regularizer 1, 16 pairs per step, anchor = the vanilla model, no clipping
+    of the gradient (``max_grad_norm: null`` in the fine-tuning config).
 
     ``dropout`` (default off) runs the continual pass with the encoder's dropout, as the
     task pass has it. Off, the regularizer is zero at the anchor, as its definition says;
-    on, it measures dropout noise: on the offline model at the start of fine-tuning it is
+    on, it measures dropout noise: on the offline model at the start of fine-tuning it was
     1.68 with a gradient norm of 6.7, against 0.29 for the alignment term and 0.2-0.8 for
-    the task loss, so clipping at norm 1 leaves the task a fifth of its update.
+    the task loss (measured with squared distances summed over components, 384 times the
+    paper's scale), so clipping at norm 1 left the task a fifth of its update.
     """
 
     corpus: Path | list[Path]  # one aligned corpus, or several (the pool draws evenly from each)
@@ -93,7 +99,10 @@ class FinetuneConfig:
     random subset (data seed 0, the same for every training seed); dev and test limits
     keep the first examples, so parallel test sets stay parallel. ``dev_split`` holds out
     that fraction of the first training source as the dev set (a fixed random split, data
-    seed 0, disjoint from the training rows; give it instead of ``dev``). Every weight is
+    seed 0, disjoint from the training rows; give it instead of ``dev``). With
+    ``dev_split_parallel`` the same row numbers are held out of every other training source
+    too, which must have as many rows (translations of the first, as XNLI's ``dev-XX``
+    files are): no translation of a dev row is trained on. Every weight is
     trained by default, as in Efimov et al. and Cao et al.; ``freeze_embeddings`` keeps the
     input word-embedding matrix at its starting values (82% of the offline model's
     parameters): training runs several times faster and words absent from the English
@@ -119,6 +128,7 @@ class FinetuneConfig:
     out: Path
     dev: str | None = None
     dev_split: float | None = None
+    dev_split_parallel: bool = False  # hold the same rows out of every other training source (its translations)
     test: dict[str, str] = field(default_factory=dict)
     seed: int = 0  # seed of head initialization, batch order and dropout
     max_train_examples: int | None = None
@@ -130,6 +140,7 @@ class FinetuneConfig:
     learning_rate: float | None = None
     weight_decay: float = 0.01  # AdamW weight decay (not on biases and layer norms)
     warmup_ratio: float = 0.1  # share of all optimizer steps with linear warmup
+    max_grad_norm: float | None = 1.0  # clip the gradient's global norm to this; null: no clipping (the paper's loops)
     max_length: int | None = None
     doc_stride: int = 128
     max_question_length: int = 64  # QA: question subwords kept
@@ -185,8 +196,12 @@ class FinetuneConfig:
             problems.append(f"dev_split must be a fraction in (0, 1), got {self.dev_split}")
         if self.dev_split is not None and self.dev:
             problems.append("give dev or dev_split, not both")
+        if self.dev_split_parallel and self.dev_split is None:
+            problems.append("dev_split_parallel holds out dev_split's rows of every training source; give dev_split")
         if self.dev_split is not None and self.stream_buffer:
             problems.append("dev_split reads the first training source whole; it does not go with stream_buffer")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            problems.append(f"max_grad_norm must be positive or null (no clipping), got {self.max_grad_norm}")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.eval_batch_size < 1 or self.max_answer_length < 1 or self.max_question_length < 1:
@@ -230,6 +245,9 @@ class TransferConfig:
     ``continual`` gives a model continual learning (an arm such as ``adjusted+continual``:
     the same spec as ``adjusted``, the same seeds and schedule, plus the alignment loss).
     ``parallel`` > 1 runs that many fine-tunings at once in subprocesses of one thread each.
+    ``per_language`` adds arms of one model per test language (name → {LANG: spec}), as
+    Efimov et al. adjust one model per language: each is fine-tuned like the others and
+    tested on its own language only, and the table compares it there.
     """
 
     models: dict[str, str]
@@ -240,6 +258,7 @@ class TransferConfig:
     keep_checkpoints: bool = True
     continual: dict[str, ContinualConfig] = field(default_factory=dict)  # model name -> its continual learning
     parallel: int = 1  # (model, seed) fine-tunings run side by side, one thread each
+    per_language: dict[str, dict[str, str]] = field(default_factory=dict)  # arm -> {LANG: spec}, tested on LANG alone
 
     def check(self) -> list[str]:
         problems = [f"finetune: {p}" for p in self.finetune.check()]
@@ -247,6 +266,14 @@ class TransferConfig:
             if name not in self.models:
                 problems.append(f"continual: {name!r} is not one of the models ({', '.join(self.models)})")
             problems.extend(f"continual[{name}]: {p}" for p in cont.check())
+        for name, specs in self.per_language.items():
+            if name in self.models or not _NAME.match(name):
+                problems.append(f"per_language: bad arm name {name!r} (letters, digits, '.', '_', '-'; "
+                                "not one of the models)")
+            for lang in specs:
+                if lang not in self.finetune.test:
+                    problems.append(f"per_language[{name}]: {lang!r} has no test set "
+                                    f"(finetune.test has {', '.join(self.finetune.test) or 'none'})")
         if self.parallel < 1:
             problems.append(f"parallel must be at least 1, got {self.parallel}")
         if not self.models:

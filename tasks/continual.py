@@ -6,10 +6,13 @@ objective's loss to the task loss. The objective is built from the adjust stage'
 (:data:`xladjust.adjust.objectives.OBJECTIVES`) with its regularizer weight set to
 ``regularizer_weight / weight``, so for ``l2`` the added term is exactly
 
-    weight · (1/K) Σ_k ‖f(t_k) − f₀(s_k)‖²  +  regularizer_weight · (1/M) Σ_m ‖f(e_m) − f₀(e_m)‖²
+    weight · (1/Kd) Σ_k ‖f(t_k) − f₀(s_k)‖²  +  regularizer_weight · (1/Md) Σ_m ‖f(e_m) − f₀(e_m)‖²
 
-over the step's K linked word pairs and M English words (Efimov et al.: weight 0.01,
-regularizer 1, 16 pairs). The anchor f₀ is explicit: ``start``, the encoder as it is
+over the step's K linked word pairs and M English words of d vector components, i.e.
+``weight · F.mse_loss(align) + regularizer_weight · F.mse_loss(reg)`` as in Efimov et al.'s
+code (weight 0.01, regularizer 1, 16 pairs). That per-component mean is the continual
+default of ``l2``'s ``mean`` option (the adjust stage's default, ``words``, sums over the
+components: beside a task loss that term is d times heavier, 384× on the offline model). The anchor f₀ is explicit: ``start``, the encoder as it is
 before the first fine-tuning update (the checkpoint fine-tuning starts from), or another
 model spec. Its English word vectors are computed once, before training, for the whole
 pool of pairs the steps draw from (the adjust stage's frozen-target cache), without
@@ -39,6 +42,16 @@ log = logging.getLogger(__name__)
 def objective_names() -> list[str]:
     """Alignment objectives available for continual learning (the adjust stage's)."""
     return list(OBJECTIVES)
+
+
+CONTINUAL_OPTION_DEFAULTS: dict[str, dict[str, Any]] = {"l2": {"mean": "components"}}
+"""Objective options continual learning sets unless the config does: the scale of the
+paper's loss, so that its weights (0.01, 1) mean what they meant there."""
+
+
+def objective_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the continual defaults of objective ``name`` filled in."""
+    return {**CONTINUAL_OPTION_DEFAULTS.get(name, {}), **options}
 
 
 def objective_problems(name: str, options: dict[str, Any], anchor: str) -> list[str]:
@@ -169,7 +182,8 @@ def build_continual(cfg: Any, encoder: Any, tokenizer: Any, pairs: Sequence[Any]
         raise ConfigError("continual.weight must be positive")
     num_layers = int(encoder.config.num_hidden_layers)
     layer = resolve_layers(cfg.layer, num_layers)[0]
-    options = {**cfg.objective_options, "reg_weight": cfg.regularizer_weight / cfg.weight}
+    options = {**objective_options(cfg.objective, cfg.objective_options),
+               "reg_weight": cfg.regularizer_weight / cfg.weight}
     objective = build_objective(cfg.objective, options, int(encoder.config.hidden_size))
     device = next(encoder.parameters()).device
     objective.to(device)
@@ -192,9 +206,9 @@ def build_continual(cfg: Any, encoder: Any, tokenizer: Any, pairs: Sequence[Any]
 
         cache, offsets = frozen_source_vectors(anchor_model, examples, layer=layer, num_layers=num_layers,
                                                pad_id=pad_id, device=device, autocast=autocast, progress=progress)
-    log.info("continual learning: %s on %d pairs (layer %d), %g x alignment + %g x regularizer toward %s, "
-             "dropout %s", cfg.objective, len(examples), layer, cfg.weight, cfg.regularizer_weight, cfg.anchor,
-             "on" if cfg.dropout else "off")
+    log.info("continual learning: %s %s on %d pairs (layer %d), %g x alignment + %g x regularizer toward %s, "
+             "dropout %s", cfg.objective, {k: v for k, v in options.items() if k != "reg_weight"}, len(examples),
+             layer, cfg.weight, cfg.regularizer_weight, cfg.anchor, "on" if cfg.dropout else "off")
     model = AlignmentModel(encoder, objective, layer, num_layers)
     return ContinualTerm(model, examples, cache, offsets, weight=cfg.weight, pairs_per_step=cfg.pairs_per_step,
                          pad_id=pad_id, seed=seed, dropout=cfg.dropout)

@@ -76,7 +76,8 @@ def train_settings(cfg: FinetuneConfig) -> TrainSettings:
     return TrainSettings(epochs=float(cfg.epochs or 0), batch_size=int(cfg.batch_size or 0),
                          learning_rate=float(cfg.learning_rate or 0), seed=cfg.seed, max_steps=cfg.max_steps,
                          weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, bf16=cfg.bf16,
-                         eval_every=cfg.eval_every, progress=cfg.progress, grad_accum=cfg.grad_accum)
+                         eval_every=cfg.eval_every, progress=cfg.progress, grad_accum=cfg.grad_accum,
+                         max_grad_norm=cfg.max_grad_norm)
 
 
 @dataclass
@@ -229,10 +230,18 @@ def _read_data(cfg: FinetuneConfig, task: Task) -> _Data:
                 raise InputError(f"training source {source} holds no examples")
         n_train = sum(min(n, cfg.max_train_examples or n) for n in counts)
     else:
+        n_first = 0
         for i, source in enumerate(cfg.train):
-            if i == 0 and cfg.dev_split is not None:  # dev held out of the first source, before any sampling
-                rest, held = split_off(task.read(parse_source(source), "train"), cfg.dev_split, DEV_SPLIT_SEED)
-                dev = take(held, cfg.max_dev_examples)
+            if cfg.dev_split is not None and (i == 0 or cfg.dev_split_parallel):
+                # dev held out of the first source before any sampling; with dev_split_parallel
+                # the same row numbers out of the others (the split depends on the count alone)
+                items = task.read(parse_source(source), "train")
+                if i > 0 and len(items) != n_first:
+                    raise InputError(f"dev_split_parallel: training source {source} has {len(items)} examples, "
+                                     f"the first has {n_first}; give parallel files or drop dev_split_parallel")
+                rest, held = split_off(items, cfg.dev_split, DEV_SPLIT_SEED)
+                if i == 0:
+                    n_first, dev = len(items), take(held, cfg.max_dev_examples)
                 train_examples += take(rest, cfg.max_train_examples, TRAIN_SAMPLE_SEED)
                 continue
             train_examples += load_examples(task, source, "train", cfg.max_train_examples, TRAIN_SAMPLE_SEED)

@@ -89,7 +89,7 @@ class NERTask(Task):
     primary_metric = "f1"
     score_columns = ("tp", "n_pred", "n_gold")
     baseline_name = "all O"
-    defaults = TaskDefaults(max_length=128, batch_size=32, learning_rate=5e-5, epochs=3.0)
+    defaults = TaskDefaults(max_length=128, batch_size=32, learning_rate=2e-5, epochs=3.0)
     model_outputs = ("logits",)
     token_level = True
 

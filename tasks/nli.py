@@ -30,7 +30,7 @@ class NLITask(Task):
     primary_metric = "accuracy"
     score_columns = ("correct",)
     baseline_name = "majority class"
-    defaults = TaskDefaults(max_length=128, batch_size=32, learning_rate=3e-5, epochs=2.0)
+    defaults = TaskDefaults(max_length=128, batch_size=32, learning_rate=5e-5, epochs=2.0)
     model_outputs = ("logits",)
     token_level = False
 

@@ -126,7 +126,7 @@ class QATask(Task):
     primary_metric = "f1"
     score_columns = ("exact_match", "f1")
     baseline_name = "empty answer"
-    defaults = TaskDefaults(max_length=384, batch_size=16, learning_rate=5e-5, epochs=2.0)
+    defaults = TaskDefaults(max_length=384, batch_size=32, learning_rate=3e-5, epochs=2.0)
     model_outputs = ("start_logits", "end_logits")
     token_level = True
 

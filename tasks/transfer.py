@@ -60,11 +60,15 @@ log = logging.getLogger(__name__)
 SIGNIFICANCE_SEED = 0
 
 
-def run_config(config: TransferConfig, name: str, seed: int) -> FinetuneConfig:
-    """The fine-tuning config of one (model, seed) run."""
-    out = Path(config.out) / "runs" / name / f"seed-{seed}"
+def run_config(config: TransferConfig, name: str, seed: int, lang: str | None = None) -> FinetuneConfig:
+    """The fine-tuning config of one (model, seed) run; with ``lang``, of a per-language
+    arm's model for that language (tested on it alone)."""
+    out = Path(config.out) / "runs" / name / (lang or "") / f"seed-{seed}"
     extra: dict[str, Any] = {"threads": 1} if config.parallel > 1 else {}
-    return dataclasses.replace(config.finetune, model=config.models[name], seed=seed, out=out,
+    if lang is not None:
+        extra["test"] = {lang: config.finetune.test[lang]}
+    model = config.per_language[name][lang] if lang is not None else config.models[name]
+    return dataclasses.replace(config.finetune, model=model, seed=seed, out=out,
                                save_model=config.finetune.save_model and config.keep_checkpoints,
                                continual=config.continual.get(name, config.finetune.continual),
                                resume=(out / "checkpoints").is_dir() and not is_complete(out),  # continue
@@ -114,9 +118,19 @@ def _transfer(config: TransferConfig, hook_for: HookFor | None) -> dict[str, Any
             else:
                 pending.append(cfg)
             runs.setdefault(name, {})[seed] = Path(cfg.out)
+    per_language: dict[str, dict[str, dict[int, Path]]] = {}
+    for name, specs in config.per_language.items():
+        for lang in specs:
+            for seed in config.seeds:
+                cfg = run_config(config, name, seed, lang)
+                if not _reusable(cfg):
+                    pending.append(cfg)
+                per_language.setdefault(name, {}).setdefault(lang, {})[seed] = Path(cfg.out)
     run_all(pending, config.parallel, hook_for)
-    table = compare_runs(runs, task.name, list(config.finetune.test), n_resamples=config.n_resamples)
+    table = compare_runs(runs, task.name, list(config.finetune.test), n_resamples=config.n_resamples,
+                         per_language=per_language)
     table["models"] = dict(config.models)
+    table["per_language"] = {name: dict(specs) for name, specs in config.per_language.items()}
     table["continual"] = {name: config_to_dict(c) for name, c in config.continual.items()}
     table["seeds"] = list(config.seeds)
     table["trained_weights"] = trained_weights(config.finetune)
@@ -162,11 +176,14 @@ def _one_thread() -> None:
 
 
 def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: list[str], *,
-                 n_resamples: int = 10000) -> dict[str, Any]:
-    """The comparison table of finished runs (model name → seed → run directory)."""
+                 n_resamples: int = 10000,
+                 per_language: dict[str, dict[str, dict[int, Path]]] | None = None) -> dict[str, Any]:
+    """The comparison table of finished runs (model name → seed → run directory); a
+    per-language arm (name → language → seed → run directory) has cells in its languages only."""
     task = get_task(task_name)
     width = len(task.score_columns)
-    names = list(runs)
+    per_language = per_language or {}
+    names = list(runs) + [n for n in per_language if n not in runs]
     table: dict[str, Any] = {"task": task_name, "metric": task.primary_metric, "baseline_model": names[0],
                              "n_resamples": n_resamples, "languages": {}}
     for lang in languages:
@@ -174,10 +191,11 @@ def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: li
         mean_stats: dict[str, np.ndarray] = {}
         seed_stats: dict[str, dict[int, np.ndarray]] = {}
         ids_of: dict[str, list[str]] = {}
-        for name in names:
+        present = [n for n in names if n in runs or lang in per_language[n]]
+        for name in present:
             per_seed = {}
             stats: dict[int, np.ndarray] = {}
-            for seed, run_dir in runs[name].items():
+            for seed, run_dir in (runs[name] if name in runs else per_language[name][lang]).items():
                 per_seed[seed] = read_run(run_dir)["test"][lang]["metrics"][task.primary_metric]
                 ids, s = read_stats(run_dir, f"test-{lang}", width)
                 if name in ids_of and ids != ids_of[name]:
@@ -190,7 +208,7 @@ def compare_runs(runs: dict[str, dict[int, Path]], task_name: str, languages: li
             seed_stats[name] = stats
         entry["n_examples"] = len(ids_of[names[0]])
         entry["baseline"] = read_run(next(iter(runs[names[0]].values())))["test"][lang]["baseline"]
-        for name in names[1:]:
+        for name in present[1:]:
             if ids_of[name] != ids_of[names[0]]:
                 raise InputError(f"{name} and {names[0]} were evaluated on different {lang} examples")
             cmp = compare_paired(mean_stats[names[0]], mean_stats[name], task.primary(),
@@ -219,10 +237,12 @@ def seed_variance(table: dict[str, Any]) -> dict[str, Any]:
         return {}
     source = "en" if "en" in langs else next(iter(langs))
     out: dict[str, Any] = {"source_language": source, "models": {}}
-    for name in next(iter(langs.values()))["scores"]:
+    for name in _model_names(table):
         rows = {}
-        source_std = langs[source]["scores"][name]["std"]
+        source_std = langs[source]["scores"][name]["std"] if name in langs[source]["scores"] else 0.0
         for lang, entry in langs.items():
+            if name not in entry["scores"]:  # a per-language arm has no model for this language
+                continue
             scores = list(entry["scores"][name]["per_seed"].values())
             std = entry["scores"][name]["std"]
             rows[lang] = {"std": std, "min": min(scores), "max": max(scores), "range": max(scores) - min(scores),
@@ -231,10 +251,19 @@ def seed_variance(table: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _model_names(table: dict[str, Any]) -> list[str]:
+    """Every model with a score in some language, in table order."""
+    names: list[str] = []
+    for entry in table["languages"].values():
+        names += [n for n in entry["scores"] if n not in names]
+    return names
+
+
 def comparison_markdown(table: dict[str, Any]) -> str:
-    """The comparison as a Markdown table (metric in points, ×100)."""
+    """The comparison as a Markdown table (metric in points, ×100; ``–`` where a
+    per-language arm has no model for the language)."""
     langs = table["languages"]
-    names = list(next(iter(langs.values()))["scores"]) if langs else []
+    names = _model_names(table)
     base = table["baseline_model"]
     others = [n for n in names if n != base]
     head = ["language", "n", "trivial"] + [f"{n} ({table['metric']})" for n in names]
@@ -248,8 +277,12 @@ def comparison_markdown(table: dict[str, Any]) -> str:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lang, entry in langs.items():
         row = [lang, str(entry["n_examples"]), f"{100 * entry['baseline']:.1f}"]
-        row += [f"{100 * entry['scores'][n]['mean']:.1f} ± {100 * entry['scores'][n]['std']:.1f}" for n in names]
+        row += [f"{100 * entry['scores'][n]['mean']:.1f} ± {100 * entry['scores'][n]['std']:.1f}"
+                if n in entry["scores"] else "–" for n in names]
         for n in others:
+            if f"{n} - {base}" not in entry["comparisons"]:
+                row += ["–"] * 6
+                continue
             c = entry["comparisons"][f"{n} - {base}"]
             row += [f"{100 * c['difference']:+.1f}", f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]",
                     format_p(c["p_value"])]

@@ -34,6 +34,16 @@ def test_mean_squared_distance_is_mean_of_squared_euclidean_distances():
     assert mean_squared_distance(a, b).item() == pytest.approx((1 + 4 + 25) / 3)
 
 
+def test_per_component_mean_is_f_mse_loss_also_over_chunks():
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    assert mean_squared_distance(a, b, per_component=True).item() == pytest.approx(F.mse_loss(a, b).item())
+    chunks = sum(mean_squared_distance(a[i:i + 2], b[i:i + 2], 6, per_component=True) for i in (0, 2, 4))
+    assert chunks.item() == pytest.approx(F.mse_loss(a, b).item())
+
+
 def test_mean_squared_distance_of_an_empty_batch_is_zero_and_differentiable():
     a = torch.zeros(0, 3, requires_grad=True)
     out = mean_squared_distance(a, torch.zeros(0, 3))

@@ -136,3 +136,22 @@ def test_headline_table_puts_the_scale_free_measures_first():
     lines = headline_table(summary).splitlines()
     assert lines[0].split()[2:5] == ["share", "Δ>0", "d(w,u)/d(w,r)"]
     assert lines[2].split()[2:5] == ["0.910", "1.920", "0.100"] and lines[-1].startswith("primary:")
+
+
+def test_the_wu_config_selects_on_rows_it_does_not_train_on(tmp_path, capsys):
+    import yaml
+
+    from xladjust.pipeline import landscape_finetune
+
+    data = yaml.safe_load((REPO / "configs" / "wu2022-landscape.yaml").read_text(encoding="utf-8"))
+    cfg = load_pipeline(REPO / "configs" / "wu2022-landscape.yaml")
+    for bilingual in (False, True):
+        ft = landscape_finetune(cfg, cfg.landscape, bilingual=bilingual, out=tmp_path / "ft")
+        assert ft.dev is None and ft.dev_split and ft.dev_split_parallel
+        assert all("test-" not in source for source in ft.train)
+    data["landscape"]["dev"] = data["landscape"]["source_train"]  # the old config: select on the training file
+    data["landscape"]["finetune"].pop("dev_split"), data["landscape"]["finetune"].pop("dev_split_parallel")
+    path = tmp_path / "wu.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, _, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2 and "landscape.dev: " in err and "is a training file" in err

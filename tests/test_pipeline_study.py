@@ -4,6 +4,7 @@ fine-tuning (the four cells), one report; and the shipped study configs validate
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -146,11 +147,11 @@ def test_the_mbert_study_config_validates_and_its_old_qa_dev_does_not(tmp_path, 
     assert code == 2 and len(errors) == 1 and "tydiqa-goldp.en.dev.json" in errors[0] and "empty answer" in errors[0]
 
 
-def _offline_study(tmp_path: Path, model: Path) -> Path:
-    """configs/efimov2022-offline.yaml with the tiny model and tiny sizes (structure kept)."""
+def _offline_study(tmp_path: Path, model: Path, name: str = "efimov2022-offline.yaml") -> Path:
+    """A study config with the tiny model and tiny sizes (structure kept)."""
     from conftest import shared_data_dir
 
-    text = (REPO / "configs" / "efimov2022-offline.yaml").read_text(encoding="utf-8")
+    text = (REPO / "configs" / name).read_text(encoding="utf-8")
     cfg = yaml.safe_load(text.replace("../shared/data", str(shared_data_dir())))
     cfg.update(out=str(tmp_path / "runs"), model=str(model))
     for pair in cfg["pairs"]:
@@ -162,6 +163,8 @@ def _offline_study(tmp_path: Path, model: Path) -> Path:
         spec.update(seeds=[1], parallel=1, n_resamples=200)
         spec["finetune"].update(max_train_examples=32, max_test_examples=8, max_steps=2, batch_size=16,
                                 bf16=False, max_length=32, max_dev_examples=8)
+        if spec["finetune"]["task"] == "qa":
+            spec["finetune"].update(max_length=64, doc_stride=16, max_question_length=16)
     path = tmp_path / "offline.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return path
@@ -182,6 +185,45 @@ def test_the_offline_study_config_plans_every_stage(tmp_path, capsys):
     assert out.count("15 checkpoints before/after") == 2 and "2 at a time" in out
 
 
+@pytest.mark.slow  # reads the data pack
+def test_the_full_study_config_plans_every_stage(tmp_path, capsys):
+    from conftest import shared_data_dir
+
+    if not shared_data_dir().is_dir():
+        pytest.skip("the data pack is not beside the checkout")
+    text = (REPO / "configs" / "efimov2022-offline-full.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "full.yaml"
+    path.write_text(text.replace("../shared/data", str(shared_data_dir())), encoding="utf-8")
+    code, out, err = run_cli(["-q", "run", str(path), "--dry-run"], capsys)
+    assert code == 0 and "plan valid: 18 stages" in out, err
+    stages = [re.match(r"\[\d+/18\] (.+?) +run ", line).group(1) for line in out.splitlines() if line.startswith("[")]
+    assert stages == ["align en-es", "align en-ru", "align en-vi", "align en-hi", "adjust", "adjust reference",
+                      "adjust en-es", "adjust en-ru", "adjust en-vi", "adjust en-hi", "probe",
+                      "transfer nli", "probe-after nli", "transfer ner", "probe-after ner",
+                      "transfer qa", "probe-after qa", "report"]
+    arms = "vanilla vs adjusted vs adjusted-reference vs adjusted-continual vs adjusted-per-language"
+    assert out.count(arms) == 3 and out.count("seeds [1, 2, 3, 4, 5]") == 3
+
+
+@pytest.mark.slow  # the whole study with QA and per-language arms on the tiny model and tiny sizes
+def test_the_full_study_runs_sized_down(tmp_path, tiny_checkpoints, capsys):
+    from conftest import shared_data_dir
+
+    if not shared_data_dir().is_dir():
+        pytest.skip("the data pack is not beside the checkout")
+    config = _offline_study(tmp_path, tiny_checkpoints["unigram"], "efimov2022-offline-full.yaml")
+    code, out, err = run_cli(["-q", "run", str(config)], capsys)
+    assert code == 0, err
+    assert "18 stage(s) ran" in out
+    runs = tmp_path / "runs"
+    qa = json.loads((runs / "transfer-qa" / "comparison.json").read_text())
+    assert {"en", "es", "ru", "vi", "hi", "mlqa-es", "mlqa-vi", "mlqa-hi"} == set(qa["languages"])
+    assert set(qa["languages"]["es"]["scores"]) >= {"vanilla", "adjusted-per-language", "adjusted-continual"}
+    assert "adjusted-per-language" not in qa["languages"]["en"]["scores"]
+    assert qa["per_language"]["adjusted-per-language"]["hi"].endswith("adjust-en-hi")
+    assert is_complete(runs / "probe-after-qa") and is_complete(runs / "report")
+
+
 @pytest.mark.slow  # the whole offline study on the tiny model and tiny sizes
 def test_the_offline_study_runs_sized_down(tmp_path, tiny_checkpoints, capsys):
     from conftest import shared_data_dir
@@ -199,3 +241,16 @@ def test_the_offline_study_runs_sized_down(tmp_path, tiny_checkpoints, capsys):
         cells = json.loads((runs / f"probe-after-{task}" / "summary.json").read_text())
         assert set(cells["bitexts"]) == {"en-es", "en-ru", "en-vi", "en-hi"}
     assert is_complete(runs / "report")
+
+
+def test_the_continual_arm_can_anchor_to_the_vanilla_model(tmp_path):
+    from xladjust.pipeline import CONTINUAL_ARM, PipelineConfig, transfer_config
+
+    data = write_nli(tmp_path / "nli.tsv", 8)
+    cfg = PipelineConfig(out=tmp_path / "runs", model="some/vanilla-model")
+    finetune = {"task": "nli", "train": [str(data)], "dev": str(data), "test": {"en": str(data)}}
+    spec = {"seeds": [1], "finetune": finetune}
+    vanilla = transfer_config(cfg, {**spec, "continual_arm": {"anchor": "vanilla"}}, tmp_path / "adj", tmp_path / "t")
+    start = transfer_config(cfg, {**spec, "continual_arm": True}, tmp_path / "adj", tmp_path / "t")
+    assert vanilla.continual[CONTINUAL_ARM].anchor == "some/vanilla-model"
+    assert start.continual[CONTINUAL_ARM].anchor == "start"

@@ -51,9 +51,22 @@ def test_extra_loss_equals_hand_computed_l2(corpus, task_model):
     # the sample's links are 1-to-1; identical strings ('.' ↔ '.') are dropped
     d2 = [((src[s_off[k] + i] - tgt[t_off[k] + j]) ** 2).sum()
           for k, p in enumerate(pairs) for i, j in p.links if p.src[i] != p.tgt[j]]
+    d = src.shape[1]  # the paper's scale: a mean over vector components too
     assert parts["reg"] == pytest.approx(0.0, abs=1e-8)
-    assert parts["align"] == pytest.approx(float(np.mean(d2)), rel=1e-4)
-    assert float(loss.detach()) == pytest.approx(0.5 * float(np.mean(d2)), rel=1e-4)
+    assert parts["align"] == pytest.approx(float(np.mean(d2)) / d, rel=1e-4)
+    assert float(loss.detach()) == pytest.approx(0.5 * float(np.mean(d2)) / d, rel=1e-4)
+
+
+def test_summed_components_are_an_explicit_choice(corpus, task_model):
+    pairs = pool_pairs(corpus, 100, seed=0)
+    encoder, tok = task_model.encoder, task_model.tokenizer
+    encoder.eval()
+    paper = build_continual(ContinualConfig(corpus=corpus, pairs_per_step=12), encoder, tok, pairs,
+                            bf16=False, seed=0)
+    summed = build_continual(ContinualConfig(corpus=corpus, pairs_per_step=12, objective_options={"mean": "words"}),
+                             encoder, tok, pairs, bf16=False, seed=0)
+    d = int(encoder.config.hidden_size)
+    assert float(summed(0)[0].detach()) == pytest.approx(d * float(paper(0)[0].detach()), rel=1e-4)
 
 
 def test_regularizer_measures_drift_from_the_start_anchor(corpus, task_model):
@@ -165,3 +178,25 @@ def test_cli_passes_the_continual_dropout_choice(corpus, tmp_path, monkeypatch, 
     run_cli(["finetune", "--task", "nli", "--train", str(train), "--out", str(tmp_path / "out"),
              "--continual", str(corpus), *flag], capsys)
     assert seen["cfg"].continual is not None and seen["cfg"].continual.dropout is expected
+
+
+def test_continual_term_is_the_papers_mse_loss(corpus, task_model):
+    """The paper's code adds 0.01 · F.mse_loss(aligned) + 1 · F.mse_loss(English drift):
+    means over words *and* vector components. Hand-made vectors through the term's own
+    objective and weight give exactly that (a sum over components would be d times heavier)."""
+    import torch.nn.functional as F
+
+    from xladjust.adjust.objectives import WordBatch
+
+    pairs = pool_pairs(corpus, 100, seed=0)
+    term = build_continual(ContinualConfig(corpus=corpus), task_model.encoder, task_model.tokenizer, pairs,
+                           bf16=False, seed=0)
+    g = torch.Generator().manual_seed(3)
+    d = int(task_model.encoder.config.hidden_size)
+    target, partner = torch.randn(5, d, generator=g), torch.randn(5, d, generator=g)
+    english, english_anchor = torch.randn(7, d, generator=g), torch.randn(7, d, generator=g)
+    words = WordBatch(target=target, source=partner, source_frozen=partner, source_all=english,
+                      source_all_frozen=english_anchor)
+    got = term.weight * term.model.objective(words).loss
+    paper = 0.01 * F.mse_loss(target, partner) + 1.0 * F.mse_loss(english, english_anchor)
+    assert float(got) == pytest.approx(float(paper), rel=1e-5)

@@ -128,3 +128,66 @@ def test_a_failing_parallel_run_is_raised_after_the_others_finish(tmp_path, tiny
     with pytest.raises(ModelError):
         run_all([run_config(cfg, "bad", 1), run_config(cfg, "good", 1)], parallel=2)
     assert (tmp_path / "cmp" / "runs" / "good" / "seed-1" / ".complete").exists()
+
+
+def test_dev_split_parallel_holds_the_same_rows_out_of_the_translations(tmp_path, tiny_checkpoints, nli):
+    from xladjust.tasks.finetune import _read_data
+    from xladjust.tasks.registry import get_task
+    from xladjust.tasks.sources import parse_source
+
+    task = get_task("nli")
+    translation = write_nli(tmp_path / "translation.tsv", 40, 5)
+    cfg = _ft(tmp_path, tiny_checkpoints["unigram"], train=[str(nli["train"]), str(translation)], dev_split=0.25,
+              dev_split_parallel=True)
+    data = _read_data(cfg, task)
+    rest, _ = split_off(task.read(parse_source(str(translation)), "train"), 0.25, seed=0)
+    assert len(data.dev) == 10 and len(data.train) == 60 and data.train[30:] == rest
+    plain = _read_data(_ft(tmp_path, tiny_checkpoints["unigram"], train=[str(nli["train"]), str(translation)],
+                           dev_split=0.25), task)
+    assert len(plain.train) == 70  # without it the translation is trained on whole
+
+
+def test_dev_split_parallel_problems_are_one_line_each(tmp_path, tiny_checkpoints, nli):
+    from xladjust.errors import InputError
+    from xladjust.tasks.finetune import _read_data
+    from xladjust.tasks.registry import get_task
+
+    with pytest.raises(ConfigError, match="dev_split_parallel holds out dev_split's rows of every training source"):
+        _ft(tmp_path, tiny_checkpoints["unigram"], train=[str(nli["train"])], dev_split_parallel=True)
+    cfg = _ft(tmp_path, tiny_checkpoints["unigram"], train=[str(nli["train"]), str(nli["es"])], dev_split=0.25,
+              dev_split_parallel=True)
+    with pytest.raises(InputError, match=r"es.tsv has 12 examples, the first has 40; give parallel files"):
+        _read_data(cfg, get_task("nli"))
+
+
+def test_a_per_language_arm_is_tested_on_its_own_language_only(tmp_path, tiny_checkpoints, nli):
+    from xladjust.tasks.transfer import comparison_markdown
+
+    start = str(tiny_checkpoints["unigram"])
+    finetune_cfg = {"task": "nli", "model": "x", "train": [str(nli["train"])], "out": str(tmp_path),
+                    "test": {"en": str(nli["train"]), "es": str(nli["es"])}, "max_steps": 2, "save_model": False,
+                    **FAST}
+    cfg = build_config(TransferConfig, {"models": {"vanilla": start}, "seeds": [1, 2], "out": str(tmp_path / "cmp"),
+                                        "finetune": finetune_cfg, "n_resamples": 200,
+                                        "per_language": {"adjusted-per-language": {"es": start}}})
+    table = transfer(cfg)
+    runs = tmp_path / "cmp" / "runs" / "adjusted-per-language" / "es"
+    assert sorted(p.name for p in runs.iterdir()) == ["seed-1", "seed-2"]
+    assert set(read_run(runs / "seed-1")["test"]) == {"es"}  # its own language alone
+    assert set(table["languages"]["en"]["scores"]) == {"vanilla"}
+    es = table["languages"]["es"]
+    assert set(es["scores"]) == {"vanilla", "adjusted-per-language"}
+    # the same start, seeds and data: the per-language model equals vanilla on its language
+    assert es["scores"]["adjusted-per-language"]["per_seed"] == es["scores"]["vanilla"]["per_seed"]
+    assert "adjusted-per-language - vanilla" in es["comparisons"]
+    assert "| en | " in comparison_markdown(table) and "– |" in comparison_markdown(table)
+
+
+def test_a_per_language_arm_needs_a_test_set_and_its_own_name(tmp_path, nli):
+    finetune_cfg = {"task": "nli", "model": "x", "train": [str(nli["train"])], "out": str(tmp_path),
+                    "test": {"es": str(nli["es"])}}
+    with pytest.raises(ConfigError) as exc:
+        build_config(TransferConfig, {"models": {"vanilla": "x"}, "seeds": [1], "out": str(tmp_path / "cmp"),
+                                      "finetune": finetune_cfg, "per_language": {"vanilla": {"ru": "y"}}})
+    text = " ".join(exc.value.problems)
+    assert "per_language: bad arm name 'vanilla'" in text and "per_language[vanilla]: 'ru' has no test set" in text

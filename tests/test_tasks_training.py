@@ -301,3 +301,14 @@ def test_transfer_continues_an_interrupted_run_from_its_checkpoint(tmp_path, tin
             transfer(cfg)
     transfer(cfg)
     assert read_run(tmp_path / "cmp" / "runs" / "vanilla" / "seed-1")["train"]["resumed_from_step"] == 2
+
+
+def test_gradient_clipping_is_a_setting(tmp_path, data):
+    from xladjust.tasks.finetune import train_settings
+
+    assert train_settings(_cfg(tmp_path / "x", tmp_path, data)).max_grad_norm == 1.0
+    assert train_settings(_cfg(tmp_path / "x", tmp_path, data, max_grad_norm=None)).max_grad_norm is None
+    assert train_settings(_cfg(tmp_path / "x", tmp_path, data, max_grad_norm=5.0)).max_grad_norm == 5.0
+    with pytest.raises(ConfigError) as err:
+        _cfg(tmp_path / "x", tmp_path, data, max_grad_norm=0)
+    assert "config: max_grad_norm must be positive or null (no clipping), got 0.0" in err.value.problems

@@ -70,8 +70,10 @@ class LandscapeStage:
     task: str  # nli, ner or qa
     source_train: str  # source-language training data (the monolingual model)
     target_train: str  # target-language training data, added for the bilingual model
-    dev: str  # dev data for model selection
     eval: dict[str, str]  # LANG: test data evaluated along the line and around the model
+    # dev data for model selection; None: finetune gives dev_split (with dev_split_parallel, so
+    # that the bilingual model trains on no translation of a dev row)
+    dev: str | None = None
     finetune: dict[str, Any] = field(default_factory=dict)  # more FinetuneConfig keys
     alphas: str = "0:1:6"  # interpolation points START:STOP:COUNT or a list
     radii: str = "0,0.05,0.1"  # flatness radii, comma-separated
@@ -94,6 +96,10 @@ class PipelineConfig:
     transfer: list[dict[str, Any]] = field(default_factory=list)  # TransferConfig keys except models, out
     landscape: LandscapeStage | None = None  # the Wu et al. 2022 landscape stages (see LandscapeStage)
     claims: Path | None = None  # a claims file (configs/claims/*.yaml) judged on the study's results
+    # also adjust one model per language pair (adjust-SRC-TGT, the `adjust` settings on that pair
+    # alone), as Efimov et al. do; transfer then has an arm 'adjusted-per-language' whose model
+    # for each test language is that language's (the joint model stays the `adjusted` arm)
+    adjust_per_language: bool = False
 
     def check(self) -> list[str]:
         problems: list[str] = []
@@ -105,6 +111,10 @@ class PipelineConfig:
         for name in self.adjust_variants:
             if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name) or name == "continual":
                 problems.append(f"adjust_variants: bad name {name!r} (letters, digits, '.', '_', '-'; not 'continual')")
+        if self.adjust_per_language:
+            for name in set(self.adjust_variants) & set(labels):
+                problems.append(f"adjust_variants: {name!r} is also a language pair's name; with "
+                                "adjust_per_language both would write adjust-" + name)
         for stage in _stage_configs(self):
             problems += _problems(stage)
         if self.landscape is not None:
@@ -161,6 +171,11 @@ def _landscape_problems(cfg: PipelineConfig) -> list[str]:
         problems.append("landscape.directions must be at least 1")
     if not land.eval:
         problems.append("landscape.eval: give LANG: FILE test sets (source and target language)")
+    if land.dev is None and "dev_split" not in land.finetune:
+        problems.append("landscape: give dev (a file disjoint from the training files) or finetune.dev_split")
+    if land.dev is not None and land.dev in (land.source_train, land.target_train):
+        problems.append(f"landscape.dev: {land.dev} is a training file; selecting on it is not model selection "
+                        "(give another file, or finetune.dev_split with dev_split_parallel)")
     for name, path in land.probe_bitexts.items():
         if not (Path(path) / "pairs.jsonl").is_file():
             problems.append(f"landscape.probe_bitexts[{name}]: {path} is not an aligned corpus (no pairs.jsonl)")
@@ -172,7 +187,7 @@ def landscape_finetune(cfg: PipelineConfig, land: LandscapeStage, *, bilingual: 
 
     train = [land.source_train, land.target_train] if bilingual else [land.source_train]
     data = {"seed": cfg.seed or 1, **land.finetune, "task": land.task, "model": cfg.model, "train": train,
-            "dev": land.dev, "out": str(out)}
+            "out": str(out), **({"dev": land.dev} if land.dev is not None else {})}
     return build_config(FinetuneConfig, data, where="landscape")
 
 
@@ -185,10 +200,17 @@ def align_config(cfg: PipelineConfig, pair: LanguagePair, out: Path, input_spec:
 
 
 def adjust_config(cfg: PipelineConfig, aligned: list[Path], out: Path, **extra: Any) -> Any:
-    from xladjust.adjust.config import AdjustConfig
+    """The adjust config of ``aligned``: ``adjust`` with a variant's keys (``extra``) on top;
+    a ``preset`` (in either) brings every setting of that preset first, then the keys
+    given beside it (a variant's preset overrides ``adjust``'s keys)."""
+    from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig, apply_preset
 
-    data = {"seed": cfg.seed, **cfg.adjust, "aligned": [str(a) for a in aligned], "out": str(out),
-            "model": cfg.model, **extra}
+    if "preset" in extra:  # only the run-control keys of `adjust` carry over
+        run_control = {k: v for k, v in cfg.adjust.items() if k in RUN_CONTROL_KEYS}
+        base = {**run_control, **apply_preset(extra, "adjust_variants")}
+    else:
+        base = {**apply_preset(cfg.adjust), **extra}
+    data = {"seed": cfg.seed, **base, "aligned": [str(a) for a in aligned], "out": str(out), "model": cfg.model}
     return build_config(AdjustConfig, data, where="adjust")
 
 
@@ -209,14 +231,22 @@ def probe_config(cfg: PipelineConfig, adjusted: Path, heldout: list[Path], out: 
 
 
 CONTINUAL_ARM = "adjusted-continual"
+PER_LANGUAGE_ARM = "adjusted-per-language"
+
+
+def per_language_models(cfg: PipelineConfig, adjusted: Path) -> dict[str, str]:
+    """Target language -> its own adjusted checkpoint (``adjust-SRC-TGT`` beside ``adjusted``)."""
+    if not cfg.adjust_per_language:
+        return {}
+    return {p.tgt_lang: str(adjusted.parent / f"adjust-{p.label}") for p in cfg.pairs}
 
 
 def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, out: Path,
                     aligned: list[Path] | None = None) -> Any:
     """The transfer stage's config: vanilla against adjusted and, with ``continual_arm``
-    (true or ContinualConfig keys except ``corpus``), ``adjusted-continual``: the adjusted
-    checkpoint fine-tuned with continual learning on the pipeline's aligned training
-    corpora (``aligned``; None while planning, when they are not written yet and ``.``
+    (true or ContinualConfig keys except ``corpus``; ``anchor: vanilla`` names the
+    pipeline's starting model), ``adjusted-continual``: the adjusted checkpoint fine-tuned
+    with continual learning on the pipeline's aligned training corpora (``aligned``; None while planning, when they are not written yet and ``.``
     stands in for them). ``probe_after`` is the pipeline's, not the transfer's."""
     from xladjust.tasks.config import TransferConfig
 
@@ -228,8 +258,14 @@ def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, o
     if arm:
         models[CONTINUAL_ARM] = str(adjusted)
         corpora = [str(a) for a in aligned] if aligned is not None else ["."]
-        options = arm if isinstance(arm, dict) else {}
+        options = dict(arm) if isinstance(arm, dict) else {}
+        if options.get("anchor") == "vanilla":  # the paper's code: the regularizer pulls toward the vanilla model
+            options["anchor"] = cfg.model
         spec["continual"] = {CONTINUAL_ARM: {**options, "corpus": corpora}}
+    own = {lang: model for lang, model in per_language_models(cfg, adjusted).items()
+           if lang in finetune.get("test", {})}
+    if own:
+        spec["per_language"] = {PER_LANGUAGE_ARM: own}
     data = {**spec, "models": models, "out": str(out), "finetune": finetune}
     return build_config(TransferConfig, data, where="transfer")
 
@@ -287,6 +323,10 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
     adjust_stages = [_adjust_stage(cfg, "adjust", adjust_dir, train_dirs, align_keys, progress)]
     adjust_stages += [_adjust_stage(cfg, f"adjust {name}", cfg.out / f"adjust-{name}", train_dirs, align_keys,
                                     progress, **variant) for name, variant in cfg.adjust_variants.items()]
+    if cfg.adjust_per_language:
+        adjust_stages += [_adjust_stage(cfg, f"adjust {pair.label}", cfg.out / f"adjust-{pair.label}",
+                                        [train_dir], [align_key], progress)
+                          for pair, train_dir, align_key in zip(cfg.pairs, train_dirs, align_keys, strict=True)]
     stages += adjust_stages
     keys = [s.key for s in adjust_stages]
     adjust_key = keys[0] if len(keys) == 1 else sha256_json(keys)  # every adjusted checkpoint
@@ -321,7 +361,8 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
             transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs), hook_for=finetune_hook)
 
         stages.append(Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
-                            f"{task}: {' vs '.join(transfer_cfg.models)}, seeds {list(transfer_cfg.seeds)}"
+                            f"{task}: {' vs '.join([*transfer_cfg.models, *transfer_cfg.per_language])}, "
+                            f"seeds {list(transfer_cfg.seeds)}"
                             + (f", {transfer_cfg.parallel} at a time" if transfer_cfg.parallel > 1 else "")))
         report_dirs.append(transfer_dir)
         report_keys.append(transfer_key)
@@ -639,7 +680,8 @@ def _input_paths(cfg: PipelineConfig) -> list[Any]:
     paths: list[Any] = [spec.get(k) for spec in specs for k in ("src", "tgt", "bitext", "tsv")]
     if cfg.landscape is not None:
         land = cfg.landscape
-        paths += [land.source_train, land.target_train, land.dev, *land.eval.values(), *land.probe_bitexts.values()]
+        paths += [land.source_train, land.target_train, *([land.dev] if land.dev else []), *land.eval.values(),
+                  *land.probe_bitexts.values()]
     return paths
 
 
