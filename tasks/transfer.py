@@ -26,10 +26,10 @@ from xladjust.io import (
     COMPLETE_MARKER,
     is_complete,
     mark_complete,
-    read_json,
     write_json_atomic,
     write_text_atomic,
 )
+from xladjust.shareable import read_record
 from xladjust.signature import make_signature
 from xladjust.tasks.config import (
     RUN_CONTROL_KEYS,
@@ -71,7 +71,7 @@ def run_config(config: TransferConfig, name: str, seed: int) -> FinetuneConfig:
 def _reusable(cfg: FinetuneConfig) -> bool:
     if not is_complete(cfg.out) or not (Path(cfg.out) / META_FILE).is_file():
         return False
-    stored = read_json(Path(cfg.out) / META_FILE).get("signature", {}).get("config") or {}
+    stored = read_record(cfg.out).get("signature", {}).get("config") or {}  # with full paths
     wanted = config_to_dict(resolve_defaults(cfg))
     return all(stored.get(k) == v for k, v in wanted.items() if k not in NOT_AFFECTING_RESULTS)
 

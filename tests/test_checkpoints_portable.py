@@ -87,15 +87,23 @@ def test_every_checkpoint_has_a_model_card(checkpoints, kind):
     text = (checkpoints[kind] / "README.md").read_text(encoding="utf-8")
     head, _, body = text.removeprefix("---\n").partition("\n---\n")
     meta = yaml.safe_load(head)
-    assert "xladjust" in meta["tags"] and meta["library_name"]
-    for section in ("## Base model", "## Data", "## Metrics", "## How it was made"):
+    assert "xladjust" in meta["tags"] and meta["library_name"] and meta["datasets"]
+    for section in ("## Base model", "## Training data", "## Training settings", "## Evaluation",
+                    "## How it was made", "## Limitations", "## Citation"):
         assert section in body, section
     if kind == "adjusted":
         assert meta["pipeline_tag"] == "feature-extraction" and "`l2`" in body and "loss at end" in body
-        assert set(meta["language"]) == {"en", "es"}
+        assert set(meta["language"]) == {"en", "es"} and meta["datasets"] == ["aligned"]
+        assert "Multilingual Alignment of Contextual Word Representations" in body  # Cao et al. 2020: l2
+        assert "model-index" not in meta  # no evaluation figures in an adjust run
     else:
         assert meta["pipeline_tag"] == "text-classification" and "test es (zero-shot)" in body
+        result = meta["model-index"][0]["results"][0]
+        assert result["dataset"]["name"] == "nli.tsv (es)" and result["metrics"][0]["type"] == "accuracy"
+        assert 0 <= result["metrics"][0]["value"] <= 1
+        assert "`adjusted`, an xladjust checkpoint" in body and "Efimov" in body
     assert "objective: l2" in body or "task: nli" in body  # the config that reproduces it
+    assert '"path/to/this/checkpoint"' in body  # push fills in the repo id
 
 
 def test_prompts_come_from_the_model():
