@@ -48,6 +48,16 @@ def test_shareable_reduces_values_keys_and_leading_paths_without_merging_keys():
     assert "/a/" in json.dumps(record)  # the record itself is left alone
 
 
+def test_paths_inside_text_are_reduced():
+    record = {"command": "xladjust adjust --aligned /home/a/al ~/b --out=/tmp/r --test es=../x/es.tsv --lr 1e-5",
+              "note": "12 pairs/s, d(w,u) / d(w,r), see https://pypi.org/project/xladjust/",
+              "card": "- `/home/a/corpus`: en-es"}
+    assert shareable(record) == {
+        "command": "xladjust adjust --aligned al b --out=r --test es=es.tsv --lr 1e-5",
+        "note": "12 pairs/s, d(w,u) / d(w,r), see https://pypi.org/project/xladjust/",
+        "card": "- `corpus`: en-es"}
+
+
 def test_shareable_command():
     command = "xladjust adjust --aligned /home/alice/al --out=/tmp/r --test es=/data/es.tsv --lr 1e-5"
     assert shareable_command(command) == "xladjust adjust --aligned al --out=r --test es=es.tsv --lr 1e-5"

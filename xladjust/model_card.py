@@ -436,8 +436,9 @@ def fill_card(card: str, repo_id: str, *, license: str | None = None) -> str:
     """The card as pushed to ``repo_id``: the usage snippet and ``model-index`` name the
     repo (cards of older runs said ``"PATH"``), and ``license`` is set when given."""
     meta, body = split_card(card)
-    if license:
-        meta["license"] = license
+    if license:  # after language, where the card builder puts it
+        head = {k: meta[k] for k in ("language",) if k in meta}
+        meta = {**head, "license": license, **{k: v for k, v in meta.items() if k not in head and k != "license"}}
     for entry in meta.get("model-index") or []:
         if isinstance(entry, dict) and entry.get("name") in (None, MODEL_ID_PLACEHOLDER, "PATH"):
             entry["name"] = repo_id.split("/")[-1]

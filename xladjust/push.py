@@ -190,7 +190,7 @@ def _shared_json(run_dir: Path, name: str, notes: list[str]) -> Path | bytes:
 
 def _card(run_dir: Path, record: dict[str, Any], repo_id: str, license: str | None, notes: list[str]) -> str:
     from xladjust.model_card import CARD_FILE, fill_card, lineage, model_card, split_card
-    from xladjust.shareable import read_record, shareable
+    from xladjust.shareable import read_record, shareable, shareable_text
 
     full = read_record(run_dir)
     public = shareable(record)
@@ -198,7 +198,7 @@ def _card(run_dir: Path, record: dict[str, Any], repo_id: str, license: str | No
         public["lineage"] = lineage(full)
     card_path = run_dir / CARD_FILE
     card = card_path.read_text(encoding="utf-8") if _regular(card_path) else None
-    if card is None or _local_paths(card.encode("utf-8"), run_dir):
+    if card is None or shareable_text(card) != card or _local_paths(card.encode("utf-8"), run_dir):
         notes.append("README.md: the model card was built from xladjust.json (the run had none, or one with "
                      "local paths)")
         card = model_card(public)

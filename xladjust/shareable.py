@@ -17,6 +17,7 @@ existed.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -46,10 +47,20 @@ def shareable_path(text: str) -> str:
     return name if name not in ("", ".", "..", "~") else "."
 
 
+# a path inside free text: at the start or after a space, '=', a quote, a backtick or a bracket
+_EMBEDDED = re.compile(r"""(?<![^\s=('"`\[,])(?:~[\w.-]*|\.\.)?/[^\s'"`),\]]+""")
+
+
+def shareable_text(text: str) -> str:
+    """``text`` (a command line, ``FILE (dev_split ...)``) with every path in it reduced
+    by :func:`shareable_path`."""
+    return _EMBEDDED.sub(lambda m: shareable_path(m.group(0)), text)
+
+
 def shareable(value: Any) -> Any:
     """A copy of a JSON-like ``value`` with every path string (and every path key)
-    reduced by :func:`shareable_path`; a string that starts with a path followed by words
-    (``FILE (dev_split ...)``) has its path reduced."""
+    reduced by :func:`shareable_path`, and paths inside longer strings by
+    :func:`shareable_text`."""
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
         for key, item in value.items():
@@ -63,8 +74,7 @@ def shareable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [shareable(v) for v in value]
     if isinstance(value, str):
-        head, sep, tail = value.partition(" ")
-        return shareable_path(head) + sep + tail if sep and _looks_like_path(head) else shareable_path(value)
+        return shareable_text(value) if any(c.isspace() for c in value) else shareable_path(value)
     return value
 
 
