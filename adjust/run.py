@@ -392,8 +392,8 @@ def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> 
             "files": files,
         },
     )
-    write_json_atomic(run_dir / MANIFEST_FILE, signature)
-    finish_checkpoint(run_dir, signature)  # portable tokenizer and ST files, README.md model card
+    # portable tokenizer and ST files; xladjust.json (shareable) and its local twin; README.md model card
+    finish_checkpoint(run_dir, signature)
     if not config.keep_checkpoints_at_end and (run_dir / CHECKPOINTS_DIR).exists():
         remove_checkpoints(run_dir)
     mark_complete(run_dir)

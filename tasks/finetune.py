@@ -40,6 +40,7 @@ from xladjust.io import (
     write_json_atomic,
 )
 from xladjust.model_card import finish_checkpoint
+from xladjust.shareable import shareable, write_record
 from xladjust.signature import make_signature
 from xladjust.tasks.base import EncodeOptions, Task, stats_of
 from xladjust.tasks.config import (
@@ -310,15 +311,16 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
                             "best_step": result.best_step, "best_dev": result.best_score,
                             "seconds": round(result.seconds, 1), "features_per_s": rate, **info,
                             "history": result.history}
-        write_json_atomic(tmp / METRICS_FILE, summary)
+        write_json_atomic(tmp / METRICS_FILE, shareable(summary))  # travels with the checkpoint
         signature = make_signature(stage="finetune", config=config_to_dict(cfg), seed=cfg.seed,
                                    inputs=_input_hashes(cfg, tm.path), extra={"base_model_path": tm.path})
         meta = {**task_meta(tm), "stage": "finetune", "signature": signature,
                 "trained_weights": trained_weights(cfg),
                 "metrics": {k: v for k, v in summary.items() if k != "train"}}
-        write_json_atomic(tmp / META_FILE, meta)
-        if cfg.save_model:
-            finish_checkpoint(tmp, meta)  # portable tokenizer files, README.md model card
+        if cfg.save_model:  # portable tokenizer files, xladjust.json and its local twin, README.md model card
+            finish_checkpoint(tmp, meta)
+        else:
+            write_record(tmp, meta)
         mark_complete(tmp)
 
 

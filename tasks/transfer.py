@@ -27,10 +27,10 @@ from xladjust.io import (
     COMPLETE_MARKER,
     is_complete,
     mark_complete,
-    read_json,
     write_json_atomic,
     write_text_atomic,
 )
+from xladjust.shareable import read_record
 from xladjust.signature import make_signature
 from xladjust.stats import seed_warnings
 from xladjust.tasks.config import (
@@ -78,7 +78,7 @@ def run_config(config: TransferConfig, name: str, seed: int, lang: str | None = 
 def _reusable(cfg: FinetuneConfig) -> bool:
     if not is_complete(cfg.out) or not (Path(cfg.out) / META_FILE).is_file():
         return False
-    stored = read_json(Path(cfg.out) / META_FILE).get("signature", {}).get("config") or {}
+    stored = read_record(cfg.out).get("signature", {}).get("config") or {}  # with full paths
     return all(stored.get(k) == v for k, v in result_keys(resolve_defaults(cfg)).items())
 
 

@@ -49,7 +49,9 @@ def test_several_corpora_after_one_flag_and_objective_options(tiny_checkpoints, 
          "--embeddings", "freeze", "--special-tokens"], capsys)
     assert code == 0, err
     manifest = json.loads((out / "xladjust.json").read_text())
-    assert [c["path"] for c in manifest["aligned_corpora"]] == [str(corpora[0]), str(corpora[1])]
+    assert [c["path"] for c in manifest["aligned_corpora"]] == ["a", "b"]  # names travel, full paths stay home
+    local = json.loads((out / "xladjust.local.json").read_text())
+    assert [c["path"] for c in local["aligned_corpora"]] == [str(corpora[0]), str(corpora[1])]
     assert [c["selection"]["pairs_selected"] for c in manifest["aligned_corpora"]] == [4, 8]  # proportional
     assert manifest["config"]["objective_options"] == {"negatives": "strong", "temperature": 0.05}
     assert manifest["config"]["embeddings"] == "freeze" and manifest["config"]["special_tokens"] is True

@@ -87,15 +87,46 @@ def test_every_checkpoint_has_a_model_card(checkpoints, kind):
     text = (checkpoints[kind] / "README.md").read_text(encoding="utf-8")
     head, _, body = text.removeprefix("---\n").partition("\n---\n")
     meta = yaml.safe_load(head)
-    assert "xladjust" in meta["tags"] and meta["library_name"]
-    for section in ("## Base model", "## Data", "## Metrics", "## How it was made"):
+    assert "xladjust" in meta["tags"] and meta["library_name"] and meta["datasets"]
+    for section in ("## Base model", "## Training data", "## Training settings", "## Evaluation",
+                    "## How it was made", "## Limitations", "## Citation"):
         assert section in body, section
     if kind == "adjusted":
         assert meta["pipeline_tag"] == "feature-extraction" and "`l2`" in body and "loss at end" in body
-        assert set(meta["language"]) == {"en", "es"}
+        assert set(meta["language"]) == {"en", "es"} and meta["datasets"] == ["aligned"]
+        assert "Multilingual Alignment of Contextual Word Representations" in body  # Cao et al. 2020: l2
+        assert "model-index" not in meta  # no evaluation figures in an adjust run
     else:
         assert meta["pipeline_tag"] == "text-classification" and "test es (zero-shot)" in body
+        result = meta["model-index"][0]["results"][0]
+        assert result["dataset"]["name"] == "nli.tsv (es)" and result["metrics"][0]["type"] == "accuracy"
+        assert 0 <= result["metrics"][0]["value"] <= 1
+        assert "`adjusted`, an xladjust checkpoint" in body and "Efimov" in body
     assert "objective: l2" in body or "task: nli" in body  # the config that reproduces it
+    assert '"path/to/this/checkpoint"' in body  # push fills in the repo id
+
+
+@pytest.mark.parametrize("kind", ["adjusted", "finetuned"])
+def test_no_uploaded_file_holds_an_absolute_path_of_the_machine(checkpoints, kind, tmp_path_factory):
+    """Every byte push would upload (the run's allow-listed files, the filled card) is free
+    of the temporary folder the run was made in, the home and the working directory; the
+    full paths stay in the local record, which is not uploaded."""
+    import tempfile
+
+    from xladjust.push import plan_push
+    from xladjust.shareable import LOCAL_RECORD, machine_paths
+
+    run = checkpoints[kind]
+    plan = plan_push(run, "me/model", license="mit")
+    assert LOCAL_RECORD not in plan.uploads and "xladjust.json" in plan.uploads
+    assert all(isinstance(v, Path) for k, v in plan.uploads.items() if k != "README.md")  # uploaded as saved
+    forbidden = {str(run.parent), str(run.resolve().parent), *machine_paths()} - {tempfile.gettempdir()}
+    forbidden |= {str(tmp_path_factory.getbasetemp())}
+    for name, content in plan.uploads.items():
+        data = content if isinstance(content, bytes) else content.read_bytes()
+        for path in forbidden:
+            assert path.encode() not in data, (name, path)
+    assert str(run.parent) in (run / LOCAL_RECORD).read_text(encoding="utf-8")  # kept at home
 
 
 def test_prompts_come_from_the_model():

