@@ -109,13 +109,15 @@ def signature_warnings(runs: list[RunInfo]) -> list[str]:
     return warnings
 
 
-def compare_runs(run_dirs: list[Path], out: Path) -> dict[str, Any]:
-    """Write ``out/report.md``, ``out/report.html``, ``out/figures/`` and ``out/summary.json``."""
-    from xladjust.outputs import claim_output, summary_kind
+def compare_runs(run_dirs: list[Path], out: Path, *, overwrite: bool = False) -> dict[str, Any]:
+    """Write ``out/report.md``, ``out/report.html``, ``out/figures/`` and ``out/summary.json``;
+    an earlier report in ``out`` is replaced only with ``overwrite``."""
+    from xladjust.outputs import claim_output, judge_existing, summary_kind
 
     if not run_dirs:
         raise InputError("no run directories given")
     with claim_output(out, command="compare", inputs=run_dirs, legacy=[summary_kind("compare")]):
+        judge_existing(Path(out), overwrite=overwrite, resume=None)
         return _compare_runs(run_dirs, out)
 
 

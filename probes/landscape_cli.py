@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from xladjust import cli_types as ct
-from xladjust.cli_options import bf16_option, deprecated_alias, example
+from xladjust.cli_options import bf16_option, deprecated_alias, example, overwrite_option
 from xladjust.tasks.cli import PairsOption, parse_pairs
 from xladjust.tasks.registry import task_names
 
@@ -97,11 +97,12 @@ def flatness_command(ctx, model, directions, radii, seed, no_filter_norm, task, 
 @click.command("compare", epilog=example("xladjust compare runs/probe runs/transfer runs/interp --out runs/report"))
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-def compare_command(run_dirs, out):
+@overwrite_option()
+def compare_command(run_dirs, out, overwrite):
     """Gather probe, transfer, interpolate and flatness runs into one Markdown and HTML report."""
     from xladjust.probes.gather import compare_runs
 
-    summary = compare_runs(list(run_dirs), out)
+    summary = compare_runs(list(run_dirs), out, overwrite=overwrite)
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"report of {len(summary['runs'])} run(s): {out / 'report.md'} and {out / 'report.html'}")
