@@ -296,8 +296,9 @@ def plot_interpolation(summary: dict[str, Any], directory: Path) -> None:
         ax.legend(title="bitext")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(directory / f"interpolation.{ext}", dpi=120)
+    for ext in ("png", "svg", "pdf"):
+        fig.savefig(directory / f"interpolation.{ext}", dpi=120, metadata={"svg": {"Date": None},
+                                                                   "pdf": {"CreationDate": None}}.get(ext))
     plt.close(fig)
 
 
@@ -319,6 +320,7 @@ def plot_flatness(summary: dict[str, Any], directory: Path) -> None:
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"{summary['task']}: error around the checkpoint", fontsize=10)
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(directory / f"flatness.{ext}", dpi=120)
+    for ext in ("png", "svg", "pdf"):
+        fig.savefig(directory / f"flatness.{ext}", dpi=120, metadata={"svg": {"Date": None},
+                                                                   "pdf": {"CreationDate": None}}.get(ext))
     plt.close(fig)

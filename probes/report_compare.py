@@ -14,7 +14,6 @@ To add a section, write ``builder(runs, context) -> list[Section]`` and append i
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable, Sequence
@@ -71,15 +70,16 @@ class Context:
         """``path`` (inside ``work``) relative to the report folder."""
         return Path(path).relative_to(self.work).as_posix()
 
-    def adopt(self, run: Any, source: Path) -> str | None:
-        """Copy a run's file into the report's figures and return its link, or None
-        when the file does not exist."""
+    def adopt(self, run: Any, source: Path, folder: str = "figures") -> str | None:
+        """Copy a run's file into the report's ``folder`` (``figures``, or ``files`` for
+        tables and data) and return its link, or None when the file does not exist: the
+        report names no file outside its own folder."""
         source = Path(source)
         if not source.is_file():
             return None
         inside = source.resolve().relative_to(run.path.resolve()) if source.resolve().is_relative_to(
             run.path.resolve()) else Path(source.name)
-        target = self.work / "figures" / self.label(run) / "_".join(inside.parts)
+        target = self.work / folder / self.label(run) / "_".join(inside.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         return self.relative(target)
@@ -298,16 +298,23 @@ def embed_run_text(run: Any, ctx: Context, markdown: str, *, drop_title: bool) -
     def figure(f: Figure) -> Figure:
         src = ctx.adopt(run, run.path / f.src) or f.src
         svg = ctx.adopt(run, run.path / f.svg) if f.svg else None
-        return Figure(src, f.caption, svg)
+        pdf = ctx.adopt(run, run.path / (f.pdf or Path(f.src).with_suffix(".pdf")))
+        return Figure(src, f.caption, svg, pdf)
 
     def links(md: str) -> str:
         def fix(m: re.Match[str]) -> str:
             target = m["target"]
-            if "://" in target or target.startswith(("#", "/", "mailto:")) or not (run.path / target).exists():
+            if "://" in target or target.startswith(("#", "/", "mailto:")):
                 return m[0]
-            return f"]({os.path.relpath((run.path / target).resolve(), ctx.final.resolve())})"
+            copied = ctx.adopt(run, run.path / target, "files")
+            return m[0] if copied is None else f"]({copied})"
 
-        return re.sub(r"\]\((?P<target>[^)\s]+)\)", fix, md)
+        def name(m: re.Match[str]) -> str:  # a file of the run named in the text: copied and linked
+            copied = ctx.adopt(run, run.path / m["name"], "files")
+            return m[0] if copied is None else f"[`{m['name']}`]({copied})"
+
+        md = re.sub(r"\]\((?P<target>[^)\s]+)\)", fix, md)
+        return re.sub(r"(?<!\[)`(?P<name>[\w.-]+\.[A-Za-z]{2,5})`", name, md)
 
     return map_blocks(parse_blocks(text), text=links, figure=figure)
 
@@ -359,18 +366,30 @@ def loss_history(run_dir: Path) -> tuple[list[int], list[float]]:
     return loss_curves(run_dir).get("loss", ([], []))
 
 
+REGULARIZER_TERMS = {"reg": "regularizer"}
+"""Logged loss terms drawn on their own axis (another scale than the alignment loss)."""
+
+
+def _figure_of(ctx: Context, files: list[Path], caption: str) -> Figure:
+    png, svg, pdf = (next(p for p in files if p.suffix == s) for s in (".png", ".svg", ".pdf"))
+    return Figure(ctx.relative(png), caption, ctx.relative(svg), ctx.relative(pdf))
+
+
 def _loss_figure(run: Any, ctx: Context, curves: dict[str, tuple[list[int], list[float]]], what: str,
                  lines: str | None = None) -> list[Block]:
     from xladjust.probes import plots
 
     curves = {k: v for k, v in curves.items() if v[0]}
     if not curves:
-        return [Text("*No loss was logged (no `metrics.jsonl` or training history).*")]
-    files = plots.step_curves(ctx.figure_stem(run, "loss"), curves, title=f"Training loss, {what}")
-    png, svg = (next(p for p in files if p.suffix == s) for s in (".png", ".svg"))
+        return [Text("*No loss was logged by this run (no per-step log or training history).*")]
+    right = {REGULARIZER_TERMS[k]: v for k, v in curves.items() if k in REGULARIZER_TERMS}
+    left = {k: v for k, v in curves.items() if k not in REGULARIZER_TERMS}
+    files = plots.step_curves(ctx.figure_stem(run, "loss"), left, title=f"Training loss, {what}", right=right,
+                              right_label="regularizer term")
     lines = lines if len(curves) > 1 and lines else "one line per run" if len(curves) > 1 else "one line"
-    return [Figure(ctx.relative(png), f"Training loss over optimizer steps, {what} ({lines}; each point is "
-                   "the mean loss since the previous logged step).", ctx.relative(svg))]
+    axis = "; the regularizer, on another scale, dashed against the right axis" if right else ""
+    return [_figure_of(ctx, files, f"Training loss over optimizer steps, {what} ({lines}{axis}; each point is "
+                       "the mean loss since the previous logged step).")]
 
 
 def _adjust_blocks(run: Any, ctx: Context) -> list[Block]:
@@ -426,8 +445,9 @@ def _generic_blocks(run: Any, ctx: Context) -> list[Block]:
             continue
         src = ctx.adopt(run, png)
         svg = ctx.adopt(run, png.with_suffix(".svg"))
+        pdf = ctx.adopt(run, png.with_suffix(".pdf"))
         if src is not None:
-            blocks.append(Figure(src, KNOWN_PLOTS.get(png.name, f"{png.stem} ({run.kind} run)"), svg))
+            blocks.append(Figure(src, KNOWN_PLOTS.get(png.name, f"{png.stem} ({run.kind} run)"), svg, pdf))
     if not blocks:
         scalars = [[k, str(v)] for k, v in run.summary.items() if isinstance(v, (str, int, float, bool))]
         blocks.append(Text("\n".join(table(["key", "value"], scalars)) if scalars else "*Nothing to show.*"))
@@ -475,13 +495,12 @@ def geometry_blocks(run: Any, ctx: Context) -> list[Block]:
         return []
     files = plots.step_curves(ctx.figure_stem(run, "geometry"), curves, title=f"Geometry during training, layer {layer}",
                               ylabel="cosine distance / P@1")
-    png, svg = (next(p for p in files if p.suffix == s) for s in (".png", ".svg"))
     n = len(next(iter(curves.values()))[0])
-    return [Figure(ctx.relative(png), f"Geometry of the encoder during training on a fixed held-out set of triples "
+    return [_figure_of(ctx, files, f"Geometry of the encoder during training on a fixed held-out set of triples "
                    f"(w, r, u), layer {layer}, at {n} probed optimizer steps: mean cosine distance d(w,r) of a word "
                    "to its aligned translation, d(w,u) to an unrelated word of the same translation, their "
                    "paired difference Δ = d(w,u) − d(w,r), and word-retrieval P@1 (CSLS, mean of both "
-                   "directions) over the held-out aligned words.", ctx.relative(svg))]
+                   "directions) over the held-out aligned words.")]
 
 
 RUN_BLOCKS: dict[str, Callable[[Any, Context], list[Block]]] = {

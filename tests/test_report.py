@@ -100,7 +100,8 @@ def test_every_image_and_link_in_report_md_resolves(report):
         else:
             assert (report / href).exists(), href
     assert sum(h.endswith(".svg") for h in links) == len(images)  # every figure has its SVG
-    assert text.count("](figures/") == 2 * len(images)  # no plot repeated at the end
+    assert sum(h.endswith(".pdf") for h in links) == len(images)  # and its PDF
+    assert text.count("](figures/") == 3 * len(images)  # no plot repeated at the end
 
 
 def test_report_has_a_headline_table_joining_probes_and_transfer(report):
