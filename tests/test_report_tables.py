@@ -207,3 +207,32 @@ def test_tatoeba_legend_gives_the_plotted_value(tmp_path, monkeypatch):
         assert float(found[1]) == pytest.approx(100 * ys[xs.index(int(found[2]))], abs=0.05), label
         assert label in [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("5.2% at chosen layer 1" in line.get_label() for line in ax.get_lines())
+
+
+def _transfer_run(path: Path, spec: Path, mean: float) -> Path:
+    path.mkdir(parents=True)
+    score = {"mean": mean, "std": 0.01, "per_seed": {"1": mean - 0.01, "2": mean + 0.01}}
+    write_json_atomic(path / "comparison.json", {"task": "nli", "metric": "accuracy", "models": {"adjusted": str(spec)},
+                                                 "languages": {"es": {"scores": {"adjusted": score}}}})
+    mark_complete(path)
+    return path
+
+
+def test_a_transfer_score_joins_only_an_unambiguous_probe_row(tmp_path):
+    import hashlib
+
+    weights = tmp_path / "adjusted"
+    weights.mkdir()
+    (weights / "model.safetensors").write_bytes(b"weights")
+    digest = hashlib.sha256(b"weights").hexdigest()
+    figures = {"weights": digest, "delta": 0.1, "ci": (0.0, 0.2), "p1": 0.4, "tatoeba": 0.5}
+    one = _probe_run(tmp_path / "p1", {"adjusted": figures})
+    transfer = _transfer_run(tmp_path / "t", weights, 0.61)
+    compare_runs([one, transfer], tmp_path / "joined")
+    rows = _headline(tmp_path / "joined")
+    assert len(rows) == 1 and rows[0]["run"] == "p1 + t" and rows[0]["nli_accuracy_mean_pct"] == "61.0"
+    two = _probe_run(tmp_path / "p2", {"adjusted": {**figures, "delta": 0.2}})
+    compare_runs([one, two, transfer], tmp_path / "apart")
+    rows = _headline(tmp_path / "apart")
+    assert [(r["run"], r["mean_delta_cosine"], r["nli_accuracy_mean_pct"]) for r in rows] == [
+        ("p1", "0.1", ""), ("p2", "0.2", ""), ("t", "", "61.0")]
