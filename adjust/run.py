@@ -36,7 +36,6 @@ from xladjust.io import (
     sha256_json,
     write_json_atomic,
 )
-from xladjust.outputs import MARKER_FILE
 from xladjust.training_loop import OnStep, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -316,16 +315,15 @@ def prepare_run_dir(config: AdjustConfig, accelerator: Any, claim: Any) -> tuple
 
 
 def _judge_run_dir(config: AdjustConfig, out: Path) -> tuple[str | None, bool]:
-    """(what is wrong with building in ``out``, or None; whether it holds an earlier run)."""
-    complete = is_complete(out)
-    occupied = out.is_dir() and any(p.name != MARKER_FILE for p in out.iterdir())
-    if config.resume and complete:
-        return (f"{out} holds a complete run; nothing to resume. Drop --resume, or pass "
-                "--overwrite to run again"), occupied
-    if not config.resume and occupied and not config.overwrite:
-        state = "a complete run" if complete else "an unfinished run (continue it with --resume)"
-        return f"{out} already holds {state}; pass --overwrite to replace it or choose another --out", occupied
-    return None, occupied
+    """(what is wrong with building in ``out``, or None; whether it holds an earlier run):
+    the output rule of every command (:func:`xladjust.outputs.judge_existing`)."""
+    from xladjust.errors import OutputError
+    from xladjust.outputs import judge_existing
+
+    try:
+        return None, judge_existing(out, overwrite=config.overwrite, resume=config.resume)
+    except OutputError as exc:
+        return str(exc), False
 
 
 # where the inputs and the output live: a resume checks the inputs' contents instead

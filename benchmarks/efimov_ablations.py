@@ -251,7 +251,8 @@ def run_nli(args: argparse.Namespace, out: Path, adjusted: dict[str, str],
                      **({"batch_size": args.nli_batch_size} if args.nli_batch_size else {})},
         "parallel": args.nli_parallel,
     }, where="nli transfer")
-    table = transfer(config)
+    (out / "nli" / ".complete").unlink(missing_ok=True)  # an earlier comparison: reuse its finished runs
+    table = transfer(config, resume=True)
     freeze = config.finetune.freeze_embeddings
     per_lang = {}
     tests = {}

@@ -74,7 +74,7 @@ def main() -> None:
     })
     rss_before = peak_rss_mib()
     start = time.perf_counter()
-    out = run_probes(config)
+    out = run_probes(config, overwrite=True)  # the benchmark's own scratch run
     wall = time.perf_counter() - start
     summary = read_json(out / "summary.json")
     ckpt = summary["checkpoints"]["vanilla"]

@@ -228,22 +228,22 @@ def interpolation_markdown(summary: dict[str, Any]) -> str:
     langs = list(summary["rows"][0]["metrics"]) if summary["rows"] else []
     metric = summary["metric"]
     lines = [f"# Interpolation ({summary['task']}, {metric})", "",
-             f"θ(α) = (1 − α)·θ_A + α·θ_B, A = `{summary['from']}`, B = `{summary['to']}`", "",
+             f"θ(α) = (1 − α)·θ_A + α·θ_B, A = `{summary['from']}`, B = `{summary['to']}`; {metric} in percent.", "",
              "| α | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
     for row in summary["rows"]:
-        lines.append(f"| {row['alpha']:.2f} | " + " | ".join(f"{row['metrics'][lang][metric]:.4f}" for lang in langs) + " |")
+        lines.append(f"| {row['alpha']:.2f} | " + " | ".join(f"{100 * row['metrics'][lang][metric]:.2f}" for lang in langs) + " |")
     lines += ["", "| language | at A | at B | range along the line |", "|---|---|---|---|"]
     for lang, s in summary["spread"].items():
-        lines.append(f"| {lang} | {s['start']:.4f} | {s['end']:.4f} | {s['range']:.4f} |")
+        lines.append(f"| {lang} | {100 * s['start']:.2f} | {100 * s['end']:.2f} | {100 * s['range']:.2f} |")
     probed = [r for r in summary["rows"] if r.get("probes")]
     if probed:
         names = list(probed[0]["probes"])
         layer = probed[0]["probes"][names[0]]["layer"]
-        lines += ["", f"Probes on the encoder (layer {layer}): mean Δ (cosine) and word retrieval P@1 (CSLS)", "",
+        lines += ["", f"Probes on the encoder (layer {layer}): mean Δ (cosine) and word retrieval P@1 (CSLS, %)", "",
                   "| α | " + " | ".join(f"{n} mean Δ | {n} P@1" for n in names) + " |",
                   "|---|" + "---|---|" * len(names)]
         for row in probed:
-            cells = [f"{row['probes'][n]['mean_delta']:.4f} | {row['probes'][n]['p_at_1_csls']:.3f}" for n in names]
+            cells = [f"{row['probes'][n]['mean_delta']:.4f} | {100 * row['probes'][n]['p_at_1_csls']:.1f}" for n in names]
             lines.append(f"| {row['alpha']:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -254,10 +254,11 @@ def flatness_markdown(summary: dict[str, Any]) -> str:
     lines = [f"# Flatness ({summary['task']}, error = 1 − {metric})", "",
              f"{summary['directions']} random directions"
              + (" (filter-normalized)" if summary["filter_normalized"] else "") + f" around `{summary['model']}`.",
-             "Mean increase in error at each radius (± std across directions):", "",
+             "Mean increase in error at each radius (± std across directions), in percentage points:", "",
              "| language | " + " | ".join(f"r = {r:g}" for r in radii) + " |", "|---|" + "---|" * len(radii)]
     for lang, s in summary["sharpness"].items():
-        cells = [f"{s['by_radius'][f'{r:g}']['mean_increase']:+.4f} ± {s['by_radius'][f'{r:g}']['std']:.4f}" for r in radii]
+        cells = [f"{100 * s['by_radius'][f'{r:g}']['mean_increase']:+.2f} ± {100 * s['by_radius'][f'{r:g}']['std']:.2f}"
+                 for r in radii]
         lines.append(f"| {lang} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -296,8 +297,9 @@ def plot_interpolation(summary: dict[str, Any], directory: Path) -> None:
         ax.legend(title="bitext")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(directory / f"interpolation.{ext}", dpi=120)
+    for ext in ("png", "svg", "pdf"):
+        fig.savefig(directory / f"interpolation.{ext}", dpi=120, metadata={"svg": {"Date": None},
+                                                                   "pdf": {"CreationDate": None}}.get(ext))
     plt.close(fig)
 
 
@@ -319,6 +321,7 @@ def plot_flatness(summary: dict[str, Any], directory: Path) -> None:
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"{summary['task']}: error around the checkpoint", fontsize=10)
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(directory / f"flatness.{ext}", dpi=120)
+    for ext in ("png", "svg", "pdf"):
+        fig.savefig(directory / f"flatness.{ext}", dpi=120, metadata={"svg": {"Date": None},
+                                                                   "pdf": {"CreationDate": None}}.get(ext))
     plt.close(fig)

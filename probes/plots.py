@@ -1,4 +1,4 @@
-"""Probe plots, each written as PNG and SVG.
+"""Probe plots, each written as PNG, SVG and PDF.
 
 matplotlib is imported here only, and only its object-oriented API with the Agg canvas
 is used (no pyplot, no global backend change), so plotting works headless and does not
@@ -17,7 +17,7 @@ import numpy as np
 from xladjust.errors import MissingDependencyError
 from xladjust.probes.stats import histogram_counts
 
-FORMATS = ("png", "svg")
+FORMATS = ("png", "svg", "pdf")  # raster for the page, vector for print and papers
 
 
 def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2) -> tuple[Any, list[Any]]:
@@ -32,13 +32,17 @@ def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2) -> tuple[An
     return fig, axes
 
 
+_NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+
 def save_figure(fig: Any, stem: Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg``; return their paths."""
+    """Write ``stem.png``, ``stem.svg`` and ``stem.pdf`` (no dates inside: the same plot
+    gives the same bytes); return their paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in FORMATS:
         path = stem.with_name(f"{stem.name}.{fmt}")
-        fig.savefig(path, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
+        fig.savefig(path, format=fmt, dpi=120, metadata=_NO_DATE.get(fmt))
         paths.append(path)
     return paths
 
@@ -114,10 +118,14 @@ def step_curves(
     *,
     title: str,
     ylabel: str = "training loss",
+    right: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
+    right_label: str = "",
 ) -> list[Path]:
-    """One line per run over optimizer steps (``{name: (steps, values)}``): loss curves."""
-    many = max((len(xs) for xs, _ in curves.values()), default=0) > 30
-    return line_plot(stem, curves, title=title, xlabel="optimizer step", ylabel=ylabel, markers=not many)
+    """One line per run over optimizer steps (``{name: (steps, values)}``): loss curves;
+    ``right`` curves (a regularizer, on another scale) get their own axis, on the right."""
+    many = max((len(xs) for xs, _ in [*curves.values(), *(right or {}).values()]), default=0) > 30
+    return line_plot(stem, curves, title=title, xlabel="optimizer step", ylabel=ylabel, markers=not many,
+                     right=right, right_label=right_label)
 
 
 def line_plot(
@@ -129,11 +137,21 @@ def line_plot(
     ylabel: str,
     chance: float | None = None,
     markers: bool = True,
+    right: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
+    right_label: str = "",
 ) -> list[Path]:
-    """One line per named curve over integer x values."""
+    """One line per named curve over integer x values; ``right`` curves are drawn dashed
+    on a second y axis labelled ``right_label``, and one legend names every line."""
     fig, (ax,) = _figure()
     for name, (xs, ys) in curves.items():
         ax.plot(list(xs), list(ys), marker="o" if markers else None, markersize=3, label=name)
+    if right:
+        other = ax.twinx()
+        colors = iter(f"C{k}" for k in range(len(curves), len(curves) + len(right)))
+        for name, (xs, ys) in right.items():
+            other.plot(list(xs), list(ys), marker="s" if markers else None, markersize=3, linestyle="--",
+                       color=next(colors), label=f"{name} (right axis)")
+        other.set_ylabel(right_label)
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label=f"chance ({chance:.3g})")
     from matplotlib.ticker import MaxNLocator
@@ -142,5 +160,6 @@ def line_plot(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncols=2)
+    handles = [h for a in fig.axes for h in a.get_legend_handles_labels()[0]]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=7, ncols=2)
     return save_figure(fig, stem)

@@ -122,10 +122,11 @@ def _num(x: float) -> str:
 
 
 def _figures(files: list[Path], caption: str) -> list[Figure]:
-    """The report's figure for one plot written as PNG and SVG under ``plots/``."""
+    """The report's figure for one plot written as PNG, SVG and PDF under ``plots/``."""
     png = next(p for p in files if p.suffix == ".png")
-    svg = next((p for p in files if p.suffix == ".svg"), None)
-    return [Figure(f"{PLOTS_DIR}/{png.name}", caption, f"{PLOTS_DIR}/{svg.name}" if svg else None)]
+    svg, pdf = (next((p for p in files if p.suffix == s), None) for s in (".svg", ".pdf"))
+    return [Figure(f"{PLOTS_DIR}/{png.name}", caption, f"{PLOTS_DIR}/{svg.name}" if svg else None,
+                   f"{PLOTS_DIR}/{pdf.name}" if pdf else None)]
 
 
 def make_plots(plot_dir: Path, run: ProbeRun) -> dict[str, list[Figure]]:
@@ -186,25 +187,32 @@ def make_plots(plot_dir: Path, run: ProbeRun) -> dict[str, list[Figure]]:
                 ylabel="mean Δ"), f"{bitext.name}: mean cosine Δ = d(w,u) − d(w,r) over the triples at each layer, "
                                   f"one line per checkpoint ({ckpt_list}).")
         made[bitext.name] = figures
-    curves = {}
-    chance = None
-    for sset in run.inputs.sentence_sets:
-        for c in ckpts:
-            result = c.results.get(sset.name, {}).get("sentence-retrieval")
-            if result is None:
-                continue
-            m = result.metrics
-            chance = m["chance"]
-            curves[f"{c.name} {sset.tgt_lang} (best {pct(m['best_accuracy'])} @ {m['best_layer']})"] = (
-                m["layers"], [m["by_layer"][str(x)]["mean"] for x in m["layers"]])
-    if curves:
-        files = plots.layer_curves(plot_dir / "tatoeba-by-layer", curves, chance=chance,
+    found = [(c.name, sset.tgt_lang, result.metrics) for sset in run.inputs.sentence_sets for c in ckpts
+             if (result := c.results.get(sset.name, {}).get("sentence-retrieval")) is not None]
+    if found:
+        files = plots.layer_curves(plot_dir / "tatoeba-by-layer", tatoeba_curves(found),
+                                   chance=found[-1][2]["chance"],
                                    title="Tatoeba sentence retrieval accuracy per layer (mean of both directions)",
                                    ylabel="accuracy (P@1)")
-        made["tatoeba"] = _figures(files, "Tatoeba sentence retrieval: accuracy (P@1, mean of both directions) of "
-                                          "mean-pooled sentence vectors at each layer, one line per checkpoint and "
-                                          "language; dotted: chance.")
+        made["tatoeba"] = _figures(files, "Tatoeba sentence retrieval: accuracy (P@1, mean of both directions, all "
+                                          "pairs) of mean-pooled sentence vectors at each layer, one line per "
+                                          "checkpoint and language; the legend gives each line's value at the layer "
+                                          "chosen on a held-out half of the pairs (the table reports that layer on "
+                                          "the other half); dotted: chance.")
     return made
+
+
+def tatoeba_curves(found: list[tuple[str, str, dict[str, Any]]]) -> dict[str, tuple[list[int], list[float]]]:
+    """``{legend label: (layers, accuracy per layer)}`` of sentence-retrieval results
+    ``(checkpoint, language, metrics)``: the line is the accuracy on all pairs, and the
+    label's figure is that line's own value at the chosen layer, so legend and line agree."""
+    curves = {}
+    for name, lang, m in found:
+        values = [m["by_layer"][str(x)]["mean"] for x in m["layers"]]
+        best = m["best_layer"]
+        curves[f"{name} {lang} ({pct(values[m['layers'].index(best)])} at chosen layer {best})"] = (
+            list(m["layers"]), values)
+    return curves
 
 
 def write_run(run: ProbeRun) -> Path:

@@ -5,7 +5,7 @@ fixed form, an image line and a caption line below it::
 
     ![What the figure shows](plots/en-es.delta.png)
 
-    *What the figure shows* ([SVG](plots/en-es.delta.svg))
+    *What the figure shows* ([SVG](plots/en-es.delta.svg), [PDF](plots/en-es.delta.pdf))
 
 and :func:`parse_blocks` reads that form back (and the older ``([SVG](...))`` line), so a
 report embedded in another report keeps its figures where they were, with their captions.
@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 _IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)\s*$")
-_CAPTION = re.compile(r"^\*(?P<caption>.+?)\*(?:\s*\(\[SVG\]\((?P<svg>[^)\s]+)\)\))?\s*$")
+_CAPTION = re.compile(r"^\*(?P<caption>.+?)\*(?:\s*\(\[SVG\]\((?P<svg>[^)\s]+)\)"
+                      r"(?:,\s*\[PDF\]\((?P<pdf>[^)\s]+)\))?\))?\s*$")
 _OLD_SVG = re.compile(r"^\(\[SVG\]\((?P<svg>[^)\s]+)\)\)\s*$")
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<title>.*?)\s*#*\s*$")
 _NUMBER = re.compile(r"^[-+−]?(\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?%?$", re.IGNORECASE)
@@ -35,18 +36,21 @@ class Text:
 
 @dataclass(frozen=True)
 class Figure:
-    """An image with a caption that says what is plotted; ``svg`` is the vector copy."""
+    """An image with a caption that says what is plotted; ``svg`` and ``pdf`` are the
+    vector copies."""
 
     src: str
     caption: str
     svg: str | None = None
+    pdf: str | None = None
 
 
 Block = Text | Figure
 
 
 def figure_markdown(figure: Figure) -> str:
-    svg = f" ([SVG]({figure.svg}))" if figure.svg else ""
+    pdf = f", [PDF]({figure.pdf})" if figure.svg and figure.pdf else ""
+    svg = f" ([SVG]({figure.svg}){pdf})" if figure.svg else ""
     alt = figure.caption.replace("[", "(").replace("]", ")")
     return f"![{alt}]({figure.src})\n\n*{_caption_text(figure.caption)}*{svg}\n"
 
@@ -81,18 +85,19 @@ def parse_blocks(markdown: str) -> list[Block]:
         j = i + 1
         while j < len(lines) and not lines[j].strip():
             j += 1
-        caption, svg = image["alt"], None
+        caption, svg, pdf = image["alt"], None, None
         follow = _CAPTION.match(lines[j]) or _OLD_SVG.match(lines[j]) if j < len(lines) else None
         if follow is not None:
             caption = follow.groupdict().get("caption") or caption
             svg = follow["svg"]
+            pdf = follow.groupdict().get("pdf")
             i = j + 1
         else:
             i += 1
         if "\n".join(text).strip():
             blocks.append(Text("\n".join(text).strip("\n")))
         text = []
-        blocks.append(Figure(image["src"], caption.replace("\\*", "*"), svg))
+        blocks.append(Figure(image["src"], caption.replace("\\*", "*"), svg, pdf))
     if "\n".join(text).strip():
         blocks.append(Text("\n".join(text).strip("\n")))
     return blocks

@@ -221,17 +221,20 @@ def probe_inputs(config: ProbeConfig) -> list[Any]:
 
 
 def run_probes(
-    config: ProbeConfig, *, progress: bool = False, loaded: Mapping[str, LoadedModel] | None = None
+    config: ProbeConfig, *, progress: bool = False, loaded: Mapping[str, LoadedModel] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Probe every checkpoint of ``config`` and write the run directory ``config.out``.
 
     ``loaded`` may hand over already loaded models by checkpoint name (their specs must
     match the config). Returns the run directory, claimed first
-    (:func:`xladjust.outputs.claim_output`).
+    (:func:`xladjust.outputs.claim_output`); an earlier probe run there is replaced only
+    with ``overwrite`` (:func:`xladjust.outputs.judge_existing`; a probe run cannot resume).
     """
-    from xladjust.outputs import claim_output
+    from xladjust.outputs import claim_output, judge_existing
 
     with claim_output(config.out, command="probe", inputs=probe_inputs(config), legacy=LEGACY_OUTPUT):
+        judge_existing(Path(config.out), overwrite=overwrite, resume=None)
         return _run_probes(config, progress=progress, loaded=loaded)
 
 

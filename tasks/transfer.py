@@ -2,7 +2,8 @@
 
 Each (model, seed) run is a regular fine-tuning run under ``OUT/runs/NAME/seed-S``; a run
 that is already complete with the same resolved config is reused and an interrupted one
-continues from its last checkpoint, so an interrupted comparison resumes. Per language the table gives each model's primary metric as
+continues from its last checkpoint, so an interrupted comparison resumes (``--resume``) to
+the result an uninterrupted one gives. Per language the table gives each model's primary metric as
 mean ± std over seeds and, for every model against the first (the baseline), the
 difference of the seed-averaged metric with its paired-bootstrap 95% interval and
 paired-permutation p-value over test examples (per-example statistics averaged over
@@ -82,24 +83,47 @@ def _reusable(cfg: FinetuneConfig) -> bool:
     return all(stored.get(k) == v for k, v in result_keys(resolve_defaults(cfg)).items())
 
 
-def transfer(config: TransferConfig, hook_for: HookFor | None = None) -> dict[str, Any]:
+def transfer(config: TransferConfig, hook_for: HookFor | None = None, *, resume: bool = False,
+             overwrite: bool = False) -> dict[str, Any]:
     """Run every (model, seed), then write and return the comparison table.
 
     ``hook_for(finetune_config)``, if given, returns each run's ``on_step`` hook (see
     :func:`~xladjust.tasks.finetune.finetune`); a module-level function, so that runs in
-    worker processes can call it too."""
+    worker processes can call it too. An earlier comparison in ``config.out`` follows the
+    output rule (:func:`xladjust.outputs.judge_existing`): ``resume`` continues an
+    unfinished one in place (its finished (model, seed) runs with the same settings are
+    reused, an interrupted one continues from its last checkpoint); ``overwrite`` deletes
+    it, once every check has passed, and starts afresh."""
     from xladjust.errors import ConfigError
 
     problems = config.check()
     if problems:
         raise ConfigError(problems)
-    from xladjust.outputs import claim_output
+    from xladjust.outputs import claim_output, judge_existing
 
     inputs = [*config.models.values(), *config.finetune.train, config.finetune.dev, *config.finetune.test.values()]
     with claim_output(config.out, command="transfer", inputs=inputs, legacy=LEGACY_OUTPUT) as claim:
-        claim.mark()  # built in place: finished (model, seed) runs are reused by the next run
-        (Path(config.out) / COMPLETE_MARKER).unlink(missing_ok=True)  # complete again only at the end
+        out = Path(config.out)
+        if judge_existing(out, overwrite=overwrite, resume=resume) and overwrite:
+            _clear(out)
+        claim.mark()  # built in place: finished (model, seed) runs are reused by --resume
+        (out / COMPLETE_MARKER).unlink(missing_ok=True)  # complete again only at the end
         return _transfer(config, hook_for)
+
+
+def _clear(out: Path) -> None:
+    """Delete an earlier comparison's contents (``--overwrite``; its marker stays)."""
+    import shutil
+
+    from xladjust.outputs import MARKER_FILE
+
+    for path in out.iterdir():
+        if path.name == MARKER_FILE:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 # transfer runs written before the run-folder marker existed

@@ -100,18 +100,19 @@ def test_every_image_and_link_in_report_md_resolves(report):
         else:
             assert (report / href).exists(), href
     assert sum(h.endswith(".svg") for h in links) == len(images)  # every figure has its SVG
-    assert text.count("](figures/") == 2 * len(images)  # no plot repeated at the end
+    assert sum(h.endswith(".pdf") for h in links) == len(images)  # and its PDF
+    assert text.count("](figures/") == 3 * len(images)  # no plot repeated at the end
 
 
 def test_report_has_a_headline_table_joining_probes_and_transfer(report):
     text = (report / "report.md").read_text(encoding="utf-8")
     head = text.split("## Headline", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in head.splitlines() if line.startswith("| ")]
-    assert "nli accuracy ×100" in rows[0] and "mean Δ cosine" in rows[0]
+    assert "nli accuracy (%)" in rows[0] and "mean Δ cosine" in rows[0]
     split = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
     header, cells = split[0], {tuple(r[:2]): dict(zip(split[0], r, strict=True)) for r in split[1:]}
     assert [k for k in cells] == [(lang, c) for lang in ("en", "es", "de") for c in ("vanilla", "adjusted")]
-    delta, score = header[2], "nli accuracy ×100"
+    delta, score = header[2], "nli accuracy (%)"
     assert re.match(r"-?\d\.\d{3} \[", cells[("es", "adjusted")][delta])  # probe side joined
     assert re.match(r"\d+\.\d ± \d+\.\d \(2 seeds\)", cells[("es", "adjusted")][score])  # transfer side
     assert cells[("en", "vanilla")][delta] == "–" and "seeds" in cells[("en", "vanilla")][score]  # en: not probed

@@ -213,7 +213,8 @@ def test_cli_transfer_writes_comparison_and_resumes(tmp_path, tiny_checkpoints, 
     assert "| es | 30 |" in md and "Δ adjusted − vanilla" in md and "| p |" in md
     assert not (tmp_path / "cmp" / "runs" / "vanilla" / "seed-1" / "model.safetensors").exists()
     caplog.set_level("INFO", logger="xladjust.tasks.transfer")
-    code, _, err = run_cli(args, capsys)
+    (tmp_path / "cmp" / ".complete").unlink()  # as if interrupted while writing the table
+    code, _, err = run_cli([*args, "--resume"], capsys)
     assert code == 0, err
     assert sum("reusing the finished run" in r.message for r in caplog.records) == 4
 

@@ -212,6 +212,34 @@ def check_replaceable(out: Path, command: str, legacy: Legacy = (), *, file: boo
     return True
 
 
+def judge_existing(out: Path, *, overwrite: bool, resume: bool | None, flag: str = "--out") -> bool:
+    """The rule every command that writes a folder follows for an earlier run in ``out``
+    (already checked to be this command's by :func:`check_replaceable`): a complete run is
+    replaced only with ``--overwrite``; an unfinished one is continued with ``--resume``
+    (``resume=None``: the command cannot resume, so it is refused or replaced). Raises
+    OutputError (one line saying which flag to pass); returns whether ``out`` holds an
+    earlier run (anything besides the marker file)."""
+    from xladjust.io import is_complete
+
+    if resume and overwrite:
+        raise OutputError("--resume and --overwrite conflict: --resume continues the run in "
+                          f"{flag}, --overwrite replaces it; pass one of them")
+    occupied = out.is_dir() and any(p.name != MARKER_FILE for p in out.iterdir())
+    complete = occupied and is_complete(out)
+    if resume and complete:
+        raise OutputError(f"{out} holds a complete run; nothing to resume. Drop --resume, or pass "
+                          "--overwrite to run again")
+    if occupied and not resume and not overwrite:
+        if complete:
+            state = "a complete run"
+        elif resume is None:
+            state = "an unfinished run, which this command cannot resume"
+        else:
+            state = "an unfinished run (continue it with --resume)"
+        raise OutputError(f"{out} already holds {state}; pass --overwrite to replace it or choose another {flag}")
+    return occupied
+
+
 # ----------------------------------------------------------------------------- lock
 
 

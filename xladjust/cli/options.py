@@ -88,6 +88,19 @@ def bf16_option(what: str = "bfloat16 autocast") -> Callable[[Any], Any]:
                         help=f"{what}. [default: on where the device has fast bf16, as --precision auto]")
 
 
+def overwrite_option() -> Callable[[Any], Any]:
+    """``--overwrite``: the one flag that lets a command replace a complete run in --out
+    (:func:`xladjust.outputs.judge_existing`)."""
+    return click.option("--overwrite", is_flag=True, default=False,
+                        help="Replace an existing run in --out (without it, an earlier run there is refused).")
+
+
+def resume_option(what: str = "from its last checkpoint") -> Callable[[Any], Any]:
+    """``--resume``: continue the unfinished run in --out (commands that can)."""
+    return click.option("--resume", is_flag=True, default=False,
+                        help=f"Continue the interrupted run in --out {what}.")
+
+
 class SectionedHelp:
     """A command mixin whose help lists options under headings: ``sections(param)`` names
     the heading of each option (``None``: the plain "Options" list)."""

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from xladjust.cli import types as ct
-from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet
+from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet, overwrite_option
 from xladjust.errors import ConfigError
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
@@ -63,9 +63,10 @@ def _model_name(spec: str, taken: list[str]) -> str:
 @bf16_option("bfloat16 autocast for forward passes")
 @click.option("--device", default=None, help="torch device (default: CUDA if available, else CPU).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
+@overwrite_option()
 @click.pass_context
 def probe_command(ctx: click.Context, models: tuple[str, ...], bitexts: tuple[str, ...], tatoeba: Path | None,
-                  tatoeba_langs: tuple[str, ...], probes: tuple[str, ...], **options: Any) -> None:
+                  tatoeba_langs: tuple[str, ...], probes: tuple[str, ...], overwrite: bool, **options: Any) -> None:
     """Word distances, paired differences and retrieval for one or more checkpoints.
 
     Writes OUT/summary.json, OUT/triples.csv, OUT/plots/ and OUT/report.md.
@@ -89,7 +90,7 @@ def probe_command(ctx: click.Context, models: tuple[str, ...], bitexts: tuple[st
     if probes:
         data["probes"] = list(probes)
     config = build_config(ProbeConfig, data, where="probe options")
-    out = run_probes(config, progress=not is_quiet(ctx))
+    out = run_probes(config, progress=not is_quiet(ctx), overwrite=overwrite)
     _echo_summary(out)
 
 

@@ -20,6 +20,8 @@ from xladjust.cli.options import (
     deprecated_alias,
     example,
     is_quiet,
+    overwrite_option,
+    resume_option,
     threads_option,
 )
 from xladjust.errors import InputError
@@ -253,10 +255,12 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
               help="Bootstrap / permutation resamples.")
 @click.option("--keep-checkpoints/--no-keep-checkpoints", default=True, show_default=True,
               help="Keep every fine-tuned model (needed to probe them later).")
+@resume_option("(its finished fine-tuning runs are reused, an interrupted one continues from its last checkpoint)")
+@overwrite_option()
 @_finetune_options
 @click.pass_context
 def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, out: Path, n_resamples: int,
-                     keep_checkpoints: bool, **kw: Any) -> None:
+                     keep_checkpoints: bool, resume: bool, overwrite: bool, **kw: Any) -> None:
     """Fine-tune each checkpoint over seeds; compare them on every --test set."""
     from xladjust.config import build_config
     from xladjust.tasks.config import TransferConfig
@@ -269,6 +273,6 @@ def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, ou
     cfg = build_config(TransferConfig, data, where="transfer")
     from xladjust.probes.geometry import finetune_hook
 
-    table = transfer(cfg, hook_for=finetune_hook)
+    table = transfer(cfg, hook_for=finetune_hook, resume=resume, overwrite=overwrite)
     click.echo(comparison_markdown(table), nl=False)
     click.echo(f"comparison written to {out}/comparison.md and comparison.json")

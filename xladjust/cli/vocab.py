@@ -33,8 +33,10 @@ VOCABULARY: dict[str, str] = {
     "--to": "interpolate: checkpoint B.",
     "--out": "The output: a run directory (or a file for embed).",
     "--config": "A YAML config; options given on the command line override its keys.",
-    "--resume": "Continue an interrupted run in --out from its last checkpoint.",
-    "--overwrite": "Replace an existing run in --out.",
+    "--resume": "Continue the interrupted run in --out (from its last checkpoint; transfer also reuses "
+                "its finished runs); a complete run has nothing to resume.",
+    "--overwrite": "Replace an earlier run in --out; without it a complete run there is refused (exit 2), "
+                   "an unfinished one too unless --resume continues it.",
     "--json": "Also write the report as JSON to this file.",
     "--input": "embed: pre-tokenized text, one sentence per line.",
     # data

@@ -339,7 +339,7 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
         def run_probe() -> None:
             from xladjust.probes.run import run_probes
 
-            run_probes(probe_cfg, progress=progress)
+            run_probes(probe_cfg, progress=progress, overwrite=True)  # this stage is out of date
 
         stages.append(Stage("probe", probe_dir, probe_key, run_probe,
                             f"{' vs '.join(m.name for m in probe_cfg.models)} on {len(heldout_dirs)} held-out bitext(s)"))
@@ -358,7 +358,10 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
             from xladjust.probes.geometry import finetune_hook
             from xladjust.tasks.transfer import transfer
 
-            transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs), hook_for=finetune_hook)
+            # out of date or interrupted: its finished (model, seed) runs with unchanged settings are reused
+            (transfer_dir / COMPLETE_MARKER).unlink(missing_ok=True)
+            transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs), hook_for=finetune_hook,
+                     resume=True)
 
         stages.append(Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
                             f"{task}: {' vs '.join([*transfer_cfg.models, *transfer_cfg.per_language])}, "
@@ -454,7 +457,7 @@ def _probe_after_stage(cfg: PipelineConfig, transfer_cfg: Any, probe_cfg: Any, u
         from xladjust.probes.run import run_probes
 
         (directory / COMPLETE_MARKER).unlink(missing_ok=True)
-        run_probes(after_cfg, progress=progress)
+        run_probes(after_cfg, progress=progress, overwrite=True)
         write_cells(directory, after_cfg.out / TRIPLES_FILE, cells, tests, primary_layer=after_cfg.primary_layer,
                     n_resamples=after_cfg.bootstrap, seed=after_cfg.seed, bins=after_cfg.bins,
                     extra={"task": task, "trained_weights": _trained(transfer_cfg)})
@@ -476,7 +479,7 @@ def _report_stage(cfg: PipelineConfig, dirs: list[Path], keys: list[str]) -> Sta
     def run() -> None:
         from xladjust.report.gather import compare_runs
 
-        compare_runs(dirs, directory)
+        compare_runs(dirs, directory, overwrite=True)
 
     return Stage("report", directory, sha256_json({"runs": [str(d) for d in dirs], "upstream": keys}), run,
                  f"one report over {len(dirs)} runs")

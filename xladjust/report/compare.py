@@ -14,7 +14,6 @@ To add a section, write ``builder(runs, context) -> list[Section]`` and append i
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable, Sequence
@@ -50,6 +49,7 @@ class Context:
     work: Path
     final: Path
     labels: dict[Path, str] = field(default_factory=dict)
+    tables: list[Any] = field(default_factory=list)  # DataTables the sections registered
 
     def label(self, run: Any) -> str:
         if run.path not in self.labels:
@@ -70,15 +70,16 @@ class Context:
         """``path`` (inside ``work``) relative to the report folder."""
         return Path(path).relative_to(self.work).as_posix()
 
-    def adopt(self, run: Any, source: Path) -> str | None:
-        """Copy a run's file into the report's figures and return its link, or None
-        when the file does not exist."""
+    def adopt(self, run: Any, source: Path, folder: str = "figures") -> str | None:
+        """Copy a run's file into the report's ``folder`` (``figures``, or ``files`` for
+        tables and data) and return its link, or None when the file does not exist: the
+        report names no file outside its own folder."""
         source = Path(source)
         if not source.is_file():
             return None
         inside = source.resolve().relative_to(run.path.resolve()) if source.resolve().is_relative_to(
             run.path.resolve()) else Path(source.name)
-        target = self.work / "figures" / self.label(run) / "_".join(inside.parts)
+        target = self.work / folder / self.label(run) / "_".join(inside.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         return self.relative(target)
@@ -95,12 +96,27 @@ def _checkpoint_key(spec: Any) -> str:
     return str(path.resolve()) if path.exists() else text
 
 
+def weights_id(spec: Any, files_sha256: dict[str, str] | None = None) -> str:
+    """What a checkpoint is: the SHA-256 over its weight files' hashes (as a probe run
+    recorded them, else hashed now from a local folder), else its spec (a hub name)."""
+    from xladjust.io import sha256_file, sha256_json
+
+    hashes = sorted(v for k, v in (files_sha256 or {}).items() if k.endswith(".safetensors"))
+    folder = Path(str(spec))
+    if not hashes and folder.is_dir():
+        hashes = sorted(sha256_file(f) for f in folder.glob("*.safetensors"))
+    return f"sha256:{sha256_json(hashes)}" if hashes else f"spec:{_checkpoint_key(spec)}"
+
+
 def _probe_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (target language, checkpoint) of a probe run: the primary-layer figures."""
     bitexts = summary.get("inputs", {}).get("bitexts", [])
+    recorded = {m.get("name"): m.get("files_sha256") for m in summary.get("signature", {}).get("models", [])
+                if isinstance(m, dict)}
     rows = []
     for name, ckpt in summary.get("checkpoints", {}).items():
         results = ckpt.get("results", {})
+        identity = weights_id(ckpt.get("spec", name), recorded.get(name))
         for bitext in bitexts:
             found = results.get(bitext["name"], {})
             dist = (found.get("distances") or {}).get("metrics")
@@ -111,7 +127,7 @@ def _probe_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
             d = (dist or {}).get("by_layer", {}).get(str(layer), {}).get("cosine", {})
             rows.append({
                 "language": bitext.get("tgt_lang") or bitext["name"], "checkpoint": name,
-                "key": _checkpoint_key(ckpt.get("spec", name)), "layer": layer,
+                "key": identity, "layer": layer,
                 "mean_delta": d.get("mean_delta"), "ci": (d.get("mean_delta_ci_low"), d.get("mean_delta_ci_high")),
                 "p_at_1_csls": (words or {}).get("p_at_1_csls"),
                 "tatoeba": (sentences or {}).get("best_accuracy"),
@@ -121,13 +137,14 @@ def _probe_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _transfer_scores(summary: dict[str, Any]) -> tuple[str, dict[tuple[str, str], dict[str, Any]]]:
     """``(column name, {(language, checkpoint key): score entry})`` of a transfer run."""
-    column = f"{summary.get('task', 'task')} {summary.get('metric', '')} ×100".strip()
+    column = f"{summary.get('task', 'task')} {summary.get('metric', '')}".strip()
     models = summary.get("models", {})
     continual = summary.get("continual") or {}
+    identities = {name: weights_id(spec) for name, spec in models.items()}
     scores = {}
     for lang, entry in summary.get("languages", {}).items():
         for name, score in entry.get("scores", {}).items():
-            key = _checkpoint_key(models.get(name, name))
+            key = identities.get(name) or weights_id(name)
             if name in continual:  # same start as another arm, other training: its own row
                 key = f"{key} + continual learning ({name})"
             if (lang, key) in scores:  # two names for one spec: never one row for both
@@ -136,49 +153,118 @@ def _transfer_scores(summary: dict[str, Any]) -> tuple[str, dict[tuple[str, str]
     return column, scores
 
 
-def headline_section(runs: Sequence[Any], ctx: Context) -> list[Section]:
-    """Probe figures and transfer scores side by side, per language and checkpoint.
-
-    Checkpoints are joined by what they are (the model spec, a folder resolved to its
-    absolute path), so ``adjusted`` in the probe run and in the transfer run is one row
-    when both point at the same folder; a checkpoint found on one side only gets its row
-    too, with ``–`` where the other side has nothing."""
-    probes = [r for r in runs if r.kind == "probe"]
-    transfers = [r for r in runs if r.kind == "transfer"]
-    if not probes and not transfers:
-        return []
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for run in probes:
-        for row in _probe_rows(run.summary):
-            rows.setdefault((row["language"], row["key"]), {}).update(row)
-    columns = []
-    for run in transfers:
+def headline_rows(runs: Sequence[Any], ctx: Context) -> tuple[list[dict[str, Any]], list[str]]:
+    """The headline's rows and its transfer columns. Every row belongs to one probe run
+    (its label in ``runs``) and one checkpoint; rows of different runs are never merged. A
+    transfer score joins the probe row of the same language and the same weights when
+    exactly one such row exists and has no score in that column; otherwise it gets a row
+    of its own."""
+    rows: list[dict[str, Any]] = []
+    for run in (r for r in runs if r.kind == "probe"):
+        rows += [{**row, "runs": [ctx.label(run)]} for row in _probe_rows(run.summary)]
+    columns: list[str] = []
+    for run in (r for r in runs if r.kind == "transfer"):
         column, scores = _transfer_scores(run.summary)
-        names_by_key = {k: s["name"] for (_, k), s in scores.items()}
         if column in columns:
             column = f"{column} ({ctx.label(run)})"
         columns.append(column)
         for (lang, key), score in scores.items():
-            if not any(k == key for _, k in rows):  # not probed under this spec: join by name
-                key = next((k for (_, k), r in rows.items() if r.get("checkpoint") == names_by_key[key]), key)
-            row = rows.setdefault((lang, key), {"language": lang, "checkpoint": score["name"], "key": key})
-            seeds = len(score.get("per_seed", {}))
-            row[column] = f"{100 * score['mean']:.1f} ± {100 * score['std']:.1f} ({seeds} seeds)"
-    layers = sorted({str(r["layer"]) for r in rows.values() if r.get("layer") is not None})
-    header = ["language", "checkpoint", f"mean Δ cosine [95% CI] (layer {', '.join(layers) or '–'})",
-              "word P@1 CSLS", "Tatoeba best P@1", *columns]
-    body = []
-    order = list(dict.fromkeys(lang for lang, _ in rows))
-    for (lang, _), r in sorted(rows.items(), key=lambda item: (item[0][0] != "en", order.index(item[0][0]))):
-        delta = "–" if r.get("mean_delta") is None else f"{fmt(r['mean_delta'])} [{fmt(r['ci'][0])}, {fmt(r['ci'][1])}]"
-        body.append([lang, r["checkpoint"], delta, pct(r.get("p_at_1_csls")), pct(r.get("tatoeba")),
-                     *[r.get(c, "–") for c in columns]])
-    keep = [k for k in range(len(header)) if k < 2 or any(row[k] != "–" for row in body)]  # drop empty columns
-    header, body = [header[k] for k in keep], [[row[k] for k in keep] for row in body]
+            matches = [r for r in rows if r["language"] == lang and r["key"] == key]
+            if len(matches) == 1 and column not in matches[0]:
+                row = matches[0]
+                row["runs"].append(ctx.label(run))
+            else:
+                row = {"language": lang, "checkpoint": score["name"], "key": key, "runs": [ctx.label(run)]}
+                rows.append(row)
+            row[column] = score
+    order = list(dict.fromkeys(r["language"] for r in rows))
+    rows.sort(key=lambda r: (r["language"] != "en", order.index(r["language"])))
+    return rows, columns
+
+
+def _names_shown(rows: list[dict[str, Any]]) -> tuple[bool, dict[int, str]]:
+    """(whether the table needs a run column; each row's checkpoint cell): a run column
+    when a checkpoint name has rows from two runs in one language, the weights' short hash
+    beside a name that stands for different weights."""
+    seen: dict[tuple[str, str], int] = {}
+    identities: dict[str, set[str]] = {}
+    for r in rows:
+        seen[(r["language"], r["checkpoint"])] = seen.get((r["language"], r["checkpoint"]), 0) + 1
+        identities.setdefault(r["checkpoint"], set()).add(r["key"].split(" ")[0])
+    cells = {}
+    for k, r in enumerate(rows):
+        cell = r["checkpoint"]
+        if len(identities[r["checkpoint"]]) > 1:
+            kind, _, value = r["key"].split(" ")[0].partition(":")
+            cell += f" (`{value[:8]}`)" if kind == "sha256" else f" (`{value}`)"
+        cells[k] = cell
+    return any(n > 1 for n in seen.values()), cells
+
+
+def headline_section(runs: Sequence[Any], ctx: Context) -> list[Section]:
+    """Probe figures and transfer scores side by side, per language, run and checkpoint.
+
+    Checkpoints are joined by what they are (the hash of their weights, else the model
+    spec), so ``adjusted`` in the probe run and in the transfer run is one row when both
+    are the same weights; a checkpoint found on one side only gets its row too, with ``–``
+    where the other side has nothing. Figures of two runs never overwrite each other: a
+    probe run's rows are its own (see :func:`headline_rows`), the table gets a run column
+    when a checkpoint name has rows from two runs, and a name that stands for different
+    weights shows the weights' short hash. The table is registered for the CSV and LaTeX
+    copies with its raw numbers (percentages in percent)."""
+    from xladjust.report.tables import DataTable
+
+    rows, columns = headline_rows(runs, ctx)
+    if not rows:
+        return []
+    with_run, names = _names_shown(rows)
+    layers = sorted({str(r["layer"]) for r in rows if r.get("layer") is not None})
+    header = ["language", *(["run"] if with_run else []), "checkpoint",
+              f"mean Δ cosine [95% CI] (layer {', '.join(layers) or '–'})", "word P@1 CSLS (%)",
+              "Tatoeba best P@1 (%)", *[f"{c} (%)" for c in columns]]
+    raw_columns = ["language", "run", "checkpoint", "weights_sha256", "layer", "mean_delta_cosine",
+                   "mean_delta_ci_low", "mean_delta_ci_high", "word_p_at_1_csls_pct", "tatoeba_best_p_at_1_pct"]
+    for c in columns:
+        slug = re.sub(r"\W+", "_", c).strip("_")
+        raw_columns += [f"{slug}_mean_pct", f"{slug}_std_pct", f"{slug}_seeds"]
+    cells, raw = [], []
+    for k, r in enumerate(rows):
+        ci = r.get("ci") or (None, None)
+        delta = "–" if r.get("mean_delta") is None else f"{fmt(r['mean_delta'])} [{fmt(ci[0])}, {fmt(ci[1])}]"
+        scores = [r.get(c) for c in columns]
+        cells.append([r["language"], *([" + ".join(r["runs"])] if with_run else []), names[k], delta,
+                      _percent(r.get("p_at_1_csls")), _percent(r.get("tatoeba")),
+                      *["–" if s is None else f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} "
+                        f"({len(s.get('per_seed', {}))} seeds)" for s in scores]])
+        kind, _, value = r["key"].split(" ")[0].partition(":")
+        raw.append([r["language"], " + ".join(r["runs"]), r["checkpoint"], value if kind == "sha256" else None,
+                    r.get("layer"), r.get("mean_delta"), ci[0], ci[1], _scaled(r.get("p_at_1_csls")),
+                    _scaled(r.get("tatoeba"))])
+        for s in scores:
+            raw[-1] += [None, None, None] if s is None else [_scaled(s["mean"]), _scaled(s["std"]),
+                                                              len(s.get("per_seed", {}))]
+    keep = [k for k in range(len(header)) if header[k] in ("language", "run", "checkpoint")
+            or any(row[k] != "–" for row in cells)]  # drop empty columns
+    header, cells = [header[k] for k in keep], [[row[k] for k in keep] for row in cells]
+    ctx.tables.append(DataTable("headline", "Headline: probe figures and transfer scores per language, run "
+                                "and checkpoint", header, cells, raw_columns, raw))
     note = ("Probe figures at each probe run's primary layer: Δ = d(w,u) − d(w,r) (positive: the "
             "related word is closer), word retrieval P@1 with CSLS, the best layer's Tatoeba sentence "
-            "retrieval accuracy; transfer: the task metric ×100 as mean ± std over seeds.")
-    return [Section("Headline", [Text("\n".join([note, "", *table(header, body)]))])]
+            "retrieval accuracy; transfer: the task metric as mean ± std over seeds."
+            + (" Rows of different runs are never merged; *run* names the report section each row's "
+               "figures come from." if with_run else "")
+            + (" A checkpoint name that stands for different weights is followed by the first 8 characters "
+               "of its weights' SHA-256." if any(names[k] != r["checkpoint"] for k, r in enumerate(rows)) else ""))
+    return [Section("Headline", [Text("\n".join([note, "", *table(header, cells)]))])]
+
+
+def _percent(x: Any) -> str:
+    """A fraction as a percentage without the sign (the report states its units once)."""
+    return "–" if x is None or not isinstance(x, (int, float)) or x != x else f"{100 * x:.1f}"
+
+
+def _scaled(x: Any) -> float | None:
+    return None if x is None or not isinstance(x, (int, float)) or x != x else round(100 * float(x), 10)
 
 
 # ------------------------------------------------------------------- list of runs
@@ -212,16 +298,23 @@ def embed_run_text(run: Any, ctx: Context, markdown: str, *, drop_title: bool) -
     def figure(f: Figure) -> Figure:
         src = ctx.adopt(run, run.path / f.src) or f.src
         svg = ctx.adopt(run, run.path / f.svg) if f.svg else None
-        return Figure(src, f.caption, svg)
+        pdf = ctx.adopt(run, run.path / (f.pdf or Path(f.src).with_suffix(".pdf")))
+        return Figure(src, f.caption, svg, pdf)
 
     def links(md: str) -> str:
         def fix(m: re.Match[str]) -> str:
             target = m["target"]
-            if "://" in target or target.startswith(("#", "/", "mailto:")) or not (run.path / target).exists():
+            if "://" in target or target.startswith(("#", "/", "mailto:")):
                 return m[0]
-            return f"]({os.path.relpath((run.path / target).resolve(), ctx.final.resolve())})"
+            copied = ctx.adopt(run, run.path / target, "files")
+            return m[0] if copied is None else f"]({copied})"
 
-        return re.sub(r"\]\((?P<target>[^)\s]+)\)", fix, md)
+        def name(m: re.Match[str]) -> str:  # a file of the run named in the text: copied and linked
+            copied = ctx.adopt(run, run.path / m["name"], "files")
+            return m[0] if copied is None else f"[`{m['name']}`]({copied})"
+
+        md = re.sub(r"\]\((?P<target>[^)\s]+)\)", fix, md)
+        return re.sub(r"(?<!\[)`(?P<name>[\w.-]+\.[A-Za-z]{2,5})`", name, md)
 
     return map_blocks(parse_blocks(text), text=links, figure=figure)
 
@@ -273,18 +366,30 @@ def loss_history(run_dir: Path) -> tuple[list[int], list[float]]:
     return loss_curves(run_dir).get("loss", ([], []))
 
 
+REGULARIZER_TERMS = {"reg": "regularizer"}
+"""Logged loss terms drawn on their own axis (another scale than the alignment loss)."""
+
+
+def _figure_of(ctx: Context, files: list[Path], caption: str) -> Figure:
+    png, svg, pdf = (next(p for p in files if p.suffix == s) for s in (".png", ".svg", ".pdf"))
+    return Figure(ctx.relative(png), caption, ctx.relative(svg), ctx.relative(pdf))
+
+
 def _loss_figure(run: Any, ctx: Context, curves: dict[str, tuple[list[int], list[float]]], what: str,
                  lines: str | None = None) -> list[Block]:
     from xladjust.probes import plots
 
     curves = {k: v for k, v in curves.items() if v[0]}
     if not curves:
-        return [Text("*No loss was logged (no `metrics.jsonl` or training history).*")]
-    files = plots.step_curves(ctx.figure_stem(run, "loss"), curves, title=f"Training loss, {what}")
-    png, svg = (next(p for p in files if p.suffix == s) for s in (".png", ".svg"))
+        return [Text("*No loss was logged by this run (no per-step log or training history).*")]
+    right = {REGULARIZER_TERMS[k]: v for k, v in curves.items() if k in REGULARIZER_TERMS}
+    left = {k: v for k, v in curves.items() if k not in REGULARIZER_TERMS}
+    files = plots.step_curves(ctx.figure_stem(run, "loss"), left, title=f"Training loss, {what}", right=right,
+                              right_label="regularizer term")
     lines = lines if len(curves) > 1 and lines else "one line per run" if len(curves) > 1 else "one line"
-    return [Figure(ctx.relative(png), f"Training loss over optimizer steps, {what} ({lines}; each point is "
-                   "the mean loss since the previous logged step).", ctx.relative(svg))]
+    axis = "; the regularizer, on another scale, dashed against the right axis" if right else ""
+    return [_figure_of(ctx, files, f"Training loss over optimizer steps, {what} ({lines}{axis}; each point is "
+                       "the mean loss since the previous logged step).")]
 
 
 def _adjust_blocks(run: Any, ctx: Context) -> list[Block]:
@@ -340,8 +445,9 @@ def _generic_blocks(run: Any, ctx: Context) -> list[Block]:
             continue
         src = ctx.adopt(run, png)
         svg = ctx.adopt(run, png.with_suffix(".svg"))
+        pdf = ctx.adopt(run, png.with_suffix(".pdf"))
         if src is not None:
-            blocks.append(Figure(src, KNOWN_PLOTS.get(png.name, f"{png.stem} ({run.kind} run)"), svg))
+            blocks.append(Figure(src, KNOWN_PLOTS.get(png.name, f"{png.stem} ({run.kind} run)"), svg, pdf))
     if not blocks:
         scalars = [[k, str(v)] for k, v in run.summary.items() if isinstance(v, (str, int, float, bool))]
         blocks.append(Text("\n".join(table(["key", "value"], scalars)) if scalars else "*Nothing to show.*"))
@@ -389,13 +495,12 @@ def geometry_blocks(run: Any, ctx: Context) -> list[Block]:
         return []
     files = plots.step_curves(ctx.figure_stem(run, "geometry"), curves, title=f"Geometry during training, layer {layer}",
                               ylabel="cosine distance / P@1")
-    png, svg = (next(p for p in files if p.suffix == s) for s in (".png", ".svg"))
     n = len(next(iter(curves.values()))[0])
-    return [Figure(ctx.relative(png), f"Geometry of the encoder during training on a fixed held-out set of triples "
+    return [_figure_of(ctx, files, f"Geometry of the encoder during training on a fixed held-out set of triples "
                    f"(w, r, u), layer {layer}, at {n} probed optimizer steps: mean cosine distance d(w,r) of a word "
                    "to its aligned translation, d(w,u) to an unrelated word of the same translation, their "
                    "paired difference Δ = d(w,u) − d(w,r), and word-retrieval P@1 (CSLS, mean of both "
-                   "directions) over the held-out aligned words.", ctx.relative(svg))]
+                   "directions) over the held-out aligned words.")]
 
 
 RUN_BLOCKS: dict[str, Callable[[Any, Context], list[Block]]] = {

@@ -28,6 +28,9 @@ from xladjust.io import (
 from xladjust.probes.report_doc import Block, Text, blocks_markdown, table_of_contents
 
 TITLE = "xladjust comparison"
+UNITS = ("accuracies, P@1, F1 and other task metrics are percentages (0–100; a run's own table may write "
+         "them as 45.0% or as ×100); distances, Δ and their intervals are cosine distances 1 − cos (0–2); "
+         "p-values are probabilities (0–1).")
 TEXT_FILES = ("report.md", "table.md", "comparison.md")
 SUMMARY_FILES = ("summary.json", "comparison.json", "xladjust.json")  # probe/landscape, transfer, finetune/adjust
 
@@ -109,13 +112,15 @@ def signature_warnings(runs: list[RunInfo]) -> list[str]:
     return warnings
 
 
-def compare_runs(run_dirs: list[Path], out: Path) -> dict[str, Any]:
-    """Write ``out/report.md``, ``out/report.html``, ``out/figures/`` and ``out/summary.json``."""
-    from xladjust.outputs import claim_output, summary_kind
+def compare_runs(run_dirs: list[Path], out: Path, *, overwrite: bool = False) -> dict[str, Any]:
+    """Write ``out/report.md``, ``out/report.html``, ``out/figures/`` and ``out/summary.json``;
+    an earlier report in ``out`` is replaced only with ``overwrite``."""
+    from xladjust.outputs import claim_output, judge_existing, summary_kind
 
     if not run_dirs:
         raise InputError("no run directories given")
     with claim_output(out, command="compare", inputs=run_dirs, legacy=[summary_kind("compare")]):
+        judge_existing(Path(out), overwrite=overwrite, resume=None)
         return _compare_runs(run_dirs, out)
 
 
@@ -125,28 +130,34 @@ def _compare_runs(run_dirs: list[Path], out: Path) -> dict[str, Any]:
     summary = {"kind": "compare", "runs": [{"path": str(r.path), "kind": r.kind} for r in runs],
                "warnings": warnings}
     with atomic_dir(out) as tmp:
-        write_report(runs, warnings, tmp, Path(out))
+        _, tables = write_report(runs, warnings, tmp, Path(out))
+        summary["units"] = UNITS
+        summary["tables"] = tables
         write_json_atomic(tmp / "summary.json", summary)
         mark_complete(tmp)
     return summary
 
 
-def write_report(runs: list[RunInfo], warnings: list[str], work: Path, final: Path) -> list[Block]:
-    """Fill ``work`` (renamed to ``final`` afterwards) with the report; return its blocks."""
+def write_report(runs: list[RunInfo], warnings: list[str], work: Path, final: Path
+                 ) -> tuple[list[Block], list[dict[str, Any]]]:
+    """Fill ``work`` (renamed to ``final`` afterwards) with the report and its tables
+    (``tables/``: Markdown, CSV, LaTeX); return its blocks and the tables' entries."""
     from xladjust.report.compare import Context, build_sections
     from xladjust.report.html import render_html
+    from xladjust.report.tables import export_tables
 
-    sections = build_sections(runs, Context(work=work, final=final))
-    blocks = report_blocks(runs, warnings, sections)
+    ctx = Context(work=work, final=final)
+    sections = build_sections(runs, ctx)
+    blocks, tables = export_tables(report_blocks(runs, warnings, sections), work, ctx.tables)
     write_text_atomic(work / "report.md", blocks_markdown(blocks))
     write_text_atomic(work / "report.html", render_html(blocks, title=TITLE, base=work))
-    return blocks
+    return blocks, tables
 
 
 def report_blocks(runs: list[RunInfo], warnings: list[str], sections: list[Any]) -> list[Block]:
     """Title, warnings, table of contents, then every section with its heading."""
     kinds = ", ".join(f"{n} {k}" for k, n in Counter(r.kind for r in runs).items())
-    head = [f"# {TITLE}", "", f"{len(runs)} run(s): {kinds}."]
+    head = [f"# {TITLE}", "", f"{len(runs)} run(s): {kinds}.", "", f"*Units:* {UNITS}"]
     if warnings:
         head += ["", "> **Signature warnings** (results may not be comparable):", ">"]
         head += [f"> - {w}" for w in warnings]

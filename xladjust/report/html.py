@@ -114,7 +114,8 @@ class _Renderer:
         path = _resolve(figure.src, self.base)
         src = _data_uri(path) if path is not None else figure.src
         caption = self.md.renderInline(figure.caption)
-        svg = f' (<a href="{html.escape(figure.svg)}">SVG</a>)' if figure.svg else ""
+        pdf = f', <a href="{html.escape(figure.pdf)}">PDF</a>' if figure.svg and figure.pdf else ""
+        svg = f' (<a href="{html.escape(figure.svg)}">SVG</a>{pdf})' if figure.svg else ""
         return (f'<figure><img src="{html.escape(src)}" alt="{html.escape(figure.caption)}">'
                 f"<figcaption>{caption}{svg}</figcaption></figure>\n")
 
