@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.align.symmetrize import HEURISTICS, Heuristic
+from xladjust.names import name_problem
 from xladjust.training_loop import bf16_field
 
 # name -> "module:Class"; the registry of aligner backends (xladjust.align.backends);
@@ -335,8 +336,13 @@ def _coerce_paths(obj: Any, *names: str) -> None:
 
 
 def _check_langs(*langs: str) -> list[str]:
-    return [f"language code {lang!r} is not an ISO 639 code such as 'en' or 'es'"
-            for lang in langs if not _LANG.match(lang)]
+    problems = []
+    for lang in langs:  # a code becomes part of file names: the name rule holds too (its length)
+        if not _LANG.match(lang):
+            problems.append(f"language code {lang!r} is not an ISO 639 code such as 'en' or 'es'")
+        elif problem := name_problem(lang, "language code"):
+            problems.append(problem)
+    return problems
 
 
 def default_layer(num_layers: int) -> int:

@@ -18,12 +18,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xladjust.names import name_problem
 from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
 from xladjust.training_loop import bf16_field
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -82,14 +82,14 @@ class ProbeConfig:
             problems.append("no models: give at least one (--model NAME=SPEC)")
         names = [m.name for m in self.models]
         for name in names:
-            if not NAME_PATTERN.match(name):
-                problems.append(f"model name {name!r} must be letters, digits, '_', '.' or '-' (it names columns and files)")
+            if problem := name_problem(name, "model name"):
+                problems.append(problem)
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"model name {name!r} is used twice; give each checkpoint its own name")
         bitext_names = [b.name for b in self.bitexts if b.name is not None]
         for name in bitext_names:
-            if not NAME_PATTERN.match(name):
-                problems.append(f"bitext name {name!r} must be letters, digits, '_', '.' or '-'")
+            if problem := name_problem(name, "bitext name"):
+                problems.append(problem)
         for lang in self.tatoeba_langs:
             if not LANG_PATTERN.match(lang):
                 problems.append(f"Tatoeba language {lang!r} is not an ISO 639-1 code such as 'es'")

@@ -8,16 +8,14 @@ Fields left ``None`` take the task's default (see :mod:`xladjust.tasks.registry`
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from xladjust.names import name_problem
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
 from xladjust.training_loop import bf16_field
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "cpu", "checkpoint_every", "resume",
                     "probe_every", "probe_bitext")
@@ -177,8 +175,8 @@ class FinetuneConfig:
         if self.dev:
             sources["dev"] = self.dev
         for lang, src in self.test.items():
-            if not _NAME.match(lang):
-                problems.append(f"test: bad language name {lang!r} (letters, digits, '.', '_', '-')")
+            if problem := name_problem(lang, "test: language"):
+                problems.append(problem)
             sources[f"test[{lang}]"] = src
         problems.extend(missing_sources(sources))
         for name in ("max_train_examples", "max_dev_examples", "max_test_examples", "max_steps",
@@ -267,9 +265,10 @@ class TransferConfig:
                 problems.append(f"continual: {name!r} is not one of the models ({', '.join(self.models)})")
             problems.extend(f"continual[{name}]: {p}" for p in cont.check())
         for name, specs in self.per_language.items():
-            if name in self.models or not _NAME.match(name):
-                problems.append(f"per_language: bad arm name {name!r} (letters, digits, '.', '_', '-'; "
-                                "not one of the models)")
+            if problem := name_problem(name, "per_language: arm name"):
+                problems.append(problem)
+            elif name in self.models:
+                problems.append(f"per_language: arm name {name!r} is also one of the models; choose another")
             for lang in specs:
                 if lang not in self.finetune.test:
                     problems.append(f"per_language[{name}]: {lang!r} has no test set "
@@ -279,8 +278,8 @@ class TransferConfig:
         if not self.models:
             problems.append("models: give at least one NAME=SPEC")
         for name in self.models:
-            if not _NAME.match(name):
-                problems.append(f"models: bad name {name!r} (letters, digits, '.', '_', '-')")
+            if problem := name_problem(name, "models: name"):
+                problems.append(problem)
         if not self.seeds:
             problems.append("seeds: give at least one seed")
         if len(set(self.seeds)) != len(self.seeds):

@@ -147,8 +147,10 @@ def load_task_model(path: str | Path, *, device: str | None = None, **overrides:
     import torch
 
     from xladjust.models import default_device, load_config, load_pretrained, load_tokenizer
+    from xladjust.outputs import check_complete_run
 
     directory = Path(path)
+    check_complete_run(directory, "checkpoint")
     task, options_data = read_task_meta(directory)
     if not (directory / "config.json").is_file():
         raise ModelError(f"{directory} holds results only (saved without --save-model); no model to load")

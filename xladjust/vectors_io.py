@@ -13,6 +13,7 @@ from xladjust.finite import check_finite_array
 from xladjust.io import (
     disk_full_names,
     iter_text_lines,
+    real_path,
     replace_files,
     temporary_beside,
     write_json_atomic,
@@ -28,8 +29,10 @@ def read_pretokenized(path: str | Path) -> list[list[str]]:
 
 
 def index_path(out: Path) -> Path:
-    """The index written beside word vectors ``out``."""
-    return out.with_name(out.name + ".index.json")
+    """The index written beside word vectors ``out`` (beside the file a symlink points to,
+    which is the file written)."""
+    real = real_path(out)
+    return real.with_name(real.name + ".index.json")
 
 
 def write_word_vectors(out: Path, emb: WordEmbeddings, sentences: list[list[str]], meta: dict[str, Any]) -> Path:

@@ -322,30 +322,56 @@ def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Pa
     xladjust align evaluate --gold-text en-fr.src-tgt --gold en-fr.gold \\
         --extra-src train.en --extra-tgt train.fr --src-lang en --tgt-lang fr --aligner eflomal
     """
-    from xladjust.align.evaluate import evaluate_aligner, evaluate_predictions
-    from xladjust.config import build_config
-    from xladjust.io import write_json_atomic
+    from xladjust.config import build_config, config_to_dict
+    from xladjust.outputs import leaf_strings
 
     if predicted is not None:
         if kwargs["gold_text"] is None or kwargs["gold"] is None:
             raise click.UsageError("--predicted needs --gold-text and --gold")
-        from xladjust.align.gold import GoldDrops
-
-        one_indexed = kwargs["one_indexed"] is not False
-        drops = GoldDrops()
-        scores = evaluate_predictions(predicted, Path(kwargs["gold_text"]), Path(kwargs["gold"]), one_indexed,
-                                      bool(kwargs["drop_invalid_gold"]), kwargs["split"] or "all", drops)
-        if drops.total:
-            click.echo(f"gold: {drops.describe()}")
-        click.echo(_score_table({str(predicted): scores}, str(predicted)))
-        if json_out is not None:
-            write_json_atomic(json_out, {"predicted": str(predicted), "scores": scores.to_dict(),
-                                         "dropped_gold_links": drops.to_dict()})
+        with _json_claim(json_out, "align evaluate", [predicted, kwargs["gold_text"], kwargs["gold"]]):
+            _score_predicted(predicted, json_out, kwargs)
         return
     data = _config_data(config_file, "align-evaluate")
     _apply(data, kwargs, EVAL_KEYS)
     _apply(data, kwargs, ALIGNER_KEYS)
     config = build_config(EvaluateConfig, data, where=str(config_file) if config_file else "evaluate options")
+    with _json_claim(json_out, "align evaluate", [config_file, *leaf_strings(config_to_dict(config))]):
+        _evaluate(ctx, config, json_out)
+
+
+def _json_claim(json_out: Path | None, command: str, inputs: list[Any]) -> Any:
+    """The claim on a ``--json`` report file (:func:`xladjust.outputs.claim_output`): not
+    an input, not inside a run folder; nothing when no report file is asked for."""
+    import contextlib
+
+    from xladjust.outputs import claim_output
+
+    if json_out is None:
+        return contextlib.nullcontext()
+    return claim_output(json_out, command=command, inputs=inputs, file=True, flag="--json")
+
+
+def _score_predicted(predicted: Path, json_out: Path | None, kwargs: dict[str, Any]) -> None:
+    from xladjust.align.evaluate import evaluate_predictions
+    from xladjust.align.gold import GoldDrops
+    from xladjust.io import write_json_atomic
+
+    one_indexed = kwargs["one_indexed"] is not False
+    drops = GoldDrops()
+    scores = evaluate_predictions(predicted, Path(kwargs["gold_text"]), Path(kwargs["gold"]), one_indexed,
+                                  bool(kwargs["drop_invalid_gold"]), kwargs["split"] or "all", drops)
+    if drops.total:
+        click.echo(f"gold: {drops.describe()}")
+    click.echo(_score_table({str(predicted): scores}, str(predicted)))
+    if json_out is not None:
+        write_json_atomic(json_out, {"predicted": str(predicted), "scores": scores.to_dict(),
+                                     "dropped_gold_links": drops.to_dict()})
+
+
+def _evaluate(ctx: click.Context, config: Any, json_out: Path | None) -> None:
+    from xladjust.align.evaluate import evaluate_aligner
+    from xladjust.io import write_json_atomic
+
     report = evaluate_aligner(config, progress=not is_quiet(ctx))
     sym = report.aligner.get("symmetrization", {})
     click.echo(f"aligner {report.aligner['name']}"
@@ -415,8 +441,7 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool,
     """
     import dataclasses
 
-    from xladjust.align.tune import GoldSet, TuneConfig, tune_extraction
-    from xladjust.io import write_json_atomic
+    from xladjust.align.tune import GoldSet, TuneConfig
 
     emb = {k: v for k, v in {"model": model, "pooling": pooling, "batch_size": batch_size,
                              "threads": torch_threads}.items() if v is not None}
@@ -428,6 +453,14 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool,
             if v is not None}
     config = TuneConfig(tuple(GoldSet(*g) for g in gold_sets), dataclasses.replace(EmbeddingOptions(), **emb),
                         one_indexed=one_indexed, drop_invalid_gold=drop_invalid_gold, **grid)
+    with _json_claim(json_out, "align tune", [path for g in gold_sets for path in g[1:]] + [config.embedding.model]):
+        _tune(config, json_out)
+
+
+def _tune(config: Any, json_out: Path | None) -> None:
+    from xladjust.align.tune import tune_extraction
+    from xladjust.io import write_json_atomic
+
     report = tune_extraction(config)
     names = [g.name for g in config.gold_sets]
     sizes = ", ".join(f"{n}: {report.sizes[n]['dev']} dev / {report.sizes[n]['test']} test" for n in names)

@@ -25,6 +25,7 @@ from xladjust.cli.options import (
     threads_option,
 )
 from xladjust.errors import InputError
+from xladjust.names import check_name
 from xladjust.tasks.continual import objective_names
 from xladjust.tasks.registry import task_names
 
@@ -63,6 +64,7 @@ def parse_pairs(values: tuple[str, ...], what: str, form: str = "NAME=VALUE",
         name, sep, rest = value.partition("=")
         if not sep or not name.strip() or not rest.strip():
             raise InputError(f"bad {what} {value!r}; use {form}, e.g. {example}")
+        check_name(name.strip(), f"{what} {value!r}: the name")
         if name.strip() in out:
             raise InputError(f"{what} {name.strip()!r} is given twice")
         out[name.strip()] = rest.strip()

@@ -11,9 +11,9 @@ Relative paths in the file are taken relative to the current directory.
 from __future__ import annotations
 
 import logging
-import re
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,11 +24,13 @@ from xladjust.io import (
     COMPLETE_MARKER,
     is_complete,
     read_json,
+    real_path,
     sha256_file,
     sha256_json,
     write_json_atomic,
 )
 from xladjust.models import OFFLINE_SPEC
+from xladjust.names import name_problem
 from xladjust.pipeline.inputs import (
     InputReport,
     check_finetune_inputs,
@@ -58,7 +60,7 @@ class LanguagePair:
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.src_lang}-{self.tgt_lang}"
+        return self.name if self.name is not None else f"{self.src_lang}-{self.tgt_lang}"
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,14 @@ class PipelineConfig:
             problems.append("pairs: give at least one language pair (or a landscape section)")
         for label in sorted({x for x in labels if labels.count(x) > 1}):
             problems.append(f"pairs: {label!r} appears twice; give each pair its own name")
+        for pair in self.pairs:
+            if problem := name_problem(pair.label, "pairs: name"):
+                problems.append(problem)
         for name in self.adjust_variants:
-            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name) or name == "continual":
-                problems.append(f"adjust_variants: bad name {name!r} (letters, digits, '.', '_', '-'; not 'continual')")
+            if problem := name_problem(name, "adjust_variants: name"):
+                problems.append(problem)
+            elif name == "continual":
+                problems.append("adjust_variants: 'continual' names the continual arm; choose another name")
         if self.adjust_per_language:
             for name in set(self.adjust_variants) & set(labels):
                 problems.append(f"adjust_variants: {name!r} is also a language pair's name; with "
@@ -176,6 +183,8 @@ def _landscape_problems(cfg: PipelineConfig) -> list[str]:
     if land.dev is not None and land.dev in (land.source_train, land.target_train):
         problems.append(f"landscape.dev: {land.dev} is a training file; selecting on it is not model selection "
                         "(give another file, or finetune.dev_split with dev_split_parallel)")
+    problems += [p for lang in land.eval if (p := name_problem(lang, "landscape.eval: language"))]
+    problems += [p for name in land.probe_bitexts if (p := name_problem(name, "landscape.probe_bitexts: name"))]
     for name, path in land.probe_bitexts.items():
         if not (Path(path) / "pairs.jsonl").is_file():
             problems.append(f"landscape.probe_bitexts[{name}]: {path} is not an aligned corpus (no pairs.jsonl)")
@@ -296,6 +305,48 @@ def _input_hashes(spec: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+# config keys that name what a stage writes, not what it reads
+_WRITTEN_KEYS = ("out", "work_dir")
+
+
+def _reads(cfg: PipelineConfig, *configs: Any) -> dict[str, str]:
+    """Content hashes of every local file or folder that the stage configs name outside the
+    pipeline's folder: data files, model checkpoints (their weights), aligned corpora and
+    Tatoeba files given as inputs. Each stage's key includes them, so a changed input
+    reruns the stages that read it and only those; what the pipeline writes itself is
+    covered by the key of the stage that writes it."""
+    from xladjust.resume import content_hashes
+
+    root = real_path(cfg.out)
+    found: dict[str, str] = {}
+    for key, value in _named_strings(configs):
+        if not value.strip():
+            continue  # an empty string is no path (Path("") would be the working folder)
+        path = Path(os.path.expanduser(value))
+        candidates = [path] if os.path.exists(path) else []
+        if key == "tatoeba" and not candidates:  # a prefix: PREFIX.XX-en.XX files
+            candidates = sorted(path.parent.glob(f"{path.name}.*")) if path.parent.is_dir() else []
+        for candidate in candidates:
+            real = real_path(candidate)
+            if not real.is_relative_to(root) and not root.is_relative_to(real):  # not in or around the output
+                found[str(candidate)] = str(real)
+    return content_hashes(found)
+
+
+def _named_strings(data: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(the innermost key, value) for every string in nested dicts and lists, except under
+    the keys of :data:`_WRITTEN_KEYS`."""
+    if isinstance(data, str):
+        yield key, data
+    elif isinstance(data, dict):
+        for name, value in data.items():
+            if name not in _WRITTEN_KEYS:
+                yield from _named_strings(value, str(name))
+    elif isinstance(data, (list, tuple)):
+        for value in data:
+            yield from _named_strings(value, key)
+
+
 def plan(cfg: PipelineConfig, *, progress: bool = True) -> list[Stage]:
     """The stages to run, in order, each with its key."""
     stages: list[Stage] = []
@@ -334,7 +385,8 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
     if cfg.probe is not None:
         probe_dir = cfg.out / "probe"
         probe_cfg = probe_config(cfg, adjust_dir, heldout_dirs, probe_dir)
-        probe_key = sha256_json({"config": _plain(probe_cfg), "upstream": [adjust_key, *align_keys]})
+        probe_key = sha256_json({"config": _plain(probe_cfg), "upstream": [adjust_key, *align_keys],
+                                 "reads": _reads(cfg, _plain(probe_cfg))})
 
         def run_probe() -> None:
             from xladjust.probes.run import run_probes
@@ -352,7 +404,8 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
         # the continual arm's corpora are written by the align stages: named at run time
         transfer_cfg = transfer_config(cfg, spec, adjust_dir, transfer_dir)
         upstream = [adjust_key, *([str(d) for d in train_dirs] + align_keys if transfer_cfg.continual else [])]
-        transfer_key = sha256_json({"config": _plain(transfer_cfg), "upstream": upstream})
+        transfer_key = sha256_json({"config": _plain(transfer_cfg), "upstream": upstream,
+                                    "reads": _reads(cfg, _plain(transfer_cfg))})
 
         def run_transfer(spec: dict[str, Any] = spec, transfer_dir: Path = transfer_dir) -> None:
             from xladjust.probes.geometry import finetune_hook
@@ -409,7 +462,8 @@ def _verdicts_stage(cfg: PipelineConfig, claims: Path, keys: list[str]) -> Stage
 def _adjust_stage(cfg: PipelineConfig, name: str, directory: Path, train_dirs: list[Path], align_keys: list[str],
                   progress: bool, **variant: Any) -> Stage:
     adjust_cfg = adjust_config(cfg, train_dirs, directory, progress=progress, **variant)
-    key = sha256_json({"config": _controlled(adjust_cfg), "upstream": align_keys})
+    key = sha256_json({"config": _controlled(adjust_cfg), "upstream": align_keys,
+                       "reads": _reads(cfg, _plain(adjust_cfg))})
 
     def run() -> None:
         from xladjust.adjust.run import adjust
@@ -449,7 +503,8 @@ def _probe_after_stage(cfg: PipelineConfig, transfer_cfg: Any, probe_cfg: Any, u
         tests += [("vanilla", arm), (arm, f"{arm}+{task}"), (f"vanilla+{task}", f"{arm}+{task}")]
     if CONTINUAL_ARM in transfer_cfg.models:
         tests.append((f"adjusted+{task}", f"{CONTINUAL_ARM}+{task}"))
-    key = sha256_json({"config": _plain(after_cfg), "cells": cells, "tests": tests, "upstream": upstream})
+    key = sha256_json({"config": _plain(after_cfg), "cells": cells, "tests": tests, "upstream": upstream,
+                       "reads": _reads(cfg, _plain(after_cfg))})
 
     def run() -> None:
         from xladjust.probes.cells import write_cells
@@ -493,7 +548,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
     keys = {}
     for name, bilingual in (("monolingual", False), ("bilingual", True)):
         ft = landscape_finetune(cfg, land, bilingual=bilingual, out=root / name)
-        keys[name] = sha256_json({"config": _plain(ft), "inputs": _input_hashes({"src": ft.train[0]})})
+        keys[name] = sha256_json({"config": _plain(ft), "reads": _reads(cfg, _plain(ft))})
 
         def run_ft(ft: Any = ft) -> None:
             from xladjust.probes.geometry import finetune_hook
@@ -512,6 +567,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
 
     alphas, radii = parse_alphas(land.alphas), parse_radii(land.radii)
     interp_key = sha256_json({"alphas": alphas, "eval": land.eval, "n": land.max_eval_examples,
+                              "reads": _reads(cfg, land.eval, land.probe_bitexts),
                               "upstream": [keys["monolingual"], keys["bilingual"]],
                               **({"probe_bitexts": land.probe_bitexts} if land.probe_bitexts else {})})
 
@@ -524,6 +580,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
     stages.append(Stage("interpolate", root / "interpolate", interp_key, run_interp,
                         f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.eval)}"))
     flat_key = sha256_json({"radii": radii, "directions": land.directions, "seed": cfg.seed, "eval": land.eval,
+                            "reads": _reads(cfg, land.eval),
                             "n": land.max_eval_examples, "upstream": [keys["monolingual"]]})
 
     def run_flat() -> None:
@@ -541,7 +598,8 @@ def _align_stage(cfg: PipelineConfig, pair: LanguagePair, progress: bool) -> Sta
     directory = cfg.out / f"align-{pair.label}"
     train_cfg = align_config(cfg, pair, directory / "joint")
     hashes = {"train": _input_hashes(pair.train), "heldout": _input_hashes(pair.heldout or {})}
-    key = sha256_json({"config": _plain(train_cfg), "heldout": pair.heldout, "inputs": hashes})
+    key = sha256_json({"config": _plain(train_cfg), "heldout": pair.heldout, "inputs": hashes,
+                       "reads": _reads(cfg, _plain(train_cfg))})
 
     def run() -> None:
         _run_align(cfg, pair, directory, progress)
