@@ -21,7 +21,7 @@ from xladjust.adjust.config import (
 )
 from xladjust.adjust.objectives import OBJECTIVES
 from xladjust.cli_options import deprecated_alias, example
-from xladjust.config import build_config, load_yaml
+from xladjust.config import build_config, load_yaml, parse_yaml
 from xladjust.errors import ConfigError
 from xladjust.pooling import Pooling
 
@@ -167,7 +167,10 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = parse_yaml(value, f"--option {key.strip()}")
+        except yaml.YAMLError:
+            raise click.BadParameter(f"{item!r}: the value is not a YAML value", param_hint="--option") from None
     return out
 
 
