@@ -131,8 +131,11 @@ class EmbeddingOptions:
 
     def check(self) -> list[str]:
         from xladjust.align.similarity import METHODS
+        from xladjust.models import device_name_problem
 
         problems = []
+        if (device_problem := device_name_problem(self.device)) is not None:
+            problems.append(device_problem)
         if self.method not in METHODS:
             problems.append(f"embedding.method {self.method!r} is not one of: {', '.join(METHODS)}")
         elif self.threshold is not None and not METHODS[self.method].probabilistic:

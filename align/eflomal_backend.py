@@ -107,8 +107,11 @@ class EflomalBackend:
 
         forward, reverse = work / "forward.pharaoh", work / "reverse.pharaoh"
         shim = self.shim()
-        log.info("eflomal: aligning %d pairs in both directions (%s)", bitext.n_pairs,
-                 f"seed {self.seed}" if shim.available else f"unseeded: {shim.reason}")
+        if shim.available:
+            log.info("eflomal: aligning %d pairs in both directions (seed %d)", bitext.n_pairs, self.seed)
+        else:
+            log.warning("eflomal: aligning %d pairs unseeded, so reruns differ and the manifest says "
+                        "deterministic: false: %s", bitext.n_pairs, shim.reason)
         run_eflomal(self.options, bitext, forward, reverse, quiet=not progress, env=shim.env(self.seed))
         for path, direction in ((forward, "forward"), (reverse, "reverse")):
             n = count_lines(path) if path.exists() else 0

@@ -14,8 +14,13 @@ and seed:
   after the other in a fixed order (samplers that run at once update shared counts in an
   order that varies, measured: different links on every run).
 
-Without a C compiler (or on a system without ``LD_PRELOAD``) eflomal runs unseeded and the
-manifest says so (``deterministic: false`` with the reason).
+The claim is checked before it is made: the library is named by its source and the
+machine's architecture (a home shared by machines of two kinds keeps one of each), its
+SHA-256 is recorded beside it when it is built and compared before each use (a truncated
+or replaced file is rebuilt), and a short child process run with it preloaded must read
+the seed's own bytes from ``/dev/urandom``. Where any step fails (no C compiler, no
+``LD_PRELOAD``, an unusable cache, a library that does not load) eflomal runs unseeded
+and the manifest says so (``deterministic: false`` with the reason).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -93,8 +99,8 @@ def _compiler() -> str | None:
 
 
 def seed_shim(cache: Path | None = None) -> SeedShim:
-    """The compiled preload library (built on first use into the cache), or the reason
-    there is none."""
+    """The compiled preload library (built on first use into the cache), checked against
+    its recorded hash and verified to seed a child process, or the reason there is none."""
     if not sys.platform.startswith("linux"):
         return SeedShim(None, f"seeding eflomal needs LD_PRELOAD (Linux); this is {sys.platform}")
     if cache is None:
@@ -102,9 +108,96 @@ def seed_shim(cache: Path | None = None) -> SeedShim:
 
         cache = cache_dir()
     digest = hashlib.sha256(_SOURCE.encode()).hexdigest()[:16]
-    library = cache / "eflomal-seed" / f"seed-{digest}.so"
+    library = cache / "eflomal-seed" / f"seed-{digest}-{platform.machine() or 'unknown'}.so"
     if library.is_file():
-        return SeedShim(library)
+        problem = _recorded_hash_problem(library)
+        if problem is None:
+            shim = _verified(library)
+            if shim.available or _compiler() is None:
+                return shim
+            problem = "does not seed a test process"
+        log.info("the eflomal seeding library %s %s; building it again", library, problem)
+        shim = _build(library)
+        if not shim.available:
+            return SeedShim(None, f"the cached eflomal seeding library {library} {problem}, and {shim.reason}")
+        return _verified(library)
+    shim = _build(library)
+    return _verified(library) if shim.available else shim
+
+
+def _hash_record(library: Path) -> Path:
+    return library.with_name(library.name + ".sha256")
+
+
+def _recorded_hash_problem(library: Path) -> str | None:
+    """None when ``library`` has the SHA-256 recorded when it was built, else what is wrong."""
+    from xladjust.io import sha256_file
+
+    try:
+        recorded = _hash_record(library).read_text(encoding="ascii").strip()
+        actual = sha256_file(library)
+    except (OSError, UnicodeDecodeError):
+        return "has no readable hash record"
+    return None if recorded == actual else "differs from the hash recorded when it was built (truncated or replaced?)"
+
+
+def expected_bytes(seed: int, thread: int = 0, n: int = 8) -> bytes:
+    """The first ``n`` bytes the library serves thread ``thread`` for ``seed`` (the same
+    splitmix64 stream as its C source), to check that a preloaded run gets them."""
+    mask = (1 << 64) - 1
+    golden = 0x9E3779B97F4A7C15
+    x = (seed * golden + thread + 1) & mask
+    out = b""
+    while len(out) < n:
+        x = (x + golden) & mask
+        z = x
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        z ^= z >> 31
+        out += z.to_bytes(8, "little")
+    return out[:n]
+
+
+_PROBE = """
+import ctypes, sys
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.fread.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+f = libc.fopen(b"/dev/urandom", b"rb")
+buf = ctypes.create_string_buffer(8)
+n = libc.fread(buf, 1, 8, f) if f else 0
+sys.stdout.write(buf.raw[:n].hex())
+"""
+_VERIFY_SEED = 12345
+_VERIFIED: dict[str, SeedShim] = {}
+
+
+def _verified(library: Path) -> SeedShim:
+    """``library`` when a child process that preloads it reads the seed's bytes from
+    ``/dev/urandom`` (the way eflomal does), else the reason it does not. Checked once per
+    library file and process."""
+    key = f"{library}:{library.stat().st_mtime_ns}"
+    if key in _VERIFIED:
+        return _VERIFIED[key]
+    shim = SeedShim(library)
+    env = {**os.environ, **shim.env(_VERIFY_SEED), "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+        got, stderr = done.stdout.strip(), done.stderr
+    except (OSError, subprocess.SubprocessError) as exc:
+        got, stderr = "", str(exc)
+    if got != expected_bytes(_VERIFY_SEED).hex():
+        why = " | ".join(line.strip() for line in stderr.strip().splitlines()[-2:] if line.strip())
+        shim = SeedShim(None, f"the eflomal seeding library {library} did not seed a test process"
+                              + (f" ({why})" if why else " (another architecture, or LD_PRELOAD ignored?)"))
+    _VERIFIED[key] = shim
+    return shim
+
+
+def _build(library: Path) -> SeedShim:
+    """Compile the library into ``library`` and record its hash, or say why not."""
     cc = _compiler()
     if cc is None:
         return SeedShim(None, "no C compiler (cc, gcc or clang) to build the seeding library; "
@@ -119,11 +212,17 @@ def seed_shim(cache: Path | None = None) -> SeedShim:
         if done.returncode != 0:
             tail = " | ".join(done.stderr.strip().splitlines()[-3:])
             return SeedShim(None, f"building the eflomal seeding library with {cc} failed: {tail}")
+        from xladjust.io import sha256_file
+
+        record = _hash_record(library)
+        record_partial = record.with_suffix(f".{os.getpid()}.tmp")
+        record_partial.write_text(sha256_file(partial) + "\n", encoding="ascii")
         os.replace(partial, library)
+        os.replace(record_partial, record)
     except OSError as exc:
         return SeedShim(None, f"cannot build the eflomal seeding library in {library.parent} ({exc.strerror})")
     finally:
-        for path in (source, partial):
+        for path in (source, partial, _hash_record(library).with_suffix(f".{os.getpid()}.tmp")):
             with contextlib.suppress(OSError):
                 path.unlink()
     log.info("built the eflomal seeding library %s", library)

@@ -213,17 +213,19 @@ def evaluate_predictions(predicted: Path, gold_text: Path, gold: Path, one_index
 
         check_aligned_corpus(predicted)
         rows = []
-        for k, pair in enumerate(islice(iter_pairs(predicted), len(pairs))):
-            if (pair.src, pair.tgt) != (pairs[k].src, pairs[k].tgt):
+        for k, pair in enumerate(islice(iter_pairs(predicted), len(pairs) + 1)):
+            if k < len(pairs) and (pair.src, pair.tgt) != (pairs[k].src, pairs[k].tgt):
                 raise InputError(f"{predicted}: pair {k + 1} has other words than gold sentence {k + 1}; "
                                  "align the gold text itself (xladjust align --bitext GOLD_TEXT --no-tokenize)")
             rows.append(pair.links)
     elif predicted.is_file():
-        rows = _head(predicted, len(pairs), "")
+        rows = _head(predicted, len(pairs) + 1, "")
     else:
         raise InputError(f"predicted alignments {predicted} do not exist")
     if len(rows) != len(pairs):
-        raise InputError(f"{predicted} has {len(rows)} alignments for {len(pairs)} gold sentences")
+        count = f"more than {len(pairs)}" if len(rows) > len(pairs) else str(len(rows))
+        raise InputError(f"{predicted} has {count} alignments for {len(pairs)} gold sentences; "
+                         "score predictions of exactly the gold text, one line per gold sentence")
     for lineno, (links, g) in enumerate(zip(rows, pairs, strict=True), start=1):
         check_range(links, len(g.src), len(g.tgt), f"{predicted}:{lineno}", InputError)
     return score_alignments([rows[k] for k in subset], [pairs[k].links for k in subset])

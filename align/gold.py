@@ -20,6 +20,7 @@ from pathlib import Path
 
 from xladjust.align.joint import split_joint
 from xladjust.align.links import GoldItem, GoldLinks, Link, parse_gold_items
+from xladjust.align.tokenize import normalize_text
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import iter_text_lines
 
@@ -71,7 +72,7 @@ def read_gold(gold_text: Path, gold: Path, one_indexed: bool = True, drop_invali
     sentences = []
     for lineno, text in enumerate(texts, start=1):
         src_text, tgt_text = split_joint(text, f"{gold_text}:{lineno}")
-        src, tgt = src_text.split(), tgt_text.split()
+        src, tgt = _gold_words(src_text, gold_text, lineno), _gold_words(tgt_text, gold_text, lineno)
         if not src or not tgt:
             raise InputError(f"{gold_text}:{lineno}: empty {'source' if not src else 'target'} side in the gold text")
         sentences.append((src, tgt))
@@ -102,7 +103,24 @@ def read_gold(gold_text: Path, gold: Path, one_indexed: bool = True, drop_invali
         out.append(GoldPair(src, tgt, GoldLinks(frozenset(sure), frozenset(possible))))
     if not out:
         raise InputError(f"{gold_text} holds no sentence pairs")
+    if not any(pair.links.possible for pair in out):
+        dropped = f" after {drops.describe()}" if drops.total else ""
+        raise InputError(f"{gold} holds no gold links{dropped}; AER, precision and recall need gold links "
+                         "(is it the right file?)")
     return out
+
+
+def _gold_words(text: str, path: Path, lineno: int) -> list[str]:
+    """The gold text's words as written (links index them), each normalized as the
+    tokenizer normalizes the words it makes; a word of invisible characters only would
+    vanish there and shift every link after it, so it is refused."""
+    words = text.split()
+    normalized = [normalize_text(w) for w in words]
+    for k, (word, norm) in enumerate(zip(words, normalized, strict=True), start=1):
+        if not norm:
+            raise InputError(f"{path}:{lineno}: word {k} ({word!r}) is only invisible format characters; "
+                             "remove it from the gold text and shift the links after it")
+    return normalized
 
 
 def _layout(items: Sequence[Sequence[GoldItem]], sizes: Sequence[tuple[int, int]]) -> str:

@@ -25,8 +25,26 @@ CHUNK_SIZE = 500  # pairs per worker task
 _MIN_PAIRS_PER_WORKER = 4 * CHUNK_SIZE  # below this, starting workers costs more than it saves
 
 
+# Invisible format characters that carry no letter: zero-width space, non-joiner and joiner,
+# word joiner, byte-order mark, soft hyphen, and the bidirectional marks, embeddings,
+# overrides and isolates. Inside a word they split it (Moses) or make two spellings of it.
+INVISIBLE = frozenset("\u00ad\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                      "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff")
+_DROP_INVISIBLE = {ord(c): None for c in INVISIBLE}
+UNICODE_RULE = "NFC; zero-width and bidirectional format characters removed"
+
+
+def normalize_text(text: str) -> str:
+    """``text`` in Unicode NFC without invisible format characters, so that "café" written
+    with a combining accent (NFD) and "café" with a zero-width space inside are one word."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", text.translate(_DROP_INVISIBLE))
+
+
 class WordSplitter:
-    """Turns one side's text into words: Moses tokens, or whitespace words."""
+    """Turns one side's text into words: Moses tokens, or whitespace words, after
+    :func:`normalize_text`."""
 
     def __init__(self, lang: str, moses: bool = True, normalize_punct: bool = False):
         self.lang = lang
@@ -40,6 +58,7 @@ class WordSplitter:
             self._normalizer = MosesPunctNormalizer(lang=lang) if normalize_punct else None
 
     def __call__(self, text: str) -> list[str]:
+        text = normalize_text(text)
         if not self.moses:
             return text.split()
         if self._normalizer is not None:
@@ -75,10 +94,12 @@ class TokenizeSettings:
 
     def describe(self) -> dict[str, Any]:
         if not self.moses:
-            return {"name": "whitespace", "note": "input was pre-tokenized; words split on whitespace"}
+            return {"name": "whitespace", "note": "input was pre-tokenized; words split on whitespace",
+                    "unicode": UNICODE_RULE}
         from importlib.metadata import version
 
         return {"name": "moses", "package": f"sacremoses {version('sacremoses')}", "escape": False,
+                "unicode": UNICODE_RULE,
                 "normalize_punct": self.normalize_punct, "src_lang": self.src_lang, "tgt_lang": self.tgt_lang}
 
 

@@ -77,7 +77,11 @@ class ProbeConfig:
         return [name for name, info in PROBES.items() if have[info.input]]
 
     def check(self) -> list[str]:
+        from xladjust.models import device_name_problem
+
         problems: list[str] = []
+        if (device_problem := device_name_problem(self.device)) is not None:
+            problems.append(device_problem)
         if not self.models:
             problems.append("no models: give at least one (--model NAME=SPEC)")
         names = [m.name for m in self.models]

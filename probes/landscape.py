@@ -17,13 +17,15 @@ one working model.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from xladjust.errors import InputError
+from xladjust.finite import NonFiniteError
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +105,10 @@ def interpolation_sweep(model: Any, state_a: dict[str, Any], state_b: dict[str, 
     rows = []
     for alpha in _maybe_progress(list(alphas), progress, "interpolating"):
         interpolate_into(model, state_a, state_b, float(alpha))
-        rows.append({"alpha": float(alpha), "metrics": evaluate(model)})
-        if probe is not None:
-            rows[-1]["probes"] = probe(model)
+        with _at_point(f"interpolate at alpha {alpha:g}"):
+            rows.append({"alpha": float(alpha), "metrics": evaluate(model)})
+            if probe is not None:
+                rows[-1]["probes"] = probe(model)
         log.info("alpha %.3f: %s", alpha, rows[-1]["metrics"])
     return rows
 
@@ -174,7 +177,8 @@ def flatness_sweep(model: Any, state: dict[str, Any], radii: Sequence[float], di
     base: Metrics | None = None
     if 0.0 in radii:
         perturb_into(model, state, {}, 0.0)
-        base = evaluate(model)
+        with _at_point("flatness at radius 0"):
+            base = evaluate(model)
     jobs = [(k, r) for k in range(directions) for r in radii if r != 0.0]
     directions_cache: dict[int, dict[str, Any]] = {}
     for k, r in _maybe_progress(jobs, progress, "flatness"):
@@ -182,7 +186,8 @@ def flatness_sweep(model: Any, state: dict[str, Any], radii: Sequence[float], di
             directions_cache.clear()
             directions_cache[k] = random_direction(state, seed * 1000 + k, filter_normalized)
         perturb_into(model, state, directions_cache[k], r)
-        rows.append({"direction": k, "radius": r, "metrics": evaluate(model)})
+        with _at_point(f"flatness at radius {r:g} (direction {k})"):
+            rows.append({"direction": k, "radius": r, "metrics": evaluate(model)})
     if base is not None:
         rows = [{"direction": k, "radius": 0.0, "metrics": base} for k in range(directions)] + rows
     perturb_into(model, state, {}, 0.0)
@@ -207,6 +212,16 @@ def sharpness_summary(result: FlatnessResult, metric: str, higher_is_better: boo
                                     "min": float(np.min(inc)), "max": float(np.max(inc))}
         out[lang] = {"metric": metric, "by_radius": per_radius}
     return out
+
+
+@contextmanager
+def _at_point(where: str) -> Iterator[None]:
+    """Name the point of the sweep in a non-finite evaluation's message (the sweep stops
+    there, before anything is written)."""
+    try:
+        yield
+    except NonFiniteError as err:
+        raise NonFiniteError(f"{where}: {err}") from None
 
 
 def _maybe_progress(items: list[Any], enabled: bool, desc: str) -> Any:

@@ -20,6 +20,7 @@ from xladjust.probes.landscape import (
     interpolation_sweep,
     sharpness_summary,
 )
+from xladjust.probes.plots import save_figure
 from xladjust.signature import make_signature
 from xladjust.training_loop import bf16_field
 
@@ -297,9 +298,7 @@ def plot_interpolation(summary: dict[str, Any], directory: Path) -> None:
         ax.legend(title="bitext")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    for ext in ("png", "svg", "pdf"):
-        fig.savefig(directory / f"interpolation.{ext}", dpi=120, metadata={"svg": {"Date": None},
-                                                                   "pdf": {"CreationDate": None}}.get(ext))
+    save_figure(fig, directory / "interpolation")
     plt.close(fig)
 
 
@@ -321,7 +320,5 @@ def plot_flatness(summary: dict[str, Any], directory: Path) -> None:
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"{summary['task']}: error around the checkpoint", fontsize=10)
     fig.tight_layout()
-    for ext in ("png", "svg", "pdf"):
-        fig.savefig(directory / f"flatness.{ext}", dpi=120, metadata={"svg": {"Date": None},
-                                                                   "pdf": {"CreationDate": None}}.get(ext))
+    save_figure(fig, directory / "flatness")
     plt.close(fig)

@@ -32,18 +32,24 @@ def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2) -> tuple[An
     return fig, axes
 
 
+# The SVG writer names clip paths and glyphs with a hash salted by a random UUID unless
+# this rcParam is set; a fixed salt and no dates make identical figures byte-identical files.
+SVG_HASH_SALT = "xladjust"
 _NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
 
 def save_figure(fig: Any, stem: Path) -> list[Path]:
-    """Write ``stem.png``, ``stem.svg`` and ``stem.pdf`` (no dates inside: the same plot
-    gives the same bytes); return their paths."""
+    """Write ``stem.png``, ``stem.svg`` and ``stem.pdf``, byte-identical for identical
+    figures; return their paths. Every plot of the project is saved here."""
+    import matplotlib
+
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fmt in FORMATS:
-        path = stem.with_name(f"{stem.name}.{fmt}")
-        fig.savefig(path, format=fmt, dpi=120, metadata=_NO_DATE.get(fmt))
-        paths.append(path)
+    with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+        for fmt in FORMATS:
+            path = stem.with_name(f"{stem.name}.{fmt}")
+            fig.savefig(path, format=fmt, dpi=120, metadata=_NO_DATE.get(fmt))
+            paths.append(path)
     return paths
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from xladjust.finite import check_finite_outputs
 from xladjust.training_loop import bf16_or_auto
 
 TARGET_KEYS = ("labels", "start_positions", "end_positions")
@@ -122,8 +123,10 @@ def run_model(
                 inputs = {k: v.to(device) for k, v in model_inputs(batch).items()}
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
                     out = model(**inputs)
-                for name in outputs:
-                    values = out[name].float().cpu().numpy()
+                scored = {name: out[name].float() for name in outputs}
+                check_finite_outputs(scored.items(), "evaluation")
+                for name, tensor in scored.items():
+                    values = tensor.cpu().numpy()
                     for b, i in enumerate(idx):
                         results[i][name] = values[b, : lengths[i]] if token_level else values[b]
     finally:

@@ -53,14 +53,15 @@ def init_task_model(spec: str, task: Task, options: EncodeOptions, *, seed: int 
     import torch
 
     from xladjust.models import (
-        default_device,
         load_config,
         load_pretrained,
         load_tokenizer,
         materialize,
+        resolve_device,
         unused_source_weights,
     )
 
+    dev = resolve_device(device)
     source = materialize(spec)
     config = load_config(source, spec)
     options = _fit_length(options, task, config, spec)
@@ -71,7 +72,7 @@ def init_task_model(spec: str, task: Task, options: EncodeOptions, *, seed: int 
         ignore_mismatched_sizes=True, **task.model_kwargs(),
     )
     kept = unused_source_weights(source, model)
-    model.to(torch.device(device) if device else default_device())
+    model.to(dev)
     return TaskModel(model=model, tokenizer=tokenizer, task=task, options=options, path=source, kept=kept)
 
 
@@ -144,11 +145,11 @@ def load_task_model(path: str | Path, *, device: str | None = None, **overrides:
 
     ``overrides`` replace encoding options (e.g. ``max_length``) for evaluation.
     """
-    import torch
 
-    from xladjust.models import default_device, load_config, load_pretrained, load_tokenizer
+    from xladjust.models import load_config, load_pretrained, load_tokenizer, resolve_device
     from xladjust.outputs import check_complete_run
 
+    dev = resolve_device(device)
     directory = Path(path)
     check_complete_run(directory, "checkpoint")
     task, options_data = read_task_meta(directory)
@@ -160,7 +161,7 @@ def load_task_model(path: str | Path, *, device: str | None = None, **overrides:
     _check_length(options, config, source)
     tokenizer = load_tokenizer(source, config=config)
     model = load_pretrained(task.auto_model_class(), source, what="task checkpoint")
-    model.to(torch.device(device) if device else default_device())
+    model.to(dev)
     model.eval()
     return TaskModel(model=model, tokenizer=tokenizer, task=task, options=options, path=str(directory))
 

@@ -29,6 +29,9 @@ CONFIG_KINDS: dict[str, str] = config_kinds()  # kind -> "module:Class", from th
 
 
 MAX_YAML_NODES = 100_000  # values a config may expand to, aliases followed (a nested-alias bomb is refused)
+MAX_YAML_DEPTH = 100  # nesting of mappings and lists; deeper is refused before the tree is built
+MAX_YAML_BYTES = 4_000_000  # size of a config document
+MAX_INT_DIGITS = 40  # an integer literal longer than this is no setting (int64 has 19 digits)
 MAX_SHOWN = 60  # characters of a value echoed into an error message
 
 
@@ -40,18 +43,15 @@ def shorten(value: Any, limit: int = MAX_SHOWN, *, raw: bool = False) -> str:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config: the one loader behind every command's ``--config`` and
-    ``xladjust validate``. Numbers such as ``5e-5`` are floats (YAML 1.2 rules, where
-    PyYAML's YAML 1.1 reads them as strings); a key given twice is an error naming it and
-    its line; aliases may not expand beyond :data:`MAX_YAML_NODES` values."""
+    ``xladjust validate``. Scalars follow the YAML 1.2 core schema (``5e-5`` is a float,
+    ``010`` is 10, ``1:30`` and ``no`` are strings, ``true``/``false`` the only booleans),
+    where PyYAML follows YAML 1.1; a key given twice is an error naming it and its line;
+    the document is bounded in size (:data:`MAX_YAML_BYTES`), nesting
+    (:data:`MAX_YAML_DEPTH`) and expanded aliases (:data:`MAX_YAML_NODES`)."""
     import yaml
 
+    text = _read_config_text(Path(path))
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {p} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         data = parse_yaml(text, str(p))
     except yaml.YAMLError as exc:
@@ -66,8 +66,42 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _read_config_text(p: Path) -> str:
+    """The text of config file ``p``, refused with one line when it is missing, not a
+    regular file (a folder, a FIFO, a device such as /dev/zero), too large or not UTF-8."""
+    import stat
+
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {p} cannot be read: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"config file {p} is a folder; give the path of a YAML file")
+    if not stat.S_ISREG(mode):
+        what = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
+            "not a regular file"
+        raise ConfigError(f"config file {p} is {what}; give the path of a YAML file")
+    try:
+        with open(p, "rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"config file {p} cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"config file {p} is larger than {MAX_YAML_BYTES // 1_000_000} MB; a config is a "
+                          "few settings (is it the right file?)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
 def parse_yaml(text: str, where: str = "config") -> Any:
     """Parse YAML text with the rules of :func:`load_yaml` (ConfigError on a broken rule)."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{where}: the YAML text is longer than {MAX_YAML_BYTES} characters")
+    _check_depth(text, where)
     loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
@@ -77,12 +111,32 @@ def parse_yaml(text: str, where: str = "config") -> Any:
         if size > MAX_YAML_NODES:
             raise ConfigError(f"config file {where}: its aliases expand to more than {MAX_YAML_NODES} values; "
                               "write the values out instead of nesting aliases")
-        data = loader.construct_document(node)
+        try:
+            data = loader.construct_document(node)
+        except ConfigError as exc:
+            raise ConfigError(f"config file {where}: {exc}") from None
         if loader.duplicates:
             raise ConfigError([f"config file {where}: {d}" for d in loader.duplicates])
         return data
     finally:
         loader.dispose()
+
+
+def _check_depth(text: str, where: str) -> None:
+    """Refuse a document nested deeper than :data:`MAX_YAML_DEPTH` from its parser events
+    (PyYAML's parser keeps its own stack; building the tree of such a document recurses
+    once per level and ends in a RecursionError)."""
+    import yaml
+
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"config file {where}: line {event.start_mark.line + 1} nests mappings or lists "
+                                  f"deeper than {MAX_YAML_DEPTH} levels; a config needs a few")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _expanded_size(node: Any, memo: dict[int, int], depth: int) -> int:
@@ -138,16 +192,35 @@ def _loader_class() -> Any:
                 seen[key] = line
             return super().construct_mapping(node, deep=deep)
 
-    # YAML 1.2 floats: 5e-5, 1E3, .5 (PyYAML follows YAML 1.1, which needs a dot and a sign)
-    float_re = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                              |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                              |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-                              |[-+]?\.(?:inf|Inf|INF)
-                              |\.(?:nan|NaN|NAN))$""", re.X)
-    resolvers = {k: [(tag, r) for tag, r in v if tag != "tag:yaml.org,2002:float"]
-                 for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    ConfigLoader.yaml_implicit_resolvers = resolvers
-    ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", float_re, list("-+0123456789."))
+        def construct_yaml_int(self, node: Any) -> int:
+            # YAML 1.2: 010 is ten (no octal without 0o), no sexagesimal 1:30, no underscores
+            text = self.construct_scalar(node)
+            sign, digits = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+            if len(digits) > MAX_INT_DIGITS:
+                raise ConfigError(f"line {node.start_mark.line + 1}: an integer of {len(digits)} digits is no "
+                                  "setting; give a number of at most 19 digits")
+            base = {"0o": 8, "0x": 16}.get(digits[:2], 10)
+            return sign * int(digits[2:] if base != 10 else digits, base)
+
+        def construct_yaml_bool(self, node: Any) -> bool:
+            return self.construct_scalar(node).lower() == "true"
+
+    # The YAML 1.2 core schema's implicit types, in place of PyYAML's YAML 1.1 ones (which
+    # read 010 as 8, 1:30 as 90, no/on/y as booleans, 2024-01-02 as a date and need a dot
+    # in 5e-5). Everything else is a string.
+    core = {
+        "tag:yaml.org,2002:bool": (r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        "tag:yaml.org,2002:int": (r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+        "tag:yaml.org,2002:float": (r"""^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
+                                         |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", "-+0123456789."),
+        "tag:yaml.org,2002:null": (r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        "tag:yaml.org,2002:merge": (r"^(?:<<)$", "<"),
+    }
+    ConfigLoader.yaml_implicit_resolvers = {}
+    for tag, (pattern, first) in core.items():
+        ConfigLoader.add_implicit_resolver(tag, re.compile(pattern, re.X), list(first))
+    ConfigLoader.add_constructor("tag:yaml.org,2002:int", ConfigLoader.construct_yaml_int)
+    ConfigLoader.add_constructor("tag:yaml.org,2002:bool", ConfigLoader.construct_yaml_bool)
     _LOADER = ConfigLoader
     return _LOADER
 
@@ -156,7 +229,12 @@ def expand_path(value: str | os.PathLike[str], where: str = "path") -> Path:
     """The one conversion of a user-given path: ``~`` and ``$VAR``/``${VAR}`` are expanded
     everywhere (a variable that is not set is an error, never a literal ``$VAR`` folder)."""
     text = os.fspath(value)
-    expanded = os.path.expandvars(os.path.expanduser(text))
+    home = os.path.expanduser(text)
+    if home.startswith("~"):
+        user = home.split("/", 1)[0]
+        raise ConfigError(f"{where}: {shorten(text)} starts with {shorten(user, raw=True)}, but there is no such user "
+                          "home here; write the path out")
+    expanded = os.path.expandvars(home)
     if "$" in expanded:
         import re
 

@@ -2,7 +2,9 @@
 
 A run that produces a non-finite loss or weight has diverged: it must stop with one line
 and leave nothing marked complete, and a checkpoint or a vector file holding NaN/inf must
-not be probed, embedded or fine-tuned as if sound. Every such check in the project goes
+not be probed, embedded or fine-tuned as if sound. The same holds for every evaluation:
+logits or distances that are NaN or infinite have no argmax or mean worth reporting (an
+argmax over NaN is class 0), so a score computed from them is never written. Every such check in the project goes
 through these functions, so the rule and its message are the same everywhere.
 """
 
@@ -83,4 +85,20 @@ def check_finite_array(array: Any, where: str, *, what: str = "vectors") -> None
     raise NonFiniteError(
         f"{where}: {n_bad} of {values.size} {what} values are NaN or infinite; "
         "the model is broken (non-finite weights or an overflow); nothing was written"
+    )
+
+
+def check_finite_outputs(named_outputs: Iterable[tuple[str, Any]], where: str) -> None:
+    """Raise :class:`NonFiniteError` if a model output (logits, distances) is NaN or infinite.
+
+    Every evaluation calls this on what it scores, before scoring it: a metric computed
+    from NaN logits is a wrong number, not a result.
+    """
+    bad = first_non_finite(named_outputs)
+    if bad is None:
+        return
+    raise NonFiniteError(
+        f"{where}: the model's {bad} hold NaN or infinite values, so no score can be computed from them; "
+        "the evaluation stopped and nothing was marked complete. Evaluate a sound model "
+        "(weights this far from a trained checkpoint overflow)"
     )

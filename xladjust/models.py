@@ -312,9 +312,9 @@ def load_model(spec: str, *, device: str | None = None, for_training: bool = Fal
     Every weight of the checkpoint is kept, its pooler included (frozen: no stage of
     xladjust trains it, so a saved encoder carries the source's pooler bit for bit).
     """
-    import torch
     from transformers import AutoModel
 
+    dev = resolve_device(device)
     source = materialize(spec)
     config = load_config(source, spec)
     tokenizer = load_tokenizer(source, spec, config=config)
@@ -322,7 +322,6 @@ def load_model(spec: str, *, device: str | None = None, for_training: bool = Fal
     pooler = getattr(model, "pooler", None)
     if pooler is not None:
         pooler.requires_grad_(False)
-    dev = torch.device(device) if device else default_device()
     model.to(dev)
     model.train(for_training)
     log.info("loaded %s from %s on %s", spec, source, dev)
@@ -341,6 +340,42 @@ def default_device() -> Any:
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def device_name_problem(device: str | None) -> str | None:
+    """What is wrong with the device name ``device`` without asking torch (a config check),
+    or None; :func:`resolve_device` also checks that the device is there."""
+    if not device or re.fullmatch(rf"(?:{'|'.join(DEVICE_TYPES)})(?::[0-9]{{1,3}})?", str(device)):
+        return None
+    return (f"device {str(device)!r} is not one of {', '.join(DEVICE_TYPES)} (with an index, e.g. cuda:1); "
+            "pass --device cpu or leave it out")
+
+
+def resolve_device(device: str | None) -> Any:
+    """The torch device named by ``device`` (None: :func:`default_device`), refused with
+    one line when it is no device name or this machine and torch build cannot use it."""
+    import torch
+
+    if not device:
+        return default_device()
+    problem = device_name_problem(device)
+    if problem is not None:
+        raise ModelError(problem)
+    dev = torch.device(str(device))
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ModelError(f"device {str(device)!r} cannot be used: {why}; pass --device cpu or leave it out")
+        if dev.index is not None and dev.index >= count:
+            raise ModelError(f"device {str(device)!r} cannot be used: this machine has {count} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelError(f"device {str(device)!r} cannot be used: MPS is not available here; pass --device cpu")
+    return dev
 
 
 def _first_line(exc: BaseException) -> str:

@@ -21,7 +21,7 @@ from xladjust.adjust.config import (
 from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.cli import types as ct
 from xladjust.cli.options import deprecated_alias, example, is_quiet
-from xladjust.config import build_config, load_kind
+from xladjust.config import build_config, load_kind, parse_yaml
 from xladjust.pooling import Pooling
 
 # CLI option -> config key, for options whose value is copied as given
@@ -163,7 +163,10 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = parse_yaml(value, f"--option {key.strip()}")
+        except yaml.YAMLError:
+            raise click.BadParameter(f"{item!r}: the value is not a YAML value", param_hint="--option") from None
     return out
 
 
