@@ -27,6 +27,7 @@ class AlignerOutput:
     reverse: Path | None = None
     links: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)  # command lines, versions, options
+    halves: tuple[str, str] = ("forward", "reverse")  # what the two files hold, as reports name them
 
     @property
     def directional(self) -> bool:

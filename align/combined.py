@@ -5,8 +5,8 @@ The statistical aligner (eflomal or fast_align, ``combined.statistical``) aligns
 bitext in both directions and its two directions are symmetrized first
 (``combined.statistical_symmetrize``, default ``intersect``); the embedding aligner
 (``aligner.embedding`` options) aligns each pair on its own. The backend hands the two link
-files on as a *directional* pair, ``forward`` = statistical and ``reverse`` = embedding,
-so the run's ``symmetrize`` heuristic combines them with the same code (or atools) that
+files on in the places of a directional pair (statistical first, embedding second, named
+``statistical`` and ``embedding`` in reports), so the run's ``symmetrize`` heuristic combines them with the same code (or atools) that
 joins two directions: ``intersect`` keeps links both aligners agree on, ``union`` all of
 them, ``grow-diag-final-and`` starts from the agreement and grows into the union.
 
@@ -75,9 +75,9 @@ class CombinedBackend:
                           "layer": self.embedding.layer(self.embedding._model().num_layers),  # type: ignore[attr-defined]
                           "options": config_to_dict(self.embedding.options)},  # type: ignore[attr-defined]
             "deterministic": stat.info.get("deterministic", False),
-            "note": "forward = statistical links (symmetrized), reverse = embedding links; the run's "
-                    "symmetrize heuristic combines them",
+            "note": "the statistical links (its two directions symmetrized) and the embedding links are "
+                    "joined by the run's symmetrize heuristic",
         }
         if n < bitext.n_pairs:
             info["embedding"]["aligned_pairs"] = n
-        return AlignerOutput(forward=statistical, reverse=embedding, info=info)
+        return AlignerOutput(forward=statistical, reverse=embedding, info=info, halves=("statistical", "embedding"))

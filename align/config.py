@@ -217,7 +217,7 @@ class InputSpec:
     hf_split: str = "train"
     tokenize: bool = True  # Moses-tokenize (False: the text is already tokenized; split on spaces)
     normalize_punct: bool = False  # Moses punctuation normalization before tokenizing
-    max_words: int = 200  # longer sides (whitespace words before tokenizing) are skipped
+    max_words: int = 200  # longer sides (whitespace words before tokenizing) are skipped; 1 to 65,536
     strict: bool = False  # empty or over-long sides are errors instead of skipped lines
     limit: int | None = None  # read only the first N lines
 

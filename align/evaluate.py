@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EvaluationReport:
-    """Scores per alignment (``forward``, ``reverse``, the heuristic's name, or ``links``)."""
+    """Scores per alignment (``forward`` and ``reverse``, or the combined aligner's
+    ``statistical`` and ``embedding``; the heuristic's name, or ``links``)."""
 
     scores: dict[str, AlignmentScores]
     primary: str  # the key of the final alignment's scores
@@ -109,8 +110,8 @@ def score_output(aligned: AlignerOutput, gold: Sequence[GoldPair], heuristic: st
     if aligned.directional:
         assert aligned.forward is not None and aligned.reverse is not None
         fwd, rev = checked(aligned.forward), checked(aligned.reverse)
-        scores["forward"] = score(fwd)
-        scores["reverse"] = score(rev)
+        scores[aligned.halves[0]] = score(fwd)
+        scores[aligned.halves[1]] = score(rev)
         final = (checked(symmetrized) if symmetrized is not None
                  else [symmetrize(f, r, heuristic) for f, r in zip(fwd, rev, strict=True)])
         primary = heuristic
@@ -216,7 +217,7 @@ def evaluate_predictions(predicted: Path, gold_text: Path, gold: Path, one_index
         for k, pair in enumerate(islice(iter_pairs(predicted), len(pairs) + 1)):
             if k < len(pairs) and (pair.src, pair.tgt) != (pairs[k].src, pairs[k].tgt):
                 raise InputError(f"{predicted}: pair {k + 1} has other words than gold sentence {k + 1}; "
-                                 "align the gold text itself (xladjust align --bitext GOLD_TEXT --no-tokenize)")
+                                 "align the gold text itself (xladjust align --joint GOLD_TEXT --no-tokenize)")
             rows.append(pair.links)
     elif predicted.is_file():
         rows = _head(predicted, len(pairs) + 1, "")

@@ -5,10 +5,13 @@ Round ``r`` (0 ≤ r < K) aligns the corpus with model ``M_r`` (``M_0`` is the c
 model) and adjusts ``M_r`` on those links with the adjust stage (the contrastive objective
 of Wu & Dredze 2020 by default, at the aligner's own layer), giving ``M_{r+1}``. The adjust
 stage comes after this one, so its round function is passed in from the layer above
-(:func:`xladjust.adjust.selftrain.adjust_round`), and so is the align function. After the last round the corpus is aligned once more with ``M_K`` into
-``out``. Every round's aligned corpus and checkpoint stay in ``<out>.self-train/round-r/``
-(``aligned/`` and ``model/``), and the final manifest's ``self_training`` lists each
-round's model, aligned corpus, link count and adjust run. Any gold evaluation of the
+(:func:`xladjust.adjust.selftrain.adjust_round`), and so is the align function. After the
+last round the corpus is aligned once more with ``M_K`` into ``out``. The folder
+``<out>.self-train/round-r/`` holds what belongs to the encoder after ``r`` rounds:
+``model/`` is ``M_r`` (from round 1 on; ``M_0`` is the configured model) and ``aligned/``
+the corpus aligned with it (up to round ``K-1``; ``M_K``'s is ``out``). The final
+manifest's ``self_training`` lists each round's model, aligned corpus, link count and
+adjust run. Any gold evaluation of the
 rounds is done apart (``xladjust align evaluate --model ROUND_MODEL``).
 """
 
@@ -46,14 +49,13 @@ def self_train(config: AlignConfig, *, align: Callable[..., Any], adjust_round: 
     layer = config.aligner.embedding.layer
     history: list[dict[str, Any]] = []
     for r in range(opts.rounds):
-        round_dir = base / f"round-{r}"
-        aligned = round_dir / "aligned"
+        aligned = base / f"round-{r}" / "aligned"  # aligned with M_r
         result = align(_with_model(config, model, aligned), progress=progress)
         counts = result.manifest["counts"]
         if layer is None:
             layer = result.manifest["aligner"]["layer"]
         log.info("self-training round %d: %d links from %s; adjusting", r, counts["links"], model)
-        adjusted = adjust_round(aligned, round_dir / "model", model=model, layer=layer, options=opts,
+        adjusted = adjust_round(aligned, base / f"round-{r + 1}" / "model", model=model, layer=layer, options=opts,
                                 seed=config.seed + r, progress=progress)
         history.append({"round": r, "model": str(model), "aligned": str(aligned), "links": counts["links"],
                         "links_per_sentence": result.manifest["statistics"]["links_per_sentence"],

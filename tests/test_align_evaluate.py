@@ -176,3 +176,15 @@ def test_score_output_all_heuristics_adds_a_row_each(tmp_path):
     assert set(scores) == {"forward", "reverse", "intersect", "union", "grow-diag", "grow-diag-final",
                            "grow-diag-final-and"}
     assert scores["intersect"].predicted == 3 and scores["union"].predicted == 6
+
+
+def test_an_aligned_corpus_of_other_sentences_names_the_option_to_align_gold_with(tmp_path):
+    from helpers_adjust import write_sample_corpus
+
+    from xladjust.align.corpus import AlignedPair
+
+    text, links = _gold_files(tmp_path)
+    corpus = write_sample_corpus(tmp_path / "aligned", [AlignedPair(["the", "cat"], ["el", "gato"], [(0, 0)])] * 2)
+    with pytest.raises(InputError, match=r"pair 1 has other words than gold sentence 1; .*"
+                                         r"xladjust align --joint GOLD_TEXT --no-tokenize\)$"):
+        evaluate_predictions(corpus, text, links)

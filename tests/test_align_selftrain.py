@@ -34,16 +34,17 @@ def test_two_rounds_record_each_model_and_corpus(tmp_path, tiny_checkpoints, cap
     st = manifest["self_training"]
     rounds = rounds_dir(out)
     assert st["rounds"] == 2 and st["layer"] == 1 and [h["round"] for h in st["history"]] == [0, 1, 2]
-    # round r aligns with model r and adjusts it into model r + 1
+    # round r aligns with model r and adjusts it into model r + 1; folder round-r holds model r
     assert st["history"][0]["model"] == model
-    assert st["history"][1]["model"] == str(rounds / "round-0" / "model") == st["history"][0]["adjusted"]
-    assert st["history"][2]["model"] == str(rounds / "round-1" / "model") == st["history"][1]["adjusted"]
-    assert manifest["aligner"]["model"]["spec"] == str(rounds / "round-1" / "model")
+    assert st["history"][1]["model"] == str(rounds / "round-1" / "model") == st["history"][0]["adjusted"]
+    assert st["history"][2]["model"] == str(rounds / "round-2" / "model") == st["history"][1]["adjusted"]
+    assert manifest["aligner"]["model"]["spec"] == str(rounds / "round-2" / "model")
+    assert not (rounds / "round-0" / "model").exists() and not (rounds / "round-2" / "aligned").exists()
     for r in (0, 1):
         aligned = rounds / f"round-{r}" / "aligned"
         assert check_aligned_corpus(aligned)["aligner"]["model"]["spec"] == st["history"][r]["model"]
         assert st["history"][r]["links"] == check_aligned_corpus(aligned)["counts"]["links"]
-        adjusted = rounds / f"round-{r}" / "model"
+        adjusted = rounds / f"round-{r + 1}" / "model"
         assert is_complete(adjusted)
         info = json.loads((adjusted / "xladjust.json").read_text())
         assert json.dumps(info).count("contrastive") >= 1

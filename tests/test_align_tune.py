@@ -109,3 +109,103 @@ def test_distortion_candidates_reweight_the_cached_matrices(tmp_path):
     links = links_for([{1: near}], cands)
     assert links[cands[0]] == [[(0, 1), (1, 0)]] and links[cands[1]] == [[(0, 0), (1, 1)]]
     assert TuneConfig((_gold(tmp_path),), distortions=(2.0,)).check() == ["distortion 2.0 is not in [0, 1]"]
+
+
+def _two_sets(tmp_path):
+    """Two gold sets in their own folders: the diagonal gold of ``_gold``, and one whose
+    gold is the crossing (the second word of one side with the first of the other)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    first = _gold(a)
+    text = write_lines(b / "g.src-tgt", ["a b ||| c d"] * 6)
+    gold = write_lines(b / "g.gold", ["1-2 2-1"] * 6)
+    return first, GoldSet("zz-yy", text, gold)
+
+
+class TwoFamilies(StubBackend):
+    """Layer 1: diagonal links everywhere (perfect on xx-yy, wrong on zz-yy); layer 2:
+    crossing links on every sentence of zz-yy and on every dev sentence of xx-yy but one."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def iter_similarities(self, pairs, layers, progress=None):
+        self.calls += 1
+        crossing = self.calls == 2  # the second gold set
+        for k, _ in enumerate(pairs):
+            yield {1: DIAG, 2: CROSS if crossing or k != 0 else DIAG}
+
+
+def test_regret_objective_refuses_a_setting_that_hurts_one_family():
+    """A is best on one set and far off on the other; B is middling on both; C is the
+    other set's best. The mean picks A (0.30 against 0.40), the worst set's distance to its
+    own best picks B (0.40 against A's 0.60)."""
+    from xladjust.align.tune import TuneReport
+
+    a, b, c = Candidate(1, "argmax"), Candidate(2, "argmax"), Candidate(3, "argmax")
+    aers = {a: (0.0, 0.6), b: (0.4, 0.4), c: (1.0, 0.0)}
+    dev = {k: {"xx-yy": SimpleNamespace(aer=x), "zz-yy": SimpleNamespace(aer=z)} for k, (x, z) in aers.items()}
+    report = TuneReport(a, dev, {}, {}, {}, {}, searched=[a, b, c])
+    assert report.best_dev_aer() == {"xx-yy": 0.0, "zz-yy": 0.0}
+    assert min([a, b, c], key=lambda k: report.objective_value(k, "mean")) == a
+    assert min([a, b, c], key=lambda k: report.objective_value(k, "regret")) == b
+    assert report.objective_value(a, "regret") == pytest.approx(0.6)
+
+
+def test_regret_objective_end_to_end(tmp_path):
+    """Two gold sets whose gold links differ: layer 1 (diagonal everywhere) is perfect on
+    one and wrong on the other; layer 2 is half right on one dev split and perfect on the
+    other; the regret objective and the report's JSON say so."""
+    sets = _two_sets(tmp_path)
+    report = tune_extraction(TuneConfig(sets, layers=(1, 2), methods=("argmax",), objective="regret"),
+                             backend=TwoFamilies())
+    assert report.chosen == Candidate(2, "argmax")
+    assert report.objective_value(Candidate(1, "argmax")) == 1.0
+    assert report.objective_value(Candidate(2, "argmax")) == 0.5
+    data = report.to_dict()
+    assert data["objective"] == "regret" and {"mean_dev", "regret_dev"} <= set(data["dev"][0])
+    assert TuneConfig(sets, objective="best").check() == ["objective 'best' is not one of: mean, regret"]
+
+
+def test_references_are_scored_but_never_chosen(tmp_path):
+    ref = Candidate.parse("layer=2,method=argmax")
+    config = TuneConfig((_gold(tmp_path),), layers=(1,), methods=("argmax",), references=(ref,))
+    report = tune_extraction(config, backend=StubBackend())
+    assert report.chosen == Candidate(1, "argmax") and report.searched == [Candidate(1, "argmax")]
+    assert report.dev[ref]["xx-yy"].aer == 1.0 and report.test[ref]["xx-yy"].aer == 0.0
+    assert [r["layer"] for r in report.to_dict()["references"]] == [2]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("layer=8", "needs layer= and method="),
+    ("layer=x,method=argmax", "layer 'x' is not a int"),
+    ("layer=8,method=argmax,color=red", "'color=red' is not KEY=VALUE"),
+])
+def test_a_bad_reference_is_one_line(text, message):
+    with pytest.raises(ConfigError, match=message):
+        Candidate.parse(text)
+
+
+def test_a_reference_needs_the_method_s_own_settings(tmp_path):
+    ref = Candidate.parse("layer=1,method=softmax")
+    assert TuneConfig((_gold(tmp_path),), references=(ref,)).check() == [
+        "reference '--aligner embedding --layer 1 --method softmax': softmax needs threshold and temperature"]
+
+
+def test_the_cache_is_reused_for_the_same_gold_and_layers(tmp_path):
+    class Counting(StubBackend):
+        calls = 0
+
+        def iter_similarities(self, pairs, layers, progress=None):
+            Counting.calls += 1
+            yield from super().iter_similarities(pairs, layers, progress)
+
+    config = TuneConfig((_gold(tmp_path),), layers=(1, 2), methods=("argmax",), cache=tmp_path / "cache")
+    first = tune_extraction(config, backend=Counting())
+    second = tune_extraction(config, backend=Counting())
+    assert Counting.calls == 1 and len(list((tmp_path / "cache").glob("xx-yy-*.npz"))) == 1
+    assert first.dev == second.dev and second.chosen == Candidate(1, "argmax")
+    tune_extraction(TuneConfig((_gold(tmp_path),), layers=(1,), methods=("argmax",), cache=tmp_path / "cache"),
+                    backend=Counting())
+    assert Counting.calls == 2  # other layers: embedded again

@@ -88,8 +88,8 @@ def test_self_training_aligner_in_a_pipeline(tmp_path, tiny_checkpoints, capsys)
     for part in ("train", "heldout"):
         history = check_aligned_corpus(stage / part)["self_training"]["history"]
         assert [h["round"] for h in history] == [0, 1]
-        assert history[1]["model"] == str(stage / "joint.self-train" / "round-0" / "model")
-    assert is_complete(stage / "joint.self-train" / "round-0" / "model")
+        assert history[1]["model"] == str(stage / "joint.self-train" / "round-1" / "model")
+    assert is_complete(stage / "joint.self-train" / "round-1" / "model")
 
 
 def test_every_config_problem_is_reported_before_work(tmp_path, tiny_checkpoints, capsys):

@@ -225,7 +225,7 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--tokenize/--no-tokenize", default=None,
               help="Moses-tokenize (--no-tokenize: text is pre-tokenized). [default: tokenize]")
 @click.option("--normalize-punct", is_flag=True, default=None, help="Moses punctuation normalization first.")
-@click.option("--max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip pairs with a side longer than this. [default: {_IN.max_words}]")
+@click.option("--max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip pairs with a side longer than this many words (1 to 65,536). [default: {_IN.max_words}]")
 @click.option("--strict", is_flag=True, default=None, help="Empty or over-long sides are errors, not skipped.")
 @click.option("--limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N lines.")
 @click.option("--out", type=click.Path(path_type=str), default=None, help="Output directory (aligned corpus).")
@@ -307,7 +307,7 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--extra-tgt", type=click.Path(path_type=str), default=None, help="Extra text, target side.")
 @click.option("--extra-tsv", type=click.Path(path_type=str), default=None, help="Extra text as a TSV.")
 @click.option("--extra-limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N extra pairs.")
-@click.option("--extra-max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip extra pairs with a longer side. [default: {_IN.max_words}]")
+@click.option("--extra-max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip extra pairs with a side longer than this many words (1 to 65,536). [default: {_IN.max_words}]")
 @click.option("--tokenize-extra/--no-tokenize-extra", default=None, help="Moses-tokenize the extra text. [default: on]")
 @click.option("--predicted", type=click.Path(path_type=Path), default=None,
               help="Score these alignments (Pharaoh file or aligned corpus) instead of running an aligner.")
@@ -423,13 +423,24 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @click.option("--thresholds", default=None, help="Candidate thresholds of the probability methods.")
 @click.option("--temperatures", default=None, help="Candidate temperatures of the probability methods.")
 @click.option("--distortions", default=None, help="Candidate diagonal priors, e.g. 0,0.5. [default: 0]")
+@click.option("--choose-by", "objective", type=click.Choice(["mean", "regret"]), default="mean", show_default=True,
+              help="What the choice minimizes: the mean dev AER over the gold sets, or the worst gold set's "
+                   "dev AER above that set's own best (regret).")
+@click.option("--reference", "references", multiple=True, metavar="SPEC",
+              help="A configuration scored on dev and test beside the choice, never chosen, e.g. "
+                   "layer=8,method=argmax or layer=6,method=softmax,threshold=0.3,temperature=0.03,distortion=0.25; "
+                   "repeat.")
+@click.option("--similarity-cache", "cache", type=click.Path(path_type=Path), default=None,
+              help="Folder that keeps the gold sets' similarity matrices, reused by a later tune of the same "
+                   "model, layers and gold text.")
 @click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None, help="Subword pooling.")
 @click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
 @click.option("--torch-threads", type=int, default=None, help="Torch threads. [default: torch's, or 1 when busy]")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
 def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool, drop_invalid_gold: bool,
                  model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
-                 temperatures: str | None, distortions: str | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
+                 temperatures: str | None, distortions: str | None, objective: str, references: tuple[str, ...],
+                 cache: Path | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
                  json_out: Path | None) -> None:
     """Choose the embedding aligner's layer, method and threshold on the dev split of gold
     sets (every third sentence), and report the choice on the test split.
@@ -441,7 +452,7 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool,
     """
     import dataclasses
 
-    from xladjust.align.tune import GoldSet, TuneConfig
+    from xladjust.align.tune import Candidate, GoldSet, TuneConfig
 
     emb = {k: v for k, v in {"model": model, "pooling": pooling, "batch_size": batch_size,
                              "threads": torch_threads}.items() if v is not None}
@@ -452,7 +463,8 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool,
                               "distortions": _numbers(distortions, float, "--distortions")}.items()
             if v is not None}
     config = TuneConfig(tuple(GoldSet(*g) for g in gold_sets), dataclasses.replace(EmbeddingOptions(), **emb),
-                        one_indexed=one_indexed, drop_invalid_gold=drop_invalid_gold, **grid)
+                        one_indexed=one_indexed, drop_invalid_gold=drop_invalid_gold, objective=objective,
+                        references=tuple(Candidate.parse(r) for r in references), cache=cache, **grid)
     with _json_claim(json_out, "align tune", [path for g in gold_sets for path in g[1:]] + [config.embedding.model]):
         _tune(config, json_out)
 
@@ -464,16 +476,21 @@ def _tune(config: Any, json_out: Path | None) -> None:
     report = tune_extraction(config)
     names = [g.name for g in config.gold_sets]
     sizes = ", ".join(f"{n}: {report.sizes[n]['dev']} dev / {report.sizes[n]['test']} test" for n in names)
-    click.echo(f"{len(report.dev)} candidates, chosen on the dev splits ({sizes}), {report.seconds:.1f} s")
-    head = f"{'method':<9} {'layer':>5} {'thr':>6} {'temp':>5} {'dist':>5} {'dev AER':>8}"
-    for n in names:
-        head += f"  {n + ' test P/R/AER':>24}"
+    objective = config.objective
+    click.echo(f"{len(report.searched)} candidates, chosen on the dev splits ({sizes}) by {objective} dev AER, "
+               f"{report.seconds:.1f} s")
+    head = f"{'method':<9} {'layer':>5} {'thr':>6} {'temp':>5} {'dist':>5} {objective:>7}"
+    head += "".join(f"  {n + ' dev AER':>14}" for n in names)
+    head += "".join(f"  {n + ' test P/R/AER':>24}" for n in names)
     click.echo(head)
-    for method, c in sorted(report.best_per_method.items(), key=lambda kv: report.mean_dev_aer(kv[1])):
-        line = (f"{method + (' *' if c == report.chosen else ''):<9} {c.layer:>5} "
+    rows = sorted(report.best_per_method.items(), key=lambda kv: report.objective_value(kv[1]))
+    rows += [("ref " + c.method, c) for c in report.references]
+    for label, c in rows:
+        line = (f"{label + (' *' if c == report.chosen else ''):<9} {c.layer:>5} "
                 f"{'' if c.threshold is None else f'{c.threshold:g}':>6} "
                 f"{'' if c.temperature is None else f'{c.temperature:g}':>5} {c.distortion:>5g} "
-                f"{report.mean_dev_aer(c):8.4f}")
+                f"{report.objective_value(c):7.4f}")
+        line += "".join(f"  {report.dev[c][n].aer:14.4f}" for n in names)
         for n in names:
             s = report.test[c][n]
             line += f"  {s.precision:7.4f} {s.recall:7.4f} {s.aer:7.4f}"
