@@ -32,8 +32,9 @@ the differences being tested, so two seed-level tests sit beside them:
   and ``mde`` = 2.80·se is the difference this test detects with 80% power at α = 0.05
   (:func:`xladjust.stats.minimum_detectable_effect`); ``seed_mde`` is the same from the
   per-seed differences alone (t quantiles on n − 1 degrees of freedom). With few seeds the
-  seed level has few distinct resamples (10 multisets for 3 seeds) and the bootstrap understates the seed
-  variance by about (n − 1)/n, so read its interval as a lower bound on the uncertainty.
+  seed level has few distinct resamples (10 multisets for 3 seeds) and the bootstrap
+  understates the seed variance by about (n − 1)/n, so read its interval as a lower bound
+  on the uncertainty.
 """
 
 from __future__ import annotations

@@ -145,8 +145,9 @@ def test_write_verdicts_reads_a_study_folder(tmp_path):
     seed_level = {"mean_difference": 0.004, "hier_ci_low": -0.01, "hier_ci_high": 0.018, "hier_p": 0.6,
                   "hier_se": 0.007, "mde": 0.0196, "seeds": [1, 2, 3]}
     write_json_atomic(run / "transfer-nli" / "comparison.json", {
-        "metric": "accuracy", "seeds": [1, 2, 3],
-        "languages": {"es": {"comparisons": {"adjusted - vanilla": {"seed_level": seed_level}}}}})
+        "task": "nli", "metric": "accuracy", "seeds": [1, 2, 3], "baseline_model": "vanilla",
+        "languages": {"es": {"comparisons": {"adjusted - vanilla": {"seed_level": seed_level}},
+                             "scores": {"vanilla": {"mean": 0.61}, "adjusted": {"mean": 0.62}}}}})
     path = claims_file(tmp_path, claim("geo"), claim("nli", source="transfer", task="nli", measure="score",
                                                      family="t"),
                        claim("qa", source="transfer", task="qa", measure="score", family="t",
@@ -162,6 +163,8 @@ def test_write_verdicts_reads_a_study_folder(tmp_path):
     assert any("adjusted: only 1 adjustment seed(s)" in w for w in by_id["geo"]["warnings"])
     assert by_id["qa"]["verdict"] == "inconclusive" and "not tested" in by_id["qa"]["warnings"][0]
     assert verdicts["claims_sha256"] == table["claims_sha256"] and len(verdicts["claims_sha256"]) == 64
+    assert verdicts["tasks"]["nli"]["mean_scores"]["es"] == {"vanilla": 0.61, "adjusted": 0.62}
+    assert verdicts["tasks"]["nli"]["seeds"] == [1, 2, 3]
     md = (tmp_path / "report" / "verdicts.md").read_text(encoding="utf-8")
     assert "| **geo**: claim geo | **supported** (all)" in md
     assert "+0.004 | [-0.010, +0.018] | 0.600 | 0.020 | inconclusive |" in md

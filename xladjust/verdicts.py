@@ -110,7 +110,23 @@ def verdicts_table(run_dir: Path, claims_path: Path) -> dict[str, Any]:
             if rec:
                 test.update({k: v for k, v in rec.items() if k not in test})
     return {"kind": "claim-verdicts", "paper": claims.paper, "alpha": claims.alpha,
-            "claims_file": str(claims_path), "claims_sha256": sha256_file(claims_path), "claims": judged}
+            "claims_file": str(claims_path), "claims_sha256": sha256_file(claims_path), "claims": judged,
+            "tasks": task_facts(run_dir)}
+
+
+def task_facts(run_dir: Path) -> dict[str, Any]:
+    """Per transfer stage of the study (``transfer-TASK/comparison.json``): the metric, the
+    fine-tuning seeds, and each model's mean score per language (the baseline's English
+    score says whether the task was learned at all)."""
+    out: dict[str, Any] = {}
+    for path in sorted(Path(run_dir).glob("transfer-*/comparison.json")):
+        table = read_json(path)
+        out[table.get("task", path.parent.name)] = {
+            "metric": table.get("metric"), "seeds": table.get("seeds", []), "baseline_model": table.get("baseline_model"),
+            "mean_scores": {lang: {name: s["mean"] for name, s in entry.get("scores", {}).items()}
+                            for lang, entry in table.get("languages", {}).items()},
+            "warnings": table.get("warnings", [])}
+    return out
 
 
 def _num(x: Any, digits: int = 3) -> str:
