@@ -21,7 +21,7 @@ from pathlib import Path
 from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
-from xladjust.training_loop import bf16_field
+from xladjust.training_common import bf16_field
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")

@@ -21,7 +21,7 @@ from xladjust.probes.landscape import (
     sharpness_summary,
 )
 from xladjust.signature import make_signature
-from xladjust.training_loop import bf16_field
+from xladjust.training_common import bf16_field
 
 log = logging.getLogger(__name__)
 

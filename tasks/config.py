@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
-from xladjust.training_loop import bf16_field
+from xladjust.training_common import bf16_field
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
