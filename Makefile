@@ -13,7 +13,7 @@ LOW_STAMP := $(LOW_VENV)/.xladjust-installed
 PORTABLE := $(CURDIR)/build/portable
 export XLADJUST_SHARED_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup demo test test-lowest lint bench clean
+.PHONY: setup demo test test-fast test-lowest lint bench clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,16 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest -q -ra
+
+# While editing: the unit tests that need no model at all (no offline model, no tiny
+# checkpoint, no training run), under a minute. `make test` is what CI runs.
+FAST_TESTS := $(addprefix tests/test_,$(addsuffix .py,layers core_config_io config_docs modes word_pooling \
+	align_readers align_tokenize align_symmetrize align_extraction align_evaluate \
+	adjust_objectives adjust_optim adjust_data probes_math probes_pairs probes_cells landscape \
+	tasks_metrics tasks_readers tasks_significance reference_settings_doc))
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" $(FAST_TESTS)
 
 $(LOW_STAMP): pyproject.toml .ci/lowest.txt
 	$(PYTHON) -m venv $(LOW_VENV)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from xladjust.adjust.batching import Packed, PairBatch
 from xladjust.adjust.objectives import Objective, WordBatch
 from xladjust.pooling import pool_words
-from xladjust.training_loop import training_attention
+from xladjust.training_common import training_attention
 from xladjust.truncate import first_layers
 
 

@@ -36,7 +36,7 @@ from xladjust.io import (
     sha256_json,
     write_json_atomic,
 )
-from xladjust.training_loop import OnStep, resolve_precision
+from xladjust.training_common import OnStep, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +296,7 @@ def prepare_run_dir(config: AdjustConfig, accelerator: Any, claim: Any) -> tuple
     Only the main process judges the folder, and every process gets its verdict: another
     rank looking while the main process writes the folder's marker would see the marker's
     temporary file and take the folder for an earlier run."""
-    from xladjust.training_loop import broadcast_value
+    from xladjust.training_common import broadcast_value
 
     out = Path(config.out)
     main = accelerator.is_main_process

@@ -40,7 +40,7 @@ from xladjust.adjust.regularizers import ParameterAnchor
 from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.interrupts import check_interrupted
 from xladjust.io import atomic_path
-from xladjust.training_loop import gather_rng, reduce_record, restore_rng, scheduler_state
+from xladjust.training_common import gather_rng, reduce_record, restore_rng, scheduler_state
 from xladjust.training_state import TrainingState, save_training_state, verify_same_run
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,9 @@ Public API (imported on first use, so ``import xladjust.align.corpus`` stays lig
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from xladjust.lazy import load
 
 _EXPORTS = {
     "AlignConfig": "xladjust.align.config",
@@ -56,4 +57,4 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'xladjust.align' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return load(f"{module}:{name}")

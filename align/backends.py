@@ -9,7 +9,6 @@ before any heavy work and raises if the backend cannot run (binary or package mi
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 from xladjust.align.config import ALIGNERS, AlignerSpec
 from xladjust.align.tokenize import JointFile
 from xladjust.errors import ConfigError
+from xladjust.lazy import load
 
 
 @dataclass
@@ -51,6 +51,5 @@ def create_backend(spec: AlignerSpec, seed: int = 0) -> Backend:
     target = ALIGNERS.get(spec.name)
     if target is None:
         raise ConfigError(f"unknown aligner {spec.name!r}; choose one of: {', '.join(ALIGNERS)}")
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
+    cls = load(target)
     return cls(spec, seed=seed)

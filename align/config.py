@@ -31,7 +31,7 @@ from typing import Any
 
 from xladjust.align.symmetrize import HEURISTICS, Heuristic
 from xladjust.names import name_problem
-from xladjust.training_loop import bf16_field
+from xladjust.training_common import bf16_field
 
 # name -> "module:Class"; the registry of aligner backends (xladjust.align.backends);
 # CLI choices and config validation read from here. Classes load

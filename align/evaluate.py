@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.align.backends import AlignerOutput, Backend, create_backend
-from xladjust.align.combine import builtin_entry, pick_atools, run_atools
 from xladjust.align.config import EvaluateConfig
 from xladjust.align.gold import GoldDrops, GoldPair, read_gold, split_gold
 from xladjust.align.links import Link, check_range, iter_pharaoh_file
@@ -33,6 +32,7 @@ from xladjust.align.parallel import default_workers
 from xladjust.align.pipeline import scratch_dir
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
 from xladjust.align.symmetrize import HEURISTICS, one_to_one, symmetrize
+from xladjust.align.symmetrizer import builtin_entry, pick_atools, run_atools
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, ExternalToolError, InputError

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.align.backends import AlignerOutput, Backend, create_backend
-from xladjust.align.combine import builtin_entry, pick_atools, run_atools
 from xladjust.align.config import AlignConfig, AlignerSpec
 from xladjust.align.corpus import MANIFEST_FILE, PAIRS_FILE, read_manifest, write_aligned_corpus
 from xladjust.align.finish import FinishSettings, finish_pairs
@@ -33,6 +32,7 @@ from xladjust.align.parallel import default_workers
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
 from xladjust.align.selftrain import rounds_dir, self_train
 from xladjust.align.stats import AlignmentStats
+from xladjust.align.symmetrizer import builtin_entry, pick_atools, run_atools
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, ExternalToolError

@@ -290,7 +290,7 @@ def run_model_alone(corpus: str, out: str, settings: dict, pure_bf16: bool) -> d
     from xladjust.adjust.forward import hidden_states
     from xladjust.adjust.run import make_accelerator, set_up
     from xladjust.config import build_config
-    from xladjust.training_loop import training_attention
+    from xladjust.training_common import training_attention
 
     config = build_config(AdjustConfig, {**settings, "aligned": [corpus], "out": out, "progress": False})
     accelerator = make_accelerator(config)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from xladjust.lazy import load
+
 __all__ = ["PROBES", "ProbeConfig", "ProbeResult", "probe_checkpoint", "run_probes"]
 
 _LAZY = {
@@ -22,7 +24,5 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return load(f"{_LAZY[name]}:{name}")
     raise AttributeError(f"module 'xladjust.probes' has no attribute {name!r}")

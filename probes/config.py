@@ -22,7 +22,7 @@ from xladjust.names import name_problem
 from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
-from xladjust.training_loop import bf16_field
+from xladjust.training_common import bf16_field
 
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
 

@@ -33,7 +33,7 @@ from xladjust.models import LoadedModel, load_tokenizer, materialize
 from xladjust.modes import eval_mode
 from xladjust.probes.config import BitextSpec, CheckpointSpec, ProbeConfig
 from xladjust.probes.run import prepare_inputs, probe_checkpoint
-from xladjust.training_loop import bf16_or_auto
+from xladjust.training_common import bf16_or_auto
 from xladjust.training_state import GEOMETRY_FILE
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from xladjust.probes.landscape import (
 )
 from xladjust.probes.plots import save_figure
 from xladjust.signature import make_signature
-from xladjust.training_loop import bf16_field
+from xladjust.training_common import bf16_field
 
 log = logging.getLogger(__name__)
 

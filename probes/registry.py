@@ -12,7 +12,6 @@ report read from it. Implementations are imported only when a probe runs.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from xladjust.errors import ConfigError
+from xladjust.lazy import load
 
 InputKind = Literal["bitext", "sentences"]
 
@@ -61,8 +61,7 @@ class ProbeInfo:
     description: str
 
     def load(self) -> Callable[..., ProbeResult]:
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return load(self.target)
 
 
 PROBES: dict[str, ProbeInfo] = {}

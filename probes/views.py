@@ -19,7 +19,7 @@ import numpy as np
 from xladjust.embeddings import Pooling, WordEmbeddings, embed_sentences, embed_words
 from xladjust.io import sha256_json
 from xladjust.probes.inputs import Bitext, SentenceSet
-from xladjust.training_loop import bf16_or_auto
+from xladjust.training_common import bf16_or_auto
 
 log = logging.getLogger(__name__)
 

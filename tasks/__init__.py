@@ -12,8 +12,9 @@ Public API (imported lazily, so ``import xladjust.tasks`` stays cheap):
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
+
+from xladjust.lazy import load
 
 _EXPORTS = {
     "finetune": "xladjust.tasks.finetune",
@@ -38,5 +39,5 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
+        return load(f"{_EXPORTS[name]}:{name}")
     raise AttributeError(f"module 'xladjust.tasks' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from xladjust.finite import check_finite_outputs
-from xladjust.training_loop import bf16_or_auto
+from xladjust.training_common import bf16_or_auto
 
 TARGET_KEYS = ("labels", "start_positions", "end_positions")
 MEGA_BATCHES = 50  # a training mega-batch holds this many batches, sorted by length

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from xladjust.names import name_problem
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
-from xladjust.training_loop import bf16_field
+from xladjust.training_common import bf16_field
 
 RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "cpu", "checkpoint_every", "resume",
                     "probe_every", "probe_bitext")

@@ -55,7 +55,7 @@ from xladjust.tasks.registry import get_task
 from xladjust.tasks.sources import parse_source
 from xladjust.tasks.training import TrainResult, TrainSettings, total_steps, train
 from xladjust.tasks.trainset import TrainSet
-from xladjust.training_loop import OnStep
+from xladjust.training_common import OnStep
 from xladjust.training_state import CHECKPOINTS_DIR, GEOMETRY_FILE
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ def finetune(config: FinetuneConfig, on_step: OnStep | None = None) -> Path:
 
 def _finetune(config: FinetuneConfig, on_step: OnStep | None) -> Path:
     from xladjust.outputs import claim_output
-    from xladjust.training_loop import is_main_process_env
+    from xladjust.training_common import is_main_process_env
 
     cfg = resolve_defaults(config)
     with claim_output(cfg.out, command="finetune", inputs=finetune_inputs(cfg), legacy=LEGACY_OUTPUT,

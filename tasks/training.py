@@ -3,7 +3,7 @@ AdamW step, linear warmup and decay in optimizer steps, mixed precision, dev-bas
 selection, an optional extra loss (continual learning), resumable checkpoints.
 
 One code path runs on a CPU, one GPU, or several processes from ``accelerate launch`` /
-``torchrun`` (DDP; see :mod:`xladjust.training_loop`). An optimizer step takes
+``torchrun`` (DDP; see :mod:`xladjust.training_common`). An optimizer step takes
 ``grad_accum × processes`` consecutive micro-batches of the epoch (the last step of an
 epoch may take fewer); process ``r`` gets every ``processes``-th, so one process with
 ``grad_accum = k`` computes what ``k`` processes compute with ``grad_accum = 1``. With
@@ -39,7 +39,7 @@ from xladjust.tasks.base import pad_id_of
 from xladjust.tasks.batching import collate, model_inputs
 from xladjust.tasks.model import TaskModel
 from xladjust.tasks.trainset import TrainSet
-from xladjust.training_loop import bf16_field, training_attention
+from xladjust.training_common import bf16_field, training_attention
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def make_task_accelerator(*, bf16: bool, cpu: bool = False) -> Any:
     before accelerate) and on a GPU that supports it, fp16 with a scaler on an older GPU."""
     import torch
 
-    from xladjust.training_loop import make_accelerator
+    from xladjust.training_common import make_accelerator
 
     on_gpu = torch.cuda.is_available() and not cpu
     precision = "fp32" if not bf16 else ("auto" if on_gpu else "bf16")
@@ -208,7 +208,7 @@ def train(
     called on the main process at the start and after every optimizer step."""
     import torch
 
-    from xladjust.training_loop import fast_adam_kwargs
+    from xladjust.training_common import fast_adam_kwargs
 
     if data.n_features == 0:
         raise ValueError("no training features")
@@ -318,7 +318,7 @@ def _train_step(acc: Any, module: Any, optimizer: Any, scheduler: Any, trainable
     """One optimizer step over this process's micro-batches; returns the step's loss
     (task mean + extra) and the logged parts (the extra term's, and the gradient norm
     before clipping when clipping is on), averaged over processes."""
-    from xladjust.training_loop import reduce_record
+    from xladjust.training_common import reduce_record
 
     n = len(mine)
     task_sum = extra_value = 0.0
@@ -346,7 +346,7 @@ def _train_step(acc: Any, module: Any, optimizer: Any, scheduler: Any, trainable
 def _log_and_select(acc: Any, tm: TaskModel, state: _State, scheduler: Any, dev_score: Callable[[], float] | None,
                     steps: int, best_state: dict[str, Any] | None) -> dict[str, Any] | None:
     """Close the logging window; score dev (main process) and keep the best snapshot."""
-    from xladjust.training_loop import broadcast_value
+    from xladjust.training_common import broadcast_value
 
     entry: dict[str, Any] = {"step": state.step, "loss": sum(state.window) / len(state.window),
                              "lr": scheduler.get_last_lr()[0]}
@@ -368,7 +368,7 @@ def _save_checkpoint(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTer
                      position: dict[str, int]) -> None:
     """Write the training state (main process; every process waits). ``position`` is
     where the data order stands (informative: the step determines it)."""
-    from xladjust.training_loop import gather_rng, scheduler_state
+    from xladjust.training_common import gather_rng, scheduler_state
     from xladjust.training_state import save_training_state
 
     rng = gather_rng(acc)
@@ -396,7 +396,7 @@ def _resume(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTerm | None,
     """Load the newest checkpoint into the set-up loop, or None when there is none yet."""
     import torch
 
-    from xladjust.training_loop import restore_rng
+    from xladjust.training_common import restore_rng
     from xladjust.training_state import list_checkpoints, load_training_state
 
     found = list_checkpoints(ck.run_dir)

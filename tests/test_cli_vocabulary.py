@@ -141,7 +141,7 @@ def test_defaults_agree_across_commands():
     from xladjust.adjust.config import AdjustConfig
     from xladjust.align.config import AlignConfig
     from xladjust.tasks.config import FinetuneConfig
-    from xladjust.training_loop import auto_bf16
+    from xladjust.training_common import auto_bf16
 
     configs = {"xladjust adjust": AdjustConfig}  # commands whose unset options take the config's default
     seeds, bf16 = {}, {}
@@ -180,12 +180,12 @@ def test_each_real_alias_sets_its_option_and_warns(path, name, old, caplog):
 def test_unset_bf16_follows_the_device_like_precision_auto(monkeypatch, fast):
     import torch
 
-    from xladjust import training_loop
+    from xladjust import training_common
     from xladjust.cli.options import bf16_option
-    from xladjust.training_loop import auto_bf16
+    from xladjust.training_common import auto_bf16
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(training_loop, "cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(training_common, "cpu_has_fast_bf16", lambda: fast)
 
     @click.command()
     @bf16_option()
@@ -241,7 +241,7 @@ def test_every_config_bf16_default_follows_the_device(monkeypatch, fast):
 
     import torch
 
-    from xladjust import training_loop
+    from xladjust import training_common
     from xladjust.align.config import EmbeddingOptions
     from xladjust.probes.config import ProbeConfig
     from xladjust.probes.landscape_run import EvalSettings
@@ -249,10 +249,10 @@ def test_every_config_bf16_default_follows_the_device(monkeypatch, fast):
     from xladjust.tasks.training import TrainSettings
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(training_loop, "cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(training_common, "cpu_has_fast_bf16", lambda: fast)
     for config in (EmbeddingOptions, ProbeConfig, EvalSettings, FinetuneConfig, TrainSettings):
         field = next(f for f in dataclasses.fields(config) if f.name == "bf16")
-        assert field.default_factory is training_loop.auto_bf16, config
+        assert field.default_factory is training_common.auto_bf16, config
     assert TrainSettings(epochs=1, batch_size=1, learning_rate=1e-5, seed=0).bf16 is fast
     assert EmbeddingOptions().bf16 is fast
 
@@ -262,12 +262,12 @@ def test_unset_bf16_arguments_follow_the_device(monkeypatch, fast, tmp_path):
     """Function arguments left unset resolve like the config fields (bf16_or_auto)."""
     import torch
 
-    from xladjust import training_loop
+    from xladjust import training_common
     from xladjust.probes.geometry import geometry_probe_config
     from xladjust.probes.views import CheckpointEmbedder
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(training_loop, "cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(training_common, "cpu_has_fast_bf16", lambda: fast)
     assert geometry_probe_config(tmp_path / "heldout").bf16 is fast
     assert CheckpointEmbedder(None, layers=(1,), sentence_layers=(1,)).bf16 is fast
     assert geometry_probe_config(tmp_path / "heldout", bf16=not fast).bf16 is (not fast)

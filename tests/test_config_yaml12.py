@@ -136,7 +136,7 @@ def test_load_yaml_is_the_loader_of_every_config_command(tmp_path):
 
 
 def test_adjust_option_values_use_the_same_rules():
-    from xladjust.adjust.cli import _parse_options
+    from xladjust.cli.adjust import _parse_options
 
     assert _parse_options(("a=010", "b=no", "c=1:30")) == {"a": 10, "b": "no", "c": "1:30"}
 

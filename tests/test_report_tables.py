@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from xladjust.io import mark_complete, write_json_atomic
-from xladjust.probes.gather import compare_runs
+from xladjust.report.gather import compare_runs
 
 
 def _probe_run(path: Path, checkpoints: dict[str, dict], *, seed: int = 0, text: str = "") -> Path:

@@ -254,7 +254,7 @@ def test_cli_takes_the_new_options(tmp_path, tiny_checkpoints, data, capsys):
 # --- the shared loop pieces ---------------------------------------------------------------
 
 def test_precision_names_resolve_per_device_and_bad_ones_are_errors(monkeypatch):
-    import xladjust.training_loop as tl
+    import xladjust.training_common as tl
 
     assert tl.resolve_precision("fp32", on_gpu=False) == "no"
     assert tl.resolve_precision("bf16", on_gpu=False) == "bf16"

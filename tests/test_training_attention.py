@@ -8,7 +8,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from transformers import AutoModel
 
-from xladjust.training_loop import MATH_ATTENTION_MAX_WIDTH, training_attention
+from xladjust.training_common import MATH_ATTENTION_MAX_WIDTH, training_attention
 
 
 def _flash_enabled_inside(width: int, bf16: bool) -> bool:

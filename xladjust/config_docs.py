@@ -26,7 +26,7 @@ from typing import Any
 
 from xladjust.lazy import load
 from xladjust.stages import command_of_kind, config_kinds
-from xladjust.training_loop import auto_bf16
+from xladjust.training_common import auto_bf16
 
 # The command whose options' help is the fallback meaning of a kind's keys.
 COMMANDS = command_of_kind()

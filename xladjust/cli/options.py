@@ -77,13 +77,13 @@ def deprecated_alias(*old: str) -> dict[str, Any]:
 
 
 def _resolve_bf16(ctx: click.Context, param: click.Parameter, value: bool | None) -> bool:
-    from xladjust.training_loop import bf16_or_auto
+    from xladjust.training_common import bf16_or_auto
 
     return bf16_or_auto(value)
 
 
 def bf16_option(what: str = "bfloat16 autocast") -> Callable[[Any], Any]:
-    """The ``--bf16/--no-bf16`` option: unset means ``training_loop.auto_bf16``."""
+    """The ``--bf16/--no-bf16`` option: unset means ``training_common.auto_bf16``."""
     return click.option("--bf16/--no-bf16", default=None, callback=_resolve_bf16,
                         help=f"{what}. [default: on where the device has fast bf16, as --precision auto]")
 
