@@ -114,12 +114,15 @@ def _checkpoint_hash(directory: str | Path) -> str:
 
 
 def run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSettings, out: Path,
-                      *, progress: bool = True) -> dict[str, Any]:
-    """Evaluate θ(α) between checkpoints ``a`` and ``b``; write ``out``; return the summary."""
-    from xladjust.outputs import claim_output, summary_kind
+                      *, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Evaluate θ(α) between checkpoints ``a`` and ``b``; write ``out``; return the summary.
+    An earlier run in ``out`` is replaced only with ``overwrite`` (see
+    :func:`xladjust.outputs.judge_existing`)."""
+    from xladjust.outputs import claim_output, judge_existing, summary_kind
 
     inputs = [a, b, *settings.tests.values(), *settings.probe_bitexts.values()]
     with claim_output(out, command="interpolate", inputs=inputs, legacy=[summary_kind("interpolate")]):
+        judge_existing(Path(out), overwrite=overwrite, resume=None)
         return _run_interpolation(a, b, alphas, settings, out, progress=progress)
 
 
@@ -174,12 +177,14 @@ def _spread_along_line(rows: list[dict[str, Any]], metric: str) -> dict[str, dic
 
 
 def run_flatness(model: str, radii: list[float], directions: int, seed: int, settings: EvalSettings, out: Path,
-                 *, filter_normalized: bool = True, progress: bool = True) -> dict[str, Any]:
-    """Evaluate θ + r·d around ``model``; write ``out``; return the summary."""
-    from xladjust.outputs import claim_output, summary_kind
+                 *, filter_normalized: bool = True, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Evaluate θ + r·d around ``model``; write ``out``; return the summary. An earlier run
+    in ``out`` is replaced only with ``overwrite``."""
+    from xladjust.outputs import claim_output, judge_existing, summary_kind
 
     with claim_output(out, command="flatness", inputs=[model, *settings.tests.values()],
                       legacy=[summary_kind("flatness")]):
+        judge_existing(Path(out), overwrite=overwrite, resume=None)
         return _run_flatness(model, radii, directions, seed, settings, out, filter_normalized=filter_normalized,
                              progress=progress)
 

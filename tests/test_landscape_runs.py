@@ -123,6 +123,23 @@ def test_cli_interpolate_and_compare_with_html(runs, tmp_path, capsys):
     assert [r["kind"] for r in summary["runs"]][0] == "interpolate"
 
 
+def test_interpolate_and_flatness_refuse_a_complete_run_without_overwrite(runs, tmp_path, capsys):
+    from helpers_cli import fail_one_line, run_cli, tree_hashes
+
+    for command, model in (("interpolate", ["--from", str(runs["mono"]), "--to", str(runs["bi"]), "--alphas", "0,1"]),
+                           ("flatness", ["--model", str(runs["mono"]), "--directions", "1", "--radii", "0,0.1"])):
+        out = tmp_path / command
+        args = [command, *model, "--test", f"en={runs['en']}", "--max-test-examples", "8", "--no-bf16",
+                "--out", str(out)]
+        code, _, err = run_cli(["-q", *args], capsys)
+        assert code == 0, err
+        before = tree_hashes(out)
+        fail_one_line(capsys, args, "already holds a complete run; pass --overwrite")
+        assert tree_hashes(out) == before
+        code, _, err = run_cli(["-q", *args, "--overwrite"], capsys)
+        assert code == 0 and is_complete(out), err
+
+
 def test_cli_rejects_bad_test_spec(runs, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["flatness", "--model", str(runs["mono"]), "--test", "en", "--out", str(tmp_path / "f")])

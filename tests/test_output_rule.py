@@ -141,8 +141,8 @@ def test_transfer_resume_continues_an_interrupted_run_to_the_same_result(tiny_ch
 
     real, done = transfer_module.finetune, []
 
-    def stop_after_the_first(cfg):  # the interruption lands after the first (model, seed) run
-        real(cfg)
+    def stop_after_the_first(cfg, **kwargs):  # the interruption lands after the first (model, seed) run
+        real(cfg, **kwargs)
         done.append(cfg.out)
         raise KeyboardInterrupt
 

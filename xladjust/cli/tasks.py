@@ -214,9 +214,10 @@ def _echo_scores(summary: dict[str, Any]) -> None:
 @click.option("--max-test-examples", type=ct.COUNT, default=None, help="First N of each test set.")
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH)
 @bf16_option()
+@overwrite_option()
 @click.pass_context
 def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, tests: tuple[str, ...], out: Path | None,
-                     max_test_examples: int | None, batch_size: int, bf16: bool) -> None:
+                     max_test_examples: int | None, batch_size: int, bf16: bool, overwrite: bool) -> None:
     """Evaluate a fine-tuned checkpoint zero-shot on test sets in any languages."""
     from xladjust.io import mark_complete, write_json_atomic
     from xladjust.tasks.evaluation import evaluate, save_results
@@ -231,11 +232,13 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
     import contextlib
 
     from xladjust.io import atomic_dir
-    from xladjust.outputs import claim_output
+    from xladjust.outputs import claim_output, judge_existing
 
     legacy = [lambda d: (d / "metrics.json").is_file() and not (d / "xladjust.json").exists()]
     with (claim_output(out, command="evaluate", inputs=[model_dir, *pairs.values()], legacy=legacy)
           if out is not None else contextlib.nullcontext()):
+        if out is not None:
+            judge_existing(out, overwrite=overwrite, resume=None)
         results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=bf16, max_examples=max_test_examples,
                            progress=not is_quiet(ctx))
         if out is not None:

@@ -575,7 +575,8 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
         from xladjust.probes.landscape_run import run_interpolation
 
         run_interpolation(str(root / "monolingual"), str(root / "bilingual"), alphas,
-                          settings(probe_bitexts=dict(land.probe_bitexts)), root / "interpolate", progress=progress)
+                          settings(probe_bitexts=dict(land.probe_bitexts)), root / "interpolate", progress=progress,
+                          overwrite=True)
 
     stages.append(Stage("interpolate", root / "interpolate", interp_key, run_interp,
                         f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.eval)}"))
@@ -587,7 +588,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
         from xladjust.probes.landscape_run import run_flatness
 
         run_flatness(str(root / "monolingual"), radii, land.directions, cfg.seed, settings(),
-                     root / "flatness", progress=progress)
+                     root / "flatness", progress=progress, overwrite=True)
 
     stages.append(Stage("flatness", root / "flatness", flat_key, run_flat,
                         f"{land.directions} directions, radii {land.radii}, around the monolingual model"))

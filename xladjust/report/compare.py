@@ -96,13 +96,18 @@ def _checkpoint_key(spec: Any) -> str:
     return str(path.resolve()) if path.exists() else text
 
 
-def weights_id(spec: Any, files_sha256: dict[str, str] | None = None) -> str:
-    """What a checkpoint is: the SHA-256 over its weight files' hashes (as a probe run
-    recorded them, else hashed now from a local folder), else its spec (a hub name)."""
+def weights_id(spec: Any, files_sha256: dict[str, str] | None = None, path: Any = None) -> str:
+    """What a checkpoint is. A checkpoint folder (``spec`` is a folder, or was the folder
+    the probe run loaded, ``path``): the SHA-256 over its weight files' hashes, as the probe
+    run recorded them or hashed now. A hub or offline model name: the name itself, so one
+    named alike in a probe and a transfer run is one checkpoint."""
     from xladjust.io import sha256_file, sha256_json
 
-    hashes = sorted(v for k, v in (files_sha256 or {}).items() if k.endswith(".safetensors"))
     folder = Path(str(spec))
+    local = folder.is_dir() or (path is not None and str(path) in (str(spec), _checkpoint_key(spec)))
+    if not local:
+        return f"spec:{_checkpoint_key(spec)}"
+    hashes = sorted(v for k, v in (files_sha256 or {}).items() if k.endswith(".safetensors"))
     if not hashes and folder.is_dir():
         hashes = sorted(sha256_file(f) for f in folder.glob("*.safetensors"))
     return f"sha256:{sha256_json(hashes)}" if hashes else f"spec:{_checkpoint_key(spec)}"
@@ -116,7 +121,7 @@ def _probe_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for name, ckpt in summary.get("checkpoints", {}).items():
         results = ckpt.get("results", {})
-        identity = weights_id(ckpt.get("spec", name), recorded.get(name))
+        identity = weights_id(ckpt.get("spec", name), recorded.get(name), ckpt.get("path"))
         for bitext in bitexts:
             found = results.get(bitext["name"], {})
             dist = (found.get("distances") or {}).get("metrics")
