@@ -9,7 +9,7 @@ import pytest
 from xladjust.claims import ClaimsFile, claim_verdict, judge, load_claims
 from xladjust.errors import ConfigError
 from xladjust.io import write_json_atomic
-from xladjust.verdicts import write_verdicts
+from xladjust.report.verdicts import write_verdicts
 
 CLAIMS_FILE = "configs/claims/efimov2022.yaml"
 

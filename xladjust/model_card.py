@@ -76,7 +76,7 @@ def finish_checkpoint(directory: str | Path, manifest: dict[str, Any]) -> dict[s
 def final_geometry(directory: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
     """The geometry probes of the last step (``geometry.jsonl``, written with
     ``probe_every``) at the deepest layer probed, with the held-out corpus they ran on."""
-    from xladjust.probes.geometry import GEOMETRY_FILE
+    from xladjust.training_state import GEOMETRY_FILE
 
     path = Path(directory) / GEOMETRY_FILE
     if not path.is_file():

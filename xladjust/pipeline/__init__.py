@@ -447,11 +447,11 @@ def _claims_problems(path: Path | None) -> list[str]:
 
 
 def _verdicts_stage(cfg: PipelineConfig, claims: Path, keys: list[str]) -> Stage:
-    """The verdict of every claim of ``claims`` (:mod:`xladjust.verdicts`) on the study's results."""
+    """The verdict of every claim of ``claims`` (:mod:`xladjust.report.verdicts`) on the study's results."""
     directory = cfg.out / "verdicts"
 
     def run() -> None:
-        from xladjust.verdicts import write_verdicts
+        from xladjust.report.verdicts import write_verdicts
 
         write_verdicts(cfg.out, claims, directory)
 

@@ -31,6 +31,7 @@ from xladjust.probes.report_doc import (
     table,
 )
 from xladjust.probes.report_md import fmt, pct
+from xladjust.training_state import GEOMETRY_FILE
 
 
 @dataclass
@@ -459,7 +460,6 @@ def _generic_blocks(run: Any, ctx: Context) -> list[Block]:
     return blocks
 
 
-GEOMETRY_FILE = "geometry.jsonl"  # written by xladjust.probes.geometry during training (--probe-every)
 GEOMETRY_CURVES = {"d_related": "d(w,r)", "d_unrelated": "d(w,u)", "delta": "Δ = d(w,u) − d(w,r)",
                    "p_at_1": "word P@1 (CSLS)"}
 
