@@ -189,7 +189,8 @@ def _shared_json(run_dir: Path, name: str, notes: list[str]) -> Path | bytes:
 
 
 def _card(run_dir: Path, record: dict[str, Any], repo_id: str, license: str | None, notes: list[str]) -> str:
-    from xladjust.model_card import CARD_FILE, fill_card, lineage, model_card, split_card
+    from xladjust.lineage import lineage
+    from xladjust.model_card import CARD_FILE, fill_card, model_card, split_card
     from xladjust.shareable import read_record, shareable, shareable_text
 
     full = read_record(run_dir)
