@@ -160,6 +160,10 @@ def test_dry_run_prints_exactly_the_files_and_the_card_without_network(tmp_path,
     assert listed == CHECKPOINT_FILES
     assert card == plan_push(run, "me/x").card
     assert 'SentenceTransformer("me/x")' in card and "path/to/this/checkpoint" not in card
+    code, out, err = run_cli(["push", str(run), "me/x", "--dry-run", "--revision", "dev", "--create-pr",
+                              "--private"], capsys)
+    assert code == 0 and out.splitlines()[0] == (f"would upload 7 files of {run} to me/x "
+                                                 "(branch dev, as a pull request, a private repository):")
 
 
 def test_an_older_run_without_hashes_is_pushed_with_a_warning(tmp_path, caplog):

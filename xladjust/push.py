@@ -251,9 +251,13 @@ def plan_push(run_dir: str | Path, repo_id: str, *, license: str | None = None) 
     return PushPlan(run_dir=run_dir, repo_id=repo_id, uploads=uploads, card=card, notes=notes)
 
 
-def describe_plan(plan: PushPlan) -> str:
-    """The dry run's report: the files, one a line, then the card."""
-    lines = [f"would upload {len(plan.uploads)} files of {plan.run_dir} to {plan.repo_id}:"]
+def describe_plan(plan: PushPlan, *, revision: str | None = None, create_pr: bool = False,
+                  private: bool = False) -> str:
+    """The dry run's report: where to, the files, one a line, then the card."""
+    how = [f"branch {revision}" if revision else "", "as a pull request" if create_pr else "",
+           "a private repository" if private else ""]
+    how_text = f" ({', '.join(h for h in how if h)})" if any(how) else ""
+    lines = [f"would upload {len(plan.uploads)} files of {plan.run_dir} to {plan.repo_id}{how_text}:"]
     lines += [f"  {name}" for name in plan.uploads]
     lines += ["", "README.md (the model card):", "", plan.card.rstrip("\n")]
     return "\n".join(lines) + "\n"
@@ -325,7 +329,7 @@ def push_command(run_dir: Path, repo_id: str, private: bool, message: str | None
         plan = plan_push(run_dir, repo_id, license=license_)
         for note in plan.notes:
             click.echo(f"note: {note}", err=True)
-        click.echo(describe_plan(plan), nl=False)
+        click.echo(describe_plan(plan, revision=revision, create_pr=create_pr, private=private), nl=False)
         return
     result = push_run(run_dir, repo_id, private=private, message=message, revision=revision,
                       create_pr=create_pr, license=license_, api=None)
