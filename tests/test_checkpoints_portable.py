@@ -119,6 +119,7 @@ def test_no_uploaded_file_holds_an_absolute_path_of_the_machine(checkpoints, kin
     run = checkpoints[kind]
     plan = plan_push(run, "me/model", license="mit")
     assert LOCAL_RECORD not in plan.uploads and "xladjust.json" in plan.uploads
+    assert plan.notes == []  # hashes recorded, records and card shareable as saved: nothing rebuilt
     assert all(isinstance(v, Path) for k, v in plan.uploads.items() if k != "README.md")  # uploaded as saved
     forbidden = {str(run.parent), str(run.resolve().parent), *machine_paths()} - {tempfile.gettempdir()}
     forbidden |= {str(tmp_path_factory.getbasetemp())}
