@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,31 @@ def test_push_uploads_only_the_allow_listed_regular_files_in_one_commit(tmp_path
     assert result.url == "https://hub.example/me/e5-adjusted"
     assert "adjust checkpoint from adjust" in hub.commits[0]["message"]
     assert [p.as_posix() for p in files_to_push(run)] == CHECKPOINT_FILES
+
+
+@pytest.mark.parametrize("entry", ["README.md", "tokenizer.json", "metrics.jsonl", "1_Pooling", "config.json"])
+def test_an_allow_listed_name_that_is_a_symlink_stays_home(tmp_path, entry):
+    run = fake_run(tmp_path)
+    target = run / entry
+    (shutil.rmtree if target.is_dir() else Path.unlink)(target)
+    os.symlink(tmp_path / "secret" / ("" if entry == "1_Pooling" else "config.json"), target)
+    plan = plan_push(run, "me/x")
+    uploaded = set(plan.uploads)
+    assert not any(b"hf_SECRET" in (c if isinstance(c, bytes) else c.read_bytes()) for c in plan.uploads.values())
+    if entry == "README.md":  # a card is always sent: rebuilt from the record
+        assert "README.md" in uploaded and any("model card was built" in n for n in plan.notes)
+    else:
+        assert not any(name == entry or name.startswith(entry + "/") for name in uploaded)
+
+
+@pytest.mark.parametrize("stray", [".env", "secret.txt", "model.safetensors.bak", "checkpoints/step-1/model.safetensors",
+                                   "predictions/test-es.jsonl", "run.json", "xladjust.local.json", "1_Pooling/extra.json",
+                                   "sub/config.json"])
+def test_stray_files_stay_home(tmp_path, stray):
+    run = fake_run(tmp_path)
+    (run / stray).parent.mkdir(parents=True, exist_ok=True)
+    (run / stray).write_text("hf_SECRET")
+    assert sorted(plan_push(run, "me/x").uploads) == CHECKPOINT_FILES
 
 
 def test_revision_private_and_create_pr_reach_the_hub(tmp_path):

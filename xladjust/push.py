@@ -193,10 +193,13 @@ def _card(run_dir: Path, record: dict[str, Any], repo_id: str, license: str | No
     from xladjust.model_card import CARD_FILE, fill_card, model_card, split_card
     from xladjust.shareable import read_record, shareable, shareable_text
 
-    full = read_record(run_dir)
     public = shareable(record)
-    if not isinstance(public.get("lineage"), dict):
-        public["lineage"] = lineage(full)
+    if not isinstance(public.get("lineage"), dict):  # an older run: follow its full paths, where they still lead
+        try:
+            full = read_record(run_dir)
+        except (OSError, ValueError):
+            full = record
+        public["lineage"] = lineage(full if isinstance(full, dict) else record)
     card_path = run_dir / CARD_FILE
     card = card_path.read_text(encoding="utf-8") if _regular(card_path) else None
     if card is None or shareable_text(card) != card or _local_paths(card.encode("utf-8"), run_dir):
