@@ -61,7 +61,9 @@ def test_l2_loss_falls_and_the_run_directory_is_complete(tiny_checkpoints, corpu
     assert manifest["stage"] == "adjust" and manifest["seed"] == 0
     assert manifest["config"]["objective"] == "l2"
     assert manifest["metrics"]["steps"] == 8 and manifest["metrics"]["loss_end"] < manifest["metrics"]["loss_start"]
-    assert set(manifest["inputs"]) == {str(corpus / "pairs.jsonl"), "model"}
+    assert set(manifest["inputs"]) == {"pairs.jsonl", "model"}  # names travel with the checkpoint
+    local = json.loads((out / "xladjust.local.json").read_text())
+    assert set(local["inputs"]) == {str(corpus / "pairs.jsonl"), "model"}
     assert manifest["aligned_corpora"][0]["manifest"]["aligner"] == "hand"
     assert manifest["aligned_corpora"][0]["selection"]["pairs_selected"] == 12
     assert {"torch", "transformers"} <= set(manifest["versions"])

@@ -119,6 +119,7 @@ def test_no_uploaded_file_holds_an_absolute_path_of_the_machine(checkpoints, kin
     run = checkpoints[kind]
     plan = plan_push(run, "me/model", license="mit")
     assert LOCAL_RECORD not in plan.uploads and "xladjust.json" in plan.uploads
+    assert plan.notes == []  # hashes recorded, records and card shareable as saved: nothing rebuilt
     assert all(isinstance(v, Path) for k, v in plan.uploads.items() if k != "README.md")  # uploaded as saved
     forbidden = {str(run.parent), str(run.resolve().parent), *machine_paths()} - {tempfile.gettempdir()}
     forbidden |= {str(tmp_path_factory.getbasetemp())}
@@ -147,7 +148,8 @@ def test_prompts_of_the_source_checkpoint_win_and_files_become_portable(tmp_path
     out.mkdir()
     (out / "tokenizer_config.json").write_text(json.dumps(
         {"tokenizer_class": "TokenizersBackend", "backend": "tokenizers", "is_local": True, "local_files_only": True,
-         "pad_token": "<pad>"}))
+         "pad_token": "<pad>", "name_or_path": "/home/alice/base"}))
+    (out / "config.json").write_text(json.dumps({"_name_or_path": "/home/alice/base", "hidden_size": 8}))
     (out / "modules.json").write_text(json.dumps(
         [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
          {"idx": 1, "name": "1", "path": "1_Pooling",
@@ -155,9 +157,11 @@ def test_prompts_of_the_source_checkpoint_win_and_files_become_portable(tmp_path
     (out / "config_sentence_transformers.json").write_text(json.dumps(
         {"prompts": {"query": "", "document": ""}, "default_prompt_name": None}))
     changed = make_portable(out, dict(E5_PROMPTS), "query")
-    assert sorted(changed) == ["config_sentence_transformers.json", "modules.json", "tokenizer_config.json"]
+    assert sorted(changed) == ["config.json", "config_sentence_transformers.json", "modules.json",
+                               "tokenizer_config.json"]
     assert json.loads((out / "tokenizer_config.json").read_text()) == {
-        "tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "<pad>"}
+        "tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "<pad>", "name_or_path": "base"}
+    assert json.loads((out / "config.json").read_text()) == {"_name_or_path": "base", "hidden_size": 8}  # 4.x
     assert [m["type"] for m in json.loads((out / "modules.json").read_text())] == [
         "sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling"]
     st = json.loads((out / "config_sentence_transformers.json").read_text())

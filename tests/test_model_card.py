@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from xladjust.lineage import lineage
 from xladjust.model_card import (
     MODEL_ID_PLACEHOLDER,
     fill_card,
     final_geometry,
-    lineage,
     model_card,
     split_card,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,31 @@ def test_push_uploads_only_the_allow_listed_regular_files_in_one_commit(tmp_path
     assert [p.as_posix() for p in files_to_push(run)] == CHECKPOINT_FILES
 
 
+@pytest.mark.parametrize("entry", ["README.md", "tokenizer.json", "metrics.jsonl", "1_Pooling", "config.json"])
+def test_an_allow_listed_name_that_is_a_symlink_stays_home(tmp_path, entry):
+    run = fake_run(tmp_path)
+    target = run / entry
+    (shutil.rmtree if target.is_dir() else Path.unlink)(target)
+    os.symlink(tmp_path / "secret" / ("" if entry == "1_Pooling" else "config.json"), target)
+    plan = plan_push(run, "me/x")
+    uploaded = set(plan.uploads)
+    assert not any(b"hf_SECRET" in (c if isinstance(c, bytes) else c.read_bytes()) for c in plan.uploads.values())
+    if entry == "README.md":  # a card is always sent: rebuilt from the record
+        assert "README.md" in uploaded and any("model card was built" in n for n in plan.notes)
+    else:
+        assert not any(name == entry or name.startswith(entry + "/") for name in uploaded)
+
+
+@pytest.mark.parametrize("stray", [".env", "secret.txt", "model.safetensors.bak", "checkpoints/step-1/model.safetensors",
+                                   "predictions/test-es.jsonl", "run.json", "xladjust.local.json", "1_Pooling/extra.json",
+                                   "sub/config.json"])
+def test_stray_files_stay_home(tmp_path, stray):
+    run = fake_run(tmp_path)
+    (run / stray).parent.mkdir(parents=True, exist_ok=True)
+    (run / stray).write_text("hf_SECRET")
+    assert sorted(plan_push(run, "me/x").uploads) == CHECKPOINT_FILES
+
+
 def test_revision_private_and_create_pr_reach_the_hub(tmp_path):
     run = fake_run(tmp_path)
     hub = StandInHub()
@@ -160,6 +186,10 @@ def test_dry_run_prints_exactly_the_files_and_the_card_without_network(tmp_path,
     assert listed == CHECKPOINT_FILES
     assert card == plan_push(run, "me/x").card
     assert 'SentenceTransformer("me/x")' in card and "path/to/this/checkpoint" not in card
+    code, out, err = run_cli(["push", str(run), "me/x", "--dry-run", "--revision", "dev", "--create-pr",
+                              "--private"], capsys)
+    assert code == 0 and out.splitlines()[0] == (f"would upload 7 files of {run} to me/x "
+                                                 "(branch dev, as a pull request, a private repository):")
 
 
 def test_an_older_run_without_hashes_is_pushed_with_a_warning(tmp_path, caplog):

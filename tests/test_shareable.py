@@ -63,11 +63,15 @@ def test_shareable_command():
     assert shareable_command(command) == "xladjust adjust --aligned al --out=r --test es=es.tsv --lr 1e-5"
 
 
-def test_the_local_record_keeps_full_paths_and_is_read_first(tmp_path):
+def test_the_local_record_keeps_full_paths_and_is_read_first(tmp_path, caplog):
     record = {"config": {"out": str(tmp_path / "run")}}
     public = write_record(tmp_path, record)
     assert public == {"config": {"out": "run"}}
     assert json.loads((tmp_path / "xladjust.json").read_text()) == public
     assert read_record(tmp_path) == record
+    (tmp_path / LOCAL_RECORD).write_text("{cut sho")  # damaged: xladjust.json, with a warning
+    with caplog.at_level("WARNING", logger="xladjust.shareable"):
+        assert read_record(tmp_path) == public
+    assert "is damaged; reading xladjust.json instead" in caplog.text
     (tmp_path / LOCAL_RECORD).unlink()  # a run written before the local record: xladjust.json
     assert read_record(tmp_path) == public

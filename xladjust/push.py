@@ -189,13 +189,17 @@ def _shared_json(run_dir: Path, name: str, notes: list[str]) -> Path | bytes:
 
 
 def _card(run_dir: Path, record: dict[str, Any], repo_id: str, license: str | None, notes: list[str]) -> str:
-    from xladjust.model_card import CARD_FILE, fill_card, lineage, model_card, split_card
+    from xladjust.lineage import lineage
+    from xladjust.model_card import CARD_FILE, fill_card, model_card, split_card
     from xladjust.shareable import read_record, shareable, shareable_text
 
-    full = read_record(run_dir)
     public = shareable(record)
-    if not isinstance(public.get("lineage"), dict):
-        public["lineage"] = lineage(full)
+    if not isinstance(public.get("lineage"), dict):  # an older run: follow its full paths, where they still lead
+        try:
+            full = read_record(run_dir)
+        except (OSError, ValueError):
+            full = record
+        public["lineage"] = lineage(full if isinstance(full, dict) else record)
     card_path = run_dir / CARD_FILE
     card = card_path.read_text(encoding="utf-8") if _regular(card_path) else None
     if card is None or shareable_text(card) != card or _local_paths(card.encode("utf-8"), run_dir):
@@ -250,9 +254,13 @@ def plan_push(run_dir: str | Path, repo_id: str, *, license: str | None = None) 
     return PushPlan(run_dir=run_dir, repo_id=repo_id, uploads=uploads, card=card, notes=notes)
 
 
-def describe_plan(plan: PushPlan) -> str:
-    """The dry run's report: the files, one a line, then the card."""
-    lines = [f"would upload {len(plan.uploads)} files of {plan.run_dir} to {plan.repo_id}:"]
+def describe_plan(plan: PushPlan, *, revision: str | None = None, create_pr: bool = False,
+                  private: bool = False) -> str:
+    """The dry run's report: where to, the files, one a line, then the card."""
+    how = [f"branch {revision}" if revision else "", "as a pull request" if create_pr else "",
+           "a private repository" if private else ""]
+    how_text = f" ({', '.join(h for h in how if h)})" if any(how) else ""
+    lines = [f"would upload {len(plan.uploads)} files of {plan.run_dir} to {plan.repo_id}{how_text}:"]
     lines += [f"  {name}" for name in plan.uploads]
     lines += ["", "README.md (the model card):", "", plan.card.rstrip("\n")]
     return "\n".join(lines) + "\n"
@@ -324,7 +332,7 @@ def push_command(run_dir: Path, repo_id: str, private: bool, message: str | None
         plan = plan_push(run_dir, repo_id, license=license_)
         for note in plan.notes:
             click.echo(f"note: {note}", err=True)
-        click.echo(describe_plan(plan), nl=False)
+        click.echo(describe_plan(plan, revision=revision, create_pr=create_pr, private=private), nl=False)
         return
     result = push_run(run_dir, repo_id, private=private, message=message, revision=revision,
                       create_pr=create_pr, license=license_, api=None)

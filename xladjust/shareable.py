@@ -16,11 +16,14 @@ existed.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 RECORD_FILE = "xladjust.json"
 LOCAL_RECORD = "xladjust.local.json"
@@ -102,12 +105,21 @@ def write_record(directory: str | Path, record: dict[str, Any]) -> dict[str, Any
 
 def read_record(directory: str | Path) -> dict[str, Any]:
     """A run's record with full paths: :data:`LOCAL_RECORD`, or ``xladjust.json`` for a
-    run written before there was a local record (or copied without it)."""
+    run written before there was a local record (or copied without it, or with it
+    damaged: a warning says so)."""
     from xladjust.io import read_json
 
     directory = Path(directory)
     local = directory / LOCAL_RECORD
-    return read_json(local if local.is_file() else directory / RECORD_FILE)
+    if local.is_file():
+        try:
+            record = read_json(local)
+            if isinstance(record, dict):
+                return record
+        except (ValueError, UnicodeDecodeError):
+            pass
+        log.warning("%s is damaged; reading %s instead (paths in it are names only)", local, RECORD_FILE)
+    return read_json(directory / RECORD_FILE)
 
 
 def machine_paths() -> list[str]:
