@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e '.[offline,eflomal,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[offline,eflomal,cjk,dev]'
 	touch $(STAMP)
 
 demo: setup

@@ -28,8 +28,10 @@ from xladjust.align.backends import AlignerOutput, Backend, create_backend
 from xladjust.align.config import AlignConfig, AlignerSpec
 from xladjust.align.corpus import MANIFEST_FILE, PAIRS_FILE, read_manifest, write_aligned_corpus
 from xladjust.align.finish import FinishSettings, finish_pairs
+from xladjust.align.joint import parse_joint_words
 from xladjust.align.parallel import default_workers
 from xladjust.align.readers import FilterCounts, filter_pairs, open_bitext, scan_bitext
+from xladjust.align.segment import one_word_warning
 from xladjust.align.selftrain import rounds_dir, self_train
 from xladjust.align.stats import AlignmentStats
 from xladjust.align.symmetrizer import builtin_entry, pick_atools, run_atools
@@ -91,6 +93,7 @@ def tokenize_into(joint: JointFile, bitext: Any, config: AlignConfig, settings: 
                   counts: FilterCounts, progress: bool) -> int:
     """Tokenize the filtered input into ``joint``; return how many pairs became empty."""
     empty = 0
+    words: dict[str, list[int]] = {"src": [], "tgt": []}
     bar = _bar(progress, kept, "tokenizing")
     try:
         with joint:
@@ -100,9 +103,15 @@ def tokenize_into(joint: JointFile, bitext: Any, config: AlignConfig, settings: 
                     empty += 1
                 else:
                     joint.write_line(line)
+                    src, tgt = parse_joint_words(line, "tokenized text")
+                    words["src"].append(len(src))
+                    words["tgt"].append(len(tgt))
     finally:
         if bar is not None:
             bar.close()
+    for side, lang in (("src", config.src_lang), ("tgt", config.tgt_lang)):
+        if warning := one_word_warning(lang, words[side]):
+            log.warning("%s", warning)
     return empty
 
 

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from xladjust.align.joint import format_joint, parse_joint_words
 from xladjust.align.parallel import imap_chunks
 from xladjust.align.readers import RawPair
+from xladjust.align.segment import SEGMENTERS, load_segmenter, needs_segmenter
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def normalize_text(text: str) -> str:
 
 
 class WordSplitter:
-    """Turns one side's text into words: Moses tokens, or whitespace words, after
+    """Turns one side's text into words: Moses tokens, a segmenter's words for languages
+    written without spaces (:mod:`xladjust.align.segment`), or whitespace words, after
     :func:`normalize_text`."""
 
     def __init__(self, lang: str, moses: bool = True, normalize_punct: bool = False):
@@ -51,7 +53,10 @@ class WordSplitter:
         self.moses = moses
         self._tokenizer: Any = None
         self._normalizer: Any = None
-        if moses:
+        self._segment: Any = None
+        if moses and needs_segmenter(lang):
+            self._segment = load_segmenter(lang)
+        elif moses:
             from sacremoses import MosesPunctNormalizer, MosesTokenizer
 
             self._tokenizer = MosesTokenizer(lang=lang)
@@ -61,6 +66,8 @@ class WordSplitter:
         text = normalize_text(text)
         if not self.moses:
             return text.split()
+        if self._segment is not None:
+            return self._segment(text)
         if self._normalizer is not None:
             text = self._normalizer.normalize(text)
         return self._tokenizer.tokenize(text, escape=False)
@@ -92,14 +99,22 @@ class TokenizeSettings:
     normalize_punct: bool = False
     workers: int = 1
 
+    def __post_init__(self) -> None:
+        if self.moses:  # a missing segmenter is refused here, before any work, not in a worker
+            for lang in (self.src_lang, self.tgt_lang):
+                if needs_segmenter(lang):
+                    load_segmenter(lang)
+
     def describe(self) -> dict[str, Any]:
         if not self.moses:
             return {"name": "whitespace", "note": "input was pre-tokenized; words split on whitespace",
                     "unicode": UNICODE_RULE}
         from importlib.metadata import version
 
+        segmenters = {lang: f"{SEGMENTERS[lang].package} {version(SEGMENTERS[lang].package)}"
+                      for lang in (self.src_lang, self.tgt_lang) if needs_segmenter(lang)}
         return {"name": "moses", "package": f"sacremoses {version('sacremoses')}", "escape": False,
-                "unicode": UNICODE_RULE,
+                "unicode": UNICODE_RULE, **({"segmenters": segmenters} if segmenters else {}),
                 "normalize_punct": self.normalize_punct, "src_lang": self.src_lang, "tgt_lang": self.tgt_lang}
 
 
