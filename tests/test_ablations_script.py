@@ -10,7 +10,7 @@ import pytest
 
 from xladjust.adjust.config import AdjustConfig
 from xladjust.config import build_config
-from xladjust.tasks.config import _NAME  # transfer's rule for model names
+from xladjust.names import name_problem  # the rule for every name that becomes a path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "efimov_ablations.py"
 
@@ -89,4 +89,4 @@ def test_continual_arm_option_names_the_arm(ablations, tmp_path):
     assert args.continual_arm
     assert not ablations.parse_args(["--quick", "--out", str(tmp_path)]).continual_arm
     for name in ["vanilla", ablations.CONTINUAL_ARM, *(s.name for s in ablations.SETTINGS)]:
-        assert _NAME.match(name), name
+        assert name_problem(name, "arm") is None, name
