@@ -38,10 +38,14 @@ class CheckpointSpec:
 
 @dataclass(frozen=True)
 class BitextSpec:
-    """A held-out aligned corpus; ``name`` defaults to its languages (``en-es``)."""
+    """A held-out aligned corpus; ``name`` defaults to its languages (``en-es``). With
+    ``alignments``, ``path`` is a tokenized ``src ||| tgt`` file and the links come from
+    that Pharaoh file (another aligner's output, or a gold set's sure links)."""
 
-    path: Path  # an aligned corpus folder (pairs.jsonl + manifest.json)
+    path: Path  # an aligned corpus folder (pairs.jsonl + manifest.json), or a 'src ||| tgt' file
     name: str | None = None
+    alignments: Path | None = None  # Pharaoh 'i-j' links of the 'src ||| tgt' file at path, line by line
+    one_indexed: bool = True  # the links count words from 1 (gold sets); false: from 0 (aligners' output)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,9 @@ from xladjust.align.corpus import (
     check_aligned_corpus,
     iter_pairs,
 )
+from xladjust.align.gold import read_gold
 from xladjust.errors import ConfigError, InputError
-from xladjust.io import sha256_file
+from xladjust.io import sha256_file, sha256_json
 from xladjust.probes.pairs import Triples, Unrelated, WordLinks, sample_triples, usable_links
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ class Bitext:
     links: WordLinks
     triples: Triples
     counts: dict[str, int]
-    sha256: str  # of pairs.jsonl
+    sha256: str  # of pairs.jsonl, or of the text and links files of external alignments
+    files: dict[str, str] = field(default_factory=dict)  # every file read -> its sha256
 
     @property
     def label(self) -> str:
@@ -71,6 +73,15 @@ def manifest_languages(manifest: dict[str, Any]) -> tuple[str | None, str | None
     return manifest.get("src_lang"), manifest.get("tgt_lang")
 
 
+def external_pairs(text: Path, alignments: Path, one_indexed: bool) -> list[AlignedPair]:
+    """Sentence pairs of a tokenized ``src ||| tgt`` file with the links of a Pharaoh file
+    (``i-j`` per link, line by line; another aligner's output or a gold set), checked as
+    align's evaluation checks gold files: same line counts, links in range. Gold sets'
+    possible links (``ipj``) are left out: only sure links drive the distances."""
+    pairs = read_gold(text, alignments, one_indexed=one_indexed)
+    return [AlignedPair(src=p.src, tgt=p.tgt, links=sorted(p.links.sure)) for p in pairs]
+
+
 def load_bitext(
     path: Path,
     name: str | None = None,
@@ -79,13 +90,23 @@ def load_bitext(
     seed: int = 0,
     keep_punctuation: bool = False,
     max_sentences: int | None = None,
+    alignments: Path | None = None,
+    one_indexed: bool = True,
 ) -> Bitext:
-    """Read an aligned corpus and build its triples; a corpus without a usable link is an
-    error that says what was found."""
+    """Read an aligned corpus, or with ``alignments`` a tokenized ``src ||| tgt`` file and
+    its links (:func:`external_pairs`), and build its triples; a corpus without a usable
+    link is an error that says what was found."""
     path = Path(path)
-    if not path.is_dir():
+    if alignments is not None:
+        if not path.is_file():
+            raise InputError(f"bitext {path} is not a file; with --alignments, --bitext names the tokenized "
+                             "'src ||| tgt' text the links refer to")
+        all_pairs = external_pairs(path, Path(alignments), one_indexed)
+        files = {str(path): sha256_file(path), str(alignments): sha256_file(Path(alignments))}
+        manifest: dict[str, Any] = {}
+    elif not path.is_dir():
         raise InputError(f"bitext {path} does not exist; pass an aligned corpus directory (align's output)")
-    if (path / MANIFEST_FILE).is_file():
+    elif (path / MANIFEST_FILE).is_file():
         manifest = check_aligned_corpus(path)
     elif (path / PAIRS_FILE).is_file():
         log.warning("bitext %s has no %s; its languages are taken from its name if given", path, MANIFEST_FILE)
@@ -95,8 +116,11 @@ def load_bitext(
     src_lang, tgt_lang = manifest_languages(manifest)
     if (src_lang is None or tgt_lang is None) and name and _LANG_PAIR.match(name):
         src_lang, tgt_lang = name.split("-")
+    if alignments is None:
+        files = {str(path / PAIRS_FILE): sha256_file(path / PAIRS_FILE)}
+        all_pairs = iter_pairs(path)
     pairs: list[AlignedPair] = []
-    for pair in iter_pairs(path):
+    for pair in all_pairs:
         if max_sentences is not None and len(pairs) >= max_sentences:
             break
         pairs.append(pair)
@@ -114,7 +138,8 @@ def load_bitext(
     label = f"{src_lang}-{tgt_lang}" if src_lang and tgt_lang else path.name
     return Bitext(
         name=name or label, path=path, src_lang=src_lang, tgt_lang=tgt_lang, pairs=pairs, links=links,
-        triples=triples, counts=counts, sha256=sha256_file(path / PAIRS_FILE),
+        triples=triples, counts=counts, files=files,
+        sha256=next(iter(files.values())) if len(files) == 1 else sha256_json(files),
     )
 
 

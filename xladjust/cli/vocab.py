@@ -53,7 +53,9 @@ VOCABULARY: dict[str, str] = {
     "--tsv": "align: a parallel corpus as source<TAB>target.",
     "--hf/--hf-split": "align: a datasets corpus NAME[:CONFIG] and its split.",
     "--tatoeba/--tatoeba-lang": "probe: Tatoeba files and languages for sentence retrieval.",
-    "--gold-text/--gold/--zero-indexed": "align evaluate: gold sentences, gold links, and their indexing.",
+    "--gold-text/--gold/--zero-indexed": "align evaluate: gold sentences, gold links, and their indexing "
+                                          "(--zero-indexed: links count words from 0, in probe's --alignments too).",
+    "--alignments": "probe: Pharaoh links (another aligner's or a gold set's) for a `src ||| tgt` --bitext file.",
     "--extra/--extra-src/--extra-tgt/--extra-tsv": "align evaluate: extra parallel text for statistical aligners.",
     "--predicted": "align evaluate: score these alignments instead of running an aligner.",
     # sizes of the data used
