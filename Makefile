@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e '.[offline,eflomal,cjk,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
 demo: setup
@@ -47,7 +47,7 @@ $(LOW_STAMP): pyproject.toml .ci/lowest.txt
 	$(PYTHON) -m venv $(LOW_VENV)
 	$(LOW_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LOW_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(LOW_VENV)/bin/python -m pip install --quiet -e '.[dev]' -c .ci/lowest.txt
+	$(LOW_VENV)/bin/python -m pip install --quiet -e '.[hub,tasks,dev]' -c .ci/lowest.txt
 	touch $(LOW_STAMP)
 
 # Checkpoints written with the newest versions load with the lowest, and the other way round.

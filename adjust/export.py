@@ -17,6 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from xladjust.extras import installed
+
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +73,11 @@ def _add_sentence_transformers_files(directory: Path) -> None:
     import logging as _logging
     import tempfile
 
+    if not installed("sentence_transformers"):
+        log.info(
+            "sentence-transformers is not installed: the checkpoint loads in transformers but carries no "
+            "sentence-transformers files (pip install 'xladjust[hub]' adds them to later checkpoints)")
+        return
     from sentence_transformers import SentenceTransformer
 
     st_log = _logging.getLogger("sentence_transformers")

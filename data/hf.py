@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from xladjust.errors import InputError, MissingDependencyError
+from xladjust.errors import InputError
+from xladjust.extras import import_extra
 from xladjust.io import sha256_file
 
 HUB_PREFIX = "hf:"
@@ -32,11 +33,7 @@ _SAVED_MARKERS = ("dataset_dict.json", "state.json")  # DatasetDict, Dataset
 
 
 def _datasets() -> Any:
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - datasets is a core dependency
-        raise MissingDependencyError("datasets input needs the 'datasets' package: pip install datasets") from None
-    return datasets
+    return import_extra("datasets", "hub", "datasets input (hf:NAME or a save_to_disk folder)")
 
 
 def is_saved_dataset(path: str | Path) -> bool:

@@ -14,18 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from xladjust.errors import MissingDependencyError
+from xladjust.extras import import_extra
 from xladjust.probes.stats import histogram_counts
 
 FORMATS = ("png", "svg", "pdf")  # raster for the page, vector for print and papers
 
 
 def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2) -> tuple[Any, list[Any]]:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise MissingDependencyError("plots need matplotlib; install it with: pip install matplotlib") from None
+    import_extra("matplotlib", "probes", "plots")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width * ncols, height), layout="constrained")
     FigureCanvasAgg(fig)
     axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]

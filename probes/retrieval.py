@@ -25,19 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from xladjust.errors import MissingDependencyError
+from xladjust.extras import import_extra
 
 DIRECTIONS = ("src_to_tgt", "tgt_to_src")
 
 
 def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError:
-        raise MissingDependencyError(
-            "retrieval needs faiss; install it with: pip install faiss-cpu"
-        ) from None
-    return faiss
+    return import_extra("faiss", "probes", "retrieval")
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:

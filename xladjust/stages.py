@@ -20,6 +20,7 @@ class Entry:
     config: str | None = None  # "module:Class" of its config, if it reads one
     kind: str | None = None  # the config's 'kind:' (default: the command's name)
     file_kind: bool = True  # whether a config file may name the kind (False: only nested in another)
+    extras: tuple[str, ...] = ()  # optional installs it needs (xladjust.extras), checked before it runs
 
 
 STAGES: dict[str, Entry] = {
@@ -31,19 +32,22 @@ STAGES: dict[str, Entry] = {
     "adjust": Entry("xladjust.cli.adjust:adjust_command", "Adjust an encoder on an aligned corpus.",
                     "xladjust.adjust.config:AdjustConfig"),
     "probe": Entry("xladjust.cli.probe:probe_command", "Word distances, paired differences and retrieval.",
-                   "xladjust.probes.config:ProbeConfig"),
+                   "xladjust.probes.config:ProbeConfig", extras=("probes",)),
     "finetune": Entry("xladjust.cli.tasks:finetune_command", "Fine-tune a checkpoint on a task.",
-                      "xladjust.tasks.config:FinetuneConfig"),
-    "evaluate": Entry("xladjust.cli.tasks:evaluate_command", "Evaluate a fine-tuned checkpoint zero-shot."),
+                      "xladjust.tasks.config:FinetuneConfig", extras=("tasks",)),
+    "evaluate": Entry("xladjust.cli.tasks:evaluate_command", "Evaluate a fine-tuned checkpoint zero-shot.",
+                      extras=("tasks",)),
     "transfer": Entry("xladjust.cli.tasks:transfer_command", "Fine-tune and compare checkpoints over seeds.",
-                      "xladjust.tasks.config:TransferConfig", file_kind=False),
+                      "xladjust.tasks.config:TransferConfig", file_kind=False, extras=("tasks",)),
     "interpolate": Entry("xladjust.cli.landscape:interpolate_command",
-                         "Evaluate along the line between two checkpoints."),
-    "flatness": Entry("xladjust.cli.landscape:flatness_command", "Error along random directions around a checkpoint."),
-    "compare": Entry("xladjust.cli.compare:compare_command", "One report over many run directories."),
+                         "Evaluate along the line between two checkpoints.", extras=("tasks", "probes")),
+    "flatness": Entry("xladjust.cli.landscape:flatness_command", "Error along random directions around a checkpoint.",
+                      extras=("tasks", "probes")),
+    "compare": Entry("xladjust.cli.compare:compare_command", "One report over many run directories.",
+                     extras=("report",)),
     "push": Entry("xladjust.push:push_command", "Upload a checkpoint with its model card to the Hugging Face hub."),
     "run": Entry("xladjust.cli.run:run_command", "Run a whole pipeline from one config file.",
-                 "xladjust.pipeline:PipelineConfig", kind="pipeline"),
+                 "xladjust.pipeline:PipelineConfig", kind="pipeline", extras=("probes", "tasks", "report")),
 }
 
 

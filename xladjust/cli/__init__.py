@@ -18,6 +18,7 @@ from xladjust import __version__
 from xladjust.cli import types as ct
 from xladjust.cli.options import example, set_threads
 from xladjust.errors import XladjustError
+from xladjust.extras import require
 from xladjust.interrupts import Interrupted, forget_signals, on_signal
 from xladjust.lazy import load
 from xladjust.stages import STAGES
@@ -37,11 +38,12 @@ class LazyGroup(click.Group):
             return None
         module = entry.command.partition(":")[0]
         try:
-            return load(entry.command)
+            command = load(entry.command)
         except ModuleNotFoundError as exc:
             if exc.name and module.startswith(exc.name):
                 return None  # the stage is not part of this version
             raise
+        return _with_extras(command, entry.extras, f"xladjust {cmd_name}")
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, STAGES[name].summary) for name in self.list_commands(ctx) if name in STAGES]
@@ -60,6 +62,22 @@ class LazyGroup(click.Group):
             except ModuleNotFoundError:
                 continue
         return names
+
+
+def _with_extras(command: click.Command, extras: tuple[str, ...], what: str) -> click.Command:
+    """``command``, checking before it runs (not for ``--help``) that the optional installs
+    it needs are there (:func:`xladjust.extras.require`)."""
+    if not extras or getattr(command, "_extras_checked", False):
+        return command
+    invoke = command.invoke
+
+    def checked_invoke(ctx: click.Context) -> Any:
+        require(extras, what)
+        return invoke(ctx)
+
+    command.invoke = checked_invoke  # type: ignore[method-assign]
+    command._extras_checked = True  # type: ignore[attr-defined]
+    return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
