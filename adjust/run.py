@@ -199,12 +199,14 @@ def _start(loop: Any, resuming: bool, input_hashes: dict[str, str] | None = None
     the inputs' contents unchanged, every file whole."""
     from xladjust.adjust.checkpoint import check_state, verify_checkpoint
     from xladjust.adjust.train import LoopState, restore, trainable_tensors
+    from xladjust.resume import verify_same_settings
     from xladjust.training_state import list_checkpoints, load_training_state
 
     state = LoopState()
     checkpoints = list_checkpoints(loop.run_dir) if resuming else []
     inputs = dict(input_hashes or {})
     if checkpoints:
+        verify_same_settings(checkpoints[-1], _recorded_settings(loop.run_dir), fingerprinted_settings(loop.config))
         labels = {f"aligned corpus {k + 1}": f"aligned corpus {path}" for k, path in enumerate(loop.config.aligned)}
         verify_checkpoint(checkpoints[-1], run_dir=loop.run_dir, recorded_inputs=_recorded_inputs(loop.run_dir),
                           inputs=inputs, labels=labels, n_optimizers=len(loop.optimizers),
@@ -219,6 +221,16 @@ def _start(loop: Any, resuming: bool, input_hashes: dict[str, str] | None = None
         write_json_atomic(loop.run_dir / RUN_FILE, {"config": config_to_dict(loop.config),
                                                     "fingerprints": loop.fingerprints, "inputs": inputs})
     return state
+
+
+def _recorded_settings(run_dir: Path) -> dict[str, Any] | None:
+    """The settings of :func:`fingerprinted_settings` as the interrupted run recorded them
+    in ``run.json`` (None if it recorded none)."""
+    try:
+        recorded = read_json(Path(run_dir) / RUN_FILE).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return _without_run_keys(recorded) if isinstance(recorded, dict) else None
 
 
 def _recorded_inputs(run_dir: Path) -> dict[str, str] | None:
@@ -331,10 +343,16 @@ _PATH_KEYS = ("aligned", "out", "model")
 def config_fingerprint(config: AdjustConfig) -> str:
     """Hash of the options that change what a run computes (run-control flags and the
     paths of inputs and output excluded: the inputs' contents are checked on their own)."""
-    data = config_to_dict(config)
-    for key in (*RUN_CONTROL_KEYS, *_PATH_KEYS):
-        data.pop(key, None)
-    return sha256_json(data)
+    return sha256_json(fingerprinted_settings(config))
+
+
+def fingerprinted_settings(config: AdjustConfig) -> dict[str, Any]:
+    """The options that change what a run computes, as :func:`config_fingerprint` hashes them."""
+    return _without_run_keys(config_to_dict(config))
+
+
+def _without_run_keys(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in (*RUN_CONTROL_KEYS, *_PATH_KEYS)}
 
 
 def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> None:
