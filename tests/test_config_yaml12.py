@@ -161,3 +161,17 @@ def test_cuda_without_cuda_is_refused_with_one_line(tmp_path, capsys, device):
     with pytest.raises(ModelError, match=f"device '{device}' cannot be used"):
         resolve_device(device)
     assert resolve_device("cpu").type == "cpu" and resolve_device(None).type in ("cpu", "cuda")
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:3"])
+def test_probe_on_a_missing_cuda_device_is_one_line(tiny_checkpoints, tmp_path, capsys, device):
+    import torch
+    from helpers_adjust import write_sample_corpus
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    corpus = write_sample_corpus(tmp_path / "corpus")
+    out = tmp_path / "p"
+    fail_one_line(capsys, ["probe", "--model", f"v={tiny_checkpoints['unigram']}", "--bitext", str(corpus),
+                           "--device", device, "--out", str(out), "--no-bf16"], f"device '{device}' cannot be used")
+    assert not (out / ".complete").exists()
