@@ -117,7 +117,8 @@ CONFIG_PATHS = {
 
 
 @pytest.mark.parametrize("case", list(CONFIG_PATHS))
-@pytest.mark.parametrize("command", [["validate"], ["run", "--dry-run"], ["adjust", "--config"]])
+@pytest.mark.parametrize("command", [["validate"], ["run", "--dry-run"], ["adjust", "--config"], ["align", "--config"],
+                                     ["align", "evaluate", "--config"]])
 def test_a_config_path_that_is_not_a_file_says_what_it_is(tmp_path, capsys, case, command):
     make, fragment = CONFIG_PATHS[case]
     path = make(tmp_path)

@@ -53,7 +53,8 @@ def test_expected_bytes_follow_the_library(cache):
 
 def test_same_seed_runs_are_byte_identical_and_say_so(tmp_path, cache, capsys):
     a, b = _align(tmp_path, "a", 5, capsys), _align(tmp_path, "b", 5, capsys)
-    assert (a / "pairs.jsonl").read_bytes() == (b / "pairs.jsonl").read_bytes()
+    for name in ("pairs.jsonl", "links.pharaoh"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
     assert _aligner(a)["deterministic"] is True and _aligner(a)["seed"] == 5
 
 
