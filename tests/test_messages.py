@@ -172,14 +172,22 @@ def test_a_file_where_a_folder_is_expected(tiny_checkpoints, tmp_path, capsys, d
     assert blocker.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("how", ["closed", "a full device"])
+@pytest.mark.parametrize("how", ["closed", "a full device", "a pipe nobody reads"])
 def test_an_error_with_stderr_unwritable_still_exits_2(tmp_path, how):
+    import os
+
     missing = tmp_path / "missing.yaml"
     command = [sys.executable, "-m", "xladjust.cli", "validate", str(missing)]
     if how == "closed":
-        done = subprocess.run(["/bin/sh", "-c", '"$@" 2>&-', "sh", *command], capture_output=False,
-                              stdout=subprocess.PIPE, check=False)
-    else:
+        done = subprocess.run(["/bin/sh", "-c", '"$@" 2>&-', "sh", *command], stdout=subprocess.PIPE, check=False)
+    elif how == "a full device":
         with open("/dev/full", "w") as full:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=full, check=False)
+    else:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # every write to stderr fails with EPIPE
+        try:
+            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=write_end, check=False)
+        finally:
+            os.close(write_end)
     assert done.returncode == 2

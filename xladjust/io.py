@@ -260,6 +260,8 @@ def sha256_json(obj: Any) -> str:
 def os_error_line(exc: OSError) -> str:
     """An operating-system error as one line that names the path and what it means."""
     named = getattr(exc, "filename", None)
+    if named:
+        named = str(_visible(Path(os.fsdecode(named))))  # the path asked for, not its temporary name
     if is_disk_full(exc):
         return "the disk is full (no space left on device)" + (f": {named}" if named else "")
     if named and exc.errno in (errno.EEXIST, errno.ENOTDIR):
