@@ -110,10 +110,15 @@ def _input_hashes(cfg: FinetuneConfig, model_path: str | None = None) -> dict[st
 
 def config_fingerprint(cfg: FinetuneConfig) -> str:
     """Hash of the resolved options that change what a run computes (run control excluded)."""
+    return sha256_json(fingerprinted_settings(cfg))
+
+
+def fingerprinted_settings(cfg: FinetuneConfig) -> dict[str, Any]:
+    """The options :func:`config_fingerprint` hashes."""
     data = config_to_dict(cfg)
     for key in RUN_CONTROL_KEYS:
         data.pop(key, None)
-    return sha256_json(data)
+    return data
 
 
 def _check_resume_state(out: Path, resume: bool) -> None:
@@ -201,7 +206,8 @@ def _finetune_claimed(cfg: FinetuneConfig) -> Path:
         return score
 
     checkpointing = Checkpointing(run_dir=Path(cfg.out), every=cfg.checkpoint_every or None, resume=cfg.resume,
-                                  inputs=_input_hashes(cfg, tm.path), fingerprints={"config": config_fingerprint(cfg)})
+                                  inputs=_input_hashes(cfg, tm.path), fingerprints={"config": config_fingerprint(cfg)},
+                                  settings=fingerprinted_settings(cfg))
     result = train(tm, trainset, train_settings(cfg), accelerator=acc, dev_score=dev_score if data.dev else None,
                    extra=extra, checkpointing=checkpointing, on_step=geometry)  # issue 13
     if acc.is_main_process:
