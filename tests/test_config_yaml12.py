@@ -79,6 +79,10 @@ BAD_DOCUMENTS = {
     "5,000-digit integer": ("kind: adjust\nmax_steps: " + "9" * 5_000 + "\n", "an integer of 5000 digits"),
     "5,000-digit negative integer": ("kind: adjust\nseed: -" + "1" * 5_000 + "\n", "an integer of 5000 digits"),
     "5,000-digit octal": ("kind: adjust\nseed: 0o" + "7" * 5_000 + "\n", "digits"),
+    "explicit int tag on a word": ('kind: adjust\nseed: !!int "abc"\n', "'abc' is not a valid int"),
+    "explicit float tag on a word": ('kind: adjust\nlr: !!float "fast"\n', "'fast' is not a valid float"),
+    "explicit timestamp tag on a word": ('kind: adjust\nx: !!timestamp "soon"\n', "is not a valid timestamp"),
+    "nested explicit tag": ('kind: adjust\nx: {y: [1, !!int ""]}\n', "line 2: '' is not a valid int"),
     "document too large": ("kind: adjust\n# " + "x" * MAX_YAML_BYTES + "\n", "larger than"),
     "home of no such user": (None, "no such user"),
 }

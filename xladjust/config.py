@@ -196,6 +196,14 @@ def _loader_class() -> Any:
                 seen[key] = line
             return super().construct_mapping(node, deep=deep)
 
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # an explicit tag's value
+                tag = str(node.tag).rsplit(":", 1)[-1]
+                raise ConfigError(f"line {node.start_mark.line + 1}: {shorten(node.value)} is not a valid {tag} "
+                                  f"({shorten(str(exc), 100, raw=True)})") from None
+
         def construct_yaml_int(self, node: Any) -> int:
             # YAML 1.2: 010 is ten (no octal without 0o), no sexagesimal 1:30, no underscores
             text = self.construct_scalar(node)
