@@ -122,6 +122,13 @@ CHECKPOINTS = {
     "tokenizer.json without added_tokens": (lambda d: _tokenizer(d, '{"version": "1.0", "model": {}}'),
                                             ["not a tokenizer", "'added_tokens'"]),
     "tokenizer.json a folder": (lambda d: _tokenizer(d, "folder"), ["tokenizer.json is not a regular file"]),
+    "tokenizer.json missing, vocab.txt broken": (lambda d: (_tokenizer(d, None), (d / "vocab.txt").write_bytes(b"\xff")),
+                                                ["has no tokenizer.json and a fast tokenizer could not be built from "
+                                                 "vocab.txt"]),
+    "tokenizer_config.json cut short": (lambda d: (d / "tokenizer_config.json").write_text('{"model_max'),
+                                        ["tokenizer_config.json", "truncated or corrupt"]),
+    "special_tokens_map.json cut short": (lambda d: (d / "special_tokens_map.json").write_text('{"cls'),
+                                          ["special_tokens_map.json is not valid JSON"]),
 }
 
 

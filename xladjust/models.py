@@ -254,23 +254,39 @@ def _tokenizer_problem(directory: Path, spec: str, exc: Exception) -> str:
     (the library's own words are "from one of:" or a bare key such as 'added_tokens')."""
     path = directory / "tokenizer.json"
     fix = "copy the tokenizer files of the model it was trained from (tokenizer.save_pretrained)"
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        if (directory / name).exists() and isinstance(problem := _json_problem(directory / name), str):
+            return f"checkpoint {spec!r}: {problem}: {fix}"
     if not path.exists() and not path.is_symlink():
+        vocabulary = [n for n in ("vocab.txt", "sentencepiece.bpe.model", "spiece.model", "vocab.json")
+                      if (directory / n).exists()]
+        if vocabulary:
+            return (f"checkpoint {spec!r} has no tokenizer.json and a fast tokenizer could not be built from "
+                    f"{vocabulary[0]} (damaged, or its tokenizer_config.json names a class that needs "
+                    f"tokenizer.json); {fix}")
         return f"checkpoint {spec!r} has no tokenizer.json (nor vocabulary files a fast tokenizer is built from); {fix}"
-    if not path.is_file():
-        return f"checkpoint {spec!r}: {path} is not a regular file; {fix}"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        return f"checkpoint {spec!r}: {path} is not UTF-8 text (byte {err.start}); it is damaged: {fix}"
-    except ValueError as err:
-        return f"checkpoint {spec!r}: {path} is not valid JSON ({err}); it is cut short or damaged: {fix}"
-    except OSError as err:
-        return f"checkpoint {spec!r}: {path} cannot be read ({err.strerror}); {fix}"
+    data = _json_problem(path)
+    if isinstance(data, str):
+        return f"checkpoint {spec!r}: {data}: {fix}"
     if not isinstance(data, dict) or "model" not in data or "added_tokens" not in data:
         absent = "a mapping" if not isinstance(data, dict) else \
             " and ".join(repr(k) for k in ("model", "added_tokens") if k not in data)
         return f"checkpoint {spec!r}: {path} is JSON but not a tokenizer (it lacks {absent}); {fix}"
     return f"checkpoint {spec!r}: {path} does not load as a fast tokenizer ({_first_line(exc)}); {fix}"
+
+
+def _json_problem(path: Path) -> Any:
+    """The parsed JSON of ``path``, or (a string) what keeps it from being read."""
+    if not path.is_file():
+        return f"{path} is not a regular file"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        return f"{path} is not UTF-8 text (byte {err.start}); it is damaged"
+    except ValueError as err:
+        return f"{path} is not valid JSON ({err}); it is cut short or damaged"
+    except OSError as err:
+        return f"{path} cannot be read ({err.strerror})"
 
 
 def _mismatched_shapes(auto_class: Any, source: str, kwargs: dict[str, Any]) -> list[tuple[Any, ...]]:
