@@ -180,3 +180,11 @@ def test_probe_on_a_missing_cuda_device_is_one_line(tiny_checkpoints, tmp_path, 
     fail_one_line(capsys, ["probe", "--model", f"v={tiny_checkpoints['unigram']}", "--bitext", str(corpus),
                            "--device", device, "--out", str(out), "--no-bf16"], f"device '{device}' cannot be used")
     assert not (out / ".complete").exists()
+
+
+@pytest.mark.parametrize(("value", "fragment"), [("9" * 500, "--option a: line 1: an integer of 500 digits"),
+                                                 ("[" * 300 + "]" * 300, "--option a: line 1 nests"),
+                                                 ('!!int "x"', "--option a: line 1: 'x' is not a valid int")])
+def test_adjust_option_values_are_bounded_like_files(tmp_path, capsys, value, fragment):
+    fail_one_line(capsys, ["adjust", "--aligned", str(tmp_path), "--out", str(tmp_path / "o"), "--option",
+                           f"a={value}"], fragment)
