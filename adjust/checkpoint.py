@@ -47,9 +47,11 @@ def check_state(state: TrainingState, trainable: set[str], n_optimizers: int, n_
     if missing or extra:
         what = f"lacks tensor {missing[0]!r}" if missing else f"has tensor {extra[0]!r} this model does not train"
         more = len(missing) + len(extra) - 1
-        raise InputError(f"checkpoint {state.path} is damaged: it {what}" + (f" (and {more} more)" if more else "")
-                         + "; delete it to resume from an older one, or start afresh with --overwrite")
+        raise InputError(f"checkpoint {state.path} does not hold what this run trains: it {what}"
+                         + (f" (and {more} more)" if more else "")
+                         + "; resume with the settings and model of the interrupted run, or start afresh with "
+                         "--overwrite")
     if len(state.optimizers) != n_optimizers or len(state.trainer.get("schedulers", [])) != n_schedulers:
         raise InputError(f"checkpoint {state.path} holds {len(state.optimizers)} optimizer state(s) for "
-                         f"{n_optimizers} optimizer(s); delete it to resume from an older one, or start afresh "
-                         "with --overwrite")
+                         f"{n_optimizers} optimizer(s); resume with the settings of the interrupted run, or start "
+                         "afresh with --overwrite")

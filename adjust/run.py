@@ -25,7 +25,7 @@ from typing import Any
 
 from xladjust.adjust.config import AdjustConfig, Allocator
 from xladjust.allocator import use_compact_allocator
-from xladjust.config import config_to_dict, result_fingerprint
+from xladjust.config import config_to_dict, result_fingerprint, result_keys
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     is_complete,
@@ -202,12 +202,14 @@ def _start(loop: Any, resuming: bool, input_hashes: dict[str, str] | None = None
     the inputs' contents unchanged, every file whole."""
     from xladjust.adjust.checkpoint import check_state, verify_checkpoint
     from xladjust.adjust.train import LoopState, restore, trainable_tensors
+    from xladjust.resume import verify_same_settings
     from xladjust.training_state import list_checkpoints, load_training_state
 
     state = LoopState()
     checkpoints = list_checkpoints(loop.run_dir) if resuming else []
     inputs = dict(input_hashes or {})
     if checkpoints:
+        verify_same_settings(checkpoints[-1], _recorded_settings(loop.run_dir), fingerprinted_settings(loop.config))
         labels = {f"aligned corpus {k + 1}": f"aligned corpus {path}" for k, path in enumerate(loop.config.aligned)}
         verify_checkpoint(checkpoints[-1], run_dir=loop.run_dir, recorded_inputs=_recorded_inputs(loop.run_dir),
                           inputs=inputs, labels=labels, n_optimizers=len(loop.optimizers),
@@ -222,6 +224,18 @@ def _start(loop: Any, resuming: bool, input_hashes: dict[str, str] | None = None
         write_json_atomic(loop.run_dir / RUN_FILE, {"config": config_to_dict(loop.config),
                                                     "fingerprints": loop.fingerprints, "inputs": inputs})
     return state
+
+
+def _recorded_settings(run_dir: Path) -> dict[str, Any] | None:
+    """The settings of :func:`fingerprinted_settings` as the interrupted run recorded them
+    in ``run.json`` (None if it recorded none)."""
+    try:
+        recorded = read_json(Path(run_dir) / RUN_FILE).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(recorded, dict):
+        return None
+    return {k: v for k, v in recorded.items() if k not in (*AdjustConfig.RUN_CONTROL_KEYS, *_PATH_KEYS)}
 
 
 def _recorded_inputs(run_dir: Path) -> dict[str, str] | None:
@@ -334,6 +348,11 @@ def config_fingerprint(config: AdjustConfig) -> str:
     """Hash of the options that change what a run computes (run-control flags and the
     paths of inputs and output excluded: the inputs' contents are checked on their own)."""
     return result_fingerprint(config, *_PATH_KEYS)
+
+
+def fingerprinted_settings(config: AdjustConfig) -> dict[str, Any]:
+    """The options that change what a run computes, as :func:`config_fingerprint` hashes them."""
+    return result_keys(config, *_PATH_KEYS)
 
 
 def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> None:

@@ -109,6 +109,16 @@ def seed_shim(cache: Path | None = None) -> SeedShim:
         cache = cache_dir()
     digest = hashlib.sha256(_SOURCE.encode()).hexdigest()[:16]
     library = cache / "eflomal-seed" / f"seed-{digest}-{platform.machine() or 'unknown'}.so"
+    try:
+        return _checked_or_built(library)
+    except OSError as exc:  # a cache that cannot be searched or read
+        return SeedShim(None, f"the eflomal seeding library's cache {library.parent} is unusable "
+                              f"({exc.strerror or exc})")
+
+
+def _checked_or_built(library: Path) -> SeedShim:
+    """The library at ``library`` after its hash and seeding checks, built (again) when it
+    is missing or fails them and a compiler is at hand."""
     if library.is_file():
         problem = _recorded_hash_problem(library)
         if problem is None:

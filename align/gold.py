@@ -20,7 +20,7 @@ from pathlib import Path
 
 from xladjust.align.joint import split_joint
 from xladjust.align.links import GoldItem, GoldLinks, Link, parse_gold_items
-from xladjust.align.tokenize import normalize_text
+from xladjust.align.normalize import normalize_text
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import iter_text_lines
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from xladjust.align.joint import format_joint, parse_joint_words
+from xladjust.align.normalize import UNICODE_RULE, normalize_text
 from xladjust.align.parallel import imap_chunks
 from xladjust.align.readers import RawPair
 from xladjust.align.segment import SEGMENTERS, load_segmenter, needs_segmenter
@@ -24,23 +25,6 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500  # pairs per worker task
 _MIN_PAIRS_PER_WORKER = 4 * CHUNK_SIZE  # below this, starting workers costs more than it saves
-
-
-# Invisible format characters that carry no letter: zero-width space, non-joiner and joiner,
-# word joiner, byte-order mark, soft hyphen, and the bidirectional marks, embeddings,
-# overrides and isolates. Inside a word they split it (Moses) or make two spellings of it.
-INVISIBLE = frozenset("\u00ad\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-                      "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff")
-_DROP_INVISIBLE = {ord(c): None for c in INVISIBLE}
-UNICODE_RULE = "NFC; zero-width and bidirectional format characters removed"
-
-
-def normalize_text(text: str) -> str:
-    """``text`` in Unicode NFC without invisible format characters, so that "café" written
-    with a combining accent (NFD) and "café" with a zero-width space inside are one word."""
-    import unicodedata
-
-    return unicodedata.normalize("NFC", text.translate(_DROP_INVISIBLE))
 
 
 class WordSplitter:

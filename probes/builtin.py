@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from xladjust.errors import InputError
+from xladjust.finite import check_finite_outputs
 from xladjust.probes.distances import Distance, triple_distances
 from xladjust.probes.registry import PROBES, ProbeResult, ProbeSettings
 from xladjust.probes.retrieval import DIRECTIONS, retrieval_hits, scores_of_hits
@@ -50,6 +51,8 @@ def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
         by_layer[str(layer)] = {}
         for dist in Distance:
             found = triple_distances(w[valid], r[valid], u[valid], dist)
+            check_finite_outputs(((f"{dist.value} distances at layer {layer}", v) for v in found.values()),
+                                 "distance probe")
             for q, values in found.items():
                 per_item[f"{dist.value}.{q}"][k, valid] = values
             by_layer[str(layer)][dist.value] = summarize_triples(

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xladjust.config import config_to_dict, result_fingerprint
+from xladjust.config import config_to_dict, result_fingerprint, result_keys
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     atomic_dir,
@@ -112,6 +112,11 @@ def _input_hashes(cfg: FinetuneConfig, model_path: str | None = None) -> dict[st
 def config_fingerprint(cfg: FinetuneConfig) -> str:
     """Hash of the resolved options that change what a run computes (run control excluded)."""
     return result_fingerprint(cfg)
+
+
+def fingerprinted_settings(cfg: FinetuneConfig) -> dict[str, Any]:
+    """The options :func:`config_fingerprint` hashes."""
+    return result_keys(cfg)
 
 
 def _check_resume_state(out: Path, resume: bool) -> None:
@@ -203,7 +208,8 @@ def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None) -> Path:
         return score
 
     checkpointing = Checkpointing(run_dir=Path(cfg.out), every=cfg.checkpoint_every or None, resume=cfg.resume,
-                                  inputs=_input_hashes(cfg, tm.path), fingerprints={"config": config_fingerprint(cfg)})
+                                  inputs=_input_hashes(cfg, tm.path), fingerprints={"config": config_fingerprint(cfg)},
+                                  settings=fingerprinted_settings(cfg))
     result = train(tm, trainset, train_settings(cfg), accelerator=acc, dev_score=dev_score if data.dev else None,
                    extra=extra, checkpointing=checkpointing, on_step=geometry)
     if acc.is_main_process:

@@ -84,6 +84,7 @@ class Checkpointing:
     inputs: dict[str, str] = field(default_factory=dict)  # name -> SHA-256 of the content
     fingerprints: dict[str, str] = field(default_factory=dict)  # e.g. {"config": sha256}
     keep: int = 1
+    settings: dict[str, Any] = field(default_factory=dict)  # the fingerprinted config, to name what differs
 
 
 @dataclass
@@ -375,7 +376,8 @@ def _save_checkpoint(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTer
     if acc.is_main_process:
         trainer = {**state.to_json(), "data_position": position, "scheduler": scheduler_state(scheduler),
                    "extra": extra.state_dict() if extra is not None else None,
-                   "inputs": ck.inputs, "fingerprints": ck.fingerprints, "world_size": acc.num_processes}
+                   "inputs": ck.inputs, "fingerprints": ck.fingerprints, "settings": ck.settings,
+                   "world_size": acc.num_processes}
         trainable = {n: p for n, p in tm.model.named_parameters() if p.requires_grad}
         tensors = {"trainable": trainable, "extra": {str(i): p for i, p in enumerate(extra_params)},
                    "best": best_state or {}}
@@ -385,9 +387,13 @@ def _save_checkpoint(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTer
 
 
 def check_resumable(saved: Any, ck: Checkpointing, world_size: int) -> None:
-    """The one resume check of fine-tuning runs: same inputs, config and processes."""
+    """The one resume check of fine-tuning runs: same inputs, config and processes (a
+    setting that differs is named, when the interrupted run recorded its settings)."""
+    from xladjust.resume import verify_same_settings
     from xladjust.training_state import verify_same_run
 
+    if ck.settings and isinstance(saved.trainer.get("settings"), dict):
+        verify_same_settings(saved.path, saved.trainer["settings"], ck.settings)
     verify_same_run(saved, inputs=ck.inputs, fingerprints=ck.fingerprints, world_size=world_size)
 
 

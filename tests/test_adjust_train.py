@@ -231,7 +231,7 @@ def test_resume_after_an_interruption_gives_the_same_weights(tiny_checkpoints, c
 
     with pytest.raises(InputError, match="--resume"):
         adjust(make_config(model_dir, corpus, tmp_path / "resumed", **common))
-    with pytest.raises(InputError, match="config differs"):
+    with pytest.raises(InputError, match="the setting .lr. differs"):
         adjust(make_config(model_dir, corpus, tmp_path / "resumed", resume=True, **{**common, "lr": 2e-3}))
     resumed = adjust(make_config(model_dir, corpus, tmp_path / "resumed", resume=True, **common))
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from helpers_cli import fail_one_line, run_cli, tree_hashes
 
-from xladjust.align.tokenize import WordSplitter, normalize_text
+from xladjust.align.normalize import normalize_text
+from xladjust.align.tokenize import WordSplitter
 
 GOLD_TEXT = ["the house ||| la casa", "a dog barks ||| un perro ladra"]
 GOLD = ["1-1 2-2", "1-1 2-2 3p3"]
@@ -99,7 +100,7 @@ def test_normalization_keeps_what_is_visible():
 
 def test_the_manifest_records_the_normalization(tmp_path, capsys):
     from xladjust.align.corpus import read_pairs
-    from xladjust.align.tokenize import UNICODE_RULE
+    from xladjust.align.normalize import UNICODE_RULE
 
     out = _align(tmp_path, capsys, [f"un {SPELLINGS['NFD accent']} noir", "la mai\u200bson"],
                  ["a black coffee", "the house"])

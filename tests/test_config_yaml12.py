@@ -79,6 +79,10 @@ BAD_DOCUMENTS = {
     "5,000-digit integer": ("kind: adjust\nmax_steps: " + "9" * 5_000 + "\n", "an integer of 5000 digits"),
     "5,000-digit negative integer": ("kind: adjust\nseed: -" + "1" * 5_000 + "\n", "an integer of 5000 digits"),
     "5,000-digit octal": ("kind: adjust\nseed: 0o" + "7" * 5_000 + "\n", "digits"),
+    "explicit int tag on a word": ('kind: adjust\nseed: !!int "abc"\n', "'abc' is not a valid int"),
+    "explicit float tag on a word": ('kind: adjust\nlr: !!float "fast"\n', "'fast' is not a valid float"),
+    "explicit timestamp tag on a word": ('kind: adjust\nx: !!timestamp "soon"\n', "is not a valid timestamp"),
+    "nested explicit tag": ('kind: adjust\nx: {y: [1, !!int ""]}\n', "line 2: '' is not a valid int"),
     "document too large": ("kind: adjust\n# " + "x" * MAX_YAML_BYTES + "\n", "larger than"),
     "home of no such user": (None, "no such user"),
 }
@@ -117,7 +121,8 @@ CONFIG_PATHS = {
 
 
 @pytest.mark.parametrize("case", list(CONFIG_PATHS))
-@pytest.mark.parametrize("command", [["validate"], ["run", "--dry-run"], ["adjust", "--config"]])
+@pytest.mark.parametrize("command", [["validate"], ["run", "--dry-run"], ["adjust", "--config"], ["align", "--config"],
+                                     ["align", "evaluate", "--config"]])
 def test_a_config_path_that_is_not_a_file_says_what_it_is(tmp_path, capsys, case, command):
     make, fragment = CONFIG_PATHS[case]
     path = make(tmp_path)
@@ -161,3 +166,25 @@ def test_cuda_without_cuda_is_refused_with_one_line(tmp_path, capsys, device):
     with pytest.raises(ModelError, match=f"device '{device}' cannot be used"):
         resolve_device(device)
     assert resolve_device("cpu").type == "cpu" and resolve_device(None).type in ("cpu", "cuda")
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:3"])
+def test_probe_on_a_missing_cuda_device_is_one_line(tiny_checkpoints, tmp_path, capsys, device):
+    import torch
+    from helpers_adjust import write_sample_corpus
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    corpus = write_sample_corpus(tmp_path / "corpus")
+    out = tmp_path / "p"
+    fail_one_line(capsys, ["probe", "--model", f"v={tiny_checkpoints['unigram']}", "--bitext", str(corpus),
+                           "--device", device, "--out", str(out), "--no-bf16"], f"device '{device}' cannot be used")
+    assert not (out / ".complete").exists()
+
+
+@pytest.mark.parametrize(("value", "fragment"), [("9" * 500, "--option a: line 1: an integer of 500 digits"),
+                                                 ("[" * 300 + "]" * 300, "--option a: line 1 nests"),
+                                                 ('!!int "x"', "--option a: line 1: 'x' is not a valid int")])
+def test_adjust_option_values_are_bounded_like_files(tmp_path, capsys, value, fragment):
+    fail_one_line(capsys, ["adjust", "--aligned", str(tmp_path), "--out", str(tmp_path / "o"), "--option",
+                           f"a={value}"], fragment)

@@ -53,7 +53,8 @@ def test_expected_bytes_follow_the_library(cache):
 
 def test_same_seed_runs_are_byte_identical_and_say_so(tmp_path, cache, capsys):
     a, b = _align(tmp_path, "a", 5, capsys), _align(tmp_path, "b", 5, capsys)
-    assert (a / "pairs.jsonl").read_bytes() == (b / "pairs.jsonl").read_bytes()
+    for name in ("pairs.jsonl", "links.pharaoh"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
     assert _aligner(a)["deterministic"] is True and _aligner(a)["seed"] == 5
 
 
@@ -121,3 +122,19 @@ def test_the_library_name_carries_the_architecture(cache, monkeypatch):
     other = eflomal_seed.seed_shim(cache)
     assert not other.available and "apt-get install gcc" in other.reason  # not this machine's library
     assert "otherarch" not in here.name and here.is_file()
+
+
+def test_a_cache_that_cannot_be_read_means_deterministic_false(tmp_path, cache, capsys, monkeypatch):
+    """As on a shared home whose cache folder this user may not search (root reads any
+    folder, so the refusal is injected where the library is looked up)."""
+    real_is_file = Path.is_file
+
+    def denied(self):
+        if self.name.startswith("seed-"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    aligner = _aligner(_align(tmp_path, "a", 5, capsys))
+    assert aligner["deterministic"] is False and aligner["seed"] is None
+    assert "cache" in aligner["note"] and "is unusable (Permission denied)" in aligner["note"]

@@ -92,3 +92,24 @@ def test_check_finite_outputs_refuses_every_non_finite_value(values):
     with pytest.raises(NonFiniteError, match="'start_logits'|start_logits"):
         check_finite_outputs([("end_logits", torch.zeros(2)), ("start_logits", torch.tensor(values))], "evaluation")
     check_finite_outputs([("logits", torch.tensor([1.0, -3e38]))], "evaluation")  # large but finite passes
+
+
+@pytest.mark.parametrize("broken", ["a zero vector", "an infinite vector"])
+def test_the_distance_probe_refuses_non_finite_distances(broken):
+    from types import SimpleNamespace
+
+    from xladjust.probes.builtin import distance_probe
+    from xladjust.probes.registry import ProbeSettings
+
+    rng = np.random.default_rng(0)
+    w, r, u = (rng.normal(size=(4, 8)) for _ in range(3))
+    if broken == "a zero vector":
+        w[2] = 0.0
+    else:
+        u[1, 3] = np.inf
+    view = SimpleNamespace(layers=[3], bitext=SimpleNamespace(triples=[None] * 4),
+                           triple_valid=lambda: np.ones(4, dtype=bool), triple_vectors=lambda k: (w, r, u))
+    with pytest.raises(NonFiniteError, match="distances at layer 3 hold NaN or infinite values"):
+        distance_probe(view, ProbeSettings(bootstrap=10))
+    w[2], u[1, 3] = 1.0, 1.0
+    assert np.isfinite(distance_probe(view, ProbeSettings(bootstrap=10)).metrics["mean_delta"])

@@ -53,7 +53,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     text = _read_config_text(Path(path))
     p = Path(path)
     try:
-        data = parse_yaml(text, str(p))
+        data = parse_yaml(text, f"config file {p}")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -98,7 +98,8 @@ def _read_config_text(p: Path) -> str:
 
 
 def parse_yaml(text: str, where: str = "config") -> Any:
-    """Parse YAML text with the rules of :func:`load_yaml` (ConfigError on a broken rule)."""
+    """Parse YAML text with the rules of :func:`load_yaml` (ConfigError on a broken rule,
+    prefixed with ``where``: "config file PATH", "--option KEY")."""
     if len(text) > MAX_YAML_BYTES:
         raise ConfigError(f"{where}: the YAML text is longer than {MAX_YAML_BYTES} characters")
     _check_depth(text, where)
@@ -109,14 +110,14 @@ def parse_yaml(text: str, where: str = "config") -> Any:
             return None
         size = _expanded_size(node, {}, 0)
         if size > MAX_YAML_NODES:
-            raise ConfigError(f"config file {where}: its aliases expand to more than {MAX_YAML_NODES} values; "
+            raise ConfigError(f"{where}: its aliases expand to more than {MAX_YAML_NODES} values; "
                               "write the values out instead of nesting aliases")
         try:
             data = loader.construct_document(node)
         except ConfigError as exc:
-            raise ConfigError(f"config file {where}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from None
         if loader.duplicates:
-            raise ConfigError([f"config file {where}: {d}" for d in loader.duplicates])
+            raise ConfigError([f"{where}: {d}" for d in loader.duplicates])
         return data
     finally:
         loader.dispose()
@@ -133,7 +134,7 @@ def _check_depth(text: str, where: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:
-                raise ConfigError(f"config file {where}: line {event.start_mark.line + 1} nests mappings or lists "
+                raise ConfigError(f"{where}: line {event.start_mark.line + 1} nests mappings or lists "
                                   f"deeper than {MAX_YAML_DEPTH} levels; a config needs a few")
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
@@ -191,6 +192,14 @@ def _loader_class() -> Any:
                     self.duplicates.append(f"key {shorten(key)} appears twice (lines {first} and {line}); keep one")
                 seen[key] = line
             return super().construct_mapping(node, deep=deep)
+
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # an explicit tag's value
+                tag = str(node.tag).rsplit(":", 1)[-1]
+                raise ConfigError(f"line {node.start_mark.line + 1}: {shorten(node.value)} is not a valid {tag} "
+                                  f"({shorten(str(exc), 100, raw=True)})") from None
 
         def construct_yaml_int(self, node: Any) -> int:
             # YAML 1.2: 010 is ten (no octal without 0o), no sexagesimal 1:30, no underscores

@@ -204,7 +204,10 @@ def disk_full_names(path: str | os.PathLike[str]) -> Iterator[None]:
     except Exception as exc:
         if not is_disk_full(exc, path):
             raise
-        where = _visible(Path(getattr(exc, "filename", None) or path))
+        where = _visible(Path(path))
+        named = getattr(exc, "filename", None)
+        if named and _visible(Path(named)).is_relative_to(where):
+            where = _visible(Path(named))  # the file inside ``path`` that was being written
         raise OutputError(f"the disk is full (No space left on device) while writing {where}; free some space "
                           "or choose an --out on another disk, and rerun") from exc
 
@@ -213,10 +216,14 @@ _TEMP_NAME = re.compile(r"^\.(.+)\.[a-z0-9_]{8}\.tmp$")
 
 
 def _visible(path: Path) -> Path:
-    """The path a user asked for, behind the temporary names of :func:`temporary_beside`."""
-    while match := _TEMP_NAME.match(path.name):
-        path = path.with_name(match.group(1))
-    return path
+    """The path a user asked for, behind the temporary names of :func:`temporary_beside`
+    and :func:`atomic_dir` (in any component: a file inside a folder being written)."""
+    parts = []
+    for part in path.parts:
+        while match := _TEMP_NAME.match(part):
+            part = match.group(1)
+        parts.append(part)
+    return Path(*parts) if parts else path
 
 
 def iter_text_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
@@ -261,3 +268,27 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 def sha256_json(obj: Any) -> str:
     data = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=_json_default)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def os_error_line(exc: OSError) -> str:
+    """An operating-system error as one line that names the path and what it means."""
+    named = getattr(exc, "filename", None)
+    if named:
+        named = str(_visible(Path(os.fsdecode(named))))  # the path asked for, not its temporary name
+    if is_disk_full(exc):
+        return "the disk is full (no space left on device)" + (f": {named}" if named else "")
+    if named and exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        blocker = _file_in_the_way(Path(os.fsdecode(named)))
+        if blocker is not None:
+            return (f"{blocker} is a file where a folder is expected (to hold {named}); move it away or choose "
+                    "another path")
+    detail = exc.strerror or str(exc)
+    return f"{detail}: {named}" if named else detail
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first component of ``path`` (itself included) that exists and is not a folder."""
+    for candidate in [*reversed(path.parents), path]:
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return None

@@ -180,7 +180,9 @@ def load_tokenizer(source: str, spec: str | None = None, *, config: Any = None) 
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
     except Exception as exc:  # tokenizers raises its own exception types
-        raise ModelError(_load_failure(spec, source, Path(source).is_dir(), "tokenizer", exc)) from None
+        local = Path(source).is_dir()
+        raise ModelError(_tokenizer_problem(Path(source), spec, exc) if local
+                         else _load_failure(spec, source, local, "tokenizer", exc)) from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(
             f"model {spec!r} has no fast tokenizer; xladjust maps words to subwords with a fast "
@@ -223,18 +225,18 @@ def load_pretrained(auto_class: Any, source: str, spec: str | None = None, *, wh
             model, info = auto_class.from_pretrained(
                 source, use_safetensors=True, trust_remote_code=False, output_loading_info=True, **kwargs)
     except Exception as exc:  # safetensors, torch and transformers raise many types here
+        if "ignore_mismatched_sizes" in str(exc) and not kwargs.get("ignore_mismatched_sizes"):
+            # transformers' message points at a report it does not show: name the tensor
+            raise ModelError(_shape_mismatch(spec, _mismatched_shapes(auto_class, source, kwargs))) from None
         raise ModelError(_load_failure(spec, source, local, what, exc)) from None
     missing = list(info.get("missing_keys", []))
-    mismatched = [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", [])]
+    mismatched = [k if isinstance(k, tuple) else (k,) for k in info.get("mismatched_keys", [])]
     if new_head:  # only the encoder's own weights must come from the checkpoint
         prefix = getattr(model, "base_model_prefix", "") + "."
         missing = [k for k in missing if k.startswith(prefix)]
-        mismatched = [k for k in mismatched if k.startswith(prefix)]
+        mismatched = [k for k in mismatched if str(k[0]).startswith(prefix)]
     if mismatched:
-        raise ModelError(
-            f"checkpoint {spec!r} has weights of the wrong shape for its config ({', '.join(sorted(mismatched)[:3])}); "
-            "its config.json and weights do not belong together"
-        )
+        raise ModelError(_shape_mismatch(spec, mismatched))
     if any(_is_pooler(k) for k in missing):
         # the checkpoint has no pooler: a bare encoder drops it; a head model keeps the one
         # its seed initialized (the same for every checkpoint without one)
@@ -248,6 +250,75 @@ def load_pretrained(auto_class: Any, source: str, spec: str | None = None, *, wh
         )
     check_finite_weights(model, f"checkpoint {spec!r}")
     return model
+
+
+def _tokenizer_problem(directory: Path, spec: str, exc: Exception) -> str:
+    """Why the tokenizer of checkpoint folder ``directory`` did not load, named by its file
+    (the library's own words are "from one of:" or a bare key such as 'added_tokens')."""
+    path = directory / "tokenizer.json"
+    fix = "copy the tokenizer files of the model it was trained from (tokenizer.save_pretrained)"
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        if (directory / name).exists() and isinstance(problem := _json_problem(directory / name), str):
+            return f"checkpoint {spec!r}: {problem}: {fix}"
+    if not path.exists() and not path.is_symlink():
+        vocabulary = [n for n in ("vocab.txt", "sentencepiece.bpe.model", "spiece.model", "vocab.json")
+                      if (directory / n).exists()]
+        if vocabulary:
+            return (f"checkpoint {spec!r} has no tokenizer.json and a fast tokenizer could not be built from "
+                    f"{vocabulary[0]} (damaged, or its tokenizer_config.json names a class that needs "
+                    f"tokenizer.json); {fix}")
+        return f"checkpoint {spec!r} has no tokenizer.json (nor vocabulary files a fast tokenizer is built from); {fix}"
+    data = _json_problem(path)
+    if isinstance(data, str):
+        return f"checkpoint {spec!r}: {data}: {fix}"
+    if not isinstance(data, dict) or "model" not in data or "added_tokens" not in data:
+        absent = "a mapping" if not isinstance(data, dict) else \
+            " and ".join(repr(k) for k in ("model", "added_tokens") if k not in data)
+        return f"checkpoint {spec!r}: {path} is JSON but not a tokenizer (it lacks {absent}); {fix}"
+    return f"checkpoint {spec!r}: {path} does not load as a fast tokenizer ({_first_line(exc)}); {fix}"
+
+
+def _json_problem(path: Path) -> Any:
+    """The parsed JSON of ``path``, or (a string) what keeps it from being read."""
+    if not path.is_file():
+        return f"{path} is not a regular file"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        return f"{path} is not UTF-8 text (byte {err.start}); it is damaged"
+    except ValueError as err:
+        return f"{path} is not valid JSON ({err}); it is cut short or damaged"
+    except OSError as err:
+        return f"{path} cannot be read ({err.strerror})"
+
+
+def _mismatched_shapes(auto_class: Any, source: str, kwargs: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """(name, shape in the checkpoint, shape the config gives) of every weight whose shapes
+    differ, from a second load that tolerates them (only on this error path)."""
+    import torch
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            _, info = auto_class.from_pretrained(source, use_safetensors=True, trust_remote_code=False,
+                                                 output_loading_info=True,
+                                                 **{**kwargs, "ignore_mismatched_sizes": True})
+    except Exception:  # the second load failing too leaves only the fact of a mismatch
+        return []
+    return [k if isinstance(k, tuple) else (k,) for k in info.get("mismatched_keys", [])]
+
+
+def _shape_mismatch(spec: str, mismatched: list[tuple[Any, ...]]) -> str:
+    """One line naming the first weight whose shape disagrees with the config."""
+    head = f"checkpoint {spec!r}: its config.json and its weights do not belong together"
+    if not mismatched:
+        return f"{head} (a weight's shape differs from what the config gives); restore the checkpoint's config.json"
+    first = sorted(mismatched, key=lambda k: str(k[0]))[0]
+    detail = f"weight {str(first[0])!r}"
+    if len(first) >= 3:
+        detail += (f" is {'x'.join(map(str, tuple(first[1])))} in the weights but "
+                   f"{'x'.join(map(str, tuple(first[2])))} by config.json")
+    more = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
+    return f"{head}: {detail}{more}; restore the config.json written with these weights"
 
 
 def unused_source_weights(source: str, model: Any) -> dict[str, Any]:

@@ -47,6 +47,29 @@ def content_hashes(paths: Mapping[str, str | Path | None]) -> dict[str, str]:
     return out
 
 
+def verify_same_settings(checkpoint: Path, recorded: Mapping[str, Any] | None, current: Mapping[str, Any]) -> None:
+    """Refuse (InputError, one line) to resume from ``checkpoint`` when a setting that
+    changes what the run computes differs from the interrupted run's (``recorded``, as it
+    wrote them when it started; None: not recorded, left to the later checks). The
+    message names the first such key, both values and how to go on: a checkpoint written
+    under other settings is sound, only not this run's."""
+    if recorded is None:
+        return
+    then, now = json.loads(json.dumps(dict(recorded))), json.loads(json.dumps(dict(current), default=str))
+    for key in sorted(set(then) | set(now)):
+        if then.get(key) != now.get(key):
+            was = json.dumps(then.get(key), ensure_ascii=False)
+            option = "--" + key.replace("_", "-")
+            raise InputError(f"cannot resume from {checkpoint}: the setting {key!r} differs from the interrupted "
+                             f"run's ({_short(was)} then, {_short(json.dumps(now.get(key), ensure_ascii=False))} now); "
+                             f"resume with the run's own setting ({option} or '{key}:' {_short(was)}), or {AFRESH} "
+                             "to train with the new one")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def verify_checkpoint_files(checkpoint: Path, *, recorded_inputs: Mapping[str, str] | None, inputs: Mapping[str, str],
                   files: Sequence[str] = (), json_keys: Mapping[str, Sequence[str]] | None = None,
                   jsonl: Sequence[Path] = (), labels: Mapping[str, str] | None = None) -> dict[str, Any]:

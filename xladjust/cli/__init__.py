@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 import traceback
 from typing import Any
@@ -171,13 +172,9 @@ def _main(args: list[str], debug: bool) -> Any:
                    "(with --resume where supported)", err=True)
         sys.exit(128 + signum)
     except OSError as exc:
-        from xladjust.io import is_disk_full
+        from xladjust.io import os_error_line
 
-        detail = exc.strerror or str(exc)
-        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        if is_disk_full(exc):
-            detail = "the disk is full (no space left on device)"
-        _fail(exc, debug, f"{detail}{where}")
+        _fail(exc, debug, os_error_line(exc))
 
 
 def usage_line(exc: click.ClickException) -> str:
@@ -201,8 +198,20 @@ def _fail(exc: BaseException, debug: bool, message: str) -> None:
         one_line = " ".join(str(line).split())
         if len(one_line) > MAX_MESSAGE:
             one_line = one_line[: MAX_MESSAGE - 1] + "…"
-        click.echo(f"xladjust: error: {one_line}", err=True)
+        _say(f"xladjust: error: {one_line}")
     sys.exit(2)
+
+
+def _say(line: str) -> None:
+    """``line`` on stderr; when stderr is closed or cannot be written (a full disk, a
+    closed pipe) the exit status alone tells, and Python's own flush at exit must not turn
+    it into status 1 or 120."""
+    try:
+        click.echo(line, err=True)
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives until the process exits
 
 
 MAX_MESSAGE = 4000  # characters of one error line; values inside are shortened first (config.shorten)
