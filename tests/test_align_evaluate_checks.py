@@ -135,7 +135,7 @@ def test_identical_figures_are_identical_files(tmp_path):
     for name in ("one", "two"):
         histogram_overlay(tmp_path / name / "hist", series, title="t", xlabel="x")
         files.append({p.name: p.read_bytes() for p in (tmp_path / name).iterdir()})
-    assert set(files[0]) == {"hist.png", "hist.svg"}
+    assert set(files[0]) == {"hist.png", "hist.svg", "hist.pdf"}
     assert files[0] == files[1]
     assert b"clip" in files[0]["hist.svg"] or b"id=" in files[0]["hist.svg"]
 
