@@ -71,9 +71,8 @@ SETTINGS = (
     Setting("layer-8", "align layer 8 instead of the last (12)", {"layer": 8}),
     Setting("dropout", "trained with dropout (the default until the no-dropout ablation; the reference code's)",
             {"dropout": True}),
-    Setting("reference", "reference code: partner trainable, embeddings train, [CLS]/[SEP] aligned, dropout",
-            {"objective_options": {"partner": "trainable"}, "embeddings": "train", "special_tokens": True,
-             "dropout": True}),
+    Setting("reference", "every setting of the reference code (the adjust stage's reference preset)",
+            {"preset": "reference"}),
 )
 NOT_EXPRESSIBLE: tuple[str, ...] = ()  # every setting of the issue maps to an AdjustConfig option
 
@@ -175,7 +174,7 @@ def prepare_corpora(data: Path, root: Path, pairs: int, heldout: int) -> dict[st
 
 
 def run_adjust(setting: Setting, corpus: Path, out: Path, pairs: int) -> Path:
-    from xladjust.adjust.config import AdjustConfig
+    from xladjust.adjust.config import AdjustConfig, apply_preset
     from xladjust.adjust.run import adjust
     from xladjust.config import build_config
     from xladjust.io import is_complete
@@ -183,7 +182,7 @@ def run_adjust(setting: Setting, corpus: Path, out: Path, pairs: int) -> Path:
     if is_complete(out):
         return out
     data = {"aligned": [str(corpus)], "out": str(out), "model": MODEL, "objective": "l2", "seed": 0,
-            "checkpoint_every": None, "progress": False, "overwrite": out.exists(), **setting.adjust}
+            "checkpoint_every": None, "progress": False, "overwrite": out.exists(), **apply_preset(setting.adjust)}
     if setting.pairs_share != 1.0:
         data["max_pairs"] = max(1, int(pairs * setting.pairs_share))
     adjust(build_config(AdjustConfig, data, where=f"setting {setting.name}"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xladjust.adjust.config import AdjustConfig
+from xladjust.adjust.config import AdjustConfig, apply_preset
 from xladjust.config import build_config
 from xladjust.names import name_problem  # the rule for every name that becomes a path
 
@@ -30,11 +30,13 @@ def test_every_setting_is_a_valid_adjust_config_changing_one_thing(ablations, tm
     names = [s.name for s in ablations.SETTINGS]
     assert len(set(names)) == len(names) and names[0] == "default"
     for s in ablations.SETTINGS:
-        cfg = build_config(AdjustConfig, {"aligned": [str(corpus)], "out": str(tmp_path / s.name), **s.adjust})
+        cfg = build_config(AdjustConfig, {"aligned": [str(corpus)], "out": str(tmp_path / s.name),
+                                          **apply_preset(s.adjust)})
         assert cfg.check() == [], s.name
         assert cfg.objective_config() is not None
         changed = len(s.adjust) + (s.pairs_share != 1.0)
-        assert changed == (0 if s.name == "default" else 4 if s.name == "reference" else 1), s.name
+        assert changed == (0 if s.name == "default" else 1), s.name
+    assert next(s for s in ablations.SETTINGS if s.name == "reference").adjust == {"preset": "reference"}
 
 
 def test_quick_preset_fills_sizes_and_unknown_settings_fail(ablations, tmp_path):

@@ -155,3 +155,26 @@ def test_the_wu_config_selects_on_rows_it_does_not_train_on(tmp_path, capsys):
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     code, _, err = run_cli(["validate", str(path)], capsys)
     assert code == 2 and "landscape.dev: " in err and "is a training file" in err
+
+
+def test_a_variant_named_like_a_language_pair_collides_with_per_language_adjust(tmp_path):
+    from xladjust.pipeline import LanguagePair, PipelineConfig
+
+    pair = LanguagePair(tgt_lang="es", train={"src": str(tmp_path / "a"), "tgt": str(tmp_path / "b")})
+    cfg = PipelineConfig(out=tmp_path / "runs", pairs=[pair], adjust_variants={"en-es": {"lr": 1e-4}},
+                         adjust_per_language=True, probe=None)
+    assert "adjust_variants: 'en-es' is also a language pair's name; with adjust_per_language both would " \
+           "write adjust-en-es" in cfg.check()
+    assert not any("adjust_variants" in p for p in PipelineConfig(out=tmp_path / "runs", pairs=[pair],
+                                                                   adjust_variants={"en-es": {}}, probe=None).check())
+
+
+def test_a_landscape_without_a_dev_set_is_a_config_problem(tmp_path, capsys):
+    import yaml
+
+    data = yaml.safe_load((REPO / "configs" / "wu2022-landscape.yaml").read_text(encoding="utf-8"))
+    data["landscape"]["finetune"].pop("dev_split"), data["landscape"]["finetune"].pop("dev_split_parallel")
+    path = tmp_path / "wu.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, _, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2 and "landscape: give dev (a file disjoint from the training files) or finetune.dev_split" in err

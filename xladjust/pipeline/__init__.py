@@ -255,8 +255,10 @@ def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, o
     """The transfer stage's config: vanilla against adjusted and, with ``continual_arm``
     (true or ContinualConfig keys except ``corpus``; ``anchor: vanilla`` names the
     pipeline's starting model), ``adjusted-continual``: the adjusted checkpoint fine-tuned
-    with continual learning on the pipeline's aligned training corpora (``aligned``; None while planning, when they are not written yet and ``.``
-    stands in for them). ``probe_after`` is the pipeline's, not the transfer's."""
+    with continual learning on the pipeline's aligned training corpora (``aligned``; None
+    while planning, when they are not written yet and ``.`` stands in for them). With
+    ``adjust_per_language``, ``adjusted-per-language`` tests each language's own adjusted
+    checkpoint on it. ``probe_after`` is the pipeline's, not the transfer's."""
     from xladjust.tasks.config import TransferConfig
 
     spec = dict(spec)
