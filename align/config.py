@@ -329,11 +329,11 @@ def _coerce_paths(obj: Any, *names: str) -> None:
 
 def _check_langs(*langs: str) -> list[str]:
     problems = []
-    for lang in langs:
-        if problem := name_problem(lang, "language code"):
-            problems.append(problem)
-        elif not _LANG.match(lang):
+    for lang in langs:  # a code becomes part of file names: the name rule holds too (its length)
+        if not _LANG.match(lang):
             problems.append(f"language code {lang!r} is not an ISO 639 code such as 'en' or 'es'")
+        elif problem := name_problem(lang, "language code"):
+            problems.append(problem)
     return problems
 
 
