@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.errors import InputError, OutputError
-from xladjust.io import real_path
+from xladjust.io import COMPLETE_MARKER, real_path
 
 MARKER_FILE = ".xladjust-output.json"
 LOCK_SUFFIX = ".lock"
@@ -165,14 +165,14 @@ def active_claim(target: str | os.PathLike[str]) -> Claim | None:
 def check_not_input(out: Path, inputs: Iterable[Any], flag: str = "--out", *, label: str | None = None) -> None:
     """Refuse an output that equals, contains or lies inside any existing input path;
     ``label`` names the output in the message (default: ``flag out``)."""
-    target = _real(out)
+    target = real_path(out)
     for item in inputs:
         if item is None or (isinstance(item, str) and (not item.strip() or ":" in item)):
             continue
         path = Path(os.path.expanduser(str(item)))
         if not os.path.lexists(path):
             continue
-        source = _real(path)
+        source = real_path(path)
         if target == source:
             how = "is"
         elif _inside(source, target):
@@ -188,8 +188,6 @@ def check_not_input(out: Path, inputs: Iterable[Any], flag: str = "--out", *, la
 def run_folder_command(path: Path) -> str | None:
     """The command that wrote run folder ``path`` (its marker file), ``"?"`` for a
     finished folder without a marker (``.complete`` only), None when it is no run folder."""
-    from xladjust.io import COMPLETE_MARKER
-
     marker = path / MARKER_FILE
     if marker.is_file():
         try:
@@ -204,20 +202,18 @@ def check_complete_run(path: str | os.PathLike[str], what: str = "model") -> Non
     """Refuse to read an unfinished run folder as a result: a folder with the run marker
     and no ``.complete`` (interrupted, failed, or being written). A folder without the
     marker (a plain Hugging Face checkpoint, a downloaded model) is not judged here."""
-    from xladjust.io import COMPLETE_MARKER
-
     folder = Path(path)
     if not (folder / MARKER_FILE).is_file() or (folder / COMPLETE_MARKER).exists():
         return
     command = run_folder_command(folder)
     raise InputError(f"{what} {folder} is an unfinished 'xladjust {command}' run (no {COMPLETE_MARKER}): it was "
-                      f"interrupted, failed or is still running; finish it (--resume) or rerun it first")
+                     "interrupted, failed or is still running; finish it (adjust, finetune: --resume) or rerun it")
 
 
 def check_not_inside_run(out: Path, flag: str = "--out") -> None:
     """Refuse an output inside another run's folder: a folder with a run marker or
     ``.complete`` above it, unless this process is writing that run now."""
-    target = _real(out)
+    target = real_path(out)
     for parent in target.parents:
         if str(parent) in _CLAIMS:
             return  # written as part of a run this process holds (a pipeline stage, a fine-tuning)
@@ -353,7 +349,6 @@ def remove_stale_scratch(out: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
-_real = real_path
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -361,4 +356,4 @@ def _inside(child: Path, parent: Path) -> bool:
 
 
 def _key(path: Path) -> str:
-    return str(_real(path))
+    return str(real_path(path))
