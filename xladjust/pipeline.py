@@ -274,8 +274,6 @@ def _reads(cfg: PipelineConfig, *configs: Any) -> dict[str, str]:
     Tatoeba files given as inputs. Each stage's key includes them, so a changed input
     reruns the stages that read it and only those; what the pipeline writes itself is
     covered by the key of the stage that writes it."""
-    from xladjust.resume import content_hashes
-
     root = real_path(cfg.out)
     found: dict[str, str] = {}
     for key, value in _named_strings(configs):
@@ -288,8 +286,23 @@ def _reads(cfg: PipelineConfig, *configs: Any) -> dict[str, str]:
         for candidate in candidates:
             real = real_path(candidate)
             if not real.is_relative_to(root) and not root.is_relative_to(real):  # not in or around the output
-                found[str(candidate)] = str(real)
-    return content_hashes(found)
+                found[str(candidate)] = _content_hash(real)
+    return found
+
+
+# (path, each file's name, size and mtime) -> content hash: a checkpoint read by several
+# stages is hashed once per process, and again as soon as any of its files changes
+_HASHED: dict[tuple[Any, ...], str] = {}
+
+
+def _content_hash(path: Path) -> str:
+    from xladjust.resume import content_hashes
+
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    stamp = (str(path), *((str(f), st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()]))
+    if stamp not in _HASHED:
+        _HASHED[stamp] = content_hashes({"path": path})["path"]
+    return _HASHED[stamp]
 
 
 def _named_strings(data: Any, key: str = "") -> Iterator[tuple[str, str]]:
