@@ -304,9 +304,9 @@ def test_a_finished_run_loads(world, capsys):
 
 
 def test_a_changed_input_reruns_exactly_the_stages_that_read_it(tmp_path, tiny_checkpoints):
-    """Data (held-out text, Tatoeba files), model weights and an aligned corpus given as
-    input, each changed in place with the same path: the stages that read it run again,
-    the others stay up to date."""
+    """Data (held-out text, Tatoeba files), model weights, an aligned corpus given as
+    input and the one the align stage wrote, each changed in place with the same path:
+    the stages that read it run again, the others stay up to date."""
     import test_pipeline
     from helpers_adjust import write_sample_corpus
     from helpers_probes import write_tatoeba
@@ -339,10 +339,16 @@ def test_a_changed_input_reruns_exactly_the_stages_that_read_it(tmp_path, tiny_c
         tensors[name] = tensors[name] + 0.01
         save_file(tensors, str(model / "model.safetensors"), metadata={"format": "pt"})
 
+    def drop_last_pair(corpus_dir: Path) -> None:  # an edit by hand of what the pipeline wrote
+        pairs = corpus_dir / "pairs.jsonl"
+        pairs.write_text("".join(pairs.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
+
     changes = [
         ("tatoeba", lambda: (tatoeba.parent / "tatoeba.es-en.es").write_text("la casa\nun gato\nagua\n"), ["probe"]),
         ("weights", edit_weights, ["adjust", "probe"]),
         ("aligned corpus", lambda: write_sample_corpus(corpus, repeat=2), ["adjust", "probe"]),
+        ("the align stage's corpus", lambda: drop_last_pair(tmp_path / "runs" / "align-en-es" / "train"),
+         ["adjust", "probe"]),
         ("data", lambda: heldout.write_text(heldout.read_text(encoding="utf-8") + "one more line .\n"),
          ["align en-es", "adjust", "probe"]),
     ]

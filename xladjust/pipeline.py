@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -249,6 +250,14 @@ class Stage:
     run: Callable[[], None]
     summary: str
     resumable: bool = False
+    after: list[str] = field(default_factory=list)  # the stages whose outputs it reads
+    inside: list[Path] = field(default_factory=list)  # what it reads in the pipeline's folder: checked by content
+
+    def reading(self, after: Sequence[Stage], inside: Sequence[Path] = ()) -> Stage:
+        """This stage, reading the outputs of ``after`` (a rerun of one reruns it) and the
+        files or folders ``inside`` the pipeline's folder (an edit of one reruns it)."""
+        self.after, self.inside = [s.name for s in after], list(inside)
+        return self
 
 
 def _input_hashes(spec: dict[str, Any]) -> dict[str, str]:
@@ -334,9 +343,11 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
     train_dirs: list[Path] = []
     heldout_dirs: list[Path] = []
     align_keys: list[str] = []
+    aligns: list[Stage] = []
     for pair in cfg.pairs:
         stage = _align_stage(cfg, pair, progress)
         stages.append(stage)
+        aligns.append(stage)
         align_keys.append(stage.key)
         train_dirs.append(stage.directory / "train")
         if pair.heldout:
@@ -346,7 +357,7 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
     adjust_stages = [_adjust_stage(cfg, "adjust", adjust_dir, train_dirs, align_keys, progress)]
     adjust_stages += [_adjust_stage(cfg, f"adjust {name}", cfg.out / f"adjust-{name}", train_dirs, align_keys,
                                     progress, **variant) for name, variant in cfg.adjust_variants.items()]
-    stages += adjust_stages
+    stages += [s.reading(aligns, train_dirs) for s in adjust_stages]
     keys = [s.key for s in adjust_stages]
     adjust_key = keys[0] if len(keys) == 1 else sha256_json(keys)  # every adjusted checkpoint
 
@@ -361,9 +372,11 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
 
             run_probes(probe_cfg, progress=progress)
 
-        stages.append(Stage("probe", probe_dir, probe_key, run_probe,
-                            f"{' vs '.join(m.name for m in probe_cfg.models)} on {len(heldout_dirs)} held-out bitext(s)"))
+        probe_stage = Stage("probe", probe_dir, probe_key, run_probe,
+                            f"{' vs '.join(m.name for m in probe_cfg.models)} on {len(heldout_dirs)} held-out bitext(s)")
+        stages.append(probe_stage.reading([*adjust_stages, *aligns], heldout_dirs))
 
+    report_stages = [probe_stage] if cfg.probe is not None else []
     report_dirs = [probe_dir] if cfg.probe is not None else []
     report_keys = [probe_key] if cfg.probe is not None else []
     for spec in cfg.transfer:
@@ -380,18 +393,22 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
 
             transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs))
 
-        stages.append(Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
-                            f"{task}: {' vs '.join(transfer_cfg.models)}, seeds {list(transfer_cfg.seeds)}"
-                            + (f", {transfer_cfg.parallel} at a time" if transfer_cfg.parallel > 1 else "")))
+        transfer_stage = Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
+                               f"{task}: {' vs '.join(transfer_cfg.models)}, seeds {list(transfer_cfg.seeds)}"
+                               + (f", {transfer_cfg.parallel} at a time" if transfer_cfg.parallel > 1 else ""))
+        stages.append(transfer_stage.reading([*adjust_stages, *(aligns if transfer_cfg.continual else [])],
+                                             train_dirs if transfer_cfg.continual else []))
+        report_stages.append(transfer_stage)
         report_dirs.append(transfer_dir)
         report_keys.append(transfer_key)
         if cfg.probe is not None and heldout_dirs and spec.get("probe_after", True):
             stage = _probe_after_stage(cfg, transfer_cfg, probe_cfg, [probe_key, transfer_key], progress)
-            stages.append(stage)
+            stages.append(stage.reading([probe_stage, transfer_stage, *adjust_stages], heldout_dirs))
+            report_stages.append(stage)
             report_dirs.append(stage.directory)
             report_keys.append(stage.key)
     if cfg.transfer:
-        stages.append(_report_stage(cfg, report_dirs, report_keys))
+        stages.append(_report_stage(cfg, report_dirs, report_keys).reading(report_stages))
     return stages
 
 
@@ -491,6 +508,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
 
         stages.append(Stage(f"finetune {name}", root / name, keys[name], run_ft,
                             f"{land.task} on {', '.join(ft.train)}"))
+    finetunes = stages[:2]
 
     def settings(**more: Any) -> Any:
         from xladjust.probes.landscape_run import EvalSettings
@@ -510,7 +528,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
                           settings(probe_bitexts=dict(land.probe_bitexts)), root / "interpolate", progress=progress)
 
     stages.append(Stage("interpolate", root / "interpolate", interp_key, run_interp,
-                        f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.eval)}"))
+                        f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.eval)}").reading(finetunes))
     flat_key = sha256_json({"radii": radii, "directions": land.directions, "seed": cfg.seed, "eval": land.eval,
                             "reads": _reads(cfg, land.eval),
                             "n": land.max_eval_examples, "upstream": [keys["monolingual"]]})
@@ -522,7 +540,8 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
                      root / "flatness", progress=progress)
 
     stages.append(Stage("flatness", root / "flatness", flat_key, run_flat,
-                        f"{land.directions} directions, radii {land.radii}, around the monolingual model"))
+                        f"{land.directions} directions, radii {land.radii}, around the monolingual model")
+                  .reading(finetunes[:1]))
     return stages
 
 
@@ -614,14 +633,32 @@ def _controlled(cfg: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- running
 
 
-def _state_file(cfg: PipelineConfig, stage: Stage) -> Path:
-    return cfg.out / STATE_DIR / (stage.name.replace(" ", "-") + ".json")
+def _state_file(cfg: PipelineConfig, stage: Stage | str) -> Path:
+    name = stage if isinstance(stage, str) else stage.name
+    return cfg.out / STATE_DIR / (name.replace(" ", "-") + ".json")
+
+
+def _read_state(cfg: PipelineConfig, stage: Stage | str) -> dict[str, Any]:
+    path = _state_file(cfg, stage)
+    state = read_json(path) if path.is_file() else {}
+    return state if isinstance(state, dict) else {}
+
+
+def _state_now(cfg: PipelineConfig, stage: Stage) -> dict[str, Any]:
+    """What a stage's result depends on, as it is now: its key, the contents of what it
+    reads inside the pipeline's folder, and the run of each stage it reads from."""
+    return {"key": stage.key,
+            "inside": {str(p): _content_hash(real_path(p)) for p in stage.inside if p.exists()},
+            "upstream": {name: _read_state(cfg, name).get("run") for name in stage.after}}
 
 
 def stage_status(cfg: PipelineConfig, stage: Stage) -> str:
-    """'up to date', 'resume' (an interrupted resumable run) or 'run'."""
-    state = _state_file(cfg, stage)
-    if is_complete(stage.directory) and state.is_file() and read_json(state).get("key") == stage.key:
+    """'up to date', 'resume' (an interrupted resumable run) or 'run'. Up to date: complete,
+    with the same key, the same contents of what it reads inside the pipeline's folder (an
+    aligned corpus edited by hand), and no stage it reads from run again since."""
+    recorded = _read_state(cfg, stage)
+    now = _state_now(cfg, stage)
+    if is_complete(stage.directory) and all(recorded.get(k) == v for k, v in now.items()):
         return "up to date"
     if stage.resumable and stage.directory.exists() and not is_complete(stage.directory):
         return "resume"
@@ -670,7 +707,8 @@ def _run_plan(cfg: PipelineConfig, *, dry_run: bool, progress: bool,
             continue
         start = time.perf_counter()
         stage.run()
-        write_json_atomic(_state_file(cfg, stage), {"stage": stage.name, "key": stage.key})
+        write_json_atomic(_state_file(cfg, stage), {"stage": stage.name, **_state_now(cfg, stage),
+                                                    "run": uuid.uuid4().hex})
         done.append((stage.name, "ran", time.perf_counter() - start))
     return done
 
