@@ -281,8 +281,8 @@ def test_an_unfinished_run_is_not_read_as_a_model(reader, world, tiny_checkpoint
     before = {**inputs_of(w), **tree_hashes(encoder, task)}
     fail_one_line(capsys, READERS[reader](w, str(encoder), str(task)), "is an unfinished")
     assert {**inputs_of(w), **tree_hashes(encoder, task)} == before
-    assert not (w["tmp"] / "v.npy").exists()
-    assert_nothing_complete(encoder, task, w["tmp"] / "o")  # adjust and transfer build in place: a failed run
+    assert not (w["tmp"] / "o").exists() and not (w["tmp"] / "v.npy").exists()  # refused before writing
+    assert_nothing_complete(encoder, task)
 
 
 def test_a_plain_checkpoint_without_the_marker_still_loads(world, capsys):

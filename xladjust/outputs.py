@@ -3,9 +3,10 @@
 :func:`claim_output` is entered by each command's library entry point before anything
 is written, and held until the command ends. In that order it
 
-1. refuses an output that equals, contains or lies inside an input of the run, or lies
-   inside another run's folder (one not being written by this process: a pipeline's
-   stages and a transfer's fine-tunings are written inside their own run);
+1. refuses an input that is an unfinished run (:func:`check_complete_run`), and an output
+   that equals, contains or lies inside an input of the run, or lies inside another
+   run's folder (one not being written by this process: a pipeline's stages and a
+   transfer's fine-tunings are written inside their own run);
 2. refuses an existing output that is not a finished or failed output *of the same
    command*: a run folder says which command wrote it in its marker file
    ``.xladjust-output.json`` (folders written before the marker existed are recognized by
@@ -113,6 +114,9 @@ def _claim(out: Path, command: str, inputs: list[Any], legacy: Legacy, file: boo
     if not enabled:
         yield claim
         return
+    for item in inputs:  # an unfinished run is no input, refused before anything is written
+        if item is not None and not (isinstance(item, str) and ":" in item):
+            check_complete_run(os.path.expanduser(str(item)), "input")
     for target in (out, *also):
         check_not_input(target, inputs, flag)
         check_not_inside_run(target, flag)
