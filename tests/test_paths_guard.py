@@ -92,7 +92,13 @@ def test_every_command_refuses_a_name_that_would_become_a_bad_path(command, name
     victim = _victim(world)
     out = world["tmp"] / "out"
     before = {**inputs_of(world), **tree_hashes(victim)}
-    fail_one_line(capsys, _name_cases(world, name, out)[command], "")
+    if command.startswith("align"):
+        fragment = "language code"
+    elif command.startswith("probe") and "/" in name:
+        fragment = "model spec"  # probe reads NAME=SPEC with a '/' before '=' as a path: no name
+    else:
+        fragment = "characters long" if len(name) > MAX_NAME_LENGTH else "is not a usable name"
+    fail_one_line(capsys, _name_cases(world, name, out)[command], fragment)
     assert {**inputs_of(world), **tree_hashes(victim)} == before
     assert not out.exists()
     assert_nothing_complete(out)
@@ -275,8 +281,8 @@ def test_an_unfinished_run_is_not_read_as_a_model(reader, world, tiny_checkpoint
     before = {**inputs_of(w), **tree_hashes(encoder, task)}
     fail_one_line(capsys, READERS[reader](w, str(encoder), str(task)), "is an unfinished")
     assert {**inputs_of(w), **tree_hashes(encoder, task)} == before
-    assert not (w["tmp"] / "v.npy").exists()
-    assert_nothing_complete(encoder, task, w["tmp"] / "o")  # adjust and transfer build in place: a failed run
+    assert not (w["tmp"] / "o").exists() and not (w["tmp"] / "v.npy").exists()  # refused before writing
+    assert_nothing_complete(encoder, task)
 
 
 def test_a_plain_checkpoint_without_the_marker_still_loads(world, capsys):
@@ -298,9 +304,9 @@ def test_a_finished_run_loads(world, capsys):
 
 
 def test_a_changed_input_reruns_exactly_the_stages_that_read_it(tmp_path, tiny_checkpoints):
-    """Data (held-out text, Tatoeba files), model weights and an aligned corpus given as
-    input, each changed in place with the same path: the stages that read it run again,
-    the others stay up to date."""
+    """Data (held-out text, Tatoeba files), model weights, an aligned corpus given as
+    input and the one the align stage wrote, each changed in place with the same path:
+    the stages that read it run again, the others stay up to date."""
     import test_pipeline
     from helpers_adjust import write_sample_corpus
     from helpers_probes import write_tatoeba
@@ -333,10 +339,16 @@ def test_a_changed_input_reruns_exactly_the_stages_that_read_it(tmp_path, tiny_c
         tensors[name] = tensors[name] + 0.01
         save_file(tensors, str(model / "model.safetensors"), metadata={"format": "pt"})
 
+    def drop_last_pair(corpus_dir: Path) -> None:  # an edit by hand of what the pipeline wrote
+        pairs = corpus_dir / "pairs.jsonl"
+        pairs.write_text("".join(pairs.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
+
     changes = [
         ("tatoeba", lambda: (tatoeba.parent / "tatoeba.es-en.es").write_text("la casa\nun gato\nagua\n"), ["probe"]),
         ("weights", edit_weights, ["adjust", "probe"]),
         ("aligned corpus", lambda: write_sample_corpus(corpus, repeat=2), ["adjust", "probe"]),
+        ("the align stage's corpus", lambda: drop_last_pair(tmp_path / "runs" / "align-en-es" / "train"),
+         ["adjust", "probe"]),
         ("data", lambda: heldout.write_text(heldout.read_text(encoding="utf-8") + "one more line .\n"),
          ["align en-es", "adjust", "probe"]),
     ]

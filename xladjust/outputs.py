@@ -3,9 +3,10 @@
 :func:`claim_output` is entered by each command's library entry point before anything
 is written, and held until the command ends. In that order it
 
-1. refuses an output that equals, contains or lies inside an input of the run, or lies
-   inside another run's folder (one not being written by this process: a pipeline's
-   stages and a transfer's fine-tunings are written inside their own run);
+1. refuses an input that is an unfinished run (:func:`check_complete_run`), and an output
+   that equals, contains or lies inside an input of the run, or lies inside another
+   run's folder (one not being written by this process: a pipeline's stages and a
+   transfer's fine-tunings are written inside their own run);
 2. refuses an existing output that is not a finished or failed output *of the same
    command*: a run folder says which command wrote it in its marker file
    ``.xladjust-output.json`` (folders written before the marker existed are recognized by
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.errors import InputError, OutputError
-from xladjust.io import BEFORE_SWAP, real_path, write_json_atomic
+from xladjust.io import BEFORE_SWAP, COMPLETE_MARKER, real_path, write_json_atomic
 
 MARKER_FILE = ".xladjust-output.json"
 LOCK_SUFFIX = ".lock"
@@ -111,6 +112,9 @@ def _claim(out: Path, command: str, inputs: list[Any], legacy: Legacy, file: boo
     if not enabled:
         yield claim
         return
+    for item in inputs:  # an unfinished run is no input, refused before anything is written
+        if item is not None and not (isinstance(item, str) and ":" in item):
+            check_complete_run(os.path.expanduser(str(item)), "input")
     for target in (out, *also):
         check_not_input(target, inputs, flag)
         check_not_inside_run(target, flag)
@@ -166,14 +170,14 @@ def active_claim(target: str | os.PathLike[str]) -> Claim | None:
 def check_not_input(out: Path, inputs: Iterable[Any], flag: str = "--out", *, label: str | None = None) -> None:
     """Refuse an output that equals, contains or lies inside any existing input path;
     ``label`` names the output in the message (default: ``flag out``)."""
-    target = _real(out)
+    target = real_path(out)
     for item in inputs:
         if item is None or (isinstance(item, str) and (not item.strip() or ":" in item)):
             continue
         path = Path(os.path.expanduser(str(item)))
         if not os.path.lexists(path):
             continue
-        source = _real(path)
+        source = real_path(path)
         if target == source:
             how = "is"
         elif _inside(source, target):
@@ -189,8 +193,6 @@ def check_not_input(out: Path, inputs: Iterable[Any], flag: str = "--out", *, la
 def run_folder_command(path: Path) -> str | None:
     """The command that wrote run folder ``path`` (its marker file), ``"?"`` for a
     finished folder without a marker (``.complete`` only), None when it is no run folder."""
-    from xladjust.io import COMPLETE_MARKER
-
     marker = path / MARKER_FILE
     if marker.is_file():
         try:
@@ -205,20 +207,18 @@ def check_complete_run(path: str | os.PathLike[str], what: str = "model") -> Non
     """Refuse to read an unfinished run folder as a result: a folder with the run marker
     and no ``.complete`` (interrupted, failed, or being written). A folder without the
     marker (a plain Hugging Face checkpoint, a downloaded model) is not judged here."""
-    from xladjust.io import COMPLETE_MARKER
-
     folder = Path(path)
     if not (folder / MARKER_FILE).is_file() or (folder / COMPLETE_MARKER).exists():
         return
     command = run_folder_command(folder)
     raise InputError(f"{what} {folder} is an unfinished 'xladjust {command}' run (no {COMPLETE_MARKER}): it was "
-                      f"interrupted, failed or is still running; finish it (--resume) or rerun it first")
+                     "interrupted, failed or is still running; finish it (adjust, finetune: --resume) or rerun it")
 
 
 def check_not_inside_run(out: Path, flag: str = "--out") -> None:
     """Refuse an output inside another run's folder: a folder with a run marker or
     ``.complete`` above it, unless this process is writing that run now."""
-    target = _real(out)
+    target = real_path(out)
     for parent in target.parents:
         if str(parent) in _CLAIMS:
             return  # written as part of a run this process holds (a pipeline stage, a fine-tuning)
@@ -382,7 +382,6 @@ def remove_stale_scratch(out: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
-_real = real_path
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -390,4 +389,4 @@ def _inside(child: Path, parent: Path) -> bool:
 
 
 def _key(path: Path) -> str:
-    return str(_real(path))
+    return str(real_path(path))

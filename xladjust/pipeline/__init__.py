@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -292,6 +293,14 @@ class Stage:
     run: Callable[[], None]
     summary: str
     resumable: bool = False
+    after: list[str] = field(default_factory=list)  # the stages whose outputs it reads
+    inside: list[Path] = field(default_factory=list)  # what it reads in the pipeline's folder: checked by content
+
+    def reading(self, after: Sequence[Stage], inside: Sequence[Path] = ()) -> Stage:
+        """This stage, reading the outputs of ``after`` (a rerun of one reruns it) and the
+        files or folders ``inside`` the pipeline's folder (an edit of one reruns it)."""
+        self.after, self.inside = [s.name for s in after], list(inside)
+        return self
 
 
 def _input_hashes(spec: dict[str, Any]) -> dict[str, str]:
@@ -317,8 +326,6 @@ def _reads(cfg: PipelineConfig, *configs: Any) -> dict[str, str]:
     Tatoeba files given as inputs. Each stage's key includes them, so a changed input
     reruns the stages that read it and only those; what the pipeline writes itself is
     covered by the key of the stage that writes it."""
-    from xladjust.resume import content_hashes
-
     root = real_path(cfg.out)
     found: dict[str, str] = {}
     for key, value in _named_strings(configs):
@@ -331,8 +338,23 @@ def _reads(cfg: PipelineConfig, *configs: Any) -> dict[str, str]:
         for candidate in candidates:
             real = real_path(candidate)
             if not real.is_relative_to(root) and not root.is_relative_to(real):  # not in or around the output
-                found[str(candidate)] = str(real)
-    return content_hashes(found)
+                found[str(candidate)] = _content_hash(real)
+    return found
+
+
+# (path, each file's name, size and mtime) -> content hash: a checkpoint read by several
+# stages is hashed once per process, and again as soon as any of its files changes
+_HASHED: dict[tuple[Any, ...], str] = {}
+
+
+def _content_hash(path: Path) -> str:
+    from xladjust.resume import content_hashes
+
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    stamp = (str(path), *((str(f), st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()]))
+    if stamp not in _HASHED:
+        _HASHED[stamp] = content_hashes({"path": path})["path"]
+    return _HASHED[stamp]
 
 
 def _named_strings(data: Any, key: str = "") -> Iterator[tuple[str, str]]:
@@ -364,9 +386,11 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
     train_dirs: list[Path] = []
     heldout_dirs: list[Path] = []
     align_keys: list[str] = []
+    aligns: list[Stage] = []
     for pair in cfg.pairs:
         stage = _align_stage(cfg, pair, progress)
         stages.append(stage)
+        aligns.append(stage)
         align_keys.append(stage.key)
         train_dirs.append(stage.directory / "train")
         if pair.heldout:
@@ -380,7 +404,7 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
         adjust_stages += [_adjust_stage(cfg, f"adjust {pair.label}", cfg.out / f"adjust-{pair.label}",
                                         [train_dir], [align_key], progress)
                           for pair, train_dir, align_key in zip(cfg.pairs, train_dirs, align_keys, strict=True)]
-    stages += adjust_stages
+    stages += [s.reading(aligns, train_dirs) for s in adjust_stages]
     keys = [s.key for s in adjust_stages]
     adjust_key = keys[0] if len(keys) == 1 else sha256_json(keys)  # every adjusted checkpoint
 
@@ -395,9 +419,11 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
 
             run_probes(probe_cfg, progress=progress, overwrite=True)  # this stage is out of date
 
-        stages.append(Stage("probe", probe_dir, probe_key, run_probe,
-                            f"{' vs '.join(m.name for m in probe_cfg.models)} on {len(heldout_dirs)} held-out bitext(s)"))
+        probe_stage = Stage("probe", probe_dir, probe_key, run_probe,
+                            f"{' vs '.join(m.name for m in probe_cfg.models)} on {len(heldout_dirs)} held-out bitext(s)")
+        stages.append(probe_stage.reading([*adjust_stages, *aligns], heldout_dirs))
 
+    report_stages = [probe_stage] if cfg.probe is not None else []
     report_dirs = [probe_dir] if cfg.probe is not None else []
     report_keys = [probe_key] if cfg.probe is not None else []
     for spec in cfg.transfer:
@@ -418,21 +444,25 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
             transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs), hook_for=finetune_hook,
                      resume=True)
 
-        stages.append(Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
-                            f"{task}: {' vs '.join([*transfer_cfg.models, *transfer_cfg.per_language])}, "
-                            f"seeds {list(transfer_cfg.seeds)}"
-                            + (f", {transfer_cfg.parallel} at a time" if transfer_cfg.parallel > 1 else "")))
+        transfer_stage = Stage(f"transfer {task}", transfer_dir, transfer_key, run_transfer,
+                               f"{task}: {' vs '.join([*transfer_cfg.models, *transfer_cfg.per_language])}, "
+                               f"seeds {list(transfer_cfg.seeds)}"
+                               + (f", {transfer_cfg.parallel} at a time" if transfer_cfg.parallel > 1 else ""))
+        stages.append(transfer_stage.reading([*adjust_stages, *(aligns if transfer_cfg.continual else [])],
+                                             train_dirs if transfer_cfg.continual else []))
+        report_stages.append(transfer_stage)
         report_dirs.append(transfer_dir)
         report_keys.append(transfer_key)
         if cfg.probe is not None and heldout_dirs and spec.get("probe_after", True):
             stage = _probe_after_stage(cfg, transfer_cfg, probe_cfg, [probe_key, transfer_key], progress)
-            stages.append(stage)
+            stages.append(stage.reading([probe_stage, transfer_stage, *adjust_stages], heldout_dirs))
+            report_stages.append(stage)
             report_dirs.append(stage.directory)
             report_keys.append(stage.key)
     if cfg.transfer:
-        stages.append(_report_stage(cfg, report_dirs, report_keys))
+        stages.append(_report_stage(cfg, report_dirs, report_keys).reading(report_stages))
     if cfg.claims is not None:
-        stages.append(_verdicts_stage(cfg, cfg.claims, report_keys))
+        stages.append(_verdicts_stage(cfg, cfg.claims, report_keys).reading(report_stages))
     return stages
 
 
@@ -561,6 +591,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
 
         stages.append(Stage(f"finetune {name}", root / name, keys[name], run_ft,
                             f"{land.task} on {', '.join(ft.train)}"))
+    finetunes = stages[:2]
 
     def settings(**more: Any) -> Any:
         from xladjust.probes.landscape_run import EvalSettings
@@ -581,7 +612,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
                           overwrite=True)
 
     stages.append(Stage("interpolate", root / "interpolate", interp_key, run_interp,
-                        f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.eval)}"))
+                        f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.eval)}").reading(finetunes))
     flat_key = sha256_json({"radii": radii, "directions": land.directions, "seed": cfg.seed, "eval": land.eval,
                             "reads": _reads(cfg, land.eval),
                             "n": land.max_eval_examples, "upstream": [keys["monolingual"]]})
@@ -593,7 +624,8 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
                      root / "flatness", progress=progress, overwrite=True)
 
     stages.append(Stage("flatness", root / "flatness", flat_key, run_flat,
-                        f"{land.directions} directions, radii {land.radii}, around the monolingual model"))
+                        f"{land.directions} directions, radii {land.radii}, around the monolingual model")
+                  .reading(finetunes[:1]))
     return stages
 
 
@@ -686,14 +718,32 @@ def _controlled(cfg: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- running
 
 
-def _state_file(cfg: PipelineConfig, stage: Stage) -> Path:
-    return cfg.out / STATE_DIR / (stage.name.replace(" ", "-") + ".json")
+def _state_file(cfg: PipelineConfig, stage: Stage | str) -> Path:
+    name = stage if isinstance(stage, str) else stage.name
+    return cfg.out / STATE_DIR / (name.replace(" ", "-") + ".json")
+
+
+def _read_state(cfg: PipelineConfig, stage: Stage | str) -> dict[str, Any]:
+    path = _state_file(cfg, stage)
+    state = read_json(path) if path.is_file() else {}
+    return state if isinstance(state, dict) else {}
+
+
+def _state_now(cfg: PipelineConfig, stage: Stage) -> dict[str, Any]:
+    """What a stage's result depends on, as it is now: its key, the contents of what it
+    reads inside the pipeline's folder, and the run of each stage it reads from."""
+    return {"key": stage.key,
+            "inside": {str(p): _content_hash(real_path(p)) for p in stage.inside if p.exists()},
+            "upstream": {name: _read_state(cfg, name).get("run") for name in stage.after}}
 
 
 def stage_status(cfg: PipelineConfig, stage: Stage) -> str:
-    """'up to date', 'resume' (an interrupted resumable run) or 'run'."""
-    state = _state_file(cfg, stage)
-    if is_complete(stage.directory) and state.is_file() and read_json(state).get("key") == stage.key:
+    """'up to date', 'resume' (an interrupted resumable run) or 'run'. Up to date: complete,
+    with the same key, the same contents of what it reads inside the pipeline's folder (an
+    aligned corpus edited by hand), and no stage it reads from run again since."""
+    recorded = _read_state(cfg, stage)
+    now = _state_now(cfg, stage)
+    if is_complete(stage.directory) and all(recorded.get(k) == v for k, v in now.items()):
         return "up to date"
     if stage.resumable and stage.directory.exists() and not is_complete(stage.directory):
         return "resume"
@@ -762,7 +812,8 @@ def _run_plan(cfg: PipelineConfig, *, dry_run: bool, progress: bool,
             continue
         start = time.perf_counter()
         stage.run()
-        write_json_atomic(_state_file(cfg, stage), {"stage": stage.name, "key": stage.key})
+        write_json_atomic(_state_file(cfg, stage), {"stage": stage.name, **_state_now(cfg, stage),
+                                                    "run": uuid.uuid4().hex})
         done.append((stage.name, "ran", time.perf_counter() - start))
     return done
 
