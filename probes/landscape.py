@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from xladjust.config import parse_list
 from xladjust.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,7 @@ def parse_alphas(spec: str) -> list[float]:
 
 
 def parse_radii(spec: str) -> list[float]:
-    try:
-        values = [float(x) for x in spec.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"bad radii {spec!r}; use a comma-separated list like 0,0.05,0.1") from None
+    values = parse_list(spec, float, "radii", "0,0.05,0.1")
     if not values or any(r < 0 for r in values):
         raise InputError(f"radii must be non-negative numbers, got {spec!r}")
     return sorted(set(values))

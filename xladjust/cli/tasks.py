@@ -22,6 +22,7 @@ from xladjust.cli.options import (
     is_quiet,
     threads_option,
 )
+from xladjust.config import parse_list
 from xladjust.errors import InputError
 from xladjust.tasks.continual import objective_names
 from xladjust.tasks.registry import task_names
@@ -68,10 +69,7 @@ def parse_pairs(values: tuple[str, ...], what: str, form: str = "NAME=VALUE",
 
 
 def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"bad --seeds {text!r}; use a comma-separated list like 1,2,3") from None
+    seeds = parse_list(text, int, "--seeds", "1,2,3")
     if not seeds:
         raise InputError("--seeds is empty; use a comma-separated list like 1,2,3")
     return seeds
