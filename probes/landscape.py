@@ -25,6 +25,7 @@ import numpy as np
 
 from xladjust.config import parse_list
 from xladjust.errors import InputError
+from xladjust.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def interpolation_sweep(model: Any, state_a: dict[str, Any], state_b: dict[str, 
     ``"probes": probe(θ(α))`` when ``probe`` is given."""
     check_compatible(state_a, state_b)
     rows = []
-    for alpha in _maybe_progress(list(alphas), progress, "interpolating"):
+    for alpha in progress_bar(list(alphas), desc="interpolating", enabled=progress):
         interpolate_into(model, state_a, state_b, float(alpha))
         rows.append({"alpha": float(alpha), "metrics": evaluate(model)})
         if probe is not None:
@@ -175,7 +176,7 @@ def flatness_sweep(model: Any, state: dict[str, Any], radii: Sequence[float], di
         base = evaluate(model)
     jobs = [(k, r) for k in range(directions) for r in radii if r != 0.0]
     directions_cache: dict[int, dict[str, Any]] = {}
-    for k, r in _maybe_progress(jobs, progress, "flatness"):
+    for k, r in progress_bar(jobs, desc="flatness", enabled=progress):
         if k not in directions_cache:
             directions_cache.clear()
             directions_cache[k] = random_direction(state, seed * 1000 + k, filter_normalized)
@@ -207,7 +208,3 @@ def sharpness_summary(result: FlatnessResult, metric: str, higher_is_better: boo
     return out
 
 
-def _maybe_progress(items: list[Any], enabled: bool, desc: str) -> Any:
-    from xladjust.progress import progress
-
-    return progress(items, desc=desc, enabled=enabled)
