@@ -7,19 +7,14 @@ use, so ``import xladjust.adjust.config`` (the CLI's ``--help``) stays light.
 
 from __future__ import annotations
 
-from typing import Any
-
-from xladjust.lazy import load
+from xladjust.lazy import lazy_exports
 
 _EXPORTS = {
-    "AdjustConfig": "xladjust.adjust.config:AdjustConfig",
-    "adjust": "xladjust.adjust.run:adjust",
+    "AdjustConfig": "xladjust.adjust.config",
+    "adjust": "xladjust.adjust.run",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return load(_EXPORTS[name])
-    raise AttributeError(f"module 'xladjust.adjust' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -13,6 +13,36 @@ from xladjust.config import build_config
 from xladjust.errors import ConfigError
 from xladjust.lazy import load
 
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """A registered objective: its name, one line for ``--help``, its options class, and
+    the function that builds its module."""
+
+    name: str
+    summary: str
+    options: type
+    factory: str  # "module:function" of (options, hidden size) -> the objective module (loads torch)
+
+    def option_problems(self, data: Any) -> list[str]:
+        try:
+            self.build_options(data)
+        except ConfigError as exc:
+            return exc.problems
+        return []
+
+    def build_options(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ConfigError(f"options of objective {self.name!r} must be a mapping")
+        return build_config(self.options, data, where=self.name)
+
+    def build(self, options: Any, hidden_size: int) -> Any:
+        return load(self.factory)(options, hidden_size)
+
+    def option_names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.options)]
+
+
 # --- l2 (Cao et al. 2020) -------------------------------------------------------------
 
 class Partner(str, Enum):
@@ -61,32 +91,6 @@ class ContrastiveOptions:
 
 
 # --- registry -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ObjectiveSpec:
-    name: str
-    summary: str
-    options: type
-    factory: str  # "module:function" of (options, hidden size) -> the objective module (loads torch)
-
-    def option_problems(self, data: Any) -> list[str]:
-        try:
-            self.build_options(data)
-        except ConfigError as exc:
-            return exc.problems
-        return []
-
-    def build_options(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise ConfigError(f"options of objective {self.name!r} must be a mapping")
-        return build_config(self.options, data, where=self.name)
-
-    def build(self, options: Any, hidden_size: int) -> Any:
-        return load(self.factory)(options, hidden_size)
-
-    def option_names(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self.options)]
-
 
 OBJECTIVES: dict[str, ObjectiveSpec] = {
     "l2": ObjectiveSpec(

@@ -36,7 +36,7 @@ from xladjust.io import (
     sha256_json,
     write_json_atomic,
 )
-from xladjust.training_common import OnStep, resolve_precision
+from xladjust.training_common import OnStep, require_hook, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,7 @@ def adjust(config: AdjustConfig, on_step: OnStep | None = None) -> Path:
     problems = config.check()
     if problems:
         raise ConfigError(problems)
-    if config.probe_every is not None and on_step is None:
-        raise ConfigError("probe_every needs the geometry hook: build it with "
-                          "xladjust.probes.geometry.adjust_hook(config) and pass it as on_step")
+    require_hook(config.probe_every, on_step, "adjust_hook")
     if config.allocator is Allocator.COMPACT:
         use_compact_allocator()
     accelerator = make_accelerator(config)

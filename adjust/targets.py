@@ -22,6 +22,7 @@ from xladjust.adjust.batching import cut_batches, pack_sentences
 from xladjust.adjust.dataset import Example
 from xladjust.adjust.forward import packed_words
 from xladjust.modes import eval_mode
+from xladjust.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def frozen_source_vectors(
     lengths = np.array([e.src.n_tokens for e in examples])
     batches = cut_batches(np.argsort(lengths, kind="stable"), lengths, batch_size, max_tokens, 1)
     with eval_mode(model), torch.inference_mode(), autocast():
-        for batch in _progress(batches, progress):
+        for batch in progress_bar(batches, desc="frozen targets", unit="batch", enabled=progress):
             packed = pack_sentences([examples[int(i)].src for i in batch], pad_id)
             vectors = packed_words(model, packed, layer, num_layers, device)
             rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in batch])
@@ -62,7 +63,3 @@ def frozen_source_vectors(
     return cache, offsets[:-1]
 
 
-def _progress(items: list[Any], enabled: bool) -> Any:
-    from xladjust.progress import progress
-
-    return progress(items, desc="frozen targets", unit="batch", enabled=enabled)

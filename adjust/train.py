@@ -40,6 +40,7 @@ from xladjust.adjust.regularizers import ParameterAnchor
 from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.interrupts import check_interrupted
 from xladjust.io import atomic_path
+from xladjust.progress import progress as progress_bar
 from xladjust.training_common import gather_rng, reduce_record, restore_rng, scheduler_state
 from xladjust.training_state import TrainingState, save_training_state, verify_same_run
 
@@ -100,7 +101,8 @@ def run_loop(loop: Loop, state: LoopState, on_step: Any = None) -> LoopState:
     cfg = loop.config
     metrics = MetricsLog(loop.run_dir / METRICS_FILE, enabled=acc.is_main_process)
     metrics.truncate(state.step)
-    bar = _progress_bar(len(loop.steps), state.step, cfg.progress and acc.is_main_process)
+    bar = progress_bar(total=len(loop.steps), initial=state.step, desc="adjust", unit="step",
+                       enabled=cfg.progress and acc.is_main_process, leave=True)
     window: list[dict[str, float]] = []
     loop.module.train(cfg.dropout)  # without dropout: eval mode, gradients flow all the same
     hook = on_step if acc.is_main_process else None
@@ -338,7 +340,3 @@ class MetricsLog:
             f"{k} {v:.4g}" for k, v in clean.items() if isinstance(v, float)))
 
 
-def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
-    from xladjust.progress import progress
-
-    return progress(total=total, initial=initial, desc="adjust", unit="step", enabled=enabled, leave=True)

@@ -16,9 +16,7 @@ Public API (imported on first use, so ``import xladjust.align.corpus`` stays lig
 
 from __future__ import annotations
 
-from typing import Any
-
-from xladjust.lazy import load
+from xladjust.lazy import lazy_exports
 
 _EXPORTS = {
     "AlignConfig": "xladjust.align.config",
@@ -53,8 +51,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'xladjust.align' has no attribute {name!r}")
-    return load(f"{module}:{name}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

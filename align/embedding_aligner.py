@@ -33,6 +33,7 @@ from xladjust.align.similarity import (
 )
 from xladjust.align.tokenize import JointFile
 from xladjust.config import config_to_dict
+from xladjust.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,6 @@ class EmbeddingBackend:
         loaded = self._model()
         layer = self.layer(loaded.num_layers)
         out = work / "links.pharaoh"
-        from xladjust.progress import progress as progress_bar
-
         bar = progress_bar(total=bitext.n_pairs, desc="embedding aligner", unit="pair", enabled=progress)
         try:
             with open(out, "w", encoding="utf-8") as f:

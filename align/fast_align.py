@@ -27,6 +27,7 @@ from xladjust.align.parallel import default_workers
 from xladjust.align.tokenize import JointFile
 from xladjust.config import config_to_dict
 from xladjust.errors import ExternalToolError
+from xladjust.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,8 @@ class _IterationBar:
     """A progress bar over fast_align's EM iterations, read from the stderr files."""
 
     def __init__(self, runs: list[ToolRun], total: int):
-        from xladjust.progress import progress
-
         self.runs = runs
-        self.bar = progress(total=total, desc="fast_align", unit="iter")
+        self.bar = progress_bar(total=total, desc="fast_align", unit="iter")
         self.done = 0
 
     def poll(self) -> None:

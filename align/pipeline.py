@@ -38,6 +38,7 @@ from xladjust.align.symmetrizer import builtin_entry, pick_atools, run_atools
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, ExternalToolError
+from xladjust.progress import progress as progress_bar
 from xladjust.signature import make_signature
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,6 @@ def scratch_dir(near: Path | None, work_dir: Path | None, prefix: str) -> Iterat
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _bar(enabled: bool, total: int | None, desc: str) -> Any:
-    from xladjust.progress import progress
-
-    return progress(total=total, desc=desc, unit="pair", enabled=enabled)
 
 
 def finish_settings(aligned: AlignerOutput, spec: AlignerSpec, tool: str, bitext: Path, n_pairs: int,
@@ -94,7 +91,7 @@ def tokenize_into(joint: JointFile, bitext: Any, config: AlignConfig, settings: 
     """Tokenize the filtered input into ``joint``; return how many pairs became empty."""
     empty = 0
     words: dict[str, list[int]] = {"src": [], "tgt": []}
-    bar = _bar(progress, kept, "tokenizing")
+    bar = progress_bar(total=kept, desc="tokenizing", unit="pair", enabled=progress)
     try:
         with joint:
             pairs = filter_pairs(bitext, config.input.max_words, config.input.strict, counts)
@@ -181,7 +178,7 @@ def _align_corpus(config: AlignConfig, *, progress: bool, backend: Backend | Non
 
         t = time.perf_counter()
         stats = AlignmentStats()
-        bar = _bar(progress, joint.n_pairs, "writing")
+        bar = progress_bar(total=joint.n_pairs, desc="writing", unit="pair", enabled=progress)
 
         def manifest() -> dict[str, Any]:
             timings["write"] = time.perf_counter() - t

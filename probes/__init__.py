@@ -7,9 +7,7 @@ Library entry points: :func:`xladjust.probes.run.run_probes` (a whole run from a
 
 from __future__ import annotations
 
-from typing import Any
-
-from xladjust.lazy import load
+from xladjust.lazy import lazy_exports
 
 __all__ = ["PROBES", "ProbeConfig", "ProbeResult", "probe_checkpoint", "run_probes"]
 
@@ -22,7 +20,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return load(f"{_LAZY[name]}:{name}")
-    raise AttributeError(f"module 'xladjust.probes' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from xladjust.config import parse_list
 from xladjust.errors import InputError
 from xladjust.finite import NonFiniteError
+from xladjust.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +53,7 @@ def parse_alphas(spec: str) -> list[float]:
 
 
 def parse_radii(spec: str) -> list[float]:
-    try:
-        values = [float(x) for x in spec.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"bad radii {spec!r}; use a comma-separated list like 0,0.05,0.1") from None
+    values = parse_list(spec, float, "radii", "0,0.05,0.1")
     if not values or any(r < 0 for r in values):
         raise InputError(f"radii must be non-negative numbers, got {spec!r}")
     return sorted(set(values))
@@ -103,7 +102,7 @@ def interpolation_sweep(model: Any, state_a: dict[str, Any], state_b: dict[str, 
     ``"probes": probe(θ(α))`` when ``probe`` is given."""
     check_compatible(state_a, state_b)
     rows = []
-    for alpha in _maybe_progress(list(alphas), progress, "interpolating"):
+    for alpha in progress_bar(list(alphas), desc="interpolating", enabled=progress):
         interpolate_into(model, state_a, state_b, float(alpha))
         with _at_point(f"interpolate at alpha {alpha:g}"):
             rows.append({"alpha": float(alpha), "metrics": evaluate(model)})
@@ -181,7 +180,7 @@ def flatness_sweep(model: Any, state: dict[str, Any], radii: Sequence[float], di
             base = evaluate(model)
     jobs = [(k, r) for k in range(directions) for r in radii if r != 0.0]
     directions_cache: dict[int, dict[str, Any]] = {}
-    for k, r in _maybe_progress(jobs, progress, "flatness"):
+    for k, r in progress_bar(jobs, desc="flatness", enabled=progress):
         if k not in directions_cache:
             directions_cache.clear()
             directions_cache[k] = random_direction(state, seed * 1000 + k, filter_normalized)
@@ -222,9 +221,3 @@ def _at_point(where: str) -> Iterator[None]:
         yield
     except NonFiniteError as err:
         raise NonFiniteError(f"{where}: {err}") from None
-
-
-def _maybe_progress(items: list[Any], enabled: bool, desc: str) -> Any:
-    from xladjust.progress import progress
-
-    return progress(items, desc=desc, enabled=enabled)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xladjust.formatting import number
 from xladjust.io import atomic_dir, mark_complete, write_json_atomic, write_text_atomic
 from xladjust.probes import plots
 from xladjust.probes.distances import Distance
@@ -111,14 +112,10 @@ def write_triples_csv(path: Path, run: ProbeRun) -> int:
                     row: list[Any] = [bitext.name, n, layer, s, i, pairs[s].src[i], j, pairs[s].tgt[j], u_s, u,
                                       pairs[u_s].tgt[u]]
                     for v in values:
-                        row += [""] * len(keys) if v is None else [_num(arr[n]) for arr in v]
+                        row += [""] * len(keys) if v is None else [number(arr[n], ".6g", missing="", ints=False) for arr in v]
                     writer.writerow(row)
                     rows += 1
     return rows
-
-
-def _num(x: float) -> str:
-    return "" if not math.isfinite(x) else f"{x:.6g}"
 
 
 def _figures(files: list[Path], caption: str) -> list[Figure]:

@@ -5,22 +5,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
+from xladjust.formatting import number
 from xladjust.probes.registry import PROBES, ProbeResult
 from xladjust.probes.report_doc import Figure, figure_markdown, table
 
 
 def fmt(x: Any, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
-        return str(x)
-    return f"{x:.{digits}f}"
+    return number(x, f".{digits}f")
 
 
 def pct(x: Any) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
+    return number(x, ".1%", ints=False)
 
 
 def pvalue(x: Any) -> str:

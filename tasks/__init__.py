@@ -12,9 +12,7 @@ Public API (imported lazily, so ``import xladjust.tasks`` stays cheap):
 
 from __future__ import annotations
 
-from typing import Any
-
-from xladjust.lazy import load
+from xladjust.lazy import lazy_exports
 
 _EXPORTS = {
     "finetune": "xladjust.tasks.finetune",
@@ -37,7 +35,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return load(f"{_EXPORTS[name]}:{name}")
-    raise AttributeError(f"module 'xladjust.tasks' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

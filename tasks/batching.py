@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from xladjust.finite import check_finite_outputs
+from xladjust.progress import progress as progress_bar
 from xladjust.training_common import bf16_or_auto
 
 TARGET_KEYS = ("labels", "start_positions", "end_positions")
@@ -118,7 +119,7 @@ def run_model(
     model.eval()
     try:
         with torch.inference_mode():
-            for idx in _maybe_progress(batches, progress, desc):
+            for idx in progress_bar(batches, desc=desc, unit="batch", enabled=progress):
                 batch = collate([features[i] for i in idx], pad_id)
                 inputs = {k: v.to(device) for k, v in model_inputs(batch).items()}
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -134,7 +135,3 @@ def run_model(
     return results
 
 
-def _maybe_progress(items: list[Any], enabled: bool, desc: str) -> Any:
-    from xladjust.progress import progress
-
-    return progress(items, desc=desc, unit="batch", enabled=enabled)

@@ -55,7 +55,7 @@ from xladjust.tasks.registry import get_task
 from xladjust.tasks.sources import parse_source
 from xladjust.tasks.training import TrainResult, TrainSettings, total_steps, train
 from xladjust.tasks.trainset import TrainSet
-from xladjust.training_common import OnStep
+from xladjust.training_common import OnStep, require_hook
 from xladjust.training_state import CHECKPOINTS_DIR, GEOMETRY_FILE
 
 log = logging.getLogger(__name__)
@@ -151,9 +151,7 @@ def finetune(config: FinetuneConfig, on_step: OnStep | None = None) -> Path:
     problems = config.check()
     if problems:
         raise ConfigError(problems)
-    if config.probe_every is not None and on_step is None:
-        raise ConfigError("probe_every needs the geometry hook: build it with "
-                          "xladjust.probes.geometry.finetune_hook(config) and pass it as on_step")
+    require_hook(config.probe_every, on_step, "finetune_hook")
     if config.threads is None:
         return _finetune(config, on_step)
     import torch

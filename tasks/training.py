@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from xladjust.errors import InputError
 from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.interrupts import check_interrupted
+from xladjust.progress import progress as progress_bar
 from xladjust.tasks.base import pad_id_of
 from xladjust.tasks.batching import collate, model_inputs
 from xladjust.tasks.model import TaskModel
@@ -245,7 +246,8 @@ def train(
              settings.grad_accum, world, warmup, eval_every, acc.mixed_precision)
 
     pad_id = pad_id_of(tm.tokenizer)
-    bar = _bar(steps, state.step, settings.progress and acc.is_main_process, f"fine-tuning {tm.task.name}")
+    bar = progress_bar(total=steps, desc=f"fine-tuning {tm.task.name}", unit="step", initial=state.step, leave=True,
+                       enabled=settings.progress and acc.is_main_process)
     module.train()
     hook = on_step if acc.is_main_process else None
     if hook is not None:
@@ -435,7 +437,3 @@ def _resume(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTerm | None,
     return state, best
 
 
-def _bar(total: int, initial: int, enabled: bool, desc: str) -> Any:
-    from xladjust.progress import progress
-
-    return progress(total=total, desc=desc, unit="step", enabled=enabled, initial=initial, leave=True)

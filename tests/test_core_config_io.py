@@ -97,3 +97,12 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
 
 def test_sha256_json_is_order_independent():
     assert sha256_json({"a": 1, "b": 2}) == sha256_json({"b": 2, "a": 1})
+
+
+def test_parse_list_skips_blanks_and_names_the_option_when_an_item_is_bad():
+    from xladjust.config import parse_list
+    from xladjust.errors import InputError
+
+    assert parse_list("1, 2,,3", int, "--seeds", "1,2,3") == [1, 2, 3]
+    with pytest.raises(InputError, match=r"bad --seeds '1,x'; use a comma-separated list like 1,2,3"):
+        parse_list("1,x", int, "--seeds", "1,2,3")

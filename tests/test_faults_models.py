@@ -377,7 +377,8 @@ def test_yaml_configs_get_the_same_bounds(env, line, fragment, how, tmp_path, ca
 
 def test_bounds_and_types_agree():
     """The click type and the config check come from the same Bound."""
-    from xladjust import bounds, cli_types
+    from xladjust import bounds
+    from xladjust.cli import types as cli_types
 
     for value in (0, 1, 2**32 - 1, 2**32, -1):
         by_type = cli_types.parse_number(str(value), bounds.SEED)[1] is None

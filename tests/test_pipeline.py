@@ -129,7 +129,7 @@ def test_landscape_probe_bitexts_must_be_aligned_corpora(tmp_path, capsys):
 
 
 def test_headline_table_puts_the_scale_free_measures_first():
-    from xladjust.pipeline import headline_table
+    from xladjust.pipeline.tables import headline_table
 
     summary = {"inputs": {"bitexts": [{"name": "en-es"}]}, "checkpoints": {"vanilla": {"results": {"en-es": {
         "distances": {"metrics": {"mean_delta": 0.1, "share_delta_positive": 0.91, "ratio": 1.92}}}}}}}

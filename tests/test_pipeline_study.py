@@ -13,7 +13,8 @@ from helpers_cli import run_cli
 from helpers_tasks import write_nli
 
 from xladjust.io import is_complete
-from xladjust.pipeline import load_pipeline, run_pipeline, study_tables
+from xladjust.pipeline import load_pipeline, run_pipeline
+from xladjust.pipeline.tables import study_tables
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples" / "demo-en-es"

@@ -16,10 +16,11 @@ import enum
 import os
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from xladjust.errors import ConfigError
+from xladjust.errors import ConfigError, InputError
 from xladjust.io import sha256_json
 from xladjust.lazy import load
 from xladjust.stages import command_name, config_kinds
@@ -261,6 +262,16 @@ def config_class(kind: str) -> type:
         return load(CONFIG_KINDS[kind])
     except (ImportError, AttributeError):
         raise ConfigError(f"config kind {kind!r} is not available in this version of xladjust") from None
+
+
+def parse_list(text: str, convert: Callable[[str], Any], what: str, example: str) -> list[Any]:
+    """A comma-separated list (blank items skipped), each item through ``convert``; a
+    one-line InputError naming ``what`` and showing ``example`` when an item does not
+    convert."""
+    try:
+        return [convert(item) for item in str(text).split(",") if item.strip()]
+    except ValueError:
+        raise InputError(f"bad {what} {text!r}; use a comma-separated list like {example}") from None
 
 
 def load_kind(path: str | Path, kind: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from xladjust.errors import InputError
 from xladjust.finite import check_finite_array
 from xladjust.modes import eval_mode
 from xladjust.pooling import Pooling, PoolingPlan, pool_words, pooling_plan, sentencepiece_space_id
+from xladjust.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ def embed_words(
     device = next(model.parameters()).device
     batches = list(_length_batches([len(e.ids) for e in encs], batch_size, max_tokens))
     with eval_mode(model), torch.inference_mode():
-        for batch in _progress(batches, progress, "embedding"):
+        for batch in progress_bar(batches, desc="embedding", unit="batch", enabled=progress):
             b_encs = [encs[k] for k in batch]
             ids, mask = _pad(b_encs, pad_id)
             base = [int(offsets[nonempty[k]]) for k in batch]
@@ -308,7 +309,8 @@ def embed_sentences(
     lengths = [len(x) for x in enc["input_ids"]]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with eval_mode(model), torch.inference_mode():
-        for batch in _progress(list(_length_batches(lengths, batch_size, max_tokens)), progress, "sentences"):
+        for batch in progress_bar(list(_length_batches(lengths, batch_size, max_tokens)), desc="sentences", unit="batch",
+                                  enabled=progress):
             encs = [_Encoded(enc["input_ids"][k], [], []) for k in batch]
             ids, mask = _pad(encs, pad_id)
             keep = mask.copy()
@@ -325,7 +327,3 @@ def embed_sentences(
     return layer_ids, out
 
 
-def _progress(items: list[Any], enabled: bool, desc: str) -> Any:
-    from xladjust.progress import progress
-
-    return progress(items, desc=desc, unit="batch", enabled=enabled)

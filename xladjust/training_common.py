@@ -26,6 +26,14 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OnStep = Callable[..., None]
 
 
+def require_hook(probe_every: int | None, on_step: OnStep | None, builder: str) -> None:
+    """A run with ``probe_every`` needs its geometry hook from the caller (built by
+    ``xladjust.probes.geometry.<builder>``); refuse it before any work otherwise."""
+    if probe_every is not None and on_step is None:
+        raise ConfigError(f"probe_every needs the geometry hook: build it with "
+                          f"xladjust.probes.geometry.{builder}(config) and pass it as on_step")
+
+
 def cpu_has_fast_bf16() -> bool:
     """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX)."""
     try:

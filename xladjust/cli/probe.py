@@ -10,6 +10,7 @@ import click
 from xladjust.cli import types as ct
 from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet, overwrite_option
 from xladjust.errors import ConfigError
+from xladjust.formatting import number
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
 
@@ -126,7 +127,7 @@ def _echo_summary(out: Path) -> None:
     for name, ckpt in summary["checkpoints"].items():
         for input_name, results in ckpt["results"].items():
             figures = ", ".join(
-                f"{probe} {r['primary_metric']}={_short(r['primary'])}" for probe, r in results.items()
+                f"{probe} {r['primary_metric']}={number(r['primary'], '.4f')}" for probe, r in results.items()
             )
             click.echo(f"{name} {input_name}: {figures}")
     for note in summary["notes"]:
@@ -134,5 +135,3 @@ def _echo_summary(out: Path) -> None:
     click.echo(f"wrote {out}/report.md, summary.json, triples.csv and plots/")
 
 
-def _short(value: Any) -> str:
-    return "–" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from xladjust.cli.options import example, is_quiet
-from xladjust.pipeline import load_pipeline, run_pipeline, study_tables, summary_table
+from xladjust.pipeline import load_pipeline, run_pipeline
+from xladjust.pipeline.tables import study_tables, summary_table
 
 
 @click.command("run", epilog=example("xladjust run configs/demo.yaml --dry-run"))

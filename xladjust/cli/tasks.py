@@ -24,6 +24,7 @@ from xladjust.cli.options import (
     resume_option,
     threads_option,
 )
+from xladjust.config import parse_list
 from xladjust.errors import InputError
 from xladjust.names import check_name
 from xladjust.tasks.continual import objective_names
@@ -72,10 +73,7 @@ def parse_pairs(values: tuple[str, ...], what: str, form: str = "NAME=VALUE",
 
 
 def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"bad --seeds {text!r}; use a comma-separated list like 1,2,3") from None
+    seeds = parse_list(text, int, "--seeds", "1,2,3")
     if not seeds:
         raise InputError("--seeds is empty; use a comma-separated list like 1,2,3")
     return seeds
