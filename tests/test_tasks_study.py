@@ -192,4 +192,4 @@ def test_a_per_language_arm_needs_a_test_set_and_its_own_name(tmp_path, nli):
         build_config(TransferConfig, {"models": {"vanilla": "x"}, "seeds": [1], "out": str(tmp_path / "cmp"),
                                       "finetune": finetune_cfg, "per_language": {"vanilla": {"ru": "y"}}})
     text = " ".join(exc.value.problems)
-    assert "per_language: bad arm name 'vanilla'" in text and "per_language[vanilla]: 'ru' has no test set" in text
+    assert "per_language: arm name 'vanilla' is also one of the models" in text and "per_language[vanilla]: 'ru' has no test set" in text

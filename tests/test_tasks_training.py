@@ -299,7 +299,7 @@ def test_transfer_continues_an_interrupted_run_from_its_checkpoint(tmp_path, tin
         _interrupt_after(m, 3)
         with pytest.raises(Interrupted):
             transfer(cfg)
-    transfer(cfg)
+    transfer(cfg, resume=True)
     assert read_run(tmp_path / "cmp" / "runs" / "vanilla" / "seed-1")["train"]["resumed_from_step"] == 2
 
 
