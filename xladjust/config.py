@@ -16,7 +16,7 @@ import enum
 import os
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -286,10 +286,51 @@ def load_kind(path: str | Path, kind: str) -> dict[str, Any]:
     return data
 
 
-def validate_file(path: str | Path, kind: str | None = None) -> Any:
-    """Load and validate a config file; return the typed config. Every problem is
-    reported at once (ConfigError with all of them)."""
-    data = load_yaml(path)
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``data`` with each ``KEY=VALUE`` override set (a copy). ``KEY`` is a dotted path into
+    the config (``adjust.lr``, ``pairs.0.name``: a number indexes a list); ``VALUE`` is
+    YAML, read with the rules of config files (``0.5``, ``true``, ``[1, 2]``, ``null``).
+    Whether the key exists and the value fits is the config's own check, afterwards."""
+    import copy
+
+    import yaml
+
+    out = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(p.strip() for p in parts):
+            raise ConfigError(f"override {item!r} is not KEY=VALUE (KEY dotted, e.g. adjust.lr=3e-5)")
+        try:
+            value = parse_yaml(text, f"override {key}")
+        except yaml.YAMLError as exc:
+            problem = str(exc).splitlines()[0]
+            raise ConfigError(f"override {key}: {text!r} is not a YAML value ({problem})") from None
+        node: Any = out
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {key}: {where} indexes a list of {len(node)} items; "
+                                      f"use 0 to {len(node) - 1}")
+                part = int(part)  # type: ignore[assignment]
+            elif not isinstance(node, dict):
+                raise ConfigError(f"override {key}: {'.'.join(parts[:depth])} is a value, not a section")
+            if last:
+                node[part] = value
+            else:
+                if isinstance(node, dict) and node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+    return out
+
+
+def validate_file(path: str | Path, kind: str | None = None, overrides: Sequence[str] = ()) -> Any:
+    """Load and validate a config file with its ``KEY=VALUE`` overrides
+    (:func:`apply_overrides`); return the typed config. Every problem is reported at once
+    (ConfigError with all of them)."""
+    data = apply_overrides(load_yaml(path), overrides)
     kind = kind or data.pop("kind", None)
     if kind is None:
         raise ConfigError(f"config file {path} has no 'kind:' key; use one of: {', '.join(sorted(CONFIG_KINDS))}")

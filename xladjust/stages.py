@@ -21,6 +21,7 @@ class Entry:
     kind: str | None = None  # the config's 'kind:' (default: the command's name)
     file_kind: bool = True  # whether a config file may name the kind (False: only nested in another)
     extras: tuple[str, ...] = ()  # optional installs it needs (xladjust.extras), checked before it runs
+    runner: str | None = None  # "module:function" that 'xladjust run' calls on a config file of this kind
 
 
 STAGES: dict[str, Entry] = {
@@ -28,13 +29,15 @@ STAGES: dict[str, Entry] = {
     "embed": Entry("xladjust.cli.core:embed_command", "Contextual word vectors for pre-tokenized sentences."),
     "validate": Entry("xladjust.cli.core:validate_command", "Check a config file without running it."),
     "align": Entry("xladjust.cli.align:align_group", "Word-align a parallel corpus; evaluate alignments.",
-                   "xladjust.align.config:AlignConfig"),
+                   "xladjust.align.config:AlignConfig", runner="xladjust.pipeline.single:run_align"),
     "adjust": Entry("xladjust.cli.adjust:adjust_command", "Adjust an encoder on an aligned corpus.",
-                    "xladjust.adjust.config:AdjustConfig"),
+                    "xladjust.adjust.config:AdjustConfig", runner="xladjust.pipeline.single:run_adjust"),
     "probe": Entry("xladjust.cli.probe:probe_command", "Word distances, paired differences and retrieval.",
-                   "xladjust.probes.config:ProbeConfig", extras=("probes",)),
+                   "xladjust.probes.config:ProbeConfig", extras=("probes",),
+                   runner="xladjust.pipeline.single:run_probe"),
     "finetune": Entry("xladjust.cli.tasks:finetune_command", "Fine-tune a checkpoint on a task.",
-                      "xladjust.tasks.config:FinetuneConfig", extras=("tasks",)),
+                      "xladjust.tasks.config:FinetuneConfig", extras=("tasks",),
+                      runner="xladjust.pipeline.single:run_finetune"),
     "evaluate": Entry("xladjust.cli.tasks:evaluate_command", "Evaluate a fine-tuned checkpoint zero-shot.",
                       extras=("tasks",)),
     "transfer": Entry("xladjust.cli.tasks:transfer_command", "Fine-tune and compare checkpoints over seeds.",
@@ -46,8 +49,9 @@ STAGES: dict[str, Entry] = {
     "compare": Entry("xladjust.cli.compare:compare_command", "One report over many run directories.",
                      extras=("report",)),
     "push": Entry("xladjust.push:push_command", "Upload a checkpoint with its model card to the Hugging Face hub."),
-    "run": Entry("xladjust.cli.run:run_command", "Run a whole pipeline from one config file.",
-                 "xladjust.pipeline:PipelineConfig", kind="pipeline", extras=("probes", "tasks", "report")),
+    "run": Entry("xladjust.cli.run:run_command", "Run a config file: a whole pipeline, or one stage's config.",
+                 "xladjust.pipeline:PipelineConfig", kind="pipeline"),
+    "config": Entry("xladjust.cli.configs:config_group", "List and copy the config files shipped with xladjust."),
 }
 
 

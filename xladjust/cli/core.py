@@ -91,16 +91,18 @@ def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, la
                + (f"; {n_invalid} word(s) without a vector (see 'valid' in the index)" if n_invalid else ""))
 
 
-@click.command("validate", epilog=example("xladjust validate configs/demo.yaml"))
+@click.command("validate", epilog=example("xladjust validate configs/demo.yaml seed=1"))
 @click.argument("config", type=click.Path(path_type=Path))
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("--kind", default=None, type=click.Choice(sorted(CONFIG_KINDS)), help="Config kind when the file has no 'kind:' key.")
-def validate_command(config: Path, kind: str | None) -> None:
-    """Check CONFIG (YAML) and report every problem at once, without running anything."""
+def validate_command(config: Path, overrides: tuple[str, ...], kind: str | None) -> None:
+    """Check CONFIG (YAML), with the KEY=VALUE overrides 'xladjust run' would apply, and
+    report every problem at once, without running anything."""
     from xladjust.config import validate_file
     from xladjust.pipeline import PipelineConfig, check_pipeline_inputs
     from xladjust.pipeline.inputs import check_inputs
 
-    cfg = validate_file(config, kind)
+    cfg = validate_file(config, kind, overrides)
     # reads the data files a pipeline or fine-tuning config names
     report = check_pipeline_inputs(cfg) if isinstance(cfg, PipelineConfig) else check_inputs(cfg)
     for warning in report.warnings:

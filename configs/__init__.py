@@ -1,0 +1,1 @@
+"""The config files shipped with xladjust (``xladjust config list``, ``config copy``)."""
