@@ -86,6 +86,12 @@ def _finetune_options(f: Any) -> Any:
         click.option("--train", "train", multiple=True, required=True,
                      help="Training data: a file or hf:NAME[:CONFIG[:SPLIT]] (repeat for several, e.g. en and es)."),
         click.option("--dev", default=None, help="Dev data for model selection (English)."),
+        click.option("--dev-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+                     metavar="FRACTION",
+                     help="Instead of --dev: hold this share of the first --train file's rows out for model "
+                          "selection (the same rows for every seed)."),
+        click.option("--dev-split-parallel", is_flag=True, default=False,
+                     help="With --dev-split: hold the same rows out of every other --train file (its translations)."),
         click.option("--test", "tests", cls=PairsOption, metavar="LANG=SOURCE",
                      help="Test sets (several allowed)."),
         click.option("--max-train-examples", type=ct.COUNT, default=None,
@@ -137,7 +143,8 @@ def _finetune_options(f: Any) -> Any:
 def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
         "task": kw["task"], "model": model, "train": list(kw["train"]), "out": out,
-        "dev": kw["dev"], "test": parse_pairs(kw["tests"], "--test"),
+        "dev": kw["dev"], "dev_split": kw["dev_split"], "dev_split_parallel": kw["dev_split_parallel"],
+        "test": parse_pairs(kw["tests"], "--test"),
         "max_train_examples": kw["max_train_examples"], "max_dev_examples": kw["max_dev_examples"],
         "max_test_examples": kw["max_test_examples"], "epochs": kw["epochs"], "max_steps": kw["max_steps"],
         "batch_size": kw["batch_size"], "learning_rate": kw["learning_rate"], "max_length": kw["max_length"],

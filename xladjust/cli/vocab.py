@@ -42,6 +42,8 @@ VOCABULARY: dict[str, str] = {
     # data
     "--train": "Training data of a task: a file or hf:NAME[:CONFIG[:SPLIT]] (repeatable).",
     "--dev": "Dev data of a task, for model selection.",
+    "--dev-split/--dev-split-parallel": "finetune, transfer: hold rows of the training file out for model "
+                                        "selection instead of --dev (and the same rows of its translations).",
     "--test": "A per-language evaluation set, `LANG=FILE` (repeat, or several after one flag).",
     "--aligned": "adjust: training aligned corpora (align's output directories).",
     "--probe-every": "adjust, finetune: geometry curves (d(w,r), d(w,u), Δ, word P@1) on the held-out "
