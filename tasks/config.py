@@ -18,7 +18,7 @@ from xladjust.tasks.sources import missing_sources
 from xladjust.training_common import bf16_field
 
 RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "cpu", "checkpoint_every", "resume",
-                    "probe_every", "probe_bitext")
+                    "overwrite", "probe_every", "probe_bitext")
 """Fine-tuning options that steer how a run proceeds, not what it computes: a resumed or
 reused run may differ in them."""
 
@@ -157,6 +157,7 @@ class FinetuneConfig:
     stream_buffer: int | None = None
     checkpoint_every: int | None = 500
     resume: bool = False
+    overwrite: bool = False  # replace a run already in out (the output rule: xladjust.outputs.judge_existing)
     # geometry curves: d(w,r), d(w,u), delta, P@1 of the encoder on held-out triples -> geometry.jsonl
     probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
     probe_bitext: Path | None = None  # held-out aligned corpus of the probes

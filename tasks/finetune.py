@@ -119,16 +119,12 @@ def fingerprinted_settings(cfg: FinetuneConfig) -> dict[str, Any]:
     return result_keys(cfg)
 
 
-def _check_resume_state(out: Path, resume: bool) -> None:
-    """Refuse resuming a complete run, and restarting over an unfinished one (its
-    checkpoints would be lost). Whether ``out`` may be written at all is the output
-    guard's question (:func:`xladjust.outputs.claim_output`)."""
-    unfinished = (out / CHECKPOINTS_DIR).is_dir()
-    if resume and is_complete(out):
-        raise InputError(f"{out} holds a complete fine-tuning run; nothing to resume. Drop --resume to run it again")
-    if not resume and unfinished and not is_complete(out):
-        raise InputError(f"{out} holds an unfinished fine-tuning run; continue it with --resume, "
-                         f"or delete {out} to start afresh")
+def rerun_flags(out: str | os.PathLike[str]) -> dict[str, bool]:
+    """``resume`` and ``overwrite`` for a caller that has decided to run ``out`` (again)
+    itself (transfer, the pipeline): an interrupted run with checkpoints continues, any
+    other run there is replaced."""
+    resume = (Path(out) / CHECKPOINTS_DIR).is_dir() and not is_complete(out)
+    return {"resume": resume, "overwrite": not resume and Path(out).is_dir()}
 
 
 # fine-tuning runs written before the run-folder marker existed, and unfinished runs
@@ -165,21 +161,25 @@ def finetune(config: FinetuneConfig, on_step: OnStep | None = None) -> Path:
 
 
 def _finetune(config: FinetuneConfig, on_step: OnStep | None) -> Path:
-    from xladjust.outputs import claim_output
+    from xladjust.outputs import claim_output, judge_existing
     from xladjust.training_common import is_main_process_env
 
     cfg = resolve_defaults(config)
     with claim_output(cfg.out, command="finetune", inputs=finetune_inputs(cfg), legacy=LEGACY_OUTPUT,
                       enabled=is_main_process_env()):
-        _check_resume_state(Path(cfg.out), cfg.resume)
-        return _finetune_claimed(cfg, on_step)
+        earlier = judge_existing(Path(cfg.out), overwrite=cfg.overwrite, resume=cfg.resume)
+        return _finetune_claimed(cfg, on_step, replace_earlier=earlier and cfg.overwrite)
 
 
-def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None) -> Path:
+def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None, *, replace_earlier: bool = False) -> Path:
     from xladjust.tasks.training import Checkpointing, make_task_accelerator
 
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
+    if replace_earlier:  # --overwrite, every check passed: the earlier run goes before training writes
+        from xladjust.outputs import clear_run_dir
+
+        clear_run_dir(Path(cfg.out))
     geometry = functools.partial(on_step, run_dir=Path(cfg.out)) if on_step is not None else None
     acc = make_task_accelerator(bf16=cfg.bf16, cpu=cfg.cpu)
     tm = init_task_model(cfg.model, task, encode_options(cfg), seed=cfg.seed, device=str(acc.device))

@@ -41,7 +41,7 @@ from xladjust.tasks.config import (
     trained_weights,
 )
 from xladjust.tasks.evaluation import read_stats
-from xladjust.tasks.finetune import finetune, read_run
+from xladjust.tasks.finetune import finetune, read_run, rerun_flags
 from xladjust.tasks.model import META_FILE
 from xladjust.tasks.registry import get_task
 from xladjust.tasks.significance import (
@@ -72,8 +72,7 @@ def run_config(config: TransferConfig, name: str, seed: int, lang: str | None = 
     return dataclasses.replace(config.finetune, model=model, seed=seed, out=out,
                                save_model=config.finetune.save_model and config.keep_checkpoints,
                                continual=config.continual.get(name, config.finetune.continual),
-                               resume=(out / "checkpoints").is_dir() and not is_complete(out),  # continue
-                               **extra)
+                               **rerun_flags(out), **extra)
 
 
 def _reusable(cfg: FinetuneConfig) -> bool:
@@ -99,31 +98,16 @@ def transfer(config: TransferConfig, hook_for: HookFor | None = None, *, resume:
     problems = config.check()
     if problems:
         raise ConfigError(problems)
-    from xladjust.outputs import claim_output, judge_existing
+    from xladjust.outputs import claim_output, clear_run_dir, judge_existing
 
     inputs = [*config.models.values(), *config.finetune.train, config.finetune.dev, *config.finetune.test.values()]
     with claim_output(config.out, command="transfer", inputs=inputs, legacy=LEGACY_OUTPUT) as claim:
         out = Path(config.out)
         if judge_existing(out, overwrite=overwrite, resume=resume) and overwrite:
-            _clear(out)
+            clear_run_dir(out)
         claim.mark()  # built in place: finished (model, seed) runs are reused by --resume
         (out / COMPLETE_MARKER).unlink(missing_ok=True)  # complete again only at the end
         return _transfer(config, hook_for)
-
-
-def _clear(out: Path) -> None:
-    """Delete an earlier comparison's contents (``--overwrite``; its marker stays)."""
-    import shutil
-
-    from xladjust.outputs import MARKER_FILE
-
-    for path in out.iterdir():
-        if path.name == MARKER_FILE:
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
 
 
 # transfer runs written before the run-folder marker existed

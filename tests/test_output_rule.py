@@ -168,3 +168,19 @@ def test_transfer_resume_continues_an_interrupted_run_to_the_same_result(tiny_ch
     code, _, err = run_cli(_transfer_args(tiny_checkpoints, nli, cut, "--overwrite"), capsys)
     assert code == 0, err
     assert not (cut / "runs" / "stale.txt").exists() and _table(cut) == _table(whole)
+
+
+def test_finetune_follows_the_rule_too(tiny_checkpoints, nli, tmp_path, capsys):
+    out = tmp_path / "ft"
+    args = ["-q", "finetune", "--task", "nli", "--model", str(tiny_checkpoints["unigram"]), "--train", str(nli["train"]),
+            "--test", f"es={nli['es']}", "--max-steps", "2", "--batch-size", "16", "--no-bf16", "--out", str(out)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and is_complete(out), err
+    (out / "stray.txt").write_text("from the earlier run", encoding="utf-8")
+    before = tree_hashes(out)
+    fail_one_line(capsys, args[1:], "--overwrite")
+    assert tree_hashes(out) == before
+    code, _, err = run_cli([*args, "--overwrite", "--seed", "3"], capsys)
+    assert code == 0 and is_complete(out), err
+    assert not (out / "stray.txt").exists()  # replaced, not mixed with the earlier run
+    assert json.loads((out / "metrics.json").read_text(encoding="utf-8"))["seed"] == 3

@@ -139,7 +139,7 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_weights(tmp_path, 
     from xladjust.io import sha256_file
 
     assert trainer["inputs"][str(data["train"])] == sha256_file(data["train"]) and trainer["world_size"] == 1
-    with pytest.raises(InputError, match="unfinished fine-tuning run; continue it with --resume"):
+    with pytest.raises(InputError, match=r"unfinished run \(continue it with --resume\)"):
         finetune(_cfg(out, model, data, checkpoint_every=2))
     finetune(_cfg(out, model, data, checkpoint_every=2, resume=True))
     assert _max_diff(_weights(out), _weights(reference)) <= 1e-6
@@ -149,7 +149,7 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_weights(tmp_path, 
     assert resumed["dev"]["metrics"] == expected["dev"]["metrics"]
     assert resumed["test"]["es"]["metrics"] == expected["test"]["es"]["metrics"]
     assert resumed["train"]["resumed_from_step"] == 4
-    with pytest.raises(InputError, match="complete fine-tuning run; nothing to resume"):
+    with pytest.raises(InputError, match="complete run; nothing to resume"):
         finetune(_cfg(out, model, data, resume=True))
 
 

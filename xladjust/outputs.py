@@ -307,6 +307,20 @@ def judge_existing(out: Path, *, overwrite: bool, resume: bool | None, flag: str
     return occupied
 
 
+def clear_run_dir(out: Path) -> None:
+    """Delete an earlier run's contents from ``out`` (``--overwrite``, once every check has
+    passed, for a command that builds its run in place); the claim's marker stays."""
+    import shutil
+
+    for path in out.iterdir():
+        if path.name == MARKER_FILE:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
 # ----------------------------------------------------------------------------- lock
 
 

@@ -173,6 +173,7 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
               help="Seed of head initialization, batch order and dropout.")
 @click.option("--resume", is_flag=True, default=False,
               help="Continue an interrupted run from its newest checkpoint (same config and inputs).")
+@overwrite_option()
 @_finetune_options
 @click.option("--probe-every", type=ct.COUNT, metavar="N", default=None,
               help="Geometry curves: d(w,r), d(w,u), delta and word P@1 of the encoder on held-out triples every "
@@ -181,7 +182,8 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
               **deprecated_alias("--probe-bitext"), default=None,
               help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every.")
 @click.pass_context
-def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resume: bool, **kw: Any) -> None:
+def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resume: bool, overwrite: bool,
+                     **kw: Any) -> None:
     """Fine-tune MODEL on a task; select on --dev; evaluate every --test set."""
     from xladjust.config import build_config
     from xladjust.tasks.config import FinetuneConfig
@@ -189,7 +191,7 @@ def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resum
 
     probe = {"probe_every": kw.pop("probe_every"), "probe_bitext": kw.pop("probe_bitext")}
     data = _finetune_dict(kw, model, out, is_quiet(ctx))
-    data.update(seed=seed, resume=resume, **{k: v for k, v in probe.items() if v is not None})
+    data.update(seed=seed, resume=resume, overwrite=overwrite, **{k: v for k, v in probe.items() if v is not None})
     cfg = build_config(FinetuneConfig, data, where="finetune")
     from xladjust.probes.geometry import finetune_hook
 

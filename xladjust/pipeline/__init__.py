@@ -584,9 +584,9 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
 
         def run_ft(ft: Any = ft) -> None:
             from xladjust.probes.geometry import finetune_hook
-            from xladjust.tasks.finetune import finetune
+            from xladjust.tasks.finetune import finetune, rerun_flags
 
-            config = replace(ft, resume=(ft.out / "checkpoints").is_dir() and not is_complete(ft.out))
+            config = replace(ft, **rerun_flags(ft.out))
             finetune(config, on_step=finetune_hook(config))
 
         stages.append(Stage(f"finetune {name}", root / name, keys[name], run_ft,

@@ -38,5 +38,5 @@ def run_finetune(cfg: Any, *, progress: bool, overwrite: bool) -> Path:
     from xladjust.probes.geometry import finetune_hook
     from xladjust.tasks.finetune import finetune
 
-    cfg = replace(cfg, progress=progress)
+    cfg = replace(cfg, progress=progress, overwrite=cfg.overwrite or overwrite)
     return finetune(cfg, on_step=finetune_hook(cfg))
