@@ -279,6 +279,7 @@ class AlignConfig:
     seed: int = 0
     work_dir: Path | None = None  # scratch space; default: beside ``out``
     self_train: SelfTrainOptions = field(default_factory=SelfTrainOptions)
+    overwrite: bool = False  # replace an aligned corpus already in out (xladjust.outputs.judge_existing)
 
     def __post_init__(self) -> None:
         _coerce_paths(self, "out", "work_dir")

@@ -127,7 +127,7 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     The output folder is claimed first (:func:`xladjust.outputs.claim_output`); a
     self-training run checks it before its first round and claims it for the last.
     """
-    from xladjust.outputs import check_not_input, check_replaceable, claim_output
+    from xladjust.outputs import check_not_input, check_replaceable, claim_output, judge_existing
 
     given = config.input
     inputs = [given.src, given.tgt, given.bitext, given.tsv, given.hf, config.aligner.embedding.model]
@@ -139,9 +139,11 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
         check_not_input(Path(config.out), inputs)
         rounds = rounds_dir(Path(config.out))
         check_not_input(rounds, inputs, label=f"the self-training rounds folder {rounds} (from --out)")
-        check_replaceable(Path(config.out), "align", legacy)
+        if check_replaceable(Path(config.out), "align", legacy):
+            judge_existing(Path(config.out), overwrite=config.overwrite, resume=None)
         return self_train(config, align=align_corpus, adjust_round=adjust_round, progress=progress)
     with claim_output(config.out, command="align", inputs=inputs, legacy=legacy):
+        judge_existing(Path(config.out), overwrite=config.overwrite, resume=None)  # replaced whole at the end
         return _align_corpus(config, progress=progress, backend=backend, extra_manifest=extra_manifest)
 
 

@@ -68,7 +68,9 @@ def self_train(config: AlignConfig, *, align: Callable[..., Any], adjust_round: 
 
 
 def _with_model(config: AlignConfig, model: str, out: Path) -> AlignConfig:
+    """One pass of the rounds: a round's folder belongs to this run and is replaced; ``out``
+    was judged before the first round."""
     embedding = dataclasses.replace(config.aligner.embedding, model=str(model))
     aligner = dataclasses.replace(config.aligner, embedding=embedding)
-    return dataclasses.replace(config, out=out, aligner=aligner,
+    return dataclasses.replace(config, out=out, aligner=aligner, overwrite=True,
                                self_train=dataclasses.replace(config.self_train, rounds=0))

@@ -167,19 +167,16 @@ def _finetune(config: FinetuneConfig, on_step: OnStep | None) -> Path:
     cfg = resolve_defaults(config)
     with claim_output(cfg.out, command="finetune", inputs=finetune_inputs(cfg), legacy=LEGACY_OUTPUT,
                       enabled=is_main_process_env()):
-        earlier = judge_existing(Path(cfg.out), overwrite=cfg.overwrite, resume=cfg.resume)
-        return _finetune_claimed(cfg, on_step, replace_earlier=earlier and cfg.overwrite)
+        # with --overwrite an earlier run stays until the new one replaces the folder whole at its end
+        judge_existing(Path(cfg.out), overwrite=cfg.overwrite, resume=cfg.resume)
+        return _finetune_claimed(cfg, on_step)
 
 
-def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None, *, replace_earlier: bool = False) -> Path:
+def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None) -> Path:
     from xladjust.tasks.training import Checkpointing, make_task_accelerator
 
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
-    if replace_earlier:  # --overwrite, every check passed: the earlier run goes before training writes
-        from xladjust.outputs import clear_run_dir
-
-        clear_run_dir(Path(cfg.out))
     geometry = functools.partial(on_step, run_dir=Path(cfg.out)) if on_step is not None else None
     acc = make_task_accelerator(bf16=cfg.bf16, cpu=cfg.cpu)
     tm = init_task_model(cfg.model, task, encode_options(cfg), seed=cfg.seed, device=str(acc.device))

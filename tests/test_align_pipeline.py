@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -139,7 +140,7 @@ def test_an_interrupted_run_leaves_no_output_that_looks_complete(tmp_path, monke
     assert not list((tmp_path / "second").glob(".out.*")), "temporary directories were left behind"
     # rerunning into an existing complete output that gets interrupted keeps the old one intact
     with pytest.raises(KeyboardInterrupt):
-        align_corpus(cfg, backend=StubBackend(fail_in_align=KeyboardInterrupt()))
+        align_corpus(dataclasses.replace(cfg, overwrite=True), backend=StubBackend(fail_in_align=KeyboardInterrupt()))
     assert is_complete(first.out) and (first.out / "pairs.jsonl").read_bytes() == before
 
 

@@ -287,8 +287,8 @@ def test_adjust_overwrite_replaces_only_at_the_end(world, finished_adjust, capsy
 # ---------------------------------------------------------------------- SIGTERM and SIGINT
 
 
-def _align_process(w: dict, out: Path, env: dict[str, str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "xladjust.cli", "-q", *args_for("align", w, out)]
+def _align_process(w: dict, out: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "xladjust.cli", "-q", *args_for("align", w, out), *extra]
     return subprocess.Popen(command, env={**_child_env(), **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, preexec_fn=_default_signals)
 
@@ -308,7 +308,7 @@ def test_align_interrupted(point, signum, world, fake_tools):
     old = None
     if point == "previous-output":
         old = tree_hashes(write_sample_corpus(out))
-    proc = _align_process(world, out, {"FAKE_FAST_ALIGN_SLEEP": "60"})
+    proc = _align_process(world, out, {"FAKE_FAST_ALIGN_SLEEP": "60"}, *(["--overwrite"] if old else []))
     before = inputs_of(world)
 
     def scratch(name: str = "") -> bool:  # the scratch folder exists (and holds ``name``)
@@ -578,8 +578,7 @@ def test_disk_full_keeps_the_previous_output(stage, world, capsys, monkeypatch, 
     assert code == 0, err
     old, before = tree_hashes(out), inputs_of(world)
     monkeypatch.setattr(xladjust.io.os, "replace", no_space)
-    replace = ["--overwrite"] if stage == "probe" else []  # a complete probe run is replaced only so
-    fail_one_line(capsys, [*args_for(stage, world, out), *replace], "the disk is full")
+    fail_one_line(capsys, [*args_for(stage, world, out), "--overwrite"], "the disk is full")  # replaced only so
     assert tree_hashes(out) == old
     assert inputs_of(world) == before
     assert [p.name for p in world["tmp"].iterdir() if p.name.startswith(".out.") and p.name != ".out.lock"] == []

@@ -182,5 +182,5 @@ def test_finetune_follows_the_rule_too(tiny_checkpoints, nli, tmp_path, capsys):
     assert tree_hashes(out) == before
     code, _, err = run_cli([*args, "--overwrite", "--seed", "3"], capsys)
     assert code == 0 and is_complete(out), err
-    assert not (out / "stray.txt").exists()  # replaced, not mixed with the earlier run
+    assert not (out / "stray.txt").exists()  # replaced whole at the end, not mixed with the earlier run
     assert json.loads((out / "metrics.json").read_text(encoding="utf-8"))["seed"] == 3

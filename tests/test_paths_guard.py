@@ -227,7 +227,7 @@ def test_overwriting_through_a_symlink_replaces_the_target_and_leaves_nothing_st
     link.symlink_to(real.name)
     before = inputs_of(world)
     names = sorted(p.name for p in runs.iterdir())
-    code, _, err = run_cli(["-q", *args_for(stage, world, link)], capsys)
+    code, _, err = run_cli(["-q", *args_for(stage, world, link), *(["--overwrite"] if stage == "align" else [])], capsys)
     assert code == 0, err
     assert link.is_symlink() and os.readlink(link) == real.name
     assert sorted(p.name for p in runs.iterdir()) == names  # no .link.old, no scratch, no lock file

@@ -208,6 +208,7 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
     "strict": ("input", "strict"), "limit": ("input", "limit"),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",), "out": ("out",), "pharaoh": ("pharaoh",),
     "self_train": ("self_train", "rounds"), "self_train_steps": ("self_train", "steps"),
+    "overwrite": ("overwrite",),
 }
 
 
@@ -230,6 +231,8 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N lines.")
 @click.option("--out", type=click.Path(path_type=str), default=None, help="Output directory (aligned corpus).")
 @click.option("--pharaoh/--no-pharaoh", default=None, help="Also write links.pharaoh. [default: on]")
+@click.option("--overwrite", is_flag=True, default=None,
+              help="Replace an aligned corpus already in --out (without it, a finished one is refused).")
 @click.option("--self-train", type=ct.COUNT.in_config(), default=None, metavar="K",
               help="Embedding aligner: K rounds of align -> adjust the encoder on the links -> re-align; "
                    "rounds kept in OUT.self-train/. [default: 0]")

@@ -205,7 +205,7 @@ def align_config(cfg: PipelineConfig, pair: LanguagePair, out: Path, input_spec:
     from xladjust.align.config import AlignConfig
 
     data = {"seed": cfg.seed, **cfg.align, "src_lang": pair.src_lang, "tgt_lang": pair.tgt_lang,
-            "out": str(out), "input": input_spec or pair.train}
+            "out": str(out), "input": input_spec or pair.train, "overwrite": True}  # this stage is out of date
     return build_config(AlignConfig, data, where=f"pairs[{pair.label}] / align")
 
 
