@@ -9,7 +9,8 @@ difference of the seed-averaged metric with its paired-bootstrap 95% interval an
 paired-permutation p-value over test examples (per-example statistics averaged over
 seeds), and beside them the seed-level tests (sign-flip over per-seed differences, and a
 hierarchical bootstrap over seeds and examples; see :mod:`xladjust.tasks.significance`).
-Written as ``comparison.json`` and ``comparison.md``; ``.complete`` last.
+Written as ``comparison.json``, ``comparison.md`` and ``scores.csv`` (every per-seed
+score, one row each); ``.complete`` last.
 """
 
 from __future__ import annotations
@@ -146,8 +147,29 @@ def _transfer(config: TransferConfig, hook_for: HookFor | None) -> dict[str, Any
     out = Path(config.out)
     write_json_atomic(out / "comparison.json", table)
     write_text_atomic(out / "comparison.md", comparison_markdown(table))
+    write_text_atomic(out / SCORES_FILE, scores_csv(table))
     mark_complete(out)
     return table
+
+
+SCORES_FILE = "scores.csv"
+SCORES_COLUMNS = ("task", "metric", "model", "language", "seed", "score")
+
+
+def scores_csv(table: dict[str, Any]) -> str:
+    """Every (model, language, seed) test score of a comparison, one row each, the metric
+    as a fraction as in ``comparison.json`` (``pandas.read_csv(OUT/scores.csv)``)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SCORES_COLUMNS)
+    for lang, entry in table["languages"].items():
+        for model, scores in entry["scores"].items():
+            for seed, score in scores["per_seed"].items():
+                writer.writerow([table["task"], table["metric"], model, lang, seed, score])
+    return buffer.getvalue()
 
 
 def run_all(configs: list[FinetuneConfig], parallel: int = 1, hook_for: HookFor | None = None) -> None:

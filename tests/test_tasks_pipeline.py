@@ -216,6 +216,13 @@ def test_cli_transfer_writes_comparison_and_resumes(tmp_path, tiny_checkpoints, 
     cmp = es["comparisons"]["adjusted - vanilla"]
     assert cmp["ci_low"] <= cmp["difference"] <= cmp["ci_high"] and 0 < cmp["p_value"] <= 1
     assert cmp["difference"] == pytest.approx(es["scores"]["adjusted"]["mean"] - es["scores"]["vanilla"]["mean"])
+    import csv
+
+    with open(tmp_path / "cmp" / "scores.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 2 * 2 and set(rows[0]) == {"task", "metric", "model", "language", "seed", "score"}
+    by = {(r["model"], r["language"], int(r["seed"])): float(r["score"]) for r in rows}
+    assert by[("vanilla", "es", 1)] == pytest.approx(es["scores"]["vanilla"]["per_seed"]["1"])  # JSON keys
     md = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| es | 30 |" in md and "Δ adjusted − vanilla" in md and "| p |" in md
     assert not (tmp_path / "cmp" / "runs" / "vanilla" / "seed-1" / "model.safetensors").exists()
