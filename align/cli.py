@@ -16,6 +16,7 @@ import click
 from xladjust import cli_types as ct
 from xladjust.align.backends import ALIGNERS
 from xladjust.align.config import (
+    PRESETS,
     AlignConfig,
     AlignerSpec,
     EflomalOptions,
@@ -24,6 +25,7 @@ from xladjust.align.config import (
     FastAlignOptions,
     InputSpec,
     Symmetrizer,
+    with_preset,
 )
 from xladjust.align.gold import SPLITS
 from xladjust.align.similarity import METHODS
@@ -139,11 +141,12 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--null-prior", type=ct.FINITE.in_config(), default=None, help=f"eflomal null prior. [default: {_EF.null_prior}]"),
         click.option("--model", default=None, help=f"Embedding aligner's model spec. [default: {_EM.model}]"),
         click.option("--layer", type=ct.LAYER.in_config(), default=None,
-                     help="Embedding aligner's hidden layer. [default: 8 of 12, else 2/3 of the depth]"),
+                     help="Embedding aligner's hidden layer. [default: 7 of 12, else 7/12 of the depth]"),
         click.option("--method", type=click.Choice(list(METHODS)), default=None,
                      help=f"Embedding aligner's extraction method. [default: {_EM.method}]"),
         click.option("--threshold", type=ct.FINITE.in_config(), default=None,
-                     help="Probability threshold of softmax, entmax and ot. [default: the method's own]"),
+                     help="Probability threshold of softmax, entmax and ot. [default: the method's own: softmax 0.3, "
+                          "entmax 0, ot 0.1]"),
         click.option("--temperature", type=ct.POSITIVE.in_config(), default=None,
                      help=f"Temperature on the cosine for softmax, entmax and ot. [default: {_EM.temperature}]"),
         click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=None,
@@ -215,7 +218,7 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
     "normalize_punct": ("input", "normalize_punct"), "max_words": ("input", "max_words"),
     "strict": ("input", "strict"), "limit": ("input", "limit"),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",), "out": ("out",), "pharaoh": ("pharaoh",),
-    "self_train": ("self_train", "rounds"), "self_train_steps": ("self_train", "steps"),
+    "self_train": ("self_train", "rounds"), "self_train_steps": ("self_train", "steps"), "preset": ("preset",),
 }
 
 
@@ -238,6 +241,9 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N lines.")
 @click.option("--out", type=click.Path(path_type=str), default=None, help="Output directory (aligned corpus).")
 @click.option("--pharaoh/--no-pharaoh", default=None, help="Also write links.pharaoh. [default: on]")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
+              help="Embedding aligner: fast (plain extraction) or quality (with self-training rounds, several "
+                   "times slower); options given here override it. [default: fast]")
 @click.option("--self-train", type=ct.COUNT.in_config(), default=None, metavar="K",
               help="Embedding aligner: K rounds of align -> adjust the encoder on the links -> re-align; "
                    "rounds kept in OUT.self-train/. [default: 0]")
@@ -262,7 +268,7 @@ def align_group(ctx: click.Context, config_file: Path | None, **kwargs: Any) -> 
     data = _config_data(config_file, "align")
     _apply(data, kwargs, INPUT_KEYS)
     _apply(data, kwargs, ALIGNER_KEYS)
-    config = build_config(AlignConfig, data, where=str(config_file) if config_file else "align options")
+    config = build_config(AlignConfig, with_preset(data), where=str(config_file) if config_file else "align options")
     result = align_corpus(config, progress=_progress(ctx))
     m = result.manifest
     counts, stats = m["counts"], m["statistics"]
@@ -403,9 +409,11 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @click.option("--thresholds", default=None, help="Candidate thresholds of the probability methods.")
 @click.option("--temperatures", default=None, help="Candidate temperatures of the probability methods.")
 @click.option("--distortions", default=None, help="Candidate diagonal priors, e.g. 0,0.5. [default: 0]")
-@click.option("--choose-by", "objective", type=click.Choice(["mean", "regret"]), default="mean", show_default=True,
-              help="What the choice minimizes: the mean dev AER over the gold sets, or the worst gold set's "
-                   "dev AER above that set's own best (regret).")
+@click.option("--choose-by", "objective", type=click.Choice(["relative", "mean", "regret"]), default="relative",
+              show_default=True,
+              help="What the choice minimizes over the gold sets: the mean of each set's dev AER divided by that "
+                   "set's best (relative: every set weighs the same), the mean dev AER, or the worst set's dev AER "
+                   "above its own best (regret).")
 @click.option("--reference", "references", multiple=True, metavar="SPEC",
               help="A configuration scored on dev and test beside the choice, never chosen, e.g. "
                    "layer=8,method=argmax or layer=6,method=softmax,threshold=0.3,temperature=0.03,distortion=0.25; "

@@ -137,20 +137,24 @@ class TwoFamilies(StubBackend):
             yield {1: DIAG, 2: CROSS if crossing or k != 0 else DIAG}
 
 
-def test_regret_objective_refuses_a_setting_that_hurts_one_family():
-    """A is best on one set and far off on the other; B is middling on both; C is the
-    other set's best. The mean picks A (0.30 against 0.40), the worst set's distance to its
-    own best picks B (0.40 against A's 0.60)."""
+def test_objectives_weigh_the_gold_sets_differently():
+    """ja-en-like set X at AER ~0.6 and en-fr-like set Z at ~0.06. A gains 0.04 on X and
+    loses 0.03 on Z against B: the mean picks A (0.345 against 0.35); relative to each
+    set's best (0.6, 0.06), A is 1 and 1.5 (1.25), B 1.067 and 1 (1.033): B. C is far off
+    on Z only; the worst set's excess over its best: A 0.03, B 0.04, C 0.14: A."""
     from xladjust.align.tune import TuneReport
 
     a, b, c = Candidate(1, "argmax"), Candidate(2, "argmax"), Candidate(3, "argmax")
-    aers = {a: (0.0, 0.6), b: (0.4, 0.4), c: (1.0, 0.0)}
+    aers = {a: (0.6, 0.09), b: (0.64, 0.06), c: (0.61, 0.2)}
     dev = {k: {"xx-yy": SimpleNamespace(aer=x), "zz-yy": SimpleNamespace(aer=z)} for k, (x, z) in aers.items()}
     report = TuneReport(a, dev, {}, {}, {}, {}, searched=[a, b, c])
-    assert report.best_dev_aer() == {"xx-yy": 0.0, "zz-yy": 0.0}
+    assert report.best_dev_aer() == {"xx-yy": 0.6, "zz-yy": 0.06}
     assert min([a, b, c], key=lambda k: report.objective_value(k, "mean")) == a
-    assert min([a, b, c], key=lambda k: report.objective_value(k, "regret")) == b
-    assert report.objective_value(a, "regret") == pytest.approx(0.6)
+    assert min([a, b, c], key=lambda k: report.objective_value(k, "relative")) == b
+    assert min([a, b, c], key=lambda k: report.objective_value(k, "regret")) == a
+    assert report.objective_value(a, "relative") == pytest.approx(1.25)
+    assert report.objective_value(c, "regret") == pytest.approx(0.14)
+    assert report.objective == "relative"  # the default
 
 
 def test_regret_objective_end_to_end(tmp_path):
@@ -165,7 +169,7 @@ def test_regret_objective_end_to_end(tmp_path):
     assert report.objective_value(Candidate(2, "argmax")) == 0.5
     data = report.to_dict()
     assert data["objective"] == "regret" and {"mean_dev", "regret_dev"} <= set(data["dev"][0])
-    assert TuneConfig(sets, objective="best").check() == ["objective 'best' is not one of: mean, regret"]
+    assert TuneConfig(sets, objective="best").check() == ["objective 'best' is not one of: relative, mean, regret"]
 
 
 def test_references_are_scored_but_never_chosen(tmp_path):

@@ -172,11 +172,11 @@ def landscape_finetune(cfg: PipelineConfig, land: LandscapeStage, *, bilingual: 
 
 
 def align_config(cfg: PipelineConfig, pair: LanguagePair, out: Path, input_spec: dict[str, Any] | None = None) -> Any:
-    from xladjust.align.config import AlignConfig
+    from xladjust.align.config import AlignConfig, with_preset
 
     data = {"seed": cfg.seed, **cfg.align, "src_lang": pair.src_lang, "tgt_lang": pair.tgt_lang,
             "out": str(out), "input": input_spec or pair.train}
-    return build_config(AlignConfig, data, where=f"pairs[{pair.label}] / align")
+    return build_config(AlignConfig, with_preset(data), where=f"pairs[{pair.label}] / align")
 
 
 def adjust_config(cfg: PipelineConfig, aligned: list[Path], out: Path, **extra: Any) -> Any:
