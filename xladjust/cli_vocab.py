@@ -140,6 +140,8 @@ VOCABULARY: dict[str, str] = {
     "--all-heuristics": "align evaluate: score every symmetrization heuristic in one run.",
     "--drop-invalid-gold": "align evaluate, align tune: drop NULL (index 0) and out-of-range gold links, with a count.",
     "--split": "align evaluate: score the dev or the test part of a gold set (a fixed rule: every third sentence is dev).",
+    "--preset": "align: the embedding aligner's named configuration, fast (the default) or quality (with "
+                "self-training rounds).",
     "--gold-set": "align tune: a gold set, NAME TEXT LINKS (repeatable).",
     "--methods/--thresholds/--temperatures/--distortions": "align tune: the candidate values searched on the dev split.",
     "--choose-by": "align tune: what the choice minimizes over the gold sets' dev splits (AER relative to each "
