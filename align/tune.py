@@ -181,6 +181,7 @@ def _mean(aers: dict[str, float], best: dict[str, float]) -> float:
 
 
 def _relative(aers: dict[str, float], best: dict[str, float]) -> float:
+    # a set that some candidate aligns perfectly (best 0) counts 1 + AER: 1 for the best, as a ratio would
     return statistics.fmean(aers[name] / best[name] if best[name] else 1.0 + aers[name] for name in aers)
 
 
@@ -193,7 +194,7 @@ def _regret(aers: dict[str, float], best: dict[str, float]) -> float:
 # ``relative`` (the default) averages each set's AER divided by that set's best, so every
 # set weighs the same whatever its AER's scale: with the plain ``mean`` a set at AER 0.6
 # (ja-en) outweighs one at 0.06 (en-fr), and a setting that gains 0.04 on the first while
-# losing 0.03 (half as much again) on the second wins. ``regret`` is the worst set's excess
+# losing 0.03 on the second (half that set's AER) wins. ``regret`` is the worst set's excess
 # over its own best.
 OBJECTIVES = {"relative": _relative, "mean": _mean, "regret": _regret}
 

@@ -155,6 +155,8 @@ def test_objectives_weigh_the_gold_sets_differently():
     assert report.objective_value(a, "relative") == pytest.approx(1.25)
     assert report.objective_value(c, "regret") == pytest.approx(0.14)
     assert report.objective == "relative"  # the default
+    perfect = {"xx-yy": 0.0, "zz-yy": 0.06}  # a set aligned perfectly by some candidate: 1 + AER
+    assert report.objective_value(b, "relative", perfect) == pytest.approx((1.64 + 1.0) / 2)
 
 
 def test_regret_objective_end_to_end(tmp_path):
