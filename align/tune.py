@@ -303,7 +303,11 @@ def _similarities(backend: Any, config: TuneConfig, g: GoldSet, pairs: list[Gold
     path = None
     if config.cache is not None:
         opts = config.embedding
-        key = hashlib.sha256(repr((opts.model, opts.pooling, opts.bf16, layers, g.gold_text.read_bytes())).encode())
+        model_dir = Path(opts.model)  # a checkpoint folder: its files' sizes and times, so a rewritten one misses
+        files = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in model_dir.iterdir() if f.is_file()) \
+            if model_dir.is_dir() else []
+        key = hashlib.sha256(repr((opts.model, files, opts.pooling, opts.bf16, layers,
+                                   g.gold_text.read_bytes())).encode())
         path = config.cache / f"{g.name}-{key.hexdigest()[:16]}.npz"
         if path.is_file():
             log.info("tune: %s similarities from %s", g.name, path)

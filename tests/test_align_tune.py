@@ -215,3 +215,26 @@ def test_the_cache_is_reused_for_the_same_gold_and_layers(tmp_path):
     tune_extraction(TuneConfig((_gold(tmp_path),), layers=(1,), methods=("argmax",), cache=tmp_path / "cache"),
                     backend=Counting())
     assert Counting.calls == 2  # other layers: embedded again
+
+
+def test_a_rewritten_model_folder_misses_the_cache(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"one")
+    calls = []
+
+    class Counting(StubBackend):
+        def iter_similarities(self, pairs, layers, progress=None):
+            calls.append(1)
+            yield from super().iter_similarities(pairs, layers, progress)
+
+    from xladjust.align.config import EmbeddingOptions
+
+    config = TuneConfig((_gold(tmp_path),), EmbeddingOptions(model=str(model)), layers=(1,), methods=("argmax",),
+                        cache=tmp_path / "cache")
+    tune_extraction(config, backend=Counting())
+    tune_extraction(config, backend=Counting())
+    assert len(calls) == 1
+    (model / "weights.bin").write_bytes(b"two, longer")  # another checkpoint written into the same folder
+    tune_extraction(config, backend=Counting())
+    assert len(calls) == 2
