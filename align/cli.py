@@ -387,6 +387,18 @@ def _score_table(scores: dict[str, Any], primary: str) -> str:
     return "\n".join(lines)
 
 
+def _gold_dir(folder: Path) -> list[Any]:
+    """The gold sets of ``folder``: each NAME.src-tgt that has a NAME.gold beside it."""
+    from xladjust.align.tune import GoldSet
+    from xladjust.errors import InputError
+
+    sets = [GoldSet(text.name.removesuffix(".src-tgt"), text, text.with_suffix(".gold"))
+            for text in sorted(folder.glob("*.src-tgt")) if text.with_suffix(".gold").is_file()]
+    if not sets:
+        raise InputError(f"--gold-dir {folder}: no NAME.src-tgt file with a NAME.gold beside it")
+    return sets
+
+
 def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | None:
     if value is None:
         return None
@@ -401,6 +413,9 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @align_group.command("tune")
 @click.option("--gold-set", "gold_sets", type=(str, click.Path(path_type=str), click.Path(path_type=str)),
               multiple=True, metavar="NAME TEXT GOLD", help="A gold set: its name, 'src ||| tgt' text and links; repeat.")
+@click.option("--gold-dir", type=click.Path(path_type=Path), default=None,
+              help="A folder of gold sets: every NAME.src-tgt with its NAME.gold (the data pack's alignment-gold: "
+                   "en-fr, ja-en, ro-en, zh-en), beside any --gold-set.")
 @click.option("--zero-indexed", "one_indexed", flag_value=False, default=True, help="Gold links count from 0.")
 @click.option("--drop-invalid-gold", is_flag=True, default=False, help="Drop NULL and out-of-range gold links.")
 @click.option("--model", default=None, help=f"Model spec. [default: {_EM.model}]")
@@ -425,7 +440,8 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
 @click.option("--torch-threads", type=int, default=None, help="Torch threads. [default: torch's, or 1 when busy]")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
-def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool, drop_invalid_gold: bool,
+def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | None, one_indexed: bool,
+                 drop_invalid_gold: bool,
                  model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
                  temperatures: str | None, distortions: str | None, objective: str, references: tuple[str, ...],
                  cache: Path | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
@@ -451,7 +467,8 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool,
                               "temperatures": _numbers(temperatures, float, "--temperatures"),
                               "distortions": _numbers(distortions, float, "--distortions")}.items()
             if v is not None}
-    config = TuneConfig(tuple(GoldSet(*g) for g in gold_sets), dataclasses.replace(EmbeddingOptions(), **emb),
+    sets = [GoldSet(*g) for g in gold_sets] + (_gold_dir(gold_dir) if gold_dir is not None else [])
+    config = TuneConfig(tuple(sets), dataclasses.replace(EmbeddingOptions(), **emb),
                         one_indexed=one_indexed, drop_invalid_gold=drop_invalid_gold, objective=objective,
                         references=tuple(Candidate.parse(r) for r in references), cache=cache, **grid)
     report = tune_extraction(config)

@@ -238,3 +238,23 @@ def test_a_rewritten_model_folder_misses_the_cache(tmp_path):
     (model / "weights.bin").write_bytes(b"two, longer")  # another checkpoint written into the same folder
     tune_extraction(config, backend=Counting())
     assert len(calls) == 2
+
+
+def test_gold_dir_takes_every_set_of_a_folder(tmp_path, tiny_checkpoints, capsys):
+    folder = tmp_path / "gold"
+    folder.mkdir()
+    for name in ("aa-bb", "cc-dd"):
+        write_lines(folder / f"{name}.src-tgt", ["a b ||| c d"] * 6)
+        write_lines(folder / f"{name}.gold", ["1-1 2-2"] * 6)
+    write_lines(folder / "ee-ff.src-tgt", ["a ||| b"])  # no links beside it: not a gold set
+    report = tmp_path / "tune.json"
+    code, out, err = run_cli(["-q", "align", "tune", "--gold-dir", str(folder), "--model",
+                              str(tiny_checkpoints["wordpiece"]), "--layers", "1", "--methods", "argmax",
+                              "--torch-threads", "1", "--json", str(report)], capsys)
+    assert code == 0, err
+    assert "(aa-bb: 2 dev / 4 test, cc-dd: 2 dev / 4 test)" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(["align", "tune", "--gold-dir", str(empty)], capsys)
+    assert code == 2 and err.strip() == (f"xladjust: error: --gold-dir {empty}: no NAME.src-tgt file with a "
+                                         "NAME.gold beside it")

@@ -142,6 +142,7 @@ VOCABULARY: dict[str, str] = {
     "--split": "align evaluate: score the dev or the test part of a gold set (a fixed rule: every third sentence is dev).",
     "--preset": "align: the embedding aligner's named configuration, fast (the default) or quality (with "
                 "self-training rounds).",
+    "--gold-dir": "align tune: a folder of gold sets, every NAME.src-tgt with its NAME.gold.",
     "--gold-set": "align tune: a gold set, NAME TEXT LINKS (repeatable).",
     "--methods/--thresholds/--temperatures/--distortions": "align tune: the candidate values searched on the dev split.",
     "--choose-by": "align tune: what the choice minimizes over the gold sets' dev splits (AER relative to each "
