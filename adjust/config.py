@@ -130,6 +130,7 @@ RUN_CONTROL_KEYS = ("resume", "overwrite", "progress", "checkpoint_every", "keep
 class AdjustConfig:
     """Everything an adjust run needs. Paths are taken as given (not resolved)."""
 
+    expand = staticmethod(apply_preset)  # build_config expands preset: NAME first
     RUN_CONTROL_KEYS: ClassVar[tuple[str, ...]] = RUN_CONTROL_KEYS
 
     aligned: list[Path]  # aligned-corpus directories (align stage output), one per language pair

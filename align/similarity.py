@@ -202,7 +202,7 @@ def _both_directions(sim: np.ndarray, threshold: float, temperature: float, kind
 DEFAULT_TEMPERATURE = 0.1
 
 
-def softmax_links(sim: np.ndarray, threshold: float = 0.001, temperature: float = DEFAULT_TEMPERATURE) -> list[Link]:
+def softmax_links(sim: np.ndarray, threshold: float = 0.3, temperature: float = DEFAULT_TEMPERATURE) -> list[Link]:
     return _both_directions(sim, threshold, temperature, "softmax")
 
 
@@ -229,7 +229,8 @@ METHODS: dict[str, Method] = {
     "argmax": Method(argmax_links, False, summary="mutual best match (SimAlign)"),
     "itermax": Method(itermax_links, False, summary="argmax, then again on unaligned words (SimAlign)"),
     "match": Method(match_links, False, summary="maximum-weight bipartite matching (SimAlign)"),
-    "softmax": Method(softmax_links, True, 0.001, "both directions' softmax above a threshold (awesome-align)"),
+    # softmax's default threshold is the dev choice with the embedding aligner's default temperature, 0.03
+    "softmax": Method(softmax_links, True, 0.3, "both directions' softmax above a threshold (awesome-align)"),
     "entmax": Method(entmax_links, True, 0.0, "both directions' 1.5-entmax above a threshold"),
     "ot": Method(ot_links, True, 0.1, "entropic optimal transport plan, both directions above a threshold (XLM-Align)"),
 }

@@ -80,3 +80,37 @@ def test_a_model_inside_the_rounds_folder_is_refused_and_kept(tmp_path, tiny_che
     assert "lies inside" in err or "contains" in err, err
     assert str(rounds_dir(out)) in err
     assert {p.name: p.read_bytes() for p in earlier.iterdir() if p.is_file()} == before
+
+
+def test_presets_fill_in_what_a_config_does_not_set():
+    from xladjust.align.config import with_preset
+    from xladjust.config import build_config
+
+    assert with_preset({}) == {}
+    assert with_preset({"preset": "quality"})["self_train"] == {"rounds": 2, "steps": 100}
+    own = with_preset({"preset": "quality", "self_train": {"steps": 50}})
+    assert own["self_train"] == {"rounds": 2, "steps": 50}  # the config's own key wins
+    other = {"preset": "quality", "aligner": {"name": "eflomal"}}
+    assert with_preset(other) == other  # a preset applies only to the embedding aligner
+    base = {"src_lang": "en", "tgt_lang": "es", "out": "o", "input": {"src": "a", "tgt": "b"}}
+    config = build_config(AlignConfig, with_preset({**base, "preset": "quality"}))
+    assert config.self_train.rounds == 2 and config.aligner.name == "embedding"
+    assert build_config(AlignConfig, with_preset(base)).self_train.rounds == 0
+    bad = AlignConfig("en", "es", Path("o"), input=InputSpec(src=Path("a"), tgt=Path("b")), preset="best")
+    assert bad.check() == ["preset 'best' is not one of: fast, quality"]
+
+
+def test_the_cli_default_is_the_embedding_aligner_s_fast_preset(tmp_path, tiny_checkpoints, capsys):
+    src, tgt = write_small_corpus(tmp_path)
+    out = tmp_path / "out"
+    code, _, err = run_cli(["-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src), "--tgt", str(tgt),
+                            "--model", str(tiny_checkpoints["wordpiece"]), "--torch-threads", "1", "--workers", "1",
+                            "--out", str(out)], capsys)
+    assert code == 0, err
+    manifest = check_aligned_corpus(out)
+    options = manifest["aligner"]["options"]
+    assert manifest["aligner"]["name"] == "embedding" and "self_training" not in manifest
+    assert (options["method"], options["temperature"], options["distortion"]) == ("softmax", 0.03, 0.1)
+    code, _, err = run_cli(["align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src), "--tgt", str(tgt),
+                            "--preset", "best", "--out", str(out)], capsys)
+    assert code == 2 and "'best' is not one of 'fast', 'quality'" in err

@@ -137,20 +137,26 @@ class TwoFamilies(StubBackend):
             yield {1: DIAG, 2: CROSS if crossing or k != 0 else DIAG}
 
 
-def test_regret_objective_refuses_a_setting_that_hurts_one_family():
-    """A is best on one set and far off on the other; B is middling on both; C is the
-    other set's best. The mean picks A (0.30 against 0.40), the worst set's distance to its
-    own best picks B (0.40 against A's 0.60)."""
+def test_objectives_weigh_the_gold_sets_differently():
+    """ja-en-like set X at AER ~0.6 and en-fr-like set Z at ~0.06. A gains 0.04 on X and
+    loses 0.03 on Z against B: the mean picks A (0.345 against 0.35); relative to each
+    set's best (0.6, 0.06), A is 1 and 1.5 (1.25), B 1.067 and 1 (1.033): B. C is far off
+    on Z only; the worst set's excess over its best: A 0.03, B 0.04, C 0.14: A."""
     from xladjust.align.tune import TuneReport
 
     a, b, c = Candidate(1, "argmax"), Candidate(2, "argmax"), Candidate(3, "argmax")
-    aers = {a: (0.0, 0.6), b: (0.4, 0.4), c: (1.0, 0.0)}
+    aers = {a: (0.6, 0.09), b: (0.64, 0.06), c: (0.61, 0.2)}
     dev = {k: {"xx-yy": SimpleNamespace(aer=x), "zz-yy": SimpleNamespace(aer=z)} for k, (x, z) in aers.items()}
     report = TuneReport(a, dev, {}, {}, {}, {}, searched=[a, b, c])
-    assert report.best_dev_aer() == {"xx-yy": 0.0, "zz-yy": 0.0}
+    assert report.best_dev_aer() == {"xx-yy": 0.6, "zz-yy": 0.06}
     assert min([a, b, c], key=lambda k: report.objective_value(k, "mean")) == a
-    assert min([a, b, c], key=lambda k: report.objective_value(k, "regret")) == b
-    assert report.objective_value(a, "regret") == pytest.approx(0.6)
+    assert min([a, b, c], key=lambda k: report.objective_value(k, "relative")) == b
+    assert min([a, b, c], key=lambda k: report.objective_value(k, "regret")) == a
+    assert report.objective_value(a, "relative") == pytest.approx(1.25)
+    assert report.objective_value(c, "regret") == pytest.approx(0.14)
+    assert report.objective == "relative"  # the default
+    perfect = {"xx-yy": 0.0, "zz-yy": 0.06}  # a set aligned perfectly by some candidate: 1 + AER
+    assert report.objective_value(b, "relative", perfect) == pytest.approx((1.64 + 1.0) / 2)
 
 
 def test_regret_objective_end_to_end(tmp_path):
@@ -165,7 +171,7 @@ def test_regret_objective_end_to_end(tmp_path):
     assert report.objective_value(Candidate(2, "argmax")) == 0.5
     data = report.to_dict()
     assert data["objective"] == "regret" and {"mean_dev", "regret_dev"} <= set(data["dev"][0])
-    assert TuneConfig(sets, objective="best").check() == ["objective 'best' is not one of: mean, regret"]
+    assert TuneConfig(sets, objective="best").check() == ["objective 'best' is not one of: relative, mean, regret"]
 
 
 def test_references_are_scored_but_never_chosen(tmp_path):
@@ -209,3 +215,46 @@ def test_the_cache_is_reused_for_the_same_gold_and_layers(tmp_path):
     tune_extraction(TuneConfig((_gold(tmp_path),), layers=(1,), methods=("argmax",), cache=tmp_path / "cache"),
                     backend=Counting())
     assert Counting.calls == 2  # other layers: embedded again
+
+
+def test_a_rewritten_model_folder_misses_the_cache(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"one")
+    calls = []
+
+    class Counting(StubBackend):
+        def iter_similarities(self, pairs, layers, progress=None):
+            calls.append(1)
+            yield from super().iter_similarities(pairs, layers, progress)
+
+    from xladjust.align.config import EmbeddingOptions
+
+    config = TuneConfig((_gold(tmp_path),), EmbeddingOptions(model=str(model)), layers=(1,), methods=("argmax",),
+                        cache=tmp_path / "cache")
+    tune_extraction(config, backend=Counting())
+    tune_extraction(config, backend=Counting())
+    assert len(calls) == 1
+    (model / "weights.bin").write_bytes(b"two, longer")  # another checkpoint written into the same folder
+    tune_extraction(config, backend=Counting())
+    assert len(calls) == 2
+
+
+def test_gold_dir_takes_every_set_of_a_folder(tmp_path, tiny_checkpoints, capsys):
+    folder = tmp_path / "gold"
+    folder.mkdir()
+    for name in ("aa-bb", "cc-dd"):
+        write_lines(folder / f"{name}.src-tgt", ["a b ||| c d"] * 6)
+        write_lines(folder / f"{name}.gold", ["1-1 2-2"] * 6)
+    write_lines(folder / "ee-ff.src-tgt", ["a ||| b"])  # no links beside it: not a gold set
+    report = tmp_path / "tune.json"
+    code, out, err = run_cli(["-q", "align", "tune", "--gold-dir", str(folder), "--model",
+                              str(tiny_checkpoints["wordpiece"]), "--layers", "1", "--methods", "argmax",
+                              "--torch-threads", "1", "--json", str(report)], capsys)
+    assert code == 0, err
+    assert "(aa-bb: 2 dev / 4 test, cc-dd: 2 dev / 4 test)" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(["align", "tune", "--gold-dir", str(empty)], capsys)
+    assert code == 2 and err.strip() == (f"xladjust: error: --gold-dir {empty}: no NAME.src-tgt file with a "
+                                         "NAME.gold beside it")

@@ -92,6 +92,13 @@ def test_self_training_aligner_in_a_pipeline(tmp_path, tiny_checkpoints, capsys)
     assert is_complete(stage / "joint.self-train" / "round-1" / "model")
 
 
+def test_the_align_preset_applies_in_a_pipeline(tmp_path, tiny_checkpoints, capsys):
+    path = write_config(tmp_path, tiny_checkpoints["unigram"], align={"preset": "quality", "workers": 1})
+    code, out, err = run_cli(["run", str(path), "--dry-run"], capsys)
+    assert code == 0, err
+    assert "embedding (softmax, default layer), 2 self-training rounds on train + held-out text" in out
+
+
 def test_every_config_problem_is_reported_before_work(tmp_path, tiny_checkpoints, capsys):
     path = write_config(tmp_path, tiny_checkpoints["unigram"], adjust={"objective": "nope", "lr": -1},
                         probe={"layers": "middle"}, surprise=1)

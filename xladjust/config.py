@@ -340,12 +340,18 @@ def validate_file(path: str | Path, kind: str | None = None, overrides: Sequence
 
 def build_config(cls: type, data: dict[str, Any], where: str = "config") -> Any:
     """Build dataclass ``cls`` from ``data``; raise one ConfigError listing every problem.
+    A class with an ``expand(data)`` static method (a stage's presets) has ``data``
+    expanded first, so a preset works alike in config files, ``--config``, ``run`` and
+    pipelines.
 
     A field whose value is bad is replaced by its default for the numeric bounds
     (:mod:`xladjust.bounds`, shared with the CLI's option types) and the cross-field
     ``check()``, so those rules are reported together with the type problems."""
     from xladjust.bounds import config_problems
 
+    expand = getattr(cls, "expand", None)  # a stage's presets: keys filled in before the fields are read
+    if expand is not None and isinstance(data, dict):
+        data = expand(data)
     problems: list[str] = []
     obj = _build(cls, data, where, problems)
     if obj is not None:

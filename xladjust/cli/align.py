@@ -15,6 +15,7 @@ import click
 
 from xladjust.align.backends import ALIGNERS
 from xladjust.align.config import (
+    PRESETS,
     AlignConfig,
     AlignerSpec,
     EflomalOptions,
@@ -142,11 +143,12 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--null-prior", type=ct.FINITE.in_config(), default=None, help=f"eflomal null prior. [default: {_EF.null_prior}]"),
         click.option("--model", default=None, help=f"Embedding aligner's model spec. [default: {_EM.model}]"),
         click.option("--layer", type=ct.LAYER.in_config(), default=None,
-                     help="Embedding aligner's hidden layer. [default: 8 of 12, else 2/3 of the depth]"),
+                     help="Embedding aligner's hidden layer. [default: 7 of 12, else 7/12 of the depth]"),
         click.option("--method", type=click.Choice(list(METHODS)), default=None,
                      help=f"Embedding aligner's extraction method. [default: {_EM.method}]"),
         click.option("--threshold", type=ct.FINITE.in_config(), default=None,
-                     help="Probability threshold of softmax, entmax and ot. [default: the method's own]"),
+                     help="Probability threshold of softmax, entmax and ot. [default: the method's own: softmax 0.3, "
+                          "entmax 0, ot 0.1]"),
         click.option("--temperature", type=ct.POSITIVE.in_config(), default=None,
                      help=f"Temperature on the cosine for softmax, entmax and ot. [default: {_EM.temperature}]"),
         click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=None,
@@ -207,7 +209,7 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
     "normalize_punct": ("input", "normalize_punct"), "max_words": ("input", "max_words"),
     "strict": ("input", "strict"), "limit": ("input", "limit"),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",), "out": ("out",), "pharaoh": ("pharaoh",),
-    "self_train": ("self_train", "rounds"), "self_train_steps": ("self_train", "steps"),
+    "self_train": ("self_train", "rounds"), "self_train_steps": ("self_train", "steps"), "preset": ("preset",),
     "overwrite": ("overwrite",),
 }
 
@@ -233,6 +235,9 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--pharaoh/--no-pharaoh", default=None, help="Also write links.pharaoh. [default: on]")
 @click.option("--overwrite", is_flag=True, default=None,
               help="Replace an aligned corpus already in --out (without it, a finished one is refused).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
+              help="Embedding aligner: fast (plain extraction) or quality (with self-training rounds, several "
+                   "times slower); options given here override it. [default: fast]")
 @click.option("--self-train", type=ct.COUNT.in_config(), default=None, metavar="K",
               help="Embedding aligner: K rounds of align -> adjust the encoder on the links -> re-align; "
                    "rounds kept in OUT.self-train/. [default: 0]")
@@ -404,6 +409,18 @@ def _score_table(scores: dict[str, Any], primary: str) -> str:
     return "\n".join(lines)
 
 
+def _gold_dir(folder: Path) -> list[Any]:
+    """The gold sets of ``folder``: each NAME.src-tgt that has a NAME.gold beside it."""
+    from xladjust.align.tune import GoldSet
+    from xladjust.errors import InputError
+
+    sets = [GoldSet(text.name.removesuffix(".src-tgt"), text, text.with_suffix(".gold"))
+            for text in sorted(folder.glob("*.src-tgt")) if text.with_suffix(".gold").is_file()]
+    if not sets:
+        raise InputError(f"--gold-dir {folder}: no NAME.src-tgt file with a NAME.gold beside it")
+    return sets
+
+
 def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | None:
     if value is None:
         return None
@@ -418,6 +435,9 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @align_group.command("tune")
 @click.option("--gold-set", "gold_sets", type=(str, click.Path(path_type=str), click.Path(path_type=str)),
               multiple=True, metavar="NAME TEXT GOLD", help="A gold set: its name, 'src ||| tgt' text and links; repeat.")
+@click.option("--gold-dir", type=click.Path(path_type=Path), default=None,
+              help="A folder of gold sets: every NAME.src-tgt with its NAME.gold (the data pack's alignment-gold: "
+                   "en-fr, ja-en, ro-en, zh-en), beside any --gold-set.")
 @click.option("--zero-indexed", "one_indexed", flag_value=False, default=True, help="Gold links count from 0.")
 @click.option("--drop-invalid-gold", is_flag=True, default=False, help="Drop NULL and out-of-range gold links.")
 @click.option("--model", default=None, help=f"Model spec. [default: {_EM.model}]")
@@ -426,9 +446,11 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @click.option("--thresholds", default=None, help="Candidate thresholds of the probability methods.")
 @click.option("--temperatures", default=None, help="Candidate temperatures of the probability methods.")
 @click.option("--distortions", default=None, help="Candidate diagonal priors, e.g. 0,0.5. [default: 0]")
-@click.option("--choose-by", "objective", type=click.Choice(["mean", "regret"]), default="mean", show_default=True,
-              help="What the choice minimizes: the mean dev AER over the gold sets, or the worst gold set's "
-                   "dev AER above that set's own best (regret).")
+@click.option("--choose-by", "objective", type=click.Choice(["relative", "mean", "regret"]), default="relative",
+              show_default=True,
+              help="What the choice minimizes over the gold sets: the mean of each set's dev AER divided by that "
+                   "set's best (relative: every set weighs the same), the mean dev AER, or the worst set's dev AER "
+                   "above its own best (regret).")
 @click.option("--reference", "references", multiple=True, metavar="SPEC",
               help="A configuration scored on dev and test beside the choice, never chosen, e.g. "
                    "layer=8,method=argmax or layer=6,method=softmax,threshold=0.3,temperature=0.03,distortion=0.25; "
@@ -440,7 +462,8 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
 @click.option("--torch-threads", type=int, default=None, help="Torch threads. [default: torch's, or 1 when busy]")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
-def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool, drop_invalid_gold: bool,
+def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | None, one_indexed: bool,
+                 drop_invalid_gold: bool,
                  model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
                  temperatures: str | None, distortions: str | None, objective: str, references: tuple[str, ...],
                  cache: Path | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
@@ -465,7 +488,8 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], one_indexed: bool,
                               "temperatures": _numbers(temperatures, float, "--temperatures"),
                               "distortions": _numbers(distortions, float, "--distortions")}.items()
             if v is not None}
-    config = TuneConfig(tuple(GoldSet(*g) for g in gold_sets), dataclasses.replace(EmbeddingOptions(), **emb),
+    sets = [GoldSet(*g) for g in gold_sets] + (_gold_dir(gold_dir) if gold_dir is not None else [])
+    config = TuneConfig(tuple(sets), dataclasses.replace(EmbeddingOptions(), **emb),
                         one_indexed=one_indexed, drop_invalid_gold=drop_invalid_gold, objective=objective,
                         references=tuple(Candidate.parse(r) for r in references), cache=cache, **grid)
     with _json_claim(json_out, "align tune", [path for g in gold_sets for path in g[1:]] + [config.embedding.model]):

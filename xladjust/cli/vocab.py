@@ -146,10 +146,13 @@ VOCABULARY: dict[str, str] = {
     "--all-heuristics": "align evaluate: score every symmetrization heuristic in one run.",
     "--drop-invalid-gold": "align evaluate, align tune: drop NULL (index 0) and out-of-range gold links, with a count.",
     "--split": "align evaluate: score the dev or the test part of a gold set (a fixed rule: every third sentence is dev).",
+    "--preset": "align: the embedding aligner's named configuration, fast (the default) or quality (with "
+                "self-training rounds).",
+    "--gold-dir": "align tune: a folder of gold sets, every NAME.src-tgt with its NAME.gold.",
     "--gold-set": "align tune: a gold set, NAME TEXT LINKS (repeatable).",
     "--methods/--thresholds/--temperatures/--distortions": "align tune: the candidate values searched on the dev split.",
-    "--choose-by": "align tune: what the choice minimizes over the gold sets' dev splits (mean AER, or the worst "
-                   "set's AER above its own best).",
+    "--choose-by": "align tune: what the choice minimizes over the gold sets' dev splits (AER relative to each "
+                   "set's best, mean AER, or the worst set's AER above its own best).",
     "--reference": "align tune: a configuration scored on dev and test beside the choice, never chosen (repeatable).",
     "--similarity-cache": "align tune: a folder keeping the gold sets' similarity matrices for later tunes.",
     "--torch-threads": "align: torch threads of the embedding aligner's worker processes.",
