@@ -105,3 +105,15 @@ def test_the_wheel_ships_the_configs(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {f"xladjust/configs/{p.relative_to(REPO / 'configs')}" for p in (REPO / "configs").rglob("*.yaml")}
     assert shipped and shipped <= names
+
+
+def test_a_preset_expands_in_a_stage_config_file_too(tmp_path, capsys):
+    from xladjust.adjust.config import PRESETS
+    from xladjust.config import validate_file
+
+    config = _write(tmp_path / "adjust.yaml", {"kind": "adjust", "aligned": [str(tmp_path)], "out": str(tmp_path / "o"),
+                                               "preset": "reference", "seed": 4})
+    cfg = validate_file(config)
+    reference = PRESETS["reference"]
+    assert cfg.batch_size == reference["batch_size"] and cfg.adam_beta2 == reference["adam_beta2"] and cfg.seed == 4
+    fail_one_line(capsys, ["validate", str(config), "preset=nonesuch"], "unknown preset 'nonesuch'")
