@@ -271,3 +271,14 @@ def test_unset_bf16_arguments_follow_the_device(monkeypatch, fast, tmp_path):
     assert geometry_probe_config(tmp_path / "heldout").bf16 is fast
     assert CheckpointEmbedder(None, layers=(1,), sentence_layers=(1,)).bf16 is fast
     assert geometry_probe_config(tmp_path / "heldout", bf16=not fast).bf16 is (not fast)
+
+
+@pytest.mark.parametrize("path", [path for path, _ in COMMANDS])
+def test_every_option_says_what_it_does(path):
+    """No option without help text, and no click-escaped '%%' printed literally."""
+    command = dict(COMMANDS)[path]
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            help_text = (param.help or "").strip()
+            assert help_text, f"{path} {param.opts[0]} has no help text"
+            assert "%%" not in help_text, f"{path} {param.opts[0]}: help prints a literal '%%'"

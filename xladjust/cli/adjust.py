@@ -76,14 +76,14 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--adam-beta2", type=ct.FINITE, help="Adam beta2 (default 0.999; the reference code uses 0.98).")
 @click.option("--adam-eps", type=ct.FINITE, help="Adam epsilon (default 1e-8; the reference code uses 1e-9).")
 @click.option("--weight-decay", type=ct.NON_NEGATIVE, help="Weight decay (default 0).")
-@click.option("--warmup-steps", type=ct.int_range(0, 10**12, "optimizer steps"), help="Warmup in optimizer steps (default: 10%% of them).")
+@click.option("--warmup-steps", type=ct.int_range(0, 10**12, "optimizer steps"), help="Warmup in optimizer steps (default: 10% of them).")
 @click.option("--warmup-ratio", type=ct.FINITE, help="Warmup as a share of all optimizer steps.")
 @click.option("--schedule", type=click.Choice([s.value for s in Schedule]),
               help="Learning rate after warmup: linear decay to 0 (default) or constant.")
 @click.option("--max-grad-norm", callback=lambda ctx, param, value: _norm_option(value), metavar="FLOAT|none",
               help="Clip gradients to this global norm (default 1.0); none: no clipping.")
 @click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
-              help="Recompute activations in backward: less memory, about 30%% slower.")
+              help="Recompute activations in backward: less memory, about 30% slower.")
 @click.option("--dropout/--no-dropout", default=None,
               help="Train with the encoder's dropout, as the reference code does (default: without, so the "
                    "regularizer measures drift, not dropout noise).")

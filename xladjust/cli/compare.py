@@ -12,7 +12,8 @@ from xladjust.report.gather import compare_runs
 
 @click.command("compare", epilog=example("xladjust compare runs/probe runs/transfer runs/interp --out runs/report"))
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Report folder to write.")
 @overwrite_option()
 def compare_command(run_dirs, out, overwrite):
     """Gather probe, transfer, interpolate and flatness runs into one Markdown and HTML report."""

@@ -66,8 +66,9 @@ def model_prepare(spec: str) -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output file: .npy or .safetensors; an index OUT.index.json is written beside it.")
 @click.option("--layers", default="last", show_default=True, help="'last', 'all' or N[,M...] (0 = embeddings).")
-@click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default="mean", show_default=True)
-@click.option("--batch-size", default=64, show_default=True, type=ct.BATCH)
+@click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default="mean", show_default=True,
+              help="Subwords -> word vector.")
+@click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Sentences per forward pass.")
 @bf16_option()
 @click.pass_context
 def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, layers: str, pooling: str,

@@ -18,9 +18,9 @@ _eval_options = [
                  help="LANG=FILE test set; repeat per language (or several after one flag)."),
     click.option("--max-test-examples", "max_examples", type=ct.COUNT, default=None,
                  help="First N examples per test set.", **deprecated_alias("--max-examples")),
-    click.option("--batch-size", type=ct.BATCH, default=64, show_default=True),
+    click.option("--batch-size", type=ct.BATCH, default=64, show_default=True, help="Examples per forward pass."),
     bf16_option(),
-    click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True),
+    click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory to write."),
     overwrite_option(),
 ]
 
@@ -77,7 +77,8 @@ def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task
     "xladjust flatness --model runs/ft-adjusted/seed-1 --test es=xnli/test-es.tsv --radii 0,0.1,0.2 "
     "--out runs/flat"))
 @click.option("--model", required=True, help="A fine-tuned task model directory.")
-@click.option("--directions", type=ct.DIRECTIONS, default=5, show_default=True)
+@click.option("--directions", type=ct.DIRECTIONS, default=5, show_default=True,
+              help="Random directions around the checkpoint (filter-normalized unless --no-filter-norm).")
 @click.option("--radii", type=ct.RADII, default="0,0.05,0.1,0.2", show_default=True, help="Comma-separated radii.")
 @click.option("--seed", type=ct.SEED, default=0, show_default=True, help="Seed of the random directions.")
 @click.option("--no-filter-norm", is_flag=True, help="Scale directions globally instead of per filter.")

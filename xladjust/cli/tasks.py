@@ -96,11 +96,12 @@ def _finetune_options(f: Any) -> Any:
                      help="Test sets (several allowed)."),
         click.option("--max-train-examples", type=ct.COUNT, default=None,
                      help="Random subset per training source (same for every seed)."),
-        click.option("--max-dev-examples", type=ct.COUNT, default=1000, show_default=True),
+        click.option("--max-dev-examples", type=ct.COUNT, default=1000, show_default=True,
+                     help="First N examples of the dev set."),
         click.option("--max-test-examples", type=ct.COUNT, default=None, help="First N of each test set."),
         click.option("--epochs", type=ct.EPOCHS, default=None, help="Epochs (default: the task's)."),
         click.option("--max-steps", type=ct.COUNT, default=None, help="Stop after N optimizer steps."),
-        click.option("--batch-size", type=ct.BATCH, default=None),
+        click.option("--batch-size", type=ct.BATCH, default=None, help="Training batch size (default: the task's)."),
         click.option("--lr", "learning_rate", type=ct.LEARNING_RATE, default=None, help="Peak learning rate."),
         click.option("--max-length", type=ct.MAX_LENGTH, default=None, help="Subwords per input."),
         click.option("--doc-stride", type=ct.LENGTH, default=128, show_default=True,
@@ -125,7 +126,8 @@ def _finetune_options(f: Any) -> Any:
                      help="Continual learning: add the alignment loss on this aligned corpus."),
         click.option("--continual-objective", type=LazyChoice(objective_names), default="l2", show_default=True,
                      help="Alignment objective of the continual loss (adjust's registry)."),
-        click.option("--continual-weight", type=ct.POSITIVE, default=0.01, show_default=True),
+        click.option("--continual-weight", type=ct.POSITIVE, default=0.01, show_default=True,
+                     help="Weight of the continual alignment term beside the task loss."),
         click.option("--continual-reg-weight", type=ct.NON_NEGATIVE, default=1.0, show_default=True,
                      help="Weight of the regularizer toward the anchor."),
         click.option("--continual-pairs", type=ct.BATCH, default=16, show_default=True,
@@ -219,7 +221,7 @@ def _echo_scores(summary: dict[str, Any]) -> None:
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Write metrics.json and per-example predictions here.")
 @click.option("--max-test-examples", type=ct.COUNT, default=None, help="First N of each test set.")
-@click.option("--batch-size", default=64, show_default=True, type=ct.BATCH)
+@click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Examples per forward pass.")
 @bf16_option()
 @overwrite_option()
 @click.pass_context
