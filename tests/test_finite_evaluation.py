@@ -107,7 +107,10 @@ def test_the_distance_probe_refuses_non_finite_distances(broken):
         w[2] = 0.0
     else:
         u[1, 3] = np.inf
-    view = SimpleNamespace(layers=[3], bitext=SimpleNamespace(triples=[None] * 4),
+    class Triples(list):  # four triples from four sentences
+        sentence = np.arange(4)
+
+    view = SimpleNamespace(layers=[3], bitext=SimpleNamespace(triples=Triples([None] * 4)),
                            triple_valid=lambda: np.ones(4, dtype=bool), triple_vectors=lambda k: (w, r, u))
     with pytest.raises(NonFiniteError, match="distances at layer 3 hold NaN or infinite values"):
         distance_probe(view, ProbeSettings(bootstrap=10))

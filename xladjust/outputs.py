@@ -51,6 +51,9 @@ LOCK_SUFFIX = ".lock"
 
 # resolved output path -> its active claim in this process
 _CLAIMS: dict[str, Claim] = {}
+# the run folders held by this process and its ancestors, for worker processes (transfer's
+# parallel fine-tunings): they write inside a run their parent holds
+HELD_RUNS_ENV = "XLADJUST_HELD_RUNS"
 
 # how an output written before the marker existed is recognized: alternatives, each a set
 # of file names that must all exist, or a predicate on the folder
@@ -128,12 +131,22 @@ def _claim(out: Path, command: str, inputs: list[Any], legacy: Legacy, file: boo
                           f"({_CLAIMS[key].command}); choose another {flag}")
     claim.lock_path, claim.fd = _lock(out, command, flag)
     _CLAIMS[key] = claim
+    inherited = os.environ.get(HELD_RUNS_ENV)
+    os.environ[HELD_RUNS_ENV] = os.pathsep.join([*_held_runs(inherited), key])
     try:
         remove_stale_scratch(real_path(out))
         yield claim
     finally:
         _CLAIMS.pop(key, None)
+        if inherited is None:
+            os.environ.pop(HELD_RUNS_ENV, None)
+        else:
+            os.environ[HELD_RUNS_ENV] = inherited
         _unlock(claim)
+
+
+def _held_runs(value: str | None) -> list[str]:
+    return [p for p in (value or "").split(os.pathsep) if p]
 
 
 def write_claim_marker(target: Path, directory: Path) -> None:
@@ -217,11 +230,13 @@ def check_complete_run(path: str | os.PathLike[str], what: str = "model") -> Non
 
 def check_not_inside_run(out: Path, flag: str = "--out") -> None:
     """Refuse an output inside another run's folder: a folder with a run marker or
-    ``.complete`` above it, unless this process is writing that run now."""
+    ``.complete`` above it, unless this process (or the process that started it, through
+    :data:`HELD_RUNS_ENV`) is writing that run now."""
     target = real_path(out)
+    held = {*_CLAIMS, *_held_runs(os.environ.get(HELD_RUNS_ENV))}
     for parent in target.parents:
-        if str(parent) in _CLAIMS:
-            return  # written as part of a run this process holds (a pipeline stage, a fine-tuning)
+        if str(parent) in held:
+            return  # written as part of a run this process or its parent holds (a pipeline stage, a fine-tuning)
         command = run_folder_command(parent)
         if command is not None:
             who = "an earlier run" if command == "?" else f"'xladjust {command}'"
