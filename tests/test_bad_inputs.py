@@ -119,7 +119,7 @@ def test_align_failing_fast_align(mode, fragment, tmp_path, capsys, fake_tools, 
     monkeypatch.setenv("FAKE_FAST_ALIGN_MODE", mode)
     out, before = previous_run
     src, tgt = write_lines(tmp_path / "a.en", EN), write_lines(tmp_path / "a.es", ES)
-    fail(capsys, align_args(src, tgt, out), fragment)
+    fail(capsys, [*align_args(src, tgt, out), "--overwrite"], fragment)  # a rerun that fails keeps the old run
     assert snapshot(out) == before
 
 
@@ -350,7 +350,7 @@ def test_disk_full_align(tmp_path, capsys, fake_tools, monkeypatch, previous_run
     out, before = previous_run
     src, tgt = write_lines(tmp_path / "a.en", EN), write_lines(tmp_path / "a.es", ES)
     monkeypatch.setattr(xladjust.io.os, "replace", no_space)
-    fail(capsys, align_args(src, tgt, out), "No space left on device")
+    fail(capsys, [*align_args(src, tgt, out), "--overwrite"], "No space left on device")
     assert snapshot(out) == before
 
 
