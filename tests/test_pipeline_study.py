@@ -155,6 +155,8 @@ def _offline_study(tmp_path: Path, model: Path, name: str = "efimov2022-offline.
     text = (REPO / "configs" / name).read_text(encoding="utf-8")
     cfg = yaml.safe_load(text.replace("../shared/data", str(shared_data_dir())))
     cfg.update(out=str(tmp_path / "runs"), model=str(model))
+    if "claims" in cfg:  # a path relative to the checkout
+        cfg["claims"] = str(REPO / cfg["claims"])
     for pair in cfg["pairs"]:
         pair["train"]["limit"], pair["heldout"]["limit"] = 30, 6
     cfg["align"]["workers"] = 1
@@ -194,14 +196,15 @@ def test_the_full_study_config_plans_every_stage(tmp_path, capsys):
         pytest.skip("the data pack is not beside the checkout")
     text = (REPO / "configs" / "efimov2022-offline-full.yaml").read_text(encoding="utf-8")
     path = tmp_path / "full.yaml"
-    path.write_text(text.replace("../shared/data", str(shared_data_dir())), encoding="utf-8")
+    text = text.replace("../shared/data", str(shared_data_dir())).replace("claims: configs/", f"claims: {REPO}/configs/")
+    path.write_text(text, encoding="utf-8")
     code, out, err = run_cli(["-q", "run", str(path), "--dry-run"], capsys)
-    assert code == 0 and "plan valid: 18 stages" in out, err
-    stages = [re.match(r"\[\d+/18\] (.+?) +run ", line).group(1) for line in out.splitlines() if line.startswith("[")]
+    assert code == 0 and "plan valid: 19 stages" in out, err
+    stages = [re.match(r"\[\d+/19\] (.+?) +run ", line).group(1) for line in out.splitlines() if line.startswith("[")]
     assert stages == ["align en-es", "align en-ru", "align en-vi", "align en-hi", "adjust", "adjust reference",
                       "adjust en-es", "adjust en-ru", "adjust en-vi", "adjust en-hi", "probe",
                       "transfer nli", "probe-after nli", "transfer ner", "probe-after ner",
-                      "transfer qa", "probe-after qa", "report"]
+                      "transfer qa", "probe-after qa", "report", "verdicts"]
     arms = "vanilla vs adjusted vs adjusted-reference vs adjusted-continual vs adjusted-per-language"
     assert out.count(arms) == 3 and out.count("seeds [1, 2, 3, 4, 5]") == 3
 
@@ -215,14 +218,17 @@ def test_the_full_study_runs_sized_down(tmp_path, tiny_checkpoints, capsys):
     config = _offline_study(tmp_path, tiny_checkpoints["unigram"], "efimov2022-offline-full.yaml")
     code, out, err = run_cli(["-q", "run", str(config)], capsys)
     assert code == 0, err
-    assert "18 stage(s) ran" in out
+    assert "19 stage(s) ran" in out
     runs = tmp_path / "runs"
     qa = json.loads((runs / "transfer-qa" / "comparison.json").read_text())
     assert {"en", "es", "ru", "vi", "hi", "mlqa-es", "mlqa-vi", "mlqa-hi"} == set(qa["languages"])
     assert set(qa["languages"]["es"]["scores"]) >= {"vanilla", "adjusted-per-language", "adjusted-continual"}
     assert "adjusted-per-language" not in qa["languages"]["en"]["scores"]
     assert qa["per_language"]["adjusted-per-language"]["hi"].endswith("adjust-en-hi")
-    assert is_complete(runs / "probe-after-qa") and is_complete(runs / "report")
+    assert is_complete(runs / "probe-after-qa") and is_complete(runs / "report") and is_complete(runs / "verdicts")
+    verdicts = json.loads((runs / "verdicts" / "verdicts.json").read_text())
+    assert verdicts["claims"] and all(c["verdict"] in {"supported", "contradicted", "inconclusive", "no results"}
+                                      for c in verdicts["claims"])
 
 
 @pytest.mark.slow  # the whole offline study on the tiny model and tiny sizes
