@@ -47,6 +47,7 @@ def test_validate_checks_the_overridden_config(capsys):
     assert code == 0 and "valid PipelineConfig" in out, err
     fail_one_line(capsys, ["validate", demo, "seed=-1"], "seed")
     fail_one_line(capsys, ["run", demo, "--dry-run", "adjust.no_such_key=1"], "no_such_key")
+    fail_one_line(capsys, ["run", demo, "--dry-run", "--overwrite"], "--overwrite is for one stage's config")
 
 
 def _write(path: Path, data: dict) -> Path:
