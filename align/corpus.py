@@ -22,7 +22,7 @@ from xladjust.io import (
     is_complete,
     iter_text_lines,
     mark_complete,
-    read_json,
+    read_json_object,
     write_json_atomic,
 )
 
@@ -103,13 +103,7 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / MANIFEST_FILE
     if not path.is_file():
         raise InputError(f"{directory} is not an aligned corpus: {MANIFEST_FILE} is missing")
-    try:
-        manifest = read_json(path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict):
-        raise InputError(f"{path} must hold a JSON object")
-    return manifest
+    return read_json_object(path, "the aligned corpus's manifest")
 
 
 def check_aligned_corpus(directory: str | Path) -> dict[str, Any]:

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from xladjust.config import build_config, config_to_dict, load_yaml, validate_file
-from xladjust.errors import ConfigError
-from xladjust.io import atomic_dir, atomic_path, is_complete, mark_complete, sha256_json
+from xladjust.errors import ConfigError, InputError
+from xladjust.io import (
+    atomic_dir,
+    atomic_path,
+    is_complete,
+    mark_complete,
+    read_json_object,
+    sha256_json,
+)
 
 
 class Color(str, enum.Enum):
@@ -93,6 +100,19 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
         raise RuntimeError("interrupted")
     assert (target / "a").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_read_json_object_names_the_file_when_it_holds_no_object(tmp_path):
+    path = tmp_path / "summary.json"
+    path.write_text('{"kind": "probe"}', encoding="utf-8")
+    assert read_json_object(path, "the run's summary") == {"kind": "probe"}
+    for content, problem in ((b"[1, 2]", "holds no JSON object"), (b'{"kind": ', "is not valid JSON"),
+                             (b'{"k": "\xff"}', "is not valid JSON")):
+        path.write_bytes(content)
+        with pytest.raises(InputError) as caught:
+            read_json_object(path, "the run's summary")
+        message = str(caught.value)
+        assert message.startswith(f"the run's summary {path} {problem}") and "\n" not in message
 
 
 def test_sha256_json_is_order_independent():

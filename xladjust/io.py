@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from xladjust.errors import InputError, OutputError
 from xladjust.interrupts import check_interrupted
 
 COMPLETE_MARKER = ".complete"
@@ -90,6 +91,19 @@ def _json_default(obj: Any) -> Any:
 def read_json(path: str | os.PathLike[str]) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_json_object(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """The JSON object in the file ``path``; ``what`` names the file's role in the errors
+    ("the aligned corpus's manifest"). Invalid UTF-8 or JSON, or a JSON value that is not
+    an object, is a one-line InputError naming the file."""
+    try:
+        data = read_json(path)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InputError(f"{what} {path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{what} {path} holds no JSON object")
+    return data
 
 
 @contextlib.contextmanager
@@ -195,8 +209,6 @@ def _existing_parent(path: Path) -> Path:
 def disk_full_names(path: str | os.PathLike[str]) -> Iterator[None]:
     """Turn a full disk while writing ``path`` into an OutputError that says so and names
     the path (the low-level errors often name neither)."""
-    from xladjust.errors import OutputError
-
     try:
         yield
     except OutputError:
@@ -229,8 +241,6 @@ def _visible(path: Path) -> Path:
 def iter_text_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     """(line number, text without the newline) for each line of a UTF-8 file; invalid
     UTF-8 is an InputError naming the file, line and byte."""
-    from xladjust.errors import InputError
-
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             try:

@@ -33,7 +33,7 @@ import click
 
 from xladjust.cli.options import example
 from xladjust.errors import ExternalToolError, InputError
-from xladjust.io import is_complete, read_json, sha256_file
+from xladjust.io import is_complete, read_json, read_json_object, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +110,7 @@ def check_run(run_dir: Path) -> dict[str, Any]:
                          "give an adjust run or a fine-tuning run saved with its model")
     if not is_complete(run_dir):
         raise InputError(f"{run_dir} is incomplete (interrupted run?); finish it (--resume) before pushing")
-    try:
-        record = read_json(run_dir / "xladjust.json")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{run_dir / 'xladjust.json'} is not valid JSON ({exc}); the run is damaged") from None
-    if not isinstance(record, dict):
-        raise InputError(f"{run_dir / 'xladjust.json'} holds no JSON object; the run is damaged")
-    return record
+    return read_json_object(run_dir / "xladjust.json", "the run's record")
 
 
 def verify_weights(run_dir: Path, files: list[Path], record: dict[str, Any]) -> list[str]:

@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 from xladjust.formatting import number
-from xladjust.io import read_json
+from xladjust.io import read_json_object
 from xladjust.pipeline import PipelineConfig
 
 _num = partial(number, spec=".3f", missing="-", ints=False)
@@ -17,7 +17,7 @@ def summary_table(cfg: PipelineConfig) -> str | None:
     summary_path = cfg.out / "probe" / "summary.json"
     if not summary_path.is_file():
         return None
-    return headline_table(read_json(summary_path))
+    return headline_table(read_json_object(summary_path, "the probe run's summary"))
 
 
 def study_tables(cfg: PipelineConfig) -> list[str]:
@@ -31,7 +31,7 @@ def study_tables(cfg: PipelineConfig) -> list[str]:
             out.append(comparison.read_text(encoding="utf-8").split("\n## ")[0].strip())
         cells = cfg.out / f"probe-after-{task}" / "summary.json"
         if cells.is_file():
-            out.append(cells_table(read_json(cells), task))
+            out.append(cells_table(read_json_object(cells, "the probe run's summary"), task))
     verdicts = cfg.out / "verdicts" / "verdicts.md"
     if cfg.claims is not None and verdicts.is_file():
         out.append(verdicts.read_text(encoding="utf-8").strip())

@@ -10,7 +10,6 @@ built in :mod:`xladjust.report.compare`.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from xladjust.io import (
     atomic_dir,
     is_complete,
     mark_complete,
-    read_json,
+    read_json_object,
     write_json_atomic,
     write_text_atomic,
 )
@@ -54,12 +53,7 @@ def read_run(path: Path) -> RunInfo:
         raise InputError(f"{path} holds no {', '.join(SUMMARY_FILES)}: not an xladjust run directory")
     if not is_complete(path) and not (path / "comparison.json").is_file():
         raise InputError(f"{path} is incomplete (interrupted run?); rerun it before comparing")
-    try:
-        summary = read_json(summary_file)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{summary_file} is not valid JSON: {exc}") from None
-    if not isinstance(summary, dict):
-        raise InputError(f"{summary_file} holds no JSON object: not an xladjust run directory")
+    summary = read_json_object(summary_file, "the run's summary")
     kind = str(summary.get("kind") or summary.get("stage") or summary.get("signature", {}).get("stage") or
                ("transfer" if summary_file.name == "comparison.json" else "run"))
     text_file = next((path / n for n in TEXT_FILES if (path / n).is_file()), None)
