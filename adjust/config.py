@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from xladjust.adjust.objective_options import OBJECTIVES
+from xladjust.errors import ConfigError
 from xladjust.models import OFFLINE_SPEC
 from xladjust.pooling import Pooling
 
@@ -109,8 +110,6 @@ PRESETS: dict[str, dict[str, Any]] = {"reference": REFERENCE_PRESET}
 def apply_preset(data: dict[str, Any], where: str = "adjust") -> dict[str, Any]:
     """Adjust config keys with ``preset: NAME`` expanded: the preset's settings, then the
     mapping's other keys on top of them."""
-    from xladjust.errors import ConfigError
-
     if "preset" not in data:
         return dict(data)
     rest = {k: v for k, v in data.items() if k != "preset"}
@@ -253,14 +252,15 @@ class AdjustConfig:
         return problems
 
     def _check_objective(self) -> list[str]:
-        spec = OBJECTIVES.get(self.objective)
-        if spec is None:
-            return [f"unknown objective {self.objective!r}; choose one of: {', '.join(OBJECTIVES)}"]
+        try:
+            spec = OBJECTIVES.entry(self.objective)
+        except ConfigError as exc:
+            return exc.problems
         return [f"objective_options: {p}" for p in spec.option_problems(self.objective_options)]
 
     def objective_config(self) -> Any:
         """The objective's typed options (a frozen dataclass of the registered kind)."""
-        return OBJECTIVES[self.objective].build_options(self.objective_options)
+        return OBJECTIVES.entry(self.objective).build_options(self.objective_options)
 
     @property
     def resolved_epochs(self) -> int | None:

@@ -11,18 +11,16 @@ from typing import Any
 
 from xladjust.config import build_config
 from xladjust.errors import ConfigError
-from xladjust.lazy import load
+from xladjust.registry import Entry, Registry
 
 
 @dataclass(frozen=True)
-class ObjectiveSpec:
-    """A registered objective: its name, one line for ``--help``, its options class, and
-    the function that builds its module."""
+class ObjectiveSpec(Entry):
+    """A registered objective: its name, the function that builds its module (``target``:
+    ``(options, hidden size) -> module``, loads torch), one line for ``--help``, and its
+    options class."""
 
-    name: str
-    summary: str
     options: type
-    factory: str  # "module:function" of (options, hidden size) -> the objective module (loads torch)
 
     def option_problems(self, data: Any) -> list[str]:
         try:
@@ -37,7 +35,7 @@ class ObjectiveSpec:
         return build_config(self.options, data, where=self.name)
 
     def build(self, options: Any, hidden_size: int) -> Any:
-        return load(self.factory)(options, hidden_size)
+        return self.load()(options, hidden_size)
 
     def option_names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self.options)]
@@ -92,13 +90,13 @@ class ContrastiveOptions:
 
 # --- registry -------------------------------------------------------------------------
 
-OBJECTIVES: dict[str, ObjectiveSpec] = {
-    "l2": ObjectiveSpec(
-        "l2", "squared distance to the English partner + λ·English drift (Cao et al. 2020)",
-        L2Options, "xladjust.adjust.objectives:l2_objective",
+OBJECTIVES: Registry[ObjectiveSpec] = Registry("objective", [
+    ObjectiveSpec(
+        "l2", "xladjust.adjust.objectives:l2_objective",
+        "squared distance to the English partner + λ·English drift (Cao et al. 2020)", L2Options,
     ),
-    "contrastive": ObjectiveSpec(
-        "contrastive", "InfoNCE over aligned pairs + ||θ − θ₀|| (Wu & Dredze 2020)",
-        ContrastiveOptions, "xladjust.adjust.objectives:contrastive_objective",
+    ObjectiveSpec(
+        "contrastive", "xladjust.adjust.objectives:contrastive_objective",
+        "InfoNCE over aligned pairs + ||θ − θ₀|| (Wu & Dredze 2020)", ContrastiveOptions,
     ),
-}
+])

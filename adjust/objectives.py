@@ -26,7 +26,6 @@ from xladjust.adjust.objective_options import (
     Partner,
 )
 from xladjust.adjust.regularizers import ParameterAnchor
-from xladjust.errors import ConfigError
 
 
 @dataclass
@@ -170,9 +169,7 @@ def contrastive_objective(options: ContrastiveOptions, hidden_size: int) -> Cont
 
 def build_objective(name: str, options: dict[str, Any] | Any, hidden_size: int) -> Objective:
     """The objective ``name`` with ``options`` (a mapping or its typed options)."""
-    if name not in OBJECTIVES:
-        raise ConfigError(f"unknown objective {name!r}; choose one of: {', '.join(OBJECTIVES)}")
-    spec = OBJECTIVES[name]
+    spec = OBJECTIVES.entry(name)
     typed = options if isinstance(options, spec.options) else spec.build_options(options)
     return spec.build(typed, hidden_size)
 

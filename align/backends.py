@@ -15,8 +15,6 @@ from typing import Any, Protocol
 
 from xladjust.align.config import ALIGNERS, AlignerSpec
 from xladjust.align.tokenize import JointFile
-from xladjust.errors import ConfigError
-from xladjust.lazy import load
 
 
 @dataclass
@@ -48,8 +46,4 @@ class Backend(Protocol):
 def create_backend(spec: AlignerSpec, seed: int = 0) -> Backend:
     """The backend named by ``spec.name``, configured from ``spec``; backends that sample
     (eflomal) take the run's ``seed``."""
-    target = ALIGNERS.get(spec.name)
-    if target is None:
-        raise ConfigError(f"unknown aligner {spec.name!r}; choose one of: {', '.join(ALIGNERS)}")
-    cls = load(target)
-    return cls(spec, seed=seed)
+    return ALIGNERS.get(spec.name)(spec, seed=seed)

@@ -31,17 +31,22 @@ from typing import Any
 
 from xladjust.align.symmetrize import HEURISTICS, Heuristic
 from xladjust.names import name_problem
+from xladjust.registry import Entry, Registry
 from xladjust.training_common import bf16_field
 
-# name -> "module:Class"; the registry of aligner backends (xladjust.align.backends);
-# CLI choices and config validation read from here. Classes load
-# on use, so heavy dependencies (torch for the embedding aligner) stay unimported.
-ALIGNERS: dict[str, str] = {
-    "fast_align": "xladjust.align.fast_align:FastAlignBackend",
-    "eflomal": "xladjust.align.eflomal_backend:EflomalBackend",
-    "embedding": "xladjust.align.embedding_aligner:EmbeddingBackend",
-    "combined": "xladjust.align.combined:CombinedBackend",
-}
+# The registry of aligner backends (xladjust.align.backends); CLI choices and config
+# validation read from here. Classes load on use, so heavy dependencies (torch for the
+# embedding aligner) stay unimported.
+ALIGNERS: Registry[Entry] = Registry("aligner", [
+    Entry("fast_align", "xladjust.align.fast_align:FastAlignBackend",
+          "fast_align (Dyer et al. 2013), both directions, then symmetrized"),
+    Entry("eflomal", "xladjust.align.eflomal_backend:EflomalBackend",
+          "eflomal (Östling & Tiedemann 2016), both directions, then symmetrized"),
+    Entry("embedding", "xladjust.align.embedding_aligner:EmbeddingBackend",
+          "SimAlign (Jalili Sabet et al. 2020) on the encoder's own word vectors"),
+    Entry("combined", "xladjust.align.combined:CombinedBackend",
+          "a statistical aligner's links and the embedding aligner's, joined by a heuristic"),
+])
 
 _LANG = re.compile(r"^[a-z]{2,3}([_-][A-Za-z0-9]+)?$")
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 
 from xladjust.errors import ConfigError
+from xladjust.registry import Entry, Registry
 
 Link = tuple[int, int]
 LinkSet = set[Link]
@@ -128,18 +129,21 @@ def grow_diag_final_and(forward: Iterable[Link], reverse: Iterable[Link]) -> lis
 
 
 # The registry: CLI choices and config validation read from it.
-HEURISTICS: dict[str, Callable[[Iterable[Link], Iterable[Link]], list[Link]]] = {
-    Heuristic.INTERSECT.value: intersect,
-    Heuristic.UNION.value: union,
-    Heuristic.GROW_DIAG.value: grow_diag,
-    Heuristic.GROW_DIAG_FINAL.value: grow_diag_final,
-    Heuristic.GROW_DIAG_FINAL_AND.value: grow_diag_final_and,
-}
+HEURISTICS: Registry[Entry] = Registry("symmetrization heuristic", [
+    Entry(Heuristic.INTERSECT.value, "xladjust.align.symmetrize:intersect", "links of both directions (Cao et al. 2020)"),
+    Entry(Heuristic.UNION.value, "xladjust.align.symmetrize:union", "links of either direction"),
+    Entry(Heuristic.GROW_DIAG.value, "xladjust.align.symmetrize:grow_diag",
+          "the intersection, grown into the union's neighbouring links"),
+    Entry(Heuristic.GROW_DIAG_FINAL.value, "xladjust.align.symmetrize:grow_diag_final",
+          "grow-diag, then each direction's links with an unaligned source or target word"),
+    Entry(Heuristic.GROW_DIAG_FINAL_AND.value, "xladjust.align.symmetrize:grow_diag_final_and",
+          "grow-diag, then each direction's links with both words unaligned (Wu & Dredze 2020)"),
+])
 
 
 def symmetrize(forward: Iterable[Link], reverse: Iterable[Link], heuristic: str | Heuristic) -> list[Link]:
     """Combine forward and reverse links with ``heuristic``; returns sorted links."""
-    return HEURISTICS[Heuristic.parse(heuristic).value](forward, reverse)
+    return HEURISTICS.get(Heuristic.parse(heuristic).value)(forward, reverse)
 
 
 def one_to_one(links: Iterable[Link]) -> list[Link]:

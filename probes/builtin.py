@@ -40,7 +40,7 @@ def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
     ``{distance}.{related|unrelated|delta}`` arrays ``(n_layers, n_triples)``, NaN for
     triples with a word that got no vector.
     """
-    info = PROBES["distances"]
+    info = PROBES.entry("distances")
     valid = view.triple_valid()
     n = len(view.bitext.triples)
     per_item = {f"{d.value}.{q}": np.full((len(view.layers), n), np.nan)
@@ -78,7 +78,7 @@ def word_retrieval_probe(view: BitextView, settings: ProbeSettings) -> ProbeResu
     neighbour among all aligned words of the other language in the set, by cosine and by
     CSLS (k = ``settings.csls_k``); P@1 in both directions at every probed layer.
     Primary: mean P@1 of both directions by CSLS at the primary layer."""
-    info = PROBES["word-retrieval"]
+    info = PROBES.entry("word-retrieval")
     valid = view.link_valid()
     by_layer: dict[str, dict[str, dict[str, float]]] = {}
     per_item = {f"{m}.{d}": np.full((len(view.layers), valid.size), np.nan)
@@ -118,7 +118,7 @@ def sentence_retrieval_probe(view: SentenceView, settings: ProbeSettings) -> Pro
     layer, with the layer chosen on a held-out half of the pairs and the accuracy measured
     on the other half, so the choice never sees the pairs it is scored on (see
     :func:`split_for_layer_choice`; every query searches all N pairs of the other side)."""
-    info = PROBES["sentence-retrieval"]
+    info = PROBES.entry("sentence-retrieval")
     by_layer: dict[str, dict[str, float]] = {}
     hits = []
     for k, layer in enumerate(view.layers):

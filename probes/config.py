@@ -113,7 +113,7 @@ class ProbeConfig:
         if not selected:
             problems.append("nothing to probe: give a bitext (--bitext DIR) and/or Tatoeba files (--tatoeba PREFIX)")
         for name in selected:
-            info = PROBES[name]
+            info = PROBES.entry(name)
             if info.input == "bitext" and not self.bitexts:
                 problems.append(f"probe {name!r} needs an aligned bitext (--bitext DIR)")
             if info.input == "sentences" and self.tatoeba is None:

@@ -12,14 +12,12 @@ report read from it. Implementations are imported only when a probe runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from xladjust.errors import ConfigError
-from xladjust.lazy import load
+from xladjust.registry import Entry, Registry
 
 InputKind = Literal["bitext", "sentences"]
 
@@ -53,52 +51,29 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True)
-class ProbeInfo:
-    name: str
+class ProbeInfo(Entry):
+    """A registered probe: its name, its function (``target``), one line about it, the
+    input it reads and its primary metric."""
+
     input: InputKind
     primary_metric: str
-    target: str  # "module:function"
-    description: str
-
-    def load(self) -> Callable[..., ProbeResult]:
-        return load(self.target)
 
 
-PROBES: dict[str, ProbeInfo] = {}
-
-
-def register_probe(info: ProbeInfo) -> ProbeInfo:
-    """Add a probe to :data:`PROBES` (a name may be registered once)."""
-    if info.name in PROBES:
-        raise ValueError(f"probe {info.name!r} is already registered")
-    PROBES[info.name] = info
-    return info
-
-
-def get_probe(name: str) -> ProbeInfo:
-    if name not in PROBES:
-        raise ConfigError(f"unknown probe {name!r}; known probes: {', '.join(PROBES)}")
-    return PROBES[name]
-
-
-register_probe(ProbeInfo(
-    name="distances",
-    input="bitext",
-    primary_metric="share_delta_positive",  # scale-free; mean Δ shrinks when the whole space contracts
-    target="xladjust.probes.builtin:distance_probe",
-    description="d(w,r), d(w,u) and Δ = d(w,u) − d(w,r) per triple, cosine and Euclidean",
-))
-register_probe(ProbeInfo(
-    name="word-retrieval",
-    input="bitext",
-    primary_metric="p_at_1_csls",
-    target="xladjust.probes.builtin:word_retrieval_probe",
-    description="nearest aligned word of the other language by cosine and CSLS (Cao et al. 2020)",
-))
-register_probe(ProbeInfo(
-    name="sentence-retrieval",
-    input="sentences",
-    primary_metric="best_accuracy",
-    target="xladjust.probes.builtin:sentence_retrieval_probe",
-    description="Tatoeba nearest sentence by cosine over mean-pooled vectors, per layer",
-))
+PROBES: Registry[ProbeInfo] = Registry("probe", [
+    ProbeInfo(
+        "distances", "xladjust.probes.builtin:distance_probe",
+        "d(w,r), d(w,u) and Δ = d(w,u) − d(w,r) per triple, cosine and Euclidean",
+        input="bitext",
+        primary_metric="share_delta_positive",  # scale-free; mean Δ shrinks when the whole space contracts
+    ),
+    ProbeInfo(
+        "word-retrieval", "xladjust.probes.builtin:word_retrieval_probe",
+        "nearest aligned word of the other language by cosine and CSLS (Cao et al. 2020)",
+        input="bitext", primary_metric="p_at_1_csls",
+    ),
+    ProbeInfo(
+        "sentence-retrieval", "xladjust.probes.builtin:sentence_retrieval_probe",
+        "Tatoeba nearest sentence by cosine over mean-pooled vectors, per layer",
+        input="sentences", primary_metric="best_accuracy",
+    ),
+])

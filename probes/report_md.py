@@ -273,7 +273,7 @@ def render_report(run: Any, made: dict[str, list[Figure]]) -> str:
         f"{cfg.unrelated.value.replace('-', ' ')}; {'bf16 autocast' if cfg.bf16 else 'fp32'}; "
         f"word vectors: {cfg.pooling.value} of subwords. Distances: cosine (1 − cos) and Euclidean; "
         "Δ = d(w,u) − d(w,r), positive when the related word is closer. "
-        f"Probes: {', '.join(f'{p} ({PROBES[p].description})' for p in cfg.selected_probes())}.", "",
+        f"Probes: {', '.join(f'{p} ({PROBES.entry(p).summary})' for p in cfg.selected_probes())}.", "",
         "## Checkpoints", "",
     ]
     rows = [[c.name, f"`{c.spec}`", str(c.num_layers), ", ".join(map(str, c.layers)), c.tokenizer_sha256[:12]]

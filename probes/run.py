@@ -77,7 +77,7 @@ def prepare_inputs(config: ProbeConfig) -> ProbeInputs:
     """Read the bitexts (building their triples) and the Tatoeba files; raise on bad input."""
     probes = config.selected_probes()
     bitexts: list[Bitext] = []
-    if any(PROBES[p].input == "bitext" for p in probes):
+    if any(PROBES.entry(p).input == "bitext" for p in probes):
         for spec in config.bitexts:
             bitexts.append(load_bitext(
                 spec.path, spec.name, unrelated=config.unrelated, seed=config.seed,
@@ -88,7 +88,7 @@ def prepare_inputs(config: ProbeConfig) -> ProbeInputs:
     for name in sorted({n for n in names if names.count(n) > 1}):
         raise ConfigError(f"two bitexts are named {name!r}; name them apart with --bitext NAME=DIR")
     sentence_sets: list[SentenceSet] = []
-    if any(PROBES[p].input == "sentences" for p in probes) and config.tatoeba is not None:
+    if any(PROBES.entry(p).input == "sentences" for p in probes) and config.tatoeba is not None:
         for lang in tatoeba_languages(config.tatoeba_langs, bitexts):
             sentence_sets.append(read_tatoeba(config.tatoeba, lang, config.max_tatoeba))
     return ProbeInputs(bitexts, sentence_sets)
@@ -174,7 +174,7 @@ def probe_checkpoint(
         progress=progress,
     )
     settings = settings_of(config)
-    selected = [PROBES[p] for p in config.selected_probes()]
+    selected = [PROBES.entry(p) for p in config.selected_probes()]
     timer = ForwardTimer()
     embed_seconds = probe_seconds = 0.0
     with timer.watch(loaded.model):

@@ -45,7 +45,6 @@ class Task(ABC):
     """One task family: data, head, metric and defaults."""
 
     name: str
-    description: str
     labels: tuple[str, ...] = ()
     primary_metric: str
     score_columns: tuple[str, ...]

@@ -60,7 +60,7 @@ def objective_problems(name: str, options: dict[str, Any], anchor: str) -> list[
         return [f"unknown objective {name!r}; known: {', '.join(OBJECTIVES)}"]
     if "reg_weight" in options:
         return ["set the regularizer's weight with regularizer_weight, not objective_options.reg_weight"]
-    problems = [f"objective_options: {p}" for p in OBJECTIVES[name].option_problems({**options, "reg_weight": 1.0})]
+    problems = [f"objective_options: {p}" for p in OBJECTIVES.entry(name).option_problems({**options, "reg_weight": 1.0})]
     if anchor != "start" and name != "l2":
         problems.append(f"anchor {anchor!r}: objective {name!r} regularizes toward the starting parameters; "
                         "only 'l2' accepts another anchor model")

@@ -84,7 +84,6 @@ def continuation_map(tags: Sequence[str]) -> dict[int, int]:
 
 class NERTask(Task):
     name = "ner"
-    description = "BIO token classification (WikiANN / PAN-X), entity-level F1"
     labels = NER_TAGS
     primary_metric = "f1"
     score_columns = ("tp", "n_pred", "n_gold")
@@ -180,3 +179,6 @@ class NERTask(Task):
 
     def baseline(self, examples: Sequence[TaggedSentence]) -> float:
         return 0.0  # tagging every word O finds no entity
+
+
+NER = NERTask()  # the task xladjust.tasks.registry.TASKS names

@@ -25,7 +25,6 @@ NLI_LABELS = ("entailment", "neutral", "contradiction")
 
 class NLITask(Task):
     name = "nli"
-    description = "sentence-pair classification (XNLI), accuracy"
     labels = NLI_LABELS
     primary_metric = "accuracy"
     score_columns = ("correct",)
@@ -91,3 +90,6 @@ class NLITask(Task):
         if not examples:
             return 0.0
         return Counter(e.label for e in examples).most_common(1)[0][1] / len(examples)
+
+
+NLI = NLITask()  # the task xladjust.tasks.registry.TASKS names

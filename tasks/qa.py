@@ -122,7 +122,6 @@ def encode_windows(examples: Sequence[QAExample], tokenizer: Any, options: Encod
 
 class QATask(Task):
     name = "qa"
-    description = "extractive QA (SQuAD v1.1 JSON: XQuAD, MLQA, TyDi QA GoldP), F1 and exact match"
     primary_metric = "f1"
     score_columns = ("exact_match", "f1")
     baseline_name = "empty answer"
@@ -195,3 +194,6 @@ class QATask(Task):
 
     def baseline(self, examples: Sequence[QAExample]) -> float:
         return 0.0  # the empty answer matches no gold answer
+
+
+QA = QATask()  # the task xladjust.tasks.registry.TASKS names

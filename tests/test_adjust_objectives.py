@@ -213,10 +213,10 @@ def test_registry_lists_both_objectives_with_docstrings_naming_their_papers():
 def test_objective_options_are_typed_and_checked():
     obj = build_objective("contrastive", {"temperature": 0.05, "negatives": "strong"}, hidden_size=4)
     assert obj.options.temperature == 0.05 and obj.options.negatives is Negatives.STRONG
-    problems = OBJECTIVES["contrastive"].option_problems({"temperature": 0, "negatives": "medium", "tau": 1})
+    problems = OBJECTIVES.entry("contrastive").option_problems({"temperature": 0, "negatives": "medium", "tau": 1})
     text = " ".join(problems)
     assert "tau" in text and "medium" in text
-    assert OBJECTIVES["contrastive"].option_problems({"temperature": -1.0}) == [
+    assert OBJECTIVES.entry("contrastive").option_problems({"temperature": -1.0}) == [
         "contrastive: temperature must be positive, got -1.0"
     ]
     with pytest.raises(ConfigError, match="unknown objective 'cosine'"):
@@ -224,6 +224,6 @@ def test_objective_options_are_typed_and_checked():
 
 
 def test_l2_option_partner_accepts_its_two_values_only():
-    assert OBJECTIVES["l2"].build_options({"partner": "trainable"}).partner is Partner.TRAINABLE
-    assert any("'teacher'" in p for p in OBJECTIVES["l2"].option_problems({"partner": "teacher"}))
-    assert math.isclose(OBJECTIVES["l2"].build_options({}).reg_weight, 1.0)
+    assert OBJECTIVES.entry("l2").build_options({"partner": "trainable"}).partner is Partner.TRAINABLE
+    assert any("'teacher'" in p for p in OBJECTIVES.entry("l2").option_problems({"partner": "teacher"}))
+    assert math.isclose(OBJECTIVES.entry("l2").build_options({}).reg_weight, 1.0)

@@ -125,7 +125,7 @@ def test_probes_share_one_interface_and_neither_print_nor_write(tiny_model, inpu
     for results in run.results.values():
         for probe, result in results.items():
             assert isinstance(result, ProbeResult) and result.probe == probe
-            assert result.primary_metric == PROBES[probe].primary_metric
+            assert result.primary_metric == PROBES.entry(probe).primary_metric
             assert np.isfinite(result.primary)
     assert run.timing["forward_calls"] >= 1 and run.timing["forward"] > 0
 

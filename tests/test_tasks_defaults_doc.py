@@ -17,6 +17,6 @@ def test_documented_task_defaults_are_the_registry_defaults():
     rows = re.findall(r"^\| `(\w+)` \| ([\d.e-]+) \| (\d+) \| (\d+) \| (\d+)", section, re.M)
     assert {name for name, *_ in rows} == set(TASKS)
     for name, lr, batch, epochs, length in rows:
-        d = TASKS[name].defaults
+        d = TASKS.get(name).defaults
         assert (d.learning_rate, d.batch_size, d.epochs, d.max_length) == (
             float(lr), int(batch), float(epochs), int(length)), name
