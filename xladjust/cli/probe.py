@@ -122,14 +122,12 @@ def _attach_alignments(bitexts: list[dict[str, Any]], alignments: tuple[str, ...
 
 def _echo_summary(out: Path) -> None:
     from xladjust.io import read_json
+    from xladjust.probes.headline import primary_figures
 
     summary = read_json(out / "summary.json")
-    for name, ckpt in summary["checkpoints"].items():
-        for input_name, results in ckpt["results"].items():
-            figures = ", ".join(
-                f"{probe} {r['primary_metric']}={number(r['primary'], '.4f')}" for probe, r in results.items()
-            )
-            click.echo(f"{name} {input_name}: {figures}")
+    for name, input_name, figures in primary_figures(summary):
+        click.echo(f"{name} {input_name}: "
+                   + ", ".join(f"{probe} {metric}={number(value, '.4f')}" for probe, metric, value in figures))
     for note in summary["notes"]:
         click.echo(f"note: {note}")
     click.echo(f"wrote {out}/report.md, summary.json, triples.csv and plots/")

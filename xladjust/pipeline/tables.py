@@ -8,6 +8,7 @@ from typing import Any
 from xladjust.formatting import number
 from xladjust.io import read_json_object
 from xladjust.pipeline import PipelineConfig
+from xladjust.probes.headline import headline_rows
 
 _num = partial(number, spec=".3f", missing="-", ints=False)
 
@@ -55,15 +56,10 @@ def headline_table(summary: dict[str, Any]) -> str:
     retrieval P@1 per held-out bitext and checkpoint."""
     lines = ["bitext    checkpoint  share Δ>0  d(w,u)/d(w,r)   mean Δ   P@1 cosine   P@1 CSLS",
              "--------  ----------  ---------  -------------  -------  -----------  ---------"]
-    checkpoints = summary.get("checkpoints", {})
-    inputs = [b["name"] for b in summary.get("inputs", {}).get("bitexts", [])]
-    for bitext in inputs:
-        for name, ckpt in checkpoints.items():
-            results = ckpt.get("results", {}).get(bitext, {})
-            dist = results.get("distances", {}).get("metrics", {})
-            ret = results.get("word-retrieval", {}).get("metrics", {})
-            lines.append(f"{bitext:<8}  {name:<10}  {_num(dist.get('share_delta_positive')):>9}  "
-                         f"{_num(dist.get('ratio')):>13}  {_num(dist.get('mean_delta')):>7}  "
-                         f"{_num(ret.get('p_at_1_cosine')):>11}  {_num(ret.get('p_at_1_csls')):>9}")
+    for row in headline_rows(summary):
+        dist, ret = row.distances, row.words
+        lines.append(f"{row.bitext:<8}  {row.checkpoint:<10}  {_num(dist.get('share_delta_positive')):>9}  "
+                     f"{_num(dist.get('ratio')):>13}  {_num(dist.get('mean_delta')):>7}  "
+                     f"{_num(ret.get('p_at_1_cosine')):>11}  {_num(ret.get('p_at_1_csls')):>9}")
     lines.append("primary: the scale-free share Δ>0 and ratio; mean Δ shrinks when the whole space contracts")
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xladjust.probes.headline import headline_rows
 from xladjust.probes.report_doc import (
     Block,
     Figure,
@@ -115,29 +116,23 @@ def weights_id(spec: Any, files_sha256: dict[str, str] | None = None, path: Any 
 
 
 def _probe_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (target language, checkpoint) of a probe run: the primary-layer figures."""
-    bitexts = summary.get("inputs", {}).get("bitexts", [])
+    """One row per (target language, checkpoint) of a probe run: the primary-layer figures,
+    checkpoint by checkpoint."""
     recorded = {m.get("name"): m.get("files_sha256") for m in summary.get("signature", {}).get("models", [])
                 if isinstance(m, dict)}
+    order = list(summary.get("checkpoints", {}))
+    identities: dict[str, str] = {}  # hashing a checkpoint's weights once, not once per bitext
     rows = []
-    for name, ckpt in summary.get("checkpoints", {}).items():
-        results = ckpt.get("results", {})
-        identity = weights_id(ckpt.get("spec", name), recorded.get(name), ckpt.get("path"))
-        for bitext in bitexts:
-            found = results.get(bitext["name"], {})
-            dist = (found.get("distances") or {}).get("metrics")
-            words = (found.get("word-retrieval") or {}).get("metrics")
-            sentences = (results.get(f"tatoeba-{bitext.get('tgt_lang')}", {}).get("sentence-retrieval") or {}).get(
-                "metrics")
-            layer = (dist or words or {}).get("primary_layer")
-            d = (dist or {}).get("by_layer", {}).get(str(layer), {}).get("cosine", {})
-            rows.append({
-                "language": bitext.get("tgt_lang") or bitext["name"], "checkpoint": name,
-                "key": identity, "layer": layer,
-                "mean_delta": d.get("mean_delta"), "ci": (d.get("mean_delta_ci_low"), d.get("mean_delta_ci_high")),
-                "p_at_1_csls": (words or {}).get("p_at_1_csls"),
-                "tatoeba": (sentences or {}).get("best_accuracy"),
-            })
+    for row in sorted(headline_rows(summary), key=lambda r: order.index(r.checkpoint)):
+        if row.checkpoint not in identities:
+            identities[row.checkpoint] = weights_id(row.spec, recorded.get(row.checkpoint), row.path)
+        d = row.cosine
+        rows.append({
+            "language": row.language, "checkpoint": row.checkpoint, "key": identities[row.checkpoint],
+            "layer": row.layer,
+            "mean_delta": d.get("mean_delta"), "ci": (d.get("mean_delta_ci_low"), d.get("mean_delta_ci_high")),
+            "p_at_1_csls": row.words.get("p_at_1_csls"), "tatoeba": row.sentences.get("best_accuracy"),
+        })
     return rows
 
 
@@ -159,7 +154,7 @@ def _transfer_scores(summary: dict[str, Any]) -> tuple[str, dict[tuple[str, str]
     return column, scores
 
 
-def headline_rows(runs: Sequence[Any], ctx: Context) -> tuple[list[dict[str, Any]], list[str]]:
+def join_probes_and_transfer(runs: Sequence[Any], ctx: Context) -> tuple[list[dict[str, Any]], list[str]]:
     """The headline's rows and its transfer columns. Every row belongs to one probe run
     (its label in ``runs``) and one checkpoint; rows of different runs are never merged. A
     transfer score joins the probe row of the same language and the same weights when
@@ -214,13 +209,13 @@ def headline_section(runs: Sequence[Any], ctx: Context) -> list[Section]:
     spec), so ``adjusted`` in the probe run and in the transfer run is one row when both
     are the same weights; a checkpoint found on one side only gets its row too, with ``–``
     where the other side has nothing. Figures of two runs never overwrite each other: a
-    probe run's rows are its own (see :func:`headline_rows`), the table gets a run column
+    probe run's rows are its own (see :func:`join_probes_and_transfer`), the table gets a run column
     when a checkpoint name has rows from two runs, and a name that stands for different
     weights shows the weights' short hash. The table is registered for the CSV and LaTeX
     copies with its raw numbers (percentages in percent)."""
     from xladjust.report.tables import DataTable
 
-    rows, columns = headline_rows(runs, ctx)
+    rows, columns = join_probes_and_transfer(runs, ctx)
     if not rows:
         return []
     with_run, names = _names_shown(rows)
