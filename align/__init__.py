@@ -4,7 +4,7 @@ Public API (imported on first use, so ``import xladjust.align.corpus`` stays lig
 
 - :func:`align_corpus` (``xladjust align``): an :class:`AlignConfig` in, an aligned-corpus
   directory out (:mod:`xladjust.align.corpus` reads it);
-- :func:`evaluate_aligner` (``xladjust align evaluate``) and :func:`evaluate_predictions`:
+- :func:`score_aligner` (``xladjust align evaluate``) and :func:`score_predictions`:
   AER, precision, recall and F1 against gold links (:func:`read_gold`, :func:`split_gold`);
 - :func:`tune_extraction` (``xladjust align tune``): the embedding aligner's layer and
   extraction chosen on the dev split of gold sets;
@@ -28,14 +28,14 @@ _EXPORTS = {
     "EmbeddingOptions": "xladjust.align.config",
     "align_corpus": "xladjust.align.pipeline",
     "AlignResult": "xladjust.align.pipeline",
-    "evaluate_aligner": "xladjust.align.evaluate",
-    "evaluate_predictions": "xladjust.align.evaluate",
+    "score_aligner": "xladjust.align.scoring",
+    "score_predictions": "xladjust.align.scoring",
     "read_gold": "xladjust.align.gold",
     "split_gold": "xladjust.align.gold",
     "tune_extraction": "xladjust.align.tune",
     "TuneConfig": "xladjust.align.tune",
     "self_train": "xladjust.align.selftrain",
-    "EvaluationReport": "xladjust.align.evaluate",
+    "EvaluationReport": "xladjust.align.scoring",
     "symmetrize": "xladjust.align.symmetrize",
     "one_to_one": "xladjust.align.symmetrize",
     "HEURISTICS": "xladjust.align.symmetrize",

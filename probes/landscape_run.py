@@ -44,14 +44,14 @@ class EvalSettings:
 
 def _evaluator(settings: EvalSettings, task_model: Any, progress: bool):
     """``model -> {lang: {metric: value}}`` with test sets read once."""
-    from xladjust.tasks.evaluation import evaluate, load_examples, metrics_table
+    from xladjust.tasks.evaluation import evaluate_task_model, load_examples, metrics_table
 
     examples = {lang: load_examples(task_model.task, src, "test", settings.max_examples)
                 for lang, src in settings.tests.items()}
 
     def run(model: Any) -> dict[str, dict[str, float]]:
-        results = evaluate(task_model, settings.task, examples, batch_size=settings.batch_size,
-                           bf16=settings.bf16, progress=False)
+        results = evaluate_task_model(task_model, settings.task, examples, batch_size=settings.batch_size,
+                                      bf16=settings.bf16, progress=False)
         return metrics_table(results)
 
     return run

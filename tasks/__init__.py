@@ -4,7 +4,7 @@ Public API (imported lazily, so ``import xladjust.tasks`` stays cheap):
 
 - :func:`finetune` (``FinetuneConfig`` → run directory) and :func:`transfer`
   (``TransferConfig`` → comparison table over models and seeds);
-- :func:`evaluate` (a checkpoint directory or a loaded :class:`TaskModel`, a task, test
+- :func:`evaluate_task_model` (a checkpoint directory or a loaded :class:`TaskModel`, a task, test
   sets → per-language :class:`EvalResult`), :func:`load_task_model`;
 - :data:`TASKS` / :func:`get_task`, the task registry;
 - :func:`compare_paired`, :func:`mean_std`, the significance helpers.
@@ -17,7 +17,7 @@ from xladjust.lazy import lazy_exports
 _EXPORTS = {
     "finetune": "xladjust.tasks.finetune",
     "transfer": "xladjust.tasks.transfer",
-    "evaluate": "xladjust.tasks.evaluation",
+    "evaluate_task_model": "xladjust.tasks.evaluation",
     "EvalResult": "xladjust.tasks.evaluation",
     "metrics_table": "xladjust.tasks.evaluation",
     "load_task_model": "xladjust.tasks.model",

@@ -1,6 +1,6 @@
 """Zero-shot evaluation of task models on any list of languages.
 
-:func:`evaluate` takes a checkpoint directory or an already-loaded :class:`TaskModel`
+:func:`evaluate_task_model` takes a checkpoint directory or an already-loaded :class:`TaskModel`
 (so landscape analyses can evaluate in-memory weights) and test sets as sources or as
 already-read examples. Every test set is read before the first prediction, so a missing
 or malformed file fails fast. It returns results; :func:`save_results` writes them.
@@ -60,7 +60,7 @@ def load_examples(task: Task, source: str, role: str, limit: int | None = None,
     return kept
 
 
-def evaluate(
+def evaluate_task_model(
     model: str | Path | TaskModel,
     task: str | None,
     tests: Mapping[str, str | Sequence[Any]],

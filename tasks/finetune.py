@@ -48,7 +48,7 @@ from xladjust.tasks.config import (
     resolve_defaults,
     trained_weights,
 )
-from xladjust.tasks.evaluation import EvalResult, evaluate, load_examples, save_results
+from xladjust.tasks.evaluation import EvalResult, evaluate_task_model, load_examples, save_results
 from xladjust.tasks.model import META_FILE, TaskModel, init_task_model, save_task_model, task_meta
 from xladjust.tasks.readers import sample_indices, split_off, take
 from xladjust.tasks.registry import get_task
@@ -303,8 +303,8 @@ def _save(cfg: FinetuneConfig, tm: TaskModel, data: _Data, result: TrainResult, 
                                      baseline=task.baseline(data.dev))}
             summary["dev"] = {**save_results(dev, tmp, prefix="")["dev"], "source": dev_source(cfg)}
         if data.tests:
-            results = evaluate(tm, None, data.tests, batch_size=cfg.eval_batch_size, bf16=cfg.bf16,
-                               progress=cfg.progress)
+            results = evaluate_task_model(tm, None, data.tests, batch_size=cfg.eval_batch_size, bf16=cfg.bf16,
+                                          progress=cfg.progress)
             saved = save_results(results, tmp, prefix="test")
             summary["test"] = {lang: {**saved[lang], "source": cfg.test[lang]} for lang in saved}
         rate = result.features_seen / result.seconds if result.seconds > 0 else None

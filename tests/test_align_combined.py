@@ -21,8 +21,8 @@ from xladjust.align.config import (
     Symmetrizer,
 )
 from xladjust.align.corpus import read_pairs
-from xladjust.align.evaluate import evaluate_aligner
 from xladjust.align.pipeline import align_corpus
+from xladjust.align.scoring import score_aligner
 
 
 class StubEmbedding:
@@ -83,7 +83,7 @@ def test_evaluate_embeds_only_the_gold_lines(tmp_path, monkeypatch):
     gold = write_lines(tmp_path / "g.gold", ["1-1 2-2", "1-1 2-2"])
     src, tgt = write_small_corpus(tmp_path)
     cfg = EvaluateConfig(text, gold, "en", "es", extra=InputSpec(src=src, tgt=tgt), aligner=spec, workers=1)
-    report = evaluate_aligner(cfg, backend=b)
+    report = score_aligner(cfg, backend=b)
     assert b.embedding.seen == 2 and report.n_extra == 4
     assert report.aligner["embedding"]["aligned_pairs"] == 2
     assert set(report.scores) == {"statistical", "embedding", "grow-diag-final-and"}

@@ -17,7 +17,7 @@ from xladjust.align.config import (
     default_layer,
 )
 from xladjust.align.embedding_aligner import EmbeddingBackend, pair_links
-from xladjust.align.evaluate import evaluate_aligner
+from xladjust.align.scoring import score_aligner
 from xladjust.align.similarity import (
     align_by_similarity,
     apply_distortion,
@@ -118,7 +118,7 @@ def test_evaluate_ignores_extra_text_for_the_embedding_aligner(tiny_model, tmp_p
     extra = write_lines(tmp_path / "extra", ["a b ||| c d"])
     spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(bf16=False))
     cfg = EvaluateConfig(text, gold, extra=InputSpec(bitext=extra), aligner=spec)
-    report = evaluate_aligner(cfg, backend=EmbeddingBackend(spec, loaded=tiny_model))
+    report = score_aligner(cfg, backend=EmbeddingBackend(spec, loaded=tiny_model))
     assert report.n_gold == 4 and report.n_extra == 0 and report.primary == "links"
     assert 0.0 <= report.scores["links"].aer <= 1.0
 
@@ -128,7 +128,7 @@ def test_offline_model_aer_on_ro_en_gold(offline_model, shared_data):
     gold = shared_data / "alignment-gold"
     spec = AlignerSpec()  # the defaults: the embedding aligner, softmax extraction at layer 7
     cfg = EvaluateConfig(gold / "ro-en.src-tgt", gold / "ro-en.gold", aligner=spec)
-    report = evaluate_aligner(cfg, backend=EmbeddingBackend(spec, loaded=offline_model))
+    report = score_aligner(cfg, backend=EmbeddingBackend(spec, loaded=offline_model))
     assert report.aligner["layer"] == 7 and report.aligner["options"]["method"] == "softmax"
     # measured 0.29 on the dev and test splits (bf16) with the offline model (multilingual-e5-small);
     # argmax at layer 8 gives 0.33; a broken pipeline (misaligned words, wrong layer, off-by-one
@@ -143,7 +143,7 @@ def test_eflomal_aer_on_en_fr_gold_with_extra_text(shared_data):
     extra = InputSpec(src=par / "train.en", tgt=par / "train.fr", limit=2000)
     spec = AlignerSpec(name="eflomal", eflomal=EflomalOptions(rel_iterations=0.5))
     cfg = EvaluateConfig(gold / "en-fr.src-tgt", gold / "en-fr.gold", "en", "fr", extra=extra, aligner=spec)
-    report = evaluate_aligner(cfg)
+    report = score_aligner(cfg)
     assert report.n_gold == 447 and report.n_extra == 2000
     assert set(report.scores) == {"forward", "reverse", "grow-diag-final-and"}
     # measured 0.129 with 2,000 extra pairs at half the iterations (0.083 with all 39k);

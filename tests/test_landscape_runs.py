@@ -51,11 +51,11 @@ def test_interpolation_run_writes_table_plot_and_exact_endpoints(runs, tmp_path)
     rows = summary["rows"]
     assert [r["alpha"] for r in rows] == [0.0, 0.5, 1.0]
     # α = 0 is checkpoint A itself: evaluating A directly gives the same accuracy
-    from xladjust.tasks.evaluation import evaluate, metrics_table
+    from xladjust.tasks.evaluation import evaluate_task_model, metrics_table
 
-    direct = metrics_table(evaluate(str(runs["mono"]), "nli", {"en": str(runs["en"])}, bf16=False))
+    direct = metrics_table(evaluate_task_model(str(runs["mono"]), "nli", {"en": str(runs["en"])}, bf16=False))
     assert rows[0]["metrics"]["en"]["accuracy"] == pytest.approx(direct["en"]["accuracy"])
-    direct_b = metrics_table(evaluate(str(runs["bi"]), "nli", {"es": str(runs["es"])}, bf16=False))
+    direct_b = metrics_table(evaluate_task_model(str(runs["bi"]), "nli", {"es": str(runs["es"])}, bf16=False))
     assert rows[-1]["metrics"]["es"]["accuracy"] == pytest.approx(direct_b["es"]["accuracy"])
     assert set(summary["spread"]) == {"en", "es"} and mono is None or True
     assert "| 0.50 |" in (out / "table.md").read_text()

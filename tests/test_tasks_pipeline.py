@@ -14,7 +14,7 @@ from xladjust.config import build_config
 from xladjust.errors import ConfigError, InputError, ModelError
 from xladjust.io import is_complete
 from xladjust.tasks.config import FinetuneConfig
-from xladjust.tasks.evaluation import evaluate, metrics_table
+from xladjust.tasks.evaluation import evaluate_task_model, metrics_table
 from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.model import load_task_model
 
@@ -79,24 +79,24 @@ def test_encoder_of_a_task_checkpoint_loads_as_a_model_spec(nli_run):
 
 def test_evaluate_from_dir_matches_saved_metrics_and_accepts_loaded_models(nli_run, data):
     saved = read_run(nli_run)["test"]["es"]["metrics"]
-    results = evaluate(nli_run, "nli", {"es": str(data["nli-es"])}, bf16=False)
+    results = evaluate_task_model(nli_run, "nli", {"es": str(data["nli-es"])}, bf16=False)
     assert results["es"].metrics == pytest.approx(saved)
     tm = load_task_model(nli_run, device="cpu")
     examples = tm.task.read_file(data["nli-es"])
-    in_memory = evaluate(tm, None, {"es": examples}, bf16=False, max_examples=10)
+    in_memory = evaluate_task_model(tm, None, {"es": examples}, bf16=False, max_examples=10)
     assert in_memory["es"].n_examples == 10
     assert metrics_table(in_memory) == {"es": in_memory["es"].metrics}
 
 
 def test_evaluate_errors(nli_run, data, tmp_path):
     with pytest.raises(InputError, match="fine-tuned for 'nli', not 'ner'"):
-        evaluate(nli_run, "ner", {"es": str(data["nli-es"])})
+        evaluate_task_model(nli_run, "ner", {"es": str(data["nli-es"])})
     with pytest.raises(InputError, match="does not exist"):
-        evaluate(nli_run, "nli", {"vi": str(tmp_path / "test-vi.tsv")})
+        evaluate_task_model(nli_run, "nli", {"vi": str(tmp_path / "test-vi.tsv")})
     with pytest.raises(InputError, match="no test sets"):
-        evaluate(nli_run, "nli", {})
+        evaluate_task_model(nli_run, "nli", {})
     with pytest.raises(ModelError, match="not a fine-tuned task checkpoint"):
-        evaluate(tmp_path, "nli", {"es": str(data["nli-es"])})
+        evaluate_task_model(tmp_path, "nli", {"es": str(data["nli-es"])})
 
 
 def test_same_seed_same_result(tmp_path, tiny_checkpoints, data):

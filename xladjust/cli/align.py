@@ -360,14 +360,14 @@ def _json_claim(json_out: Path | None, command: str, inputs: list[Any]) -> Any:
 
 
 def _score_predicted(predicted: Path, json_out: Path | None, kwargs: dict[str, Any]) -> None:
-    from xladjust.align.evaluate import evaluate_predictions
     from xladjust.align.gold import GoldDrops
+    from xladjust.align.scoring import score_predictions
     from xladjust.io import write_json_atomic
 
     one_indexed = kwargs["one_indexed"] is not False
     drops = GoldDrops()
-    scores = evaluate_predictions(predicted, Path(kwargs["gold_text"]), Path(kwargs["gold"]), one_indexed,
-                                  bool(kwargs["drop_invalid_gold"]), kwargs["split"] or "all", drops)
+    scores = score_predictions(predicted, Path(kwargs["gold_text"]), Path(kwargs["gold"]), one_indexed,
+                               bool(kwargs["drop_invalid_gold"]), kwargs["split"] or "all", drops)
     if drops.total:
         click.echo(f"gold: {drops.describe()}")
     click.echo(_score_table({str(predicted): scores}, str(predicted)))
@@ -377,10 +377,10 @@ def _score_predicted(predicted: Path, json_out: Path | None, kwargs: dict[str, A
 
 
 def _evaluate(ctx: click.Context, config: Any, json_out: Path | None) -> None:
-    from xladjust.align.evaluate import evaluate_aligner
+    from xladjust.align.scoring import score_aligner
     from xladjust.io import write_json_atomic
 
-    report = evaluate_aligner(config, progress=not is_quiet(ctx))
+    report = score_aligner(config, progress=not is_quiet(ctx))
     sym = report.aligner.get("symmetrization", {})
     click.echo(f"aligner {report.aligner['name']}"
                + (f" ({sym['heuristic']})" if "heuristic" in sym else "")

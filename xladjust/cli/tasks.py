@@ -229,7 +229,7 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
                      max_test_examples: int | None, batch_size: int, bf16: bool, overwrite: bool) -> None:
     """Evaluate a fine-tuned checkpoint zero-shot on test sets in any languages."""
     from xladjust.io import mark_complete, write_json_atomic
-    from xladjust.tasks.evaluation import evaluate, save_results
+    from xladjust.tasks.evaluation import evaluate_task_model, save_results
     from xladjust.tasks.sources import missing_sources
 
     pairs = parse_pairs(tests, "--test")
@@ -248,8 +248,8 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
           if out is not None else contextlib.nullcontext()):
         if out is not None:
             judge_existing(out, overwrite=overwrite, resume=None)
-        results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=bf16, max_examples=max_test_examples,
-                           progress=not is_quiet(ctx))
+        results = evaluate_task_model(model_dir, task, pairs, batch_size=batch_size, bf16=bf16,
+                                      max_examples=max_test_examples, progress=not is_quiet(ctx))
         if out is not None:
             with atomic_dir(out) as tmp:
                 summary = save_results(results, tmp, prefix="test")

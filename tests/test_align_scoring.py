@@ -6,10 +6,10 @@ import pytest
 from helpers_align import write_lines
 
 from xladjust.align.backends import AlignerOutput
-from xladjust.align.evaluate import evaluate_predictions, score_output
 from xladjust.align.gold import GoldDrops, read_gold, split_gold
 from xladjust.align.links import GoldLinks, check_range, count_lines, parse_gold, parse_pharaoh
 from xladjust.align.metrics import score_alignments
+from xladjust.align.scoring import score_output, score_predictions
 from xladjust.errors import ConfigError, ExternalToolError, InputError
 
 
@@ -125,15 +125,15 @@ def test_score_output_for_directional_and_symmetric_aligners(tmp_path):
         score_output(AlignerOutput(links=write_lines(tmp_path / "short", ["0-0"])), pairs, "intersect", False, "x")
 
 
-def test_evaluate_predictions_from_a_pharaoh_file(tmp_path):
+def test_score_predictions_from_a_pharaoh_file(tmp_path):
     text, links = _gold_files(tmp_path)
     pred = write_lines(tmp_path / "pred", ["0-0 1-1", "0-0 1-1 2-2"])
-    s = evaluate_predictions(pred, text, links)
+    s = score_predictions(pred, text, links)
     assert (s.aer, s.precision, s.recall) == (0.0, 1.0, 1.0)
     with pytest.raises(InputError, match="do not exist"):
-        evaluate_predictions(tmp_path / "nope", text, links)
+        score_predictions(tmp_path / "nope", text, links)
     with pytest.raises(InputError, match="has 1 alignments for 2 gold sentences"):
-        evaluate_predictions(write_lines(tmp_path / "p1", ["0-0"]), text, links)
+        score_predictions(write_lines(tmp_path / "p1", ["0-0"]), text, links)
 
 
 def test_wpt_null_links_get_the_null_hint_and_can_be_dropped(tmp_path):
@@ -187,4 +187,4 @@ def test_an_aligned_corpus_of_other_sentences_names_the_option_to_align_gold_wit
     corpus = write_sample_corpus(tmp_path / "aligned", [AlignedPair(["the", "cat"], ["el", "gato"], [(0, 0)])] * 2)
     with pytest.raises(InputError, match=r"pair 1 has other words than gold sentence 1; .*"
                                          r"xladjust align --joint GOLD_TEXT --no-tokenize\)$"):
-        evaluate_predictions(corpus, text, links)
+        score_predictions(corpus, text, links)

@@ -1,4 +1,4 @@
-"""Alignment evaluation against gold links (``xladjust align evaluate``).
+"""Scoring aligners and alignment files against gold links (``xladjust align evaluate``).
 
 Gold comes as pre-tokenized ``src ||| tgt`` lines and a file with one line of ``i-j``
 (sure) and ``ipj`` (possible) links per sentence, 1-indexed unless ``one_indexed`` is off.
@@ -129,7 +129,7 @@ def score_output(aligned: AlignerOutput, gold: Sequence[GoldPair], heuristic: st
     return scores, primary
 
 
-def evaluate_aligner(config: EvaluateConfig, *, progress: bool = False, backend: Backend | None = None) -> EvaluationReport:
+def score_aligner(config: EvaluateConfig, *, progress: bool = False, backend: Backend | None = None) -> EvaluationReport:
     """Align the gold sentences (after them the extra text, for statistical aligners) and
     score the gold part, once per seed of ``config.seeds`` (else once, with ``config.seed``)."""
     t0 = time.perf_counter()
@@ -202,7 +202,7 @@ def evaluate_aligner(config: EvaluateConfig, *, progress: bool = False, backend:
                             time.perf_counter() - t0, config.split, len(subset), drops.to_dict(), runs)
 
 
-def evaluate_predictions(predicted: Path, gold_text: Path, gold: Path, one_indexed: bool = True,
+def score_predictions(predicted: Path, gold_text: Path, gold: Path, one_indexed: bool = True,
                          drop_invalid: bool = False, split: str = "all",
                          drops: GoldDrops | None = None) -> AlignmentScores:
     """Score existing alignments: a Pharaoh file (0-indexed, one line per gold sentence) or
