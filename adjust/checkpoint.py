@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xladjust.errors import InputError
+from xladjust.resume import verify_checkpoint_files
 from xladjust.training_state import FILES_FILE, TRAINER_FILE, TrainingState
 
 TRAINER_KEYS = ("step", "pairs", "tokens", "seconds", "losses", "epoch", "schedulers", "fingerprints", "world_size")
@@ -28,8 +29,7 @@ def verify_checkpoint(path: Path, *, run_dir: Path, recorded_inputs: dict[str, s
                       n_optimizers: int, has_objective: bool, labels: dict[str, str] | None = None) -> None:
     """Before loading: the inputs' contents are unchanged and the checkpoint and the run's
     ``metrics.jsonl`` are whole (see :func:`xladjust.resume.verify_checkpoint_files`)."""
-    from xladjust.adjust.train import METRICS_FILE
-    from xladjust.resume import verify_checkpoint_files
+    from xladjust.adjust.train import METRICS_FILE  # train imports torch at its top
 
     files = ["trainable.safetensors", "rng.safetensors", FILES_FILE,
              *(f"optimizer-{k}.pt" for k in range(n_optimizers))]

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from xladjust.adjust.batching import Packed, PairBatch
 from xladjust.adjust.objectives import Objective, WordBatch
+from xladjust.errors import ConfigError
 from xladjust.pooling import pool_words
 from xladjust.training_common import training_attention
 from xladjust.truncate import first_layers
@@ -114,8 +115,6 @@ def enable_gradient_checkpointing(encoder: Any) -> None:
     memory falls to about one layer's, for about one more forward pass per step. The math is
     unchanged (dropout masks are replayed from the saved RNG state)."""
     if not getattr(encoder, "supports_gradient_checkpointing", False):
-        from xladjust.errors import ConfigError
-
         raise ConfigError(f"{type(encoder).__name__} does not support gradient checkpointing; "
                           "set gradient_checkpointing: false")
     if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5 renamed it

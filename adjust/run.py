@@ -23,10 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xladjust.adjust.batching import plan_steps
+from xladjust.adjust.checkpoint import check_state, verify_checkpoint
 from xladjust.adjust.config import AdjustConfig, Allocator
+from xladjust.adjust.dataset import draw_examples, scan_corpora
+from xladjust.adjust.export import TOKENIZER_SNAPSHOT, save_encoder, snapshot_tokenizer
+from xladjust.adjust.features import check_fast_tokenizer
 from xladjust.allocator import use_compact_allocator
 from xladjust.config import config_to_dict, result_fingerprint, result_keys
-from xladjust.errors import ConfigError, InputError
+from xladjust.embeddings import model_max_length, resolve_layers
+from xladjust.errors import ConfigError, InputError, OutputError
 from xladjust.io import (
     is_complete,
     mark_complete,
@@ -36,7 +42,22 @@ from xladjust.io import (
     sha256_json,
     write_json_atomic,
 )
-from xladjust.training_common import OnStep, require_hook, resolve_precision
+from xladjust.model_card import finish_checkpoint
+from xladjust.models import load_model
+from xladjust.outputs import claim_output, judge_existing
+from xladjust.resume import content_hashes, verify_same_settings
+from xladjust.signature import make_signature
+from xladjust.training_common import OnStep, broadcast_value, require_hook, resolve_precision
+from xladjust.training_state import (
+    CHECKPOINTS_DIR,
+    list_checkpoints,
+    load_training_state,
+    remove_checkpoints,
+)
+
+# The training modules (forward, objectives, optim, regularizers, targets, train) import torch
+# at their top: they are imported where training starts, so that importing this module (as
+# the pipeline does) loads no torch.
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +80,6 @@ def adjust(config: AdjustConfig, on_step: OnStep | None = None) -> Path:
     place; with ``overwrite`` an earlier run stays intact while the new one is built beside
     it, and is replaced only when the new one is complete.
     """
-    from xladjust.outputs import claim_output
-
     wall = time.perf_counter()
     problems = config.check()
     if problems:
@@ -75,7 +94,6 @@ def adjust(config: AdjustConfig, on_step: OnStep | None = None) -> Path:
 
 
 def _adjust(config: AdjustConfig, accelerator: Any, claim: Any, wall: float, on_step: OnStep | None) -> Path:
-    from xladjust.adjust.dataset import scan_corpora
     from xladjust.adjust.train import run_loop
 
     resuming, run_dir = prepare_run_dir(config, accelerator, claim)
@@ -126,17 +144,12 @@ def set_up(config: AdjustConfig, accelerator: Any, scans: list[Any], run_dir: Pa
     """Load the model, draw the pairs, cache frozen targets and θ₀, build optimizers and plan."""
     from accelerate.utils import set_seed
 
-    from xladjust.adjust.batching import plan_steps
-    from xladjust.adjust.dataset import draw_examples
-    from xladjust.adjust.features import check_fast_tokenizer
     from xladjust.adjust.forward import AlignmentModel, enable_gradient_checkpointing
     from xladjust.adjust.objectives import build_objective
     from xladjust.adjust.optim import configure_embeddings, make_optimizers, make_schedulers
     from xladjust.adjust.regularizers import ParameterAnchor
     from xladjust.adjust.targets import frozen_source_vectors
     from xladjust.adjust.train import Loop
-    from xladjust.embeddings import model_max_length, resolve_layers
-    from xladjust.models import load_model
 
     set_seed(config.seed)
     loaded = load_model(config.model, device=str(accelerator.device), for_training=True)
@@ -198,10 +211,7 @@ def _start(loop: Any, resuming: bool, input_hashes: dict[str, str] | None = None
     """The loop state to start from: the newest checkpoint when resuming, else step 0.
     A checkpoint is verified first (:func:`~xladjust.adjust.checkpoint.verify_checkpoint`):
     the inputs' contents unchanged, every file whole."""
-    from xladjust.adjust.checkpoint import check_state, verify_checkpoint
     from xladjust.adjust.train import LoopState, restore, trainable_tensors
-    from xladjust.resume import verify_same_settings
-    from xladjust.training_state import list_checkpoints, load_training_state
 
     state = LoopState()
     checkpoints = list_checkpoints(loop.run_dir) if resuming else []
@@ -247,8 +257,6 @@ def _recorded_inputs(run_dir: Path) -> dict[str, str] | None:
 
 def _weights_hash(loaded: Any) -> dict[str, str]:
     """Content hash of the model's weight files (a local or cached checkpoint)."""
-    from xladjust.resume import content_hashes
-
     path = Path(loaded.path)
     if not path.is_dir():
         return {}
@@ -260,8 +268,6 @@ def _release_tokenizer(setup: Setup, accelerator: Any) -> None:
     """Every sentence is tokenized and a resume's checks have passed: save the tokenizer into
     the run directory for the export and stop holding it through training (the offline
     model's is 330 MB resident; the defaults' peak falls by about 200 MB)."""
-    from xladjust.adjust.export import snapshot_tokenizer
-
     if accelerator.is_main_process:
         snapshot_tokenizer(setup.loaded.tokenizer, setup.loop.run_dir)
     setup.loaded.tokenizer = None
@@ -308,8 +314,6 @@ def prepare_run_dir(config: AdjustConfig, accelerator: Any, claim: Any) -> tuple
     Only the main process judges the folder, and every process gets its verdict: another
     rank looking while the main process writes the folder's marker would see the marker's
     temporary file and take the folder for an earlier run."""
-    from xladjust.training_common import broadcast_value
-
     out = Path(config.out)
     main = accelerator.is_main_process
     problem, occupied = broadcast_value(accelerator, _judge_run_dir(config, out) if main else None)
@@ -329,9 +333,6 @@ def prepare_run_dir(config: AdjustConfig, accelerator: Any, claim: Any) -> tuple
 def _judge_run_dir(config: AdjustConfig, out: Path) -> tuple[str | None, bool]:
     """(what is wrong with building in ``out``, or None; whether it holds an earlier run):
     the output rule of every command (:func:`xladjust.outputs.judge_existing`)."""
-    from xladjust.errors import OutputError
-    from xladjust.outputs import judge_existing
-
     try:
         return None, judge_existing(out, overwrite=config.overwrite, resume=config.resume)
     except OutputError as exc:
@@ -356,11 +357,6 @@ def fingerprinted_settings(config: AdjustConfig) -> dict[str, Any]:
 def _finish(config: AdjustConfig, setup: Setup, state: Any, resumed_at: int) -> None:
     """Export the encoder, write ``xladjust.json``, drop checkpoints, mark the run complete."""
     import torch
-
-    from xladjust.adjust.export import TOKENIZER_SNAPSHOT, save_encoder
-    from xladjust.model_card import finish_checkpoint
-    from xladjust.signature import make_signature
-    from xladjust.training_state import CHECKPOINTS_DIR, remove_checkpoints
 
     loaded, data, loop = setup.loaded, setup.data, setup.loop
     run_dir = loop.run_dir

@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xladjust.align.gold import SPLITS
+from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS, Heuristic
+from xladjust.models import device_name_problem
 from xladjust.names import name_problem
 from xladjust.registry import Entry, Registry
 from xladjust.training_common import bf16_field
@@ -138,9 +141,6 @@ class EmbeddingOptions:
     device: str | None = None  # cpu, cuda, ...; default: cuda when available
 
     def check(self) -> list[str]:
-        from xladjust.align.similarity import METHODS
-        from xladjust.models import device_name_problem
-
         problems = []
         if (device_problem := device_name_problem(self.device)) is not None:
             problems.append(device_problem)
@@ -364,8 +364,6 @@ class EvaluateConfig:
             object.__setattr__(self, "seeds", tuple(self.seeds))
 
     def check(self) -> list[str]:
-        from xladjust.align.gold import SPLITS
-
         problems = _check_langs(self.src_lang, self.tgt_lang) + self.aligner.check()
         if self.split not in SPLITS:
             problems.append(f"split {self.split!r} is not one of: {', '.join(SPLITS)}")

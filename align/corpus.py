@@ -19,6 +19,7 @@ from typing import Any
 from xladjust.errors import InputError
 from xladjust.io import (
     atomic_dir,
+    atomic_path,
     is_complete,
     iter_text_lines,
     mark_complete,
@@ -158,8 +159,6 @@ def to_pharaoh(links: Iterable[tuple[int, int]]) -> str:
 
 def export_pharaoh(directory: str | Path, out: str | Path) -> int:
     """Write the corpus's links as Pharaoh lines (one per pair); return the line count."""
-    from xladjust.io import atomic_path
-
     n = 0
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for pair in iter_pairs(directory):

@@ -36,6 +36,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from xladjust.io import sha256_file
+from xladjust.models import cache_dir
+
 log = logging.getLogger(__name__)
 
 SEED_VARIABLE = "XLADJUST_EFLOMAL_SEED"
@@ -104,8 +107,6 @@ def seed_shim(cache: Path | None = None) -> SeedShim:
     if not sys.platform.startswith("linux"):
         return SeedShim(None, f"seeding eflomal needs LD_PRELOAD (Linux); this is {sys.platform}")
     if cache is None:
-        from xladjust.models import cache_dir
-
         cache = cache_dir()
     digest = hashlib.sha256(_SOURCE.encode()).hexdigest()[:16]
     library = cache / "eflomal-seed" / f"seed-{digest}-{platform.machine() or 'unknown'}.so"
@@ -141,8 +142,6 @@ def _hash_record(library: Path) -> Path:
 
 def _recorded_hash_problem(library: Path) -> str | None:
     """None when ``library`` has the SHA-256 recorded when it was built, else what is wrong."""
-    from xladjust.io import sha256_file
-
     try:
         recorded = _hash_record(library).read_text(encoding="ascii").strip()
         actual = sha256_file(library)
@@ -222,7 +221,6 @@ def _build(library: Path) -> SeedShim:
         if done.returncode != 0:
             tail = " | ".join(done.stderr.strip().splitlines()[-3:])
             return SeedShim(None, f"building the eflomal seeding library with {cc} failed: {tail}")
-        from xladjust.io import sha256_file
 
         record = _hash_record(library)
         record_partial = record.with_suffix(f".{os.getpid()}.tmp")

@@ -33,6 +33,8 @@ from xladjust.align.similarity import (
 )
 from xladjust.align.tokenize import JointFile
 from xladjust.config import config_to_dict
+from xladjust.embeddings import embed_words, resolve_layers
+from xladjust.models import load_model, resolve_spec
 from xladjust.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
@@ -107,21 +109,15 @@ class EmbeddingBackend:
         self.threads_used: int | None = None
 
     def check(self) -> None:
-        from xladjust.models import resolve_spec
-
         if self._loaded is None:
             resolve_spec(self.options.model)
 
     def _model(self) -> Any:
         if self._loaded is None:
-            from xladjust.models import load_model
-
             self._loaded = load_model(self.options.model, device=self.options.device)
         return self._loaded
 
     def layer(self, num_layers: int) -> int:
-        from xladjust.embeddings import resolve_layers
-
         layer = self.options.layer if self.options.layer is not None else default_layer(num_layers)
         return resolve_layers(layer, num_layers)[0]
 
@@ -129,8 +125,6 @@ class EmbeddingBackend:
                           progress: Any = None) -> Iterator[dict[int, np.ndarray]]:
         """For each (source words, target words) pair, in order, its similarity matrix at
         each of ``layers`` (absolute hidden-state indices), one forward pass for all."""
-        from xladjust.embeddings import embed_words
-
         loaded = self._model()
         opts = self.options
         layers = list(layers)

@@ -38,6 +38,7 @@ from xladjust.align.symmetrizer import builtin_entry, pick_atools, run_atools
 from xladjust.align.tokenize import JointFile, TokenizeSettings, tokenize_pairs
 from xladjust.config import config_to_dict
 from xladjust.errors import ConfigError, ExternalToolError
+from xladjust.outputs import check_not_input, check_replaceable, claim_output, judge_existing
 from xladjust.progress import progress as progress_bar
 from xladjust.signature import make_signature
 
@@ -127,8 +128,6 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     The output folder is claimed first (:func:`xladjust.outputs.claim_output`); a
     self-training run checks it before its first round and claims it for the last.
     """
-    from xladjust.outputs import check_not_input, check_replaceable, claim_output, judge_existing
-
     given = config.input
     inputs = [given.src, given.tgt, given.bitext, given.tsv, given.hf, config.aligner.embedding.model]
     legacy = [(PAIRS_FILE, MANIFEST_FILE)]

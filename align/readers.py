@@ -134,6 +134,7 @@ def _read_tsv(path: Path) -> Iterator[RawPair]:
 
 
 def _open_hf(spec: str, split: str, src_lang: str, tgt_lang: str, limit: int | None) -> Bitext:
+    # imported here: only hf: inputs need it, and 'xladjust align --help' imports this module
     from xladjust.data.hf import load_split
 
     name, _, config = spec.removeprefix("hf:").partition(":")

@@ -25,6 +25,7 @@ from typing import Any
 
 from xladjust.align.backends import AlignerOutput, Backend, create_backend
 from xladjust.align.config import EvaluateConfig
+from xladjust.align.corpus import check_aligned_corpus, iter_pairs
 from xladjust.align.gold import GoldDrops, GoldPair, read_gold, split_gold
 from xladjust.align.links import Link, check_range, iter_pharaoh_file
 from xladjust.align.metrics import AlignmentScores, score_alignments
@@ -210,8 +211,6 @@ def score_predictions(predicted: Path, gold_text: Path, gold: Path, one_indexed:
     pairs = read_gold(gold_text, gold, one_indexed, drop_invalid, drops)
     subset = split_gold(pairs, split)
     if predicted.is_dir():
-        from xladjust.align.corpus import check_aligned_corpus, iter_pairs
-
         check_aligned_corpus(predicted)
         rows = []
         for k, pair in enumerate(islice(iter_pairs(predicted), len(pairs) + 1)):

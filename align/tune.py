@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from xladjust.align.config import AlignerSpec, EmbeddingOptions
+from xladjust.align.embedding_aligner import EmbeddingBackend
 from xladjust.align.gold import GoldDrops, GoldPair, read_gold, split_gold
 from xladjust.align.links import Link
 from xladjust.align.metrics import AlignmentScores, score_alignments
@@ -41,7 +42,9 @@ from xladjust.align.similarity import (
     direction_probabilities,
     threshold_links,
 )
+from xladjust.embeddings import resolve_layers
 from xladjust.errors import ConfigError
+from xladjust.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -250,9 +253,6 @@ class TuneReport:
 
 def tune_extraction(config: TuneConfig, *, backend: Any = None, progress: bool = False) -> TuneReport:
     """Choose the layer and extraction on the dev splits; score that choice on the test splits."""
-    from xladjust.align.embedding_aligner import EmbeddingBackend
-    from xladjust.embeddings import resolve_layers
-
     problems = config.check()
     if problems:
         raise ConfigError("; ".join(problems))
@@ -316,8 +316,6 @@ def _similarities(backend: Any, config: TuneConfig, g: GoldSet, pairs: list[Gold
     log.info("tune: embedding %d %s gold pairs at layers %s", len(pairs), g.name, layers)
     sims = list(backend.iter_similarities([(p.src, p.tgt) for p in pairs], layers))
     if path is not None:
-        from xladjust.io import atomic_path
-
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **{f"{k}.{layer}": m for k, pair in enumerate(sims) for layer, m in pair.items()})

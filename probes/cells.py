@@ -26,6 +26,8 @@ import numpy as np
 
 from xladjust.errors import InputError
 from xladjust.io import mark_complete, write_json_atomic, write_text_atomic
+from xladjust.probes import plots
+from xladjust.probes.report import clean_json
 from xladjust.probes.report_md import fmt, measures_rows, pct, pvalue, table
 from xladjust.probes.stats import measures_change, paired_comparison, summarize_triples
 
@@ -161,8 +163,6 @@ def cells_markdown(summary: Mapping[str, Any], plots: Mapping[str, list[str]] | 
 
 def plot_cells(plot_dir: Path, series: Series, summary: Mapping[str, Any], bins: int = 40) -> dict[str, list[str]]:
     """Per bitext at its primary layer: Δ of every cell overlaid, and d(w,r) / d(w,u) panels."""
-    from xladjust.probes import plots
-
     made: dict[str, list[str]] = {}
     for bitext, entry in summary["bitexts"].items():
         layer = entry["primary_layer"]
@@ -192,7 +192,6 @@ def write_cells(out: Path, triples_csv: Path, cells: Mapping[str, Sequence[str]]
     summary.update(cells={c: list(n) for c, n in cells.items()}, triples=str(triples_csv), **(extra or {}))
     out.mkdir(parents=True, exist_ok=True)
     made = plot_cells(out / "plots", series, summary, bins)
-    from xladjust.probes.report import clean_json
 
     write_json_atomic(out / "summary.json", clean_json(summary))
     write_text_atomic(out / "report.md", cells_markdown(summary, made))

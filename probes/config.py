@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xladjust.models import device_name_problem
 from xladjust.names import name_problem
 from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
@@ -81,8 +82,6 @@ class ProbeConfig:
         return [name for name, info in PROBES.items() if have[info.input]]
 
     def check(self) -> list[str]:
-        from xladjust.models import device_name_problem
-
         problems: list[str] = []
         if (device_problem := device_name_problem(self.device)) is not None:
             problems.append(device_problem)

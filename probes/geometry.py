@@ -33,6 +33,7 @@ from xladjust.models import LoadedModel, load_tokenizer, materialize
 from xladjust.modes import eval_mode
 from xladjust.probes.config import BitextSpec, CheckpointSpec, ProbeConfig
 from xladjust.probes.run import prepare_inputs, probe_checkpoint
+from xladjust.tasks.config import resolve_defaults
 from xladjust.training_common import bf16_or_auto
 from xladjust.training_state import GEOMETRY_FILE
 
@@ -188,7 +189,6 @@ def finetune_hook(config: Any) -> GeometryTracker | None:
     encoder): None without ``probe_every``."""
     if config.probe_every is None:
         return None
-    from xladjust.tasks.config import resolve_defaults
 
     problems = config.check()
     if problems:

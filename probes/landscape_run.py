@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xladjust.embeddings import resolve_layers
 from xladjust.errors import InputError
 from xladjust.io import atomic_dir, mark_complete, sha256_file, write_json_atomic, write_text_atomic
+from xladjust.outputs import claim_output, judge_existing, summary_kind
+from xladjust.probes.builtin import distance_probe, word_retrieval_probe
+from xladjust.probes.inputs import load_bitext
 from xladjust.probes.landscape import (
     check_compatible,
     flatness_sweep,
@@ -21,7 +25,11 @@ from xladjust.probes.landscape import (
     sharpness_summary,
 )
 from xladjust.probes.plots import save_figure
+from xladjust.probes.registry import ProbeSettings
+from xladjust.probes.views import BitextView, CheckpointEmbedder
 from xladjust.signature import make_signature
+from xladjust.tasks.evaluation import evaluate_task_model, load_examples, metrics_table
+from xladjust.tasks.model import load_task_model
 from xladjust.training_common import bf16_field
 
 log = logging.getLogger(__name__)
@@ -44,8 +52,6 @@ class EvalSettings:
 
 def _evaluator(settings: EvalSettings, task_model: Any, progress: bool):
     """``model -> {lang: {metric: value}}`` with test sets read once."""
-    from xladjust.tasks.evaluation import evaluate_task_model, load_examples, metrics_table
-
     examples = {lang: load_examples(task_model.task, src, "test", settings.max_examples)
                 for lang, src in settings.tests.items()}
 
@@ -62,12 +68,6 @@ def _prober(settings: EvalSettings, task_model: Any) -> Any:
     the distance and word-retrieval probes on the encoder under the task head, with each
     bitext read and its triples drawn once (so every α is measured on the same triples)."""
     from types import SimpleNamespace
-
-    from xladjust.embeddings import resolve_layers
-    from xladjust.probes.builtin import distance_probe, word_retrieval_probe
-    from xladjust.probes.inputs import load_bitext
-    from xladjust.probes.registry import ProbeSettings
-    from xladjust.probes.views import BitextView, CheckpointEmbedder
 
     bitexts = [load_bitext(Path(path), name) for name, path in settings.probe_bitexts.items()]
     n_layers = int(task_model.encoder.config.num_hidden_layers)
@@ -118,8 +118,6 @@ def run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSetting
     """Evaluate θ(α) between checkpoints ``a`` and ``b``; write ``out``; return the summary.
     An earlier run in ``out`` is replaced only with ``overwrite`` (see
     :func:`xladjust.outputs.judge_existing`)."""
-    from xladjust.outputs import claim_output, judge_existing, summary_kind
-
     inputs = [a, b, *settings.tests.values(), *settings.probe_bitexts.values()]
     with claim_output(out, command="interpolate", inputs=inputs, legacy=[summary_kind("interpolate")]):
         judge_existing(Path(out), overwrite=overwrite, resume=None)
@@ -128,8 +126,6 @@ def run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSetting
 
 def _run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSettings, out: Path, *,
                        progress: bool) -> dict[str, Any]:
-    from xladjust.tasks.model import load_task_model
-
     settings.check()
     tm_a = load_task_model(a)
     tm_b = load_task_model(b)
@@ -180,8 +176,6 @@ def run_flatness(model: str, radii: list[float], directions: int, seed: int, set
                  *, filter_normalized: bool = True, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Evaluate θ + r·d around ``model``; write ``out``; return the summary. An earlier run
     in ``out`` is replaced only with ``overwrite``."""
-    from xladjust.outputs import claim_output, judge_existing, summary_kind
-
     with claim_output(out, command="flatness", inputs=[model, *settings.tests.values()],
                       legacy=[summary_kind("flatness")]):
         judge_existing(Path(out), overwrite=overwrite, resume=None)
@@ -191,8 +185,6 @@ def run_flatness(model: str, radii: list[float], directions: int, seed: int, set
 
 def _run_flatness(model: str, radii: list[float], directions: int, seed: int, settings: EvalSettings, out: Path,
                   *, filter_normalized: bool, progress: bool) -> dict[str, Any]:
-    from xladjust.tasks.model import load_task_model
-
     settings.check()
     if 0.0 not in radii:
         radii = [0.0, *radii]

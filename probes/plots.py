@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from xladjust.extras import import_extra
-from xladjust.probes.stats import histogram_counts
+from xladjust.probes.stats import histogram_counts, shared_bins
 
 FORMATS = ("png", "svg", "pdf")  # raster for the page, vector for print and papers
 
@@ -92,8 +92,6 @@ def distance_panels(
 ) -> list[Path]:
     """d(w, r) and d(w, u) side by side, every checkpoint overlaid; both panels share bins.
     ``labels`` maps ``"related"``/``"unrelated"`` to legend labels per series."""
-    from xladjust.probes.stats import shared_bins
-
     edges = shared_bins([*related.values(), *unrelated.values()], bins)
     fig, (left, right) = _figure(ncols=2, width=5.5)
     labels = labels or {}

@@ -8,6 +8,7 @@ from typing import Any
 from xladjust.formatting import number
 from xladjust.probes.registry import PROBES, ProbeResult
 from xladjust.probes.report_doc import Figure, figure_markdown, table
+from xladjust.probes.stats import MEASURES
 
 
 def fmt(x: Any, digits: int = 3) -> str:
@@ -99,7 +100,6 @@ def measures_rows(measures: dict[str, Any] | None, name: str, layer: Any) -> lis
     Markdown table with its interval, the bootstrap p of the same change and the MDE."""
     if not measures:
         return []
-    from xladjust.probes.stats import MEASURES
 
     unit = "sentences" if measures.get("unit") == "sentence" else "triples"
     rows = []

@@ -24,6 +24,7 @@ from xladjust.embeddings import resolve_layers
 from xladjust.errors import ConfigError, InputError, ModelError
 from xladjust.io import sha256_file
 from xladjust.models import LoadedModel, load_config, load_model, materialize
+from xladjust.outputs import claim_output, judge_existing
 from xladjust.probes.config import ProbeConfig
 from xladjust.probes.inputs import Bitext, SentenceSet, load_bitext, read_tatoeba, tatoeba_languages
 from xladjust.probes.paired import compare_distances, compare_word_retrieval
@@ -233,8 +234,6 @@ def run_probes(
     (:func:`xladjust.outputs.claim_output`); an earlier probe run there is replaced only
     with ``overwrite`` (:func:`xladjust.outputs.judge_existing`; a probe run cannot resume).
     """
-    from xladjust.outputs import claim_output, judge_existing
-
     with claim_output(config.out, command="probe", inputs=probe_inputs(config), legacy=LEGACY_OUTPUT):
         judge_existing(Path(config.out), overwrite=overwrite, resume=None)
         return _run_probes(config, progress=progress, loaded=loaded)

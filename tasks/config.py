@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from xladjust.names import name_problem
+from xladjust.tasks.continual import objective_problems
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
 from xladjust.training_common import bf16_field
@@ -65,8 +66,6 @@ class ContinualConfig:
         return [Path(c) for c in self.corpus] if isinstance(self.corpus, list) else [Path(self.corpus)]
 
     def check(self) -> list[str]:
-        from xladjust.tasks.continual import objective_problems
-
         problems = []
         for corpus in self.corpora:
             if not Path(corpus).is_dir():

@@ -34,7 +34,13 @@ import numpy as np
 
 from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.errors import ConfigError, InputError
+from xladjust.models import load_model
 from xladjust.modes import eval_mode
+from xladjust.pooling import Pooling
+
+# 'xladjust finetune --help' imports this module (for the objectives' names): the adjust
+# stage's modules the term is built from are imported inside the functions that build it
+# (several import torch at their top).
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +102,6 @@ def pair_examples(pairs: Sequence[Any], tokenizer: Any, max_length: int) -> list
     from xladjust.adjust.dataset import Example
     from xladjust.adjust.features import encode_sentences
     from xladjust.adjust.pairs import select_links
-    from xladjust.pooling import Pooling
 
     src = encode_sentences(tokenizer, [p.src for p in pairs], Pooling.MEAN, special_tokens=False)
     tgt = encode_sentences(tokenizer, [p.tgt for p in pairs], Pooling.MEAN, special_tokens=False)
@@ -195,8 +200,6 @@ def build_continual(cfg: Any, encoder: Any, tokenizer: Any, pairs: Sequence[Any]
     if objective.needs_frozen_source:
         anchor_model = encoder
         if cfg.anchor != "start":
-            from xladjust.models import load_model
-
             anchor_model = load_model(cfg.anchor, device=str(device)).model
             if int(anchor_model.config.hidden_size) != int(encoder.config.hidden_size):
                 raise ConfigError(f"anchor {cfg.anchor!r} has another hidden size than the model")

@@ -40,6 +40,7 @@ from xladjust.io import (
     write_json_atomic,
 )
 from xladjust.model_card import finish_checkpoint
+from xladjust.outputs import claim_output, judge_existing
 from xladjust.shareable import shareable, write_record
 from xladjust.signature import make_signature
 from xladjust.tasks.base import EncodeOptions, Task, stats_of
@@ -48,14 +49,22 @@ from xladjust.tasks.config import (
     resolve_defaults,
     trained_weights,
 )
+from xladjust.tasks.continual import build_continual, pool_pairs
 from xladjust.tasks.evaluation import EvalResult, evaluate_task_model, load_examples, save_results
 from xladjust.tasks.model import META_FILE, TaskModel, init_task_model, save_task_model, task_meta
 from xladjust.tasks.readers import sample_indices, split_off, take
 from xladjust.tasks.registry import get_task
 from xladjust.tasks.sources import parse_source
-from xladjust.tasks.training import TrainResult, TrainSettings, total_steps, train
+from xladjust.tasks.training import (
+    Checkpointing,
+    TrainResult,
+    TrainSettings,
+    make_task_accelerator,
+    total_steps,
+    train,
+)
 from xladjust.tasks.trainset import TrainSet
-from xladjust.training_common import OnStep, require_hook
+from xladjust.training_common import OnStep, is_main_process_env, require_hook
 from xladjust.training_state import CHECKPOINTS_DIR, GEOMETRY_FILE
 
 log = logging.getLogger(__name__)
@@ -161,9 +170,6 @@ def finetune(config: FinetuneConfig, on_step: OnStep | None = None) -> Path:
 
 
 def _finetune(config: FinetuneConfig, on_step: OnStep | None) -> Path:
-    from xladjust.outputs import claim_output, judge_existing
-    from xladjust.training_common import is_main_process_env
-
     cfg = resolve_defaults(config)
     with claim_output(cfg.out, command="finetune", inputs=finetune_inputs(cfg), legacy=LEGACY_OUTPUT,
                       enabled=is_main_process_env()):
@@ -173,8 +179,6 @@ def _finetune(config: FinetuneConfig, on_step: OnStep | None) -> Path:
 
 
 def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None) -> Path:
-    from xladjust.tasks.training import Checkpointing, make_task_accelerator
-
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
     geometry = functools.partial(on_step, run_dir=Path(cfg.out)) if on_step is not None else None
@@ -187,8 +191,6 @@ def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None) -> Path:
              f" (streamed in buffers of {cfg.stream_buffer})" if trainset.streamed else "")
     extra = None
     if data.pairs is not None and cfg.continual is not None:
-        from xladjust.tasks.continual import build_continual
-
         extra = build_continual(cfg.continual, tm.encoder, tm.tokenizer, data.pairs, bf16=cfg.bf16, seed=cfg.seed,
                                 progress=cfg.progress and acc.is_main_process)
 
@@ -336,7 +338,6 @@ def _continual_pool(cfg: FinetuneConfig, n_train: int) -> list[Any] | None:
     """The aligned pairs continual learning will draw from (read before the model loads)."""
     if cfg.continual is None:
         return None
-    from xladjust.tasks.continual import pool_pairs
 
     c = cfg.continual
     steps = total_steps(n_train, train_settings(cfg))

@@ -16,6 +16,16 @@ from typing import Any
 
 from xladjust.errors import ModelError, XladjustError
 from xladjust.io import read_json
+from xladjust.models import (
+    load_config,
+    load_pretrained,
+    load_tokenizer,
+    materialize,
+    position_limit,
+    resolve_device,
+    unused_source_weights,
+)
+from xladjust.outputs import check_complete_run
 from xladjust.tasks.base import EncodeOptions, Task
 from xladjust.tasks.registry import get_task
 
@@ -52,15 +62,6 @@ def init_task_model(spec: str, task: Task, options: EncodeOptions, *, seed: int 
     """
     import torch
 
-    from xladjust.models import (
-        load_config,
-        load_pretrained,
-        load_tokenizer,
-        materialize,
-        resolve_device,
-        unused_source_weights,
-    )
-
     dev = resolve_device(device)
     source = materialize(spec)
     config = load_config(source, spec)
@@ -79,8 +80,6 @@ def init_task_model(spec: str, task: Task, options: EncodeOptions, *, seed: int 
 def _fit_length(options: EncodeOptions, task: Task, config: Any, spec: str) -> EncodeOptions:
     """The task's default ``max_length`` capped at the model's positions (logged); a
     ``max_length`` chosen beyond them is an error."""
-    from xladjust.models import position_limit
-
     limit = position_limit(config)
     if options.max_length > limit and options.max_length == task.defaults.max_length:
         log.info("model %s has %d positions: inputs are cut at %d subwords, not at the %s default %d",
@@ -91,8 +90,6 @@ def _fit_length(options: EncodeOptions, task: Task, config: Any, spec: str) -> E
 
 
 def _check_length(options: EncodeOptions, config: Any, spec: str) -> None:
-    from xladjust.models import position_limit
-
     limit = position_limit(config)
     if options.max_length > limit:
         raise ModelError(
@@ -145,9 +142,6 @@ def load_task_model(path: str | Path, *, device: str | None = None, **overrides:
 
     ``overrides`` replace encoding options (e.g. ``max_length``) for evaluation.
     """
-
-    from xladjust.models import load_config, load_pretrained, load_tokenizer, resolve_device
-    from xladjust.outputs import check_complete_run
 
     dev = resolve_device(device)
     directory = Path(path)

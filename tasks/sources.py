@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.config import expand_path
+from xladjust.data.hf import is_saved_dataset, load_split
 from xladjust.errors import InputError
 from xladjust.tasks.examples import PairExample, QAExample, TaggedSentence
 from xladjust.tasks.readers import checked_answer
@@ -53,8 +54,6 @@ def parse_source(text: str) -> Source:
         raise InputError("empty data source; give a file path or hf:NAME[:CONFIG[:SPLIT]]")
     text = text.strip()
     if not text.startswith(HUB_PREFIX):
-        from xladjust.data.hf import is_saved_dataset
-
         path = expand_path(text, "data source")  # ~ and $VAR, as for every path
         if is_saved_dataset(path):  # a save_to_disk folder, read like a hub set
             return Source(text=text, name=str(path))
@@ -82,8 +81,6 @@ def missing_sources(sources: dict[str, str]) -> list[str]:
 
 def load_hub_rows(source: Source, role: str) -> Any:
     """Load a hub split or a ``save_to_disk`` folder as a ``datasets.Dataset``."""
-    from xladjust.data.hf import load_split
-
     split = source.split or DEFAULT_SPLITS.get(role, "test")
     return load_split(source.name, source.config, split, where=source.text)
 

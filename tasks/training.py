@@ -36,11 +36,28 @@ from xladjust.errors import InputError
 from xladjust.finite import check_finite_loss, check_finite_weights
 from xladjust.interrupts import check_interrupted
 from xladjust.progress import progress as progress_bar
+from xladjust.resume import verify_same_settings
 from xladjust.tasks.base import pad_id_of
 from xladjust.tasks.batching import collate, model_inputs
 from xladjust.tasks.model import TaskModel
 from xladjust.tasks.trainset import TrainSet
-from xladjust.training_common import bf16_field, training_attention
+from xladjust.training_common import (
+    bf16_field,
+    broadcast_value,
+    fast_adam_kwargs,
+    gather_rng,
+    make_accelerator,
+    reduce_record,
+    restore_rng,
+    scheduler_state,
+    training_attention,
+)
+from xladjust.training_state import (
+    list_checkpoints,
+    load_training_state,
+    save_training_state,
+    verify_same_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +142,6 @@ def make_task_accelerator(*, bf16: bool, cpu: bool = False) -> Any:
     before accelerate) and on a GPU that supports it, fp16 with a scaler on an older GPU."""
     import torch
 
-    from xladjust.training_common import make_accelerator
-
     on_gpu = torch.cuda.is_available() and not cpu
     precision = "fp32" if not bf16 else ("auto" if on_gpu else "bf16")
     return make_accelerator(cpu=cpu, precision=precision)
@@ -209,8 +224,6 @@ def train(
     ``checkpointing.resume`` and one exists. ``on_step(step, encoder, last)``, if given, is
     called on the main process at the start and after every optimizer step."""
     import torch
-
-    from xladjust.training_common import fast_adam_kwargs
 
     if data.n_features == 0:
         raise ValueError("no training features")
@@ -321,8 +334,6 @@ def _train_step(acc: Any, module: Any, optimizer: Any, scheduler: Any, trainable
     """One optimizer step over this process's micro-batches; returns the step's loss
     (task mean + extra) and the logged parts (the extra term's, and the gradient norm
     before clipping when clipping is on), averaged over processes."""
-    from xladjust.training_common import reduce_record
-
     n = len(mine)
     task_sum = extra_value = 0.0
     parts: dict[str, float] = {}
@@ -349,8 +360,6 @@ def _train_step(acc: Any, module: Any, optimizer: Any, scheduler: Any, trainable
 def _log_and_select(acc: Any, tm: TaskModel, state: _State, scheduler: Any, dev_score: Callable[[], float] | None,
                     steps: int, best_state: dict[str, Any] | None) -> dict[str, Any] | None:
     """Close the logging window; score dev (main process) and keep the best snapshot."""
-    from xladjust.training_common import broadcast_value
-
     entry: dict[str, Any] = {"step": state.step, "loss": sum(state.window) / len(state.window),
                              "lr": scheduler.get_last_lr()[0]}
     entry.update({k: sum(v) / len(v) for k, v in state.parts_window.items()})
@@ -371,9 +380,6 @@ def _save_checkpoint(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTer
                      position: dict[str, int]) -> None:
     """Write the training state (main process; every process waits). ``position`` is
     where the data order stands (informative: the step determines it)."""
-    from xladjust.training_common import gather_rng, scheduler_state
-    from xladjust.training_state import save_training_state
-
     rng = gather_rng(acc)
     if acc.is_main_process:
         trainer = {**state.to_json(), "data_position": position, "scheduler": scheduler_state(scheduler),
@@ -391,9 +397,6 @@ def _save_checkpoint(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTer
 def check_resumable(saved: Any, ck: Checkpointing, world_size: int) -> None:
     """The one resume check of fine-tuning runs: same inputs, config and processes (a
     setting that differs is named, when the interrupted run recorded its settings)."""
-    from xladjust.resume import verify_same_settings
-    from xladjust.training_state import verify_same_run
-
     if ck.settings and isinstance(saved.trainer.get("settings"), dict):
         verify_same_settings(saved.path, saved.trainer["settings"], ck.settings)
     verify_same_run(saved, inputs=ck.inputs, fingerprints=ck.fingerprints, world_size=world_size)
@@ -403,9 +406,6 @@ def _resume(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTerm | None,
             optimizer: Any, scheduler: Any, steps: int) -> tuple[_State, dict[str, Any] | None] | None:
     """Load the newest checkpoint into the set-up loop, or None when there is none yet."""
     import torch
-
-    from xladjust.training_common import restore_rng
-    from xladjust.training_state import list_checkpoints, load_training_state
 
     found = list_checkpoints(ck.run_dir)
     if not found:

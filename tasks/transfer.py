@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from xladjust.config import config_to_dict, result_keys
-from xladjust.errors import InputError
+from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     COMPLETE_MARKER,
     is_complete,
@@ -32,6 +32,7 @@ from xladjust.io import (
     write_json_atomic,
     write_text_atomic,
 )
+from xladjust.outputs import claim_output, clear_run_dir, judge_existing
 from xladjust.shareable import read_record
 from xladjust.signature import make_signature
 from xladjust.stats import seed_warnings
@@ -94,12 +95,9 @@ def transfer(config: TransferConfig, hook_for: HookFor | None = None, *, resume:
     unfinished one in place (its finished (model, seed) runs with the same settings are
     reused, an interrupted one continues from its last checkpoint); ``overwrite`` deletes
     it, once every check has passed, and starts afresh."""
-    from xladjust.errors import ConfigError
-
     problems = config.check()
     if problems:
         raise ConfigError(problems)
-    from xladjust.outputs import claim_output, clear_run_dir, judge_existing
 
     inputs = [*config.models.values(), *config.finetune.train, config.finetune.dev, *config.finetune.test.values()]
     with claim_output(config.out, command="transfer", inputs=inputs, legacy=LEGACY_OUTPUT) as claim:

@@ -83,7 +83,7 @@ def test_another_rank_takes_the_main_process_verdict_on_the_run_folder(tmp_path,
     (out / f"{MARKER_FILE}.k3x9q2za.tmp").write_text("{")
     config = build_config(AdjustConfig, {"aligned": [tmp_path / "corpus"], "out": out, "resume": resume})
     verdicts = []
-    monkeypatch.setattr("xladjust.training_common.broadcast_value", lambda acc, value: verdicts.append(value) or (None, False))
+    monkeypatch.setattr("xladjust.adjust.run.broadcast_value", lambda acc, value: verdicts.append(value) or (None, False))
     assert prepare_run_dir(config, _OtherRank(), claim=None) == (False, out)
     assert verdicts == [None]  # this rank sent nothing of its own
     assert sorted(p.name for p in out.iterdir()) == [f"{MARKER_FILE}.k3x9q2za.tmp"]  # and wrote nothing

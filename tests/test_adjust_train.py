@@ -11,6 +11,7 @@ import torch
 from helpers_adjust import sample_pairs, write_sample_corpus
 from safetensors.torch import load_file
 
+import xladjust.adjust.run as run_module
 import xladjust.adjust.train as train_module
 from xladjust.adjust import AdjustConfig, adjust
 from xladjust.adjust.batching import collate_pairs
@@ -258,12 +259,10 @@ def test_overwrite_refuses_to_delete_a_foreign_directory(tiny_checkpoints, corpu
 
 @pytest.fixture
 def no_model_load(monkeypatch):
-    import xladjust.models
-
     def fail(*args, **kwargs):
         raise AssertionError("the model must not load before input errors are reported")
 
-    monkeypatch.setattr(xladjust.models, "load_model", fail)
+    monkeypatch.setattr(run_module, "load_model", fail)
 
 
 def test_bad_corpora_fail_before_the_model_loads(tiny_checkpoints, tmp_path, no_model_load):
@@ -343,13 +342,12 @@ def test_the_tokenizer_is_not_held_through_training_and_the_export_has_it(tiny_c
     import shutil
     import weakref
 
-    import xladjust.models as models_module
     from xladjust.models import load_tokenizer
 
     model_dir = Path(shutil.copytree(tiny_checkpoints["unigram"], tmp_path / "model"))
     source = load_tokenizer(str(model_dir))
     loaded_tokenizers, alive = [], []
-    original_load, original_loop = models_module.load_model, train_module.run_loop
+    original_load, original_loop = run_module.load_model, train_module.run_loop
 
     def loading(*args, **kwargs):
         loaded = original_load(*args, **kwargs)
@@ -364,7 +362,7 @@ def test_the_tokenizer_is_not_held_through_training_and_the_export_has_it(tiny_c
                 path.unlink()
         return original_loop(loop, state, **kwargs)
 
-    monkeypatch.setattr(models_module, "load_model", loading)
+    monkeypatch.setattr(run_module, "load_model", loading)
     monkeypatch.setattr(train_module, "run_loop", counting)
     out = adjust(make_config(model_dir, corpus, tmp_path / "run", max_steps=2))
     assert len(loaded_tokenizers) == 1 and alive == [0]

@@ -39,6 +39,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from xladjust.config import build_config, load_yaml
 from xladjust.stats import holm, tost
 
 GEOMETRY_MEASURES = ("share_delta_positive", "ratio", "mean_delta", "mean_related", "mean_unrelated")
@@ -134,8 +135,6 @@ def required_count(require: str) -> int | None:
 
 def load_claims(path: str | Path) -> ClaimsFile:
     """Read and check a claims file; every problem is reported at once."""
-    from xladjust.config import build_config, load_yaml
-
     data = load_yaml(path)
     return build_config(ClaimsFile, data, where=str(path))
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from xladjust.bounds import config_problems
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import sha256_json
 from xladjust.lazy import load
@@ -347,8 +348,6 @@ def build_config(cls: type, data: dict[str, Any], where: str = "config") -> Any:
     A field whose value is bad is replaced by its default for the numeric bounds
     (:mod:`xladjust.bounds`, shared with the CLI's option types) and the cross-field
     ``check()``, so those rules are reported together with the type problems."""
-    from xladjust.bounds import config_problems
-
     expand = getattr(cls, "expand", None)  # a stage's presets: keys filled in before the fields are read
     if expand is not None and isinstance(data, dict):
         data = expand(data)

@@ -25,6 +25,7 @@ import numpy as np
 
 from xladjust.errors import InputError
 from xladjust.finite import check_finite_array
+from xladjust.models import position_limit
 from xladjust.modes import eval_mode
 from xladjust.pooling import Pooling, PoolingPlan, pool_words, pooling_plan, sentencepiece_space_id
 from xladjust.progress import progress as progress_bar
@@ -113,8 +114,6 @@ def resolve_layers(layers: int | str | Sequence[int], num_layers: int) -> tuple[
 
 def model_max_length(model: Any, tokenizer: Any) -> int:
     """The longest input (in subwords, specials included) the model accepts."""
-    from xladjust.models import position_limit
-
     positions = position_limit(model.config)
     tok_max = getattr(tokenizer, "model_max_length", positions) or positions
     return int(min(positions, tok_max))
@@ -200,7 +199,7 @@ def _forward_hidden(model: Any, ids: np.ndarray, mask: np.ndarray, layers: tuple
     """Stacked hidden states ``(n_layers, B, T, H)`` for the requested layers."""
     import torch
 
-    from xladjust.truncate import first_layers
+    from xladjust.truncate import first_layers  # imports torch at its top, as the line above
 
     device = next(model.parameters()).device
     input_ids = torch.from_numpy(ids).to(device)

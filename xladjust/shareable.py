@@ -23,6 +23,8 @@ import shlex
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from xladjust.io import read_json, write_json_atomic
+
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "xladjust.json"
@@ -94,8 +96,6 @@ def shareable_command(command: str) -> str:
 def write_record(directory: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     """Write ``record`` with full paths to :data:`LOCAL_RECORD` and its shareable copy to
     ``xladjust.json``; return the shareable copy."""
-    from xladjust.io import write_json_atomic
-
     directory = Path(directory)
     public = shareable(record)
     write_json_atomic(directory / LOCAL_RECORD, record)
@@ -107,8 +107,6 @@ def read_record(directory: str | Path) -> dict[str, Any]:
     """A run's record with full paths: :data:`LOCAL_RECORD`, or ``xladjust.json`` for a
     run written before there was a local record (or copied without it, or with it
     damaged: a warning says so)."""
-    from xladjust.io import read_json
-
     directory = Path(directory)
     local = directory / LOCAL_RECORD
     if local.is_file():

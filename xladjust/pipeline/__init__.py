@@ -17,13 +17,22 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from xladjust.config import build_config, load_kind, result_keys
+from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig, apply_preset
+from xladjust.adjust.run import adjust
+from xladjust.adjust.selftrain import adjust_round
+from xladjust.align.config import AlignConfig, InputSpec
+from xladjust.align.corpus import iter_pairs, read_manifest, write_aligned_corpus
+from xladjust.align.pipeline import align_corpus
+from xladjust.align.readers import filter_pairs, open_bitext
+from xladjust.claims import load_claims
+from xladjust.config import build_config, config_to_dict, load_kind, result_keys
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     COMPLETE_MARKER,
     is_complete,
+    mark_complete,
     read_json,
     real_path,
     sha256_file,
@@ -32,15 +41,26 @@ from xladjust.io import (
 )
 from xladjust.models import OFFLINE_SPEC
 from xladjust.names import name_problem
+from xladjust.outputs import claim_output
 from xladjust.pipeline.inputs import (
     InputReport,
     check_finetune_inputs,
     check_parallel,
     check_task_files,
 )
-
-if TYPE_CHECKING:
-    from xladjust.align.config import AlignConfig
+from xladjust.probes.cells import write_cells
+from xladjust.probes.config import CheckpointSpec, ProbeConfig
+from xladjust.probes.geometry import adjust_hook, finetune_hook
+from xladjust.probes.landscape import parse_alphas, parse_radii
+from xladjust.probes.landscape_run import EvalSettings, run_flatness, run_interpolation
+from xladjust.probes.report import TRIPLES_FILE
+from xladjust.probes.run import run_probes
+from xladjust.report.gather import compare_runs
+from xladjust.report.verdicts import write_verdicts
+from xladjust.resume import content_hashes
+from xladjust.tasks.config import FinetuneConfig, TransferConfig, trained_weights
+from xladjust.tasks.finetune import finetune, rerun_flags
+from xladjust.tasks.transfer import run_config, transfer
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +186,6 @@ def _stage_configs(cfg: PipelineConfig) -> list[Callable[[], Any]]:
 
 
 def _landscape_problems(cfg: PipelineConfig) -> list[str]:
-    from xladjust.probes.landscape import parse_alphas, parse_radii
-
     land = cfg.landscape
     problems = []
     for parse, value, name in ((parse_alphas, land.alphas, "alphas"), (parse_radii, land.radii, "radii")):
@@ -193,8 +211,6 @@ def _landscape_problems(cfg: PipelineConfig) -> list[str]:
 
 
 def landscape_finetune(cfg: PipelineConfig, land: LandscapeStage, *, bilingual: bool, out: Path) -> Any:
-    from xladjust.tasks.config import FinetuneConfig
-
     train = [land.source_train, land.target_train] if bilingual else [land.source_train]
     data = {"seed": cfg.seed or 1, **land.finetune, "task": land.task, "model": cfg.model, "train": train,
             "out": str(out), **({"dev": land.dev} if land.dev is not None else {})}
@@ -202,8 +218,6 @@ def landscape_finetune(cfg: PipelineConfig, land: LandscapeStage, *, bilingual: 
 
 
 def align_config(cfg: PipelineConfig, pair: LanguagePair, out: Path, input_spec: dict[str, Any] | None = None) -> Any:
-    from xladjust.align.config import AlignConfig
-
     data = {"seed": cfg.seed, **cfg.align, "src_lang": pair.src_lang, "tgt_lang": pair.tgt_lang,
             "out": str(out), "input": input_spec or pair.train, "overwrite": True}  # this stage is out of date
     return build_config(AlignConfig, data, where=f"pairs[{pair.label}] / align")
@@ -213,8 +227,6 @@ def adjust_config(cfg: PipelineConfig, aligned: list[Path], out: Path, **extra: 
     """The adjust config of ``aligned``: ``adjust`` with a variant's keys (``extra``) on top;
     a ``preset`` (in either) brings every setting of that preset first, then the keys
     given beside it (a variant's preset overrides ``adjust``'s keys)."""
-    from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig, apply_preset
-
     if "preset" in extra:  # only the run-control keys of `adjust` carry over
         run_control = {k: v for k, v in cfg.adjust.items() if k in RUN_CONTROL_KEYS}
         base = {**run_control, **apply_preset(extra, "adjust_variants")}
@@ -231,8 +243,6 @@ def adjusted_arms(cfg: PipelineConfig, adjusted: Path) -> dict[str, Path]:
 
 
 def probe_config(cfg: PipelineConfig, adjusted: Path, heldout: list[Path], out: Path | None = None) -> Any:
-    from xladjust.probes.config import ProbeConfig
-
     data = {"seed": cfg.seed, **(cfg.probe or {}),
             "models": [{"name": "vanilla", "spec": cfg.model},
                        *({"name": k, "spec": str(v)} for k, v in adjusted_arms(cfg, adjusted).items())],
@@ -260,8 +270,6 @@ def transfer_config(cfg: PipelineConfig, spec: dict[str, Any], adjusted: Path, o
     while planning, when they are not written yet and ``.`` stands in for them). With
     ``adjust_per_language``, ``adjusted-per-language`` tests each language's own adjusted
     checkpoint on it. ``probe_after`` is the pipeline's, not the transfer's."""
-    from xladjust.tasks.config import TransferConfig
-
     spec = dict(spec)
     arm = spec.pop("continual_arm", False)
     spec.pop("probe_after", None)
@@ -348,8 +356,6 @@ _HASHED: dict[tuple[Any, ...], str] = {}
 
 
 def _content_hash(path: Path) -> str:
-    from xladjust.resume import content_hashes
-
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     stamp = (str(path), *((str(f), st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()]))
     if stamp not in _HASHED:
@@ -415,8 +421,6 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
                                  "reads": _reads(cfg, _plain(probe_cfg))})
 
         def run_probe() -> None:
-            from xladjust.probes.run import run_probes
-
             run_probes(probe_cfg, progress=progress, overwrite=True)  # this stage is out of date
 
         probe_stage = Stage("probe", probe_dir, probe_key, run_probe,
@@ -436,9 +440,6 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
                                     "reads": _reads(cfg, _plain(transfer_cfg))})
 
         def run_transfer(spec: dict[str, Any] = spec, transfer_dir: Path = transfer_dir) -> None:
-            from xladjust.probes.geometry import finetune_hook
-            from xladjust.tasks.transfer import transfer
-
             # out of date or interrupted: its finished (model, seed) runs with unchanged settings are reused
             (transfer_dir / COMPLETE_MARKER).unlink(missing_ok=True)
             transfer(transfer_config(cfg, spec, adjust_dir, transfer_dir, aligned=train_dirs), hook_for=finetune_hook,
@@ -469,7 +470,6 @@ def _adjust_stages(cfg: PipelineConfig, progress: bool) -> list[Stage]:
 def _claims_problems(path: Path | None) -> list[str]:
     if path is None:
         return []
-    from xladjust.claims import load_claims
 
     try:
         load_claims(path)
@@ -483,8 +483,6 @@ def _verdicts_stage(cfg: PipelineConfig, claims: Path, keys: list[str]) -> Stage
     directory = cfg.out / "verdicts"
 
     def run() -> None:
-        from xladjust.report.verdicts import write_verdicts
-
         write_verdicts(cfg.out, claims, directory)
 
     key = sha256_json({"claims": sha256_file(claims) if claims.is_file() else None, "upstream": keys})
@@ -498,9 +496,6 @@ def _adjust_stage(cfg: PipelineConfig, name: str, directory: Path, train_dirs: l
                        "reads": _reads(cfg, _plain(adjust_cfg))})
 
     def run() -> None:
-        from xladjust.adjust.run import adjust
-        from xladjust.probes.geometry import adjust_hook
-
         resume = (directory / "checkpoints").is_dir() and not is_complete(directory)
         config = replace(adjust_cfg, resume=resume, overwrite=not resume and directory.exists())
         adjust(config, on_step=adjust_hook(config))
@@ -516,9 +511,6 @@ def _probe_after_stage(cfg: PipelineConfig, transfer_cfg: Any, probe_cfg: Any, u
     """Probe every fine-tuned checkpoint (each arm x seed) beside vanilla and adjusted on the
     held-out triples of the probe stage, then write the before/after cells
     (:mod:`xladjust.probes.cells`; a cell averages its seeds per triple)."""
-    from xladjust.probes.config import CheckpointSpec
-    from xladjust.tasks.transfer import run_config
-
     task = transfer_cfg.finetune.task
     directory = cfg.out / f"probe-after-{task}"
     models = list(probe_cfg.models)
@@ -539,10 +531,6 @@ def _probe_after_stage(cfg: PipelineConfig, transfer_cfg: Any, probe_cfg: Any, u
                        "reads": _reads(cfg, _plain(after_cfg))})
 
     def run() -> None:
-        from xladjust.probes.cells import write_cells
-        from xladjust.probes.report import TRIPLES_FILE
-        from xladjust.probes.run import run_probes
-
         (directory / COMPLETE_MARKER).unlink(missing_ok=True)
         run_probes(after_cfg, progress=progress, overwrite=True)
         write_cells(directory, after_cfg.out / TRIPLES_FILE, cells, tests, primary_layer=after_cfg.primary_layer,
@@ -554,8 +542,6 @@ def _probe_after_stage(cfg: PipelineConfig, transfer_cfg: Any, probe_cfg: Any, u
 
 
 def _trained(transfer_cfg: Any) -> str:
-    from xladjust.tasks.config import trained_weights
-
     return trained_weights(transfer_cfg.finetune)
 
 
@@ -564,8 +550,6 @@ def _report_stage(cfg: PipelineConfig, dirs: list[Path], keys: list[str]) -> Sta
     directory = cfg.out / "report"
 
     def run() -> None:
-        from xladjust.report.gather import compare_runs
-
         compare_runs(dirs, directory, overwrite=True)
 
     return Stage("report", directory, sha256_json({"runs": [str(d) for d in dirs], "upstream": keys}), run,
@@ -573,8 +557,6 @@ def _report_stage(cfg: PipelineConfig, dirs: list[Path], keys: list[str]) -> Sta
 
 
 def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool) -> list[Stage]:
-    from xladjust.probes.landscape import parse_alphas, parse_radii
-
     root = cfg.out / "landscape"
     stages = []
     keys = {}
@@ -583,9 +565,6 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
         keys[name] = sha256_json({"config": _plain(ft), "reads": _reads(cfg, _plain(ft))})
 
         def run_ft(ft: Any = ft) -> None:
-            from xladjust.probes.geometry import finetune_hook
-            from xladjust.tasks.finetune import finetune, rerun_flags
-
             config = replace(ft, **rerun_flags(ft.out))
             finetune(config, on_step=finetune_hook(config))
 
@@ -594,8 +573,6 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
     finetunes = stages[:2]
 
     def settings(**more: Any) -> Any:
-        from xladjust.probes.landscape_run import EvalSettings
-
         return EvalSettings(task=land.task, tests=dict(land.eval), max_examples=land.max_eval_examples, **more)
 
     alphas, radii = parse_alphas(land.alphas), parse_radii(land.radii)
@@ -605,8 +582,6 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
                               **({"probe_bitexts": land.probe_bitexts} if land.probe_bitexts else {})})
 
     def run_interp() -> None:
-        from xladjust.probes.landscape_run import run_interpolation
-
         run_interpolation(str(root / "monolingual"), str(root / "bilingual"), alphas,
                           settings(probe_bitexts=dict(land.probe_bitexts)), root / "interpolate", progress=progress,
                           overwrite=True)
@@ -618,8 +593,6 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
                             "n": land.max_eval_examples, "upstream": [keys["monolingual"]]})
 
     def run_flat() -> None:
-        from xladjust.probes.landscape_run import run_flatness
-
         run_flatness(str(root / "monolingual"), radii, land.directions, cfg.seed, settings(),
                      root / "flatness", progress=progress, overwrite=True)
 
@@ -659,12 +632,6 @@ def aligner_label(align_cfg: AlignConfig) -> str:
 def _run_align(cfg: PipelineConfig, pair: LanguagePair, directory: Path, progress: bool) -> None:
     """Align held-out and training text together (statistical aligners need the text),
     then split them into ``heldout/`` and ``train/`` aligned corpora."""
-    from xladjust.align.config import InputSpec
-    from xladjust.align.corpus import iter_pairs, read_manifest, write_aligned_corpus
-    from xladjust.align.pipeline import align_corpus
-    from xladjust.align.readers import filter_pairs, open_bitext
-    from xladjust.io import mark_complete
-
     directory.mkdir(parents=True, exist_ok=True)
     (directory / COMPLETE_MARKER).unlink(missing_ok=True)  # complete again only at the end
     work = directory / "inputs"
@@ -686,7 +653,6 @@ def _run_align(cfg: PipelineConfig, pair: LanguagePair, directory: Path, progres
     tokenize = pair.train.get("tokenize", True)
     joint_input = {"src": str(work / "joint.src"), "tgt": str(work / "joint.tgt"), "tokenize": tokenize,
                    "strict": True}
-    from xladjust.adjust.selftrain import adjust_round
 
     align_corpus(align_config(cfg, pair, directory / "joint", joint_input), progress=progress,
                  adjust_round=adjust_round)
@@ -705,8 +671,6 @@ def _run_align(cfg: PipelineConfig, pair: LanguagePair, directory: Path, progres
 
 
 def _plain(cfg: Any) -> Any:
-    from xladjust.config import config_to_dict
-
     return config_to_dict(cfg)
 
 
@@ -756,8 +720,6 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
     (stage, action, seconds). Input problems raise before anything runs; warnings are echoed.
     The output root is claimed first (:func:`xladjust.outputs.claim_output`); each stage
     claims its own folder."""
-    from xladjust.outputs import claim_output
-
     report = check_pipeline_inputs(cfg)
     for warning in report.warnings:
         echo(f"warning: {warning}")

@@ -17,8 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xladjust.align.config import InputSpec
+from xladjust.align.readers import open_bitext, scan_bitext
+from xladjust.config import build_config
 from xladjust.errors import ConfigError, XladjustError
 from xladjust.io import sha256_file
+from xladjust.tasks.config import FinetuneConfig
+from xladjust.tasks.registry import TASKS, get_task
+from xladjust.tasks.sources import parse_source
 
 
 class InputProblems(ConfigError):
@@ -46,8 +52,6 @@ class InputReport:
 def check_inputs(cfg: Any) -> InputReport:
     """Read the inputs of a fine-tuning config; other configs pass (a pipeline config's
     are read by :func:`xladjust.pipeline.check_pipeline_inputs`, which uses this module)."""
-    from xladjust.tasks.config import FinetuneConfig
-
     if isinstance(cfg, FinetuneConfig):
         return check_finetune_inputs(cfg, "finetune", {})
     return InputReport()
@@ -56,10 +60,6 @@ def check_inputs(cfg: Any) -> InputReport:
 def check_parallel(spec: dict[str, Any], src_lang: str, tgt_lang: str, where: str,
                    seen: dict[str, str | None]) -> InputReport:
     """Stream one parallel-text input through the align stage's reader and filter."""
-    from xladjust.align.config import InputSpec
-    from xladjust.align.readers import open_bitext, scan_bitext
-    from xladjust.config import build_config
-
     report = InputReport()
     try:
         input_spec = build_config(InputSpec, dict(spec), where=where)
@@ -100,9 +100,6 @@ def check_finetune_inputs(ft: Any, where: str, seen: dict[str, str | None]) -> I
 
 def check_task_files(task_name: str, sources: dict[str, str], where: str,
                       seen: dict[str, str | None]) -> InputReport:
-    from xladjust.tasks.registry import TASKS, get_task
-    from xladjust.tasks.sources import parse_source
-
     report = InputReport()
     if task_name not in TASKS:
         return report  # the config check reports it

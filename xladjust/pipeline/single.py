@@ -8,35 +8,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from xladjust.adjust import adjust
+from xladjust.adjust.selftrain import adjust_round
+from xladjust.align.pipeline import align_corpus
+from xladjust.probes.geometry import adjust_hook, finetune_hook
+from xladjust.probes.run import run_probes
+from xladjust.tasks.finetune import finetune
+
 
 def run_align(cfg: Any, *, progress: bool, overwrite: bool) -> Path:
-    from xladjust.adjust.selftrain import adjust_round
-    from xladjust.align.pipeline import align_corpus
-
     return align_corpus(cfg, progress=progress, adjust_round=adjust_round).out
 
 
 def run_adjust(cfg: Any, *, progress: bool, overwrite: bool) -> Path:
     from dataclasses import replace
 
-    from xladjust.adjust import adjust
-    from xladjust.probes.geometry import adjust_hook
-
     cfg = replace(cfg, progress=progress, overwrite=cfg.overwrite or overwrite)
     return adjust(cfg, on_step=adjust_hook(cfg))
 
 
 def run_probe(cfg: Any, *, progress: bool, overwrite: bool) -> Path:
-    from xladjust.probes.run import run_probes
-
     return run_probes(cfg, progress=progress, overwrite=overwrite)
 
 
 def run_finetune(cfg: Any, *, progress: bool, overwrite: bool) -> Path:
     from dataclasses import replace
-
-    from xladjust.probes.geometry import finetune_hook
-    from xladjust.tasks.finetune import finetune
 
     cfg = replace(cfg, progress=progress, overwrite=cfg.overwrite or overwrite)
     return finetune(cfg, on_step=finetune_hook(cfg))

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xladjust.io import sha256_file, sha256_json
+from xladjust.probes import plots
 from xladjust.probes.headline import headline_rows
 from xladjust.probes.report_doc import (
     Block,
@@ -32,6 +34,7 @@ from xladjust.probes.report_doc import (
     table,
 )
 from xladjust.probes.report_md import fmt, pct
+from xladjust.report.tables import DataTable
 from xladjust.training_state import GEOMETRY_FILE
 
 
@@ -103,8 +106,6 @@ def weights_id(spec: Any, files_sha256: dict[str, str] | None = None, path: Any 
     the probe run loaded, ``path``): the SHA-256 over its weight files' hashes, as the probe
     run recorded them or hashed now. A hub or offline model name: the name itself, so one
     named alike in a probe and a transfer run is one checkpoint."""
-    from xladjust.io import sha256_file, sha256_json
-
     folder = Path(str(spec))
     local = folder.is_dir() or (path is not None and str(path) in (str(spec), _checkpoint_key(spec)))
     if not local:
@@ -213,8 +214,6 @@ def headline_section(runs: Sequence[Any], ctx: Context) -> list[Section]:
     when a checkpoint name has rows from two runs, and a name that stands for different
     weights shows the weights' short hash. The table is registered for the CSV and LaTeX
     copies with its raw numbers (percentages in percent)."""
-    from xladjust.report.tables import DataTable
-
     rows, columns = join_probes_and_transfer(runs, ctx)
     if not rows:
         return []
@@ -378,8 +377,6 @@ def _figure_of(ctx: Context, files: list[Path], caption: str) -> Figure:
 
 def _loss_figure(run: Any, ctx: Context, curves: dict[str, tuple[list[int], list[float]]], what: str,
                  lines: str | None = None) -> list[Block]:
-    from xladjust.probes import plots
-
     curves = {k: v for k, v in curves.items() if v[0]}
     if not curves:
         return [Text("*No loss was logged by this run (no per-step log or training history).*")]
@@ -488,8 +485,6 @@ def geometry_curves(run_dir: Path) -> tuple[int | None, dict[str, tuple[list[int
 
 def geometry_blocks(run: Any, ctx: Context) -> list[Block]:
     """The geometry curves of a training run with ``--probe-every``: one figure, or nothing."""
-    from xladjust.probes import plots
-
     layer, curves = geometry_curves(run.path)
     if not curves:
         return []

@@ -26,6 +26,9 @@ from xladjust.io import (
 )
 from xladjust.probes.report_doc import Block, Text, blocks_markdown, table_of_contents
 
+# 'xladjust compare --help' imports this module: the report's builders and the output rule
+# are imported inside the functions that write a report, so that --help loads none of them.
+
 TITLE = "xladjust comparison"
 UNITS = ("accuracies, P@1, F1 and other task metrics are percentages (0–100; a run's own table may write "
          "them as 45.0% or as ×100); distances, Δ and their intervals are cosine distances 1 − cos (0–2); "

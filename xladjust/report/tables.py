@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xladjust.io import write_text_atomic
 from xladjust.probes.report_doc import Block, Text, is_number, slugify, table
 
 TABLES_DIR = "tables"
@@ -136,8 +137,6 @@ def export_tables(blocks: Sequence[Block], work: Path, registered: Sequence[Data
     ``.tex``; return the blocks with a line linking the files under each table, and one
     entry per table for ``summary.json`` (its name, section, files, columns and rows).
     A registered table is recognized by its header and written with its raw values."""
-    from xladjust.io import write_text_atomic
-
     by_header = {tuple(t.header): t for t in registered}
     section = "report"
     entries: list[dict[str, Any]] = []

@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.claims import ClaimsFile, Source, judge, load_claims
-from xladjust.io import read_json, sha256_file, write_json_atomic, write_text_atomic
+from xladjust.io import (
+    atomic_dir,
+    mark_complete,
+    read_json,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
+from xladjust.outputs import claim_output
+from xladjust.probes.report import clean_json
 from xladjust.stats import seed_warnings
 
 log = logging.getLogger(__name__)
@@ -173,10 +182,6 @@ def _note(test: Mapping[str, Any]) -> str:
 def write_verdicts(run_dir: Path, claims_path: Path, out: Path) -> dict[str, Any]:
     """Judge the claims on the study in ``run_dir``; write ``verdicts.json`` and
     ``verdicts.md`` into the folder ``out`` (claimed first, replaced whole, marked complete)."""
-    from xladjust.io import atomic_dir, mark_complete
-    from xladjust.outputs import claim_output
-    from xladjust.probes.report import clean_json
-
     run_dir, claims_path = Path(run_dir), Path(claims_path)
     stages = sorted({run_dir / c.stage for c in load_claims(claims_path).claims})
     with claim_output(out, command="verdicts", inputs=[claims_path, *stages]):
