@@ -1,5 +1,7 @@
 """``xladjust adjust``: parse options, build an :class:`AdjustConfig`, call :func:`adjust`."""
 
+# What a command runs is imported inside it: --help imports no torch (tests/test_help_imports.py).
+
 from __future__ import annotations
 
 import os

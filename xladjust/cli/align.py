@@ -5,6 +5,8 @@ config is built and validated, one library function runs, the result is formatte
 Choices are read from the registries.
 """
 
+# What a command runs is imported inside it: --help imports no torch (tests/test_help_imports.py).
+
 from __future__ import annotations
 
 from collections.abc import Callable

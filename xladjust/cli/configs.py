@@ -1,6 +1,8 @@
 """``xladjust config``: the config files shipped with the package, listed and copied out,
 so that ``xladjust run`` works from an installed wheel as from a checkout."""
 
+# What a command runs is imported inside it: --help imports no torch (tests/test_help_imports.py).
+
 from __future__ import annotations
 
 from importlib import resources

@@ -1,5 +1,7 @@
 """Core CLI commands: ``model prepare``, ``embed`` and ``validate``."""
 
+# What a command runs is imported inside it: --help imports no torch (tests/test_help_imports.py).
+
 from __future__ import annotations
 
 import logging

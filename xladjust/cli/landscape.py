@@ -1,5 +1,7 @@
 """CLI for landscape analyses: ``interpolate`` and ``flatness``."""
 
+# What a command runs is imported inside it: --help imports no torch (tests/test_help_imports.py).
+
 from __future__ import annotations
 
 from pathlib import Path

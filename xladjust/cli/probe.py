@@ -1,5 +1,7 @@
 """``xladjust probe``: parse options, build a :class:`ProbeConfig`, call :func:`run_probes`."""
 
+# What a command runs is imported inside it: --help imports no torch (tests/test_help_imports.py).
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,6 +2,8 @@
 overrides: a whole pipeline (:mod:`xladjust.pipeline`), or one stage's config
 (:mod:`xladjust.pipeline.single`)."""
 
+# What a command runs is imported inside it: --help imports no torch (tests/test_help_imports.py).
+
 from __future__ import annotations
 
 import time

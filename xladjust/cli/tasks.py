@@ -5,6 +5,8 @@ Options that take NAME=VALUE pairs (``--test``, ``--model`` of transfer) accept 
 one flag (``--test es=F ru=F``) or the flag repeated (``--test es=F --test ru=F``).
 """
 
+# What a command runs is imported inside it: --help imports no torch (tests/test_help_imports.py).
+
 from __future__ import annotations
 
 from pathlib import Path
