@@ -135,3 +135,21 @@ def test_validate_reads_a_finetune_configs_data_too(tmp_path, files, capsys):
                                     "dev": str(bad), "out": str(tmp_path / "o")}), encoding="utf-8")
     code, _, err = run_cli(["validate", str(path)], capsys)
     assert code == 2 and len(errors(err)) == 1 and f"finetune dev: {bad}" in err
+
+
+def test_a_file_two_stages_share_is_read_once_and_reported_for_each(tmp_path, files, monkeypatch):
+    from xladjust.pipeline.inputs import check_task_files
+    from xladjust.tasks.registry import get_task
+
+    bad = tmp_path / "bad.tsv"
+    bad.write_text(files["nli-es"].read_text() + "a b\tc d\tmaybe\n", encoding="utf-8")
+    task, reads = get_task("nli"), []
+    real_read = task.read_file
+    monkeypatch.setattr(task, "read_file", lambda path: reads.append(path) or real_read(path))
+    seen: dict[str, str | None] = {}
+    first = check_task_files("nli", {"test[es]": str(bad)}, "transfer nli", seen)
+    second = check_task_files("nli", {"test[es]": str(bad), "train[0]": str(files["nli-train"])}, "landscape", seen)
+    assert [len(reads), len(seen)] == [2, 2]  # the bad file once, the training file once
+    assert first.problems == [f"transfer nli test[es]: {bad}:9: label 'maybe' is not in the label set "
+                              "(entailment, neutral, contradiction)"]
+    assert second.problems == [first.problems[0].replace("transfer nli", "landscape")]

@@ -13,7 +13,9 @@ Hub sources (``hf:``) are not read (that needs the network).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +71,10 @@ def check_parallel(spec: dict[str, Any], src_lang: str, tgt_lang: str, where: st
         return report
     key = "|".join(str(getattr(input_spec, k)) for k in ("src", "tgt", "bitext", "tsv", "limit", "strict",
                                                           "max_words"))
-    if key not in seen:
-        try:
-            scan_bitext(open_bitext(input_spec, src_lang, tgt_lang), input_spec.max_words, input_spec.strict)
-            seen[key] = None
-        except XladjustError as exc:
-            seen[key] = str(exc)
-    if seen[key] is not None:
-        report.problems.append(f"{where}: {seen[key]}")
+    problem = _problem_once(seen, key, lambda: scan_bitext(open_bitext(input_spec, src_lang, tgt_lang),
+                                                           input_spec.max_words, input_spec.strict))
+    if problem is not None:
+        report.problems.append(f"{where}: {problem}")
     return report
 
 
@@ -111,16 +109,22 @@ def check_task_files(task_name: str, sources: dict[str, str], where: str,
             continue  # the config check reports it
         if src.path is None or not src.path.is_file():
             continue  # hub source, or a missing file the config check reports
-        key = f"{task.name}|{src.path.resolve()}"
-        if key not in seen:
-            try:
-                task.read_file(src.path)
-                seen[key] = None
-            except XladjustError as exc:
-                seen[key] = str(exc)
-        if seen[key] is not None:
-            report.problems.append(f"{where} {role}: {seen[key]}")
+        problem = _problem_once(seen, f"{task.name}|{src.path.resolve()}", partial(task.read_file, src.path))
+        if problem is not None:
+            report.problems.append(f"{where} {role}: {problem}")
     return report
+
+
+def _problem_once(seen: dict[str, str | None], key: str, read: Callable[[], object]) -> str | None:
+    """The one-line problem ``read()`` raises, or None; an input several stages share (the
+    same ``key``) is read once and its problem reported for each of them."""
+    if key not in seen:
+        try:
+            read()
+            seen[key] = None
+        except XladjustError as exc:
+            seen[key] = str(exc)
+    return seen[key]
 
 
 def _same_file(a: str, b: str) -> str | None:
