@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from enum import Enum
 
-from xladjust.errors import ConfigError
 from xladjust.registry import Entry, Registry
 
 Link = tuple[int, int]
@@ -40,12 +39,10 @@ class Heuristic(str, Enum):
 
     @classmethod
     def parse(cls, value: str | Heuristic) -> Heuristic:
-        try:
-            return cls(value)
-        except ValueError:
-            raise ConfigError(
-                f"unknown symmetrization heuristic {value!r}; choose one of: {', '.join(HEURISTICS)}"
-            ) from None
+        """``value`` as a heuristic; an unknown name is the registry's one-line error."""
+        if isinstance(value, cls):
+            return value
+        return cls(HEURISTICS.entry(value).name)
 
 
 def intersect(forward: Iterable[Link], reverse: Iterable[Link]) -> list[Link]:

@@ -37,6 +37,8 @@ def test_an_unknown_name_is_one_line_listing_the_choices():
         with pytest.raises(ConfigError) as caught:
             call("c")
         assert str(caught.value) == "unknown widget 'c'; choose one of: a, b"
+    with pytest.raises(ConfigError, match="unknown widget \\['a'\\]"):  # a list from a config file
+        registry.entry(["a"])
 
 
 def test_a_name_is_registered_once():

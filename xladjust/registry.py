@@ -54,7 +54,7 @@ class Registry(Generic[E]):
         """The entry of ``name`` (nothing is imported)."""
         try:
             return self._entries[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: a value no name can be (a list from a config file)
             raise ConfigError(f"unknown {self.family} {name!r}; choose one of: {', '.join(self._entries)}") from None
 
     def get(self, name: str) -> Any:
