@@ -3,10 +3,12 @@ help grouped into sections.
 
 ``click.option("--test", "tests", ..., **deprecated_alias("--eval"))`` keeps ``--eval``
 working for one release as a hidden name of the same option (not a second option): it
-is left out of ``--help`` and logs a warning naming the new name when used.
-``bf16_option()`` is the one ``--bf16/--no-bf16`` of every command: unset, it resolves
-like adjust's ``--precision auto``. ``SectionedGroup`` lists a command's options under
-headings (align groups its options by backend).
+is left out of ``--help`` and logs a warning naming the new name when used. An old flag
+that became a value of an option (``--cpu``, now ``--device cpu``) is
+``deprecated_alias(flags={"--cpu": "cpu"})``. ``precision_option()`` and
+``device_option()`` are the one ``--precision`` and ``--device`` of every command.
+``SectionedGroup`` lists a command's options under headings (align groups its options by
+backend).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import copy
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
@@ -24,10 +26,14 @@ log = logging.getLogger("xladjust.cli")
 
 
 class AliasedOption(click.Option):
-    """An option with extra hidden names (``old_names=("--old",)``) that warn when used."""
+    """An option with extra hidden names that warn when used: ``old_names=("--old",)``
+    take a value as the option does; ``old_flags={"--old": VALUE}`` are flags that set the
+    option to ``VALUE``."""
 
-    def __init__(self, param_decls: Sequence[str], old_names: Sequence[str] = (), **kwargs: Any):
+    def __init__(self, param_decls: Sequence[str], old_names: Sequence[str] = (),
+                 old_flags: Mapping[str, Any] | None = None, **kwargs: Any):
         self.old_names = tuple(old_names)
+        self.old_flags = dict(old_flags or {})
         super().__init__([*param_decls, *self.old_names], **kwargs)
 
     @property
@@ -40,10 +46,23 @@ class AliasedOption(click.Option):
         current = self.current_opts
         return next((opt for opt in current if opt.startswith("--")), current[0])
 
+    @property
+    def every_old_name(self) -> tuple[str, ...]:
+        """The deprecated names, value-taking and flags."""
+        return (*self.old_names, *self.old_flags)
+
+    def replacement(self, old: str) -> str:
+        """What to write instead of the deprecated ``old``: ``--new`` or ``--new VALUE``."""
+        if old in self.old_flags:
+            return f"{self.preferred_name} {self.old_flags[old]}"
+        return self.preferred_name
+
     def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
         super().add_to_parser(parser, ctx)
+        for old, value in self.old_flags.items():
+            parser.add_option(obj=self, opts=[old], dest=self.name, action="store_const", const=value)
         table = getattr(parser, "_long_opt", {})
-        for old in self.old_names:
+        for old in self.every_old_name:
             parsed = table.get(old)
             if parsed is None or not hasattr(parsed, "process"):
                 continue  # unknown parser internals: the alias works, silently
@@ -54,7 +73,7 @@ class AliasedOption(click.Option):
                 warned = getattr(state, "xladjust_warned", set())
                 if old not in warned:
                     log.warning("%s is deprecated and will be removed in the next release; use %s",
-                                old, self.preferred_name)
+                                old, self.replacement(old))
                     warned.add(old)
                     state.xladjust_warned = warned
                 inner(value, state)
@@ -71,9 +90,10 @@ class AliasedOption(click.Option):
             self.opts = every
 
 
-def deprecated_alias(*old: str) -> dict[str, Any]:
-    """Keyword arguments of ``click.option`` that add hidden deprecated names ``old``."""
-    return {"cls": AliasedOption, "old_names": old}
+def deprecated_alias(*old: str, flags: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Keyword arguments of ``click.option`` that add hidden deprecated names: ``old`` take
+    the option's value, ``flags`` (old flag -> value) set the option to a value."""
+    return {"cls": AliasedOption, "old_names": old, "old_flags": flags}
 
 
 def _resolve_bf16(ctx: click.Context, param: click.Parameter, value: bool | None) -> bool:

@@ -206,7 +206,7 @@ def option_names(command: click.Command) -> tuple[list[str], list[str]]:
     for param in command.params:
         if not isinstance(param, click.Option):
             continue
-        aliases = tuple(getattr(param, "old_names", ()))
+        aliases = tuple(getattr(param, "every_old_name", ()))
         old.extend(aliases)
         current.extend(opt for opt in [*param.opts, *param.secondary_opts] if opt not in aliases)
     return current, old
