@@ -337,7 +337,7 @@ def held_out_distances(model_path: Path, data: Path, out: Path) -> dict[str, flo
 
     cfg = build_config(ProbeConfig, {
         "models": [{"name": "m", "spec": str(model_path)}], "bitexts": [{"path": str(data / "heldout")}],
-        "probes": ["distances"], "layers": "last", "bootstrap": 100, "bf16": False, "device": "cpu",
+        "probes": ["distances"], "layers": "last", "resamples": 100, "bf16": False, "device": "cpu",
         "out": str(out)})
     summary = read_json(run_probes(cfg) / "summary.json")
     metrics = summary["checkpoints"]["m"]["results"]["en-es"]["distances"]["metrics"]
@@ -399,7 +399,7 @@ def probe_speed(model, data, work, device: str) -> dict[str, Any]:
 
     cfg = build_config(ProbeConfig, {
         "models": [{"name": "m", "spec": str(model["path"])}], "bitexts": [{"path": str(data / "heldout")}],
-        "probes": ["distances"], "layers": "last", "bootstrap": 100, "device": device,
+        "probes": ["distances"], "layers": "last", "resamples": 100, "device": device,
         "out": str(work / "runs" / "probe")})
     start = time.perf_counter()
     out = run_probes(cfg)

@@ -56,7 +56,7 @@ def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
             for q, values in found.items():
                 per_item[f"{dist.value}.{q}"][k, valid] = values
             by_layer[str(layer)][dist.value] = summarize_triples(
-                found["related"], found["unrelated"], settings.bootstrap, settings.seed,
+                found["related"], found["unrelated"], settings.resamples, settings.seed,
                 clusters=view.bitext.triples.sentence[valid],
             )
     top = by_layer[str(primary_layer(view.layers, settings))][Distance.COSINE.value]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
+from xladjust.config import Renamed
 from xladjust.names import name_problem
 from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
@@ -50,6 +52,12 @@ class BitextSpec:
 
 @dataclass(frozen=True)
 class ProbeConfig:
+    """Checkpoints to probe, the held-out inputs (aligned bitexts, Tatoeba) and how to
+    probe them; the probes write their results to ``out``."""
+
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"bootstrap": "resamples"}
+
     models: list[CheckpointSpec]
     out: Path
     bitexts: list[BitextSpec] = field(default_factory=list)
@@ -66,7 +74,7 @@ class ProbeConfig:
     max_sentences: int | None = None  # per bitext: its first N pairs
     max_tatoeba: int | None = None  # per language: the first N pairs
     csls_k: int = 10  # neighbourhood size of CSLS in word retrieval
-    bootstrap: int = 1000
+    resamples: int = 1000  # bootstrap resamples of the paired comparisons
     bins: int = 40  # histogram bins of the plots
     batch_size: int = 64  # sentences per forward pass
     bf16: bool = bf16_field()  # bfloat16 autocast
@@ -120,7 +128,7 @@ class ProbeConfig:
                 problems.append(f"probe {name!r} needs Tatoeba files (--tatoeba PREFIX)")
         if self.primary_layer is not None and self.primary_layer < 0:
             problems.append(f"primary_layer is an absolute layer index (0 = embeddings), got {self.primary_layer}")
-        for key in ("csls_k", "bootstrap", "bins", "batch_size"):
+        for key in ("csls_k", "resamples", "bins", "batch_size"):
             if getattr(self, key) < 1:
                 problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
         for key in ("max_sentences", "max_tatoeba"):

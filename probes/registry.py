@@ -48,7 +48,7 @@ class ProbeSettings:
 
     primary_layer: int | None = None  # None: the last layer probed
     csls_k: int = 10
-    bootstrap: int = 1000
+    resamples: int = 1000  # bootstrap resamples
     seed: int = 0
 
 

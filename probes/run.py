@@ -147,7 +147,7 @@ class ForwardTimer:
 
 def settings_of(config: ProbeConfig) -> ProbeSettings:
     return ProbeSettings(primary_layer=config.primary_layer, csls_k=config.csls_k,
-                         bootstrap=config.bootstrap, seed=config.seed)
+                         resamples=config.resamples, seed=config.seed)
 
 
 def probe_checkpoint(
@@ -330,11 +330,11 @@ def compare_checkpoints(
                 if primary not in oth.metrics["layers"]:
                     primary = max(set(ref.metrics["layers"]) & set(oth.metrics["layers"]), default=primary)
                 if probe == "distances":
-                    found.update(compare_distances(ref, oth, primary, settings.bootstrap, settings.seed,
+                    found.update(compare_distances(ref, oth, primary, settings.resamples, settings.seed,
                                                    clusters=bitext.triples.sentence))
                 elif primary in oth.metrics["layers"] and ref.per_item and oth.per_item:
                     found["word_retrieval"] = compare_word_retrieval(
-                        ref, oth, primary, clusters=bitext.links.sentence, n_resamples=settings.bootstrap,
+                        ref, oth, primary, clusters=bitext.links.sentence, n_resamples=settings.resamples,
                         seed=settings.seed)
             if found:
                 out[key][bitext.name] = found

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from xladjust.config import Renamed
 from xladjust.names import name_problem
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
@@ -249,11 +250,14 @@ class TransferConfig:
     tested on its own language only, and the table compares it there.
     """
 
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"n_resamples": "resamples"}
+
     models: dict[str, str]
     seeds: list[int]
     out: Path
     finetune: FinetuneConfig
-    n_resamples: int = 10000
+    resamples: int = 10000  # bootstrap and permutation resamples of the comparisons
     keep_checkpoints: bool = True
     continual: dict[str, ContinualConfig] = field(default_factory=dict)  # model name -> its continual learning
     parallel: int = 1  # (model, seed) fine-tunings run side by side, one thread each
@@ -287,6 +291,6 @@ class TransferConfig:
             problems.append(f"seeds: repeated seeds in {self.seeds}")
         if not self.finetune.test:
             problems.append("finetune.test: a transfer comparison needs at least one test set")
-        if self.n_resamples < 100:
-            problems.append("n_resamples must be at least 100")
+        if self.resamples < 100:
+            problems.append("resamples must be at least 100")
         return problems

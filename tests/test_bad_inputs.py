@@ -221,7 +221,7 @@ def test_adjust_config_unknown_keys(tmp_path, capsys, tiny_checkpoints):
 
 
 def probe_args(model: Path, out: Path, *extra: str) -> list[str]:
-    return ["probe", "--model", f"tiny={model}", "--out", str(out), "--bootstrap", "10",
+    return ["probe", "--model", f"tiny={model}", "--out", str(out), "--resamples", "10",
             "--no-bf16", "--device", "cpu", *extra]
 
 

@@ -111,7 +111,7 @@ def test_adjust_writes_the_same_weights_twice(tiny_checkpoints, data, tmp_path, 
 def test_probe_writes_the_same_summary_and_tables_twice(tiny_checkpoints, data, tmp_path, capsys):
     out = tmp_path / "probe"
     a, b = twice(["probe", "--model", f"m={tiny_checkpoints['wordpiece']}", "--bitext", str(data["corpus"]),
-                  "--out", str(out), "--seed", "4", "--bootstrap", "50", "--no-bf16"], out, capsys)
+                  "--out", str(out), "--seed", "4", "--resamples", "50", "--no-bf16"], out, capsys)
     assert (a / "summary.json").is_file() and (a / "triples.csv").is_file()
     assert assert_same_outputs(a, b) >= 3
 

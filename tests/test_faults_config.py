@@ -129,7 +129,7 @@ USAGE = [  # (args, fragment)
     (["adjust", "--no-such-option"], "No such option '--no-such-option'"),
     (["adjust", "--objective", "nope"], "Invalid value for '--objective'"),
     (["align", "--aligner", "nope"], "Invalid value for '--aligner'"),
-    (["probe", "--bootstrap", "many"], "--bootstrap many: is not an integer"),
+    (["probe", "--resamples", "many"], "--resamples many: is not an integer"),
     (["embed", "--input"], "requires an argument"),
     (["embed", "--out", "x.npy"], "Missing option '--input'"),
     (["validate"], "Missing argument 'CONFIG'"),

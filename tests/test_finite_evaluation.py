@@ -113,6 +113,6 @@ def test_the_distance_probe_refuses_non_finite_distances(broken):
     view = SimpleNamespace(layers=[3], bitext=SimpleNamespace(triples=Triples([None] * 4)),
                            triple_valid=lambda: np.ones(4, dtype=bool), triple_vectors=lambda k: (w, r, u))
     with pytest.raises(NonFiniteError, match="distances at layer 3 hold NaN or infinite values"):
-        distance_probe(view, ProbeSettings(bootstrap=10))
+        distance_probe(view, ProbeSettings(resamples=10))
     w[2], u[1, 3] = 1.0, 1.0
-    assert np.isfinite(distance_probe(view, ProbeSettings(bootstrap=10)).metrics["mean_delta"])
+    assert np.isfinite(distance_probe(view, ProbeSettings(resamples=10)).metrics["mean_delta"])

@@ -74,7 +74,7 @@ def bitext(tmp_path_factory) -> Path:
 
 def _probe_args(tiny_checkpoints, bitext: Path, out: Path, *extra: str) -> list[str]:
     return ["-q", "probe", "--model", f"tiny={tiny_checkpoints['wordpiece']}", "--bitext", str(bitext),
-            "--probe", "distances", "--no-bf16", "--bootstrap", "100", "--out", str(out), *extra]
+            "--probe", "distances", "--no-bf16", "--resamples", "100", "--out", str(out), *extra]
 
 
 def test_probe_and_compare_refuse_a_complete_output_without_overwrite(tiny_checkpoints, bitext, tmp_path, capsys):
@@ -122,7 +122,7 @@ def _transfer_args(tiny_checkpoints, nli, out: Path, *extra: str) -> list[str]:
     return ["-q", "transfer", "--task", "nli", "--model", f"vanilla={tiny_checkpoints['unigram']}",
             f"other={tiny_checkpoints['wordpiece']}", "--seeds", "1,2", "--train", str(nli["train"]),
             "--test", f"es={nli['es']}", "--max-steps", "2", "--batch-size", "16", "--no-bf16",
-            "--no-keep-checkpoints", "--n-resamples", "200", "--out", str(out), *extra]
+            "--no-keep-checkpoints", "--resamples", "200", "--out", str(out), *extra]
 
 
 def _table(out: Path) -> dict:

@@ -261,7 +261,7 @@ READERS = {  # command -> its arguments with a model spec MODEL (encoder) or TAS
                                  str(w["tmp"] / "o"), "--max-steps", "1", "--no-bf16"],
     "transfer": lambda w, m, t: ["transfer", "--task", "nli", "--model", f"a={m}", "--seeds", "1", "--train",
                                  str(w["nli"]), "--test", f"en={w['nli']}", "--out", str(w["tmp"] / "o"),
-                                 "--max-steps", "1", "--no-bf16", "--n-resamples", "100"],
+                                 "--max-steps", "1", "--no-bf16", "--resamples", "100"],
     "evaluate": lambda w, m, t: ["evaluate", "--model", t, "--test", f"en={w['nli']}", "--no-bf16"],
     "interpolate-from": lambda w, m, t: ["interpolate", "--from", t, "--to", str(w["finished_task"]), "--alphas",
                                          "0,1", "--test", f"en={w['nli']}", "--out", str(w["tmp"] / "o")],
@@ -321,7 +321,7 @@ def test_a_changed_input_reruns_exactly_the_stages_that_read_it(tmp_path, tiny_c
     path = test_pipeline.write_config(
         tmp_path, model,
         adjust={"max_steps": 2, "batch_size": 8, "precision": "fp32", "probe_every": 2, "probe_bitext": str(corpus)},
-        probe={"layers": "last", "bf16": False, "bootstrap": 50, "tatoeba": str(tatoeba)})
+        probe={"layers": "last", "bf16": False, "resamples": 50, "tatoeba": str(tatoeba)})
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["pairs"][0]["heldout"]["src"] = str(heldout)
     path.write_text(yaml.safe_dump(config), encoding="utf-8")

@@ -36,7 +36,7 @@ def test_offline_model_related_words_closer_and_retrieval_above_chance(offline_m
         "bitexts": [{"path": str(flores[lang])} for lang in LANGS],
         "tatoeba": str(shared_data / "tatoeba" / "tatoeba"),
         "max_tatoeba": N_TATOEBA,
-        "bootstrap": 300,
+        "resamples": 300,
         "out": str(tmp_path / "run"),
     })
     out = run_probes(cfg, loaded={"vanilla": offline_model})
@@ -63,7 +63,7 @@ def test_offline_model_against_itself_is_identical_with_zero_change(offline_mode
         "tatoeba": str(shared_data / "tatoeba" / "tatoeba"),
         "max_tatoeba": 50,
         "tatoeba_layers": "last",
-        "bootstrap": 200,
+        "resamples": 200,
         "out": str(tmp_path / "self"),
     })
     summary = read_json(run_probes(cfg) / "summary.json")  # loads the model twice by its spec

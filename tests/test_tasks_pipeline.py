@@ -207,7 +207,7 @@ def test_cli_transfer_writes_comparison_and_resumes(tmp_path, tiny_checkpoints, 
     args = ["-q", "transfer", "--task", "nli", "--model", f"vanilla={tiny_checkpoints['unigram']}",
             f"adjusted={other}", "--seeds", "1,2", "--train", str(data["nli-train"]), "--test",
             f"es={data['nli-es']}", f"xx={data['nli-dev']}", "--max-steps", "2", "--batch-size", "16",
-            "--no-bf16", "--no-keep-checkpoints", "--n-resamples", "500", "--out", str(tmp_path / "cmp")]
+            "--no-bf16", "--no-keep-checkpoints", "--resamples", "500", "--out", str(tmp_path / "cmp")]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())

@@ -81,7 +81,7 @@ def _transfer(tmp_path: Path, models: dict[str, str], nli: dict[str, Path], seed
     finetune_cfg = {"task": "nli", "model": "x", "train": [str(nli["train"])], "out": str(tmp_path),
                     "test": {"es": str(nli["es"])}, "max_steps": 2, "save_model": False, **FAST}
     return build_config(TransferConfig, {"models": models, "seeds": list(seeds), "out": str(tmp_path / "cmp"),
-                                         "finetune": finetune_cfg, "n_resamples": 200, **kw})
+                                         "finetune": finetune_cfg, "resamples": 200, **kw})
 
 
 def test_continual_arm_fine_tunes_the_same_checkpoint_with_the_alignment_loss(tmp_path, tiny_checkpoints, nli):
@@ -170,7 +170,7 @@ def test_a_per_language_arm_is_tested_on_its_own_language_only(tmp_path, tiny_ch
                     "test": {"en": str(nli["train"]), "es": str(nli["es"])}, "max_steps": 2, "save_model": False,
                     **FAST}
     cfg = build_config(TransferConfig, {"models": {"vanilla": start}, "seeds": [1, 2], "out": str(tmp_path / "cmp"),
-                                        "finetune": finetune_cfg, "n_resamples": 200,
+                                        "finetune": finetune_cfg, "resamples": 200,
                                         "per_language": {"adjusted-per-language": {"es": start}}})
     table = transfer(cfg)
     runs = tmp_path / "cmp" / "runs" / "adjusted-per-language" / "es"

@@ -294,7 +294,7 @@ def test_transfer_continues_an_interrupted_run_from_its_checkpoint(tmp_path, tin
                 "out": str(tmp_path / "cmp" / "runs"), "max_steps": 5, "batch_size": 8, "checkpoint_every": 2,
                 **FAST}
     cfg = build_config(TransferConfig, {"models": {"vanilla": model}, "seeds": [1], "out": str(tmp_path / "cmp"),
-                                        "finetune": template, "n_resamples": 100})
+                                        "finetune": template, "resamples": 100})
     with monkeypatch.context() as m:
         _interrupt_after(m, 3)
         with pytest.raises(Interrupted):

@@ -118,7 +118,7 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "checkpoint_every": COUNT, "warmup_steps": COUNT, "log_every": COUNT, "eval_every": COUNT,
     "iterations": COUNT,
     "epochs": EPOCHS,
-    "bootstrap": RESAMPLES, "n_resamples": RESAMPLES,
+    "resamples": RESAMPLES,
     "csls_k": SMALL, "bins": SMALL, "samplers": SMALL, "grad_accum": SMALL, "keep_checkpoints": SMALL,
     "threads": THREADS, "workers": THREADS,
     "layer": LAYER, "primary_layer": LAYER,

