@@ -56,7 +56,7 @@ class ProbeConfig:
     probe them; the probes write their results to ``out``."""
 
     # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
-    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"bootstrap": "resamples"}
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"bootstrap": "resamples", "primary_layer": "layer"}
 
     models: list[CheckpointSpec]
     out: Path
@@ -66,7 +66,7 @@ class ProbeConfig:
     probes: list[str] | None = None  # default: every probe whose input is given
     layers: str | int | list[int] = "last"  # word-level probes
     tatoeba_layers: str | int | list[int] = "all"  # sentence retrieval (cheap per layer)
-    primary_layer: int | None = None  # layer of headline figures and plots; default: last probed
+    layer: int | None = None  # the one layer of headline figures and plots; default: the last probed
     unrelated: Unrelated = Unrelated.SAME_SENTENCE
     keep_punctuation: bool = False
     seed: int = 0  # seed of unrelated-word draws and bootstrap resamples
@@ -126,8 +126,8 @@ class ProbeConfig:
                 problems.append(f"probe {name!r} needs an aligned bitext (--bitext DIR)")
             if info.input == "sentences" and self.tatoeba is None:
                 problems.append(f"probe {name!r} needs Tatoeba files (--tatoeba PREFIX)")
-        if self.primary_layer is not None and self.primary_layer < 0:
-            problems.append(f"primary_layer is an absolute layer index (0 = embeddings), got {self.primary_layer}")
+        if self.layer is not None and self.layer < 0:
+            problems.append(f"layer is an absolute layer index (0 = embeddings), got {self.layer}")
         for key in ("csls_k", "resamples", "bins", "batch_size"):
             if getattr(self, key) < 1:
                 problems.append(f"{key} must be at least 1, got {getattr(self, key)}")

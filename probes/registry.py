@@ -46,7 +46,7 @@ class ProbeResult:
 class ProbeSettings:
     """Settings shared by all probes of a run (from the run's config)."""
 
-    primary_layer: int | None = None  # None: the last layer probed
+    layer: int | None = None  # the layer of headline figures; None: the last layer probed
     csls_k: int = 10
     resamples: int = 1000  # bootstrap resamples
     seed: int = 0

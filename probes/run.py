@@ -107,9 +107,9 @@ def model_layers(spec: str, config: ProbeConfig, name: str) -> tuple[int, tuple[
         sentence_layers = resolve_layers(config.tatoeba_layers, num_layers)
     except InputError as exc:
         raise InputError(f"model {name!r} ({spec}): {exc}") from None
-    if config.primary_layer is not None and config.primary_layer not in layers:
+    if config.layer is not None and config.layer not in layers:
         raise InputError(
-            f"primary layer {config.primary_layer} is not among the layers probed for model "
+            f"primary layer {config.layer} is not among the layers probed for model "
             f"{name!r}: {list(layers)}; add it to --layers"
         )
     return num_layers, layers, sentence_layers
@@ -146,7 +146,7 @@ class ForwardTimer:
 
 
 def settings_of(config: ProbeConfig) -> ProbeSettings:
-    return ProbeSettings(primary_layer=config.primary_layer, csls_k=config.csls_k,
+    return ProbeSettings(layer=config.layer, csls_k=config.csls_k,
                          resamples=config.resamples, seed=config.seed)
 
 

@@ -151,7 +151,7 @@ def test_layer_out_of_range_fails_before_any_work(tiny_checkpoints, inputs_dir, 
 
 
 def test_primary_layer_must_be_probed(tiny_checkpoints, inputs_dir, tmp_path):
-    cfg = config(inputs_dir, tmp_path / "run", {"tiny": tiny_checkpoints["wordpiece"]}, layers="2", primary_layer=1)
+    cfg = config(inputs_dir, tmp_path / "run", {"tiny": tiny_checkpoints["wordpiece"]}, layers="2", layer=1)
     with pytest.raises(InputError, match="primary layer 1 is not among the layers probed"):
         run_probes(cfg)
 

@@ -121,7 +121,7 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "resamples": RESAMPLES,
     "csls_k": SMALL, "bins": SMALL, "samplers": SMALL, "grad_accum": SMALL, "keep_checkpoints": SMALL,
     "threads": THREADS, "workers": THREADS,
-    "layer": LAYER, "primary_layer": LAYER,
+    "layer": LAYER,
     "lr": LEARNING_RATE, "learning_rate": LEARNING_RATE,
     "directions": DIRECTIONS, "max_examples": COUNT, "max_eval_examples": COUNT, "probe_layer": LAYER,
     "projection_dim": DIMENSION, "chunk_size": COUNT,

@@ -54,7 +54,7 @@ def _model_name(spec: str, taken: list[str]) -> str:
               help="Tatoeba languages (default: the bitexts' target languages).")
 @click.option("--layers", default="last", show_default=True, help="Word-level layers: last, all or N,M (0 = embeddings).")
 @click.option("--tatoeba-layers", default="all", show_default=True, help="Sentence-retrieval layers.")
-@click.option("--layer", "primary_layer", type=ct.LAYER, default=None,
+@click.option("--layer", type=ct.LAYER, default=None,
               help="The one layer of headline figures and plots (default: last probed).",
               **deprecated_alias("--primary-layer"))
 @click.option("--probe", "probes", multiple=True, type=click.Choice(list(PROBES)),

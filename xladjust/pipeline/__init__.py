@@ -545,7 +545,7 @@ def _probe_after_stage(cfg: PipelineConfig, transfer_cfg: Any, probe_cfg: Any, u
 
         (directory / COMPLETE_MARKER).unlink(missing_ok=True)
         run_probes(after_cfg, progress=progress, overwrite=True)
-        write_cells(directory, after_cfg.out / TRIPLES_FILE, cells, tests, primary_layer=after_cfg.primary_layer,
+        write_cells(directory, after_cfg.out / TRIPLES_FILE, cells, tests, primary_layer=after_cfg.layer,
                     n_resamples=after_cfg.resamples, seed=after_cfg.seed, bins=after_cfg.bins,
                     extra={"task": task, "trained_weights": _trained(transfer_cfg)})
 
