@@ -27,9 +27,10 @@ import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from xladjust.align.symmetrize import HEURISTICS, Heuristic
+from xladjust.config import Renamed
 from xladjust.names import name_problem
 from xladjust.training_common import bf16_field
 
@@ -212,6 +213,9 @@ class InputSpec:
     """Parallel text in one of four forms: two line-aligned files (``src`` + ``tgt``), one
     ``src ||| tgt`` file (``bitext``), a TSV (``tsv``), or a datasets name (``hf``)."""
 
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"limit": "max_pairs"}
+
     src: Path | None = None  # source side, one sentence per line (with tgt)
     tgt: Path | None = None  # target side, line-aligned with src
     bitext: Path | None = None  # one "src ||| tgt" pair per line
@@ -222,7 +226,7 @@ class InputSpec:
     normalize_punct: bool = False  # Moses punctuation normalization before tokenizing
     max_words: int = 200  # longer sides (whitespace words before tokenizing) are skipped; 1 to 65,536
     strict: bool = False  # empty or over-long sides are errors instead of skipped lines
-    limit: int | None = None  # read only the first N lines
+    max_pairs: int | None = None  # read only the first N pairs (lines)
 
     def __post_init__(self) -> None:
         _coerce_paths(self, "src", "tgt", "bitext", "tsv")
@@ -241,8 +245,8 @@ class InputSpec:
             problems.append(f"give one form of {prefix}parallel text, not {' and '.join(forms)}")
         if self.max_words < 1:
             problems.append(f"{prefix}max_words must be at least 1, got {self.max_words}")
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"{prefix}limit must be positive, got {self.limit}")
+        if self.max_pairs is not None and self.max_pairs < 1:
+            problems.append(f"{prefix}max_pairs must be positive, got {self.max_pairs}")
         return problems
 
 

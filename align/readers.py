@@ -76,18 +76,18 @@ def open_bitext(spec: InputSpec, src_lang: str, tgt_lang: str) -> Bitext:
         return Bitext(
             "files", f"{src} + {tgt}", lambda: _read_two_files(src, tgt),
             lambda line, side: f"{src if side == 'src' else tgt}:{line}",
-            lambda: {str(src): sha256_file(src), str(tgt): sha256_file(tgt)}, spec.limit,
+            lambda: {str(src): sha256_file(src), str(tgt): sha256_file(tgt)}, spec.max_pairs,
         )
     if spec.bitext is not None:
         path = _existing(spec.bitext)
         return Bitext("bitext", str(path), lambda: _read_joint(path), lambda line, side: f"{path}:{line} ({side})",
-                      lambda: {str(path): sha256_file(path)}, spec.limit)
+                      lambda: {str(path): sha256_file(path)}, spec.max_pairs)
     if spec.tsv is not None:
         path = _existing(spec.tsv)
         return Bitext("tsv", str(path), lambda: _read_tsv(path), lambda line, side: f"{path}:{line} ({side})",
-                      lambda: {str(path): sha256_file(path)}, spec.limit)
+                      lambda: {str(path): sha256_file(path)}, spec.max_pairs)
     assert spec.hf is not None  # guaranteed by spec.check()
-    return _open_hf(spec.hf, spec.hf_split, src_lang, tgt_lang, spec.limit)
+    return _open_hf(spec.hf, spec.hf_split, src_lang, tgt_lang, spec.max_pairs)
 
 
 def _existing(path: Path) -> Path:

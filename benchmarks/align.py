@@ -233,7 +233,7 @@ def main() -> None:
                     else:
                         cmd = [xladjust, "-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src),
                                "--tgt", str(tgt), "--aligner", aligner, "--symmetrize", "grow-diag-final-and",
-                               "--out", str(work / "out")] + (["--limit", str(args.pairs)] if args.pairs else [])
+                               "--out", str(work / "out")] + (["--max-pairs", str(args.pairs)] if args.pairs else [])
                     load = os.getloadavg()[0]
                     wall, cpu, peak, out = measure(cmd, env)
                     r = results.setdefault(aligner, {}).setdefault(variant, [])
@@ -278,7 +278,7 @@ def speed(args: argparse.Namespace, xladjust: str, src: Path, tgt: Path, env: di
                 out = Path(tmp) / f"{aligner}-{rep}"
                 cmd = [xladjust, "-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src),
                        "--tgt", str(tgt), "--aligner", aligner, "--symmetrize", "intersect", "--out", str(out)]
-                cmd += ["--limit", str(n)]
+                cmd += ["--max-pairs", str(n)]
                 if aligner == "embedding":
                     cmd += args.embedding_options.split()
                     if args.torch_threads:

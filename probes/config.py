@@ -56,7 +56,9 @@ class ProbeConfig:
     probe them; the probes write their results to ``out``."""
 
     # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
-    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"bootstrap": "resamples", "primary_layer": "layer"}
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"bootstrap": "resamples", "primary_layer": "layer",
+                                                        "max_sentences": "max_pairs",
+                                                        "max_tatoeba": "max_tatoeba_pairs"}
 
     models: list[CheckpointSpec]
     out: Path
@@ -71,8 +73,8 @@ class ProbeConfig:
     keep_punctuation: bool = False
     seed: int = 0  # seed of unrelated-word draws and bootstrap resamples
     pooling: Pooling = Pooling.MEAN  # subwords -> word vector
-    max_sentences: int | None = None  # per bitext: its first N pairs
-    max_tatoeba: int | None = None  # per language: the first N pairs
+    max_pairs: int | None = None  # per bitext: its first N pairs
+    max_tatoeba_pairs: int | None = None  # per Tatoeba language: its first N pairs
     csls_k: int = 10  # neighbourhood size of CSLS in word retrieval
     resamples: int = 1000  # bootstrap resamples of the paired comparisons
     bins: int = 40  # histogram bins of the plots
@@ -131,7 +133,7 @@ class ProbeConfig:
         for key in ("csls_k", "resamples", "bins", "batch_size"):
             if getattr(self, key) < 1:
                 problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("max_sentences", "max_tatoeba"):
+        for key in ("max_pairs", "max_tatoeba_pairs"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 problems.append(f"{key} must be at least 1 (or unset for all), got {value}")

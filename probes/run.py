@@ -81,7 +81,7 @@ def prepare_inputs(config: ProbeConfig) -> ProbeInputs:
         for spec in config.bitexts:
             bitexts.append(load_bitext(
                 spec.path, spec.name, unrelated=config.unrelated, seed=config.seed,
-                keep_punctuation=config.keep_punctuation, max_sentences=config.max_sentences,
+                keep_punctuation=config.keep_punctuation, max_sentences=config.max_pairs,
                 alignments=spec.alignments, one_indexed=spec.one_indexed,
             ))
     names = [b.name for b in bitexts]
@@ -90,7 +90,7 @@ def prepare_inputs(config: ProbeConfig) -> ProbeInputs:
     sentence_sets: list[SentenceSet] = []
     if any(PROBES[p].input == "sentences" for p in probes) and config.tatoeba is not None:
         for lang in tatoeba_languages(config.tatoeba_langs, bitexts):
-            sentence_sets.append(read_tatoeba(config.tatoeba, lang, config.max_tatoeba))
+            sentence_sets.append(read_tatoeba(config.tatoeba, lang, config.max_tatoeba_pairs))
     return ProbeInputs(bitexts, sentence_sets)
 
 

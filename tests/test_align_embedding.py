@@ -140,7 +140,7 @@ def test_offline_model_aer_on_ro_en_gold(offline_model, shared_data):
 def test_eflomal_aer_on_en_fr_gold_with_extra_text(shared_data):
     gold = shared_data / "alignment-gold"
     par = shared_data / "parallel" / "en-fr"
-    extra = InputSpec(src=par / "train.en", tgt=par / "train.fr", limit=2000)
+    extra = InputSpec(src=par / "train.en", tgt=par / "train.fr", max_pairs=2000)
     spec = AlignerSpec(name="eflomal", eflomal=EflomalOptions(rel_iterations=0.5))
     cfg = EvaluateConfig(gold / "en-fr.src-tgt", gold / "en-fr.gold", "en", "fr", extra=extra, aligner=spec)
     report = evaluate_aligner(cfg)

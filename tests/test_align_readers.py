@@ -160,7 +160,7 @@ def test_nothing_usable_is_an_error(tmp_path):
 
 def test_limit_reads_only_the_first_lines(tmp_path):
     src, tgt = write_small_corpus(tmp_path)
-    assert len(pairs_of(InputSpec(src=src, tgt=tgt, limit=2))) == 2
+    assert len(pairs_of(InputSpec(src=src, tgt=tgt, max_pairs=2))) == 2
 
 
 def test_joint_format_round_trip_escapes_a_separator_word():

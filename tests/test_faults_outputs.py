@@ -597,8 +597,8 @@ def finished_pipeline(tmp_path_factory, tiny_checkpoints):
     cfg = {
         "kind": "pipeline", "out": str(root / "runs"), "model": str(tiny_checkpoints["wordpiece"]),
         "pairs": [{"tgt_lang": "es",
-                   "train": {"src": str(samples / "train.en"), "tgt": str(samples / "train.es"), "limit": 30},
-                   "heldout": {"src": str(samples / "heldout.en"), "tgt": str(samples / "heldout.es"), "limit": 8}}],
+                   "train": {"src": str(samples / "train.en"), "tgt": str(samples / "train.es"), "max_pairs": 30},
+                   "heldout": {"src": str(samples / "heldout.en"), "tgt": str(samples / "heldout.es"), "max_pairs": 8}}],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32"},
         "probe": {"layers": "last", "bf16": False, "resamples": 20},

@@ -23,8 +23,8 @@ def write_config(tmp_path: Path, model: Path, **overrides) -> Path:
         "model": str(model),
         "pairs": [{
             "tgt_lang": "es",
-            "train": {"src": str(SAMPLES / "train.en"), "tgt": str(SAMPLES / "train.es"), "limit": 60},
-            "heldout": {"src": str(SAMPLES / "heldout.en"), "tgt": str(SAMPLES / "heldout.es"), "limit": 12},
+            "train": {"src": str(SAMPLES / "train.en"), "tgt": str(SAMPLES / "train.es"), "max_pairs": 60},
+            "heldout": {"src": str(SAMPLES / "heldout.en"), "tgt": str(SAMPLES / "heldout.es"), "max_pairs": 12},
         }],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32", "checkpoint_every": 1},

@@ -26,8 +26,8 @@ def study_config(tmp_path: Path, model: Path, claims: Path | None = None, **tran
     cfg = {
         "kind": "pipeline", "out": str(tmp_path / "runs"), "model": str(model),
         "pairs": [{"tgt_lang": "es",
-                   "train": {"src": str(SAMPLES / "train.en"), "tgt": str(SAMPLES / "train.es"), "limit": 40},
-                   "heldout": {"src": str(SAMPLES / "heldout.en"), "tgt": str(SAMPLES / "heldout.es"), "limit": 10}}],
+                   "train": {"src": str(SAMPLES / "train.en"), "tgt": str(SAMPLES / "train.es"), "max_pairs": 40},
+                   "heldout": {"src": str(SAMPLES / "heldout.en"), "tgt": str(SAMPLES / "heldout.es"), "max_pairs": 10}}],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32"},
         "probe": {"layers": "all", "bf16": False, "resamples": 50},
@@ -158,7 +158,7 @@ def _offline_study(tmp_path: Path, model: Path, name: str = "efimov2022-offline.
     if "claims" in cfg:  # a path relative to the checkout
         cfg["claims"] = str(REPO / cfg["claims"])
     for pair in cfg["pairs"]:
-        pair["train"]["limit"], pair["heldout"]["limit"] = 30, 6
+        pair["train"]["max_pairs"], pair["heldout"]["max_pairs"] = 30, 6
     cfg["align"]["workers"] = 1
     cfg["adjust"].update(epochs=None, max_steps=2, precision="fp32")
     cfg["probe"].update(layers="2", resamples=50, bf16=False)

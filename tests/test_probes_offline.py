@@ -35,7 +35,7 @@ def test_offline_model_related_words_closer_and_retrieval_above_chance(offline_m
         "models": [{"name": "vanilla", "spec": OFFLINE_SPEC}],
         "bitexts": [{"path": str(flores[lang])} for lang in LANGS],
         "tatoeba": str(shared_data / "tatoeba" / "tatoeba"),
-        "max_tatoeba": N_TATOEBA,
+        "max_tatoeba_pairs": N_TATOEBA,
         "resamples": 300,
         "out": str(tmp_path / "run"),
     })
@@ -59,9 +59,9 @@ def test_offline_model_against_itself_is_identical_with_zero_change(offline_mode
     cfg = build_config(ProbeConfig, {
         "models": [{"name": "first", "spec": OFFLINE_SPEC}, {"name": "second", "spec": OFFLINE_SPEC}],
         "bitexts": [{"path": str(flores["es"])}],
-        "max_sentences": 60,
+        "max_pairs": 60,
         "tatoeba": str(shared_data / "tatoeba" / "tatoeba"),
-        "max_tatoeba": 50,
+        "max_tatoeba_pairs": 50,
         "tatoeba_layers": "last",
         "resamples": 200,
         "out": str(tmp_path / "self"),

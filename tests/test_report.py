@@ -45,8 +45,8 @@ def demo_runs(tmp_path_factory, tiny_checkpoints) -> Path:
     def pair(lang):
         d = SAMPLES / f"demo-en-{lang}"
         return {"tgt_lang": lang,
-                "train": {"src": str(d / "train.en"), "tgt": str(d / f"train.{lang}"), "limit": 40},
-                "heldout": {"src": str(d / "heldout.en"), "tgt": str(d / f"heldout.{lang}"), "limit": 12}}
+                "train": {"src": str(d / "train.en"), "tgt": str(d / f"train.{lang}"), "max_pairs": 40},
+                "heldout": {"src": str(d / "heldout.en"), "tgt": str(d / f"heldout.{lang}"), "max_pairs": 12}}
 
     cfg = {
         "kind": "pipeline", "out": str(root / "runs"), "model": str(tiny_checkpoints["unigram"]),

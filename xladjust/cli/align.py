@@ -207,7 +207,7 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
     "src": ("input", "src"), "tgt": ("input", "tgt"), "joint": ("input", "bitext"), "tsv": ("input", "tsv"),
     "hf": ("input", "hf"), "hf_split": ("input", "hf_split"), "tokenize": ("input", "tokenize"),
     "normalize_punct": ("input", "normalize_punct"), "max_words": ("input", "max_words"),
-    "strict": ("input", "strict"), "limit": ("input", "limit"),
+    "strict": ("input", "strict"), "max_pairs": ("input", "max_pairs"),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",), "out": ("out",), "pharaoh": ("pharaoh",),
     "self_train": ("self_train", "rounds"), "self_train_steps": ("self_train", "steps"), "preset": ("preset",),
     "overwrite": ("overwrite",),
@@ -230,7 +230,8 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--normalize-punct", is_flag=True, default=None, help="Moses punctuation normalization first.")
 @click.option("--max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip pairs with a side longer than this many words (1 to 65,536). [default: {_IN.max_words}]")
 @click.option("--strict", is_flag=True, default=None, help="Empty or over-long sides are errors, not skipped.")
-@click.option("--limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N lines.")
+@click.option("--max-pairs", type=ct.COUNT.in_config(), default=None,
+              help="Use only the first N sentence pairs (lines) of the corpus.", **deprecated_alias("--limit"))
 @click.option("--out", type=click.Path(path_type=str), default=None, help="Output directory (aligned corpus).")
 @click.option("--pharaoh/--no-pharaoh", default=None, help="Also write links.pharaoh. [default: on]")
 @click.option("--overwrite", is_flag=True, default=None,
@@ -287,7 +288,7 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
     "all_heuristics": ("all_heuristics",),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",),
     "extra": ("extra", "bitext"), "extra_src": ("extra", "src"), "extra_tgt": ("extra", "tgt"),
-    "extra_tsv": ("extra", "tsv"), "extra_limit": ("extra", "limit"), "extra_max_words": ("extra", "max_words"),
+    "extra_tsv": ("extra", "tsv"), "extra_max_pairs": ("extra", "max_pairs"), "extra_max_words": ("extra", "max_words"),
     "tokenize_extra": ("extra", "tokenize"),
 }
 
@@ -314,7 +315,8 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--extra-src", type=click.Path(path_type=str), default=None, help="Extra text, source side.")
 @click.option("--extra-tgt", type=click.Path(path_type=str), default=None, help="Extra text, target side.")
 @click.option("--extra-tsv", type=click.Path(path_type=str), default=None, help="Extra text as a TSV.")
-@click.option("--extra-limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N extra pairs.")
+@click.option("--extra-max-pairs", type=ct.COUNT.in_config(), default=None, help="Use only the first N extra pairs.",
+              **deprecated_alias("--extra-limit"))
 @click.option("--extra-max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip extra pairs with a side longer than this many words (1 to 65,536). [default: {_IN.max_words}]")
 @click.option("--tokenize-extra/--no-tokenize-extra", default=None, help="Moses-tokenize the extra text. [default: on]")
 @click.option("--predicted", type=click.Path(path_type=Path), default=None,

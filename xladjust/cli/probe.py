@@ -63,8 +63,10 @@ def _model_name(spec: str, taken: list[str]) -> str:
               show_default=True, help="Where unrelated words are drawn from.")
 @click.option("--keep-punctuation", is_flag=True, help="Keep punctuation tokens in links and triples.")
 @click.option("--seed", default=0, show_default=True, type=ct.SEED, help="Seed of unrelated-word draws and bootstrap resamples.")
-@click.option("--max-sentences", type=ct.COUNT, default=None, help="Use the first N pairs of each bitext.")
-@click.option("--max-tatoeba", type=ct.COUNT, default=None, help="Use the first N Tatoeba pairs per language.")
+@click.option("--max-pairs", type=ct.COUNT, default=None, help="Use the first N sentence pairs of each bitext.",
+              **deprecated_alias("--max-sentences"))
+@click.option("--max-tatoeba-pairs", type=ct.COUNT, default=None, help="Use the first N Tatoeba pairs per language.",
+              **deprecated_alias("--max-tatoeba"))
 @click.option("--csls-k", default=10, show_default=True, type=ct.SMALL, help="Neighbours of CSLS word retrieval.")
 @click.option("--resamples", default=1000, show_default=True, type=ct.RESAMPLES,
               help="Bootstrap resamples of the paired comparisons.", **deprecated_alias("--bootstrap"))

@@ -64,9 +64,10 @@ VOCABULARY: dict[str, str] = {
     "--max-train-examples/--max-dev-examples/--max-test-examples":
         "Use at most N examples of each training / dev / test set (--max-test-examples everywhere "
         "a test set is given).",
-    "--max-pairs": "adjust: sentence pairs drawn over all aligned corpora.",
-    "--max-sentences/--max-tatoeba": "probe: the first N pairs of each bitext / Tatoeba language.",
-    "--limit/--extra-limit": "align: use only the first N lines.",
+    "--max-pairs": "Use at most N sentence pairs: align reads the first N lines of its corpus, probe the "
+                   "first N pairs of each bitext; adjust draws N over all its aligned corpora.",
+    "--max-tatoeba-pairs": "probe: the first N Tatoeba pairs of each language.",
+    "--extra-max-pairs": "align evaluate: the first N pairs of the extra parallel text.",
     "--max-words/--extra-max-words": "align, adjust: skip pairs with a side longer than N words (N from 1 to 65,536).",
     "--max-subwords": "adjust: skip pairs with a side longer than N subwords.",
     "--drop-identical/--keep-identical": "adjust: drop links whose two words are the same string.",
@@ -182,6 +183,10 @@ DEPRECATED: dict[str, str] = {
     "--bitext": "--joint",  # align only (a 'src ||| tgt' file); elsewhere --bitext is a held-out corpus
     "--bootstrap": "--resamples",  # probe
     "--n-resamples": "--resamples",  # transfer
+    "--limit": "--max-pairs",  # align
+    "--extra-limit": "--extra-max-pairs",  # align evaluate
+    "--max-sentences": "--max-pairs",  # probe
+    "--max-tatoeba": "--max-tatoeba-pairs",  # probe
 }
 
 
