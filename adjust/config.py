@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from xladjust.adjust.objective_options import OBJECTIVES
+from xladjust.config import Renamed
 from xladjust.models import OFFLINE_SPEC
 from xladjust.pooling import Pooling
+from xladjust.training_common import training_device_problem
 
 
 class Mix(str, Enum):
@@ -132,6 +134,8 @@ class AdjustConfig:
 
     expand = staticmethod(apply_preset)  # build_config expands preset: NAME first
     RUN_CONTROL_KEYS: ClassVar[tuple[str, ...]] = RUN_CONTROL_KEYS
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"cpu": Renamed("device", {True: "cpu", False: "auto"})}
 
     aligned: list[Path]  # aligned-corpus directories (align stage output), one per language pair
     out: Path  # run directory: the final checkpoint, xladjust.json, metrics.jsonl
@@ -175,7 +179,7 @@ class AdjustConfig:
     precision: Precision = Precision.AUTO
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~30% slower
     allocator: Allocator = Allocator.DEFAULT  # compact: freed tensor memory goes back to the system (glibc)
-    cpu: bool = False  # force the CPU even when a GPU is visible
+    device: str = "auto"  # auto (CUDA when visible), cpu, or cuda
     seed: int = 0
     # run control
     checkpoint_every: int | None = 500  # optimizer steps between resumable checkpoints (None: never)
@@ -232,8 +236,10 @@ class AdjustConfig:
         if self.resume and self.overwrite:
             problems.append("resume and overwrite conflict: --resume continues the run in --out, "
                             "--overwrite replaces it; pass one of them")
-        if self.precision is Precision.FP16 and self.cpu:
-            problems.append("precision fp16 needs a CUDA device but cpu is true; use bf16 or fp32 on the CPU")
+        if (device_problem := training_device_problem(self.device)) is not None:
+            problems.append(device_problem)
+        if self.precision is Precision.FP16 and self.device == "cpu":
+            problems.append("precision fp16 needs a CUDA device but device is cpu; use bf16 or fp32 on the CPU")
         problems += self._check_objective()
         return problems
 

@@ -36,7 +36,7 @@ from xladjust.io import (
     sha256_json,
     write_json_atomic,
 )
-from xladjust.training_common import OnStep, require_hook, resolve_precision
+from xladjust.training_common import OnStep, require_hook, resolve_precision, trains_on_cpu
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,8 @@ def make_accelerator(config: AdjustConfig) -> Any:
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs
 
-    on_gpu = torch.cuda.is_available() and not config.cpu
+    cpu = trains_on_cpu(config.device)
+    on_gpu = torch.cuda.is_available() and not cpu
     precision = resolve_precision(config.precision, on_gpu)
     state = AcceleratorState._shared_state
     if state and state.get("_mixed_precision") != precision:
@@ -296,7 +297,7 @@ def make_accelerator(config: AdjustConfig) -> Any:
         # group, if any, is kept).
         AcceleratorState._reset_state()
     ddp = DistributedDataParallelKwargs(find_unused_parameters=config.layer != -1)
-    return Accelerator(cpu=config.cpu, mixed_precision=precision, kwargs_handlers=[ddp])
+    return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp])
 
 
 

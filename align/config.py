@@ -131,7 +131,7 @@ class EmbeddingOptions:
     bf16: bool = bf16_field()  # bfloat16 autocast
     chunk_pairs: int = 1024  # sentence pairs embedded at a time (bounds memory)
     threads: int | None = None  # torch threads; None: torch's default, or 1 while other jobs keep the CPU busy
-    device: str | None = None  # cpu, cuda, ...; default: cuda when available
+    device: str = "auto"  # auto (CUDA when visible, else the CPU), cpu, cuda or cuda:N
 
     def check(self) -> list[str]:
         from xladjust.align.similarity import METHODS

@@ -81,7 +81,7 @@ class ProbeConfig:
     batch_size: int = 64  # sentences per forward pass
     bf16: bool = bf16_field()  # bfloat16 autocast
     sentence_prefix: str = ""  # text put before each Tatoeba sentence (E5 models: "query: ")
-    device: str | None = None
+    device: str = "auto"  # auto (CUDA when visible, else the CPU), cpu, cuda or cuda:N
 
     def selected_probes(self) -> list[str]:
         """The probes to run: as given, or every registered one whose input is present."""

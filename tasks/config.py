@@ -16,9 +16,9 @@ from xladjust.config import Renamed
 from xladjust.names import name_problem
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
-from xladjust.training_common import bf16_field
+from xladjust.training_common import bf16_field, training_device_problem
 
-RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "cpu", "checkpoint_every", "resume",
+RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "device", "checkpoint_every", "resume",
                     "overwrite", "probe_every", "probe_bitext")
 """Fine-tuning options that steer how a run proceeds, not what it computes: a resumed or
 reused run may differ in them."""
@@ -112,7 +112,7 @@ class FinetuneConfig:
 
     An optimizer step takes ``grad_accum`` micro-batches of ``batch_size`` per process
     (under ``torchrun``/``accelerate launch`` the global batch is batch_size × grad_accum
-    × processes); ``cpu`` keeps the run on the CPU when a GPU is present. With
+    × processes); ``device`` is auto (CUDA when visible), cpu or cuda. With
     ``stream_buffer`` the training files are streamed in buffers of that many examples
     instead of read whole (see :mod:`xladjust.tasks.trainset`). Every
     ``checkpoint_every`` optimizer steps (None or 0: never) the training state goes to
@@ -120,6 +120,8 @@ class FinetuneConfig:
     """
 
     RUN_CONTROL_KEYS: ClassVar[tuple[str, ...]] = RUN_CONTROL_KEYS
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"cpu": Renamed("device", {True: "cpu", False: "auto"})}
 
     task: str
     model: str
@@ -154,7 +156,7 @@ class FinetuneConfig:
     threads: int | None = None
     continual: ContinualConfig | None = None
     grad_accum: int = 1
-    cpu: bool = False
+    device: str = "auto"  # auto (CUDA when visible), cpu, or cuda
     stream_buffer: int | None = None
     checkpoint_every: int | None = 500
     resume: bool = False
@@ -165,6 +167,8 @@ class FinetuneConfig:
 
     def check(self) -> list[str]:
         problems: list[str] = []
+        if (device_problem := training_device_problem(self.device)) is not None:
+            problems.append(device_problem)
         if self.probe_every is not None and self.probe_every < 1:
             problems.append(f"probe_every must be at least 1, got {self.probe_every}")
         if self.probe_every is not None and self.probe_bitext is None:

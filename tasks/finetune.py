@@ -55,7 +55,7 @@ from xladjust.tasks.registry import get_task
 from xladjust.tasks.sources import parse_source
 from xladjust.tasks.training import TrainResult, TrainSettings, total_steps, train
 from xladjust.tasks.trainset import TrainSet
-from xladjust.training_common import OnStep, require_hook
+from xladjust.training_common import OnStep, require_hook, trains_on_cpu
 from xladjust.training_state import CHECKPOINTS_DIR, GEOMETRY_FILE
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None) -> Path:
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
     geometry = functools.partial(on_step, run_dir=Path(cfg.out)) if on_step is not None else None
-    acc = make_task_accelerator(bf16=cfg.bf16, cpu=cfg.cpu)
+    acc = make_task_accelerator(bf16=cfg.bf16, cpu=trains_on_cpu(cfg.device))
     tm = init_task_model(cfg.model, task, encode_options(cfg), seed=cfg.seed, device=str(acc.device))
     if cfg.freeze_embeddings:
         tm.model.get_input_embeddings().weight.requires_grad_(False)

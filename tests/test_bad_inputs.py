@@ -149,7 +149,7 @@ def test_align_evaluate_bad_gold(gold, extra, fragment, tmp_path, capsys):
 
 def adjust_args(model: Path, aligned: Path, out: Path, *extra: str) -> list[str]:
     return ["adjust", "--model", str(model), "--aligned", str(aligned), "--out", str(out),
-            "--max-steps", "1", "--batch-size", "2", "--cpu", *extra]
+            "--max-steps", "1", "--batch-size", "2", "--device", "cpu", *extra]
 
 
 def corrupt_corpus(directory: Path, lines: list[str]) -> Path:
@@ -213,7 +213,7 @@ def test_adjust_config_unknown_keys(tmp_path, capsys, tiny_checkpoints):
     aligned = write_sample_corpus(tmp_path / "aligned")
     config = bad_adjust_yaml(tmp_path / "c.yaml", aligned, tiny_checkpoints["wordpiece"])
     out = tmp_path / "run"
-    fail(capsys, ["adjust", "--config", str(config), "--out", str(out), "--cpu"], "unknown key 'learning_rat'")
+    fail(capsys, ["adjust", "--config", str(config), "--out", str(out), "--device", "cpu"], "unknown key 'learning_rat'")
     assert not out.exists()
 
 

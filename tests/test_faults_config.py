@@ -61,7 +61,7 @@ def test_hostile_yaml(how, text, fragment, tmp_path, capsys):
     else:
         if "kind: adjust" not in str(text) and fragment != "is not UTF-8 text" and "kind" in str(text):
             pytest.skip("adjust --config reads adjust configs only")
-        args = ["adjust", "--config", str(config), "--cpu"]
+        args = ["adjust", "--config", str(config), "--device", "cpu"]
     started = time.perf_counter()
     line = fail_one_line(capsys, args, fragment)
     assert time.perf_counter() - started < 30, "a hostile file must be refused quickly (a bomb takes minutes)"

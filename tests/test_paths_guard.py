@@ -254,7 +254,7 @@ def _unfinished(path: Path, command: str) -> Path:
 READERS = {  # command -> its arguments with a model spec MODEL (encoder) or TASK (fine-tuned)
     "embed": lambda w, m, t: ["embed", "--model", m, "--input", str(w["tokens"]), "--out", str(w["tmp"] / "v.npy")],
     "adjust": lambda w, m, t: ["adjust", "--model", m, "--aligned", str(w["aligned"]), "--out", str(w["tmp"] / "o"),
-                               "--max-steps", "1", "--cpu"],
+                               "--max-steps", "1", "--device", "cpu"],
     "probe": lambda w, m, t: ["probe", "--model", f"a={m}", "--bitext", str(w["aligned"]), "--out",
                               str(w["tmp"] / "o"), "--no-bf16", "--device", "cpu"],
     "finetune": lambda w, m, t: ["finetune", "--model", m, "--task", "nli", "--train", str(w["nli"]), "--out",

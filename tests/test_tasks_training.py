@@ -242,7 +242,7 @@ def test_cli_takes_the_new_options(tmp_path, tiny_checkpoints, data, capsys):
     out = tmp_path / "cli"
     args = ["finetune", "--task", "ner", "--model", str(tiny_checkpoints["unigram"]), "--train", str(data["ner"]),
             "--out", str(out), "--max-steps", "3", "--batch-size", "4", "--no-bf16", "--grad-accum", "2",
-            "--stream-buffer", "10", "--checkpoint-every", "1", "--cpu", "--threads", "1"]
+            "--stream-buffer", "10", "--checkpoint-every", "1", "--device", "cpu", "--threads", "1"]
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     train = json.loads((out / "metrics.json").read_text())["train"]

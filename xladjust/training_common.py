@@ -20,6 +20,7 @@ from typing import Any
 from xladjust.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TRAINING_DEVICES = ("auto", "cpu", "cuda")  # a training run's --device; each process's GPU comes from the launcher
 
 # A training stage's hook from its caller: on_step(step, encoder, last, run_dir=folder), called
 # on the main process at step 0 and after every optimizer step (geometry curves).
@@ -107,6 +108,26 @@ def resolve_precision(precision: str, on_gpu: bool) -> str:
     if on_gpu:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_fast_bf16() else "no"
+
+
+def training_device_problem(device: str) -> str | None:
+    """Why ``device`` is no device of a training run (a config check), or None."""
+    if device in TRAINING_DEVICES:
+        return None
+    return (f"device {device!r} is not one of {', '.join(TRAINING_DEVICES)}: a training run takes auto, the CPU "
+            "or CUDA; with several GPUs each process takes its own from torchrun or accelerate launch "
+            "(CUDA_VISIBLE_DEVICES picks them)")
+
+
+def trains_on_cpu(device: str) -> bool:
+    """Whether a training run on ``device`` (:data:`TRAINING_DEVICES`) keeps to the CPU;
+    ``cuda`` where no CUDA GPU is visible is refused with one line."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ConfigError(f"device 'cuda' cannot be used: {why}; pass --device auto or cpu")
+    return device == "cpu"
 
 
 def make_accelerator(*, cpu: bool, precision: str, find_unused_parameters: bool = False) -> Any:

@@ -20,14 +20,14 @@ from xladjust.adjust.config import (
 )
 from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.cli import types as ct
-from xladjust.cli.options import deprecated_alias, example, is_quiet
+from xladjust.cli.options import deprecated_alias, device_option, example, is_quiet
 from xladjust.config import build_config, load_kind, parse_yaml
 from xladjust.pooling import Pooling
 
 # CLI option -> config key, for options whose value is copied as given
 _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_steps", "batch_size",
            "grad_accum", "lr", "layer", "pooling", "precision", "embeddings", "special_tokens",
-           "checkpoint_every", "cpu", "resume", "overwrite", "max_tokens", "optimizer", "optimizer_kernel",
+           "checkpoint_every", "device", "resume", "overwrite", "max_tokens", "optimizer", "optimizer_kernel",
            "adam_beta1", "adam_beta2", "adam_eps", "weight_decay", "warmup_steps", "warmup_ratio",
            "schedule", "gradient_checkpointing", "dropout", "mix", "max_words", "max_subwords", "drop_identical",
            "log_every", "keep_checkpoints", "forward_tokens", "probe_every", "probe_bitext",
@@ -102,8 +102,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
               **deprecated_alias("--probe-bitext"),
               help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every; never a "
                    "training corpus.")
-@click.option("--cpu", is_flag=True, default=None,
-              help="Run on the CPU even with a GPU visible (with torchrun: one CPU process per rank).")
+@device_option(training=True, cpu_alias=True)
 @click.pass_context
 def adjust_command(ctx: click.Context, aligned: tuple[Path, ...], more_aligned: tuple[Path, ...],
                    options: tuple[str, ...], config_file: Path | None, **given: Any) -> None:

@@ -29,7 +29,13 @@ from xladjust.align.gold import SPLITS
 from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS
 from xladjust.cli import types as ct
-from xladjust.cli.options import SectionedCommand, SectionedGroup, deprecated_alias, is_quiet
+from xladjust.cli.options import (
+    SectionedCommand,
+    SectionedGroup,
+    deprecated_alias,
+    device_option,
+    is_quiet,
+)
 from xladjust.config import load_kind
 from xladjust.pooling import Pooling
 
@@ -91,6 +97,7 @@ ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "distortion": ("aligner", "embedding", "distortion"),
     "batch_size": ("aligner", "embedding", "batch_size"),
     "bf16": ("aligner", "embedding", "bf16"),
+    "device": ("aligner", "embedding", "device"),
     "torch_threads": ("aligner", "embedding", "threads"),
     "combine_statistical": ("aligner", "combined", "statistical"),
     "combine_symmetrize": ("aligner", "combined", "statistical_symmetrize"),
@@ -157,6 +164,7 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--batch-size", type=ct.BATCH.in_config(), default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),
         click.option("--bf16/--no-bf16", default=None, help="bfloat16 autocast for the embedding aligner. [default: on where the device has fast bf16, "
                           "as --precision auto]"),
+        device_option(),
         click.option("--torch-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
                      help="Torch threads for the embedding aligner. [default: torch's, or 1 when the CPU is busy]"),
         click.option("--combine-statistical", type=click.Choice(["eflomal", "fast_align"]), default=None,
@@ -463,13 +471,14 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None, help="Subword pooling.")
 @click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
 @click.option("--torch-threads", type=int, default=None, help="Torch threads. [default: torch's, or 1 when busy]")
+@device_option()
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
 def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | None, one_indexed: bool,
                  drop_invalid_gold: bool,
                  model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
                  temperatures: str | None, distortions: str | None, objective: str, references: tuple[str, ...],
                  cache: Path | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
-                 json_out: Path | None) -> None:
+                 device: str | None, json_out: Path | None) -> None:
     """Choose the embedding aligner's layer, method and threshold on the dev split of gold
     sets (every third sentence), and report the choice on the test split.
 
@@ -483,7 +492,7 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | N
     from xladjust.align.tune import Candidate, GoldSet, TuneConfig
 
     emb = {k: v for k, v in {"model": model, "pooling": pooling, "batch_size": batch_size,
-                             "threads": torch_threads}.items() if v is not None}
+                             "threads": torch_threads, "device": device}.items() if v is not None}
     grid = {k: v for k, v in {"layers": _numbers(layers, int, "--layers"),
                               "methods": tuple(methods.split(",")) if methods else None,
                               "thresholds": _numbers(thresholds, float, "--thresholds"),

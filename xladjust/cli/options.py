@@ -108,6 +108,21 @@ def bf16_option(what: str = "bfloat16 autocast") -> Callable[[Any], Any]:
                         help=f"{what}. [default: on where the device has fast bf16, as --precision auto]")
 
 
+def device_option(training: bool = False, cpu_alias: bool = False) -> Callable[[Any], Any]:
+    """``--device``: where the command runs its model. A training run takes auto, cpu or
+    cuda (each process's GPU comes from the launcher); other commands also cuda:N.
+    ``cpu_alias`` keeps the old ``--cpu`` flag as a deprecated spelling of ``--device cpu``."""
+    if training:
+        help_text = ("Where the run trains: auto (CUDA when a GPU is visible, else the CPU), cpu or cuda; under "
+                     "torchrun each process takes its own GPU. [default: auto]")
+    else:
+        help_text = "Where the model runs: auto (CUDA when a GPU is visible, else the CPU), cpu, cuda or cuda:N. " \
+                    "[default: auto]"
+    extra = deprecated_alias(flags={"--cpu": "cpu"}) if cpu_alias else {}
+    return click.option("--device", default=None, metavar="auto|cpu|cuda" + ("" if training else "[:N]"),
+                        help=help_text, **extra)
+
+
 def overwrite_option() -> Callable[[Any], Any]:
     """``--overwrite``: the one flag that lets a command replace a complete run in --out
     (:func:`xladjust.outputs.judge_existing`)."""

@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from xladjust.cli import types as ct
-from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet, overwrite_option
+from xladjust.cli.options import (
+    bf16_option,
+    deprecated_alias,
+    device_option,
+    example,
+    is_quiet,
+    overwrite_option,
+)
 from xladjust.errors import ConfigError
 from xladjust.formatting import number
 from xladjust.probes.pairs import Unrelated
@@ -72,7 +79,7 @@ def _model_name(spec: str, taken: list[str]) -> str:
               help="Bootstrap resamples of the paired comparisons.", **deprecated_alias("--bootstrap"))
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Sentences per forward pass.")
 @bf16_option("bfloat16 autocast for forward passes")
-@click.option("--device", default=None, help="torch device (default: CUDA if available, else CPU).")
+@device_option()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
 @overwrite_option()
 @click.pass_context

@@ -18,6 +18,7 @@ from xladjust.cli.options import (
     LazyChoice,
     bf16_option,
     deprecated_alias,
+    device_option,
     example,
     is_quiet,
     overwrite_option,
@@ -116,7 +117,7 @@ def _finetune_options(f: Any) -> Any:
         threads_option(ct.POSITIVE_THREADS),
         click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Micro-batches of --batch-size per optimizer step and process."),
-        click.option("--cpu", is_flag=True, default=False, help="Train on the CPU even when a GPU is present."),
+        device_option(training=True, cpu_alias=True),
         click.option("--stream-buffer", type=click.IntRange(min=1), default=None,
                      help="Stream the training files from disk in buffers of N examples (shuffled and "
                           "length-grouped within a buffer) instead of reading them whole."),
@@ -152,7 +153,7 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
         "batch_size": kw["batch_size"], "learning_rate": kw["learning_rate"], "max_length": kw["max_length"],
         "doc_stride": kw["doc_stride"], "label_subwords": kw["label_subwords"], "eval_every": kw["eval_every"],
         "freeze_embeddings": kw["freeze_embeddings"], "bf16": kw["bf16"], "progress": not quiet,
-        "threads": kw["threads"], "grad_accum": kw["grad_accum"], "cpu": kw["cpu"],
+        "threads": kw["threads"], "grad_accum": kw["grad_accum"], "device": kw["device"] or "auto",
         "stream_buffer": kw["stream_buffer"], "checkpoint_every": kw["checkpoint_every"], "resume": kw.get("resume", False),
     }
     if kw["continual_corpus"] is not None:
@@ -223,10 +224,12 @@ def _echo_scores(summary: dict[str, Any]) -> None:
 @click.option("--max-test-examples", type=ct.COUNT, default=None, help="First N of each test set.")
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Examples per forward pass.")
 @bf16_option()
+@device_option()
 @overwrite_option()
 @click.pass_context
 def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, tests: tuple[str, ...], out: Path | None,
-                     max_test_examples: int | None, batch_size: int, bf16: bool, overwrite: bool) -> None:
+                     max_test_examples: int | None, batch_size: int, bf16: bool, device: str | None,
+                     overwrite: bool) -> None:
     """Evaluate a fine-tuned checkpoint zero-shot on test sets in any languages."""
     from xladjust.io import mark_complete, write_json_atomic
     from xladjust.tasks.evaluation import evaluate, save_results
@@ -249,7 +252,7 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
         if out is not None:
             judge_existing(out, overwrite=overwrite, resume=None)
         results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=bf16, max_examples=max_test_examples,
-                           progress=not is_quiet(ctx))
+                           progress=not is_quiet(ctx), device=device)
         if out is not None:
             with atomic_dir(out) as tmp:
                 summary = save_results(results, tmp, prefix="test")

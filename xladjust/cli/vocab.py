@@ -88,8 +88,9 @@ VOCABULARY: dict[str, str] = {
     "--lr": "Peak learning rate.",
     "--checkpoint-every": "Optimizer steps between resumable checkpoints.",
     "--eval-every": "Evaluate dev every N steps.",
-    "--cpu": "Run on the CPU even with a GPU visible.",
-    "--device": "probe: the torch device.",
+    "--device": "Where the command runs its model: auto (CUDA when a GPU is visible, else the CPU), cpu, "
+                "cuda, or (commands that do not train) cuda:N. Training runs under torchrun take one GPU per "
+                "process.",
     "--bf16/--no-bf16": "bfloat16 autocast. Default: on where the device multiplies bf16 natively "
                         "(the rule of adjust's --precision auto).",
     "--precision": "adjust: autocast precision (auto, fp32, bf16, fp16).",
@@ -187,6 +188,7 @@ DEPRECATED: dict[str, str] = {
     "--extra-limit": "--extra-max-pairs",  # align evaluate
     "--max-sentences": "--max-pairs",  # probe
     "--max-tatoeba": "--max-tatoeba-pairs",  # probe
+    "--cpu": "--device cpu",  # adjust, finetune, transfer
 }
 
 
