@@ -16,7 +16,7 @@ from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.config import Renamed
 from xladjust.models import OFFLINE_SPEC
 from xladjust.pooling import Pooling
-from xladjust.training_common import training_device_problem
+from xladjust.training_common import Precision, training_device_problem
 
 
 class Mix(str, Enum):
@@ -44,13 +44,6 @@ class Schedule(str, Enum):
 
     CONSTANT = "constant"
     LINEAR = "linear"
-
-
-class Precision(str, Enum):
-    AUTO = "auto"  # bf16 where the device has fast bf16 (CPU with AVX512-BF16/AMX, GPU), else fp32
-    FP32 = "fp32"
-    BF16 = "bf16"
-    FP16 = "fp16"  # CUDA only; uses a gradient scaler
 
 
 class Allocator(str, Enum):

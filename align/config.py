@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 from xladjust.align.symmetrize import HEURISTICS, Heuristic
 from xladjust.config import Renamed
 from xladjust.names import name_problem
-from xladjust.training_common import bf16_field
+from xladjust.training_common import Precision, autocast_precision, fp16_problem, precision_field
 
 # name -> "module:Class"; the registry of aligner backends (xladjust.align.backends);
 # CLI choices and config validation read from here. Classes load
@@ -128,16 +128,27 @@ class EmbeddingOptions:
     pooling: str = "mean"  # subword pooling: mean | first | last
     distortion: float = 0.1  # favour the diagonal: sim * (1 - d * (i/m - j/n)^2)
     batch_size: int = 64
-    bf16: bool = bf16_field()  # bfloat16 autocast
+    precision: Precision = precision_field()  # fp32 or bf16 autocast (fp16 is adjust's); auto: bf16 where the device has fast bf16
     chunk_pairs: int = 1024  # sentence pairs embedded at a time (bounds memory)
     threads: int | None = None  # torch threads; None: torch's default, or 1 while other jobs keep the CPU busy
     device: str = "auto"  # auto (CUDA when visible, else the CPU), cpu, cuda or cuda:N
+
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"bf16": Renamed("precision", {True: "bf16", False: "fp32"})}
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
+
+    @property
+    def bf16(self) -> bool:
+        """Whether forward passes autocast to bfloat16."""
+        return self.precision is Precision.BF16
 
     def check(self) -> list[str]:
         from xladjust.align.similarity import METHODS
         from xladjust.models import device_name_problem
 
-        problems = []
+        problems = fp16_problem(self.precision)
         if (device_problem := device_name_problem(self.device)) is not None:
             problems.append(device_problem)
         if self.method not in METHODS:

@@ -24,7 +24,7 @@ from xladjust.names import name_problem
 from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
-from xladjust.training_common import bf16_field
+from xladjust.training_common import Precision, autocast_precision, fp16_problem, precision_field
 
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
 
@@ -56,9 +56,10 @@ class ProbeConfig:
     probe them; the probes write their results to ``out``."""
 
     # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
-    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"bootstrap": "resamples", "primary_layer": "layer",
-                                                        "max_sentences": "max_pairs",
-                                                        "max_tatoeba": "max_tatoeba_pairs"}
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {
+        "bootstrap": "resamples", "primary_layer": "layer", "max_sentences": "max_pairs",
+        "max_tatoeba": "max_tatoeba_pairs", "bf16": Renamed("precision", {True: "bf16", False: "fp32"}),
+    }
 
     models: list[CheckpointSpec]
     out: Path
@@ -79,9 +80,17 @@ class ProbeConfig:
     resamples: int = 1000  # bootstrap resamples of the paired comparisons
     bins: int = 40  # histogram bins of the plots
     batch_size: int = 64  # sentences per forward pass
-    bf16: bool = bf16_field()  # bfloat16 autocast
+    precision: Precision = precision_field()  # fp32 or bf16 autocast (fp16 is adjust's); auto: bf16 where the device has fast bf16
     sentence_prefix: str = ""  # text put before each Tatoeba sentence (E5 models: "query: ")
     device: str = "auto"  # auto (CUDA when visible, else the CPU), cpu, cuda or cuda:N
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
+
+    @property
+    def bf16(self) -> bool:
+        """Whether forward passes autocast to bfloat16."""
+        return self.precision is Precision.BF16
 
     def selected_probes(self) -> list[str]:
         """The probes to run: as given, or every registered one whose input is present."""
@@ -93,7 +102,7 @@ class ProbeConfig:
     def check(self) -> list[str]:
         from xladjust.models import device_name_problem
 
-        problems: list[str] = []
+        problems: list[str] = fp16_problem(self.precision)
         if (device_problem := device_name_problem(self.device)) is not None:
             problems.append(device_problem)
         if not self.models:

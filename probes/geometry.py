@@ -50,7 +50,7 @@ def geometry_probe_config(bitext: Path, *, layers: str | int | list[int] = "last
     return ProbeConfig(
         models=[CheckpointSpec("model", "model")], out=Path(out or "."), bitexts=[BitextSpec(Path(bitext))],
         probes=list(PROBES_USED), layers=layers, seed=seed, max_pairs=max_sentences,
-        batch_size=batch_size, bf16=bf16_or_auto(bf16), resamples=1,
+        batch_size=batch_size, precision="bf16" if bf16_or_auto(bf16) else "fp32", resamples=1,
     )
 
 

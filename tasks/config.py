@@ -16,7 +16,13 @@ from xladjust.config import Renamed
 from xladjust.names import name_problem
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
-from xladjust.training_common import bf16_field, training_device_problem
+from xladjust.training_common import (
+    Precision,
+    autocast_precision,
+    fp16_problem,
+    precision_field,
+    training_device_problem,
+)
 
 RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "device", "checkpoint_every", "resume",
                     "overwrite", "probe_every", "probe_bitext")
@@ -121,7 +127,10 @@ class FinetuneConfig:
 
     RUN_CONTROL_KEYS: ClassVar[tuple[str, ...]] = RUN_CONTROL_KEYS
     # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
-    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"cpu": Renamed("device", {True: "cpu", False: "auto"})}
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {
+        "cpu": Renamed("device", {True: "cpu", False: "auto"}),
+        "bf16": Renamed("precision", {True: "bf16", False: "fp32"}),
+    }
 
     task: str
     model: str
@@ -148,7 +157,7 @@ class FinetuneConfig:
     max_answer_length: int = 30  # QA: longest answer span predicted, in subwords
     label_subwords: Literal["first", "all"] = "first"
     freeze_embeddings: bool = False
-    bf16: bool = bf16_field()  # bfloat16 autocast
+    precision: Precision = precision_field()  # fp32 or bf16 autocast (fp16 is adjust's); auto: bf16 where the device has fast bf16
     eval_every: int | None = None
     eval_batch_size: int = 64  # batch size of dev and test predictions
     save_model: bool = True  # write the fine-tuned model (false: metrics and predictions only)
@@ -165,8 +174,16 @@ class FinetuneConfig:
     probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
     probe_bitext: Path | None = None  # held-out aligned corpus of the probes
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
+
+    @property
+    def bf16(self) -> bool:
+        """Whether forward passes autocast to bfloat16."""
+        return self.precision is Precision.BF16
+
     def check(self) -> list[str]:
-        problems: list[str] = []
+        problems: list[str] = fp16_problem(self.precision)
         if (device_problem := training_device_problem(self.device)) is not None:
             problems.append(device_problem)
         if self.probe_every is not None and self.probe_every < 1:

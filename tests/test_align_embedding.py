@@ -85,7 +85,7 @@ def test_default_layer():
 
 
 def test_backend_on_a_tiny_model(tiny_model, tmp_path):
-    spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(model="unused", bf16=False, chunk_pairs=3))
+    spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(model="unused", precision="fp32", chunk_pairs=3))
     backend = EmbeddingBackend(spec, loaded=tiny_model)
     backend.check()
     joint = JointFile(tmp_path / "b.txt")
@@ -116,7 +116,7 @@ def test_evaluate_ignores_extra_text_for_the_embedding_aligner(tiny_model, tmp_p
     text = write_lines(tmp_path / "g.src-tgt", [f"{s} ||| {t}" for s, t in PAIRS])
     gold = write_lines(tmp_path / "g.gold", ["1-1 2-2 3-3 4-4", "1-1 2-2", "1-1", "1-1"])
     extra = write_lines(tmp_path / "extra", ["a b ||| c d"])
-    spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(bf16=False))
+    spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(precision="fp32"))
     cfg = EvaluateConfig(text, gold, extra=InputSpec(bitext=extra), aligner=spec)
     report = evaluate_aligner(cfg, backend=EmbeddingBackend(spec, loaded=tiny_model))
     assert report.n_gold == 4 and report.n_extra == 0 and report.primary == "links"

@@ -222,7 +222,7 @@ def test_adjust_config_unknown_keys(tmp_path, capsys, tiny_checkpoints):
 
 def probe_args(model: Path, out: Path, *extra: str) -> list[str]:
     return ["probe", "--model", f"tiny={model}", "--out", str(out), "--resamples", "10",
-            "--no-bf16", "--device", "cpu", *extra]
+            "--precision", "fp32", "--device", "cpu", *extra]
 
 
 def test_probe_layer_out_of_range(tmp_path, capsys, tiny_checkpoints):
@@ -267,7 +267,7 @@ def test_embed_invalid_utf8_keeps_old_output(tmp_path, capsys, tiny_checkpoints)
 
 def finetune_args(model: Path, task: str, train: Path, out: Path) -> list[str]:
     return ["finetune", "--model", str(model), "--task", task, "--train", str(train), "--out", str(out),
-            "--max-steps", "1", "--batch-size", "2", "--no-bf16", "--threads", "1"]
+            "--max-steps", "1", "--batch-size", "2", "--precision", "fp32", "--threads", "1"]
 
 
 @pytest.mark.parametrize(("task", "content", "fragment"), [

@@ -154,7 +154,7 @@ def test_defaults_agree_across_commands():
     from xladjust.training_common import auto_bf16
 
     configs = {"xladjust adjust": AdjustConfig}  # commands whose unset options take the config's default
-    seeds, bf16 = {}, {}
+    seeds, precision, device = {}, {}, {}
     for path, command in COMMANDS:
         for param in command.params:
             if param.name == "seed" and not path.startswith("xladjust align"):
@@ -162,11 +162,14 @@ def test_defaults_agree_across_commands():
                 if path in configs:
                     default = next(f.default for f in dataclasses.fields(configs[path]) if f.name == "seed")
                 seeds[path] = default
-            if param.name == "bf16" and not path.startswith("xladjust align"):
-                bf16[path] = param.default
+            if param.name == "precision":
+                precision[path] = param.default
+            if param.name == "device":
+                device[path] = param.default
     assert set(seeds.values()) == {0} and len(seeds) >= 4, seeds
     assert AlignConfig.seed == 0 and next(f.default for f in dataclasses.fields(FinetuneConfig) if f.name == "seed") == 0
-    assert set(bf16.values()) == {None} and len(bf16) >= 6, bf16  # unset: auto
+    assert set(precision.values()) == {None} and len(precision) >= 10, precision  # unset: auto
+    assert set(device.values()) == {None} and len(device) >= 10, device  # unset: auto
     assert isinstance(auto_bf16(), bool)
 
 
@@ -196,25 +199,28 @@ def test_each_real_alias_sets_its_option_and_warns(path, param, old, caplog):
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_unset_bf16_follows_the_device_like_precision_auto(monkeypatch, fast):
+def test_unset_precision_follows_the_device_like_adjusts_auto(monkeypatch, fast):
     import torch
 
     from xladjust import training_common
-    from xladjust.cli.options import bf16_option
+    from xladjust.cli.options import precision_option, uses_bf16
     from xladjust.training_common import auto_bf16
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(training_common, "cpu_has_fast_bf16", lambda: fast)
 
     @click.command()
-    @bf16_option()
-    def demo(bf16):
-        click.echo(repr(bf16))
+    @precision_option()
+    def demo(precision):
+        click.echo(repr(uses_bf16(precision)))
 
     runner = CliRunner()
     assert auto_bf16() is fast
     assert runner.invoke(demo, []).output.strip() == repr(fast)
-    assert runner.invoke(demo, ["--no-bf16"]).output.strip() == "False"
+    assert runner.invoke(demo, ["--precision", "auto"]).output.strip() == repr(fast)
+    assert runner.invoke(demo, ["--precision", "fp32"]).output.strip() == "False"
+    assert runner.invoke(demo, ["--precision", "bf16"]).output.strip() == "True"
+    assert runner.invoke(demo, ["--no-bf16"]).output.strip() == "False"  # the old flags, deprecated
     assert runner.invoke(demo, ["--bf16"]).output.strip() == "True"
 
 
@@ -252,10 +258,10 @@ def test_named_values_take_several_after_one_flag(path, flag, name):
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_every_config_bf16_default_follows_the_device(monkeypatch, fast):
-    """A library or YAML config that names no bf16 gets bf16 autocast only where the device
-    multiplies bf16 natively: on a CPU without it, bf16 matmuls run 55x slower than fp32,
-    which once made a pipeline's fine-tunings take 30 minutes instead of 1.5."""
+def test_every_config_precision_default_follows_the_device(monkeypatch, fast):
+    """A library or YAML config that names no precision gets bf16 autocast only where the
+    device multiplies bf16 natively: on a CPU without it, bf16 matmuls run 55x slower than
+    fp32, which once made a pipeline's fine-tunings take 30 minutes instead of 1.5."""
     import dataclasses
 
     import torch
@@ -269,11 +275,30 @@ def test_every_config_bf16_default_follows_the_device(monkeypatch, fast):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(training_common, "cpu_has_fast_bf16", lambda: fast)
-    for config in (EmbeddingOptions, ProbeConfig, EvalSettings, FinetuneConfig, TrainSettings):
-        field = next(f for f in dataclasses.fields(config) if f.name == "bf16")
-        assert field.default_factory is training_common.auto_bf16, config
+    from xladjust.training_common import Precision
+
+    expected = Precision.BF16 if fast else Precision.FP32
+    for config in (EmbeddingOptions, ProbeConfig, FinetuneConfig):  # config files: precision
+        field = next(f for f in dataclasses.fields(config) if f.name == "precision")
+        assert field.default_factory is training_common.auto_precision, config
+    for settings in (EvalSettings, TrainSettings):  # library settings: a bf16 flag
+        field = next(f for f in dataclasses.fields(settings) if f.name == "bf16")
+        assert field.default_factory is training_common.auto_bf16, settings
     assert TrainSettings(epochs=1, batch_size=1, learning_rate=1e-5, seed=0).bf16 is fast
-    assert EmbeddingOptions().bf16 is fast
+    assert EmbeddingOptions().precision is expected and EmbeddingOptions().bf16 is fast
+    assert EmbeddingOptions(precision="auto").precision is expected  # auto is decided when the config is made
+    assert EmbeddingOptions(precision="fp32").bf16 is False and EmbeddingOptions(precision="bf16").bf16 is True
+
+
+def test_fp16_is_adjusts_only_and_the_old_bf16_key_still_loads():
+    from xladjust.align.config import EmbeddingOptions
+    from xladjust.config import build_config
+    from xladjust.errors import ConfigError
+
+    assert build_config(EmbeddingOptions, {"bf16": False}).precision.value == "fp32"
+    assert build_config(EmbeddingOptions, {"bf16": True}).precision.value == "bf16"
+    with pytest.raises(ConfigError, match="precision fp16 is adjust's only"):
+        build_config(EmbeddingOptions, {"precision": "fp16"})
 
 
 @pytest.mark.parametrize("fast", [True, False])

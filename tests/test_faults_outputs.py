@@ -69,18 +69,18 @@ def args_for(stage: str, w: dict, out: Path) -> list[str]:
                 "--max-steps", "1", "--batch-size", "2", "--device", "cpu", "--overwrite"]
     if stage == "probe":
         return ["probe", "--model", f"tiny={w['model']}", "--bitext", str(w["aligned"]), "--out", str(out),
-                "--resamples", "10", "--no-bf16", "--device", "cpu"]
+                "--resamples", "10", "--precision", "fp32", "--device", "cpu"]
     if stage == "embed":
         return ["embed", "--model", str(w["model"]), "--input", str(w["tokens"]), "--out", str(out)]
     if stage == "finetune":
         return ["finetune", "--model", str(w["model"]), "--task", "nli", "--train", str(w["nli"]), "--out", str(out),
-                "--max-steps", "1", "--batch-size", "2", "--no-bf16", "--threads", "1"]
+                "--max-steps", "1", "--batch-size", "2", "--precision", "fp32", "--threads", "1"]
     if stage == "evaluate":
         return ["evaluate", "--model", str(w["task_model"]), "--test", f"en={w['nli']}", "--out", str(out),
-                "--no-bf16"]
+                "--precision", "fp32"]
     if stage == "transfer":
         return ["transfer", "--task", "nli", "--models", f"base={w['model']}", "--seeds", "1", "--train",
-                str(w["nli"]), "--test", f"en={w['nli']}", "--out", str(out), "--max-steps", "1", "--no-bf16",
+                str(w["nli"]), "--test", f"en={w['nli']}", "--out", str(out), "--max-steps", "1", "--precision", "fp32",
                 "--resamples", "100"]
     if stage == "interpolate":
         return ["interpolate", "--from", str(w["task_model"]), "--to", str(w["task_model"]), "--alphas", "0,1",
@@ -601,7 +601,7 @@ def finished_pipeline(tmp_path_factory, tiny_checkpoints):
                    "heldout": {"src": str(samples / "heldout.en"), "tgt": str(samples / "heldout.es"), "max_pairs": 8}}],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32"},
-        "probe": {"layers": "last", "bf16": False, "resamples": 20},
+        "probe": {"layers": "last", "precision": "fp32", "resamples": 20},
     }
     from xladjust.pipeline import load_pipeline, run_pipeline
 

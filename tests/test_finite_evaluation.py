@@ -16,7 +16,7 @@ from xladjust.finite import NonFiniteError, check_finite_outputs
 from xladjust.tasks.config import FinetuneConfig
 from xladjust.tasks.finetune import finetune
 
-FAST = {"bf16": False, "progress": False, "eval_batch_size": 16, "max_steps": 2, "batch_size": 16}
+FAST = {"precision": "fp32", "progress": False, "eval_batch_size": 16, "max_steps": 2, "batch_size": 16}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def _overflowing_copy(run: Path, dest: Path) -> Path:
 
 
 def _cases(runs: dict[str, Path], out: Path) -> dict[str, list[str]]:
-    tests = ["--test", f"en={runs['en']}", "--test", f"es={runs['es']}", "--no-bf16"]
+    tests = ["--test", f"en={runs['en']}", "--test", f"es={runs['es']}", "--precision", "fp32"]
     return {
         "flatness at a huge radius": ["flatness", "--model", str(runs["a"]), "--radii", "0,1e30", *tests,
                                       "--out", str(out)],

@@ -141,7 +141,7 @@ def test_finetune_probes_the_encoder_inside_the_task_model(tiny_checkpoints, cor
     train = write_nli(tmp_path / "nli-train.tsv", 32, 0)
     cfg = build_config(FinetuneConfig, {
         "task": "nli", "model": str(tiny_checkpoints["unigram"]), "train": [str(train)], "out": str(tmp_path / "ft"),
-        "max_steps": 3, "batch_size": 8, "bf16": False, "progress": False, "probe_every": 2,
+        "max_steps": 3, "batch_size": 8, "precision": "fp32", "progress": False, "probe_every": 2,
         "probe_bitext": str(corpora["heldout"])})
     out = finetune(cfg, on_step=finetune_hook(cfg))
     assert [r["step"] for r in _rows(out)] == [0, 2, 3]  # kept when the run folder is written at the end

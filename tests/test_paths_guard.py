@@ -64,19 +64,19 @@ def _name_cases(w: dict, name: str, out: Path) -> dict[str, list[str]]:
     nli, model, task_model = str(w["nli"]), str(w["model"]), str(w["task_model"])
     return {
         "evaluate --test": ["evaluate", "--model", task_model, "--test", f"{name}={nli}", "--out", str(out),
-                            "--no-bf16"],
+                            "--precision", "fp32"],
         "finetune --test": ["finetune", "--model", model, "--task", "nli", "--train", nli, "--test", f"{name}={nli}",
-                            "--out", str(out), "--max-steps", "1", "--no-bf16"],
+                            "--out", str(out), "--max-steps", "1", "--precision", "fp32"],
         "transfer --model": ["transfer", "--task", "nli", "--model", f"{name}={model}", "--seeds", "1", "--train", nli,
-                             "--test", f"en={nli}", "--out", str(out), "--max-steps", "1", "--no-bf16"],
+                             "--test", f"en={nli}", "--out", str(out), "--max-steps", "1", "--precision", "fp32"],
         "transfer --test": ["transfer", "--task", "nli", "--model", f"a={model}", "--seeds", "1", "--train", nli,
-                            "--test", f"{name}={nli}", "--out", str(out), "--max-steps", "1", "--no-bf16"],
+                            "--test", f"{name}={nli}", "--out", str(out), "--max-steps", "1", "--precision", "fp32"],
         "interpolate --test": ["interpolate", "--from", task_model, "--to", task_model, "--alphas", "0,1",
                                "--test", f"{name}={nli}", "--out", str(out)],
         "flatness --test": ["flatness", "--model", task_model, "--directions", "1", "--radii", "0,0.1",
                             "--test", f"{name}={nli}", "--out", str(out)],
         "probe --model": ["probe", "--model", f"{name}={model}", "--bitext", str(w["aligned"]), "--out", str(out),
-                          "--no-bf16", "--device", "cpu"],
+                          "--precision", "fp32", "--device", "cpu"],
         "align --tgt-lang": ["align", "--src-lang", "en", "--tgt-lang", name, "--src", str(w["src"]),
                              "--tgt", str(w["tgt"]), "--out", str(out), "--aligner", "fast_align"],
     }
@@ -256,13 +256,13 @@ READERS = {  # command -> its arguments with a model spec MODEL (encoder) or TAS
     "adjust": lambda w, m, t: ["adjust", "--model", m, "--aligned", str(w["aligned"]), "--out", str(w["tmp"] / "o"),
                                "--max-steps", "1", "--device", "cpu"],
     "probe": lambda w, m, t: ["probe", "--model", f"a={m}", "--bitext", str(w["aligned"]), "--out",
-                              str(w["tmp"] / "o"), "--no-bf16", "--device", "cpu"],
+                              str(w["tmp"] / "o"), "--precision", "fp32", "--device", "cpu"],
     "finetune": lambda w, m, t: ["finetune", "--model", m, "--task", "nli", "--train", str(w["nli"]), "--out",
-                                 str(w["tmp"] / "o"), "--max-steps", "1", "--no-bf16"],
+                                 str(w["tmp"] / "o"), "--max-steps", "1", "--precision", "fp32"],
     "transfer": lambda w, m, t: ["transfer", "--task", "nli", "--model", f"a={m}", "--seeds", "1", "--train",
                                  str(w["nli"]), "--test", f"en={w['nli']}", "--out", str(w["tmp"] / "o"),
-                                 "--max-steps", "1", "--no-bf16", "--resamples", "100"],
-    "evaluate": lambda w, m, t: ["evaluate", "--model", t, "--test", f"en={w['nli']}", "--no-bf16"],
+                                 "--max-steps", "1", "--precision", "fp32", "--resamples", "100"],
+    "evaluate": lambda w, m, t: ["evaluate", "--model", t, "--test", f"en={w['nli']}", "--precision", "fp32"],
     "interpolate-from": lambda w, m, t: ["interpolate", "--from", t, "--to", str(w["finished_task"]), "--alphas",
                                          "0,1", "--test", f"en={w['nli']}", "--out", str(w["tmp"] / "o")],
     "interpolate-to": lambda w, m, t: ["interpolate", "--from", str(w["finished_task"]), "--to", t, "--alphas",
@@ -321,7 +321,7 @@ def test_a_changed_input_reruns_exactly_the_stages_that_read_it(tmp_path, tiny_c
     path = test_pipeline.write_config(
         tmp_path, model,
         adjust={"max_steps": 2, "batch_size": 8, "precision": "fp32", "probe_every": 2, "probe_bitext": str(corpus)},
-        probe={"layers": "last", "bf16": False, "resamples": 50, "tatoeba": str(tatoeba)})
+        probe={"layers": "last", "precision": "fp32", "resamples": 50, "tatoeba": str(tatoeba)})
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["pairs"][0]["heldout"]["src"] = str(heldout)
     path.write_text(yaml.safe_dump(config), encoding="utf-8")

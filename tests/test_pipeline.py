@@ -28,7 +28,7 @@ def write_config(tmp_path: Path, model: Path, **overrides) -> Path:
         }],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32", "checkpoint_every": 1},
-        "probe": {"layers": "last", "bf16": False, "resamples": 50},
+        "probe": {"layers": "last", "precision": "fp32", "resamples": 50},
         **overrides,
     }
     path = tmp_path / "pipeline.yaml"

@@ -39,7 +39,7 @@ def test_gold_sure_links_drive_the_probe(gold, tiny_checkpoints, tmp_path, capsy
     out = tmp_path / "probe"
     code, _, err = run_cli(["-q", "probe", "--model", f"m={tiny_checkpoints['unigram']}", "--bitext", f"en-fr={text}",
                             "--alignments", f"en-fr={links}", "--probe", "distances", "--resamples", "50",
-                            "--no-bf16", "--out", str(out)], capsys)
+                            "--precision", "fp32", "--out", str(out)], capsys)
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     (bitext,) = summary["inputs"]["bitexts"]

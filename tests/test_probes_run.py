@@ -37,7 +37,7 @@ def config(inputs_dir: Path, out: Path, models: dict[str, Path | str], **extra) 
         "bitexts": [{"path": str(inputs_dir / "bitext")}],
         "tatoeba": str(inputs_dir / "tatoeba" / "tatoeba"),
         "out": str(out),
-        "bf16": False,
+        "precision": "fp32",
         "resamples": 200,
         **extra,
     }
@@ -189,7 +189,7 @@ def test_cli_pins_figures_for_a_fixed_seed(tiny_checkpoints, inputs_dir, tmp_pat
 
     out = tmp_path / "cli"
     main(["-q", "probe", "--model", f"tiny={tiny_checkpoints['wordpiece']}", "--bitext", str(inputs_dir / "bitext"),
-          "--tatoeba", str(inputs_dir / "tatoeba"), "--no-bf16", "--resamples", "100", "--seed", "0",
+          "--tatoeba", str(inputs_dir / "tatoeba"), "--precision", "fp32", "--resamples", "100", "--seed", "0",
           "--out", str(out)])
     printed = capsys.readouterr().out
     assert "tiny en-es: distances share_delta_positive=" in printed and "wrote" in printed

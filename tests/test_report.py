@@ -53,9 +53,9 @@ def demo_runs(tmp_path_factory, tiny_checkpoints) -> Path:
         "pairs": [pair("es"), pair("de")],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 4, "batch_size": 8, "precision": "fp32", "log_every": 1},
-        "probe": {"layers": "all", "bf16": False, "resamples": 50},
+        "probe": {"layers": "all", "precision": "fp32", "resamples": 50},
         "transfer": [{"seeds": [1, 2], "resamples": 100, "finetune": {
-            "task": "nli", "train": [str(nli["en"])], "dev": str(nli["en"]), "bf16": False, "max_steps": 3,
+            "task": "nli", "train": [str(nli["en"])], "dev": str(nli["en"]), "precision": "fp32", "max_steps": 3,
             "batch_size": 8, "eval_every": 1, "test": {"en": str(nli["en"]), "es": str(nli["es"]),
                                                         "de": str(nli["de"])}}}],
     }

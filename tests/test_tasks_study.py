@@ -18,7 +18,7 @@ from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.readers import split_off
 from xladjust.tasks.transfer import transfer
 
-FAST = {"bf16": False, "progress": False, "eval_batch_size": 16, "batch_size": 16}
+FAST = {"precision": "fp32", "progress": False, "eval_batch_size": 16, "batch_size": 16}
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "hand-aligned-en-es"
 
 

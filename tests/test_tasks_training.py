@@ -15,7 +15,7 @@ from xladjust.tasks.config import FinetuneConfig
 from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.trainset import TrainSet
 
-FAST = {"bf16": False, "progress": False, "eval_batch_size": 16}
+FAST = {"precision": "fp32", "progress": False, "eval_batch_size": 16}
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,7 @@ def test_cli_takes_the_new_options(tmp_path, tiny_checkpoints, data, capsys):
 
     out = tmp_path / "cli"
     args = ["finetune", "--task", "ner", "--model", str(tiny_checkpoints["unigram"]), "--train", str(data["ner"]),
-            "--out", str(out), "--max-steps", "3", "--batch-size", "4", "--no-bf16", "--grad-accum", "2",
+            "--out", str(out), "--max-steps", "3", "--batch-size", "4", "--precision", "fp32", "--grad-accum", "2",
             "--stream-buffer", "10", "--checkpoint-every", "1", "--device", "cpu", "--threads", "1"]
     code, _, err = run_cli(args, capsys)
     assert code == 0, err

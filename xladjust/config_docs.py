@@ -26,7 +26,7 @@ from typing import Any
 
 from xladjust.lazy import load
 from xladjust.stages import command_of_kind, config_kinds
-from xladjust.training_common import auto_bf16
+from xladjust.training_common import auto_bf16, auto_precision
 
 # The command whose options' help is the fallback meaning of a kind's keys.
 COMMANDS = command_of_kind()
@@ -134,6 +134,8 @@ def _default(f: dataclasses.Field) -> str:
         value = f.default
     elif f.default_factory is auto_bf16:
         return "auto: true where the device multiplies bf16 natively"
+    elif f.default_factory is auto_precision:
+        return "`auto`: bf16 where the device multiplies bf16 natively, else fp32"
     elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         value = f.default_factory()  # type: ignore[misc]
     else:

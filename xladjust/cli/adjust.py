@@ -15,12 +15,17 @@ from xladjust.adjust.config import (
     Mix,
     OptimizerKernel,
     OptimizerName,
-    Precision,
     Schedule,
 )
 from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.cli import types as ct
-from xladjust.cli.options import deprecated_alias, device_option, example, is_quiet
+from xladjust.cli.options import (
+    deprecated_alias,
+    device_option,
+    example,
+    is_quiet,
+    precision_option,
+)
 from xladjust.config import build_config, load_kind, parse_yaml
 from xladjust.pooling import Pooling
 
@@ -58,7 +63,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--lr", type=ct.LEARNING_RATE, help="Peak learning rate (default 5e-5).")
 @click.option("--layer", type=ct.LAYER, help="Hidden-state layer to align (default -1: last; 0: embeddings).")
 @click.option("--pooling", type=click.Choice([p.value for p in Pooling]), help="Subwords -> word (default mean).")
-@click.option("--precision", type=click.Choice([p.value for p in Precision]), help="Autocast (default auto).")
+@precision_option(fp16=True)
 @click.option("--embeddings", type=click.Choice([e.value for e in EmbeddingUpdates]),
               help="Word-embedding matrix: sparse row updates (default), freeze, or dense train.")
 @click.option("--special-tokens/--no-special-tokens", default=None,

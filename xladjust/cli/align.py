@@ -35,6 +35,7 @@ from xladjust.cli.options import (
     deprecated_alias,
     device_option,
     is_quiet,
+    precision_option,
 )
 from xladjust.config import load_kind
 from xladjust.pooling import Pooling
@@ -58,7 +59,7 @@ class SeedList(click.ParamType):
             raise ConfigError(f"--seeds {value!r} is not a comma-separated list of integers such as 0,1,2") from None
 # Defaults shown in --help come from the configs themselves.
 # defaults shown in the help; bf16 is given so that building them asks torch nothing
-_AS, _FA, _EF, _IN = AlignerSpec(embedding=EmbeddingOptions(bf16=True)), FastAlignOptions(), EflomalOptions(), InputSpec()
+_AS, _FA, _EF, _IN = AlignerSpec(embedding=EmbeddingOptions(precision="bf16")), FastAlignOptions(), EflomalOptions(), InputSpec()
 _EM = _AS.embedding
 
 
@@ -96,7 +97,7 @@ ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "pooling": ("aligner", "embedding", "pooling"),
     "distortion": ("aligner", "embedding", "distortion"),
     "batch_size": ("aligner", "embedding", "batch_size"),
-    "bf16": ("aligner", "embedding", "bf16"),
+    "precision": ("aligner", "embedding", "precision"),
     "device": ("aligner", "embedding", "device"),
     "torch_threads": ("aligner", "embedding", "threads"),
     "combine_statistical": ("aligner", "combined", "statistical"),
@@ -162,8 +163,7 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Subword pooling. [default: {_EM.pooling}]"),
         click.option("--distortion", type=ct.FINITE.in_config(), default=None, help=f"Diagonal prior for the embedding aligner. [default: {_EM.distortion}]"),
         click.option("--batch-size", type=ct.BATCH.in_config(), default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),
-        click.option("--bf16/--no-bf16", default=None, help="bfloat16 autocast for the embedding aligner. [default: on where the device has fast bf16, "
-                          "as --precision auto]"),
+        precision_option(),
         device_option(),
         click.option("--torch-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
                      help="Torch threads for the embedding aligner. [default: torch's, or 1 when the CPU is busy]"),

@@ -1,12 +1,12 @@
-"""Shared pieces of option declarations: deprecated aliases, the auto bf16 default, and
-help grouped into sections.
+"""Shared pieces of option declarations: deprecated aliases, the options every command
+spells alike (``--precision``, ``--device``, ``--threads``, ``--overwrite``), and help
+grouped into sections.
 
 ``click.option("--test", "tests", ..., **deprecated_alias("--eval"))`` keeps ``--eval``
 working for one release as a hidden name of the same option (not a second option): it
 is left out of ``--help`` and logs a warning naming the new name when used. An old flag
 that became a value of an option (``--cpu``, now ``--device cpu``) is
-``deprecated_alias(flags={"--cpu": "cpu"})``. ``precision_option()`` and
-``device_option()`` are the one ``--precision`` and ``--device`` of every command.
+``deprecated_alias(flags={"--cpu": "cpu"})``.
 ``SectionedGroup`` lists a command's options under headings (align groups its options by
 backend).
 """
@@ -96,16 +96,28 @@ def deprecated_alias(*old: str, flags: Mapping[str, Any] | None = None) -> dict[
     return {"cls": AliasedOption, "old_names": old, "old_flags": flags}
 
 
-def _resolve_bf16(ctx: click.Context, param: click.Parameter, value: bool | None) -> bool:
-    from xladjust.training_common import bf16_or_auto
+def precision_option(fp16: bool = False) -> Callable[[Any], Any]:
+    """``--precision``: auto, fp32 or bf16 (and fp16 for adjust); unset (None) is auto:
+    bf16 where the device multiplies bf16 natively, else fp32
+    (:func:`xladjust.training_common.autocast_precision`). The old ``--bf16`` and
+    ``--no-bf16`` flags are deprecated spellings of ``--precision bf16`` and ``fp32``."""
+    if fp16:
+        choices = ["auto", "fp32", "bf16", "fp16"]
+        help_text = ("fp32, bf16 autocast, or fp16 autocast with a gradient scaler (CUDA only); auto: bf16 where "
+                     "the device has fast bf16, fp16 on an older GPU, else fp32. [default: auto]")
+    else:
+        choices = ["auto", "fp32", "bf16"]
+        help_text = ("fp32, or bf16 autocast of the forward passes; auto: bf16 where the device has fast bf16, "
+                     "else fp32. [default: auto]")
+    return click.option("--precision", type=click.Choice(choices), default=None, help=help_text,
+                        **deprecated_alias(flags={"--bf16": "bf16", "--no-bf16": "fp32"}))
 
-    return bf16_or_auto(value)
 
+def uses_bf16(precision: str | None) -> bool:
+    """Whether ``--precision`` (None: auto) autocasts to bf16 on this device."""
+    from xladjust.training_common import Precision, autocast_precision
 
-def bf16_option(what: str = "bfloat16 autocast") -> Callable[[Any], Any]:
-    """The ``--bf16/--no-bf16`` option: unset means ``training_common.auto_bf16``."""
-    return click.option("--bf16/--no-bf16", default=None, callback=_resolve_bf16,
-                        help=f"{what}. [default: on where the device has fast bf16, as --precision auto]")
+    return autocast_precision(precision) is Precision.BF16
 
 
 def device_option(training: bool = False, cpu_alias: bool = False) -> Callable[[Any], Any]:

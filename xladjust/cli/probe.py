@@ -9,12 +9,12 @@ import click
 
 from xladjust.cli import types as ct
 from xladjust.cli.options import (
-    bf16_option,
     deprecated_alias,
     device_option,
     example,
     is_quiet,
     overwrite_option,
+    precision_option,
 )
 from xladjust.errors import ConfigError
 from xladjust.formatting import number
@@ -78,7 +78,7 @@ def _model_name(spec: str, taken: list[str]) -> str:
 @click.option("--resamples", default=1000, show_default=True, type=ct.RESAMPLES,
               help="Bootstrap resamples of the paired comparisons.", **deprecated_alias("--bootstrap"))
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Sentences per forward pass.")
-@bf16_option("bfloat16 autocast for forward passes")
+@precision_option()
 @device_option()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
 @overwrite_option()

@@ -16,14 +16,15 @@ from xladjust.cli import types as ct
 from xladjust.cli.options import (
     AliasedOption,
     LazyChoice,
-    bf16_option,
     deprecated_alias,
     device_option,
     example,
     is_quiet,
     overwrite_option,
+    precision_option,
     resume_option,
     threads_option,
+    uses_bf16,
 )
 from xladjust.config import parse_list
 from xladjust.errors import InputError
@@ -113,7 +114,7 @@ def _finetune_options(f: Any) -> Any:
                      help="Evaluate dev every N steps (default: every epoch)."),
         click.option("--freeze-embeddings/--train-embeddings", default=False, show_default=True,
                      help="Keep the input word embeddings fixed (much faster on CPU; default: train all weights)."),
-        bf16_option(),
+        precision_option(),
         threads_option(ct.POSITIVE_THREADS),
         click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Micro-batches of --batch-size per optimizer step and process."),
@@ -152,7 +153,7 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
         "max_test_examples": kw["max_test_examples"], "epochs": kw["epochs"], "max_steps": kw["max_steps"],
         "batch_size": kw["batch_size"], "learning_rate": kw["learning_rate"], "max_length": kw["max_length"],
         "doc_stride": kw["doc_stride"], "label_subwords": kw["label_subwords"], "eval_every": kw["eval_every"],
-        "freeze_embeddings": kw["freeze_embeddings"], "bf16": kw["bf16"], "progress": not quiet,
+        "freeze_embeddings": kw["freeze_embeddings"], "precision": kw["precision"] or "auto", "progress": not quiet,
         "threads": kw["threads"], "grad_accum": kw["grad_accum"], "device": kw["device"] or "auto",
         "stream_buffer": kw["stream_buffer"], "checkpoint_every": kw["checkpoint_every"], "resume": kw.get("resume", False),
     }
@@ -223,12 +224,12 @@ def _echo_scores(summary: dict[str, Any]) -> None:
               help="Write metrics.json and per-example predictions here.")
 @click.option("--max-test-examples", type=ct.COUNT, default=None, help="First N of each test set.")
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Examples per forward pass.")
-@bf16_option()
+@precision_option()
 @device_option()
 @overwrite_option()
 @click.pass_context
 def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, tests: tuple[str, ...], out: Path | None,
-                     max_test_examples: int | None, batch_size: int, bf16: bool, device: str | None,
+                     max_test_examples: int | None, batch_size: int, precision: str | None, device: str | None,
                      overwrite: bool) -> None:
     """Evaluate a fine-tuned checkpoint zero-shot on test sets in any languages."""
     from xladjust.io import mark_complete, write_json_atomic
@@ -251,7 +252,7 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
           if out is not None else contextlib.nullcontext()):
         if out is not None:
             judge_existing(out, overwrite=overwrite, resume=None)
-        results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=bf16, max_examples=max_test_examples,
+        results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=uses_bf16(precision), max_examples=max_test_examples,
                            progress=not is_quiet(ctx), device=device)
         if out is not None:
             with atomic_dir(out) as tmp:

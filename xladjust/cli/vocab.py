@@ -91,9 +91,8 @@ VOCABULARY: dict[str, str] = {
     "--device": "Where the command runs its model: auto (CUDA when a GPU is visible, else the CPU), cpu, "
                 "cuda, or (commands that do not train) cuda:N. Training runs under torchrun take one GPU per "
                 "process.",
-    "--bf16/--no-bf16": "bfloat16 autocast. Default: on where the device multiplies bf16 natively "
-                        "(the rule of adjust's --precision auto).",
-    "--precision": "adjust: autocast precision (auto, fp32, bf16, fp16).",
+    "--precision": "Forward passes in fp32 or with bf16 autocast (adjust also fp16 with a gradient scaler, "
+                   "CUDA only); auto, the default: bf16 where the device multiplies bf16 natively, else fp32.",
     "--pooling": "Subwords -> word vector: mean, first or last.",
     "--task": "A task of the tasks registry.",
     "--objective/--option": "adjust: the alignment objective (registry) and its KEY=VALUE options.",
@@ -189,6 +188,8 @@ DEPRECATED: dict[str, str] = {
     "--max-sentences": "--max-pairs",  # probe
     "--max-tatoeba": "--max-tatoeba-pairs",  # probe
     "--cpu": "--device cpu",  # adjust, finetune, transfer
+    "--bf16": "--precision bf16",  # every command that had it
+    "--no-bf16": "--precision fp32",
 }
 
 
