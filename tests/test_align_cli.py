@@ -92,7 +92,7 @@ def test_config_problems_are_listed_together(tmp_path, capsys):
     assert "2 config problems" in err and "missing required key 'tgt_lang'" in err
     assert "missing required key 'out'" in err
     err = fail(["align", "--src-lang", "English", "--tgt-lang", "es", "--src", "x.en", "--out", "o",
-                "--aligner-threads", "-1"], capsys)
+                "--fast-align-threads", "-1"], capsys)
     assert "'English' is not an ISO 639 code" in err and "src needs its partner" in err
     assert "fast_align.threads must be 0 (auto) or positive" in err
 

@@ -71,7 +71,7 @@ def test_generator_writes_the_file(tmp_path):
     cli_vocab.main([str(tmp_path / "cli.md")])
     text = (tmp_path / "cli.md").read_text(encoding="utf-8")
     assert "| `--eval` | `--test` | flatness, interpolate |" in text
-    assert "| `--aligner-threads` |" in text
+    assert "| `--fast-align-threads` |" in text
 
 
 def _alias_command() -> click.Command:
@@ -130,8 +130,8 @@ def test_align_help_groups_options_by_backend(capsys):
     assert headings[:6] == ["Input options:", "Output options:", "Aligner options:", "fast_align options:",
                             "eflomal options:", "Embedding aligner options:"]
     fast = out.index("fast_align options:")
-    assert fast < out.index("--aligner-threads") < out.index("eflomal options:") < out.index("--samplers")
-    assert out.index("Embedding aligner options:") < out.index("--torch-threads")
+    assert fast < out.index("--fast-align-threads") < out.index("eflomal options:") < out.index("--samplers")
+    assert out.index("Embedding aligner options:") < out.index("--embedding-threads")
 
 
 def test_choices_come_from_the_registries(capsys):

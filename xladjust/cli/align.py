@@ -84,7 +84,7 @@ ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "p0": ("aligner", "fast_align", "p0"),
     "no_null": ("aligner", "fast_align", "no_null"),
     "lowercase": ("aligner", "fast_align", "lowercase"),
-    "aligner_threads": ("aligner", "fast_align", "threads"),
+    "fast_align_threads": ("aligner", "fast_align", "threads"),
     "eflomal_model": ("aligner", "eflomal", "model"),
     "samplers": ("aligner", "eflomal", "samplers"),
     "rel_iterations": ("aligner", "eflomal", "rel_iterations"),
@@ -99,7 +99,7 @@ ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "batch_size": ("aligner", "embedding", "batch_size"),
     "precision": ("aligner", "embedding", "precision"),
     "device": ("aligner", "embedding", "device"),
-    "torch_threads": ("aligner", "embedding", "threads"),
+    "embedding_threads": ("aligner", "embedding", "threads"),
     "combine_statistical": ("aligner", "combined", "statistical"),
     "combine_symmetrize": ("aligner", "combined", "statistical_symmetrize"),
     "workers": ("workers",),
@@ -114,6 +114,14 @@ SECTIONS = {"input": "Input options", "fast_align": "fast_align options", "eflom
             "src_lang": "Input options", "tgt_lang": "Input options", "out": "Output options",
             "pharaoh": "Output options", "gold_text": "Gold alignments", "gold": "Gold alignments",
             "one_indexed": "Gold alignments"}
+
+
+def embedding_threads_option() -> Decorator:
+    """``--embedding-threads``: torch threads of the embedding aligner's forward passes."""
+    return click.option("--embedding-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
+                        help="Torch threads of the embedding aligner's forward passes. [default: the command's "
+                             "threads, or 1 when the CPU is busy]",
+                        **deprecated_alias("--torch-threads"))
 
 
 def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -141,9 +149,10 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--lowercase/--no-lowercase", default=None,
                      help=f"Lowercase fast_align's input; links stay on the original words (eflomal always "
                           f"lowercases). [default: {_onoff(_FA.lowercase)}]"),
-        click.option("--aligner-threads", type=ct.THREADS.in_config(), default=None,
-                     help="OpenMP threads per fast_align direction. [default: cores / 2]",
-                     **deprecated_alias("--threads")),
+        click.option("--fast-align-threads", type=ct.THREADS.in_config(), default=None,
+                     help="OpenMP threads of each fast_align process (one per direction, both at once), apart "
+                          "from the command's own threads. [default: cores / 2]",
+                     **deprecated_alias("--aligner-threads", "--threads")),
         click.option("--eflomal-model", type=ct.int_range(1, 3, "an eflomal model"), default=None,
                      help=f"eflomal model: 1 IBM1, 2 +HMM, 3 +fertility. [default: {_EF.model}]"),
         click.option("--samplers", type=ct.SMALL.in_config(), default=None, help=f"eflomal samplers. [default: {_EF.samplers}]"),
@@ -165,8 +174,7 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--batch-size", type=ct.BATCH.in_config(), default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),
         precision_option(),
         device_option(),
-        click.option("--torch-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
-                     help="Torch threads for the embedding aligner. [default: torch's, or 1 when the CPU is busy]"),
+        embedding_threads_option(),
         click.option("--combine-statistical", type=click.Choice(["eflomal", "fast_align"]), default=None,
                      help="Combined aligner: its statistical half. [default: eflomal]"),
         click.option("--combine-symmetrize", type=click.Choice(list(HEURISTICS)), default=None,
@@ -470,14 +478,14 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
                    "model, layers and gold text.")
 @click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None, help="Subword pooling.")
 @click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
-@click.option("--torch-threads", type=int, default=None, help="Torch threads. [default: torch's, or 1 when busy]")
+@embedding_threads_option()
 @device_option()
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
 def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | None, one_indexed: bool,
                  drop_invalid_gold: bool,
                  model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
                  temperatures: str | None, distortions: str | None, objective: str, references: tuple[str, ...],
-                 cache: Path | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
+                 cache: Path | None, pooling: str | None, batch_size: int | None, embedding_threads: int | None,
                  device: str | None, json_out: Path | None) -> None:
     """Choose the embedding aligner's layer, method and threshold on the dev split of gold
     sets (every third sentence), and report the choice on the test split.
@@ -492,7 +500,7 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | N
     from xladjust.align.tune import Candidate, GoldSet, TuneConfig
 
     emb = {k: v for k, v in {"model": model, "pooling": pooling, "batch_size": batch_size,
-                             "threads": torch_threads, "device": device}.items() if v is not None}
+                             "threads": embedding_threads, "device": device}.items() if v is not None}
     grid = {k: v for k, v in {"layers": _numbers(layers, int, "--layers"),
                               "methods": tuple(methods.split(",")) if methods else None,
                               "thresholds": _numbers(thresholds, float, "--thresholds"),

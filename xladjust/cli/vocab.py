@@ -135,7 +135,8 @@ VOCABULARY: dict[str, str] = {
     "--variational-bayes/--no-variational-bayes/--diagonal-tension/--fa-alpha/--p0/--no-null/--lowercase/"
     "--no-lowercase":
         "align: fast_align settings.",
-    "--aligner-threads": "align: OpenMP threads per fast_align direction (not the global --threads).",
+    "--fast-align-threads": "align: OpenMP threads of each fast_align process (one per direction, both at "
+                            "once); not the command's --threads.",
     "--eflomal-model/--samplers/--rel-iterations/--null-prior": "align: eflomal settings.",
     "--method/--distortion": "align: the embedding aligner's method and diagonal prior.",
     "--threshold/--temperature": "align: the probability threshold and the cosine temperature of the "
@@ -156,7 +157,8 @@ VOCABULARY: dict[str, str] = {
                    "set's best, mean AER, or the worst set's AER above its own best).",
     "--reference": "align tune: a configuration scored on dev and test beside the choice, never chosen (repeatable).",
     "--similarity-cache": "align tune: a folder keeping the gold sets' similarity matrices for later tunes.",
-    "--torch-threads": "align: torch threads of the embedding aligner's worker processes.",
+    "--embedding-threads": "align: torch threads of the embedding aligner's forward passes (default: the "
+                           "command's --threads, or 1 when the CPU is busy).",
     "--workers": "align: worker processes.",
     "--work-dir": "align: scratch directory.",
     "--tokenize/--no-tokenize/--tokenize-extra/--no-tokenize-extra/--normalize-punct":
@@ -179,7 +181,7 @@ DEPRECATED: dict[str, str] = {
     "--primary-layer": "--layer",  # probe
     "--probe-layer": "--layer",  # interpolate
     "--probe-bitext": "--bitext",  # interpolate
-    "--threads": "--aligner-threads",  # align and align evaluate only (fast_align's per direction)
+    "--threads": "--fast-align-threads",  # align and align evaluate only (fast_align's per direction)
     "--bitext": "--joint",  # align only (a 'src ||| tgt' file); elsewhere --bitext is a held-out corpus
     "--bootstrap": "--resamples",  # probe
     "--n-resamples": "--resamples",  # transfer
@@ -190,6 +192,8 @@ DEPRECATED: dict[str, str] = {
     "--cpu": "--device cpu",  # adjust, finetune, transfer
     "--bf16": "--precision bf16",  # every command that had it
     "--no-bf16": "--precision fp32",
+    "--aligner-threads": "--fast-align-threads",  # align, align evaluate
+    "--torch-threads": "--embedding-threads",  # align, align evaluate, align tune
 }
 
 
