@@ -118,7 +118,7 @@ def test_evaluate_with_extra_text_prints_pinned_aer(tmp_path, fake_tools):
     report = tmp_path / "report.json"
     out = run(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--extra-src", str(src),
                "--extra-tgt", str(tgt), "--src-lang", "en", "--tgt-lang", "es", "--aligner", "fast_align",
-               "--symmetrizer", "builtin", "--json", str(report)])
+               "--symmetrizer", "builtin", "--out", str(report)])
     assert "aligner fast_align (grow-diag-final-and): 2 gold pairs + 4 extra pairs" in out
     lines = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
     assert set(lines) == {"forward", "reverse", "grow-diag-final-and"}
@@ -177,10 +177,10 @@ def test_evaluate_honours_atools(tmp_path, fake_tools, capsys):
     err = fail([*args, "--symmetrizer", "atools", "--atools", str(tmp_path / "nonexistent")], capsys)
     assert "atools: given path" in err and "nonexistent does not exist" in err
     report = tmp_path / "r.json"
-    run([*args, "--symmetrizer", "atools", "--json", str(report)])
+    run([*args, "--symmetrizer", "atools", "--out", str(report)])
     sym = json.loads(report.read_text())["aligner"]["symmetrization"]
     assert sym["symmetrizer"] == "atools" and sym["command"].startswith(str(fake_tools["atools"]))
-    run([*args, "--symmetrizer", "builtin", "--json", str(report)])
+    run([*args, "--symmetrizer", "builtin", "--out", str(report)])
     assert json.loads(report.read_text())["aligner"]["symmetrization"]["symmetrizer"] == "builtin"
 
 
@@ -213,7 +213,7 @@ def test_evaluate_eflomal_over_seeds_gives_mean_and_spread(tmp_path):
     report = tmp_path / "r.json"
     out = run(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--extra-src", str(src),
                "--extra-tgt", str(tgt), "--src-lang", "en", "--tgt-lang", "es", "--aligner", "eflomal",
-               "--symmetrizer", "builtin", "--seeds", "0,1,2", "--json", str(report)])
+               "--symmetrizer", "builtin", "--seeds", "0,1,2", "--out", str(report)])
     assert "over 3 seeds (0, 1, 2): aer " in out and " ± " in out
     data = json.loads(report.read_text())
     runs = data["seeds"]["runs"]

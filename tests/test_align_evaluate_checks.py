@@ -53,7 +53,7 @@ def test_align_evaluate_refuses_with_one_line(tmp_path, capsys, case):
     out = tmp_path / "scores.json"
     before = tree_hashes(text, gold, pred)
     fail_one_line(capsys, ["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--predicted",
-                           str(pred), "--json", str(out)], fragment)
+                           str(pred), "--out", str(out)], fragment)
     assert not out.exists() and tree_hashes(text, gold, pred) == before
 
 

@@ -140,7 +140,7 @@ def test_align_evaluate_bad_gold(gold, extra, fragment, tmp_path, capsys):
     predicted = write_lines(tmp_path / "pred.pharaoh", ["0-0", "0-0"])
     report = tmp_path / "report.json"
     fail(capsys, ["align", "evaluate", "--gold-text", str(text), "--gold", str(links),
-                  "--predicted", str(predicted), "--json", str(report), *extra], fragment)
+                  "--predicted", str(predicted), "--out", str(report), *extra], fragment)
     assert not report.exists()
 
 

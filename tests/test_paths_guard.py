@@ -142,11 +142,11 @@ def _gold(tmp: Path) -> dict[str, Path]:
 
 def _align_evaluate(g: dict[str, Path], json_out: Path) -> list[str]:
     return ["align", "evaluate", "--gold-text", str(g["gold_text"]), "--gold", str(g["gold"]),
-            "--predicted", str(g["predicted"]), "--json", str(json_out)]
+            "--predicted", str(g["predicted"]), "--out", str(json_out)]
 
 
 def _align_tune(g: dict[str, Path], json_out: Path) -> list[str]:
-    return ["align", "tune", "--gold-set", "g", str(g["gold_text"]), str(g["gold"]), "--json", str(json_out)]
+    return ["align", "tune", "--gold-set", "g", str(g["gold_text"]), str(g["gold"]), "--out", str(json_out)]
 
 
 @pytest.mark.parametrize("command", [_align_evaluate, _align_tune])

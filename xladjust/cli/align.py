@@ -116,6 +116,14 @@ SECTIONS = {"input": "Input options", "fast_align": "fast_align options", "eflom
             "one_indexed": "Gold alignments"}
 
 
+def report_option() -> Decorator:
+    """``--out FILE`` of align evaluate and align tune: the report as JSON (the table is
+    printed either way)."""
+    return click.option("--out", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="Also write the report as JSON to this file (the table is printed either way).",
+                        **deprecated_alias("--json"))
+
+
 def embedding_threads_option() -> Decorator:
     """``--embedding-threads``: torch threads of the embedding aligner's forward passes."""
     return click.option("--embedding-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
@@ -337,10 +345,10 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--tokenize-extra/--no-tokenize-extra", default=None, help="Moses-tokenize the extra text. [default: on]")
 @click.option("--predicted", type=click.Path(path_type=Path), default=None,
               help="Score these alignments (Pharaoh file or aligned corpus) instead of running an aligner.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
+@report_option()
 @aligner_options
 @click.pass_context
-def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Path | None, json_out: Path | None,
+def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Path | None, report_file: Path | None,
                      **kwargs: Any) -> None:
     """Score an aligner (AER, precision, recall, F1) against gold alignments.
 
@@ -354,30 +362,30 @@ def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Pa
     if predicted is not None:
         if kwargs["gold_text"] is None or kwargs["gold"] is None:
             raise click.UsageError("--predicted needs --gold-text and --gold")
-        with _json_claim(json_out, "align evaluate", [predicted, kwargs["gold_text"], kwargs["gold"]]):
-            _score_predicted(predicted, json_out, kwargs)
+        with _report_claim(report_file, "align evaluate", [predicted, kwargs["gold_text"], kwargs["gold"]]):
+            _score_predicted(predicted, report_file, kwargs)
         return
     data = _config_data(config_file, "align-evaluate")
     _apply(data, kwargs, EVAL_KEYS)
     _apply(data, kwargs, ALIGNER_KEYS)
     config = build_config(EvaluateConfig, data, where=str(config_file) if config_file else "evaluate options")
-    with _json_claim(json_out, "align evaluate", [config_file, *leaf_strings(config_to_dict(config))]):
-        _evaluate(ctx, config, json_out)
+    with _report_claim(report_file, "align evaluate", [config_file, *leaf_strings(config_to_dict(config))]):
+        _evaluate(ctx, config, report_file)
 
 
-def _json_claim(json_out: Path | None, command: str, inputs: list[Any]) -> Any:
-    """The claim on a ``--json`` report file (:func:`xladjust.outputs.claim_output`): not
+def _report_claim(report_file: Path | None, command: str, inputs: list[Any]) -> Any:
+    """The claim on a ``--out`` report file (:func:`xladjust.outputs.claim_output`): not
     an input, not inside a run folder; nothing when no report file is asked for."""
     import contextlib
 
     from xladjust.outputs import claim_output
 
-    if json_out is None:
+    if report_file is None:
         return contextlib.nullcontext()
-    return claim_output(json_out, command=command, inputs=inputs, file=True, flag="--json")
+    return claim_output(report_file, command=command, inputs=inputs, file=True, flag="--out")
 
 
-def _score_predicted(predicted: Path, json_out: Path | None, kwargs: dict[str, Any]) -> None:
+def _score_predicted(predicted: Path, report_file: Path | None, kwargs: dict[str, Any]) -> None:
     from xladjust.align.evaluate import evaluate_predictions
     from xladjust.align.gold import GoldDrops
     from xladjust.io import write_json_atomic
@@ -389,12 +397,12 @@ def _score_predicted(predicted: Path, json_out: Path | None, kwargs: dict[str, A
     if drops.total:
         click.echo(f"gold: {drops.describe()}")
     click.echo(_score_table({str(predicted): scores}, str(predicted)))
-    if json_out is not None:
-        write_json_atomic(json_out, {"predicted": str(predicted), "scores": scores.to_dict(),
+    if report_file is not None:
+        write_json_atomic(report_file, {"predicted": str(predicted), "scores": scores.to_dict(),
                                      "dropped_gold_links": drops.to_dict()})
 
 
-def _evaluate(ctx: click.Context, config: Any, json_out: Path | None) -> None:
+def _evaluate(ctx: click.Context, config: Any, report_file: Path | None) -> None:
     from xladjust.align.evaluate import evaluate_aligner
     from xladjust.io import write_json_atomic
 
@@ -413,8 +421,8 @@ def _evaluate(ctx: click.Context, config: Any, json_out: Path | None) -> None:
         summary = report.seed_summary()
         click.echo(f"over {len(report.seed_runs)} seeds ({', '.join(str(s) for s, _ in report.seed_runs)}): "
                    + ", ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in summary.items()))
-    if json_out is not None:
-        write_json_atomic(json_out, report.to_dict())
+    if report_file is not None:
+        write_json_atomic(report_file, report.to_dict())
 
 
 def _score_table(scores: dict[str, Any], primary: str) -> str:
@@ -480,13 +488,13 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
 @embedding_threads_option()
 @device_option()
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
+@report_option()
 def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | None, one_indexed: bool,
                  drop_invalid_gold: bool,
                  model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
                  temperatures: str | None, distortions: str | None, objective: str, references: tuple[str, ...],
                  cache: Path | None, pooling: str | None, batch_size: int | None, embedding_threads: int | None,
-                 device: str | None, json_out: Path | None) -> None:
+                 device: str | None, report_file: Path | None) -> None:
     """Choose the embedding aligner's layer, method and threshold on the dev split of gold
     sets (every third sentence), and report the choice on the test split.
 
@@ -511,11 +519,11 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | N
     config = TuneConfig(tuple(sets), dataclasses.replace(EmbeddingOptions(), **emb),
                         one_indexed=one_indexed, drop_invalid_gold=drop_invalid_gold, objective=objective,
                         references=tuple(Candidate.parse(r) for r in references), cache=cache, **grid)
-    with _json_claim(json_out, "align tune", [path for g in gold_sets for path in g[1:]] + [config.embedding.model]):
-        _tune(config, json_out)
+    with _report_claim(report_file, "align tune", [path for g in gold_sets for path in g[1:]] + [config.embedding.model]):
+        _tune(config, report_file)
 
 
-def _tune(config: Any, json_out: Path | None) -> None:
+def _tune(config: Any, report_file: Path | None) -> None:
     from xladjust.align.tune import tune_extraction
     from xladjust.io import write_json_atomic
 
@@ -542,5 +550,5 @@ def _tune(config: Any, json_out: Path | None) -> None:
             line += f"  {s.precision:7.4f} {s.recall:7.4f} {s.aer:7.4f}"
         click.echo(line)
     click.echo(f"chosen: {report.chosen.flags()}")
-    if json_out is not None:
-        write_json_atomic(json_out, report.to_dict())
+    if report_file is not None:
+        write_json_atomic(report_file, report.to_dict())

@@ -31,13 +31,13 @@ VOCABULARY: dict[str, str] = {
                "Where a command compares several: `NAME=SPEC`, repeated (the first is the reference).",
     "--from": "interpolate: checkpoint A.",
     "--to": "interpolate: checkpoint B.",
-    "--out": "The output: a run directory (or a file for embed).",
+    "--out": "The output: a run directory, or a file where a command writes one (embed's vectors, the JSON "
+             "report of align evaluate and align tune).",
     "--config": "A YAML config; options given on the command line override its keys.",
     "--resume": "Continue the interrupted run in --out (from its last checkpoint; transfer also reuses "
                 "its finished runs); a complete run has nothing to resume.",
     "--overwrite": "Replace an earlier run in --out; without it a complete run there is refused (exit 2), "
                    "an unfinished one too unless --resume continues it.",
-    "--json": "Also write the report as JSON to this file.",
     "--input": "embed: pre-tokenized text, one sentence per line.",
     # data
     "--train": "Training data of a task: a file or hf:NAME[:CONFIG[:SPLIT]] (repeatable).",
@@ -194,6 +194,7 @@ DEPRECATED: dict[str, str] = {
     "--no-bf16": "--precision fp32",
     "--aligner-threads": "--fast-align-threads",  # align, align evaluate
     "--torch-threads": "--embedding-threads",  # align, align evaluate, align tune
+    "--json": "--out",  # align evaluate, align tune (the JSON report file)
 }
 
 
