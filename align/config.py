@@ -48,8 +48,9 @@ _LANG = re.compile(r"^[a-z]{2,3}([_-][A-Za-z0-9]+)?$")
 
 
 class Symmetrizer(str, enum.Enum):
-    """Who symmetrizes two directional alignments: ``atools`` when found (``auto``),
-    always ``atools``, or always the built-in implementation (identical results)."""
+    """What symmetrizes two directional alignments (``symmetrize_with``): ``atools`` when
+    found (``auto``), always ``atools``, or always the built-in implementation (identical
+    results). The heuristic itself is ``symmetrize``."""
 
     AUTO = "auto"
     ATOOLS = "atools"
@@ -192,9 +193,12 @@ class CombinedOptions:
 class AlignerSpec:
     """Which aligner, its options, and how two directions become one alignment."""
 
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"symmetrizer": "symmetrize_with"}
+
     name: str = "embedding"  # a key of xladjust.align.backends.ALIGNERS
-    symmetrize: Heuristic = Heuristic.GROW_DIAG_FINAL_AND
-    symmetrizer: Symmetrizer = Symmetrizer.AUTO
+    symmetrize: Heuristic = Heuristic.GROW_DIAG_FINAL_AND  # the symmetrization heuristic
+    symmetrize_with: Symmetrizer = Symmetrizer.AUTO  # its implementation: atools when found, atools, or builtin
     one_to_one: bool = False  # keep only 1-to-1 links after symmetrization
     fast_align: FastAlignOptions = field(default_factory=FastAlignOptions)
     eflomal: EflomalOptions = field(default_factory=EflomalOptions)  # options of the eflomal aligner
@@ -204,9 +208,9 @@ class AlignerSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "symmetrize", Heuristic.parse(self.symmetrize))
         try:
-            object.__setattr__(self, "symmetrizer", Symmetrizer(self.symmetrizer))
+            object.__setattr__(self, "symmetrize_with", Symmetrizer(self.symmetrize_with))
         except ValueError:
-            raise ValueError(f"symmetrizer {self.symmetrizer!r} is not one of: "
+            raise ValueError(f"symmetrize_with {self.symmetrize_with!r} is not one of: "
                              f"{', '.join(s.value for s in Symmetrizer)}") from None
 
     def check(self) -> list[str]:

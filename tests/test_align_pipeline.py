@@ -48,7 +48,7 @@ class StubBackend:
 
 def config(tmp_path: Path, **kw) -> AlignConfig:
     src, tgt = write_small_corpus(tmp_path)
-    aligner = kw.pop("aligner", AlignerSpec(name="eflomal", symmetrizer=Symmetrizer.BUILTIN))
+    aligner = kw.pop("aligner", AlignerSpec(name="eflomal", symmetrize_with=Symmetrizer.BUILTIN))
     return AlignConfig("en", "es", tmp_path / "out", input=kw.pop("input", InputSpec(src=src, tgt=tgt)),
                        aligner=aligner, workers=1, **kw)
 
@@ -79,7 +79,7 @@ def test_output_directory_manifest_and_pharaoh(tmp_path):
 
 
 def test_union_and_one_to_one(tmp_path):
-    spec = AlignerSpec(name="eflomal", symmetrize="union", symmetrizer=Symmetrizer.BUILTIN, one_to_one=True)
+    spec = AlignerSpec(name="eflomal", symmetrize="union", symmetrize_with=Symmetrizer.BUILTIN, one_to_one=True)
     result = align_corpus(config(tmp_path, aligner=spec), backend=StubBackend())
     pairs = read_pairs(result.out)
     # union adds 0-1: source word 0 (0-0, 0-1) and target word 1 (0-1, 1-1) get two links

@@ -24,7 +24,7 @@ from xladjust.errors import XladjustError
 
 EN = ["the house is big .", "the dog drinks water .", "a small blue house ."]
 ES = ["la casa es grande .", "el perro bebe agua .", "una casa azul pequeña ."]
-FAST_ALIGN = ["--aligner", "fast_align", "--symmetrizer", "builtin", "--workers", "1"]
+FAST_ALIGN = ["--aligner", "fast_align", "--symmetrize-with", "builtin", "--workers", "1"]
 
 
 def fail(capsys: pytest.CaptureFixture[str], args: list[str], fragment: str) -> str:

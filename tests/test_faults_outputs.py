@@ -28,7 +28,7 @@ from xladjust.outputs import MARKER_FILE, lock_path
 
 EN = ["the house is big .", "the dog drinks water .", "a small blue house ."]
 ES = ["la casa es grande .", "el perro bebe agua .", "una casa azul pequeña ."]
-FAST_ALIGN = ["--aligner", "fast_align", "--symmetrizer", "builtin", "--workers", "1"]
+FAST_ALIGN = ["--aligner", "fast_align", "--symmetrize-with", "builtin", "--workers", "1"]
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def args_for(stage: str, w: dict, out: Path) -> list[str]:
         config = w["tmp"] / "pipeline.yaml"
         config.write_text(
             f"kind: pipeline\nout: {out}\nmodel: {w['model']}\nprobe: null\nalign:\n  aligner: {{name: fast_align, "
-            f"symmetrizer: builtin}}\n  workers: 1\npairs:\n  - tgt_lang: es\n    train: {{src: {w['src']}, "
+            f"symmetrize_with: builtin}}\n  workers: 1\npairs:\n  - tgt_lang: es\n    train: {{src: {w['src']}, "
             f"tgt: {w['tgt']}}}\n", encoding="utf-8")
         return ["run", str(config)]
     raise AssertionError(stage)

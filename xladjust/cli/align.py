@@ -71,7 +71,7 @@ def _onoff(flag: bool) -> str:
 ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "aligner": ("aligner", "name"),
     "symmetrize": ("aligner", "symmetrize"),
-    "symmetrizer": ("aligner", "symmetrizer"),
+    "symmetrize_with": ("aligner", "symmetrize_with"),
     "one_to_one": ("aligner", "one_to_one"),
     "fast_align": ("aligner", "fast_align", "binary"),
     "atools": ("aligner", "fast_align", "atools"),
@@ -139,8 +139,10 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Aligner backend. [default: {_AS.name}]"),
         click.option("--symmetrize", type=click.Choice(list(HEURISTICS)), default=None,
                      help=f"Symmetrization heuristic. [default: {_AS.symmetrize.value}]"),
-        click.option("--symmetrizer", type=click.Choice([s.value for s in Symmetrizer]), default=None,
-                     help=f"atools when found (auto), always atools, or always the built-in code. [default: {_AS.symmetrizer.value}]"),
+        click.option("--symmetrize-with", type=click.Choice([s.value for s in Symmetrizer]), default=None,
+                     help="What runs the --symmetrize heuristic: atools when found (auto), always atools, or always "
+                          f"the built-in code (the same links). [default: {_AS.symmetrize_with.value}]",
+                     **deprecated_alias("--symmetrizer")),
         click.option("--one-to-one", is_flag=True, default=None, help="Keep only 1-to-1 links."),
         click.option("--fast-align", type=click.Path(path_type=str), default=None,
                      help="fast_align executable (else $FAST_ALIGN, then PATH)."),

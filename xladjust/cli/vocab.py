@@ -129,7 +129,10 @@ VOCABULARY: dict[str, str] = {
     "--directions/--radii/--no-filter-norm": "flatness: random directions, radii, and their normalization.",
     # aligners
     "--aligner": "align: the aligner backend (registry).",
-    "--symmetrize/--symmetrizer/--one-to-one": "align: the symmetrization heuristic, its implementation, 1-to-1 links.",
+    "--symmetrize/--one-to-one": "align: the symmetrization heuristic (grow-diag-final-and, intersect, ...), and "
+                                 "1-to-1 links only.",
+    "--symmetrize-with": "align: what runs the heuristic: atools when found (auto), atools, or the built-in code "
+                         "(the same links).",
     "--fast-align/--atools": "align: the executables.",
     "--iterations/--favor-diagonal/--no-favor-diagonal/--optimize-tension/--no-optimize-tension/"
     "--variational-bayes/--no-variational-bayes/--diagonal-tension/--fa-alpha/--p0/--no-null/--lowercase/"
@@ -195,6 +198,7 @@ DEPRECATED: dict[str, str] = {
     "--aligner-threads": "--fast-align-threads",  # align, align evaluate
     "--torch-threads": "--embedding-threads",  # align, align evaluate, align tune
     "--json": "--out",  # align evaluate, align tune (the JSON report file)
+    "--symmetrizer": "--symmetrize-with",  # align, align evaluate
 }
 
 
