@@ -118,7 +118,7 @@ def apply_preset(data: dict[str, Any], where: str = "adjust") -> dict[str, Any]:
 # Options that steer how a run proceeds but not what it computes; a resumed run may
 # change them.
 RUN_CONTROL_KEYS = ("resume", "overwrite", "progress", "checkpoint_every", "keep_checkpoints",
-                    "keep_checkpoints_at_end", "log_every", "probe_every", "probe_bitext", "allocator")
+                    "keep_checkpoints_at_end", "log_every", "probe_every", "bitext", "allocator")
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ class AdjustConfig:
     expand = staticmethod(apply_preset)  # build_config expands preset: NAME first
     RUN_CONTROL_KEYS: ClassVar[tuple[str, ...]] = RUN_CONTROL_KEYS
     # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
-    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"cpu": Renamed("device", {True: "cpu", False: "auto"})}
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"cpu": Renamed("device", {True: "cpu", False: "auto"}),
+                                                        "probe_bitext": "bitext"}
 
     aligned: list[Path]  # aligned-corpus directories (align stage output), one per language pair
     out: Path  # run directory: the final checkpoint, xladjust.json, metrics.jsonl
@@ -184,7 +185,7 @@ class AdjustConfig:
     progress: bool = True  # progress bar on a terminal, log lines otherwise
     # geometry curves: d(w,r), d(w,u), delta, P@1 on held-out triples -> geometry.jsonl
     probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
-    probe_bitext: Path | None = None  # held-out aligned corpus of the probes (never a training corpus)
+    bitext: Path | None = None  # held-out aligned corpus of the probes (never a training corpus)
 
     def check(self) -> list[str]:
         """Every cross-field and range problem, as messages that say what to do."""
@@ -196,8 +197,8 @@ class AdjustConfig:
                    "forward_tokens")
         )
         problems += _positive_or_none(self, ("probe_every",))
-        if self.probe_every is not None and self.probe_bitext is None:
-            problems.append("probe_every needs probe_bitext: a held-out aligned corpus (--probe-bitext DIR)")
+        if self.probe_every is not None and self.bitext is None:
+            problems.append("probe_every needs bitext: a held-out aligned corpus (--bitext DIR)")
         if self.max_subwords is not None and self.max_subwords < 3:
             problems.append(f"max_subwords must be at least 3 (specials included), got {self.max_subwords}")
         if self.epochs is not None and self.max_steps is not None:

@@ -69,7 +69,7 @@ def adjust(config: AdjustConfig, on_step: OnStep | None = None) -> Path:
     if config.allocator is Allocator.COMPACT:
         use_compact_allocator()
     accelerator = make_accelerator(config)
-    with claim_output(config.out, command="adjust", inputs=[*config.aligned, config.model, config.probe_bitext],
+    with claim_output(config.out, command="adjust", inputs=[*config.aligned, config.model, config.bitext],
                       legacy=_LEGACY, enabled=accelerator.is_main_process) as claim:
         return _adjust(config, accelerator, claim, wall, on_step)
 

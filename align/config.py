@@ -226,14 +226,14 @@ class AlignerSpec:
 @dataclass(frozen=True)
 class InputSpec:
     """Parallel text in one of four forms: two line-aligned files (``src`` + ``tgt``), one
-    ``src ||| tgt`` file (``bitext``), a TSV (``tsv``), or a datasets name (``hf``)."""
+    ``src ||| tgt`` file (``joint``), a TSV (``tsv``), or a datasets name (``hf``)."""
 
     # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
-    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"limit": "max_pairs"}
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"limit": "max_pairs", "bitext": "joint"}
 
     src: Path | None = None  # source side, one sentence per line (with tgt)
     tgt: Path | None = None  # target side, line-aligned with src
-    bitext: Path | None = None  # one "src ||| tgt" pair per line
+    joint: Path | None = None  # one "src ||| tgt" pair per line
     tsv: Path | None = None  # one "src TAB tgt" pair per line
     hf: str | None = None  # datasets NAME[:CONFIG] (network or cache) or a save_to_disk folder
     hf_split: str = "train"
@@ -244,16 +244,16 @@ class InputSpec:
     max_pairs: int | None = None  # read only the first N pairs (lines)
 
     def __post_init__(self) -> None:
-        _coerce_paths(self, "src", "tgt", "bitext", "tsv")
+        _coerce_paths(self, "src", "tgt", "joint", "tsv")
 
     def given(self) -> list[str]:
-        return [name for name in ("src", "tgt", "bitext", "tsv", "hf") if getattr(self, name) is not None]
+        return [name for name in ("src", "tgt", "joint", "tsv", "hf") if getattr(self, name) is not None]
 
     def check(self, prefix: str = "") -> list[str]:
         forms = self.given()
         problems = []
         if not forms:
-            problems.append(f"no {prefix}parallel text given: set src and tgt, bitext, tsv or hf")
+            problems.append(f"no {prefix}parallel text given: set src and tgt, joint, tsv or hf")
         elif forms in (["src"], ["tgt"]):
             problems.append(f"{prefix}{forms[0]} needs its partner: set both src and tgt")
         elif forms != ["src", "tgt"] and len(forms) > 1:

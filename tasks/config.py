@@ -25,7 +25,7 @@ from xladjust.training_common import (
 )
 
 RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "device", "checkpoint_every", "resume",
-                    "overwrite", "probe_every", "probe_bitext")
+                    "overwrite", "probe_every", "bitext")
 """Fine-tuning options that steer how a run proceeds, not what it computes: a resumed or
 reused run may differ in them."""
 
@@ -130,6 +130,8 @@ class FinetuneConfig:
     RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {
         "cpu": Renamed("device", {True: "cpu", False: "auto"}),
         "bf16": Renamed("precision", {True: "bf16", False: "fp32"}),
+        "probe_bitext": "bitext",
+        "learning_rate": "lr",
     }
 
     task: str
@@ -147,7 +149,7 @@ class FinetuneConfig:
     epochs: float | None = None
     max_steps: int | None = None
     batch_size: int | None = None  # training batch size; default: the task's
-    learning_rate: float | None = None
+    lr: float | None = None  # peak learning rate; default: the task's
     weight_decay: float = 0.01  # AdamW weight decay (not on biases and layer norms)
     warmup_ratio: float = 0.1  # share of all optimizer steps with linear warmup
     max_grad_norm: float | None = 1.0  # clip the gradient's global norm to this; null: no clipping (the paper's loops)
@@ -172,7 +174,7 @@ class FinetuneConfig:
     overwrite: bool = False  # replace a run already in out (the output rule: xladjust.outputs.judge_existing)
     # geometry curves: d(w,r), d(w,u), delta, P@1 of the encoder on held-out triples -> geometry.jsonl
     probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
-    probe_bitext: Path | None = None  # held-out aligned corpus of the probes
+    bitext: Path | None = None  # held-out aligned corpus of the probes
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
@@ -188,8 +190,8 @@ class FinetuneConfig:
             problems.append(device_problem)
         if self.probe_every is not None and self.probe_every < 1:
             problems.append(f"probe_every must be at least 1, got {self.probe_every}")
-        if self.probe_every is not None and self.probe_bitext is None:
-            problems.append("probe_every needs probe_bitext: a held-out aligned corpus (--probe-bitext DIR)")
+        if self.probe_every is not None and self.bitext is None:
+            problems.append("probe_every needs bitext: a held-out aligned corpus (--bitext DIR)")
         if self.task not in TASKS:
             return [f"task: unknown task {self.task!r}; known tasks: {', '.join(TASKS)}"]
         if not self.train:
@@ -207,7 +209,7 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 problems.append(f"{name} must be at least 1, got {value}")
-        for name in ("epochs", "learning_rate"):
+        for name in ("epochs", "lr"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 problems.append(f"{name} must be positive, got {value}")
@@ -253,7 +255,7 @@ def resolve_defaults(config: FinetuneConfig) -> FinetuneConfig:
         config,
         epochs=config.epochs if config.epochs is not None else d.epochs,
         batch_size=config.batch_size or d.batch_size,
-        learning_rate=config.learning_rate or d.learning_rate,
+        lr=config.lr or d.learning_rate,
         max_length=config.max_length or d.max_length,
     )
 

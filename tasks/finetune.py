@@ -75,7 +75,7 @@ def encode_options(cfg: FinetuneConfig) -> EncodeOptions:
 def train_settings(cfg: FinetuneConfig) -> TrainSettings:
     """Training settings of a resolved config."""
     return TrainSettings(epochs=float(cfg.epochs or 0), batch_size=int(cfg.batch_size or 0),
-                         learning_rate=float(cfg.learning_rate or 0), seed=cfg.seed, max_steps=cfg.max_steps,
+                         learning_rate=float(cfg.lr or 0), seed=cfg.seed, max_steps=cfg.max_steps,
                          weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, bf16=cfg.bf16,
                          eval_every=cfg.eval_every, progress=cfg.progress, grad_accum=cfg.grad_accum,
                          max_grad_norm=cfg.max_grad_norm)
@@ -135,7 +135,7 @@ LEGACY_OUTPUT = [(META_FILE, METRICS_FILE), (CHECKPOINTS_DIR,)]
 def finetune_inputs(cfg: FinetuneConfig) -> list[Any]:
     """Every input path of a fine-tuning run (for the output guard)."""
     corpora = list(cfg.continual.corpora) if cfg.continual else []
-    return [cfg.model, *cfg.train, cfg.dev, *cfg.test.values(), *corpora, cfg.probe_bitext]
+    return [cfg.model, *cfg.train, cfg.dev, *cfg.test.values(), *corpora, cfg.bitext]
 
 
 def finetune(config: FinetuneConfig, on_step: OnStep | None = None) -> Path:

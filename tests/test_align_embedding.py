@@ -117,7 +117,7 @@ def test_evaluate_ignores_extra_text_for_the_embedding_aligner(tiny_model, tmp_p
     gold = write_lines(tmp_path / "g.gold", ["1-1 2-2 3-3 4-4", "1-1 2-2", "1-1", "1-1"])
     extra = write_lines(tmp_path / "extra", ["a b ||| c d"])
     spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(precision="fp32"))
-    cfg = EvaluateConfig(text, gold, extra=InputSpec(bitext=extra), aligner=spec)
+    cfg = EvaluateConfig(text, gold, extra=InputSpec(joint=extra), aligner=spec)
     report = evaluate_aligner(cfg, backend=EmbeddingBackend(spec, loaded=tiny_model))
     assert report.n_gold == 4 and report.n_extra == 0 and report.primary == "links"
     assert 0.0 <= report.scores["links"].aer <= 1.0

@@ -98,7 +98,7 @@ def test_skipped_lines_are_counted_in_the_manifest(tmp_path):
 
 def test_pretokenized_input_keeps_its_words(tmp_path):
     path = write_lines(tmp_path / "b.txt", ["It's  a test ||| Es una prueba"])
-    cfg = config(tmp_path, input=InputSpec(bitext=path, tokenize=False))
+    cfg = config(tmp_path, input=InputSpec(joint=path, tokenize=False))
     result = align_corpus(cfg, backend=StubBackend())
     assert read_pairs(result.out)[0].src == ["It's", "a", "test"]
     assert result.manifest["tokenizer"]["name"] == "whitespace"
@@ -173,17 +173,17 @@ def test_config_problems_are_reported_together():
     assert any("aligner 'giza' is not one of: fast_align, eflomal, embedding" in p for p in problems)
     assert any("fast_align.iterations must be at least 1" in p for p in problems)
     with pytest.raises(ConfigError, match="'grow' is not one of"):
-        build_config(AlignConfig, {"src_lang": "en", "tgt_lang": "es", "out": "o", "input": {"bitext": "b"},
+        build_config(AlignConfig, {"src_lang": "en", "tgt_lang": "es", "out": "o", "input": {"joint": "b"},
                                    "aligner": {"symmetrize": "grow"}})
 
 
 def test_validate_an_align_config_file(tmp_path):
     path = write_lines(tmp_path / "align.yaml", [
-        "kind: align", "src_lang: en", "tgt_lang: es", "out: runs/x", "input: {bitext: train.en-es}",
+        "kind: align", "src_lang: en", "tgt_lang: es", "out: runs/x", "input: {joint: train.en-es}",
         "aligner: {name: fast_align, symmetrize: intersect, fast_align: {iterations: 6}}"])
     cfg = validate_file(path)
     assert isinstance(cfg, AlignConfig) and cfg.aligner.fast_align.iterations == 6
-    assert cfg.aligner.symmetrize.value == "intersect" and cfg.input.bitext == Path("train.en-es")
+    assert cfg.aligner.symmetrize.value == "intersect" and cfg.input.joint == Path("train.en-es")
 
 
 def test_registry_and_unknown_aligner():

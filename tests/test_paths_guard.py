@@ -117,7 +117,7 @@ def test_pipeline_names_go_through_the_validator(where, name, tmp_path, capsys):
         cfg["adjust_variants"] = {name: {"lr": 1e-5}}
     else:
         cfg["landscape"] = {"task": "nli", "source_train": str(data), "target_train": str(data), "dev": str(data),
-                            "eval": {name: str(data)}}
+                            "test": {name: str(data)}}
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     line = fail_one_line(capsys, ["validate", str(path)], "name")
@@ -320,7 +320,7 @@ def test_a_changed_input_reruns_exactly_the_stages_that_read_it(tmp_path, tiny_c
     tatoeba = write_tatoeba(tmp_path / "tatoeba", "es", ["the house", "a dog", "water"], ["la casa", "un perro", "agua"])
     path = test_pipeline.write_config(
         tmp_path, model,
-        adjust={"max_steps": 2, "batch_size": 8, "precision": "fp32", "probe_every": 2, "probe_bitext": str(corpus)},
+        adjust={"max_steps": 2, "batch_size": 8, "precision": "fp32", "probe_every": 2, "bitext": str(corpus)},
         probe={"layers": "last", "precision": "fp32", "resamples": 50, "tatoeba": str(tatoeba)})
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["pairs"][0]["heldout"]["src"] = str(heldout)

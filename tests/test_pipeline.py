@@ -124,15 +124,15 @@ def test_example_configs_validate(name, capsys):
     assert "valid" in out
 
 
-def test_landscape_probe_bitexts_must_be_aligned_corpora(tmp_path, capsys):
+def test_landscape_bitexts_must_be_aligned_corpora(tmp_path, capsys):
     import yaml
 
     config = yaml.safe_load((REPO / "configs" / "wu2022-landscape.yaml").read_text(encoding="utf-8"))
-    config["landscape"]["probe_bitexts"] = {"en-es": str(tmp_path / "nowhere")}
+    config["landscape"]["bitexts"] = {"en-es": str(tmp_path / "nowhere")}
     path = tmp_path / "wu.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     code, _, err = run_cli(["validate", str(path)], capsys)
-    assert code == 2 and "probe_bitexts[en-es]" in err and "not an aligned corpus" in err
+    assert code == 2 and "bitexts[en-es]" in err and "not an aligned corpus" in err
 
 
 def test_headline_table_puts_the_scale_free_measures_first():

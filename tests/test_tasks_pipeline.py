@@ -113,7 +113,7 @@ def test_same_seed_same_result(tmp_path, tiny_checkpoints, data):
 
 def test_ner_learns_entities_on_the_tiny_model(tmp_path, tiny_checkpoints, data):
     cfg = _cfg(tmp_path, tiny_checkpoints["wordpiece"], task="ner", train=[str(data["ner-train"])],
-               dev=str(data["ner-dev"]), epochs=5.0, batch_size=32, learning_rate=3e-3, freeze_embeddings=False,
+               dev=str(data["ner-dev"]), epochs=5.0, batch_size=32, lr=3e-3, freeze_embeddings=False,
                label_subwords="all", save_model=False)
     metrics = read_run(finetune(cfg))
     assert metrics["dev"]["metrics"]["f1"] > 0.3 > metrics["dev"]["baseline"]

@@ -40,7 +40,7 @@ def _embeddings(directory: Path):
 
 def test_fine_tuning_trains_every_weight_by_default_and_says_so(tmp_path, tiny_checkpoints, nli):
     start = tiny_checkpoints["unigram"]
-    run = finetune(_ft(tmp_path, start, train=[str(nli["train"])], learning_rate=1e-2))
+    run = finetune(_ft(tmp_path, start, train=[str(nli["train"])], lr=1e-2))
     assert not _embeddings(run).equal(_embeddings(start))  # the embedding matrix moved
     meta = json.loads((run / "xladjust.json").read_text())
     assert meta["trained_weights"] == "all" and meta["signature"]["config"]["freeze_embeddings"] is False
@@ -49,7 +49,7 @@ def test_fine_tuning_trains_every_weight_by_default_and_says_so(tmp_path, tiny_c
 
 def test_frozen_embeddings_stay_an_option_and_are_stated(tmp_path, tiny_checkpoints, nli):
     start = tiny_checkpoints["unigram"]
-    run = finetune(_ft(tmp_path, start, train=[str(nli["train"])], learning_rate=1e-2, freeze_embeddings=True))
+    run = finetune(_ft(tmp_path, start, train=[str(nli["train"])], lr=1e-2, freeze_embeddings=True))
     assert _embeddings(run).equal(_embeddings(start))
     assert json.loads((run / "xladjust.json").read_text())["trained_weights"] == "all but the input word embeddings"
 

@@ -193,8 +193,8 @@ def test_resume_refuses_changed_training_data(interrupted):
 
 def test_resume_refuses_a_changed_config_but_not_run_control_options(interrupted):
     out, model, local = interrupted["out"], interrupted["model"], interrupted["data"]
-    with pytest.raises(InputError, match=r"the setting .learning_rate. differs from the interrupted run.s \(.* then, 0.001 now\)"):
-        finetune(_cfg(out, model, local, checkpoint_every=2, resume=True, learning_rate=1e-3))
+    with pytest.raises(InputError, match=r"the setting .lr. differs from the interrupted run.s \(.* then, 0.001 now\)"):
+        finetune(_cfg(out, model, local, checkpoint_every=2, resume=True, lr=1e-3))
     finetune(_cfg(out, model, local, checkpoint_every=3, resume=True, threads=1))
     assert read_run(out)["train"]["resumed_from_step"] == 2
 

@@ -122,7 +122,7 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "csls_k": SMALL, "bins": SMALL, "samplers": SMALL, "grad_accum": SMALL, "keep_checkpoints": SMALL,
     "threads": THREADS, "workers": THREADS,
     "layer": LAYER,
-    "lr": LEARNING_RATE, "learning_rate": LEARNING_RATE,
+    "lr": LEARNING_RATE,
     "directions": DIRECTIONS, "max_examples": COUNT, "max_eval_examples": COUNT, "probe_layer": LAYER,
     "projection_dim": DIMENSION, "chunk_size": COUNT,
 }

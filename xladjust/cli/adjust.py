@@ -35,7 +35,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
            "checkpoint_every", "device", "resume", "overwrite", "max_tokens", "optimizer", "optimizer_kernel",
            "adam_beta1", "adam_beta2", "adam_eps", "weight_decay", "warmup_steps", "warmup_ratio",
            "schedule", "gradient_checkpointing", "dropout", "mix", "max_words", "max_subwords", "drop_identical",
-           "log_every", "keep_checkpoints", "forward_tokens", "probe_every", "probe_bitext",
+           "log_every", "keep_checkpoints", "forward_tokens", "probe_every", "bitext",
            "allocator")
 
 
@@ -103,7 +103,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--probe-every", type=ct.COUNT, metavar="N",
               help="Geometry curves: d(w,r), d(w,u), delta and word P@1 on held-out triples every N optimizer "
                    "steps (and at step 0 and the end), written to geometry.jsonl; needs --bitext.")
-@click.option("--bitext", "probe_bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               **deprecated_alias("--probe-bitext"),
               help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every; never a "
                    "training corpus.")

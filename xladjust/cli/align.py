@@ -230,7 +230,7 @@ def option_section(param: click.Parameter) -> str | None:
 
 
 INPUT_KEYS: dict[str, tuple[str, ...]] = {
-    "src": ("input", "src"), "tgt": ("input", "tgt"), "joint": ("input", "bitext"), "tsv": ("input", "tsv"),
+    "src": ("input", "src"), "tgt": ("input", "tgt"), "joint": ("input", "joint"), "tsv": ("input", "tsv"),
     "hf": ("input", "hf"), "hf_split": ("input", "hf_split"), "tokenize": ("input", "tokenize"),
     "normalize_punct": ("input", "normalize_punct"), "max_words": ("input", "max_words"),
     "strict": ("input", "strict"), "max_pairs": ("input", "max_pairs"),
@@ -313,7 +313,7 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
     "drop_invalid_gold": ("drop_invalid_gold",), "split": ("split",), "seeds": ("seeds",),
     "all_heuristics": ("all_heuristics",),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",),
-    "extra": ("extra", "bitext"), "extra_src": ("extra", "src"), "extra_tgt": ("extra", "tgt"),
+    "extra": ("extra", "joint"), "extra_src": ("extra", "src"), "extra_tgt": ("extra", "tgt"),
     "extra_tsv": ("extra", "tsv"), "extra_max_pairs": ("extra", "max_pairs"), "extra_max_words": ("extra", "max_words"),
     "tokenize_extra": ("extra", "tokenize"),
 }

@@ -104,7 +104,7 @@ def _finetune_options(f: Any) -> Any:
         click.option("--epochs", type=ct.EPOCHS, default=None, help="Epochs (default: the task's)."),
         click.option("--max-steps", type=ct.COUNT, default=None, help="Stop after N optimizer steps."),
         click.option("--batch-size", type=ct.BATCH, default=None, help="Training batch size (default: the task's)."),
-        click.option("--lr", "learning_rate", type=ct.LEARNING_RATE, default=None, help="Peak learning rate."),
+        click.option("--lr", type=ct.LEARNING_RATE, default=None, help="Peak learning rate."),
         click.option("--max-length", type=ct.MAX_LENGTH, default=None, help="Subwords per input."),
         click.option("--doc-stride", type=ct.LENGTH, default=128, show_default=True,
                      help="QA: overlap of consecutive context windows, in tokens."),
@@ -130,10 +130,12 @@ def _finetune_options(f: Any) -> Any:
                      help="Alignment objective of the continual loss (adjust's registry)."),
         click.option("--continual-weight", type=ct.POSITIVE, default=0.01, show_default=True,
                      help="Weight of the continual alignment term beside the task loss."),
-        click.option("--continual-reg-weight", type=ct.NON_NEGATIVE, default=1.0, show_default=True,
-                     help="Weight of the regularizer toward the anchor."),
-        click.option("--continual-pairs", type=ct.BATCH, default=16, show_default=True,
-                     help="Aligned pairs per step."),
+        click.option("--continual-regularizer-weight", type=ct.NON_NEGATIVE, default=1.0, show_default=True,
+                     help="Weight of the regularizer toward the anchor, beside the task loss (an absolute "
+                          "weight, unlike the objective option reg_weight).",
+                     **deprecated_alias("--continual-reg-weight")),
+        click.option("--continual-pairs-per-step", type=ct.BATCH, default=16, show_default=True,
+                     help="Aligned pairs per optimizer step.", **deprecated_alias("--continual-pairs")),
         click.option("--continual-anchor", default="start", show_default=True,
                      help="'start' (the checkpoint fine-tuning starts from) or a model spec."),
         click.option("--continual-dropout/--no-continual-dropout", default=False, show_default=True,
@@ -151,7 +153,7 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
         "test": parse_pairs(kw["tests"], "--test"),
         "max_train_examples": kw["max_train_examples"], "max_dev_examples": kw["max_dev_examples"],
         "max_test_examples": kw["max_test_examples"], "epochs": kw["epochs"], "max_steps": kw["max_steps"],
-        "batch_size": kw["batch_size"], "learning_rate": kw["learning_rate"], "max_length": kw["max_length"],
+        "batch_size": kw["batch_size"], "lr": kw["lr"], "max_length": kw["max_length"],
         "doc_stride": kw["doc_stride"], "label_subwords": kw["label_subwords"], "eval_every": kw["eval_every"],
         "freeze_embeddings": kw["freeze_embeddings"], "precision": kw["precision"] or "auto", "progress": not quiet,
         "threads": kw["threads"], "grad_accum": kw["grad_accum"], "device": kw["device"] or "auto",
@@ -160,8 +162,8 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
     if kw["continual_corpus"] is not None:
         data["continual"] = {
             "corpus": kw["continual_corpus"], "objective": kw["continual_objective"],
-            "weight": kw["continual_weight"], "regularizer_weight": kw["continual_reg_weight"],
-            "pairs_per_step": kw["continual_pairs"], "anchor": kw["continual_anchor"],
+            "weight": kw["continual_weight"], "regularizer_weight": kw["continual_regularizer_weight"],
+            "pairs_per_step": kw["continual_pairs_per_step"], "anchor": kw["continual_anchor"],
             "dropout": kw["continual_dropout"],
         }
     return data
@@ -182,7 +184,7 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
 @click.option("--probe-every", type=ct.COUNT, metavar="N", default=None,
               help="Geometry curves: d(w,r), d(w,u), delta and word P@1 of the encoder on held-out triples every "
                    "N optimizer steps (and at step 0 and the end), written to geometry.jsonl; needs --bitext.")
-@click.option("--bitext", "probe_bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               **deprecated_alias("--probe-bitext"), default=None,
               help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every.")
 @click.pass_context
@@ -193,7 +195,7 @@ def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resum
     from xladjust.tasks.config import FinetuneConfig
     from xladjust.tasks.finetune import finetune, read_run
 
-    probe = {"probe_every": kw.pop("probe_every"), "probe_bitext": kw.pop("probe_bitext")}
+    probe = {"probe_every": kw.pop("probe_every"), "bitext": kw.pop("bitext")}
     data = _finetune_dict(kw, model, out, is_quiet(ctx))
     data.update(seed=seed, resume=resume, overwrite=overwrite, **{k: v for k, v in probe.items() if v is not None})
     cfg = build_config(FinetuneConfig, data, where="finetune")

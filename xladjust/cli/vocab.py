@@ -115,9 +115,10 @@ VOCABULARY: dict[str, str] = {
     "--label-subwords": "NER: tag the first subword of a word or all of them.",
     "--freeze-embeddings/--train-embeddings": "finetune: keep the input word embeddings fixed, or train them.",
     "--stream-buffer": "finetune: stream training files in buffers of N examples.",
-    "--continual/--continual-objective/--continual-weight/--continual-reg-weight/--continual-pairs/"
-    "--continual-anchor/--continual-dropout/--no-continual-dropout": "finetune: continual learning, the "
-                                                                     "alignment loss added to the task loss.",
+    "--continual/--continual-objective/--continual-weight/--continual-regularizer-weight/"
+    "--continual-pairs-per-step/--continual-anchor/--continual-dropout/--no-continual-dropout":
+        "finetune: continual learning, the alignment loss added to the task loss (the keys of a config's "
+        "continual: section, prefixed).",
     "--resamples": "Bootstrap / permutation resamples of a comparison (probe, transfer).",
     "--keep-checkpoints/--no-keep-checkpoints": "transfer: keep every fine-tuned model.",
     # probes and landscape
@@ -199,6 +200,8 @@ DEPRECATED: dict[str, str] = {
     "--torch-threads": "--embedding-threads",  # align, align evaluate, align tune
     "--json": "--out",  # align evaluate, align tune (the JSON report file)
     "--symmetrizer": "--symmetrize-with",  # align, align evaluate
+    "--continual-reg-weight": "--continual-regularizer-weight",  # finetune, transfer
+    "--continual-pairs": "--continual-pairs-per-step",  # finetune, transfer
 }
 
 

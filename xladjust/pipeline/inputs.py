@@ -67,7 +67,7 @@ def check_parallel(spec: dict[str, Any], src_lang: str, tgt_lang: str, where: st
         return report  # the config check reports it
     if input_spec.hf is not None:
         return report
-    key = "|".join(str(getattr(input_spec, k)) for k in ("src", "tgt", "bitext", "tsv", "max_pairs", "strict",
+    key = "|".join(str(getattr(input_spec, k)) for k in ("src", "tgt", "joint", "tsv", "max_pairs", "strict",
                                                           "max_words"))
     if key not in seen:
         try:
