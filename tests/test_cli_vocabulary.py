@@ -317,6 +317,120 @@ def test_unset_bf16_arguments_follow_the_device(monkeypatch, fast, tmp_path):
     assert geometry_probe_config(tmp_path / "heldout", bf16=not fast).bf16 is (not fast)
 
 
+# Words for one idea, ours and others': at most one word of a group may be a visible option
+# anywhere in the command line (the others are deprecated hidden aliases, or unused). Each
+# deprecated name forms a group with its replacement too (HOMONYMS aside).
+SYNONYMS: list[set[str]] = [
+    {"--device", "--cpu", "--gpu", "--cuda"},
+    {"--precision", "--bf16", "--no-bf16", "--fp16", "--dtype", "--mixed-precision"},
+    {"--resamples", "--bootstrap", "--n-resamples", "--n-bootstrap", "--bootstrap-samples"},
+    {"--threads", "--torch-threads", "--num-threads", "--omp-threads", "--cpu-threads"},
+    {"--fast-align-threads", "--aligner-threads"},
+    {"--embedding-threads", "--torch-threads"},
+    {"--max-pairs", "--limit", "--max-sentences", "--max-lines", "--n-pairs", "--num-pairs"},
+    {"--max-tatoeba-pairs", "--max-tatoeba"},
+    {"--extra-max-pairs", "--extra-limit"},
+    {"--max-test-examples", "--max-examples", "--max-eval-examples", "--max-test"},
+    {"--out", "--json", "--output", "--out-dir", "--output-dir", "--report"},
+    {"--test", "--eval", "--eval-set"},
+    {"--model", "--models"},
+    {"--layer", "--primary-layer", "--probe-layer"},
+    {"--bitext", "--probe-bitext", "--heldout"},
+    {"--symmetrize-with", "--symmetrizer"},
+    {"--lr", "--learning-rate"},
+]
+# Old names that are, for their one release, also current elsewhere with another meaning:
+# align's --threads (now --fast-align-threads; elsewhere the command's threads) and
+# align's --bitext (now --joint; elsewhere a held-out corpus).
+HOMONYMS = {"--threads", "--bitext"}
+
+
+def synonym_clashes(commands: list[tuple[str, click.Command]], groups: list[set[str]]) -> list[str]:
+    """One line per group with more than one visible option name, naming the commands."""
+    shown: dict[str, set[str]] = {}
+    for path, command in commands:
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                for name in cli_vocab.option_names_of(param)[0]:
+                    shown.setdefault(name, set()).add(path)
+    clashes = []
+    for group in groups:
+        used = sorted(name for name in group if name in shown)
+        if len(used) > 1:
+            clashes.append(" and ".join(f"{n} ({', '.join(sorted(shown[n]))})" for n in used))
+    return clashes
+
+
+def synonym_groups() -> list[set[str]]:
+    deprecated = [{old, new.split()[0]} for old, new in cli_vocab.DEPRECATED.items() if old not in HOMONYMS]
+    return SYNONYMS + deprecated
+
+
+def test_one_word_per_idea_across_every_command():
+    clashes = synonym_clashes(COMMANDS, synonym_groups())
+    assert clashes == [], ("one idea, several visible option names; keep one in VOCABULARY and make the others "
+                           f"deprecated aliases: {clashes}")
+
+
+def test_the_synonym_check_finds_two_visible_words():
+    @click.command()
+    @click.option("--device", help="Where.")
+    @click.option("--cpu", is_flag=True, help="On the CPU.")
+    def two(device, cpu):
+        pass
+
+    @click.command()
+    @click.option("--device", help="Where.", old_flags={"--cpu": "cpu"}, cls=AliasedOption)
+    def one(device):
+        pass
+
+    assert synonym_clashes([("demo", two)], SYNONYMS) == ["--cpu (demo) and --device (demo)"]
+    assert synonym_clashes([("a", one), ("b", two)], [{"--device", "--cpu"}]) == ["--cpu (b) and --device (a, b)"]
+    assert synonym_clashes([("demo", one)], SYNONYMS) == []
+
+
+def test_align_options_set_the_key_of_their_own_word():
+    """An align option sets the config key of its name: the key (--iterations), its section
+    and key (--fast-align-threads: aligner.fast_align.threads) or its section's main value
+    (--aligner: aligner.name)."""
+    from xladjust.cli.align import ALIGNER_KEYS, EVAL_KEYS, INPUT_KEYS
+
+    older = {"combine_statistical", "combine_symmetrize", "tokenize_extra"}  # the section as a suffix or
+    for table in (ALIGNER_KEYS, INPUT_KEYS, EVAL_KEYS):                      # a shortened prefix
+        for name, path in table.items():
+            words = {path[-1], "_".join(path[-2:]), *(path[-2:-1])}
+            assert name in words or name in older, f"--{name.replace('_', '-')} sets {'.'.join(path)}"
+
+
+def test_adjust_probe_and_finetune_options_are_named_as_their_config_keys():
+    import dataclasses
+
+    from xladjust.adjust.config import AdjustConfig
+    from xladjust.cli.adjust import _DIRECT
+    from xladjust.cli.tasks import _finetune_dict
+    from xladjust.probes.config import ProbeConfig
+    from xladjust.tasks.config import FinetuneConfig
+
+    commands = dict(COMMANDS)
+
+    def words(path: str) -> set[str]:
+        return {name.lstrip("-").replace("-", "_") for name in cli_vocab.option_names(commands[path])[0]}
+
+    assert set(_DIRECT) <= {f.name for f in dataclasses.fields(AdjustConfig)}
+    assert set(_DIRECT) <= words("xladjust adjust"), set(_DIRECT) - words("xladjust adjust")
+    probe_keys = {f.name for f in dataclasses.fields(ProbeConfig)}
+    for param in commands["xladjust probe"].params:  # probe copies its options into the config by name
+        if param.name in probe_keys:
+            said = cli_vocab.option_names_of(param)[0][0].lstrip("-").replace("-", "_")
+            assert param.name in (said, said + "s"), f"--{said} sets {param.name}"  # a repeated option: plural
+    kw = {param.name: None for param in commands["xladjust finetune"].params}
+    kw.update(train=(), tests=())
+    data = _finetune_dict(kw, "m", Path("o"), quiet=True)
+    finetune_keys = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    assert set(data) <= finetune_keys
+    assert set(data) - words("xladjust finetune") - {"model", "out", "progress"} == set()
+
+
 @pytest.mark.parametrize("path", [path for path, _ in COMMANDS])
 def test_every_option_says_what_it_does(path):
     """No option without help text, and no click-escaped '%%' printed literally."""

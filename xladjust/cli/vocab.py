@@ -136,7 +136,7 @@ VOCABULARY: dict[str, str] = {
                          "(the same links).",
     "--fast-align/--atools": "align: the executables.",
     "--iterations/--favor-diagonal/--no-favor-diagonal/--optimize-tension/--no-optimize-tension/"
-    "--variational-bayes/--no-variational-bayes/--diagonal-tension/--fa-alpha/--p0/--no-null/--lowercase/"
+    "--variational-bayes/--no-variational-bayes/--diagonal-tension/--fast-align-alpha/--p0/--no-null/--lowercase/"
     "--no-lowercase":
         "align: fast_align settings.",
     "--fast-align-threads": "align: OpenMP threads of each fast_align process (one per direction, both at "
@@ -202,6 +202,7 @@ DEPRECATED: dict[str, str] = {
     "--symmetrizer": "--symmetrize-with",  # align, align evaluate
     "--continual-reg-weight": "--continual-regularizer-weight",  # finetune, transfer
     "--continual-pairs": "--continual-pairs-per-step",  # finetune, transfer
+    "--fa-alpha": "--fast-align-alpha",  # align, align evaluate (the prefix of --fast-align-threads)
 }
 
 
@@ -221,16 +222,22 @@ def walk(command: click.Command, path: str = "xladjust") -> Iterator[tuple[str, 
                 yield from walk(sub, f"{path} {name}")
 
 
+def option_names_of(param: click.Parameter) -> tuple[list[str], list[str]]:
+    """(current names, deprecated alias names) of one option."""
+    aliases = list(getattr(param, "every_old_name", ()))
+    current = [opt for opt in [*param.opts, *param.secondary_opts] if opt not in aliases]
+    return current, aliases
+
+
 def option_names(command: click.Command) -> tuple[list[str], list[str]]:
     """(current names, deprecated alias names) of the command's options."""
     current: list[str] = []
     old: list[str] = []
     for param in command.params:
-        if not isinstance(param, click.Option):
-            continue
-        aliases = tuple(getattr(param, "every_old_name", ()))
-        old.extend(aliases)
-        current.extend(opt for opt in [*param.opts, *param.secondary_opts] if opt not in aliases)
+        if isinstance(param, click.Option):
+            names, aliases = option_names_of(param)
+            current.extend(names)
+            old.extend(aliases)
     return current, old
 
 
