@@ -63,7 +63,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--lr", type=ct.LEARNING_RATE, help="Peak learning rate (default 5e-5).")
 @click.option("--layer", type=ct.LAYER, help="Hidden-state layer to align (default -1: last; 0: embeddings).")
 @click.option("--pooling", type=click.Choice([p.value for p in Pooling]), help="Subwords -> word (default mean).")
-@precision_option(fp16=True)
+@precision_option(fp16=True, bf16_alias=False)
 @click.option("--embeddings", type=click.Choice([e.value for e in EmbeddingUpdates]),
               help="Word-embedding matrix: sparse row updates (default), freeze, or dense train.")
 @click.option("--special-tokens/--no-special-tokens", default=None,

@@ -96,11 +96,12 @@ def deprecated_alias(*old: str, flags: Mapping[str, Any] | None = None) -> dict[
     return {"cls": AliasedOption, "old_names": old, "old_flags": flags}
 
 
-def precision_option(fp16: bool = False) -> Callable[[Any], Any]:
+def precision_option(fp16: bool = False, bf16_alias: bool = True) -> Callable[[Any], Any]:
     """``--precision``: auto, fp32 or bf16 (and fp16 for adjust); unset (None) is auto:
     bf16 where the device multiplies bf16 natively, else fp32
-    (:func:`xladjust.training_common.autocast_precision`). The old ``--bf16`` and
-    ``--no-bf16`` flags are deprecated spellings of ``--precision bf16`` and ``fp32``."""
+    (:func:`xladjust.training_common.autocast_precision`). With ``bf16_alias`` (the
+    commands that had them) the old ``--bf16`` and ``--no-bf16`` flags are deprecated
+    spellings of ``--precision bf16`` and ``fp32``."""
     if fp16:
         choices = ["auto", "fp32", "bf16", "fp16"]
         help_text = ("fp32, bf16 autocast, or fp16 autocast with a gradient scaler (CUDA only); auto: bf16 where "
@@ -109,8 +110,8 @@ def precision_option(fp16: bool = False) -> Callable[[Any], Any]:
         choices = ["auto", "fp32", "bf16"]
         help_text = ("fp32, or bf16 autocast of the forward passes; auto: bf16 where the device has fast bf16, "
                      "else fp32. [default: auto]")
-    return click.option("--precision", type=click.Choice(choices), default=None, help=help_text,
-                        **deprecated_alias(flags={"--bf16": "bf16", "--no-bf16": "fp32"}))
+    aliases = deprecated_alias(flags={"--bf16": "bf16", "--no-bf16": "fp32"}) if bf16_alias else {}
+    return click.option("--precision", type=click.Choice(choices), default=None, help=help_text, **aliases)
 
 
 def uses_bf16(precision: str | None) -> bool:

@@ -254,33 +254,64 @@ def usage() -> dict[str, list[str]]:
 
 HEADER = """# The command-line vocabulary
 
-One option name per idea across every `xladjust` command. Generated from the table in
-`xladjust/cli/vocab.py` and the command tree by `python -m xladjust.cli.vocab docs/cli.md`
-(do not edit by hand); `tests/test_cli_vocabulary.py` fails when a command has an option
-outside this table or a help without an example.
+One option name per idea across every `xladjust` command, and config keys spelled as their
+options. Generated from the table in `xladjust/cli/vocab.py` and the command tree by
+`python -m xladjust.cli.vocab docs/cli.md` (do not edit by hand);
+`tests/test_cli_vocabulary.py` fails when a command has an option outside this table, two
+visible names for one idea (a list of synonym groups, and each deprecated name with its
+replacement), an option without help, or a help without an example.
 
-## Defaults every command shares
+## One word per idea
 
+- `--device auto|cpu|cuda[:N]` on every command that runs a model: auto (the default) is
+  CUDA when a GPU is visible, else the CPU. Training commands (adjust, finetune, transfer)
+  take auto, cpu or cuda; under torchrun each process takes its own GPU. `--cpu` is a
+  deprecated spelling of `--device cpu`; the config key is `device:` (`cpu: true` still
+  loads as `device: cpu`).
+- `--precision auto|fp32|bf16` on every command that runs a model (adjust also takes fp16,
+  with a gradient scaler, CUDA only). Unset means **auto**: bf16 autocast where the device
+  multiplies bf16 natively (a GPU that supports bf16, a CPU with AVX512-BF16 or AMX), else
+  fp32, decided when the config is made, so a run's record names the precision used.
+  `--bf16`/`--no-bf16` are deprecated spellings of `--precision bf16`/`fp32`; the config
+  key is `precision:` (`bf16: true/false` still loads). align's embedding aligner takes
+  its value from the config (`aligner.embedding.precision`) as align's options only
+  override config keys.
+- `--resamples N`: the bootstrap (and permutation) resamples of a comparison, in probe and
+  transfer (were `--bootstrap` and `--n-resamples`).
+- "At most N": `--max-UNIT` or `--max-SET-UNIT`. `--max-pairs` for sentence pairs (align
+  reads the first N lines, probe the first N pairs of each bitext, adjust draws N over its
+  corpora), `--extra-max-pairs`, `--max-tatoeba-pairs`, and `--max-train-examples`,
+  `--max-dev-examples`, `--max-test-examples` for task examples (were `--limit`,
+  `--extra-limit`, `--max-sentences`, `--max-tatoeba`, `--max-examples`).
+- `--out` is where a command writes: a run directory, or one file (embed's vectors, the
+  JSON report of align evaluate and align tune, which print their table either way; was
+  `--json`).
+- `--threads N` is the torch and OpenMP threads of the whole command: give it before the
+  command (`xladjust --threads 1 finetune ...`); finetune and transfer also accept it
+  after the command with the same meaning. An aligner's own threads are named after its
+  config section: `--fast-align-threads` (OpenMP threads of each fast_align process,
+  `aligner.fast_align.threads`; was `--aligner-threads`, and align's `--threads`) and
+  `--embedding-threads` (torch threads of the embedding aligner's forward passes,
+  `aligner.embedding.threads`; was `--torch-threads`).
+- `--symmetrize` is the symmetrization heuristic, `--symmetrize-with` what runs it (atools
+  when found, atools, or the built-in code; was `--symmetrizer`).
+- Several named models: `--model NAME=SPEC`, repeated (probe, transfer); transfer also
+  takes several after one flag (`--model a=X b=Y`).
+- `--bitext` is a held-out aligned corpus (align's output directory) for probes; align's
+  `src ||| tgt` input file is `--joint` (the config key `input.joint`). align keeps
+  `--bitext` as a hidden deprecated alias of `--joint`: no align option has the probe
+  meaning, so the old name does not clash within the command.
 - `--seed` is **0** in every command (align, adjust, probe, finetune, flatness). `finetune`
   used to default to seed 1 (and a `kind: finetune` config without `seed:` too): runs
   recorded before this change with the default seed were seed 1; pass `--seed 1` to
   reproduce them. `transfer --seeds` still defaults to 1,2,3.
-- `--bf16/--no-bf16` unset means **auto**: bf16 autocast where the device multiplies bf16
-  natively (a GPU that supports bf16, a CPU with AVX512-BF16 or AMX), else fp32: the rule
-  of adjust's `--precision auto`. `embed` used to default to off; probe, finetune,
-  evaluate, transfer, interpolate and flatness to on. align's embedding aligner takes its
-  value from the config (`aligner.embedding.bf16`, on) as align's options only override
-  config keys.
-- `--threads N` is torch + OpenMP threads for the whole command: give it before the
-  command (`xladjust --threads 1 finetune ...`); finetune and transfer also accept it after
-  the command with the same meaning. fast_align's per-direction threads are
-  `align --aligner-threads`.
-- Several named models: `--model NAME=SPEC`, repeated (probe, transfer); transfer also
-  takes several after one flag (`--model a=X b=Y`).
-- `--bitext` is a held-out aligned corpus (align's output directory) for probes; align's
-  `src ||| tgt` input file is `--joint`. align keeps `--bitext` as a hidden deprecated
-  alias of `--joint`: no align option has the probe meaning, so the old name does not clash
-  within the command.
+
+Config keys renamed to the words of their options are listed under their tables in
+[config.md](config.md); an old key still loads for one release and logs
+`... config key 'OLD' is deprecated and will be removed in the next release; use 'NEW'`.
+A renamed key changes what a run records: a pipeline stage or transfer run recorded under an
+old key runs again, and `--resume` of a run interrupted before the rename is refused (its
+settings differ in name).
 
 ## Deprecated names
 
