@@ -118,6 +118,33 @@ def test_no_alias_no_warning(caplog):
     assert result.exit_code == 0 and caplog.records == []
 
 
+def test_old_spellings_print_one_deprecation_line_each_on_stderr(tmp_path):
+    """From the command line: an old option and old config keys still work, each with one
+    warning line on stderr."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "probe.yaml"
+    config.write_text("kind: probe\nmodels: [{name: a, spec: m}]\nbitexts: [{path: b}]\nout: o\n"
+                      "bootstrap: 50\nbf16: false\n", encoding="utf-8")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "xladjust.cli", "-q", *args], capture_output=True, text=True,
+                              cwd=tmp_path, check=False)
+
+    validated = run("validate", str(config))
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stderr.splitlines() == [
+        f"WARNING xladjust.config: {config}: config key 'bootstrap' is deprecated and will be removed in the next "
+        "release; use 'resamples'",
+        f"WARNING xladjust.config: {config}: config key 'bf16' is deprecated and will be removed in the next "
+        "release; use 'precision: fp32'"]
+    embedded = run("embed", "--input", "missing.txt", "--out", "v.npy", "--bf16")
+    assert embedded.returncode == 2 and embedded.stderr.splitlines() == [
+        "WARNING xladjust.cli: --bf16 is deprecated and will be removed in the next release; use --precision bf16",
+        "xladjust: error: input file missing.txt does not exist"]
+
+
 def test_bad_value_of_an_alias_names_the_current_option(capsys):
     code, _, err = run_cli(["flatness", "--model", "m", "--eval", "es=x", "--max-examples", "nan", "--out", "o"],
                            capsys)
