@@ -95,7 +95,7 @@ def test_an_old_key_beside_its_new_one_or_with_an_unknown_value_is_a_problem():
         build_config(WithRenamedKeys, {"bootstrap": 50, "resamples": 60, "cpu": "yes"}, where="c")
     assert exc.value.problems == [
         "c: 'bootstrap' is the old name of 'resamples'; give only 'resamples'",
-        "c.cpu: 'yes' is not one of True, False; better, write 'device' instead"]
+        "c.cpu: 'yes' is not one of True, False; write 'device' instead"]
 
 
 def test_yaml_errors_name_the_line(tmp_path):

@@ -402,7 +402,7 @@ def renamed_keys(cls: type, data: dict[str, Any], where: str, problems: list[str
             found = [v for k, v in rule.values.items() if type(k) is type(value) and k == value]
             if not found:
                 problems.append(f"{where}.{old}: {shorten(value)} is not one of "
-                                f"{', '.join(map(repr, rule.values))}; better, write {new!r} instead")
+                                f"{', '.join(map(repr, rule.values))}; write {new!r} instead")
                 continue
             value = found[0]
         if (where, old) not in _WARNED:

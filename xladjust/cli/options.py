@@ -22,6 +22,8 @@ from typing import Any
 
 import click
 
+from xladjust.training_common import AUTOCAST_PRECISIONS, PRECISIONS
+
 log = logging.getLogger("xladjust.cli")
 
 
@@ -103,11 +105,11 @@ def precision_option(fp16: bool = False, bf16_alias: bool = True) -> Callable[[A
     commands that had them) the old ``--bf16`` and ``--no-bf16`` flags are deprecated
     spellings of ``--precision bf16`` and ``fp32``."""
     if fp16:
-        choices = ["auto", "fp32", "bf16", "fp16"]
+        choices = list(PRECISIONS)
         help_text = ("fp32, bf16 autocast, or fp16 autocast with a gradient scaler (CUDA only); auto: bf16 where "
                      "the device has fast bf16, fp16 on an older GPU, else fp32. [default: auto]")
     else:
-        choices = ["auto", "fp32", "bf16"]
+        choices = list(AUTOCAST_PRECISIONS)
         help_text = ("fp32, or bf16 autocast of the forward passes; auto: bf16 where the device has fast bf16, "
                      "else fp32. [default: auto]")
     aliases = deprecated_alias(flags={"--bf16": "bf16", "--no-bf16": "fp32"}) if bf16_alias else {}
@@ -129,8 +131,8 @@ def device_option(training: bool = False, cpu_alias: bool = False) -> Callable[[
         help_text = ("Where the run trains: auto (CUDA when a GPU is visible, else the CPU), cpu or cuda; under "
                      "torchrun each process takes its own GPU. [default: auto]")
     else:
-        help_text = "Where the model runs: auto (CUDA when a GPU is visible, else the CPU), cpu, cuda or cuda:N. " \
-                    "[default: auto]"
+        help_text = ("Where the model runs: auto (CUDA when a GPU is visible, else the CPU), cpu, cuda or cuda:N. "
+                     "[default: auto]")
     extra = deprecated_alias(flags={"--cpu": "cpu"}) if cpu_alias else {}
     return click.option("--device", default=None, metavar="auto|cpu|cuda" + ("" if training else "[:N]"),
                         help=help_text, **extra)
