@@ -129,7 +129,7 @@ class EmbeddingOptions:
     pooling: str = "mean"  # subword pooling: mean | first | last
     distortion: float = 0.1  # favour the diagonal: sim * (1 - d * (i/m - j/n)^2)
     batch_size: int = 64
-    precision: Precision = precision_field()  # fp32 or bf16 autocast (fp16 is adjust's); auto: bf16 where the device has fast bf16
+    precision: Precision = precision_field()  # fp32 or bf16 autocast; auto: bf16 where the device has it fast
     chunk_pairs: int = 1024  # sentence pairs embedded at a time (bounds memory)
     threads: int | None = None  # torch threads; None: torch's default, or 1 while other jobs keep the CPU busy
     device: str = "auto"  # auto (CUDA when visible, else the CPU), cpu, cuda or cuda:N

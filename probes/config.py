@@ -80,7 +80,7 @@ class ProbeConfig:
     resamples: int = 1000  # bootstrap resamples of the paired comparisons
     bins: int = 40  # histogram bins of the plots
     batch_size: int = 64  # sentences per forward pass
-    precision: Precision = precision_field()  # fp32 or bf16 autocast (fp16 is adjust's); auto: bf16 where the device has fast bf16
+    precision: Precision = precision_field()  # fp32 or bf16 autocast; auto: bf16 where the device has it fast
     sentence_prefix: str = ""  # text put before each Tatoeba sentence (E5 models: "query: ")
     device: str = "auto"  # auto (CUDA when visible, else the CPU), cpu, cuda or cuda:N
 

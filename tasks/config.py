@@ -159,7 +159,7 @@ class FinetuneConfig:
     max_answer_length: int = 30  # QA: longest answer span predicted, in subwords
     label_subwords: Literal["first", "all"] = "first"
     freeze_embeddings: bool = False
-    precision: Precision = precision_field()  # fp32 or bf16 autocast (fp16 is adjust's); auto: bf16 where the device has fast bf16
+    precision: Precision = precision_field()  # fp32 or bf16 autocast; auto: bf16 where the device has it fast
     eval_every: int | None = None
     eval_batch_size: int = 64  # batch size of dev and test predictions
     save_model: bool = True  # write the fine-tuned model (false: metrics and predictions only)

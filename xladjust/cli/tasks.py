@@ -155,7 +155,8 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
         "max_test_examples": kw["max_test_examples"], "epochs": kw["epochs"], "max_steps": kw["max_steps"],
         "batch_size": kw["batch_size"], "lr": kw["lr"], "max_length": kw["max_length"],
         "doc_stride": kw["doc_stride"], "label_subwords": kw["label_subwords"], "eval_every": kw["eval_every"],
-        "freeze_embeddings": kw["freeze_embeddings"], "precision": kw["precision"] or "auto", "progress": not quiet,
+        "freeze_embeddings": kw["freeze_embeddings"], "precision": kw["precision"] or "auto",
+        "progress": not quiet,
         "threads": kw["threads"], "grad_accum": kw["grad_accum"], "device": kw["device"] or "auto",
         "stream_buffer": kw["stream_buffer"], "checkpoint_every": kw["checkpoint_every"], "resume": kw.get("resume", False),
     }
@@ -254,8 +255,8 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
           if out is not None else contextlib.nullcontext()):
         if out is not None:
             judge_existing(out, overwrite=overwrite, resume=None)
-        results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=uses_bf16(precision), max_examples=max_test_examples,
-                           progress=not is_quiet(ctx), device=device)
+        results = evaluate(model_dir, task, pairs, batch_size=batch_size, bf16=uses_bf16(precision),
+                           max_examples=max_test_examples, progress=not is_quiet(ctx), device=device)
         if out is not None:
             with atomic_dir(out) as tmp:
                 summary = save_results(results, tmp, prefix="test")
