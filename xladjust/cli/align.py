@@ -490,6 +490,7 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
 @click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None, help="Subword pooling.")
 @click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
 @embedding_threads_option()
+@precision_option(bf16_alias=False)
 @device_option()
 @report_option()
 def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | None, one_indexed: bool,
@@ -497,7 +498,7 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | N
                  model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
                  temperatures: str | None, distortions: str | None, objective: str, references: tuple[str, ...],
                  cache: Path | None, pooling: str | None, batch_size: int | None, embedding_threads: int | None,
-                 device: str | None, report_file: Path | None) -> None:
+                 precision: str | None, device: str | None, report_file: Path | None) -> None:
     """Choose the embedding aligner's layer, method and threshold on the dev split of gold
     sets (every third sentence), and report the choice on the test split.
 
@@ -511,7 +512,8 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | N
     from xladjust.align.tune import Candidate, GoldSet, TuneConfig
 
     emb = {k: v for k, v in {"model": model, "pooling": pooling, "batch_size": batch_size,
-                             "threads": embedding_threads, "device": device}.items() if v is not None}
+                             "threads": embedding_threads, "precision": precision,
+                             "device": device}.items() if v is not None}
     grid = {k: v for k, v in {"layers": _numbers(layers, int, "--layers"),
                               "methods": tuple(methods.split(",")) if methods else None,
                               "thresholds": _numbers(thresholds, float, "--thresholds"),
