@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from xladjust.adjust.objective_options import OBJECTIVES
+from xladjust.config import Renamed
 from xladjust.errors import ConfigError
 from xladjust.models import OFFLINE_SPEC
 from xladjust.pooling import Pooling
+from xladjust.training_common import Precision, training_device_problem
 
 
 class Mix(str, Enum):
@@ -43,13 +45,6 @@ class Schedule(str, Enum):
 
     CONSTANT = "constant"
     LINEAR = "linear"
-
-
-class Precision(str, Enum):
-    AUTO = "auto"  # bf16 where the device has fast bf16 (CPU with AVX512-BF16/AMX, GPU), else fp32
-    FP32 = "fp32"
-    BF16 = "bf16"
-    FP16 = "fp16"  # CUDA only; uses a gradient scaler
 
 
 class Allocator(str, Enum):
@@ -122,7 +117,7 @@ def apply_preset(data: dict[str, Any], where: str = "adjust") -> dict[str, Any]:
 # Options that steer how a run proceeds but not what it computes; a resumed run may
 # change them.
 RUN_CONTROL_KEYS = ("resume", "overwrite", "progress", "checkpoint_every", "keep_checkpoints",
-                    "keep_checkpoints_at_end", "log_every", "probe_every", "probe_bitext", "allocator")
+                    "keep_checkpoints_at_end", "log_every", "probe_every", "bitext", "allocator")
 
 
 @dataclass(frozen=True)
@@ -131,6 +126,9 @@ class AdjustConfig:
 
     expand = staticmethod(apply_preset)  # build_config expands preset: NAME first
     RUN_CONTROL_KEYS: ClassVar[tuple[str, ...]] = RUN_CONTROL_KEYS
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"cpu": Renamed("device", {True: "cpu", False: "auto"}),
+                                                        "probe_bitext": "bitext"}
 
     aligned: list[Path]  # aligned-corpus directories (align stage output), one per language pair
     out: Path  # run directory: the final checkpoint, xladjust.json, metrics.jsonl
@@ -174,7 +172,7 @@ class AdjustConfig:
     precision: Precision = Precision.AUTO
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~30% slower
     allocator: Allocator = Allocator.DEFAULT  # compact: freed tensor memory goes back to the system (glibc)
-    cpu: bool = False  # force the CPU even when a GPU is visible
+    device: str = "auto"  # auto (CUDA when visible), cpu, or cuda
     seed: int = 0
     # run control
     checkpoint_every: int | None = 500  # optimizer steps between resumable checkpoints (None: never)
@@ -186,7 +184,7 @@ class AdjustConfig:
     progress: bool = True  # progress bar on a terminal, log lines otherwise
     # geometry curves: d(w,r), d(w,u), delta, P@1 on held-out triples -> geometry.jsonl
     probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
-    probe_bitext: Path | None = None  # held-out aligned corpus of the probes (never a training corpus)
+    bitext: Path | None = None  # held-out aligned corpus of the probes (never a training corpus)
 
     def check(self) -> list[str]:
         """Every cross-field and range problem, as messages that say what to do."""
@@ -198,8 +196,8 @@ class AdjustConfig:
                    "forward_tokens")
         )
         problems += _positive_or_none(self, ("probe_every",))
-        if self.probe_every is not None and self.probe_bitext is None:
-            problems.append("probe_every needs probe_bitext: a held-out aligned corpus (--probe-bitext DIR)")
+        if self.probe_every is not None and self.bitext is None:
+            problems.append("probe_every needs bitext: a held-out aligned corpus (--bitext DIR)")
         if self.max_subwords is not None and self.max_subwords < 3:
             problems.append(f"max_subwords must be at least 3 (specials included), got {self.max_subwords}")
         if self.epochs is not None and self.max_steps is not None:
@@ -231,8 +229,10 @@ class AdjustConfig:
         if self.resume and self.overwrite:
             problems.append("resume and overwrite conflict: --resume continues the run in --out, "
                             "--overwrite replaces it; pass one of them")
-        if self.precision is Precision.FP16 and self.cpu:
-            problems.append("precision fp16 needs a CUDA device but cpu is true; use bf16 or fp32 on the CPU")
+        if (device_problem := training_device_problem(self.device)) is not None:
+            problems.append(device_problem)
+        if self.precision is Precision.FP16 and self.device == "cpu":
+            problems.append("precision fp16 needs a CUDA device but device is cpu; use bf16 or fp32 on the CPU")
         problems += self._check_objective()
         return problems
 

@@ -47,7 +47,13 @@ from xladjust.models import load_model
 from xladjust.outputs import claim_output, judge_existing
 from xladjust.resume import content_hashes, verify_same_settings
 from xladjust.signature import make_signature
-from xladjust.training_common import OnStep, broadcast_value, require_hook, resolve_precision
+from xladjust.training_common import (
+    OnStep,
+    broadcast_value,
+    require_hook,
+    resolve_precision,
+    trains_on_cpu,
+)
 from xladjust.training_state import (
     CHECKPOINTS_DIR,
     list_checkpoints,
@@ -88,7 +94,7 @@ def adjust(config: AdjustConfig, on_step: OnStep | None = None) -> Path:
     if config.allocator is Allocator.COMPACT:
         use_compact_allocator()
     accelerator = make_accelerator(config)
-    with claim_output(config.out, command="adjust", inputs=[*config.aligned, config.model, config.probe_bitext],
+    with claim_output(config.out, command="adjust", inputs=[*config.aligned, config.model, config.bitext],
                       legacy=_LEGACY, enabled=accelerator.is_main_process) as claim:
         return _adjust(config, accelerator, claim, wall, on_step)
 
@@ -293,7 +299,8 @@ def make_accelerator(config: AdjustConfig) -> Any:
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs
 
-    on_gpu = torch.cuda.is_available() and not config.cpu
+    cpu = trains_on_cpu(config.device)
+    on_gpu = torch.cuda.is_available() and not cpu
     precision = resolve_precision(config.precision, on_gpu)
     state = AcceleratorState._shared_state
     if state and state.get("_mixed_precision") != precision:
@@ -302,7 +309,7 @@ def make_accelerator(config: AdjustConfig) -> Any:
         # group, if any, is kept).
         AcceleratorState._reset_state()
     ddp = DistributedDataParallelKwargs(find_unused_parameters=config.layer != -1)
-    return Accelerator(cpu=config.cpu, mixed_precision=precision, kwargs_handlers=[ddp])
+    return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp])
 
 
 

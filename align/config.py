@@ -27,15 +27,16 @@ import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from xladjust.align.gold import SPLITS
 from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS, Heuristic
+from xladjust.config import Renamed
 from xladjust.models import device_name_problem
 from xladjust.names import name_problem
 from xladjust.registry import Entry, Registry
-from xladjust.training_common import bf16_field
+from xladjust.training_common import Precision, autocast_precision, fp16_problem, precision_field
 
 # The registry of aligner backends (xladjust.align.backends); CLI choices and config
 # validation read from here. Classes load on use, so heavy dependencies (torch for the
@@ -55,8 +56,9 @@ _LANG = re.compile(r"^[a-z]{2,3}([_-][A-Za-z0-9]+)?$")
 
 
 class Symmetrizer(str, enum.Enum):
-    """Who symmetrizes two directional alignments: ``atools`` when found (``auto``),
-    always ``atools``, or always the built-in implementation (identical results)."""
+    """What symmetrizes two directional alignments (``symmetrize_with``): ``atools`` when
+    found (``auto``), always ``atools``, or always the built-in implementation (identical
+    results). The heuristic itself is ``symmetrize``."""
 
     AUTO = "auto"
     ATOOLS = "atools"
@@ -135,13 +137,24 @@ class EmbeddingOptions:
     pooling: str = "mean"  # subword pooling: mean | first | last
     distortion: float = 0.1  # favour the diagonal: sim * (1 - d * (i/m - j/n)^2)
     batch_size: int = 64
-    bf16: bool = bf16_field()  # bfloat16 autocast
+    precision: Precision = precision_field()  # fp32 or bf16 autocast; auto: bf16 where the device has it fast
     chunk_pairs: int = 1024  # sentence pairs embedded at a time (bounds memory)
     threads: int | None = None  # torch threads; None: torch's default, or 1 while other jobs keep the CPU busy
-    device: str | None = None  # cpu, cuda, ...; default: cuda when available
+    device: str = "auto"  # auto (CUDA when visible, else the CPU), cpu, cuda or cuda:N
+
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"bf16": Renamed("precision", {True: "bf16", False: "fp32"})}
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
+
+    @property
+    def bf16(self) -> bool:
+        """Whether forward passes autocast to bfloat16."""
+        return self.precision is Precision.BF16
 
     def check(self) -> list[str]:
-        problems = []
+        problems = fp16_problem(self.precision)
         if (device_problem := device_name_problem(self.device)) is not None:
             problems.append(device_problem)
         if self.method not in METHODS:
@@ -185,9 +198,12 @@ class CombinedOptions:
 class AlignerSpec:
     """Which aligner, its options, and how two directions become one alignment."""
 
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"symmetrizer": "symmetrize_with"}
+
     name: str = "embedding"  # a key of xladjust.align.backends.ALIGNERS
-    symmetrize: Heuristic = Heuristic.GROW_DIAG_FINAL_AND
-    symmetrizer: Symmetrizer = Symmetrizer.AUTO
+    symmetrize: Heuristic = Heuristic.GROW_DIAG_FINAL_AND  # the symmetrization heuristic
+    symmetrize_with: Symmetrizer = Symmetrizer.AUTO  # its implementation: atools when found, atools, or builtin
     one_to_one: bool = False  # keep only 1-to-1 links after symmetrization
     fast_align: FastAlignOptions = field(default_factory=FastAlignOptions)
     eflomal: EflomalOptions = field(default_factory=EflomalOptions)  # options of the eflomal aligner
@@ -197,9 +213,9 @@ class AlignerSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "symmetrize", Heuristic.parse(self.symmetrize))
         try:
-            object.__setattr__(self, "symmetrizer", Symmetrizer(self.symmetrizer))
+            object.__setattr__(self, "symmetrize_with", Symmetrizer(self.symmetrize_with))
         except ValueError:
-            raise ValueError(f"symmetrizer {self.symmetrizer!r} is not one of: "
+            raise ValueError(f"symmetrize_with {self.symmetrize_with!r} is not one of: "
                              f"{', '.join(s.value for s in Symmetrizer)}") from None
 
     def check(self) -> list[str]:
@@ -215,11 +231,14 @@ class AlignerSpec:
 @dataclass(frozen=True)
 class InputSpec:
     """Parallel text in one of four forms: two line-aligned files (``src`` + ``tgt``), one
-    ``src ||| tgt`` file (``bitext``), a TSV (``tsv``), or a datasets name (``hf``)."""
+    ``src ||| tgt`` file (``joint``), a TSV (``tsv``), or a datasets name (``hf``)."""
+
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"limit": "max_pairs", "bitext": "joint"}
 
     src: Path | None = None  # source side, one sentence per line (with tgt)
     tgt: Path | None = None  # target side, line-aligned with src
-    bitext: Path | None = None  # one "src ||| tgt" pair per line
+    joint: Path | None = None  # one "src ||| tgt" pair per line
     tsv: Path | None = None  # one "src TAB tgt" pair per line
     hf: str | None = None  # datasets NAME[:CONFIG] (network or cache) or a save_to_disk folder
     hf_split: str = "train"
@@ -227,27 +246,27 @@ class InputSpec:
     normalize_punct: bool = False  # Moses punctuation normalization before tokenizing
     max_words: int = 200  # longer sides (whitespace words before tokenizing) are skipped; 1 to 65,536
     strict: bool = False  # empty or over-long sides are errors instead of skipped lines
-    limit: int | None = None  # read only the first N lines
+    max_pairs: int | None = None  # read only the first N pairs (lines)
 
     def __post_init__(self) -> None:
-        _coerce_paths(self, "src", "tgt", "bitext", "tsv")
+        _coerce_paths(self, "src", "tgt", "joint", "tsv")
 
     def given(self) -> list[str]:
-        return [name for name in ("src", "tgt", "bitext", "tsv", "hf") if getattr(self, name) is not None]
+        return [name for name in ("src", "tgt", "joint", "tsv", "hf") if getattr(self, name) is not None]
 
     def check(self, prefix: str = "") -> list[str]:
         forms = self.given()
         problems = []
         if not forms:
-            problems.append(f"no {prefix}parallel text given: set src and tgt, bitext, tsv or hf")
+            problems.append(f"no {prefix}parallel text given: set src and tgt, joint, tsv or hf")
         elif forms in (["src"], ["tgt"]):
             problems.append(f"{prefix}{forms[0]} needs its partner: set both src and tgt")
         elif forms != ["src", "tgt"] and len(forms) > 1:
             problems.append(f"give one form of {prefix}parallel text, not {' and '.join(forms)}")
         if self.max_words < 1:
             problems.append(f"{prefix}max_words must be at least 1, got {self.max_words}")
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"{prefix}limit must be positive, got {self.limit}")
+        if self.max_pairs is not None and self.max_pairs < 1:
+            problems.append(f"{prefix}max_pairs must be positive, got {self.max_pairs}")
         return problems
 
 

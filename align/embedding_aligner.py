@@ -59,7 +59,7 @@ def choose_threads(requested: int | None) -> int | None:
     cores = default_workers()
     if cores > 1 and load >= cores - 0.5:
         log.info("embedding aligner: 1 torch thread, the CPU is busy (load %.1f on %d cores); "
-                 "pass --torch-threads N to choose", load, cores)
+                 "pass --embedding-threads N to choose", load, cores)
         return 1
     return None
 

@@ -129,7 +129,7 @@ def align_corpus(config: AlignConfig, *, progress: bool = False, backend: Backen
     self-training run checks it before its first round and claims it for the last.
     """
     given = config.input
-    inputs = [given.src, given.tgt, given.bitext, given.tsv, given.hf, config.aligner.embedding.model]
+    inputs = [given.src, given.tgt, given.joint, given.tsv, given.hf, config.aligner.embedding.model]
     legacy = [(PAIRS_FILE, MANIFEST_FILE)]
     if config.self_train.rounds:
         if adjust_round is None:

@@ -3,7 +3,7 @@
 Four forms, one reader each, all streaming :class:`RawPair` records:
 
 - two line-aligned files (``src`` + ``tgt``);
-- one file of ``src ||| tgt`` lines (``bitext``; the format's one reader is
+- one file of ``src ||| tgt`` lines (``joint``; the format's one reader is
   :func:`xladjust.align.joint.split_joint`);
 - a TSV with a source and a target column (``tsv``);
 - a ``datasets`` name ``NAME[:CONFIG]`` (``hf``), rows with a ``translation`` dict keyed
@@ -46,7 +46,7 @@ class RawPair:
 class Bitext:
     """A parallel-text input: iterate it for :class:`RawPair` records (re-iterable)."""
 
-    form: str  # files | bitext | tsv | hf
+    form: str  # files | joint | tsv | hf
     name: str
     _open: Callable[[], Iterator[RawPair]]
     _where: Callable[[int, str], str]
@@ -76,18 +76,18 @@ def open_bitext(spec: InputSpec, src_lang: str, tgt_lang: str) -> Bitext:
         return Bitext(
             "files", f"{src} + {tgt}", lambda: _read_two_files(src, tgt),
             lambda line, side: f"{src if side == 'src' else tgt}:{line}",
-            lambda: {str(src): sha256_file(src), str(tgt): sha256_file(tgt)}, spec.limit,
+            lambda: {str(src): sha256_file(src), str(tgt): sha256_file(tgt)}, spec.max_pairs,
         )
-    if spec.bitext is not None:
-        path = _existing(spec.bitext)
-        return Bitext("bitext", str(path), lambda: _read_joint(path), lambda line, side: f"{path}:{line} ({side})",
-                      lambda: {str(path): sha256_file(path)}, spec.limit)
+    if spec.joint is not None:
+        path = _existing(spec.joint)
+        return Bitext("joint", str(path), lambda: _read_joint(path), lambda line, side: f"{path}:{line} ({side})",
+                      lambda: {str(path): sha256_file(path)}, spec.max_pairs)
     if spec.tsv is not None:
         path = _existing(spec.tsv)
         return Bitext("tsv", str(path), lambda: _read_tsv(path), lambda line, side: f"{path}:{line} ({side})",
-                      lambda: {str(path): sha256_file(path)}, spec.limit)
+                      lambda: {str(path): sha256_file(path)}, spec.max_pairs)
     assert spec.hf is not None  # guaranteed by spec.check()
-    return _open_hf(spec.hf, spec.hf_split, src_lang, tgt_lang, spec.limit)
+    return _open_hf(spec.hf, spec.hf_split, src_lang, tgt_lang, spec.max_pairs)
 
 
 def _existing(path: Path) -> Path:

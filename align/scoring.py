@@ -7,7 +7,7 @@ Statistical aligners learn from the text they align and a gold set is small, so
 the gold sentences, which come first; only the gold part is scored (all of it, or its
 ``dev`` or ``test`` split, :func:`xladjust.align.gold.split_gold`). The forward and
 reverse directions are scored too, and the symmetrized links, by atools or the built-in
-heuristics as ``symmetrizer`` says (the same rule as ``xladjust align``). With several
+heuristics as ``symmetrize_with`` says (the same rule as ``xladjust align``). With several
 ``seeds`` an aligner that samples (eflomal) runs once per seed on the same tokenized text
 and the report gives the mean and spread of its scores.
 """

@@ -1,6 +1,6 @@
 """Who symmetrizes two directional link files: atools or the built-in heuristics.
 
-Under ``symmetrizer: auto`` fast_align's ``atools`` is used when it is found, under
+Under ``symmetrize_with: auto`` fast_align's ``atools`` is used when it is found, under
 ``atools`` it is required, under ``builtin`` never. The built-in heuristics
 (:mod:`xladjust.align.symmetrize`, identical results) run inside the final pass
 (:mod:`xladjust.align.finish`), so they need no file of their own.
@@ -18,9 +18,9 @@ from xladjust.align.fast_align import check_line_count, find_atools
 
 def pick_atools(spec: AlignerSpec) -> Path | None:
     """The atools binary to symmetrize with, or None for the built-in heuristics."""
-    if spec.symmetrizer is Symmetrizer.BUILTIN:
+    if spec.symmetrize_with is Symmetrizer.BUILTIN:
         return None
-    return find_atools(spec.fast_align, required=spec.symmetrizer is Symmetrizer.ATOOLS)
+    return find_atools(spec.fast_align, required=spec.symmetrize_with is Symmetrizer.ATOOLS)
 
 
 def run_atools(atools: Path, forward: Path, reverse: Path, out: Path, heuristic: str, n_pairs: int,

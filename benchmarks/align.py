@@ -26,7 +26,7 @@ link sets) shows they did the same work (both aligners vary a little from run to
 after ``--embedding-options``) in sentence pairs per second, against eflomal's wall time
 (and fast_align's when found):
 
-    python benchmarks/align.py --speed [--pairs N] [--repeats 1] [--torch-threads 1]
+    python benchmarks/align.py --speed [--pairs N] [--repeats 1] [--embedding-threads 1]
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true", help="embedding aligner pairs/s against eflomal's wall time")
     parser.add_argument("--embedding-options", default="--layer 6 --method softmax --threshold 0.3 --temperature 0.05",
                         help="options of the embedding aligner under --speed")
-    parser.add_argument("--torch-threads", type=int, default=None, help="torch threads of the embedding aligner")
+    parser.add_argument("--embedding-threads", type=int, default=None, help="torch threads of the embedding aligner")
     parser.add_argument("--run", choices=["naive"], help=argparse.SUPPRESS)
     parser.add_argument("--aligner", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -233,7 +233,7 @@ def main() -> None:
                     else:
                         cmd = [xladjust, "-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src),
                                "--tgt", str(tgt), "--aligner", aligner, "--symmetrize", "grow-diag-final-and",
-                               "--out", str(work / "out")] + (["--limit", str(args.pairs)] if args.pairs else [])
+                               "--out", str(work / "out")] + (["--max-pairs", str(args.pairs)] if args.pairs else [])
                     load = os.getloadavg()[0]
                     wall, cpu, peak, out = measure(cmd, env)
                     r = results.setdefault(aligner, {}).setdefault(variant, [])
@@ -278,11 +278,11 @@ def speed(args: argparse.Namespace, xladjust: str, src: Path, tgt: Path, env: di
                 out = Path(tmp) / f"{aligner}-{rep}"
                 cmd = [xladjust, "-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src),
                        "--tgt", str(tgt), "--aligner", aligner, "--symmetrize", "intersect", "--out", str(out)]
-                cmd += ["--limit", str(n)]
+                cmd += ["--max-pairs", str(n)]
                 if aligner == "embedding":
                     cmd += args.embedding_options.split()
-                    if args.torch_threads:
-                        cmd += ["--torch-threads", str(args.torch_threads)]
+                    if args.embedding_threads:
+                        cmd += ["--embedding-threads", str(args.embedding_threads)]
                 load = os.getloadavg()[0]
                 wall, cpu, peak, _ = measure(cmd, env)
                 manifest = json.load(open(out / "manifest.json"))

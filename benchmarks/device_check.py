@@ -281,7 +281,7 @@ def run_adjust(model: dict[str, Any], data: Path, out: Path, settings: dict[str,
         torch.cuda.reset_peak_memory_stats()
     config = build_config(AdjustConfig, {
         "objective": "l2", **settings, "model": str(model["path"]), "aligned": [str(data / corpus)], "out": str(out),
-        "overwrite": True, "progress": False, "checkpoint_every": None, "cpu": not cuda})
+        "overwrite": True, "progress": False, "checkpoint_every": None, "device": "cuda" if cuda else "cpu"})
     adjust(config)
     manifest = read_json(out / "xladjust.json")
     m = manifest["metrics"]
@@ -337,7 +337,7 @@ def held_out_distances(model_path: Path, data: Path, out: Path) -> dict[str, flo
 
     cfg = build_config(ProbeConfig, {
         "models": [{"name": "m", "spec": str(model_path)}], "bitexts": [{"path": str(data / "heldout")}],
-        "probes": ["distances"], "layers": "last", "bootstrap": 100, "bf16": False, "device": "cpu",
+        "probes": ["distances"], "layers": "last", "resamples": 100, "bf16": False, "device": "cpu",
         "out": str(out)})
     summary = read_json(run_probes(cfg) / "summary.json")
     metrics = summary["checkpoints"]["m"]["results"]["en-es"]["distances"]["metrics"]
@@ -371,7 +371,7 @@ def finetune_nli(model, data, out: Path, steps: int, cuda: bool) -> dict[str, An
     cfg = build_config(FinetuneConfig, {
         "task": "nli", "model": str(model["path"]), "train": [str(nli / "train-en.tsv")], "dev": str(nli / "dev-en.tsv"),
         "test": {"es": str(nli / "test-es.tsv")}, "out": str(out), "max_steps": steps, "batch_size": 32,
-        "max_length": 128, "save_model": False, "progress": False, "cpu": not cuda, "seed": 0})
+        "max_length": 128, "save_model": False, "progress": False, "device": "cuda" if cuda else "cpu", "seed": 0})
     run = read_run(finetune(cfg))
     shutil.rmtree(out, ignore_errors=True)
     train = run["train"]
@@ -399,7 +399,7 @@ def probe_speed(model, data, work, device: str) -> dict[str, Any]:
 
     cfg = build_config(ProbeConfig, {
         "models": [{"name": "m", "spec": str(model["path"])}], "bitexts": [{"path": str(data / "heldout")}],
-        "probes": ["distances"], "layers": "last", "bootstrap": 100, "device": device,
+        "probes": ["distances"], "layers": "last", "resamples": 100, "device": device,
         "out": str(work / "runs" / "probe")})
     start = time.perf_counter()
     out = run_probes(cfg)

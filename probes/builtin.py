@@ -19,14 +19,14 @@ from xladjust.probes.views import BitextView, SentenceView
 
 def primary_layer(layers: tuple[int, ...], settings: ProbeSettings) -> int:
     """The layer of headline figures: the one asked for, else the last probed."""
-    if settings.primary_layer is None:
+    if settings.layer is None:
         return layers[-1]
-    if settings.primary_layer not in layers:
+    if settings.layer not in layers:
         raise InputError(
-            f"primary layer {settings.primary_layer} is not among the probed layers {list(layers)}; "
+            f"primary layer {settings.layer} is not among the probed layers {list(layers)}; "
             "add it to --layers or pick one of them"
         )
-    return settings.primary_layer
+    return settings.layer
 
 
 def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
@@ -56,7 +56,7 @@ def distance_probe(view: BitextView, settings: ProbeSettings) -> ProbeResult:
             for q, values in found.items():
                 per_item[f"{dist.value}.{q}"][k, valid] = values
             by_layer[str(layer)][dist.value] = summarize_triples(
-                found["related"], found["unrelated"], settings.bootstrap, settings.seed,
+                found["related"], found["unrelated"], settings.resamples, settings.seed,
                 clusters=view.bitext.triples.sentence[valid],
             )
     top = by_layer[str(primary_layer(view.layers, settings))][Distance.COSINE.value]

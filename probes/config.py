@@ -17,13 +17,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
+from xladjust.config import Renamed
 from xladjust.models import device_name_problem
 from xladjust.names import name_problem
 from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
-from xladjust.training_common import bf16_field
+from xladjust.training_common import Precision, autocast_precision, fp16_problem, precision_field
 
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
 
@@ -51,6 +53,15 @@ class BitextSpec:
 
 @dataclass(frozen=True)
 class ProbeConfig:
+    """Checkpoints to probe, the held-out inputs (aligned bitexts, Tatoeba) and how to
+    probe them; the probes write their results to ``out``."""
+
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {
+        "bootstrap": "resamples", "primary_layer": "layer", "max_sentences": "max_pairs",
+        "max_tatoeba": "max_tatoeba_pairs", "bf16": Renamed("precision", {True: "bf16", False: "fp32"}),
+    }
+
     models: list[CheckpointSpec]
     out: Path
     bitexts: list[BitextSpec] = field(default_factory=list)
@@ -59,20 +70,28 @@ class ProbeConfig:
     probes: list[str] | None = None  # default: every probe whose input is given
     layers: str | int | list[int] = "last"  # word-level probes
     tatoeba_layers: str | int | list[int] = "all"  # sentence retrieval (cheap per layer)
-    primary_layer: int | None = None  # layer of headline figures and plots; default: last probed
+    layer: int | None = None  # the one layer of headline figures and plots; default: the last probed
     unrelated: Unrelated = Unrelated.SAME_SENTENCE
     keep_punctuation: bool = False
     seed: int = 0  # seed of unrelated-word draws and bootstrap resamples
     pooling: Pooling = Pooling.MEAN  # subwords -> word vector
-    max_sentences: int | None = None  # per bitext: its first N pairs
-    max_tatoeba: int | None = None  # per language: the first N pairs
+    max_pairs: int | None = None  # per bitext: its first N pairs
+    max_tatoeba_pairs: int | None = None  # per Tatoeba language: its first N pairs
     csls_k: int = 10  # neighbourhood size of CSLS in word retrieval
-    bootstrap: int = 1000
+    resamples: int = 1000  # bootstrap resamples of the paired comparisons
     bins: int = 40  # histogram bins of the plots
     batch_size: int = 64  # sentences per forward pass
-    bf16: bool = bf16_field()  # bfloat16 autocast
+    precision: Precision = precision_field()  # fp32 or bf16 autocast; auto: bf16 where the device has it fast
     sentence_prefix: str = ""  # text put before each Tatoeba sentence (E5 models: "query: ")
-    device: str | None = None
+    device: str = "auto"  # auto (CUDA when visible, else the CPU), cpu, cuda or cuda:N
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
+
+    @property
+    def bf16(self) -> bool:
+        """Whether forward passes autocast to bfloat16."""
+        return self.precision is Precision.BF16
 
     def selected_probes(self) -> list[str]:
         """The probes to run: as given, or every registered one whose input is present."""
@@ -82,7 +101,7 @@ class ProbeConfig:
         return [name for name, info in PROBES.items() if have[info.input]]
 
     def check(self) -> list[str]:
-        problems: list[str] = []
+        problems: list[str] = fp16_problem(self.precision)
         if (device_problem := device_name_problem(self.device)) is not None:
             problems.append(device_problem)
         if not self.models:
@@ -117,12 +136,12 @@ class ProbeConfig:
                 problems.append(f"probe {name!r} needs an aligned bitext (--bitext DIR)")
             if info.input == "sentences" and self.tatoeba is None:
                 problems.append(f"probe {name!r} needs Tatoeba files (--tatoeba PREFIX)")
-        if self.primary_layer is not None and self.primary_layer < 0:
-            problems.append(f"primary_layer is an absolute layer index (0 = embeddings), got {self.primary_layer}")
-        for key in ("csls_k", "bootstrap", "bins", "batch_size"):
+        if self.layer is not None and self.layer < 0:
+            problems.append(f"layer is an absolute layer index (0 = embeddings), got {self.layer}")
+        for key in ("csls_k", "resamples", "bins", "batch_size"):
             if getattr(self, key) < 1:
                 problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("max_sentences", "max_tatoeba"):
+        for key in ("max_pairs", "max_tatoeba_pairs"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 problems.append(f"{key} must be at least 1 (or unset for all), got {value}")

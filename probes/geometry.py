@@ -50,8 +50,8 @@ def geometry_probe_config(bitext: Path, *, layers: str | int | list[int] = "last
     a standalone probe with this config measures the same numbers."""
     return ProbeConfig(
         models=[CheckpointSpec("model", "model")], out=Path(out or "."), bitexts=[BitextSpec(Path(bitext))],
-        probes=list(PROBES_USED), layers=layers, seed=seed, max_sentences=max_sentences,
-        batch_size=batch_size, bf16=bf16_or_auto(bf16), bootstrap=1,
+        probes=list(PROBES_USED), layers=layers, seed=seed, max_pairs=max_sentences,
+        batch_size=batch_size, precision="bf16" if bf16_or_auto(bf16) else "fp32", resamples=1,
     )
 
 
@@ -180,7 +180,7 @@ def adjust_hook(config: Any) -> GeometryTracker | None:
     problems = config.check()
     if problems:
         raise ConfigError(problems)
-    return build_tracker(config.probe_every, config.probe_bitext, model_spec=config.model, run_dir=config.out,
+    return build_tracker(config.probe_every, config.bitext, model_spec=config.model, run_dir=config.out,
                          training=config.aligned, layers=config.layer, seed=config.seed)
 
 
@@ -194,5 +194,5 @@ def finetune_hook(config: Any) -> GeometryTracker | None:
     if problems:
         raise ConfigError(problems)
     cfg = resolve_defaults(config)
-    return build_tracker(cfg.probe_every, cfg.probe_bitext, model_spec=cfg.model, run_dir=Path(cfg.out),
+    return build_tracker(cfg.probe_every, cfg.bitext, model_spec=cfg.model, run_dir=Path(cfg.out),
                          training=cfg.continual.corpora if cfg.continual else [], seed=cfg.seed, bf16=cfg.bf16)

@@ -44,6 +44,7 @@ class EvalSettings:
     bf16: bool = bf16_field()  # bfloat16 autocast
     probe_bitexts: dict[str, str] = field(default_factory=dict)  # name -> aligned corpus (interpolation)
     probe_layer: int | None = None  # encoder layer of the probes; None = the last
+    device: str = "auto"  # where the checkpoints run: auto (CUDA when visible), cpu, cuda or cuda:N
 
     def check(self) -> None:
         if not self.tests:
@@ -127,8 +128,8 @@ def run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSetting
 def _run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSettings, out: Path, *,
                        progress: bool) -> dict[str, Any]:
     settings.check()
-    tm_a = load_task_model(a)
-    tm_b = load_task_model(b)
+    tm_a = load_task_model(a, device=settings.device)
+    tm_b = load_task_model(b, device=settings.device)
     if tm_a.task.name != tm_b.task.name:
         raise InputError(f"{a} is a {tm_a.task.name!r} model but {b} is a {tm_b.task.name!r} model")
     if type(tm_a.model) is not type(tm_b.model):
@@ -188,7 +189,7 @@ def _run_flatness(model: str, radii: list[float], directions: int, seed: int, se
     settings.check()
     if 0.0 not in radii:
         radii = [0.0, *radii]
-    tm = load_task_model(model)
+    tm = load_task_model(model, device=settings.device)
     state = _state(tm.model)
     evaluate = _evaluator(settings, tm, progress)
     result = flatness_sweep(tm.model, state, radii, directions, seed, evaluate,

@@ -44,9 +44,9 @@ class ProbeResult:
 class ProbeSettings:
     """Settings shared by all probes of a run (from the run's config)."""
 
-    primary_layer: int | None = None  # None: the last layer probed
+    layer: int | None = None  # the layer of headline figures; None: the last layer probed
     csls_k: int = 10
-    bootstrap: int = 1000
+    resamples: int = 1000  # bootstrap resamples
     seed: int = 0
 
 

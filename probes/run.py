@@ -82,7 +82,7 @@ def prepare_inputs(config: ProbeConfig) -> ProbeInputs:
         for spec in config.bitexts:
             bitexts.append(load_bitext(
                 spec.path, spec.name, unrelated=config.unrelated, seed=config.seed,
-                keep_punctuation=config.keep_punctuation, max_sentences=config.max_sentences,
+                keep_punctuation=config.keep_punctuation, max_sentences=config.max_pairs,
                 alignments=spec.alignments, one_indexed=spec.one_indexed,
             ))
     names = [b.name for b in bitexts]
@@ -91,7 +91,7 @@ def prepare_inputs(config: ProbeConfig) -> ProbeInputs:
     sentence_sets: list[SentenceSet] = []
     if any(PROBES.entry(p).input == "sentences" for p in probes) and config.tatoeba is not None:
         for lang in tatoeba_languages(config.tatoeba_langs, bitexts):
-            sentence_sets.append(read_tatoeba(config.tatoeba, lang, config.max_tatoeba))
+            sentence_sets.append(read_tatoeba(config.tatoeba, lang, config.max_tatoeba_pairs))
     return ProbeInputs(bitexts, sentence_sets)
 
 
@@ -108,9 +108,9 @@ def model_layers(spec: str, config: ProbeConfig, name: str) -> tuple[int, tuple[
         sentence_layers = resolve_layers(config.tatoeba_layers, num_layers)
     except InputError as exc:
         raise InputError(f"model {name!r} ({spec}): {exc}") from None
-    if config.primary_layer is not None and config.primary_layer not in layers:
+    if config.layer is not None and config.layer not in layers:
         raise InputError(
-            f"primary layer {config.primary_layer} is not among the layers probed for model "
+            f"primary layer {config.layer} is not among the layers probed for model "
             f"{name!r}: {list(layers)}; add it to --layers"
         )
     return num_layers, layers, sentence_layers
@@ -147,8 +147,8 @@ class ForwardTimer:
 
 
 def settings_of(config: ProbeConfig) -> ProbeSettings:
-    return ProbeSettings(primary_layer=config.primary_layer, csls_k=config.csls_k,
-                         bootstrap=config.bootstrap, seed=config.seed)
+    return ProbeSettings(layer=config.layer, csls_k=config.csls_k,
+                         resamples=config.resamples, seed=config.seed)
 
 
 def probe_checkpoint(
@@ -329,11 +329,11 @@ def compare_checkpoints(
                 if primary not in oth.metrics["layers"]:
                     primary = max(set(ref.metrics["layers"]) & set(oth.metrics["layers"]), default=primary)
                 if probe == "distances":
-                    found.update(compare_distances(ref, oth, primary, settings.bootstrap, settings.seed,
+                    found.update(compare_distances(ref, oth, primary, settings.resamples, settings.seed,
                                                    clusters=bitext.triples.sentence))
                 elif primary in oth.metrics["layers"] and ref.per_item and oth.per_item:
                     found["word_retrieval"] = compare_word_retrieval(
-                        ref, oth, primary, clusters=bitext.links.sentence, n_resamples=settings.bootstrap,
+                        ref, oth, primary, clusters=bitext.links.sentence, n_resamples=settings.resamples,
                         seed=settings.seed)
             if found:
                 out[key][bitext.name] = found

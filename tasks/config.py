@@ -12,14 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from xladjust.config import Renamed
 from xladjust.names import name_problem
 from xladjust.tasks.continual import objective_problems
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
-from xladjust.training_common import bf16_field
+from xladjust.training_common import (
+    Precision,
+    autocast_precision,
+    fp16_problem,
+    precision_field,
+    training_device_problem,
+)
 
-RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "cpu", "checkpoint_every", "resume",
-                    "overwrite", "probe_every", "probe_bitext")
+RUN_CONTROL_KEYS = ("progress", "threads", "eval_batch_size", "device", "checkpoint_every", "resume",
+                    "overwrite", "probe_every", "bitext")
 """Fine-tuning options that steer how a run proceeds, not what it computes: a resumed or
 reused run may differ in them."""
 
@@ -110,7 +117,7 @@ class FinetuneConfig:
 
     An optimizer step takes ``grad_accum`` micro-batches of ``batch_size`` per process
     (under ``torchrun``/``accelerate launch`` the global batch is batch_size × grad_accum
-    × processes); ``cpu`` keeps the run on the CPU when a GPU is present. With
+    × processes); ``device`` is auto (CUDA when visible), cpu or cuda. With
     ``stream_buffer`` the training files are streamed in buffers of that many examples
     instead of read whole (see :mod:`xladjust.tasks.trainset`). Every
     ``checkpoint_every`` optimizer steps (None or 0: never) the training state goes to
@@ -118,6 +125,13 @@ class FinetuneConfig:
     """
 
     RUN_CONTROL_KEYS: ClassVar[tuple[str, ...]] = RUN_CONTROL_KEYS
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {
+        "cpu": Renamed("device", {True: "cpu", False: "auto"}),
+        "bf16": Renamed("precision", {True: "bf16", False: "fp32"}),
+        "probe_bitext": "bitext",
+        "learning_rate": "lr",
+    }
 
     task: str
     model: str
@@ -134,7 +148,7 @@ class FinetuneConfig:
     epochs: float | None = None
     max_steps: int | None = None
     batch_size: int | None = None  # training batch size; default: the task's
-    learning_rate: float | None = None
+    lr: float | None = None  # peak learning rate; default: the task's
     weight_decay: float = 0.01  # AdamW weight decay (not on biases and layer norms)
     warmup_ratio: float = 0.1  # share of all optimizer steps with linear warmup
     max_grad_norm: float | None = 1.0  # clip the gradient's global norm to this; null: no clipping (the paper's loops)
@@ -144,7 +158,7 @@ class FinetuneConfig:
     max_answer_length: int = 30  # QA: longest answer span predicted, in subwords
     label_subwords: Literal["first", "all"] = "first"
     freeze_embeddings: bool = False
-    bf16: bool = bf16_field()  # bfloat16 autocast
+    precision: Precision = precision_field()  # fp32 or bf16 autocast; auto: bf16 where the device has it fast
     eval_every: int | None = None
     eval_batch_size: int = 64  # batch size of dev and test predictions
     save_model: bool = True  # write the fine-tuned model (false: metrics and predictions only)
@@ -152,21 +166,31 @@ class FinetuneConfig:
     threads: int | None = None
     continual: ContinualConfig | None = None
     grad_accum: int = 1
-    cpu: bool = False
+    device: str = "auto"  # auto (CUDA when visible), cpu, or cuda
     stream_buffer: int | None = None
     checkpoint_every: int | None = 500
     resume: bool = False
     overwrite: bool = False  # replace a run already in out (the output rule: xladjust.outputs.judge_existing)
     # geometry curves: d(w,r), d(w,u), delta, P@1 of the encoder on held-out triples -> geometry.jsonl
     probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
-    probe_bitext: Path | None = None  # held-out aligned corpus of the probes
+    bitext: Path | None = None  # held-out aligned corpus of the probes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
+
+    @property
+    def bf16(self) -> bool:
+        """Whether forward passes autocast to bfloat16."""
+        return self.precision is Precision.BF16
 
     def check(self) -> list[str]:
-        problems: list[str] = []
+        problems: list[str] = fp16_problem(self.precision)
+        if (device_problem := training_device_problem(self.device)) is not None:
+            problems.append(device_problem)
         if self.probe_every is not None and self.probe_every < 1:
             problems.append(f"probe_every must be at least 1, got {self.probe_every}")
-        if self.probe_every is not None and self.probe_bitext is None:
-            problems.append("probe_every needs probe_bitext: a held-out aligned corpus (--probe-bitext DIR)")
+        if self.probe_every is not None and self.bitext is None:
+            problems.append("probe_every needs bitext: a held-out aligned corpus (--bitext DIR)")
         if self.task not in TASKS:
             return [f"task: unknown task {self.task!r}; known tasks: {', '.join(TASKS)}"]
         if not self.train:
@@ -184,7 +208,7 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 problems.append(f"{name} must be at least 1, got {value}")
-        for name in ("epochs", "learning_rate"):
+        for name in ("epochs", "lr"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 problems.append(f"{name} must be positive, got {value}")
@@ -230,7 +254,7 @@ def resolve_defaults(config: FinetuneConfig) -> FinetuneConfig:
         config,
         epochs=config.epochs if config.epochs is not None else d.epochs,
         batch_size=config.batch_size or d.batch_size,
-        learning_rate=config.learning_rate or d.learning_rate,
+        lr=config.lr or d.learning_rate,
         max_length=config.max_length or d.max_length,
     )
 
@@ -248,11 +272,14 @@ class TransferConfig:
     tested on its own language only, and the table compares it there.
     """
 
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"n_resamples": "resamples"}
+
     models: dict[str, str]
     seeds: list[int]
     out: Path
     finetune: FinetuneConfig
-    n_resamples: int = 10000
+    resamples: int = 10000  # bootstrap and permutation resamples of the comparisons
     keep_checkpoints: bool = True
     continual: dict[str, ContinualConfig] = field(default_factory=dict)  # model name -> its continual learning
     parallel: int = 1  # (model, seed) fine-tunings run side by side, one thread each
@@ -286,6 +313,6 @@ class TransferConfig:
             problems.append(f"seeds: repeated seeds in {self.seeds}")
         if not self.finetune.test:
             problems.append("finetune.test: a transfer comparison needs at least one test set")
-        if self.n_resamples < 100:
-            problems.append("n_resamples must be at least 100")
+        if self.resamples < 100:
+            problems.append("resamples must be at least 100")
         return problems

@@ -64,7 +64,7 @@ from xladjust.tasks.training import (
     train,
 )
 from xladjust.tasks.trainset import TrainSet
-from xladjust.training_common import OnStep, is_main_process_env, require_hook
+from xladjust.training_common import OnStep, is_main_process_env, require_hook, trains_on_cpu
 from xladjust.training_state import CHECKPOINTS_DIR, GEOMETRY_FILE
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def encode_options(cfg: FinetuneConfig) -> EncodeOptions:
 def train_settings(cfg: FinetuneConfig) -> TrainSettings:
     """Training settings of a resolved config."""
     return TrainSettings(epochs=float(cfg.epochs or 0), batch_size=int(cfg.batch_size or 0),
-                         learning_rate=float(cfg.learning_rate or 0), seed=cfg.seed, max_steps=cfg.max_steps,
+                         learning_rate=float(cfg.lr or 0), seed=cfg.seed, max_steps=cfg.max_steps,
                          weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, bf16=cfg.bf16,
                          eval_every=cfg.eval_every, progress=cfg.progress, grad_accum=cfg.grad_accum,
                          max_grad_norm=cfg.max_grad_norm)
@@ -144,7 +144,7 @@ LEGACY_OUTPUT = [(META_FILE, METRICS_FILE), (CHECKPOINTS_DIR,)]
 def finetune_inputs(cfg: FinetuneConfig) -> list[Any]:
     """Every input path of a fine-tuning run (for the output guard)."""
     corpora = list(cfg.continual.corpora) if cfg.continual else []
-    return [cfg.model, *cfg.train, cfg.dev, *cfg.test.values(), *corpora, cfg.probe_bitext]
+    return [cfg.model, *cfg.train, cfg.dev, *cfg.test.values(), *corpora, cfg.bitext]
 
 
 def finetune(config: FinetuneConfig, on_step: OnStep | None = None) -> Path:
@@ -182,7 +182,7 @@ def _finetune_claimed(cfg: FinetuneConfig, on_step: OnStep | None) -> Path:
     task = get_task(cfg.task)
     data = _read_data(cfg, task)  # all data first: bad input fails before the model loads
     geometry = functools.partial(on_step, run_dir=Path(cfg.out)) if on_step is not None else None
-    acc = make_task_accelerator(bf16=cfg.bf16, cpu=cfg.cpu)
+    acc = make_task_accelerator(bf16=cfg.bf16, cpu=trains_on_cpu(cfg.device))
     tm = init_task_model(cfg.model, task, encode_options(cfg), seed=cfg.seed, device=str(acc.device))
     if cfg.freeze_embeddings:
         tm.model.get_input_embeddings().weight.requires_grad_(False)

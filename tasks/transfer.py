@@ -134,7 +134,7 @@ def _transfer(config: TransferConfig, hook_for: HookFor | None) -> dict[str, Any
                     pending.append(cfg)
                 per_language.setdefault(name, {}).setdefault(lang, {})[seed] = Path(cfg.out)
     run_all(pending, config.parallel, hook_for)
-    table = compare_runs(runs, task.name, list(config.finetune.test), n_resamples=config.n_resamples,
+    table = compare_runs(runs, task.name, list(config.finetune.test), n_resamples=config.resamples,
                          per_language=per_language)
     table["models"] = dict(config.models)
     table["per_language"] = {name: dict(specs) for name, specs in config.per_language.items()}

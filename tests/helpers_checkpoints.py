@@ -37,7 +37,7 @@ def write_checkpoints(root: Path) -> dict[str, Path]:
     nli = write_nli(root / "nli.tsv", 24, 0)
     finetuned = finetune(build_config(FinetuneConfig, {
         "task": "nli", "model": str(adjusted), "train": [str(nli)], "dev": str(nli), "test": {"es": str(nli)},
-        "out": str(root / "finetuned"), "max_steps": 2, "batch_size": 8, "bf16": False, "progress": False}))
+        "out": str(root / "finetuned"), "max_steps": 2, "batch_size": 8, "precision": "fp32", "progress": False}))
     made = {"adjusted": Path(adjusted), "finetuned": Path(finetuned)}
     (root / "made.json").write_text(json.dumps({k: str(v) for k, v in made.items()}), encoding="utf-8")
     return made

@@ -95,9 +95,28 @@ def test_unknown_objective_and_bad_types_are_config_errors():
     with pytest.raises(ConfigError, match="unknown objective 'cosine'"):
         build_config(AdjustConfig, {"aligned": ["a"], "out": "o", "objective": "cosine"})
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
-        build_config(AdjustConfig, {"aligned": ["a"], "out": "o", "precision": "fp16", "cpu": True})
+        build_config(AdjustConfig, {"aligned": ["a"], "out": "o", "precision": "fp16", "device": "cpu"})
     with pytest.raises(ConfigError, match="would replace the aligned corpus"):
         build_config(AdjustConfig, {"aligned": ["a/b"], "out": "a"})
+
+
+def test_device_is_auto_cpu_or_cuda_and_the_old_cpu_key_still_loads(monkeypatch):
+    import torch
+
+    from xladjust.models import device_name_problem
+    from xladjust.training_common import trains_on_cpu
+
+    base = {"aligned": ["a"], "out": "o"}
+    assert build_config(AdjustConfig, base).device == "auto"
+    assert build_config(AdjustConfig, {**base, "cpu": True}).device == "cpu"  # the old key, with a warning
+    assert build_config(AdjustConfig, {**base, "cpu": False}).device == "auto"
+    with pytest.raises(ConfigError, match="device 'cuda:1' is not one of auto, cpu, cuda"):
+        build_config(AdjustConfig, {**base, "device": "cuda:1"})
+    assert device_name_problem("auto") is None and device_name_problem("cuda:1") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert trains_on_cpu("cpu") and not trains_on_cpu("auto")
+    with pytest.raises(ConfigError, match="device 'cuda' cannot be used"):
+        trains_on_cpu("cuda")
 
 
 def test_cli_errors_are_one_line(tiny_checkpoints, tmp_path, capsys):

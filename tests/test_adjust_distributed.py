@@ -32,7 +32,7 @@ def no_dropout_model(tmp_path_factory) -> Path:
 def _adjust(launcher: list[str], model: Path, corpus: Path, out: Path, grad_accum: int, embeddings: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("RANK", None)
-    args = [*launcher, "-m", "xladjust.cli", "--threads", "1", "-q", "adjust", "--cpu", "--model", str(model),
+    args = [*launcher, "-m", "xladjust.cli", "--threads", "1", "-q", "adjust", "--device", "cpu", "--model", str(model),
             "--aligned", str(corpus), "--out", str(out), "--precision", "fp32", "--batch-size", "3",
             "--grad-accum", str(grad_accum), "--epochs", "2", "--lr", "1e-2", "--embeddings", embeddings,
             "--checkpoint-every", "100", "--log-every", "1"]

@@ -35,7 +35,7 @@ def fail(args: list[str], capsys) -> str:
 def test_align_is_the_group_default_action_with_pinned_numbers(tmp_path, fake_tools):
     src, tgt = write_small_corpus(tmp_path)
     out = run(["align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src), "--tgt", str(tgt),
-               "--aligner", "fast_align", "--symmetrize", "grow-diag-final-and", "--symmetrizer", "builtin",
+               "--aligner", "fast_align", "--symmetrize", "grow-diag-final-and", "--symmetrize-with", "builtin",
                "--out", str(tmp_path / "out")])
     manifest = check_aligned_corpus(tmp_path / "out")
     assert f"aligned corpus: {tmp_path / 'out'}" in out
@@ -65,7 +65,7 @@ def test_config_file_with_command_line_overrides(tmp_path, fake_tools):
     src, tgt = write_small_corpus(tmp_path)
     cfg = write_lines(tmp_path / "align.yaml", [
         "kind: align", "src_lang: en", "tgt_lang: es", f"out: {tmp_path / 'from-file'}",
-        f"input: {{src: {src}, tgt: {tgt}}}", "aligner: {name: fast_align, symmetrize: union, symmetrizer: builtin}"])
+        f"input: {{src: {src}, tgt: {tgt}}}", "aligner: {name: fast_align, symmetrize: union, symmetrize_with: builtin}"])
     run(["align", "--config", str(cfg), "--out", str(tmp_path / "override"), "--symmetrize", "intersect"])
     manifest = check_aligned_corpus(tmp_path / "override")
     assert manifest["aligner"]["symmetrization"]["heuristic"] == "intersect"
@@ -92,7 +92,7 @@ def test_config_problems_are_listed_together(tmp_path, capsys):
     assert "2 config problems" in err and "missing required key 'tgt_lang'" in err
     assert "missing required key 'out'" in err
     err = fail(["align", "--src-lang", "English", "--tgt-lang", "es", "--src", "x.en", "--out", "o",
-                "--aligner-threads", "-1"], capsys)
+                "--fast-align-threads", "-1"], capsys)
     assert "'English' is not an ISO 639 code" in err and "src needs its partner" in err
     assert "fast_align.threads must be 0 (auto) or positive" in err
 
@@ -118,7 +118,7 @@ def test_evaluate_with_extra_text_prints_pinned_aer(tmp_path, fake_tools):
     report = tmp_path / "report.json"
     out = run(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--extra-src", str(src),
                "--extra-tgt", str(tgt), "--src-lang", "en", "--tgt-lang", "es", "--aligner", "fast_align",
-               "--symmetrizer", "builtin", "--json", str(report)])
+               "--symmetrize-with", "builtin", "--out", str(report)])
     assert "aligner fast_align (grow-diag-final-and): 2 gold pairs + 4 extra pairs" in out
     lines = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
     assert set(lines) == {"forward", "reverse", "grow-diag-final-and"}
@@ -174,13 +174,13 @@ def test_evaluate_honours_atools(tmp_path, fake_tools, capsys):
     text, gold = _gold(tmp_path)
     args = ["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--aligner", "fast_align",
             "--symmetrize", "intersect"]
-    err = fail([*args, "--symmetrizer", "atools", "--atools", str(tmp_path / "nonexistent")], capsys)
+    err = fail([*args, "--symmetrize-with", "atools", "--atools", str(tmp_path / "nonexistent")], capsys)
     assert "atools: given path" in err and "nonexistent does not exist" in err
     report = tmp_path / "r.json"
-    run([*args, "--symmetrizer", "atools", "--json", str(report)])
+    run([*args, "--symmetrize-with", "atools", "--out", str(report)])
     sym = json.loads(report.read_text())["aligner"]["symmetrization"]
     assert sym["symmetrizer"] == "atools" and sym["command"].startswith(str(fake_tools["atools"]))
-    run([*args, "--symmetrizer", "builtin", "--json", str(report)])
+    run([*args, "--symmetrize-with", "builtin", "--out", str(report)])
     assert json.loads(report.read_text())["aligner"]["symmetrization"]["symmetrizer"] == "builtin"
 
 
@@ -213,7 +213,7 @@ def test_evaluate_eflomal_over_seeds_gives_mean_and_spread(tmp_path):
     report = tmp_path / "r.json"
     out = run(["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--extra-src", str(src),
                "--extra-tgt", str(tgt), "--src-lang", "en", "--tgt-lang", "es", "--aligner", "eflomal",
-               "--symmetrizer", "builtin", "--seeds", "0,1,2", "--json", str(report)])
+               "--symmetrize-with", "builtin", "--seeds", "0,1,2", "--out", str(report)])
     assert "over 3 seeds (0, 1, 2): aer " in out and " ± " in out
     data = json.loads(report.read_text())
     runs = data["seeds"]["runs"]

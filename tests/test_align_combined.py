@@ -51,7 +51,7 @@ class StubEmbedding:
 
 def backend(heuristic: str, tmp_path: Path, monkeypatch) -> tuple[CombinedBackend, AlignerSpec]:
     install_fake_tools(tmp_path, monkeypatch)
-    spec = AlignerSpec(name="combined", symmetrize=heuristic, symmetrizer=Symmetrizer.BUILTIN,
+    spec = AlignerSpec(name="combined", symmetrize=heuristic, symmetrize_with=Symmetrizer.BUILTIN,
                        combined=CombinedOptions(statistical="fast_align"))
     b = create_backend(spec)
     assert isinstance(b, CombinedBackend)

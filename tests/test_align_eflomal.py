@@ -21,8 +21,8 @@ DEMO = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo-en-es"
 
 def config(tmp_path: Path, limit: int = 200) -> AlignConfig:
     return AlignConfig("en", "es", tmp_path / "out", workers=1,
-                       input=InputSpec(src=DEMO / "train.en", tgt=DEMO / "train.es", limit=limit),
-                       aligner=AlignerSpec(name="eflomal", symmetrizer=Symmetrizer.BUILTIN))
+                       input=InputSpec(src=DEMO / "train.en", tgt=DEMO / "train.es", max_pairs=limit),
+                       aligner=AlignerSpec(name="eflomal", symmetrize_with=Symmetrizer.BUILTIN))
 
 
 def test_eflomal_aligns_the_demo_corpus(tmp_path):
@@ -76,8 +76,8 @@ def test_eflomal_options_are_checked():
 def _align_cli(tmp_path: Path, name: str, seed: int, capsys) -> bytes:
     out = tmp_path / name
     code, _, err = run_cli(["align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(DEMO / "train.en"),
-                            "--tgt", str(DEMO / "train.es"), "--limit", "150", "--aligner", "eflomal",
-                            "--symmetrizer", "builtin", "--workers", "1", "--seed", str(seed), "--out", str(out)],
+                            "--tgt", str(DEMO / "train.es"), "--max-pairs", "150", "--aligner", "eflomal",
+                            "--symmetrize-with", "builtin", "--workers", "1", "--seed", str(seed), "--out", str(out)],
                            capsys)
     assert code == 0, err
     return (out / "pairs.jsonl").read_bytes()

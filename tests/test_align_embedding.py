@@ -85,7 +85,7 @@ def test_default_layer():
 
 
 def test_backend_on_a_tiny_model(tiny_model, tmp_path):
-    spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(model="unused", bf16=False, chunk_pairs=3))
+    spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(model="unused", precision="fp32", chunk_pairs=3))
     backend = EmbeddingBackend(spec, loaded=tiny_model)
     backend.check()
     joint = JointFile(tmp_path / "b.txt")
@@ -116,8 +116,8 @@ def test_evaluate_ignores_extra_text_for_the_embedding_aligner(tiny_model, tmp_p
     text = write_lines(tmp_path / "g.src-tgt", [f"{s} ||| {t}" for s, t in PAIRS])
     gold = write_lines(tmp_path / "g.gold", ["1-1 2-2 3-3 4-4", "1-1 2-2", "1-1", "1-1"])
     extra = write_lines(tmp_path / "extra", ["a b ||| c d"])
-    spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(bf16=False))
-    cfg = EvaluateConfig(text, gold, extra=InputSpec(bitext=extra), aligner=spec)
+    spec = AlignerSpec(name="embedding", embedding=EmbeddingOptions(precision="fp32"))
+    cfg = EvaluateConfig(text, gold, extra=InputSpec(joint=extra), aligner=spec)
     report = score_aligner(cfg, backend=EmbeddingBackend(spec, loaded=tiny_model))
     assert report.n_gold == 4 and report.n_extra == 0 and report.primary == "links"
     assert 0.0 <= report.scores["links"].aer <= 1.0
@@ -140,7 +140,7 @@ def test_offline_model_aer_on_ro_en_gold(offline_model, shared_data):
 def test_eflomal_aer_on_en_fr_gold_with_extra_text(shared_data):
     gold = shared_data / "alignment-gold"
     par = shared_data / "parallel" / "en-fr"
-    extra = InputSpec(src=par / "train.en", tgt=par / "train.fr", limit=2000)
+    extra = InputSpec(src=par / "train.en", tgt=par / "train.fr", max_pairs=2000)
     spec = AlignerSpec(name="eflomal", eflomal=EflomalOptions(rel_iterations=0.5))
     cfg = EvaluateConfig(gold / "en-fr.src-tgt", gold / "en-fr.gold", "en", "fr", extra=extra, aligner=spec)
     report = score_aligner(cfg)

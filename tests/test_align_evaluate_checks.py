@@ -27,7 +27,7 @@ def _align(tmp_path: Path, capsys, src_lines: list[str], tgt_lines: list[str], *
     src, tgt = _write(tmp_path / "in.src", src_lines), _write(tmp_path / "in.tgt", tgt_lines)
     out = tmp_path / "corpus"
     code, _, err = run_cli(["-q", "align", "--src-lang", "fr", "--tgt-lang", "en", "--src", str(src), "--tgt", str(tgt),
-                            "--aligner", "eflomal", "--symmetrizer", "builtin", "--workers", "1", *extra,
+                            "--aligner", "eflomal", "--symmetrize-with", "builtin", "--workers", "1", *extra,
                             "--out", str(out)], capsys)
     assert code == 0, err
     return out
@@ -53,7 +53,7 @@ def test_align_evaluate_refuses_with_one_line(tmp_path, capsys, case):
     out = tmp_path / "scores.json"
     before = tree_hashes(text, gold, pred)
     fail_one_line(capsys, ["align", "evaluate", "--gold-text", str(text), "--gold", str(gold), "--predicted",
-                           str(pred), "--json", str(out)], fragment)
+                           str(pred), "--out", str(out)], fragment)
     assert not out.exists() and tree_hashes(text, gold, pred) == before
 
 

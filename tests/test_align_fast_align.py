@@ -57,7 +57,7 @@ def test_options_map_to_flags(tmp_path):
 def test_align_through_the_stand_in(tmp_path, fake_tools, monkeypatch):
     log = tmp_path / "calls.jsonl"
     monkeypatch.setenv("FAKE_FAST_ALIGN_LOG", str(log))
-    result = align_corpus(config(tmp_path, symmetrizer=Symmetrizer.BUILTIN))
+    result = align_corpus(config(tmp_path, symmetrize_with=Symmetrizer.BUILTIN))
     manifest = check_aligned_corpus(result.out)
     pairs = read_pairs(result.out)
     assert [" ".join(p.src) for p in pairs] == EN and [" ".join(p.tgt) for p in pairs] == ES
@@ -76,7 +76,7 @@ def test_both_directions_run_at_the_same_time(tmp_path, fake_tools, monkeypatch)
     log = tmp_path / "calls.jsonl"
     monkeypatch.setenv("FAKE_FAST_ALIGN_LOG", str(log))
     monkeypatch.setenv("FAKE_FAST_ALIGN_SLEEP", "1.0")
-    align_corpus(config(tmp_path, symmetrizer=Symmetrizer.BUILTIN))
+    align_corpus(config(tmp_path, symmetrize_with=Symmetrizer.BUILTIN))
     a, b = (json.loads(line) for line in log.read_text().splitlines())
     assert a["start"] < b["end"] and b["start"] < a["end"], "forward and reverse did not overlap"
 
@@ -86,7 +86,7 @@ def test_symmetrizes_with_atools_when_found(tmp_path, fake_tools):
     sym = result.manifest["aligner"]["symmetrization"]
     assert sym["symmetrizer"] == "atools" and sym["command"].endswith("-c intersect")
     assert sym["binary"]["path"] == str(fake_tools["atools"].resolve())
-    builtin = align_corpus(config(tmp_path / "b", symmetrize="intersect", symmetrizer=Symmetrizer.BUILTIN))
+    builtin = align_corpus(config(tmp_path / "b", symmetrize="intersect", symmetrize_with=Symmetrizer.BUILTIN))
     assert read_pairs(result.out) == read_pairs(builtin.out)
 
 
@@ -144,13 +144,13 @@ def test_short_output_is_caught(tmp_path, fake_tools, monkeypatch):
 def test_malformed_output_names_file_and_line(tmp_path, fake_tools, monkeypatch):
     monkeypatch.setenv("FAKE_FAST_ALIGN_MODE", "garbage")
     with pytest.raises(ExternalToolError, match=r"forward.pharaoh:1: malformed link 'x-1'"):
-        align_corpus(config(tmp_path, symmetrizer=Symmetrizer.BUILTIN))
+        align_corpus(config(tmp_path, symmetrize_with=Symmetrizer.BUILTIN))
 
 
 def test_out_of_range_links_are_caught(tmp_path, fake_tools, monkeypatch):
     monkeypatch.setenv("FAKE_FAST_ALIGN_MODE", "range")
     with pytest.raises(ExternalToolError, match=r"fast_align output .*:1: link 0-999 is out of range for 5 source"):
-        align_corpus(config(tmp_path, symmetrize="union", symmetrizer=Symmetrizer.BUILTIN))
+        align_corpus(config(tmp_path, symmetrize="union", symmetrize_with=Symmetrizer.BUILTIN))
 
 
 @needs_fast_align
@@ -164,7 +164,7 @@ def test_real_fast_align_on_the_demo_corpus_atools_and_builtin_agree(tmp_path):
     for symmetrizer in (Symmetrizer.ATOOLS, Symmetrizer.BUILTIN):
         cfg = AlignConfig("en", "es", tmp_path / symmetrizer.value,
                           input=InputSpec(src=demo / "train.en", tgt=demo / "train.es"), workers=1,
-                          aligner=AlignerSpec(name="fast_align", symmetrizer=symmetrizer,
+                          aligner=AlignerSpec(name="fast_align", symmetrize_with=symmetrizer,
                                               fast_align=FastAlignOptions(threads=1)))
         results.append(align_corpus(cfg))
     atools_run, builtin_run = results
@@ -178,11 +178,11 @@ def test_real_fast_align_on_the_demo_corpus_atools_and_builtin_agree(tmp_path):
 
 
 def test_fast_align_reads_lowercased_input_by_default_and_links_the_original_words(tmp_path, fake_tools):
-    manifest = align_corpus(config(tmp_path, symmetrizer=Symmetrizer.BUILTIN)).manifest
+    manifest = align_corpus(config(tmp_path, symmetrize_with=Symmetrizer.BUILTIN)).manifest
     assert manifest["aligner"]["options"]["lowercase"] is True
     assert all("bitext.lower.txt" in cmd for cmd in manifest["aligner"]["commands"])
     pairs = read_pairs(tmp_path / "out")
     assert pairs[0].src[0] == "The" and pairs[0].tgt[0] == "La"  # the corpus keeps its case
-    cased = align_corpus(config(tmp_path / "cased", symmetrizer=Symmetrizer.BUILTIN,
+    cased = align_corpus(config(tmp_path / "cased", symmetrize_with=Symmetrizer.BUILTIN,
                                 fast_align=FastAlignOptions(lowercase=False))).manifest
     assert all("bitext.txt" in cmd and "bitext.lower.txt" not in cmd for cmd in cased["aligner"]["commands"])

@@ -48,7 +48,7 @@ class StubBackend:
 
 def config(tmp_path: Path, **kw) -> AlignConfig:
     src, tgt = write_small_corpus(tmp_path)
-    aligner = kw.pop("aligner", AlignerSpec(name="eflomal", symmetrizer=Symmetrizer.BUILTIN))
+    aligner = kw.pop("aligner", AlignerSpec(name="eflomal", symmetrize_with=Symmetrizer.BUILTIN))
     return AlignConfig("en", "es", tmp_path / "out", input=kw.pop("input", InputSpec(src=src, tgt=tgt)),
                        aligner=aligner, workers=1, **kw)
 
@@ -79,7 +79,7 @@ def test_output_directory_manifest_and_pharaoh(tmp_path):
 
 
 def test_union_and_one_to_one(tmp_path):
-    spec = AlignerSpec(name="eflomal", symmetrize="union", symmetrizer=Symmetrizer.BUILTIN, one_to_one=True)
+    spec = AlignerSpec(name="eflomal", symmetrize="union", symmetrize_with=Symmetrizer.BUILTIN, one_to_one=True)
     result = align_corpus(config(tmp_path, aligner=spec), backend=StubBackend())
     pairs = read_pairs(result.out)
     # union adds 0-1: source word 0 (0-0, 0-1) and target word 1 (0-1, 1-1) get two links
@@ -98,7 +98,7 @@ def test_skipped_lines_are_counted_in_the_manifest(tmp_path):
 
 def test_pretokenized_input_keeps_its_words(tmp_path):
     path = write_lines(tmp_path / "b.txt", ["It's  a test ||| Es una prueba"])
-    cfg = config(tmp_path, input=InputSpec(bitext=path, tokenize=False))
+    cfg = config(tmp_path, input=InputSpec(joint=path, tokenize=False))
     result = align_corpus(cfg, backend=StubBackend())
     assert read_pairs(result.out)[0].src == ["It's", "a", "test"]
     assert result.manifest["tokenizer"]["name"] == "whitespace"
@@ -173,17 +173,17 @@ def test_config_problems_are_reported_together():
     assert any("aligner 'giza' is not one of: fast_align, eflomal, embedding" in p for p in problems)
     assert any("fast_align.iterations must be at least 1" in p for p in problems)
     with pytest.raises(ConfigError, match="'grow' is not one of"):
-        build_config(AlignConfig, {"src_lang": "en", "tgt_lang": "es", "out": "o", "input": {"bitext": "b"},
+        build_config(AlignConfig, {"src_lang": "en", "tgt_lang": "es", "out": "o", "input": {"joint": "b"},
                                    "aligner": {"symmetrize": "grow"}})
 
 
 def test_validate_an_align_config_file(tmp_path):
     path = write_lines(tmp_path / "align.yaml", [
-        "kind: align", "src_lang: en", "tgt_lang: es", "out: runs/x", "input: {bitext: train.en-es}",
+        "kind: align", "src_lang: en", "tgt_lang: es", "out: runs/x", "input: {joint: train.en-es}",
         "aligner: {name: fast_align, symmetrize: intersect, fast_align: {iterations: 6}}"])
     cfg = validate_file(path)
     assert isinstance(cfg, AlignConfig) and cfg.aligner.fast_align.iterations == 6
-    assert cfg.aligner.symmetrize.value == "intersect" and cfg.input.bitext == Path("train.en-es")
+    assert cfg.aligner.symmetrize.value == "intersect" and cfg.input.joint == Path("train.en-es")
 
 
 def test_registry_and_unknown_aligner():

@@ -30,7 +30,7 @@ def test_two_line_aligned_files(tmp_path):
 
 def test_joint_file(tmp_path):
     path = write_lines(tmp_path / "c.en-es", [f"{a} ||| {b}" for a, b in zip(EN, ES, strict=True)])
-    assert pairs_of(InputSpec(bitext=path)) == list(zip(EN, ES, strict=True))
+    assert pairs_of(InputSpec(joint=path)) == list(zip(EN, ES, strict=True))
 
 
 def test_tsv_file(tmp_path):
@@ -88,14 +88,14 @@ def test_missing_or_directory_input(tmp_path):
     with pytest.raises(InputError, match="input file .*nope.en does not exist"):
         open_bitext(InputSpec(src=tmp_path / "nope.en", tgt=tmp_path / "nope.es"), "en", "es")
     with pytest.raises(InputError, match="is not a file"):
-        open_bitext(InputSpec(bitext=tmp_path), "en", "es")
+        open_bitext(InputSpec(joint=tmp_path), "en", "es")
 
 
 @pytest.mark.parametrize("spec, message", [
     (InputSpec(), "no parallel text given"),
     (InputSpec(src="a"), "src needs its partner"),
-    (InputSpec(bitext="a", tsv="b"), "give one form of parallel text, not bitext and tsv"),
-    (InputSpec(bitext="a", max_words=0), "max_words must be at least 1"),
+    (InputSpec(joint="a", tsv="b"), "give one form of parallel text, not joint and tsv"),
+    (InputSpec(joint="a", max_words=0), "max_words must be at least 1"),
 ])
 def test_input_spec_problems(spec, message):
     assert any(message in p for p in spec.check())
@@ -106,10 +106,10 @@ def test_input_spec_problems(spec, message):
 def test_joint_line_without_one_separator(tmp_path):
     path = write_lines(tmp_path / "c", ["a ||| b", "no separator here", "x ||| y"])
     with pytest.raises(InputError, match=rf"{path}:2: expected one 'source \|\|\| target' separator, found 0"):
-        list(open_bitext(InputSpec(bitext=path), "en", "es"))
+        list(open_bitext(InputSpec(joint=path), "en", "es"))
     write_lines(path, ["a ||| b ||| c"])
     with pytest.raises(InputError, match=":1: expected one .* found 2"):
-        list(open_bitext(InputSpec(bitext=path), "en", "es"))
+        list(open_bitext(InputSpec(joint=path), "en", "es"))
 
 
 def test_tsv_line_with_wrong_column_count(tmp_path):
@@ -160,7 +160,7 @@ def test_nothing_usable_is_an_error(tmp_path):
 
 def test_limit_reads_only_the_first_lines(tmp_path):
     src, tgt = write_small_corpus(tmp_path)
-    assert len(pairs_of(InputSpec(src=src, tgt=tgt, limit=2))) == 2
+    assert len(pairs_of(InputSpec(src=src, tgt=tgt, max_pairs=2))) == 2
 
 
 def test_joint_format_round_trip_escapes_a_separator_word():

@@ -27,7 +27,7 @@ def test_two_rounds_record_each_model_and_corpus(tmp_path, tiny_checkpoints, cap
     out = tmp_path / "out"
     code, stdout, err = run_cli(["-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src),
                                  "--tgt", str(tgt), "--aligner", "embedding", "--model", model, "--layer", "1",
-                                 "--torch-threads", "1", "--workers", "1", "--self-train", "2",
+                                 "--embedding-threads", "1", "--workers", "1", "--self-train", "2",
                                  "--self-train-steps", "2", "--out", str(out)], capsys)
     assert code == 0, err
     manifest = check_aligned_corpus(out)
@@ -69,7 +69,7 @@ def test_a_model_inside_the_rounds_folder_is_refused_and_kept(tmp_path, tiny_che
     src, tgt = write_small_corpus(tmp_path)
     out = tmp_path / "out"
     common = ["-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src), "--tgt", str(tgt),
-              "--aligner", "embedding", "--layer", "1", "--torch-threads", "1", "--workers", "1",
+              "--aligner", "embedding", "--layer", "1", "--embedding-threads", "1", "--workers", "1",
               "--self-train-steps", "2", "--out", str(out)]
     code, _, err = run_cli([*common, "--model", str(tiny_checkpoints["wordpiece"]), "--self-train", "2"], capsys)
     assert code == 0, err
@@ -104,7 +104,7 @@ def test_the_cli_default_is_the_embedding_aligner_s_fast_preset(tmp_path, tiny_c
     src, tgt = write_small_corpus(tmp_path)
     out = tmp_path / "out"
     code, _, err = run_cli(["-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(src), "--tgt", str(tgt),
-                            "--model", str(tiny_checkpoints["wordpiece"]), "--torch-threads", "1", "--workers", "1",
+                            "--model", str(tiny_checkpoints["wordpiece"]), "--embedding-threads", "1", "--workers", "1",
                             "--out", str(out)], capsys)
     assert code == 0, err
     manifest = check_aligned_corpus(out)

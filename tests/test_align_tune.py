@@ -84,7 +84,7 @@ def test_tune_command_on_a_tiny_model(tmp_path, tiny_checkpoints, capsys):
     code, out, err = run_cli(["-q", "align", "tune", "--gold-set", g.name, str(g.gold_text), str(g.gold),
                               "--model", str(tiny_checkpoints["wordpiece"]), "--layers", "1,2",
                               "--methods", "argmax,ot", "--thresholds", "0.1", "--temperatures", "0.1",
-                              "--torch-threads", "1", "--json", str(report)], capsys)
+                              "--embedding-threads", "1", "--out", str(report)], capsys)
     assert code == 0, err
     assert "4 candidates, chosen on the dev splits (xx-yy: 2 dev / 4 test)" in out
     assert "chosen: --aligner embedding --layer" in out
@@ -250,7 +250,7 @@ def test_gold_dir_takes_every_set_of_a_folder(tmp_path, tiny_checkpoints, capsys
     report = tmp_path / "tune.json"
     code, out, err = run_cli(["-q", "align", "tune", "--gold-dir", str(folder), "--model",
                               str(tiny_checkpoints["wordpiece"]), "--layers", "1", "--methods", "argmax",
-                              "--torch-threads", "1", "--json", str(report)], capsys)
+                              "--embedding-threads", "1", "--out", str(report)], capsys)
     assert code == 0, err
     assert "(aa-bb: 2 dev / 4 test, cc-dd: 2 dev / 4 test)" in out
     empty = tmp_path / "empty"

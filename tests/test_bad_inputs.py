@@ -24,7 +24,7 @@ from xladjust.errors import XladjustError
 
 EN = ["the house is big .", "the dog drinks water .", "a small blue house ."]
 ES = ["la casa es grande .", "el perro bebe agua .", "una casa azul pequeña ."]
-FAST_ALIGN = ["--aligner", "fast_align", "--symmetrizer", "builtin", "--workers", "1"]
+FAST_ALIGN = ["--aligner", "fast_align", "--symmetrize-with", "builtin", "--workers", "1"]
 
 
 def fail(capsys: pytest.CaptureFixture[str], args: list[str], fragment: str) -> str:
@@ -140,7 +140,7 @@ def test_align_evaluate_bad_gold(gold, extra, fragment, tmp_path, capsys):
     predicted = write_lines(tmp_path / "pred.pharaoh", ["0-0", "0-0"])
     report = tmp_path / "report.json"
     fail(capsys, ["align", "evaluate", "--gold-text", str(text), "--gold", str(links),
-                  "--predicted", str(predicted), "--json", str(report), *extra], fragment)
+                  "--predicted", str(predicted), "--out", str(report), *extra], fragment)
     assert not report.exists()
 
 
@@ -149,7 +149,7 @@ def test_align_evaluate_bad_gold(gold, extra, fragment, tmp_path, capsys):
 
 def adjust_args(model: Path, aligned: Path, out: Path, *extra: str) -> list[str]:
     return ["adjust", "--model", str(model), "--aligned", str(aligned), "--out", str(out),
-            "--max-steps", "1", "--batch-size", "2", "--cpu", *extra]
+            "--max-steps", "1", "--batch-size", "2", "--device", "cpu", *extra]
 
 
 def corrupt_corpus(directory: Path, lines: list[str]) -> Path:
@@ -213,7 +213,7 @@ def test_adjust_config_unknown_keys(tmp_path, capsys, tiny_checkpoints):
     aligned = write_sample_corpus(tmp_path / "aligned")
     config = bad_adjust_yaml(tmp_path / "c.yaml", aligned, tiny_checkpoints["wordpiece"])
     out = tmp_path / "run"
-    fail(capsys, ["adjust", "--config", str(config), "--out", str(out), "--cpu"], "unknown key 'learning_rat'")
+    fail(capsys, ["adjust", "--config", str(config), "--out", str(out), "--device", "cpu"], "unknown key 'learning_rat'")
     assert not out.exists()
 
 
@@ -221,8 +221,8 @@ def test_adjust_config_unknown_keys(tmp_path, capsys, tiny_checkpoints):
 
 
 def probe_args(model: Path, out: Path, *extra: str) -> list[str]:
-    return ["probe", "--model", f"tiny={model}", "--out", str(out), "--bootstrap", "10",
-            "--no-bf16", "--device", "cpu", *extra]
+    return ["probe", "--model", f"tiny={model}", "--out", str(out), "--resamples", "10",
+            "--precision", "fp32", "--device", "cpu", *extra]
 
 
 def test_probe_layer_out_of_range(tmp_path, capsys, tiny_checkpoints):
@@ -267,7 +267,7 @@ def test_embed_invalid_utf8_keeps_old_output(tmp_path, capsys, tiny_checkpoints)
 
 def finetune_args(model: Path, task: str, train: Path, out: Path) -> list[str]:
     return ["finetune", "--model", str(model), "--task", task, "--train", str(train), "--out", str(out),
-            "--max-steps", "1", "--batch-size", "2", "--no-bf16", "--threads", "1"]
+            "--max-steps", "1", "--batch-size", "2", "--precision", "fp32", "--threads", "1"]
 
 
 @pytest.mark.parametrize(("task", "content", "fragment"), [

@@ -68,10 +68,10 @@ def test_run_runs_a_stage_config_with_overrides(tiny_checkpoints, tmp_path, caps
     record = json.loads((tmp_path / "adjusted" / "xladjust.json").read_text(encoding="utf-8"))
     assert record["metrics"]["steps"] == 2  # the override, not the file's 50
 
-    probe = _write(tmp_path / "probe.yaml", {"kind": "probe", "out": str(tmp_path / "probe"), "bf16": False,
+    probe = _write(tmp_path / "probe.yaml", {"kind": "probe", "out": str(tmp_path / "probe"), "precision": "fp32",
                                              "models": [{"name": "a", "spec": str(tmp_path / "adjusted")}],
                                              "bitexts": [{"path": str(corpus)}], "probes": ["distances"],
-                                             "bootstrap": 50})
+                                             "resamples": 50})
     code, out, err = run_cli(["-q", "run", str(probe)], capsys)
     assert code == 0 and (tmp_path / "probe" / ".complete").is_file(), err
     fail_one_line(capsys, ["run", str(probe)], "--overwrite")  # a complete run is not replaced silently

@@ -178,7 +178,7 @@ def test_probe_on_a_missing_cuda_device_is_one_line(tiny_checkpoints, tmp_path, 
     corpus = write_sample_corpus(tmp_path / "corpus")
     out = tmp_path / "p"
     fail_one_line(capsys, ["probe", "--model", f"v={tiny_checkpoints['unigram']}", "--bitext", str(corpus),
-                           "--device", device, "--out", str(out), "--no-bf16"], f"device '{device}' cannot be used")
+                           "--device", device, "--out", str(out), "--precision", "fp32"], f"device '{device}' cannot be used")
     assert not (out / ".complete").exists()
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from xladjust.config import build_config, config_to_dict, load_yaml, validate_file
+from xladjust.config import Renamed, build_config, config_to_dict, load_yaml, validate_file
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     atomic_dir,
@@ -63,6 +65,44 @@ def test_every_problem_is_reported_at_once():
 def test_cross_field_check_runs_after_types():
     with pytest.raises(ConfigError, match="rate must be positive"):
         build_config(Example, {"name": "x", "rate": -1})
+
+
+@dataclass(frozen=True)
+class RenamedInner:
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"count": "size"}
+
+    size: int = 1
+
+
+@dataclass(frozen=True)
+class WithRenamedKeys:
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {
+        "bootstrap": "resamples", "cpu": Renamed("device", {True: "cpu", False: "auto"})}
+
+    resamples: int = 1000
+    device: str = "auto"
+    inner: RenamedInner = field(default_factory=RenamedInner)
+
+
+def test_an_old_key_reads_as_its_new_name_with_one_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="xladjust.config"):
+        cfg = build_config(WithRenamedKeys, {"bootstrap": 50, "cpu": True, "inner": {"count": 3}}, where="old.yaml")
+        build_config(WithRenamedKeys, {"bootstrap": 60}, where="old.yaml")  # logged once per file and key
+    assert cfg == WithRenamedKeys(resamples=50, device="cpu", inner=RenamedInner(size=3))
+    assert [r.getMessage() for r in caplog.records] == [
+        "old.yaml: config key 'bootstrap' is deprecated and will be removed in the next release; use 'resamples'",
+        "old.yaml: config key 'cpu' is deprecated and will be removed in the next release; use 'device: cpu'",
+        "old.yaml.inner: config key 'count' is deprecated and will be removed in the next release; use 'size'"]
+    assert config_to_dict(cfg) == {"resamples": 50, "device": "cpu", "inner": {"size": 3}}  # records say the new word
+    assert build_config(WithRenamedKeys, {"cpu": False}, where="b").device == "auto"
+
+
+def test_an_old_key_beside_its_new_one_or_with_an_unknown_value_is_a_problem():
+    with pytest.raises(ConfigError) as exc:
+        build_config(WithRenamedKeys, {"bootstrap": 50, "resamples": 60, "cpu": "yes"}, where="c")
+    assert exc.value.problems == [
+        "c: 'bootstrap' is the old name of 'resamples'; give only 'resamples'",
+        "c.cpu: 'yes' is not one of True, False; write 'device' instead"]
 
 
 def test_yaml_errors_name_the_line(tmp_path):

@@ -111,7 +111,7 @@ def test_adjust_writes_the_same_weights_twice(tiny_checkpoints, data, tmp_path, 
 def test_probe_writes_the_same_summary_and_tables_twice(tiny_checkpoints, data, tmp_path, capsys):
     out = tmp_path / "probe"
     a, b = twice(["probe", "--model", f"m={tiny_checkpoints['wordpiece']}", "--bitext", str(data["corpus"]),
-                  "--out", str(out), "--seed", "4", "--bootstrap", "50", "--no-bf16"], out, capsys)
+                  "--out", str(out), "--seed", "4", "--resamples", "50", "--precision", "fp32"], out, capsys)
     assert (a / "summary.json").is_file() and (a / "triples.csv").is_file()
     assert assert_same_outputs(a, b) >= 3
 
@@ -132,7 +132,7 @@ def finetuned(tiny_checkpoints, data, tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("finetune-twice") / "ft"
     args = ["-q", "--threads", "1", "finetune", "--task", "nli", "--model", str(tiny_checkpoints["unigram"]),
             "--train", str(data["nli"]), "--dev", str(data["nli"]), "--test", f"es={data['nli-es']}",
-            "--out", str(out), "--max-steps", "4", "--batch-size", "8", "--seed", "5", "--no-bf16"]
+            "--out", str(out), "--max-steps", "4", "--batch-size", "8", "--seed", "5", "--precision", "fp32"]
     runs = []
     for k in (1, 2):
         main(args)
@@ -151,7 +151,7 @@ def test_finetune_writes_the_same_weights_and_metrics_twice(finetuned):
 def test_interpolate_gives_the_same_results_twice(finetuned, data, tmp_path, capsys):
     out = tmp_path / "interp"
     a, b = twice(["interpolate", "--from", str(finetuned[0]), "--to", str(finetuned[1]), "--alphas", "0,0.5,1",
-                  "--test", f"es={data['nli-es']}", "--out", str(out), "--no-bf16"], out, capsys)
+                  "--test", f"es={data['nli-es']}", "--out", str(out), "--precision", "fp32"], out, capsys)
     assert (a / "summary.json").is_file()
     assert assert_same_outputs(a, b) >= 2
 
@@ -159,7 +159,7 @@ def test_interpolate_gives_the_same_results_twice(finetuned, data, tmp_path, cap
 def test_flatness_gives_the_same_results_twice(finetuned, data, tmp_path, capsys):
     out = tmp_path / "flat"
     a, b = twice(["flatness", "--model", str(finetuned[0]), "--directions", "2", "--radii", "0,0.1", "--seed", "6",
-                  "--test", f"es={data['nli-es']}", "--out", str(out), "--no-bf16"], out, capsys)
+                  "--test", f"es={data['nli-es']}", "--out", str(out), "--precision", "fp32"], out, capsys)
     assert assert_same_outputs(a, b) >= 2
     summary = json.loads((a / "summary.json").read_text())
     assert summary  # a result was written

@@ -32,8 +32,8 @@ def _library(cache: Path) -> Path:
 def _align(tmp_path: Path, name: str, seed: int, capsys) -> Path:
     out = tmp_path / name
     code, _, err = run_cli(["-q", "align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(DEMO / "train.en"),
-                            "--tgt", str(DEMO / "train.es"), "--limit", "60", "--aligner", "eflomal",
-                            "--symmetrizer", "builtin", "--workers", "1", "--seed", str(seed), "--out", str(out)],
+                            "--tgt", str(DEMO / "train.es"), "--max-pairs", "60", "--aligner", "eflomal",
+                            "--symmetrize-with", "builtin", "--workers", "1", "--seed", str(seed), "--out", str(out)],
                            capsys)
     assert code == 0, err
     return out

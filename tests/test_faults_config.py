@@ -61,7 +61,7 @@ def test_hostile_yaml(how, text, fragment, tmp_path, capsys):
     else:
         if "kind: adjust" not in str(text) and fragment != "is not UTF-8 text" and "kind" in str(text):
             pytest.skip("adjust --config reads adjust configs only")
-        args = ["adjust", "--config", str(config), "--cpu"]
+        args = ["adjust", "--config", str(config), "--device", "cpu"]
     started = time.perf_counter()
     line = fail_one_line(capsys, args, fragment)
     assert time.perf_counter() - started < 30, "a hostile file must be refused quickly (a bomb takes minutes)"
@@ -129,7 +129,7 @@ USAGE = [  # (args, fragment)
     (["adjust", "--no-such-option"], "No such option '--no-such-option'"),
     (["adjust", "--objective", "nope"], "Invalid value for '--objective'"),
     (["align", "--aligner", "nope"], "Invalid value for '--aligner'"),
-    (["probe", "--bootstrap", "many"], "--bootstrap many: is not an integer"),
+    (["probe", "--resamples", "many"], "--resamples many: is not an integer"),
     (["embed", "--input"], "requires an argument"),
     (["embed", "--out", "x.npy"], "Missing option '--input'"),
     (["validate"], "Missing argument 'CONFIG'"),

@@ -70,16 +70,16 @@ def encoder_commands(e: dict[str, Path], model: Path, out: Path) -> dict[str, li
     return {
         "embed": ["embed", "--model", m, "--input", str(e["text"]), "--out", str(out / "v.npy")],
         "model-prepare": ["model", "prepare", m],
-        "probe": ["probe", "--model", f"m={m}", "--bitext", str(e["corpus"]), "--out", str(out), "--no-bf16"],
+        "probe": ["probe", "--model", f"m={m}", "--bitext", str(e["corpus"]), "--out", str(out), "--precision", "fp32"],
         "adjust": ["adjust", "--model", m, "--aligned", str(e["corpus"]), "--out", str(out), "--max-steps", "2",
                    "--batch-size", "4", "--precision", "fp32"],
         "finetune": ["finetune", "--task", "nli", "--model", m, "--train", str(e["nli"]), "--out", str(out),
-                     "--max-steps", "1", "--no-bf16"],
+                     "--max-steps", "1", "--precision", "fp32"],
         "transfer": ["transfer", "--task", "nli", "--model", f"a={m}", "--seeds", "1", "--train", str(e["nli"]),
-                     "--test", f"es={e['nli']}", "--out", str(out), "--max-steps", "1", "--no-bf16"],
+                     "--test", f"es={e['nli']}", "--out", str(out), "--max-steps", "1", "--precision", "fp32"],
         "align-embedding": ["align", "--src-lang", "en", "--tgt-lang", "es", "--src", str(e["src"]),
                             "--tgt", str(e["tgt"]), "--out", str(out), "--aligner", "embedding", "--model", m,
-                            "--workers", "1", "--no-bf16"],
+                            "--workers", "1", "--precision", "fp32"],
     }
 
 
@@ -87,11 +87,11 @@ def task_commands(e: dict[str, Path], task: Path, out: Path) -> dict[str, list[s
     """Every command that loads a fine-tuned task checkpoint TASK."""
     t, test = str(task), f"es={e['nli']}"
     return {
-        "evaluate": ["evaluate", "--model", t, "--test", test, "--out", str(out), "--no-bf16"],
+        "evaluate": ["evaluate", "--model", t, "--test", test, "--out", str(out), "--precision", "fp32"],
         "interpolate": ["interpolate", "--from", t, "--to", t, "--test", test, "--out", str(out),
-                        "--alphas", "0,1", "--no-bf16"],
+                        "--alphas", "0,1", "--precision", "fp32"],
         "flatness": ["flatness", "--model", t, "--test", test, "--out", str(out), "--directions", "1",
-                     "--radii", "0,0.1", "--no-bf16"],
+                     "--radii", "0,0.1", "--precision", "fp32"],
     }
 
 
@@ -201,8 +201,8 @@ def test_adjust_with_a_huge_learning_rate_stops_and_is_not_complete(env, tmp_pat
 
 def test_finetune_with_a_huge_learning_rate_stops_and_saves_nothing(env, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
-    args = encoder_commands(env, env["tiny"], out)["finetune"][:-3] + ["--max-steps", "4", "--lr", "1e30",
-                                                                       "--no-bf16"]
+    args = encoder_commands(env, env["tiny"], out)["finetune"][:-4] + ["--max-steps", "4", "--lr", "1e30",
+                                                                       "--precision", "fp32"]
     fail(capsys, monkeypatch, env, args, "fine-tuning nli", out, env["tiny"])
     assert not (out / "model.safetensors").exists()
 
@@ -279,7 +279,7 @@ def test_damaged_task_checkpoints(env, variant, command, fragment, tmp_path, cap
 def test_a_sound_task_checkpoint_evaluates(env, tmp_path, capsys):
     """The damaged variants above differ from this one only in their defect."""
     code, _, err = run_cli(["-q", "evaluate", "--model", str(env["task"]), "--test", f"es={env['nli']}",
-                            "--out", str(tmp_path / "ok"), "--no-bf16"], capsys)
+                            "--out", str(tmp_path / "ok"), "--precision", "fp32"], capsys)
     assert code == 0, err
     assert (tmp_path / "ok" / ".complete").exists()
 
@@ -306,9 +306,9 @@ def numeric_cases() -> list[tuple[str, str, list[str], str]]:
         ("finetune-batch-zero", "finetune", ["--batch-size", "0"], "--batch-size 0"),
         ("finetune-continual-weight-nan", "finetune", ["--continual-weight", "nan"], "--continual-weight"),
         ("transfer-seeds-negative", "transfer", ["--seeds", "1,-2"], "'-2' is out of range"),
-        ("transfer-resamples-huge", "transfer", ["--n-resamples", "1" + "0" * 12], "--n-resamples"),
+        ("transfer-resamples-huge", "transfer", ["--resamples", "1" + "0" * 12], "--resamples"),
         ("probe-seed-negative", "probe", ["--seed", "-5"], "--seed -5"),
-        ("probe-bootstrap-huge", "probe", ["--bootstrap", "1" + "0" * 12], "--bootstrap"),
+        ("probe-bootstrap-huge", "probe", ["--resamples", "1" + "0" * 12], "--resamples"),
         ("probe-batch-huge", "probe", ["--batch-size", big], "--batch-size"),
         ("embed-batch-huge", "embed", ["--batch-size", big], "--batch-size"),
         ("align-seed-negative", "align-embedding", ["--seed", "-1"], "--seed -1"),

@@ -28,7 +28,7 @@ from xladjust.outputs import MARKER_FILE, lock_path
 
 EN = ["the house is big .", "the dog drinks water .", "a small blue house ."]
 ES = ["la casa es grande .", "el perro bebe agua .", "una casa azul pequeña ."]
-FAST_ALIGN = ["--aligner", "fast_align", "--symmetrizer", "builtin", "--workers", "1"]
+FAST_ALIGN = ["--aligner", "fast_align", "--symmetrize-with", "builtin", "--workers", "1"]
 
 
 @pytest.fixture
@@ -66,22 +66,22 @@ def args_for(stage: str, w: dict, out: Path) -> list[str]:
                 "--out", str(out), *FAST_ALIGN]
     if stage == "adjust":
         return ["adjust", "--model", str(w["model"]), "--aligned", str(w["aligned"]), "--out", str(out),
-                "--max-steps", "1", "--batch-size", "2", "--cpu", "--overwrite"]
+                "--max-steps", "1", "--batch-size", "2", "--device", "cpu", "--overwrite"]
     if stage == "probe":
         return ["probe", "--model", f"tiny={w['model']}", "--bitext", str(w["aligned"]), "--out", str(out),
-                "--bootstrap", "10", "--no-bf16", "--device", "cpu"]
+                "--resamples", "10", "--precision", "fp32", "--device", "cpu"]
     if stage == "embed":
         return ["embed", "--model", str(w["model"]), "--input", str(w["tokens"]), "--out", str(out)]
     if stage == "finetune":
         return ["finetune", "--model", str(w["model"]), "--task", "nli", "--train", str(w["nli"]), "--out", str(out),
-                "--max-steps", "1", "--batch-size", "2", "--no-bf16", "--threads", "1"]
+                "--max-steps", "1", "--batch-size", "2", "--precision", "fp32", "--threads", "1"]
     if stage == "evaluate":
         return ["evaluate", "--model", str(w["task_model"]), "--test", f"en={w['nli']}", "--out", str(out),
-                "--no-bf16"]
+                "--precision", "fp32"]
     if stage == "transfer":
         return ["transfer", "--task", "nli", "--models", f"base={w['model']}", "--seeds", "1", "--train",
-                str(w["nli"]), "--test", f"en={w['nli']}", "--out", str(out), "--max-steps", "1", "--no-bf16",
-                "--n-resamples", "100"]
+                str(w["nli"]), "--test", f"en={w['nli']}", "--out", str(out), "--max-steps", "1", "--precision", "fp32",
+                "--resamples", "100"]
     if stage == "interpolate":
         return ["interpolate", "--from", str(w["task_model"]), "--to", str(w["task_model"]), "--alphas", "0,1",
                 "--eval", f"en={w['nli']}", "--out", str(out)]
@@ -94,7 +94,7 @@ def args_for(stage: str, w: dict, out: Path) -> list[str]:
         config = w["tmp"] / "pipeline.yaml"
         config.write_text(
             f"kind: pipeline\nout: {out}\nmodel: {w['model']}\nprobe: null\nalign:\n  aligner: {{name: fast_align, "
-            f"symmetrizer: builtin}}\n  workers: 1\npairs:\n  - tgt_lang: es\n    train: {{src: {w['src']}, "
+            f"symmetrize_with: builtin}}\n  workers: 1\npairs:\n  - tgt_lang: es\n    train: {{src: {w['src']}, "
             f"tgt: {w['tgt']}}}\n", encoding="utf-8")
         return ["run", str(config)]
     raise AssertionError(stage)
@@ -203,7 +203,7 @@ def test_second_run_exits_naming_the_lock_holder(stage, world, capsys, fake_tool
 
 def _adjust_process(w: dict, out: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "xladjust.cli", "-q", "adjust", "--model", str(w["model"]), "--aligned",
-               str(w["aligned"]), "--out", str(out), "--max-steps", "3", "--batch-size", "2", "--cpu",
+               str(w["aligned"]), "--out", str(out), "--max-steps", "3", "--batch-size", "2", "--device", "cpu",
                "--precision", "fp32", *extra]
     return subprocess.Popen(command, env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_signals)
@@ -256,7 +256,7 @@ def finished_adjust(tmp_path_factory, tiny_checkpoints):
 
     with pytest.raises(SystemExit) as done:
         main(["-q", "adjust", "--model", str(tiny_checkpoints["wordpiece"]), "--aligned", str(aligned),
-              "--out", str(out), "--max-steps", "2", "--batch-size", "2", "--cpu", "--precision", "fp32"])
+              "--out", str(out), "--max-steps", "2", "--batch-size", "2", "--device", "cpu", "--precision", "fp32"])
         raise SystemExit(0)
     assert (done.value.code or 0) == 0
     return out
@@ -340,7 +340,7 @@ STEPS = 16
 def _adjust_resumable(model: Path, aligned: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "xladjust.cli", "-q", "adjust", "--model", str(model), "--aligned",
             str(aligned), "--out", str(out), "--max-steps", str(STEPS), "--batch-size", "2",
-            "--checkpoint-every", "1", "--precision", "fp32", "--seed", "3", "--cpu", *extra]
+            "--checkpoint-every", "1", "--precision", "fp32", "--seed", "3", "--device", "cpu", *extra]
 
 
 def _last_step(out: Path) -> int:
@@ -414,7 +414,7 @@ def interrupted_adjust(tmp_path_factory, tiny_checkpoints):
 
     with pytest.raises(SystemExit) as done:
         main(["-q", "adjust", "--config", str(config), "--model", str(model), "--aligned", str(aligned),
-              "--out", str(out), "--max-steps", "2", "--batch-size", "2", "--checkpoint-every", "1", "--cpu",
+              "--out", str(out), "--max-steps", "2", "--batch-size", "2", "--checkpoint-every", "1", "--device", "cpu",
               "--precision", "fp32"])
         raise SystemExit(0)
     assert (done.value.code or 0) == 0
@@ -508,7 +508,7 @@ def test_resume_refuses_damaged_or_changed_state(kind, interrupted_adjust, tmp_p
     fragment = _damage(kind, run, aligned, model)
     before = tree_hashes(run, aligned, model)
     fail_one_line(capsys, ["adjust", "--model", str(model), "--aligned", str(aligned), "--out", str(run),
-                           "--max-steps", "2", "--batch-size", "2", "--checkpoint-every", "1", "--cpu",
+                           "--max-steps", "2", "--batch-size", "2", "--checkpoint-every", "1", "--device", "cpu",
                            "--precision", "fp32", "--resume"], fragment)
     assert tree_hashes(run, aligned, model) == before
     assert not (run / ".complete").exists()  # (its checkpoint is complete: it is kept for a later resume)
@@ -519,7 +519,7 @@ def test_resume_of_the_undamaged_run_succeeds(interrupted_adjust, tmp_path, caps
     run = root / "run"
     code, _, err = run_cli(["-q", "adjust", "--model", str(root / "model"), "--aligned", str(root / "aligned"),
                             "--out", str(run), "--max-steps", "2", "--batch-size", "2", "--checkpoint-every", "1",
-                            "--cpu", "--precision", "fp32", "--resume"], capsys)
+                            "--device", "cpu", "--precision", "fp32", "--resume"], capsys)
     assert code == 0, err
     assert (run / ".complete").exists()
     assert json.loads((run / "xladjust.json").read_text(encoding="utf-8"))["training"]["resumed_from_step"] == 1
@@ -597,11 +597,11 @@ def finished_pipeline(tmp_path_factory, tiny_checkpoints):
     cfg = {
         "kind": "pipeline", "out": str(root / "runs"), "model": str(tiny_checkpoints["wordpiece"]),
         "pairs": [{"tgt_lang": "es",
-                   "train": {"src": str(samples / "train.en"), "tgt": str(samples / "train.es"), "limit": 30},
-                   "heldout": {"src": str(samples / "heldout.en"), "tgt": str(samples / "heldout.es"), "limit": 8}}],
+                   "train": {"src": str(samples / "train.en"), "tgt": str(samples / "train.es"), "max_pairs": 30},
+                   "heldout": {"src": str(samples / "heldout.en"), "tgt": str(samples / "heldout.es"), "max_pairs": 8}}],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32"},
-        "probe": {"layers": "last", "bf16": False, "bootstrap": 20},
+        "probe": {"layers": "last", "precision": "fp32", "resamples": 20},
     }
     from xladjust.pipeline import load_pipeline, run_pipeline
 

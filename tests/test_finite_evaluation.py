@@ -16,7 +16,7 @@ from xladjust.finite import NonFiniteError, check_finite_outputs
 from xladjust.tasks.config import FinetuneConfig
 from xladjust.tasks.finetune import finetune
 
-FAST = {"bf16": False, "progress": False, "eval_batch_size": 16, "max_steps": 2, "batch_size": 16}
+FAST = {"precision": "fp32", "progress": False, "eval_batch_size": 16, "max_steps": 2, "batch_size": 16}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def _overflowing_copy(run: Path, dest: Path) -> Path:
 
 
 def _cases(runs: dict[str, Path], out: Path) -> dict[str, list[str]]:
-    tests = ["--test", f"en={runs['en']}", "--test", f"es={runs['es']}", "--no-bf16"]
+    tests = ["--test", f"en={runs['en']}", "--test", f"es={runs['es']}", "--precision", "fp32"]
     return {
         "flatness at a huge radius": ["flatness", "--model", str(runs["a"]), "--radii", "0,1e30", *tests,
                                       "--out", str(out)],
@@ -113,6 +113,6 @@ def test_the_distance_probe_refuses_non_finite_distances(broken):
     view = SimpleNamespace(layers=[3], bitext=SimpleNamespace(triples=Triples([None] * 4)),
                            triple_valid=lambda: np.ones(4, dtype=bool), triple_vectors=lambda k: (w, r, u))
     with pytest.raises(NonFiniteError, match="distances at layer 3 hold NaN or infinite values"):
-        distance_probe(view, ProbeSettings(bootstrap=10))
+        distance_probe(view, ProbeSettings(resamples=10))
     w[2], u[1, 3] = 1.0, 1.0
-    assert np.isfinite(distance_probe(view, ProbeSettings(bootstrap=10)).metrics["mean_delta"])
+    assert np.isfinite(distance_probe(view, ProbeSettings(resamples=10)).metrics["mean_delta"])

@@ -48,7 +48,7 @@ def adjust_run(tmp_path_factory, tiny_checkpoints, corpora) -> Path:
     out = tmp_path_factory.mktemp("adjust") / "run"
     config = build_config(AdjustConfig, {
         "aligned": [str(corpora["train"])], "out": str(out), "model": str(tiny_checkpoints["wordpiece"]),
-        "max_steps": 5, "probe_every": 2, "probe_bitext": str(corpora["heldout"]), **FAST})
+        "max_steps": 5, "probe_every": 2, "bitext": str(corpora["heldout"]), **FAST})
     return adjust(config, on_step=adjust_hook(config))
 
 
@@ -141,8 +141,8 @@ def test_finetune_probes_the_encoder_inside_the_task_model(tiny_checkpoints, cor
     train = write_nli(tmp_path / "nli-train.tsv", 32, 0)
     cfg = build_config(FinetuneConfig, {
         "task": "nli", "model": str(tiny_checkpoints["unigram"]), "train": [str(train)], "out": str(tmp_path / "ft"),
-        "max_steps": 3, "batch_size": 8, "bf16": False, "progress": False, "probe_every": 2,
-        "probe_bitext": str(corpora["heldout"])})
+        "max_steps": 3, "batch_size": 8, "precision": "fp32", "progress": False, "probe_every": 2,
+        "bitext": str(corpora["heldout"])})
     out = finetune(cfg, on_step=finetune_hook(cfg))
     assert [r["step"] for r in _rows(out)] == [0, 2, 3]  # kept when the run folder is written at the end
     from xladjust.report.gather import compare_runs
@@ -156,7 +156,7 @@ def test_finetune_probes_the_encoder_inside_the_task_model(tiny_checkpoints, cor
 def test_a_training_stage_refuses_probe_every_without_the_hook(tiny_checkpoints, corpora, tmp_path):
     config = build_config(AdjustConfig, {
         "aligned": [str(corpora["train"])], "out": str(tmp_path / "run"), "model": str(tiny_checkpoints["wordpiece"]),
-        "max_steps": 1, "probe_every": 2, "probe_bitext": str(corpora["heldout"]), **FAST})
+        "max_steps": 1, "probe_every": 2, "bitext": str(corpora["heldout"]), **FAST})
     with pytest.raises(ConfigError, match="adjust_hook"):
         adjust(config)
     assert not (tmp_path / "run").exists()
@@ -184,7 +184,7 @@ def test_a_bad_probe_every_is_one_line_and_exit_2(command, value, corpora, tmp_p
 def test_probe_every_without_a_held_out_corpus_is_refused(corpora, tmp_path, capsys):
     code, _, err = run_cli(["adjust", "--aligned", str(corpora["train"]), "--out", str(tmp_path / "o"),
                             "--probe-every", "5"], capsys)
-    assert code == 2 and "probe_bitext" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "probe_every needs bitext" in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_missing_held_out_corpus_fails_before_the_run_folder_is_touched(corpora, tmp_path, capsys):

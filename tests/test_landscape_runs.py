@@ -17,7 +17,7 @@ from xladjust.report.gather import compare_runs, markdown_to_html, signature_war
 from xladjust.tasks.config import FinetuneConfig
 from xladjust.tasks.finetune import finetune
 
-FAST = {"bf16": False, "progress": False, "eval_batch_size": 16, "max_steps": 3, "batch_size": 16}
+FAST = {"precision": "fp32", "progress": False, "eval_batch_size": 16, "max_steps": 3, "batch_size": 16}
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_cli_interpolate_and_compare_with_html(runs, tmp_path, capsys):
     interp = tmp_path / "interp"
     with pytest.raises(SystemExit) as exc:
         main(["-q", "interpolate", "--from", str(runs["mono"]), "--to", str(runs["bi"]), "--alphas", "0:1:3",
-              "--test", f"en={runs['en']}", "--test", f"es={runs['es']}", "--no-bf16", "--out", str(interp)])
+              "--test", f"en={runs['en']}", "--test", f"es={runs['es']}", "--precision", "fp32", "--out", str(interp)])
         raise SystemExit(0)
     assert exc.value.code == 0
     assert "Interpolation (nli, accuracy)" in capsys.readouterr().out
@@ -129,7 +129,7 @@ def test_interpolate_and_flatness_refuse_a_complete_run_without_overwrite(runs, 
     for command, model in (("interpolate", ["--from", str(runs["mono"]), "--to", str(runs["bi"]), "--alphas", "0,1"]),
                            ("flatness", ["--model", str(runs["mono"]), "--directions", "1", "--radii", "0,0.1"])):
         out = tmp_path / command
-        args = [command, *model, "--test", f"en={runs['en']}", "--max-test-examples", "8", "--no-bf16",
+        args = [command, *model, "--test", f"en={runs['en']}", "--max-test-examples", "8", "--precision", "fp32",
                 "--out", str(out)]
         code, _, err = run_cli(["-q", *args], capsys)
         assert code == 0, err

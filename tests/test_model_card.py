@@ -75,8 +75,11 @@ def test_probe_figures_become_model_index_results(tmp_path):
     rows = [{"step": s, "layer": layer, "d_related": 0.3, "d_unrelated": 0.5, "delta": 0.2, "p_at_1": 0.4 + s / 10}
             for s in (0, 2) for layer in (1, 2)]
     (tmp_path / "geometry.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    manifest = _adjust("xlm-roberta-base", probe_bitext=None)
-    manifest["config"]["probe_bitext"] = "/home/alice/heldout"
+    manifest = _adjust("xlm-roberta-base")
+    manifest["config"]["probe_bitext"] = "/home/alice/heldout"  # the key of runs recorded before it was renamed
+    assert final_geometry(tmp_path, manifest)["bitext"] == "/home/alice/heldout"
+    manifest["config"] = {**manifest["config"], "bitext": "/home/alice/heldout"}
+    del manifest["config"]["probe_bitext"]
     probe = final_geometry(tmp_path, manifest)
     assert probe["step"] == 2 and probe["layer"] == 2 and probe["p_at_1"] == pytest.approx(0.6)
     meta, body = split_card(model_card({**manifest, "probe": probe}))

@@ -74,7 +74,7 @@ def bitext(tmp_path_factory) -> Path:
 
 def _probe_args(tiny_checkpoints, bitext: Path, out: Path, *extra: str) -> list[str]:
     return ["-q", "probe", "--model", f"tiny={tiny_checkpoints['wordpiece']}", "--bitext", str(bitext),
-            "--probe", "distances", "--no-bf16", "--bootstrap", "100", "--out", str(out), *extra]
+            "--probe", "distances", "--precision", "fp32", "--resamples", "100", "--out", str(out), *extra]
 
 
 def test_probe_and_compare_refuse_a_complete_output_without_overwrite(tiny_checkpoints, bitext, tmp_path, capsys):
@@ -121,8 +121,8 @@ def nli(tmp_path_factory) -> dict[str, Path]:
 def _transfer_args(tiny_checkpoints, nli, out: Path, *extra: str) -> list[str]:
     return ["-q", "transfer", "--task", "nli", "--model", f"vanilla={tiny_checkpoints['unigram']}",
             f"other={tiny_checkpoints['wordpiece']}", "--seeds", "1,2", "--train", str(nli["train"]),
-            "--test", f"es={nli['es']}", "--max-steps", "2", "--batch-size", "16", "--no-bf16",
-            "--no-keep-checkpoints", "--n-resamples", "200", "--out", str(out), *extra]
+            "--test", f"es={nli['es']}", "--max-steps", "2", "--batch-size", "16", "--precision", "fp32",
+            "--no-keep-checkpoints", "--resamples", "200", "--out", str(out), *extra]
 
 
 def _table(out: Path) -> dict:
@@ -173,7 +173,7 @@ def test_transfer_resume_continues_an_interrupted_run_to_the_same_result(tiny_ch
 def test_finetune_follows_the_rule_too(tiny_checkpoints, nli, tmp_path, capsys):
     out = tmp_path / "ft"
     args = ["-q", "finetune", "--task", "nli", "--model", str(tiny_checkpoints["unigram"]), "--train", str(nli["train"]),
-            "--test", f"es={nli['es']}", "--max-steps", "2", "--batch-size", "16", "--no-bf16", "--out", str(out)]
+            "--test", f"es={nli['es']}", "--max-steps", "2", "--batch-size", "16", "--precision", "fp32", "--out", str(out)]
     code, _, err = run_cli(args, capsys)
     assert code == 0 and is_complete(out), err
     (out / "stray.txt").write_text("from the earlier run", encoding="utf-8")

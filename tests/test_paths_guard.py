@@ -64,19 +64,19 @@ def _name_cases(w: dict, name: str, out: Path) -> dict[str, list[str]]:
     nli, model, task_model = str(w["nli"]), str(w["model"]), str(w["task_model"])
     return {
         "evaluate --test": ["evaluate", "--model", task_model, "--test", f"{name}={nli}", "--out", str(out),
-                            "--no-bf16"],
+                            "--precision", "fp32"],
         "finetune --test": ["finetune", "--model", model, "--task", "nli", "--train", nli, "--test", f"{name}={nli}",
-                            "--out", str(out), "--max-steps", "1", "--no-bf16"],
+                            "--out", str(out), "--max-steps", "1", "--precision", "fp32"],
         "transfer --model": ["transfer", "--task", "nli", "--model", f"{name}={model}", "--seeds", "1", "--train", nli,
-                             "--test", f"en={nli}", "--out", str(out), "--max-steps", "1", "--no-bf16"],
+                             "--test", f"en={nli}", "--out", str(out), "--max-steps", "1", "--precision", "fp32"],
         "transfer --test": ["transfer", "--task", "nli", "--model", f"a={model}", "--seeds", "1", "--train", nli,
-                            "--test", f"{name}={nli}", "--out", str(out), "--max-steps", "1", "--no-bf16"],
+                            "--test", f"{name}={nli}", "--out", str(out), "--max-steps", "1", "--precision", "fp32"],
         "interpolate --test": ["interpolate", "--from", task_model, "--to", task_model, "--alphas", "0,1",
                                "--test", f"{name}={nli}", "--out", str(out)],
         "flatness --test": ["flatness", "--model", task_model, "--directions", "1", "--radii", "0,0.1",
                             "--test", f"{name}={nli}", "--out", str(out)],
         "probe --model": ["probe", "--model", f"{name}={model}", "--bitext", str(w["aligned"]), "--out", str(out),
-                          "--no-bf16", "--device", "cpu"],
+                          "--precision", "fp32", "--device", "cpu"],
         "align --tgt-lang": ["align", "--src-lang", "en", "--tgt-lang", name, "--src", str(w["src"]),
                              "--tgt", str(w["tgt"]), "--out", str(out), "--aligner", "fast_align"],
     }
@@ -117,7 +117,7 @@ def test_pipeline_names_go_through_the_validator(where, name, tmp_path, capsys):
         cfg["adjust_variants"] = {name: {"lr": 1e-5}}
     else:
         cfg["landscape"] = {"task": "nli", "source_train": str(data), "target_train": str(data), "dev": str(data),
-                            "eval": {name: str(data)}}
+                            "test": {name: str(data)}}
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     line = fail_one_line(capsys, ["validate", str(path)], "name")
@@ -142,11 +142,11 @@ def _gold(tmp: Path) -> dict[str, Path]:
 
 def _align_evaluate(g: dict[str, Path], json_out: Path) -> list[str]:
     return ["align", "evaluate", "--gold-text", str(g["gold_text"]), "--gold", str(g["gold"]),
-            "--predicted", str(g["predicted"]), "--json", str(json_out)]
+            "--predicted", str(g["predicted"]), "--out", str(json_out)]
 
 
 def _align_tune(g: dict[str, Path], json_out: Path) -> list[str]:
-    return ["align", "tune", "--gold-set", "g", str(g["gold_text"]), str(g["gold"]), "--json", str(json_out)]
+    return ["align", "tune", "--gold-set", "g", str(g["gold_text"]), str(g["gold"]), "--out", str(json_out)]
 
 
 @pytest.mark.parametrize("command", [_align_evaluate, _align_tune])
@@ -254,15 +254,15 @@ def _unfinished(path: Path, command: str) -> Path:
 READERS = {  # command -> its arguments with a model spec MODEL (encoder) or TASK (fine-tuned)
     "embed": lambda w, m, t: ["embed", "--model", m, "--input", str(w["tokens"]), "--out", str(w["tmp"] / "v.npy")],
     "adjust": lambda w, m, t: ["adjust", "--model", m, "--aligned", str(w["aligned"]), "--out", str(w["tmp"] / "o"),
-                               "--max-steps", "1", "--cpu"],
+                               "--max-steps", "1", "--device", "cpu"],
     "probe": lambda w, m, t: ["probe", "--model", f"a={m}", "--bitext", str(w["aligned"]), "--out",
-                              str(w["tmp"] / "o"), "--no-bf16", "--device", "cpu"],
+                              str(w["tmp"] / "o"), "--precision", "fp32", "--device", "cpu"],
     "finetune": lambda w, m, t: ["finetune", "--model", m, "--task", "nli", "--train", str(w["nli"]), "--out",
-                                 str(w["tmp"] / "o"), "--max-steps", "1", "--no-bf16"],
+                                 str(w["tmp"] / "o"), "--max-steps", "1", "--precision", "fp32"],
     "transfer": lambda w, m, t: ["transfer", "--task", "nli", "--model", f"a={m}", "--seeds", "1", "--train",
                                  str(w["nli"]), "--test", f"en={w['nli']}", "--out", str(w["tmp"] / "o"),
-                                 "--max-steps", "1", "--no-bf16", "--n-resamples", "100"],
-    "evaluate": lambda w, m, t: ["evaluate", "--model", t, "--test", f"en={w['nli']}", "--no-bf16"],
+                                 "--max-steps", "1", "--precision", "fp32", "--resamples", "100"],
+    "evaluate": lambda w, m, t: ["evaluate", "--model", t, "--test", f"en={w['nli']}", "--precision", "fp32"],
     "interpolate-from": lambda w, m, t: ["interpolate", "--from", t, "--to", str(w["finished_task"]), "--alphas",
                                          "0,1", "--test", f"en={w['nli']}", "--out", str(w["tmp"] / "o")],
     "interpolate-to": lambda w, m, t: ["interpolate", "--from", str(w["finished_task"]), "--to", t, "--alphas",
@@ -320,8 +320,8 @@ def test_a_changed_input_reruns_exactly_the_stages_that_read_it(tmp_path, tiny_c
     tatoeba = write_tatoeba(tmp_path / "tatoeba", "es", ["the house", "a dog", "water"], ["la casa", "un perro", "agua"])
     path = test_pipeline.write_config(
         tmp_path, model,
-        adjust={"max_steps": 2, "batch_size": 8, "precision": "fp32", "probe_every": 2, "probe_bitext": str(corpus)},
-        probe={"layers": "last", "bf16": False, "bootstrap": 50, "tatoeba": str(tatoeba)})
+        adjust={"max_steps": 2, "batch_size": 8, "precision": "fp32", "probe_every": 2, "bitext": str(corpus)},
+        probe={"layers": "last", "precision": "fp32", "resamples": 50, "tatoeba": str(tatoeba)})
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["pairs"][0]["heldout"]["src"] = str(heldout)
     path.write_text(yaml.safe_dump(config), encoding="utf-8")

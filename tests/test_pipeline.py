@@ -23,12 +23,12 @@ def write_config(tmp_path: Path, model: Path, **overrides) -> Path:
         "model": str(model),
         "pairs": [{
             "tgt_lang": "es",
-            "train": {"src": str(SAMPLES / "train.en"), "tgt": str(SAMPLES / "train.es"), "limit": 60},
-            "heldout": {"src": str(SAMPLES / "heldout.en"), "tgt": str(SAMPLES / "heldout.es"), "limit": 12},
+            "train": {"src": str(SAMPLES / "train.en"), "tgt": str(SAMPLES / "train.es"), "max_pairs": 60},
+            "heldout": {"src": str(SAMPLES / "heldout.en"), "tgt": str(SAMPLES / "heldout.es"), "max_pairs": 12},
         }],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32", "checkpoint_every": 1},
-        "probe": {"layers": "last", "bf16": False, "bootstrap": 50},
+        "probe": {"layers": "last", "precision": "fp32", "resamples": 50},
         **overrides,
     }
     path = tmp_path / "pipeline.yaml"
@@ -124,15 +124,15 @@ def test_example_configs_validate(name, capsys):
     assert "valid" in out
 
 
-def test_landscape_probe_bitexts_must_be_aligned_corpora(tmp_path, capsys):
+def test_landscape_bitexts_must_be_aligned_corpora(tmp_path, capsys):
     import yaml
 
     config = yaml.safe_load((REPO / "configs" / "wu2022-landscape.yaml").read_text(encoding="utf-8"))
-    config["landscape"]["probe_bitexts"] = {"en-es": str(tmp_path / "nowhere")}
+    config["landscape"]["bitexts"] = {"en-es": str(tmp_path / "nowhere")}
     path = tmp_path / "wu.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     code, _, err = run_cli(["validate", str(path)], capsys)
-    assert code == 2 and "probe_bitexts[en-es]" in err and "not an aligned corpus" in err
+    assert code == 2 and "bitexts[en-es]" in err and "not an aligned corpus" in err
 
 
 def test_headline_table_puts_the_scale_free_measures_first():

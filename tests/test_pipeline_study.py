@@ -26,14 +26,14 @@ def study_config(tmp_path: Path, model: Path, claims: Path | None = None, **tran
     cfg = {
         "kind": "pipeline", "out": str(tmp_path / "runs"), "model": str(model),
         "pairs": [{"tgt_lang": "es",
-                   "train": {"src": str(SAMPLES / "train.en"), "tgt": str(SAMPLES / "train.es"), "limit": 40},
-                   "heldout": {"src": str(SAMPLES / "heldout.en"), "tgt": str(SAMPLES / "heldout.es"), "limit": 10}}],
+                   "train": {"src": str(SAMPLES / "train.en"), "tgt": str(SAMPLES / "train.es"), "max_pairs": 40},
+                   "heldout": {"src": str(SAMPLES / "heldout.en"), "tgt": str(SAMPLES / "heldout.es"), "max_pairs": 10}}],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 2, "batch_size": 8, "precision": "fp32"},
-        "probe": {"layers": "all", "bf16": False, "bootstrap": 50},
-        "transfer": [{"seeds": [1, 2], "n_resamples": 200, "continual_arm": {"pairs_per_step": 4},
+        "probe": {"layers": "all", "precision": "fp32", "resamples": 50},
+        "transfer": [{"seeds": [1, 2], "resamples": 200, "continual_arm": {"pairs_per_step": 4},
                       "finetune": {"task": "nli", "train": [str(train)], "dev_split": 0.25, "test": {"es": str(test)},
-                                   "max_steps": 2, "batch_size": 16, "bf16": False, "progress": False},
+                                   "max_steps": 2, "batch_size": 16, "precision": "fp32", "progress": False},
                       **transfer_extra}],
     }
     if claims is not None:
@@ -158,14 +158,14 @@ def _offline_study(tmp_path: Path, model: Path, name: str = "efimov2022-offline.
     if "claims" in cfg:  # a path relative to the checkout
         cfg["claims"] = str(REPO / cfg["claims"])
     for pair in cfg["pairs"]:
-        pair["train"]["limit"], pair["heldout"]["limit"] = 30, 6
+        pair["train"]["max_pairs"], pair["heldout"]["max_pairs"] = 30, 6
     cfg["align"]["workers"] = 1
     cfg["adjust"].update(epochs=None, max_steps=2, precision="fp32")
-    cfg["probe"].update(layers="2", bootstrap=50, bf16=False)
+    cfg["probe"].update(layers="2", resamples=50, precision="fp32")
     for spec in cfg["transfer"]:  # one seed, one run at a time: seeds and side-by-side runs are tested on their own
-        spec.update(seeds=[1], parallel=1, n_resamples=200)
+        spec.update(seeds=[1], parallel=1, resamples=200)
         spec["finetune"].update(max_train_examples=32, max_test_examples=8, max_steps=2, batch_size=16,
-                                bf16=False, max_length=32, max_dev_examples=8)
+                                precision="fp32", max_length=32, max_dev_examples=8)
         if spec["finetune"]["task"] == "qa":
             spec["finetune"].update(max_length=64, doc_stride=16, max_question_length=16)
     path = tmp_path / "offline.yaml"

@@ -145,7 +145,7 @@ def test_a_token_level_head_keeps_the_source_pooler_in_its_checkpoint(pooled, tm
     train = write_ner(tmp_path / "ner.tsv", 20, 0)
     cfg = build_config(FinetuneConfig, {"task": "ner", "model": str(pooled), "train": [str(train)],
                                         "out": str(tmp_path / "ner"), "max_steps": 2, "batch_size": 8,
-                                        "bf16": False, "progress": False})
+                                        "precision": "fp32", "progress": False})
     out = finetune(cfg)
     src, tuned = weights(pooled), weights(out)
     for key in ("pooler.dense.weight", "pooler.dense.bias"):

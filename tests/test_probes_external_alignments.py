@@ -38,8 +38,8 @@ def test_gold_sure_links_drive_the_probe(gold, tiny_checkpoints, tmp_path, capsy
     text, links = gold
     out = tmp_path / "probe"
     code, _, err = run_cli(["-q", "probe", "--model", f"m={tiny_checkpoints['unigram']}", "--bitext", f"en-fr={text}",
-                            "--alignments", f"en-fr={links}", "--probe", "distances", "--bootstrap", "50",
-                            "--no-bf16", "--out", str(out)], capsys)
+                            "--alignments", f"en-fr={links}", "--probe", "distances", "--resamples", "50",
+                            "--precision", "fp32", "--out", str(out)], capsys)
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     (bitext,) = summary["inputs"]["bitexts"]

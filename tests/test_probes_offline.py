@@ -35,8 +35,8 @@ def test_offline_model_related_words_closer_and_retrieval_above_chance(offline_m
         "models": [{"name": "vanilla", "spec": OFFLINE_SPEC}],
         "bitexts": [{"path": str(flores[lang])} for lang in LANGS],
         "tatoeba": str(shared_data / "tatoeba" / "tatoeba"),
-        "max_tatoeba": N_TATOEBA,
-        "bootstrap": 300,
+        "max_tatoeba_pairs": N_TATOEBA,
+        "resamples": 300,
         "out": str(tmp_path / "run"),
     })
     out = run_probes(cfg, loaded={"vanilla": offline_model})
@@ -59,11 +59,11 @@ def test_offline_model_against_itself_is_identical_with_zero_change(offline_mode
     cfg = build_config(ProbeConfig, {
         "models": [{"name": "first", "spec": OFFLINE_SPEC}, {"name": "second", "spec": OFFLINE_SPEC}],
         "bitexts": [{"path": str(flores["es"])}],
-        "max_sentences": 60,
+        "max_pairs": 60,
         "tatoeba": str(shared_data / "tatoeba" / "tatoeba"),
-        "max_tatoeba": 50,
+        "max_tatoeba_pairs": 50,
         "tatoeba_layers": "last",
-        "bootstrap": 200,
+        "resamples": 200,
         "out": str(tmp_path / "self"),
     })
     summary = read_json(run_probes(cfg) / "summary.json")  # loads the model twice by its spec

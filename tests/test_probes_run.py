@@ -37,8 +37,8 @@ def config(inputs_dir: Path, out: Path, models: dict[str, Path | str], **extra) 
         "bitexts": [{"path": str(inputs_dir / "bitext")}],
         "tatoeba": str(inputs_dir / "tatoeba" / "tatoeba"),
         "out": str(out),
-        "bf16": False,
-        "bootstrap": 200,
+        "precision": "fp32",
+        "resamples": 200,
         **extra,
     }
     return build_config(ProbeConfig, data)
@@ -151,7 +151,7 @@ def test_layer_out_of_range_fails_before_any_work(tiny_checkpoints, inputs_dir, 
 
 
 def test_primary_layer_must_be_probed(tiny_checkpoints, inputs_dir, tmp_path):
-    cfg = config(inputs_dir, tmp_path / "run", {"tiny": tiny_checkpoints["wordpiece"]}, layers="2", primary_layer=1)
+    cfg = config(inputs_dir, tmp_path / "run", {"tiny": tiny_checkpoints["wordpiece"]}, layers="2", layer=1)
     with pytest.raises(InputError, match="primary layer 1 is not among the layers probed"):
         run_probes(cfg)
 
@@ -189,7 +189,7 @@ def test_cli_pins_figures_for_a_fixed_seed(tiny_checkpoints, inputs_dir, tmp_pat
 
     out = tmp_path / "cli"
     main(["-q", "probe", "--model", f"tiny={tiny_checkpoints['wordpiece']}", "--bitext", str(inputs_dir / "bitext"),
-          "--tatoeba", str(inputs_dir / "tatoeba"), "--no-bf16", "--bootstrap", "100", "--seed", "0",
+          "--tatoeba", str(inputs_dir / "tatoeba"), "--precision", "fp32", "--resamples", "100", "--seed", "0",
           "--out", str(out)])
     printed = capsys.readouterr().out
     assert "tiny en-es: distances share_delta_positive=" in printed and "wrote" in printed

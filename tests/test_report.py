@@ -45,17 +45,17 @@ def demo_runs(tmp_path_factory, tiny_checkpoints) -> Path:
     def pair(lang):
         d = SAMPLES / f"demo-en-{lang}"
         return {"tgt_lang": lang,
-                "train": {"src": str(d / "train.en"), "tgt": str(d / f"train.{lang}"), "limit": 40},
-                "heldout": {"src": str(d / "heldout.en"), "tgt": str(d / f"heldout.{lang}"), "limit": 12}}
+                "train": {"src": str(d / "train.en"), "tgt": str(d / f"train.{lang}"), "max_pairs": 40},
+                "heldout": {"src": str(d / "heldout.en"), "tgt": str(d / f"heldout.{lang}"), "max_pairs": 12}}
 
     cfg = {
         "kind": "pipeline", "out": str(root / "runs"), "model": str(tiny_checkpoints["unigram"]),
         "pairs": [pair("es"), pair("de")],
         "align": {"aligner": {"name": "eflomal", "symmetrize": "intersect"}, "workers": 1},
         "adjust": {"max_steps": 4, "batch_size": 8, "precision": "fp32", "log_every": 1},
-        "probe": {"layers": "all", "bf16": False, "bootstrap": 50},
-        "transfer": [{"seeds": [1, 2], "n_resamples": 100, "finetune": {
-            "task": "nli", "train": [str(nli["en"])], "dev": str(nli["en"]), "bf16": False, "max_steps": 3,
+        "probe": {"layers": "all", "precision": "fp32", "resamples": 50},
+        "transfer": [{"seeds": [1, 2], "resamples": 100, "finetune": {
+            "task": "nli", "train": [str(nli["en"])], "dev": str(nli["en"]), "precision": "fp32", "max_steps": 3,
             "batch_size": 8, "eval_every": 1, "test": {"en": str(nli["en"]), "es": str(nli["es"]),
                                                         "de": str(nli["de"])}}}],
     }

@@ -19,7 +19,7 @@ STEPS = 60
 def adjust_command(model: Path, aligned: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "xladjust.cli", "-q", "adjust", "--model", str(model), "--aligned", str(aligned),
             "--out", str(out), "--max-steps", str(STEPS), "--batch-size", "2", "--checkpoint-every", "1",
-            "--precision", "fp32", "--seed", "3", "--cpu", *extra]
+            "--precision", "fp32", "--seed", "3", "--device", "cpu", *extra]
 
 
 def child_env() -> dict[str, str]:
@@ -97,7 +97,7 @@ FINETUNE_STEPS = 40
 def finetune_command(model: Path, train: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "xladjust.cli", "-q", "finetune", "--task", "nli", "--model", str(model),
             "--train", str(train), "--out", str(out), "--max-steps", str(FINETUNE_STEPS), "--batch-size", "4",
-            "--checkpoint-every", "1", "--no-bf16", "--seed", "3", "--cpu", "--threads", "1", *extra]
+            "--checkpoint-every", "1", "--precision", "fp32", "--seed", "3", "--device", "cpu", "--threads", "1", *extra]
 
 
 def kill_after_checkpoint(command: list[str], out: Path, after: int) -> int:
@@ -137,7 +137,7 @@ def test_finetune_resume_after_sigkill_matches_uninterrupted_run(tmp_path, tiny_
     assert f"(step {killed_at} of {FINETUNE_STEPS})" in log, log[-2000:]
     finetune(build_config(FinetuneConfig, {  # the same run as the command line's, uninterrupted, in this process
         "task": "nli", "model": str(model), "train": [str(train)], "out": str(reference), "max_steps": FINETUNE_STEPS,
-        "batch_size": 4, "bf16": False, "seed": 3, "cpu": True, "threads": 1, "progress": False}))
+        "batch_size": 4, "precision": "fp32", "seed": 3, "device": "cpu", "threads": 1, "progress": False}))
     resumed = load_file(interrupted / "model.safetensors")
     expected = load_file(reference / "model.safetensors")
     assert resumed.keys() == expected.keys()

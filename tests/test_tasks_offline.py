@@ -48,7 +48,7 @@ def test_ner_beats_all_o(offline_cache, shared_data, tmp_path):
     p = shared_data / "panx"
     metrics = _run(tmp_path, task="ner", train=[str(p / "train-en.tsv")], max_train_examples=640,
                    test={"es": str(p / "dev-es.tsv")}, max_test_examples=100, max_steps=40, batch_size=16,
-                   learning_rate=2e-4, max_length=64, save_model=False)
+                   lr=2e-4, max_length=64, save_model=False)
     assert metrics["test"]["es"]["metrics"]["f1"] > 0.15 > metrics["test"]["es"]["baseline"]
 
 
@@ -56,7 +56,7 @@ def test_qa_runs_on_long_contexts_and_predicts_spans_of_the_context(offline_cach
     q = shared_data / "qa"
     metrics = _run(tmp_path, task="qa", train=[str(q / "tydiqa-goldp.en.train.json")], max_train_examples=64,
                    test={"hi": str(q / "xquad.hi.json")}, max_test_examples=20, max_steps=4, batch_size=16,
-                   learning_rate=1e-4, max_length=128, doc_stride=32, save_model=False)
+                   lr=1e-4, max_length=128, doc_stride=32, save_model=False)
     assert metrics["train"]["features"] > 64  # long contexts split into windows
     contexts = {}
     for article in json.loads((q / "xquad.hi.json").read_text(encoding="utf-8"))["data"]:

@@ -18,7 +18,7 @@ from xladjust.tasks.evaluation import evaluate_task_model, metrics_table
 from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.model import load_task_model
 
-FAST = {"bf16": False, "progress": False, "eval_batch_size": 16}
+FAST = {"precision": "fp32", "progress": False, "eval_batch_size": 16}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_same_seed_same_result(tmp_path, tiny_checkpoints, data):
 
 def test_ner_learns_entities_on_the_tiny_model(tmp_path, tiny_checkpoints, data):
     cfg = _cfg(tmp_path, tiny_checkpoints["wordpiece"], task="ner", train=[str(data["ner-train"])],
-               dev=str(data["ner-dev"]), epochs=5.0, batch_size=32, learning_rate=3e-3, freeze_embeddings=False,
+               dev=str(data["ner-dev"]), epochs=5.0, batch_size=32, lr=3e-3, freeze_embeddings=False,
                label_subwords="all", save_model=False)
     metrics = read_run(finetune(cfg))
     assert metrics["dev"]["metrics"]["f1"] > 0.3 > metrics["dev"]["baseline"]
@@ -179,14 +179,14 @@ def test_cli_finetune_and_evaluate(tmp_path, tiny_checkpoints, data, capsys):
     code, out, err = run_cli(["-q", "finetune", "--task", "nli", "--model", str(tiny_checkpoints["unigram"]),
                               "--train", str(data["nli-train"]), "--dev", str(data["nli-dev"]),
                               "--test", f"es={data['nli-es']}", f"xx={data['nli-dev']}", "--max-steps", "2",
-                              "--batch-size", "16", "--no-bf16", "--out", str(run)], capsys)
+                              "--batch-size", "16", "--precision", "fp32", "--out", str(run)], capsys)
     assert code == 0, err
     assert "es " in out and "xx " in out and "trivial" in out
     code, out, err = run_cli(["-q", "evaluate", "--model", str(run), "--test", f"es={data['nli-es']}",
-                              "--test", f"yy={data['nli-es']}", "--no-bf16", "--out", str(tmp_path / "ev")], capsys)
+                              "--test", f"yy={data['nli-es']}", "--precision", "fp32", "--out", str(tmp_path / "ev")], capsys)
     assert code == 0, err
     assert (tmp_path / "ev" / "predictions" / "test-yy.jsonl").is_file() and is_complete(tmp_path / "ev")
-    again = ["-q", "evaluate", "--model", str(run), "--test", f"es={data['nli-es']}", "--no-bf16",
+    again = ["-q", "evaluate", "--model", str(run), "--test", f"es={data['nli-es']}", "--precision", "fp32",
              "--out", str(tmp_path / "ev")]
     code, _, err = run_cli(again, capsys)  # the earlier evaluation is kept: --overwrite replaces it
     assert code == 2 and "already holds a complete run; pass --overwrite" in err
@@ -207,7 +207,7 @@ def test_cli_transfer_writes_comparison_and_resumes(tmp_path, tiny_checkpoints, 
     args = ["-q", "transfer", "--task", "nli", "--model", f"vanilla={tiny_checkpoints['unigram']}",
             f"adjusted={other}", "--seeds", "1,2", "--train", str(data["nli-train"]), "--test",
             f"es={data['nli-es']}", f"xx={data['nli-dev']}", "--max-steps", "2", "--batch-size", "16",
-            "--no-bf16", "--no-keep-checkpoints", "--n-resamples", "500", "--out", str(tmp_path / "cmp")]
+            "--precision", "fp32", "--no-keep-checkpoints", "--resamples", "500", "--out", str(tmp_path / "cmp")]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())

@@ -18,7 +18,7 @@ from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.readers import split_off
 from xladjust.tasks.transfer import transfer
 
-FAST = {"bf16": False, "progress": False, "eval_batch_size": 16, "batch_size": 16}
+FAST = {"precision": "fp32", "progress": False, "eval_batch_size": 16, "batch_size": 16}
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "hand-aligned-en-es"
 
 
@@ -40,7 +40,7 @@ def _embeddings(directory: Path):
 
 def test_fine_tuning_trains_every_weight_by_default_and_says_so(tmp_path, tiny_checkpoints, nli):
     start = tiny_checkpoints["unigram"]
-    run = finetune(_ft(tmp_path, start, train=[str(nli["train"])], learning_rate=1e-2))
+    run = finetune(_ft(tmp_path, start, train=[str(nli["train"])], lr=1e-2))
     assert not _embeddings(run).equal(_embeddings(start))  # the embedding matrix moved
     meta = json.loads((run / "xladjust.json").read_text())
     assert meta["trained_weights"] == "all" and meta["signature"]["config"]["freeze_embeddings"] is False
@@ -49,7 +49,7 @@ def test_fine_tuning_trains_every_weight_by_default_and_says_so(tmp_path, tiny_c
 
 def test_frozen_embeddings_stay_an_option_and_are_stated(tmp_path, tiny_checkpoints, nli):
     start = tiny_checkpoints["unigram"]
-    run = finetune(_ft(tmp_path, start, train=[str(nli["train"])], learning_rate=1e-2, freeze_embeddings=True))
+    run = finetune(_ft(tmp_path, start, train=[str(nli["train"])], lr=1e-2, freeze_embeddings=True))
     assert _embeddings(run).equal(_embeddings(start))
     assert json.loads((run / "xladjust.json").read_text())["trained_weights"] == "all but the input word embeddings"
 
@@ -81,7 +81,7 @@ def _transfer(tmp_path: Path, models: dict[str, str], nli: dict[str, Path], seed
     finetune_cfg = {"task": "nli", "model": "x", "train": [str(nli["train"])], "out": str(tmp_path),
                     "test": {"es": str(nli["es"])}, "max_steps": 2, "save_model": False, **FAST}
     return build_config(TransferConfig, {"models": models, "seeds": list(seeds), "out": str(tmp_path / "cmp"),
-                                         "finetune": finetune_cfg, "n_resamples": 200, **kw})
+                                         "finetune": finetune_cfg, "resamples": 200, **kw})
 
 
 def test_continual_arm_fine_tunes_the_same_checkpoint_with_the_alignment_loss(tmp_path, tiny_checkpoints, nli):
@@ -170,7 +170,7 @@ def test_a_per_language_arm_is_tested_on_its_own_language_only(tmp_path, tiny_ch
                     "test": {"en": str(nli["train"]), "es": str(nli["es"])}, "max_steps": 2, "save_model": False,
                     **FAST}
     cfg = build_config(TransferConfig, {"models": {"vanilla": start}, "seeds": [1, 2], "out": str(tmp_path / "cmp"),
-                                        "finetune": finetune_cfg, "n_resamples": 200,
+                                        "finetune": finetune_cfg, "resamples": 200,
                                         "per_language": {"adjusted-per-language": {"es": start}}})
     table = transfer(cfg)
     runs = tmp_path / "cmp" / "runs" / "adjusted-per-language" / "es"

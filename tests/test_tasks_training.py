@@ -15,7 +15,7 @@ from xladjust.tasks.config import FinetuneConfig
 from xladjust.tasks.finetune import finetune, read_run
 from xladjust.tasks.trainset import TrainSet
 
-FAST = {"bf16": False, "progress": False, "eval_batch_size": 16}
+FAST = {"precision": "fp32", "progress": False, "eval_batch_size": 16}
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +193,8 @@ def test_resume_refuses_changed_training_data(interrupted):
 
 def test_resume_refuses_a_changed_config_but_not_run_control_options(interrupted):
     out, model, local = interrupted["out"], interrupted["model"], interrupted["data"]
-    with pytest.raises(InputError, match=r"the setting .learning_rate. differs from the interrupted run.s \(.* then, 0.001 now\)"):
-        finetune(_cfg(out, model, local, checkpoint_every=2, resume=True, learning_rate=1e-3))
+    with pytest.raises(InputError, match=r"the setting .lr. differs from the interrupted run.s \(.* then, 0.001 now\)"):
+        finetune(_cfg(out, model, local, checkpoint_every=2, resume=True, lr=1e-3))
     finetune(_cfg(out, model, local, checkpoint_every=3, resume=True, threads=1))
     assert read_run(out)["train"]["resumed_from_step"] == 2
 
@@ -241,8 +241,8 @@ def test_cli_takes_the_new_options(tmp_path, tiny_checkpoints, data, capsys):
 
     out = tmp_path / "cli"
     args = ["finetune", "--task", "ner", "--model", str(tiny_checkpoints["unigram"]), "--train", str(data["ner"]),
-            "--out", str(out), "--max-steps", "3", "--batch-size", "4", "--no-bf16", "--grad-accum", "2",
-            "--stream-buffer", "10", "--checkpoint-every", "1", "--cpu", "--threads", "1"]
+            "--out", str(out), "--max-steps", "3", "--batch-size", "4", "--precision", "fp32", "--grad-accum", "2",
+            "--stream-buffer", "10", "--checkpoint-every", "1", "--device", "cpu", "--threads", "1"]
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     train = json.loads((out / "metrics.json").read_text())["train"]
@@ -294,7 +294,7 @@ def test_transfer_continues_an_interrupted_run_from_its_checkpoint(tmp_path, tin
                 "out": str(tmp_path / "cmp" / "runs"), "max_steps": 5, "batch_size": 8, "checkpoint_every": 2,
                 **FAST}
     cfg = build_config(TransferConfig, {"models": {"vanilla": model}, "seeds": [1], "out": str(tmp_path / "cmp"),
-                                        "finetune": template, "n_resamples": 100})
+                                        "finetune": template, "resamples": 100})
     with monkeypatch.context() as m:
         _interrupt_after(m, 3)
         with pytest.raises(Interrupted):

@@ -38,8 +38,8 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     model = _no_dropout_checkpoint(tmp_path / "model")
     train, dev = write_nli(tmp_path / "train.tsv", 64, 0), write_nli(tmp_path / "dev.tsv", 16, 1)
     common = ["--task", "nli", "--model", str(model), "--train", str(train), "--dev", str(dev),
-              "--max-steps", "8", "--eval-every", "4", "--batch-size", "4", "--no-bf16", "--seed", "5",
-              "--cpu", "--threads", "1", "--checkpoint-every", "3"]
+              "--max-steps", "8", "--eval-every", "4", "--batch-size", "4", "--precision", "fp32", "--seed", "5",
+              "--device", "cpu", "--threads", "1", "--checkpoint-every", "3"]
     two = tmp_path / "two"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -49,7 +49,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
 
     one = finetune(build_config(FinetuneConfig, {
         "task": "nli", "model": str(model), "train": [str(train)], "dev": str(dev), "out": str(tmp_path / "one"),
-        "max_steps": 8, "eval_every": 4, "batch_size": 4, "grad_accum": 2, "bf16": False, "seed": 5, "cpu": True,
+        "max_steps": 8, "eval_every": 4, "batch_size": 4, "grad_accum": 2, "precision": "fp32", "seed": 5, "device": "cpu",
         "threads": 1, "progress": False}))
     a, b = load_file(two / "model.safetensors"), load_file(one / "model.safetensors")
     assert a.keys() == b.keys()

@@ -7,24 +7,32 @@ model loads. A config class may define ``check(self) -> list[str]`` for cross-fi
 Config files name their kind with a top-level ``kind:`` key (``align``, ``adjust``,
 ``pipeline``, ...); :data:`CONFIG_KINDS` maps each kind to its class, so
 ``xladjust validate FILE`` checks any of them.
+
+A config key takes the word of its command-line option. A class lists the keys it renamed
+in ``RENAMED_KEYS`` (old key -> new key, or :class:`Renamed` where the value changed form
+too); :func:`build_config` reads an old key as the new one and logs one deprecation line,
+for one release.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import os
 import types
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from xladjust.bounds import config_problems
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import sha256_json
 from xladjust.lazy import load
 from xladjust.stages import command_name, config_kinds
+
+log = logging.getLogger(__name__)
 
 # each class is a dataclass accepted by build_config
 CONFIG_KINDS: dict[str, str] = config_kinds()  # kind -> "module:Class", from the one STAGES table
@@ -362,6 +370,49 @@ def build_config(cls: type, data: dict[str, Any], where: str = "config") -> Any:
     return obj
 
 
+class Renamed(NamedTuple):
+    """A renamed config key whose value changed form too: ``values`` maps each old value
+    to the new key's (``cpu: true`` is ``device: cpu``)."""
+
+    new: str
+    values: dict[Any, Any]
+
+
+_WARNED: set[tuple[str, str]] = set()  # (where, old key): each deprecation is logged once
+
+
+def renamed_keys(cls: type, data: dict[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    """``data`` with the old keys of ``cls.RENAMED_KEYS`` under their new names (a copy
+    when one is there), each logged once as deprecated; an old key given together with its
+    new one, or an old value the new key has no word for, is a problem."""
+    renamed: dict[str, str | Renamed] = getattr(cls, "RENAMED_KEYS", {})
+    if not any(old in data for old in renamed):
+        return data
+    out = dict(data)
+    for old, rule in renamed.items():
+        if old not in out:
+            continue
+        new = rule if isinstance(rule, str) else rule.new
+        value = out.pop(old)
+        if new in out:
+            problems.append(f"{where}: {old!r} is the old name of {new!r}; give only {new!r}")
+            continue
+        if isinstance(rule, Renamed):
+            found = [v for k, v in rule.values.items() if type(k) is type(value) and k == value]
+            if not found:
+                problems.append(f"{where}.{old}: {shorten(value)} is not one of "
+                                f"{', '.join(map(repr, rule.values))}; write {new!r} instead")
+                continue
+            value = found[0]
+        if (where, old) not in _WARNED:
+            _WARNED.add((where, old))
+            shown = f"{new}: {value}" if isinstance(rule, Renamed) else new
+            log.warning("%s: config key %r is deprecated and will be removed in the next release; use %r",
+                        where, old, shown)
+        out[new] = value
+    return out
+
+
 def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
     """``cls`` from ``data``, problems appended; None only when it cannot be built at all
     (not a mapping, a required key missing or bad). A bad key with a default keeps the
@@ -369,6 +420,7 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
     if not isinstance(data, dict):
         problems.append(f"{where}: expected a mapping, got {type(data).__name__}")
         return None
+    data = renamed_keys(cls, data, where, problems)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:

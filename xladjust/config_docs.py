@@ -26,7 +26,7 @@ from typing import Any
 
 from xladjust.lazy import load
 from xladjust.stages import command_of_kind, config_kinds
-from xladjust.training_common import auto_bf16
+from xladjust.training_common import auto_bf16, auto_precision
 
 # The command whose options' help is the fallback meaning of a kind's keys.
 COMMANDS = command_of_kind()
@@ -134,6 +134,8 @@ def _default(f: dataclasses.Field) -> str:
         value = f.default
     elif f.default_factory is auto_bf16:
         return "auto: true where the device multiplies bf16 natively"
+    elif f.default_factory is auto_precision:
+        return "`auto`: bf16 where the device multiplies bf16 natively, else fp32"
     elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         value = f.default_factory()  # type: ignore[misc]
     else:
@@ -166,9 +168,31 @@ def class_table(cls: type, title: str, seen: set[type], kind: str | None = None)
         lines.append(f"| `{f.name}` | {_type_text(hint, raw)} | {_default(f)} | {_cell(meaning)} |")
         nested += [n for n in _nested(hint) if n not in seen and n not in nested]
     lines.append("")
+    lines += renamed_keys_line(cls)
     for n in nested:
         lines += class_table(n, f"### `{n.__name__}`", seen, kind)
     return lines
+
+
+def renamed_keys_line(cls: type) -> list[str]:
+    """The keys ``cls`` renamed to the words of the command line (old keys still load, with
+    a deprecation warning, for one release), as a line under its table."""
+    renamed = getattr(cls, "RENAMED_KEYS", {})
+    if not renamed:
+        return []
+    pairs = []
+    for old, rule in renamed.items():
+        if isinstance(rule, str):
+            pairs.append(f"`{old}` → `{rule}`")
+        else:
+            values = ", ".join(f"`{_yaml_word(k)}` → `{v}`" for k, v in rule.values.items())
+            pairs.append(f"`{old}` → `{rule.new}` ({values})")
+    return [f"Renamed keys (the old key still loads for one release, with a deprecation warning): "
+            f"{'; '.join(pairs)}.", ""]
+
+
+def _yaml_word(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def render() -> str:

@@ -84,7 +84,8 @@ def final_geometry(directory: Path, manifest: dict[str, Any]) -> dict[str, Any] 
         return None
     last = max(r["step"] for r in rows)
     row = max((r for r in rows if r["step"] == last), key=lambda r: r.get("layer", -1))
-    bitext = run_signature(manifest).get("config", {}).get("probe_bitext")
+    recorded = run_signature(manifest).get("config", {})
+    bitext = recorded.get("bitext", recorded.get("probe_bitext"))  # probe_bitext: runs recorded before the rename
     return {"bitext": str(bitext) if bitext else None, **row}
 
 
@@ -240,7 +241,7 @@ def _finetune_card(manifest: dict[str, Any]) -> list[str]:
         lines.append(f"- dev (model selection): `{cfg['dev']}`")
     lines += [f"- test {lang}: `{path}`" for lang, path in (cfg.get("test") or {}).items()]
     lines += ["", "## Training settings", ""]
-    lines += _table([("task", manifest.get("task")), ("learning rate", cfg.get("learning_rate")),
+    lines += _table([("task", manifest.get("task")), ("learning rate", cfg.get("lr", cfg.get("learning_rate"))),
                      ("batch size", cfg.get("batch_size")), ("epochs / max steps",
                                                              f"{cfg.get('epochs') or '–'} / {cfg.get('max_steps') or '–'}"),
                      ("input embeddings frozen", cfg.get("freeze_embeddings")),

@@ -421,19 +421,21 @@ DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 def device_name_problem(device: str | None) -> str | None:
     """What is wrong with the device name ``device`` without asking torch (a config check),
-    or None; :func:`resolve_device` also checks that the device is there."""
-    if not device or re.fullmatch(rf"(?:{'|'.join(DEVICE_TYPES)})(?::[0-9]{{1,3}})?", str(device)):
+    or None; :func:`resolve_device` also checks that the device is there. ``auto`` (or
+    None) is CUDA when available, else the CPU."""
+    if not device or device == "auto" or re.fullmatch(rf"(?:{'|'.join(DEVICE_TYPES)})(?::[0-9]{{1,3}})?", str(device)):
         return None
     return (f"device {str(device)!r} is not one of {', '.join(DEVICE_TYPES)} (with an index, e.g. cuda:1); "
-            "pass --device cpu or leave it out")
+            "pass --device auto, cpu or cuda")
 
 
 def resolve_device(device: str | None) -> Any:
-    """The torch device named by ``device`` (None: :func:`default_device`), refused with
-    one line when it is no device name or this machine and torch build cannot use it."""
+    """The torch device named by ``device`` (``auto`` or None: :func:`default_device`),
+    refused with one line when it is no device name or this machine and torch build cannot
+    use it."""
     import torch
 
-    if not device:
+    if not device or device == "auto":
         return default_device()
     problem = device_name_problem(device)
     if problem is not None:

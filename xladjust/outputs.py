@@ -17,7 +17,7 @@ is written, and held until the command ends. In that order it
 4. removes scratch left beside the output by a killed earlier run (``.NAME.XXXXXXXX.tmp``).
 
 Files and folders alike go through it (``file=True`` for a single-file output such as
-``embed --out`` or ``align evaluate --json``). Every check keys on the resolved path: a
+``embed --out`` or ``align evaluate --out``). Every check keys on the resolved path: a
 symlink to a run, or a path through a symlinked folder, is the run it points to, locked
 by the same lock file; its replacement is built beside the real folder and swapped in
 there, so the symlink keeps pointing at the new contents and nothing stray is left.

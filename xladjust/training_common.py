@@ -5,21 +5,37 @@ scheduler states for checkpoints, and the averaging of a step's measurements.
 One code path serves a CPU, one GPU, and several processes started by
 ``accelerate launch`` or ``torchrun`` (DDP): the :class:`accelerate.Accelerator` reads
 the launch environment. Precision names are ``auto``, ``fp32``, ``bf16`` and ``fp16``
-(the values of the adjust stage's ``Precision``): ``auto`` is bf16 where the device
+(:class:`Precision`, every command's ``--precision``): ``auto`` is bf16 where the device
 multiplies bf16 natively (a GPU that supports it, a CPU with AVX512-BF16 or AMX), fp16
-on an older GPU, fp32 otherwise; fp16 needs CUDA and uses a gradient scaler.
+on an older GPU, fp32 otherwise; fp16 needs CUDA and uses a gradient scaler (adjust
+only). The other commands autocast their forward passes to bf16 or run them in fp32:
+their ``auto`` is bf16 where the device multiplies it natively, else fp32
+(:func:`autocast_precision`), resolved when their config is made.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 from collections.abc import Callable
 from typing import Any
 
 from xladjust.errors import ConfigError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+class Precision(str, enum.Enum):
+    """Every command's ``--precision`` (a config's ``precision:``)."""
+
+    AUTO = "auto"  # bf16 where the device has fast bf16 (CPU with AVX512-BF16/AMX, GPU), else fp32
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"  # CUDA only; uses a gradient scaler (adjust)
+
+
+PRECISIONS = tuple(p.value for p in Precision)
+AUTOCAST_PRECISIONS = ("auto", "fp32", "bf16")  # the --precision of every command but adjust
+TRAINING_DEVICES = ("auto", "cpu", "cuda")  # a training run's --device; each process's GPU comes from the launcher
 
 # A training stage's hook from its caller: on_step(step, encoder, last, run_dir=folder), called
 # on the main process at step 0 and after every optimizer step (geometry curves).
@@ -88,6 +104,38 @@ def bf16_field() -> Any:
     return dataclasses.field(default_factory=auto_bf16)
 
 
+def autocast_precision(precision: str | None) -> Precision:
+    """The precision of a command's forward passes, ``auto`` (or None) resolved on this
+    device: bf16 where it multiplies bf16 natively (:func:`auto_bf16`), else fp32; any
+    other value as given (a config's check refuses fp16 outside adjust)."""
+    value = Precision(getattr(precision, "value", precision) or "auto")
+    if value is Precision.AUTO:
+        return Precision.BF16 if auto_bf16() else Precision.FP32
+    return value
+
+
+def auto_precision() -> Precision:
+    """The default of a ``precision`` config field outside adjust: ``auto``, resolved when
+    the config is made."""
+    return autocast_precision("auto")
+
+
+def precision_field() -> Any:
+    """A ``precision`` config field (bf16 autocast or fp32) whose default is ``auto``,
+    resolved when the config is made; the class resolves a given ``auto`` with
+    :func:`autocast_precision` in ``__post_init__``."""
+    import dataclasses
+
+    return dataclasses.field(default_factory=auto_precision)
+
+
+def fp16_problem(precision: Precision) -> list[str]:
+    """A config check: fp16 (with its gradient scaler) is adjust's only."""
+    if precision is Precision.FP16:
+        return ["precision fp16 is adjust's only (CUDA, with a gradient scaler); use bf16, fp32 or auto"]
+    return []
+
+
 def resolve_precision(precision: str, on_gpu: bool) -> str:
     """accelerate's mixed-precision name (``no``, ``bf16``, ``fp16``) for ``precision``
     (one of :data:`PRECISIONS`, or a str enum with those values) on this device."""
@@ -107,6 +155,26 @@ def resolve_precision(precision: str, on_gpu: bool) -> str:
     if on_gpu:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_fast_bf16() else "no"
+
+
+def training_device_problem(device: str) -> str | None:
+    """Why ``device`` is no device of a training run (a config check), or None."""
+    if device in TRAINING_DEVICES:
+        return None
+    return (f"device {device!r} is not one of {', '.join(TRAINING_DEVICES)}: a training run takes auto, the CPU "
+            "or CUDA; with several GPUs each process takes its own from torchrun or accelerate launch "
+            "(CUDA_VISIBLE_DEVICES picks them)")
+
+
+def trains_on_cpu(device: str) -> bool:
+    """Whether a training run on ``device`` (:data:`TRAINING_DEVICES`) keeps to the CPU;
+    ``cuda`` where no CUDA GPU is visible is refused with one line."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ConfigError(f"device 'cuda' cannot be used: {why}; pass --device auto or cpu")
+    return device == "cpu"
 
 
 def make_accelerator(*, cpu: bool, precision: str, find_unused_parameters: bool = False) -> Any:

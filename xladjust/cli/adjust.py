@@ -17,22 +17,27 @@ from xladjust.adjust.config import (
     Mix,
     OptimizerKernel,
     OptimizerName,
-    Precision,
     Schedule,
 )
 from xladjust.adjust.objective_options import OBJECTIVES
 from xladjust.cli import types as ct
-from xladjust.cli.options import deprecated_alias, example, is_quiet
+from xladjust.cli.options import (
+    deprecated_alias,
+    device_option,
+    example,
+    is_quiet,
+    precision_option,
+)
 from xladjust.config import build_config, load_kind, parse_yaml
 from xladjust.pooling import Pooling
 
 # CLI option -> config key, for options whose value is copied as given
 _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_steps", "batch_size",
            "grad_accum", "lr", "layer", "pooling", "precision", "embeddings", "special_tokens",
-           "checkpoint_every", "cpu", "resume", "overwrite", "max_tokens", "optimizer", "optimizer_kernel",
+           "checkpoint_every", "device", "resume", "overwrite", "max_tokens", "optimizer", "optimizer_kernel",
            "adam_beta1", "adam_beta2", "adam_eps", "weight_decay", "warmup_steps", "warmup_ratio",
            "schedule", "gradient_checkpointing", "dropout", "mix", "max_words", "max_subwords", "drop_identical",
-           "log_every", "keep_checkpoints", "forward_tokens", "probe_every", "probe_bitext",
+           "log_every", "keep_checkpoints", "forward_tokens", "probe_every", "bitext",
            "allocator")
 
 
@@ -60,7 +65,7 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--lr", type=ct.LEARNING_RATE, help="Peak learning rate (default 5e-5).")
 @click.option("--layer", type=ct.LAYER, help="Hidden-state layer to align (default -1: last; 0: embeddings).")
 @click.option("--pooling", type=click.Choice([p.value for p in Pooling]), help="Subwords -> word (default mean).")
-@click.option("--precision", type=click.Choice([p.value for p in Precision]), help="Autocast (default auto).")
+@precision_option(fp16=True, bf16_alias=False)
 @click.option("--embeddings", type=click.Choice([e.value for e in EmbeddingUpdates]),
               help="Word-embedding matrix: sparse row updates (default), freeze, or dense train.")
 @click.option("--special-tokens/--no-special-tokens", default=None,
@@ -100,12 +105,11 @@ _DIRECT = ("model", "objective", "out", "seed", "max_pairs", "epochs", "max_step
 @click.option("--probe-every", type=ct.COUNT, metavar="N",
               help="Geometry curves: d(w,r), d(w,u), delta and word P@1 on held-out triples every N optimizer "
                    "steps (and at step 0 and the end), written to geometry.jsonl; needs --bitext.")
-@click.option("--bitext", "probe_bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               **deprecated_alias("--probe-bitext"),
               help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every; never a "
                    "training corpus.")
-@click.option("--cpu", is_flag=True, default=None,
-              help="Run on the CPU even with a GPU visible (with torchrun: one CPU process per rank).")
+@device_option(training=True, cpu_alias=True)
 @click.pass_context
 def adjust_command(ctx: click.Context, aligned: tuple[Path, ...], more_aligned: tuple[Path, ...],
                    options: tuple[str, ...], config_file: Path | None, **given: Any) -> None:

@@ -31,7 +31,14 @@ from xladjust.align.gold import SPLITS
 from xladjust.align.similarity import METHODS
 from xladjust.align.symmetrize import HEURISTICS
 from xladjust.cli import types as ct
-from xladjust.cli.options import SectionedCommand, SectionedGroup, deprecated_alias, is_quiet
+from xladjust.cli.options import (
+    SectionedCommand,
+    SectionedGroup,
+    deprecated_alias,
+    device_option,
+    is_quiet,
+    precision_option,
+)
 from xladjust.config import load_kind
 from xladjust.pooling import Pooling
 
@@ -54,7 +61,7 @@ class SeedList(click.ParamType):
             raise ConfigError(f"--seeds {value!r} is not a comma-separated list of integers such as 0,1,2") from None
 # Defaults shown in --help come from the configs themselves.
 # defaults shown in the help; bf16 is given so that building them asks torch nothing
-_AS, _FA, _EF, _IN = AlignerSpec(embedding=EmbeddingOptions(bf16=True)), FastAlignOptions(), EflomalOptions(), InputSpec()
+_AS, _FA, _EF, _IN = AlignerSpec(embedding=EmbeddingOptions(precision="bf16")), FastAlignOptions(), EflomalOptions(), InputSpec()
 _EM = _AS.embedding
 
 
@@ -66,7 +73,7 @@ def _onoff(flag: bool) -> str:
 ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "aligner": ("aligner", "name"),
     "symmetrize": ("aligner", "symmetrize"),
-    "symmetrizer": ("aligner", "symmetrizer"),
+    "symmetrize_with": ("aligner", "symmetrize_with"),
     "one_to_one": ("aligner", "one_to_one"),
     "fast_align": ("aligner", "fast_align", "binary"),
     "atools": ("aligner", "fast_align", "atools"),
@@ -75,11 +82,11 @@ ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "optimize_tension": ("aligner", "fast_align", "optimize_tension"),
     "variational_bayes": ("aligner", "fast_align", "variational_bayes"),
     "diagonal_tension": ("aligner", "fast_align", "diagonal_tension"),
-    "fa_alpha": ("aligner", "fast_align", "alpha"),
+    "fast_align_alpha": ("aligner", "fast_align", "alpha"),
     "p0": ("aligner", "fast_align", "p0"),
     "no_null": ("aligner", "fast_align", "no_null"),
     "lowercase": ("aligner", "fast_align", "lowercase"),
-    "aligner_threads": ("aligner", "fast_align", "threads"),
+    "fast_align_threads": ("aligner", "fast_align", "threads"),
     "eflomal_model": ("aligner", "eflomal", "model"),
     "samplers": ("aligner", "eflomal", "samplers"),
     "rel_iterations": ("aligner", "eflomal", "rel_iterations"),
@@ -92,8 +99,9 @@ ALIGNER_KEYS: dict[str, tuple[str, ...]] = {
     "pooling": ("aligner", "embedding", "pooling"),
     "distortion": ("aligner", "embedding", "distortion"),
     "batch_size": ("aligner", "embedding", "batch_size"),
-    "bf16": ("aligner", "embedding", "bf16"),
-    "torch_threads": ("aligner", "embedding", "threads"),
+    "precision": ("aligner", "embedding", "precision"),
+    "device": ("aligner", "embedding", "device"),
+    "embedding_threads": ("aligner", "embedding", "threads"),
     "combine_statistical": ("aligner", "combined", "statistical"),
     "combine_symmetrize": ("aligner", "combined", "statistical_symmetrize"),
     "workers": ("workers",),
@@ -110,6 +118,22 @@ SECTIONS = {"input": "Input options", "fast_align": "fast_align options", "eflom
             "one_indexed": "Gold alignments"}
 
 
+def report_option() -> Decorator:
+    """``--out FILE`` of align evaluate and align tune: the report as JSON (the table is
+    printed either way)."""
+    return click.option("--out", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="Also write the report as JSON to this file (the table is printed either way).",
+                        **deprecated_alias("--json"))
+
+
+def embedding_threads_option() -> Decorator:
+    """``--embedding-threads``: torch threads of the embedding aligner's forward passes."""
+    return click.option("--embedding-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
+                        help="Torch threads of the embedding aligner's forward passes. [default: the command's "
+                             "threads, or 1 when the CPU is busy]",
+                        **deprecated_alias("--torch-threads"))
+
+
 def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by ``align`` and ``align evaluate``: the aligner and its settings."""
     opts: list[Decorator] = [
@@ -117,8 +141,10 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Aligner backend. [default: {_AS.name}]"),
         click.option("--symmetrize", type=click.Choice(list(HEURISTICS)), default=None,
                      help=f"Symmetrization heuristic. [default: {_AS.symmetrize.value}]"),
-        click.option("--symmetrizer", type=click.Choice([s.value for s in Symmetrizer]), default=None,
-                     help=f"atools when found (auto), always atools, or always the built-in code. [default: {_AS.symmetrizer.value}]"),
+        click.option("--symmetrize-with", type=click.Choice([s.value for s in Symmetrizer]), default=None,
+                     help="What runs the --symmetrize heuristic: atools when found (auto), always atools, or always "
+                          f"the built-in code (the same links). [default: {_AS.symmetrize_with.value}]",
+                     **deprecated_alias("--symmetrizer")),
         click.option("--one-to-one", is_flag=True, default=None, help="Keep only 1-to-1 links."),
         click.option("--fast-align", type=click.Path(path_type=str), default=None,
                      help="fast_align executable (else $FAST_ALIGN, then PATH)."),
@@ -129,15 +155,17 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--optimize-tension/--no-optimize-tension", default=None, help=f"fast_align -o. [default: {_onoff(_FA.optimize_tension)}]"),
         click.option("--variational-bayes/--no-variational-bayes", default=None, help=f"fast_align -v. [default: {_onoff(_FA.variational_bayes)}]"),
         click.option("--diagonal-tension", type=ct.POSITIVE.in_config(), default=None, help=f"fast_align -T. [default: {_FA.diagonal_tension}]"),
-        click.option("--fa-alpha", type=ct.POSITIVE.in_config(), default=None, help=f"fast_align -a (VB prior). [default: {_FA.alpha}]"),
+        click.option("--fast-align-alpha", type=ct.POSITIVE.in_config(), default=None,
+                     help=f"fast_align -a (VB prior). [default: {_FA.alpha}]", **deprecated_alias("--fa-alpha")),
         click.option("--p0", type=ct.FINITE.in_config(), default=None, help=f"fast_align -q (null probability). [default: {_FA.p0}]"),
         click.option("--no-null", is_flag=True, default=None, help="fast_align -N (no null word)."),
         click.option("--lowercase/--no-lowercase", default=None,
                      help=f"Lowercase fast_align's input; links stay on the original words (eflomal always "
                           f"lowercases). [default: {_onoff(_FA.lowercase)}]"),
-        click.option("--aligner-threads", type=ct.THREADS.in_config(), default=None,
-                     help="OpenMP threads per fast_align direction. [default: cores / 2]",
-                     **deprecated_alias("--threads")),
+        click.option("--fast-align-threads", type=ct.THREADS.in_config(), default=None,
+                     help="OpenMP threads of each fast_align process (one per direction, both at once), apart "
+                          "from the command's own threads. [default: cores / 2]",
+                     **deprecated_alias("--aligner-threads", "--threads")),
         click.option("--eflomal-model", type=ct.int_range(1, 3, "an eflomal model"), default=None,
                      help=f"eflomal model: 1 IBM1, 2 +HMM, 3 +fertility. [default: {_EF.model}]"),
         click.option("--samplers", type=ct.SMALL.in_config(), default=None, help=f"eflomal samplers. [default: {_EF.samplers}]"),
@@ -157,10 +185,9 @@ def aligner_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Subword pooling. [default: {_EM.pooling}]"),
         click.option("--distortion", type=ct.FINITE.in_config(), default=None, help=f"Diagonal prior for the embedding aligner. [default: {_EM.distortion}]"),
         click.option("--batch-size", type=ct.BATCH.in_config(), default=None, help=f"Embedding batch size. [default: {_EM.batch_size}]"),
-        click.option("--bf16/--no-bf16", default=None, help="bfloat16 autocast for the embedding aligner. [default: on where the device has fast bf16, "
-                          "as --precision auto]"),
-        click.option("--torch-threads", type=ct.POSITIVE_THREADS.in_config(), default=None,
-                     help="Torch threads for the embedding aligner. [default: torch's, or 1 when the CPU is busy]"),
+        precision_option(),
+        device_option(),
+        embedding_threads_option(),
         click.option("--combine-statistical", type=click.Choice(["eflomal", "fast_align"]), default=None,
                      help="Combined aligner: its statistical half. [default: eflomal]"),
         click.option("--combine-symmetrize", type=click.Choice(list(HEURISTICS)), default=None,
@@ -206,10 +233,10 @@ def option_section(param: click.Parameter) -> str | None:
 
 
 INPUT_KEYS: dict[str, tuple[str, ...]] = {
-    "src": ("input", "src"), "tgt": ("input", "tgt"), "joint": ("input", "bitext"), "tsv": ("input", "tsv"),
+    "src": ("input", "src"), "tgt": ("input", "tgt"), "joint": ("input", "joint"), "tsv": ("input", "tsv"),
     "hf": ("input", "hf"), "hf_split": ("input", "hf_split"), "tokenize": ("input", "tokenize"),
     "normalize_punct": ("input", "normalize_punct"), "max_words": ("input", "max_words"),
-    "strict": ("input", "strict"), "limit": ("input", "limit"),
+    "strict": ("input", "strict"), "max_pairs": ("input", "max_pairs"),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",), "out": ("out",), "pharaoh": ("pharaoh",),
     "self_train": ("self_train", "rounds"), "self_train_steps": ("self_train", "steps"), "preset": ("preset",),
     "overwrite": ("overwrite",),
@@ -232,7 +259,8 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--normalize-punct", is_flag=True, default=None, help="Moses punctuation normalization first.")
 @click.option("--max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip pairs with a side longer than this many words (1 to 65,536). [default: {_IN.max_words}]")
 @click.option("--strict", is_flag=True, default=None, help="Empty or over-long sides are errors, not skipped.")
-@click.option("--limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N lines.")
+@click.option("--max-pairs", type=ct.COUNT.in_config(), default=None,
+              help="Use only the first N sentence pairs (lines) of the corpus.", **deprecated_alias("--limit"))
 @click.option("--out", type=click.Path(path_type=str), default=None, help="Output directory (aligned corpus).")
 @click.option("--pharaoh/--no-pharaoh", default=None, help="Also write links.pharaoh. [default: on]")
 @click.option("--overwrite", is_flag=True, default=None,
@@ -288,8 +316,8 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
     "drop_invalid_gold": ("drop_invalid_gold",), "split": ("split",), "seeds": ("seeds",),
     "all_heuristics": ("all_heuristics",),
     "src_lang": ("src_lang",), "tgt_lang": ("tgt_lang",),
-    "extra": ("extra", "bitext"), "extra_src": ("extra", "src"), "extra_tgt": ("extra", "tgt"),
-    "extra_tsv": ("extra", "tsv"), "extra_limit": ("extra", "limit"), "extra_max_words": ("extra", "max_words"),
+    "extra": ("extra", "joint"), "extra_src": ("extra", "src"), "extra_tgt": ("extra", "tgt"),
+    "extra_tsv": ("extra", "tsv"), "extra_max_pairs": ("extra", "max_pairs"), "extra_max_words": ("extra", "max_words"),
     "tokenize_extra": ("extra", "tokenize"),
 }
 
@@ -316,15 +344,16 @@ EVAL_KEYS: dict[str, tuple[str, ...]] = {
 @click.option("--extra-src", type=click.Path(path_type=str), default=None, help="Extra text, source side.")
 @click.option("--extra-tgt", type=click.Path(path_type=str), default=None, help="Extra text, target side.")
 @click.option("--extra-tsv", type=click.Path(path_type=str), default=None, help="Extra text as a TSV.")
-@click.option("--extra-limit", type=ct.COUNT.in_config(), default=None, help="Use only the first N extra pairs.")
+@click.option("--extra-max-pairs", type=ct.COUNT.in_config(), default=None, help="Use only the first N extra pairs.",
+              **deprecated_alias("--extra-limit"))
 @click.option("--extra-max-words", type=ct.LENGTH.in_config(), default=None, help=f"Skip extra pairs with a side longer than this many words (1 to 65,536). [default: {_IN.max_words}]")
 @click.option("--tokenize-extra/--no-tokenize-extra", default=None, help="Moses-tokenize the extra text. [default: on]")
 @click.option("--predicted", type=click.Path(path_type=Path), default=None,
               help="Score these alignments (Pharaoh file or aligned corpus) instead of running an aligner.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
+@report_option()
 @aligner_options
 @click.pass_context
-def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Path | None, json_out: Path | None,
+def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Path | None, report_file: Path | None,
                      **kwargs: Any) -> None:
     """Score an aligner (AER, precision, recall, F1) against gold alignments.
 
@@ -338,30 +367,30 @@ def evaluate_command(ctx: click.Context, config_file: Path | None, predicted: Pa
     if predicted is not None:
         if kwargs["gold_text"] is None or kwargs["gold"] is None:
             raise click.UsageError("--predicted needs --gold-text and --gold")
-        with _json_claim(json_out, "align evaluate", [predicted, kwargs["gold_text"], kwargs["gold"]]):
-            _score_predicted(predicted, json_out, kwargs)
+        with _report_claim(report_file, "align evaluate", [predicted, kwargs["gold_text"], kwargs["gold"]]):
+            _score_predicted(predicted, report_file, kwargs)
         return
     data = _config_data(config_file, "align-evaluate")
     _apply(data, kwargs, EVAL_KEYS)
     _apply(data, kwargs, ALIGNER_KEYS)
     config = build_config(EvaluateConfig, data, where=str(config_file) if config_file else "evaluate options")
-    with _json_claim(json_out, "align evaluate", [config_file, *leaf_strings(config_to_dict(config))]):
-        _evaluate(ctx, config, json_out)
+    with _report_claim(report_file, "align evaluate", [config_file, *leaf_strings(config_to_dict(config))]):
+        _evaluate(ctx, config, report_file)
 
 
-def _json_claim(json_out: Path | None, command: str, inputs: list[Any]) -> Any:
-    """The claim on a ``--json`` report file (:func:`xladjust.outputs.claim_output`): not
+def _report_claim(report_file: Path | None, command: str, inputs: list[Any]) -> Any:
+    """The claim on a ``--out`` report file (:func:`xladjust.outputs.claim_output`): not
     an input, not inside a run folder; nothing when no report file is asked for."""
     import contextlib
 
     from xladjust.outputs import claim_output
 
-    if json_out is None:
+    if report_file is None:
         return contextlib.nullcontext()
-    return claim_output(json_out, command=command, inputs=inputs, file=True, flag="--json")
+    return claim_output(report_file, command=command, inputs=inputs, file=True, flag="--out")
 
 
-def _score_predicted(predicted: Path, json_out: Path | None, kwargs: dict[str, Any]) -> None:
+def _score_predicted(predicted: Path, report_file: Path | None, kwargs: dict[str, Any]) -> None:
     from xladjust.align.gold import GoldDrops
     from xladjust.align.scoring import score_predictions
     from xladjust.io import write_json_atomic
@@ -373,12 +402,12 @@ def _score_predicted(predicted: Path, json_out: Path | None, kwargs: dict[str, A
     if drops.total:
         click.echo(f"gold: {drops.describe()}")
     click.echo(_score_table({str(predicted): scores}, str(predicted)))
-    if json_out is not None:
-        write_json_atomic(json_out, {"predicted": str(predicted), "scores": scores.to_dict(),
+    if report_file is not None:
+        write_json_atomic(report_file, {"predicted": str(predicted), "scores": scores.to_dict(),
                                      "dropped_gold_links": drops.to_dict()})
 
 
-def _evaluate(ctx: click.Context, config: Any, json_out: Path | None) -> None:
+def _evaluate(ctx: click.Context, config: Any, report_file: Path | None) -> None:
     from xladjust.align.scoring import score_aligner
     from xladjust.io import write_json_atomic
 
@@ -397,8 +426,8 @@ def _evaluate(ctx: click.Context, config: Any, json_out: Path | None) -> None:
         summary = report.seed_summary()
         click.echo(f"over {len(report.seed_runs)} seeds ({', '.join(str(s) for s, _ in report.seed_runs)}): "
                    + ", ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in summary.items()))
-    if json_out is not None:
-        write_json_atomic(json_out, report.to_dict())
+    if report_file is not None:
+        write_json_atomic(report_file, report.to_dict())
 
 
 def _score_table(scores: dict[str, Any], primary: str) -> str:
@@ -462,14 +491,16 @@ def _numbers(value: str | None, kind: type, option: str) -> tuple[Any, ...] | No
                    "model, layers and gold text.")
 @click.option("--pooling", type=click.Choice(["mean", "first", "last"]), default=None, help="Subword pooling.")
 @click.option("--batch-size", type=int, default=None, help="Embedding batch size.")
-@click.option("--torch-threads", type=int, default=None, help="Torch threads. [default: torch's, or 1 when busy]")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report here.")
+@embedding_threads_option()
+@precision_option(bf16_alias=False)
+@device_option()
+@report_option()
 def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | None, one_indexed: bool,
                  drop_invalid_gold: bool,
                  model: str | None, layers: str | None, methods: str | None, thresholds: str | None,
                  temperatures: str | None, distortions: str | None, objective: str, references: tuple[str, ...],
-                 cache: Path | None, pooling: str | None, batch_size: int | None, torch_threads: int | None,
-                 json_out: Path | None) -> None:
+                 cache: Path | None, pooling: str | None, batch_size: int | None, embedding_threads: int | None,
+                 precision: str | None, device: str | None, report_file: Path | None) -> None:
     """Choose the embedding aligner's layer, method and threshold on the dev split of gold
     sets (every third sentence), and report the choice on the test split.
 
@@ -483,7 +514,8 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | N
     from xladjust.align.tune import Candidate, GoldSet, TuneConfig
 
     emb = {k: v for k, v in {"model": model, "pooling": pooling, "batch_size": batch_size,
-                             "threads": torch_threads}.items() if v is not None}
+                             "threads": embedding_threads, "precision": precision,
+                             "device": device}.items() if v is not None}
     grid = {k: v for k, v in {"layers": _numbers(layers, int, "--layers"),
                               "methods": tuple(methods.split(",")) if methods else None,
                               "thresholds": _numbers(thresholds, float, "--thresholds"),
@@ -494,11 +526,11 @@ def tune_command(gold_sets: tuple[tuple[str, str, str], ...], gold_dir: Path | N
     config = TuneConfig(tuple(sets), dataclasses.replace(EmbeddingOptions(), **emb),
                         one_indexed=one_indexed, drop_invalid_gold=drop_invalid_gold, objective=objective,
                         references=tuple(Candidate.parse(r) for r in references), cache=cache, **grid)
-    with _json_claim(json_out, "align tune", [path for g in gold_sets for path in g[1:]] + [config.embedding.model]):
-        _tune(config, json_out)
+    with _report_claim(report_file, "align tune", [path for g in gold_sets for path in g[1:]] + [config.embedding.model]):
+        _tune(config, report_file)
 
 
-def _tune(config: Any, json_out: Path | None) -> None:
+def _tune(config: Any, report_file: Path | None) -> None:
     from xladjust.align.tune import tune_extraction
     from xladjust.io import write_json_atomic
 
@@ -525,5 +557,5 @@ def _tune(config: Any, json_out: Path | None) -> None:
             line += f"  {s.precision:7.4f} {s.recall:7.4f} {s.aer:7.4f}"
         click.echo(line)
     click.echo(f"chosen: {report.chosen.flags()}")
-    if json_out is not None:
-        write_json_atomic(json_out, report.to_dict())
+    if report_file is not None:
+        write_json_atomic(report_file, report.to_dict())

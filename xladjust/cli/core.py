@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from xladjust.cli import types as ct
-from xladjust.cli.options import bf16_option, example, is_quiet
+from xladjust.cli.options import device_option, example, is_quiet, precision_option, uses_bf16
 from xladjust.config import CONFIG_KINDS
 from xladjust.errors import InputError
 from xladjust.pooling import Pooling
@@ -71,10 +71,11 @@ def model_prepare(spec: str) -> None:
 @click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default="mean", show_default=True,
               help="Subwords -> word vector.")
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Sentences per forward pass.")
-@bf16_option()
+@precision_option()
+@device_option()
 @click.pass_context
 def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, layers: str, pooling: str,
-                  batch_size: int, bf16: bool) -> None:
+                  batch_size: int, precision: str | None, device: str | None) -> None:
     """Contextual word vectors for pre-tokenized sentences."""
     from xladjust.embeddings import embed_words
     from xladjust.models import load_model
@@ -85,9 +86,9 @@ def embed_command(ctx: click.Context, spec: str, input_path: Path, out: Path, la
         raise InputError(f"--out must end in .npy or .safetensors, got {out.name!r}")
     with claim_output(out, command="embed", inputs=[input_path, spec], file=True, also=[index_path(out)]):
         sentences = read_pretokenized(input_path)
-        loaded = load_model(spec)
+        loaded = load_model(spec, device=device)
         emb = embed_words(loaded.model, loaded.tokenizer, sentences, layers=layers, pooling=pooling,
-                          batch_size=batch_size, bf16=bf16, progress=not is_quiet(ctx))
+                          batch_size=batch_size, bf16=uses_bf16(precision), progress=not is_quiet(ctx))
         index = write_word_vectors(out, emb, sentences, meta={"model": spec, "pooling": pooling})
     n_invalid = int((~emb.valid).sum())
     click.echo(f"wrote {emb.n_words} word vectors x {len(emb.layers)} layer(s) to {out} (index {index})"

@@ -9,7 +9,15 @@ from pathlib import Path
 import click
 
 from xladjust.cli import types as ct
-from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet, overwrite_option
+from xladjust.cli.options import (
+    deprecated_alias,
+    device_option,
+    example,
+    is_quiet,
+    overwrite_option,
+    precision_option,
+    uses_bf16,
+)
 from xladjust.cli.tasks import PairsOption, parse_pairs
 from xladjust.tasks.registry import task_names
 
@@ -21,7 +29,8 @@ _eval_options = [
     click.option("--max-test-examples", "max_examples", type=ct.COUNT, default=None,
                  help="First N examples per test set.", **deprecated_alias("--max-examples")),
     click.option("--batch-size", type=ct.BATCH, default=64, show_default=True, help="Examples per forward pass."),
-    bf16_option(),
+    precision_option(),
+    device_option(),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory to write."),
     overwrite_option(),
 ]
@@ -36,12 +45,12 @@ def _with(options):
     return deco
 
 
-def _settings(task, evals, max_examples, batch_size, bf16):
+def _settings(task, evals, max_examples, batch_size, precision, device):
     from xladjust.probes.landscape_run import EvalSettings
 
     tests = parse_pairs(evals, "--test", "LANG=FILE", "es=xnli/test-es.tsv")
     return EvalSettings(task=task, tests=tests, max_examples=max_examples,
-                        batch_size=batch_size, bf16=bf16)
+                        batch_size=batch_size, bf16=uses_bf16(precision), device=device or "auto")
 
 
 @click.command("interpolate", epilog=example(
@@ -58,7 +67,7 @@ def _settings(task, evals, max_examples, batch_size, bf16):
 @_with(_eval_options)
 @click.pass_context
 def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task, evals, max_examples, batch_size,
-                        bf16, out, overwrite):
+                        precision, device, out, overwrite):
     """Evaluate θ(α) = (1 − α)·θ_A + α·θ_B along the line between two checkpoints."""
     import dataclasses
 
@@ -66,7 +75,7 @@ def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task
     from xladjust.probes.landscape_run import interpolation_markdown, run_interpolation
 
     settings = dataclasses.replace(
-        _settings(task, evals, max_examples, batch_size, bf16),
+        _settings(task, evals, max_examples, batch_size, precision, device),
         probe_bitexts=parse_pairs(probe_bitexts, "--bitext", "NAME=DIR", "en-es=runs/heldout-es"),
         probe_layer=probe_layer)
     summary = run_interpolation(from_, to, parse_alphas(alphas), settings, out, progress=not is_quiet(ctx),
@@ -87,12 +96,12 @@ def interpolate_command(ctx, from_, to, alphas, probe_bitexts, probe_layer, task
 @_with(_eval_options)
 @click.pass_context
 def flatness_command(ctx, model, directions, radii, seed, no_filter_norm, task, evals, max_examples, batch_size,
-                     bf16, out, overwrite):
+                     precision, device, out, overwrite):
     """Error at θ + r·d for random (filter-normalized) directions d around a checkpoint."""
     from xladjust.probes.landscape import parse_radii
     from xladjust.probes.landscape_run import flatness_markdown, run_flatness
 
-    settings = _settings(task, evals, max_examples, batch_size, bf16)
+    settings = _settings(task, evals, max_examples, batch_size, precision, device)
     summary = run_flatness(model, parse_radii(radii), directions, seed, settings, out,
                            filter_normalized=not no_filter_norm, progress=not is_quiet(ctx), overwrite=overwrite)
     click.echo(flatness_markdown(summary))

@@ -1,12 +1,14 @@
-"""Shared pieces of option declarations: deprecated aliases, the auto bf16 default, and
-help grouped into sections.
+"""Shared pieces of option declarations: deprecated aliases, the options every command
+spells alike (``--precision``, ``--device``, ``--threads``, ``--overwrite``), and help
+grouped into sections.
 
 ``click.option("--test", "tests", ..., **deprecated_alias("--eval"))`` keeps ``--eval``
 working for one release as a hidden name of the same option (not a second option): it
-is left out of ``--help`` and logs a warning naming the new name when used.
-``bf16_option()`` is the one ``--bf16/--no-bf16`` of every command: unset, it resolves
-like adjust's ``--precision auto``. ``SectionedGroup`` lists a command's options under
-headings (align groups its options by backend).
+is left out of ``--help`` and logs a warning naming the new name when used. An old flag
+that became a value of an option (``--cpu``, now ``--device cpu``) is
+``deprecated_alias(flags={"--cpu": "cpu"})``.
+``SectionedGroup`` lists a command's options under headings (align groups its options by
+backend).
 """
 
 from __future__ import annotations
@@ -15,19 +17,25 @@ import copy
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
+
+from xladjust.training_common import AUTOCAST_PRECISIONS, PRECISIONS
 
 log = logging.getLogger("xladjust.cli")
 
 
 class AliasedOption(click.Option):
-    """An option with extra hidden names (``old_names=("--old",)``) that warn when used."""
+    """An option with extra hidden names that warn when used: ``old_names=("--old",)``
+    take a value as the option does; ``old_flags={"--old": VALUE}`` are flags that set the
+    option to ``VALUE``."""
 
-    def __init__(self, param_decls: Sequence[str], old_names: Sequence[str] = (), **kwargs: Any):
+    def __init__(self, param_decls: Sequence[str], old_names: Sequence[str] = (),
+                 old_flags: Mapping[str, Any] | None = None, **kwargs: Any):
         self.old_names = tuple(old_names)
+        self.old_flags = dict(old_flags or {})
         super().__init__([*param_decls, *self.old_names], **kwargs)
 
     @property
@@ -40,10 +48,23 @@ class AliasedOption(click.Option):
         current = self.current_opts
         return next((opt for opt in current if opt.startswith("--")), current[0])
 
+    @property
+    def every_old_name(self) -> tuple[str, ...]:
+        """The deprecated names, value-taking and flags."""
+        return (*self.old_names, *self.old_flags)
+
+    def replacement(self, old: str) -> str:
+        """What to write instead of the deprecated ``old``: ``--new`` or ``--new VALUE``."""
+        if old in self.old_flags:
+            return f"{self.preferred_name} {self.old_flags[old]}"
+        return self.preferred_name
+
     def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
         super().add_to_parser(parser, ctx)
+        for old, value in self.old_flags.items():
+            parser.add_option(obj=self, opts=[old], dest=self.name, action="store_const", const=value)
         table = getattr(parser, "_long_opt", {})
-        for old in self.old_names:
+        for old in self.every_old_name:
             parsed = table.get(old)
             if parsed is None or not hasattr(parsed, "process"):
                 continue  # unknown parser internals: the alias works, silently
@@ -54,7 +75,7 @@ class AliasedOption(click.Option):
                 warned = getattr(state, "xladjust_warned", set())
                 if old not in warned:
                     log.warning("%s is deprecated and will be removed in the next release; use %s",
-                                old, self.preferred_name)
+                                old, self.replacement(old))
                     warned.add(old)
                     state.xladjust_warned = warned
                 inner(value, state)
@@ -71,21 +92,50 @@ class AliasedOption(click.Option):
             self.opts = every
 
 
-def deprecated_alias(*old: str) -> dict[str, Any]:
-    """Keyword arguments of ``click.option`` that add hidden deprecated names ``old``."""
-    return {"cls": AliasedOption, "old_names": old}
+def deprecated_alias(*old: str, flags: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Keyword arguments of ``click.option`` that add hidden deprecated names: ``old`` take
+    the option's value, ``flags`` (old flag -> value) set the option to a value."""
+    return {"cls": AliasedOption, "old_names": old, "old_flags": flags}
 
 
-def _resolve_bf16(ctx: click.Context, param: click.Parameter, value: bool | None) -> bool:
-    from xladjust.training_common import bf16_or_auto
+def precision_option(fp16: bool = False, bf16_alias: bool = True) -> Callable[[Any], Any]:
+    """``--precision``: auto, fp32 or bf16 (and fp16 for adjust); unset (None) is auto:
+    bf16 where the device multiplies bf16 natively, else fp32
+    (:func:`xladjust.training_common.autocast_precision`). With ``bf16_alias`` (the
+    commands that had them) the old ``--bf16`` and ``--no-bf16`` flags are deprecated
+    spellings of ``--precision bf16`` and ``fp32``."""
+    if fp16:
+        choices = list(PRECISIONS)
+        help_text = ("fp32, bf16 autocast, or fp16 autocast with a gradient scaler (CUDA only); auto: bf16 where "
+                     "the device has fast bf16, fp16 on an older GPU, else fp32. [default: auto]")
+    else:
+        choices = list(AUTOCAST_PRECISIONS)
+        help_text = ("fp32, or bf16 autocast of the forward passes; auto: bf16 where the device has fast bf16, "
+                     "else fp32. [default: auto]")
+    aliases = deprecated_alias(flags={"--bf16": "bf16", "--no-bf16": "fp32"}) if bf16_alias else {}
+    return click.option("--precision", type=click.Choice(choices), default=None, help=help_text, **aliases)
 
-    return bf16_or_auto(value)
+
+def uses_bf16(precision: str | None) -> bool:
+    """Whether ``--precision`` (None: auto) autocasts to bf16 on this device."""
+    from xladjust.training_common import Precision, autocast_precision
+
+    return autocast_precision(precision) is Precision.BF16
 
 
-def bf16_option(what: str = "bfloat16 autocast") -> Callable[[Any], Any]:
-    """The ``--bf16/--no-bf16`` option: unset means ``training_common.auto_bf16``."""
-    return click.option("--bf16/--no-bf16", default=None, callback=_resolve_bf16,
-                        help=f"{what}. [default: on where the device has fast bf16, as --precision auto]")
+def device_option(training: bool = False, cpu_alias: bool = False) -> Callable[[Any], Any]:
+    """``--device``: where the command runs its model. A training run takes auto, cpu or
+    cuda (each process's GPU comes from the launcher); other commands also cuda:N.
+    ``cpu_alias`` keeps the old ``--cpu`` flag as a deprecated spelling of ``--device cpu``."""
+    if training:
+        help_text = ("Where the run trains: auto (CUDA when a GPU is visible, else the CPU), cpu or cuda; under "
+                     "torchrun each process takes its own GPU. [default: auto]")
+    else:
+        help_text = ("Where the model runs: auto (CUDA when a GPU is visible, else the CPU), cpu, cuda or cuda:N. "
+                     "[default: auto]")
+    extra = deprecated_alias(flags={"--cpu": "cpu"}) if cpu_alias else {}
+    return click.option("--device", default=None, metavar="auto|cpu|cuda" + ("" if training else "[:N]"),
+                        help=help_text, **extra)
 
 
 def overwrite_option() -> Callable[[Any], Any]:

@@ -10,7 +10,14 @@ from typing import Any
 import click
 
 from xladjust.cli import types as ct
-from xladjust.cli.options import bf16_option, deprecated_alias, example, is_quiet, overwrite_option
+from xladjust.cli.options import (
+    deprecated_alias,
+    device_option,
+    example,
+    is_quiet,
+    overwrite_option,
+    precision_option,
+)
 from xladjust.errors import ConfigError
 from xladjust.formatting import number
 from xladjust.probes.pairs import Unrelated
@@ -56,7 +63,7 @@ def _model_name(spec: str, taken: list[str]) -> str:
               help="Tatoeba languages (default: the bitexts' target languages).")
 @click.option("--layers", default="last", show_default=True, help="Word-level layers: last, all or N,M (0 = embeddings).")
 @click.option("--tatoeba-layers", default="all", show_default=True, help="Sentence-retrieval layers.")
-@click.option("--layer", "primary_layer", type=ct.LAYER, default=None,
+@click.option("--layer", type=ct.LAYER, default=None,
               help="The one layer of headline figures and plots (default: last probed).",
               **deprecated_alias("--primary-layer"))
 @click.option("--probe", "probes", multiple=True, type=click.Choice(list(PROBES)),
@@ -65,13 +72,16 @@ def _model_name(spec: str, taken: list[str]) -> str:
               show_default=True, help="Where unrelated words are drawn from.")
 @click.option("--keep-punctuation", is_flag=True, help="Keep punctuation tokens in links and triples.")
 @click.option("--seed", default=0, show_default=True, type=ct.SEED, help="Seed of unrelated-word draws and bootstrap resamples.")
-@click.option("--max-sentences", type=ct.COUNT, default=None, help="Use the first N pairs of each bitext.")
-@click.option("--max-tatoeba", type=ct.COUNT, default=None, help="Use the first N Tatoeba pairs per language.")
+@click.option("--max-pairs", type=ct.COUNT, default=None, help="Use the first N sentence pairs of each bitext.",
+              **deprecated_alias("--max-sentences"))
+@click.option("--max-tatoeba-pairs", type=ct.COUNT, default=None, help="Use the first N Tatoeba pairs per language.",
+              **deprecated_alias("--max-tatoeba"))
 @click.option("--csls-k", default=10, show_default=True, type=ct.SMALL, help="Neighbours of CSLS word retrieval.")
-@click.option("--bootstrap", default=1000, show_default=True, type=ct.RESAMPLES, help="Bootstrap resamples.")
+@click.option("--resamples", default=1000, show_default=True, type=ct.RESAMPLES,
+              help="Bootstrap resamples of the paired comparisons.", **deprecated_alias("--bootstrap"))
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Sentences per forward pass.")
-@bf16_option("bfloat16 autocast for forward passes")
-@click.option("--device", default=None, help="torch device (default: CUDA if available, else CPU).")
+@precision_option()
+@device_option()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
 @overwrite_option()
 @click.pass_context

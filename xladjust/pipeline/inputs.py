@@ -69,7 +69,7 @@ def check_parallel(spec: dict[str, Any], src_lang: str, tgt_lang: str, where: st
         return report  # the config check reports it
     if input_spec.hf is not None:
         return report
-    key = "|".join(str(getattr(input_spec, k)) for k in ("src", "tgt", "bitext", "tsv", "limit", "strict",
+    key = "|".join(str(getattr(input_spec, k)) for k in ("src", "tgt", "joint", "tsv", "max_pairs", "strict",
                                                           "max_words"))
     problem = _problem_once(seen, key, lambda: scan_bitext(open_bitext(input_spec, src_lang, tgt_lang),
                                                            input_spec.max_words, input_spec.strict))
