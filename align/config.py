@@ -36,7 +36,7 @@ from xladjust.config import Renamed
 from xladjust.models import device_name_problem
 from xladjust.names import name_problem
 from xladjust.registry import Entry, Registry
-from xladjust.training_common import Precision, autocast_precision, fp16_problem, precision_field
+from xladjust.training_common import AutocastSetting, Precision, fp16_problem, precision_field
 
 # The registry of aligner backends (xladjust.align.backends); CLI choices and config
 # validation read from here. Classes load on use, so heavy dependencies (torch for the
@@ -123,7 +123,7 @@ class EflomalOptions:
 
 
 @dataclass(frozen=True)
-class EmbeddingOptions:
+class EmbeddingOptions(AutocastSetting):
     """The embedding aligner (SimAlign): similarity of the encoder's own word vectors.
 
     The defaults are the extraction chosen on the dev splits of the en-fr, ro-en, ja-en and
@@ -144,14 +144,6 @@ class EmbeddingOptions:
 
     # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
     RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {"bf16": Renamed("precision", {True: "bf16", False: "fp32"})}
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
-
-    @property
-    def bf16(self) -> bool:
-        """Whether forward passes autocast to bfloat16."""
-        return self.precision is Precision.BF16
 
     def check(self) -> list[str]:
         problems = fp16_problem(self.precision)

@@ -25,7 +25,7 @@ from xladjust.names import name_problem
 from xladjust.pooling import Pooling
 from xladjust.probes.pairs import Unrelated
 from xladjust.probes.registry import PROBES
-from xladjust.training_common import Precision, autocast_precision, fp16_problem, precision_field
+from xladjust.training_common import AutocastSetting, Precision, fp16_problem, precision_field
 
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
 
@@ -52,7 +52,7 @@ class BitextSpec:
 
 
 @dataclass(frozen=True)
-class ProbeConfig:
+class ProbeConfig(AutocastSetting):
     """Checkpoints to probe, the held-out inputs (aligned bitexts, Tatoeba) and how to
     probe them; the probes write their results to ``out``."""
 
@@ -84,14 +84,6 @@ class ProbeConfig:
     precision: Precision = precision_field()  # fp32 or bf16 autocast; auto: bf16 where the device has it fast
     sentence_prefix: str = ""  # text put before each Tatoeba sentence (E5 models: "query: ")
     device: str = "auto"  # auto (CUDA when visible, else the CPU), cpu, cuda or cuda:N
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
-
-    @property
-    def bf16(self) -> bool:
-        """Whether forward passes autocast to bfloat16."""
-        return self.precision is Precision.BF16
 
     def selected_probes(self) -> list[str]:
         """The probes to run: as given, or every registered one whose input is present."""

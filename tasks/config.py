@@ -18,8 +18,8 @@ from xladjust.tasks.continual import objective_problems
 from xladjust.tasks.registry import TASKS, get_task
 from xladjust.tasks.sources import missing_sources
 from xladjust.training_common import (
+    AutocastSetting,
     Precision,
-    autocast_precision,
     fp16_problem,
     precision_field,
     training_device_problem,
@@ -94,7 +94,7 @@ class ContinualConfig:
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(AutocastSetting):
     """Fine-tune ``model`` on ``task`` with ``train`` data, select on ``dev``, evaluate ``test``.
 
     ``train``/``dev``/``test`` values are file paths or ``hf:NAME[:CONFIG[:SPLIT]]``;
@@ -174,14 +174,6 @@ class FinetuneConfig:
     # geometry curves: d(w,r), d(w,u), delta, P@1 of the encoder on held-out triples -> geometry.jsonl
     probe_every: int | None = None  # optimizer steps between geometry probes (also step 0 and the end); None: off
     bitext: Path | None = None  # held-out aligned corpus of the probes
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "precision", autocast_precision(self.precision))  # auto: decided here
-
-    @property
-    def bf16(self) -> bool:
-        """Whether forward passes autocast to bfloat16."""
-        return self.precision is Precision.BF16
 
     def check(self) -> list[str]:
         problems: list[str] = fp16_problem(self.precision)

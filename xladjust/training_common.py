@@ -114,6 +114,22 @@ def autocast_precision(precision: str | None) -> Precision:
     return value
 
 
+class AutocastSetting:
+    """Base of a frozen config dataclass with a ``precision`` field for forward passes:
+    ``auto`` is resolved on this device when the config is made (:func:`autocast_precision`),
+    so a run records the precision it used."""
+
+    precision: Precision
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", autocast_precision(self.precision))
+
+    @property
+    def bf16(self) -> bool:
+        """Whether forward passes autocast to bfloat16."""
+        return self.precision is Precision.BF16
+
+
 def auto_precision() -> Precision:
     """The default of a ``precision`` config field outside adjust: ``auto``, resolved when
     the config is made."""
