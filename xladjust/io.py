@@ -54,14 +54,15 @@ def temporary_beside(path: str | os.PathLike[str]) -> Iterator[Path]:
     at the end unless it was renamed away (see :func:`replace_files`)."""
     target = real_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs follow the umask
-    try:
+    tmp_path: Path | None = None
+    try:  # from its creation on, so that an interrupt (Ctrl-C) at any point removes it
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        tmp_path = Path(tmp)
+        os.close(fd)
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs follow the umask
         yield tmp_path
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 
@@ -116,16 +117,17 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = real_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
-    try:
+    tmp: Path | None = None
+    try:  # from its creation on, so that an interrupt (Ctrl-C) at any point removes it
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
         with disk_full_names(target):
             yield tmp
             for hook in BEFORE_SWAP:
                 hook(target, tmp)
             replace_dir(tmp, target)
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
