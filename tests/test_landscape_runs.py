@@ -59,6 +59,15 @@ def test_interpolation_run_writes_table_plot_and_exact_endpoints(runs, tmp_path)
     assert rows[-1]["metrics"]["es"]["accuracy"] == pytest.approx(direct_b["es"]["accuracy"])
     assert set(summary["spread"]) == {"en", "es"} and mono is None or True
     assert "| 0.50 |" in (out / "table.md").read_text()
+    # per-example correctness at each α, the same rows at every α, adds up to the accuracies
+    per_example = json.loads((out / "per_example.json").read_text())
+    assert per_example["alphas"] == [0.0, 0.5, 1.0] and per_example["columns"] == ["correct"]
+    for lang in ("en", "es"):
+        entry = per_example["languages"][lang]
+        assert len(entry["stats"]) == 3 and all(len(point) == len(entry["ids"]) for point in entry["stats"])
+        for row, point in zip(rows, entry["stats"], strict=True):
+            assert {v for (v,) in point} <= {0, 1}
+            assert sum(v for (v,) in point) / len(point) == pytest.approx(row["metrics"][lang]["accuracy"])
 
 
 def test_interpolation_probes_the_encoder_at_each_alpha(runs, tmp_path):
@@ -233,3 +242,4 @@ def test_compare_html_opens_in_headless_chromium_with_its_plots(runs, tmp_path):
     subprocess.run([*base, "--window-size=1100,2400", f"--screenshot={shot}", checked.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 20_000  # a page with plots, not a blank one
+
