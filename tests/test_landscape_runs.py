@@ -243,3 +243,30 @@ def test_compare_html_opens_in_headless_chromium_with_its_plots(runs, tmp_path):
                    capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 20_000  # a page with plots, not a blank one
 
+
+def test_pipeline_landscape_over_seeds_then_one_more_seed(runs, tiny_checkpoints, tmp_path):
+    from xladjust.pipeline import PipelineConfig, run_pipeline
+
+    def config(seeds):
+        return build_config(PipelineConfig, {
+            "out": str(tmp_path / "runs"), "model": str(tiny_checkpoints["unigram"]), "seed": 1,
+            "landscape": {"task": "nli", "source_train": str(runs["en"]), "target_train": str(runs["es"]),
+                          "test": {"en": str(runs["en"]), "es": str(runs["es"])}, "seeds": seeds,
+                          "finetune": {**FAST, "dev_split": 0.25},
+                          "alphas": "0:1:3", "radii": "0,0.1", "directions": 1, "max_test_examples": 16}},
+            where="test")
+
+    done = run_pipeline(config([1, 2]), progress=False, echo=lambda _: None)
+    assert [a for _, a, _ in done] == ["ran"] * 9
+    root = tmp_path / "runs" / "landscape"
+    summary = json.loads((root / "summary" / "summary.json").read_text())
+    assert summary["seeds"] == [1, 2] and summary["alphas"] == [0.0, 0.5, 1.0]
+    assert [t["alpha"] for t in summary["languages"]["es"]["tests"]] == [0.5, 1.0]
+    assert (root / "summary" / "interpolation.png").is_file() and is_complete(root / "summary")
+    flat = json.loads((root / "seed-2" / "flatness" / "summary.json").read_text())
+    assert flat["signature"]["seed"] == 2  # the directions come from the run's seed
+    done = run_pipeline(config([1, 2, 3]), progress=False, echo=lambda _: None)
+    ran = [name for name, action, _ in done if action == "ran"]
+    assert ran == ["finetune monolingual s3", "finetune bilingual s3", "interpolate s3", "flatness s3",
+                   "landscape summary"]
+    assert json.loads((root / "summary" / "summary.json").read_text())["seeds"] == [1, 2, 3]
