@@ -151,8 +151,8 @@ def _reading(name: str, languages: Mapping[str, Any], source_lang: str) -> str:
         moved = [t["alpha"] for t in entry["tests"] if t["p_holm"] < LEVEL]
         where = (f"differs from α0 at α = {', '.join(f'{a:g}' for a in moved)} (Holm p < {LEVEL:g})" if moved
                  else f"no α differs from α0 (Holm p ≥ {LEVEL:g})")
-        return (f"{source_lang}: range of the seed mean {entry['range_of_mean']:.4f}; {where}; "
-                f"minimum detectable change at the end {entry['end'].get('mde', float('nan')):.4f}")
+        return (f"{source_lang}: range of the seed mean {100 * entry['range_of_mean']:.2f} points; {where}; "
+                f"minimum detectable change at the end {100 * entry['end'].get('mde', float('nan')):.2f} points")
     parts = []
     for lang, entry in languages.items():
         if lang == source_lang or not entry["end"]:
@@ -162,8 +162,8 @@ def _reading(name: str, languages: Mapping[str, Any], source_lang: str) -> str:
             verdict = "rises" if end["estimate"] > 0 else "falls"
         else:
             verdict = "no detectable change"
-        parts.append(f"{lang}: {verdict} ({end['estimate']:+.4f} at α = {end['alpha']:g}, Holm p {format_p(end['p_holm'])}, "
-                     f"MDE {end['mde']:.4f})")
+        parts.append(f"{lang}: {verdict} ({100 * end['estimate']:+.2f} points at α = {end['alpha']:g}, "
+                     f"Holm p {format_p(end['p_holm'])}, MDE {100 * end['mde']:.2f} points)")
     return "; ".join(parts) or "not tested: no target language"
 
 
@@ -257,7 +257,7 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         lines.append(f"\nwarning: {warning}")
     lines += ["", f"## Paired tests along the line: {metric}(α) − {metric}(α0), α0 = {summary['alphas'][0]:g}", "",
               f"{summary['test']['method']}, {summary['test']['n_resamples']} resamples; "
-              f"{summary['test']['correction']}. Points; sign-flip p over seeds beside it.", ""]
+              f"{summary['test']['correction']}. Δ and interval in points; the sign-flip p over seeds beside them.", ""]
     for lang in langs:
         lines += [f"**{lang}**", "", "| α | Δ | 95% interval | p | Holm p | sign-flip p |", "|---|---|---|---|---|---|"]
         for t in summary["languages"][lang]["tests"]:

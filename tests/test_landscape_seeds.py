@@ -99,7 +99,7 @@ def test_summary_reads_the_declared_comparisons():
                        - seed_curves({s: per_seed[s]["es"] for s in per_seed}, ACCURACY)[:, 0], [0.1, 0.12, 0.08])
     reading = summary["comparisons"]
     assert "no α differs from α0" in reading["flat_source"]["reading"]
-    assert reading["target_rises"]["reading"].startswith("es: rises (+0.1000 at α = 1")
+    assert reading["target_rises"]["reading"].startswith("es: rises (+10.00 points at α = 1")
     assert es["end"]["mde"] > 0 and np.isfinite(es["end"]["seed_mde"])
     assert any("only 3 fine-tuning seed(s)" in w for w in summary["warnings"])
 
