@@ -37,7 +37,7 @@ test: lint
 # checkpoint, no training run), under a minute. `make test` is what CI runs.
 FAST_TESTS := $(addprefix tests/test_,$(addsuffix .py,layers core_config_io config_docs modes word_pooling formatting stages registry \
 	align_readers align_tokenize align_symmetrize align_extraction align_scoring \
-	adjust_objectives adjust_optim adjust_data probes_math probes_pairs probes_cells probes_headline landscape \
+	adjust_objectives adjust_optim adjust_data probes_math probes_pairs probes_cells probes_headline landscape landscape_seeds \
 	tasks_metrics tasks_readers tasks_significance reference_settings_doc))
 
 test-fast: setup

@@ -1,11 +1,15 @@
 """Interpolation and flatness runs over fine-tuned task checkpoints: set up → sweep → save.
 
 Each run directory holds ``summary.json`` (kind, signature, table), ``table.md`` and plots
-(PNG and SVG), and is marked complete last.
+(PNG and SVG), and is marked complete last. An interpolation run also writes
+``per_example.json``: each test example's statistics (for NLI, 1 if correct) at every α,
+so that differences along the line can be tested paired on the same examples
+(:mod:`xladjust.probes.landscape_seeds`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,11 +32,14 @@ from xladjust.probes.plots import save_figure
 from xladjust.probes.registry import ProbeSettings
 from xladjust.probes.views import BitextView, CheckpointEmbedder
 from xladjust.signature import make_signature
+from xladjust.tasks.base import stats_of
 from xladjust.tasks.evaluation import evaluate_task_model, load_examples, metrics_table
 from xladjust.tasks.model import load_task_model
 from xladjust.training_common import bf16_field
 
 log = logging.getLogger(__name__)
+
+PER_EXAMPLE_FILE = "per_example.json"
 
 
 @dataclass(frozen=True)
@@ -51,14 +58,19 @@ class EvalSettings:
             raise InputError("no evaluation sets: pass --test LANG=FILE (at least one)")
 
 
-def _evaluator(settings: EvalSettings, task_model: Any, progress: bool):
-    """``model -> {lang: {metric: value}}`` with test sets read once."""
+def _evaluator(settings: EvalSettings, task_model: Any, progress: bool, keep: list[Any] | None = None):
+    """``model -> {lang: {metric: value}}`` with test sets read once; with ``keep``, each
+    call also appends ``{lang: (ids, per-example statistics (n, k))}`` to it."""
     examples = {lang: load_examples(task_model.task, src, "test", settings.max_examples)
                 for lang, src in settings.tests.items()}
+    width = len(task_model.task.score_columns)
 
     def run(model: Any) -> dict[str, dict[str, float]]:
         results = evaluate_task_model(task_model, settings.task, examples, batch_size=settings.batch_size,
                                       bf16=settings.bf16, progress=False)
+        if keep is not None:
+            keep.append({lang: ([str(r["id"]) for r in res.predictions], stats_of(res.predictions, width))
+                         for lang, res in results.items()})
         return metrics_table(results)
 
     return run
@@ -138,10 +150,13 @@ def _run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSettin
     state_a, state_b = _state(tm_a.model), _state(tm_b.model)
     check_compatible(state_a, state_b, names=(str(a), str(b)))
     del tm_b  # keep two state dicts and one working model
-    evaluate = _evaluator(settings, tm_a, progress)
+    kept: list[Any] = []
+    evaluate = _evaluator(settings, tm_a, progress, keep=kept)
     probe = _prober(settings, tm_a) if settings.probe_bitexts else None
     rows = interpolation_sweep(tm_a.model, state_a, state_b, alphas, evaluate, progress=progress, probe=probe)
     metric = tm_a.task.primary_metric
+    per_example = per_example_record(tm_a.task.name, metric, list(tm_a.task.score_columns),
+                                     [r["alpha"] for r in rows], kept)
     summary = {
         "kind": "interpolate",
         "task": tm_a.task.name,
@@ -149,6 +164,7 @@ def _run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSettin
         "from": str(a),
         "to": str(b),
         "rows": rows,
+        "per_example": PER_EXAMPLE_FILE,
         "signature": make_signature(stage="interpolate", config={"from": str(a), "to": str(b), "alphas": alphas,
                                                                  "tests": settings.tests,
                                                                  "max_examples": settings.max_examples,
@@ -159,8 +175,26 @@ def _run_interpolation(a: str, b: str, alphas: list[float], settings: EvalSettin
                                             **{f"probe:{k}": _pairs_hash(v) for k, v in settings.probe_bitexts.items()}}),
     }
     summary["spread"] = _spread_along_line(rows, metric)
-    _write(out, summary, interpolation_markdown(summary), lambda d: plot_interpolation(summary, d))
+    _write(out, summary, interpolation_markdown(summary), lambda d: plot_interpolation(summary, d),
+           extra={PER_EXAMPLE_FILE: per_example})
     return summary
+
+
+def per_example_record(task: str, metric: str, columns: list[str], alphas: list[float],
+                       kept: list[dict[str, tuple[list[str], Any]]]) -> dict[str, Any]:
+    """``per_example.json``: per language the example ids (the same at every α) and, per α,
+    the ``(n, k)`` statistics of its examples (integers where every value is whole)."""
+    import numpy as np
+
+    if len(kept) != len(alphas):
+        raise ValueError(f"{len(kept)} evaluations for {len(alphas)} alphas")
+    languages = {}
+    for lang in (kept[0] if kept else {}):
+        ids = kept[0][lang][0]
+        stats = np.stack([np.asarray(point[lang][1], dtype=np.float64) for point in kept])  # (alphas, n, k)
+        whole = bool(np.all(stats == np.round(stats)))
+        languages[lang] = {"ids": ids, "stats": (stats.astype(np.int64) if whole else stats).tolist()}
+    return {"task": task, "metric": metric, "columns": columns, "alphas": alphas, "languages": languages}
 
 
 def _spread_along_line(rows: list[dict[str, Any]], metric: str) -> dict[str, dict[str, float]]:
@@ -215,9 +249,13 @@ def _run_flatness(model: str, radii: list[float], directions: int, seed: int, se
     return summary
 
 
-def _write(out: Path, summary: dict[str, Any], markdown: str, plot: Any) -> None:
+def _write(out: Path, summary: dict[str, Any], markdown: str, plot: Any,
+           extra: dict[str, Any] | None = None) -> None:
+    """Write a run folder; ``extra``: more JSON files by name, written compact."""
     with atomic_dir(out) as tmp:
         write_json_atomic(tmp / "summary.json", summary)
+        for name, data in (extra or {}).items():
+            write_text_atomic(tmp / name, json.dumps(data, separators=(",", ":")) + "\n")
         write_text_atomic(tmp / "table.md", markdown)
         plot(tmp)
         mark_complete(tmp)

@@ -166,3 +166,24 @@ def line_plot(
     handles = [h for a in fig.axes for h in a.get_legend_handles_labels()[0]]
     ax.legend(handles, [h.get_label() for h in handles], fontsize=7, ncols=2)
     return save_figure(fig, stem)
+
+
+def band_plot(
+    stem: Path,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+) -> list[Path]:
+    """One line per named curve ``(xs, centre, low, high)``, with a shaded band from low to high."""
+    fig, (ax,) = _figure(width=6.0, height=4.0)
+    for name, (xs, centre, low, high) in curves.items():
+        (line,) = ax.plot(list(xs), list(centre), marker="o", markersize=3, label=name)
+        ax.fill_between(list(xs), list(low), list(high), color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, stem)

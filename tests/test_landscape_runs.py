@@ -59,6 +59,15 @@ def test_interpolation_run_writes_table_plot_and_exact_endpoints(runs, tmp_path)
     assert rows[-1]["metrics"]["es"]["accuracy"] == pytest.approx(direct_b["es"]["accuracy"])
     assert set(summary["spread"]) == {"en", "es"} and mono is None or True
     assert "| 0.50 |" in (out / "table.md").read_text()
+    # per-example correctness at each α, the same rows at every α, adds up to the accuracies
+    per_example = json.loads((out / "per_example.json").read_text())
+    assert per_example["alphas"] == [0.0, 0.5, 1.0] and per_example["columns"] == ["correct"]
+    for lang in ("en", "es"):
+        entry = per_example["languages"][lang]
+        assert len(entry["stats"]) == 3 and all(len(point) == len(entry["ids"]) for point in entry["stats"])
+        for row, point in zip(rows, entry["stats"], strict=True):
+            assert {v for (v,) in point} <= {0, 1}
+            assert sum(v for (v,) in point) / len(point) == pytest.approx(row["metrics"][lang]["accuracy"])
 
 
 def test_interpolation_probes_the_encoder_at_each_alpha(runs, tmp_path):
@@ -233,3 +242,31 @@ def test_compare_html_opens_in_headless_chromium_with_its_plots(runs, tmp_path):
     subprocess.run([*base, "--window-size=1100,2400", f"--screenshot={shot}", checked.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 20_000  # a page with plots, not a blank one
+
+
+def test_pipeline_landscape_over_seeds_then_one_more_seed(runs, tiny_checkpoints, tmp_path):
+    from xladjust.pipeline import PipelineConfig, run_pipeline
+
+    def config(seeds):
+        return build_config(PipelineConfig, {
+            "out": str(tmp_path / "runs"), "model": str(tiny_checkpoints["unigram"]), "seed": 1,
+            "landscape": {"task": "nli", "source_train": str(runs["en"]), "target_train": str(runs["es"]),
+                          "test": {"en": str(runs["en"]), "es": str(runs["es"])}, "seeds": seeds,
+                          "finetune": {**FAST, "dev_split": 0.25},
+                          "alphas": "0:1:3", "radii": "0,0.1", "directions": 1, "max_test_examples": 16}},
+            where="test")
+
+    done = run_pipeline(config([1, 2]), progress=False, echo=lambda _: None)
+    assert [a for _, a, _ in done] == ["ran"] * 9
+    root = tmp_path / "runs" / "landscape"
+    summary = json.loads((root / "summary" / "summary.json").read_text())
+    assert summary["seeds"] == [1, 2] and summary["alphas"] == [0.0, 0.5, 1.0]
+    assert [t["alpha"] for t in summary["languages"]["es"]["tests"]] == [0.5, 1.0]
+    assert (root / "summary" / "interpolation.png").is_file() and is_complete(root / "summary")
+    flat = json.loads((root / "seed-2" / "flatness" / "summary.json").read_text())
+    assert flat["signature"]["seed"] == 2  # the directions come from the run's seed
+    done = run_pipeline(config([1, 2, 3]), progress=False, echo=lambda _: None)
+    ran = [name for name, action, _ in done if action == "ran"]
+    assert ran == ["finetune monolingual s3", "finetune bilingual s3", "interpolate s3", "flatness s3",
+                   "landscape summary"]
+    assert json.loads((root / "summary" / "summary.json").read_text())["seeds"] == [1, 2, 3]

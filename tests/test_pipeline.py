@@ -185,3 +185,47 @@ def test_a_landscape_without_a_dev_set_is_a_config_problem(tmp_path, capsys):
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     code, _, err = run_cli(["validate", str(path)], capsys)
     assert code == 2 and "landscape: give dev (a file disjoint from the training files) or finetune.dev_split" in err
+
+
+def _wu(tmp_path: Path, **landscape) -> Path:
+    data = yaml.safe_load((REPO / "configs" / "wu2022-landscape.yaml").read_text(encoding="utf-8"))
+    data["out"] = str(tmp_path / "runs")
+    data["landscape"].update(landscape)
+    path = tmp_path / "wu.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_landscape_seeds_plan_per_seed_stages_and_one_summary(tmp_path, capsys):
+    from xladjust.pipeline import plan
+
+    cfg = load_pipeline(REPO / "configs" / "wu2022-landscape.yaml")
+    assert cfg.landscape.seeds == [1, 2, 3]
+    stages = plan(cfg, progress=False)
+    root = cfg.out / "landscape"
+    expected = [(f"{kind} s{seed}", root / f"seed-{seed}" / folder) for seed in (1, 2, 3)
+                for kind, folder in (("finetune monolingual", "monolingual"), ("finetune bilingual", "bilingual"),
+                                     ("interpolate", "interpolate"), ("flatness", "flatness"))]
+    assert [(s.name, s.directory) for s in stages] == [*expected, ("landscape summary", root / "summary")]
+    assert stages[-1].after == ["interpolate s1", "interpolate s2", "interpolate s3"]
+    assert "seed 2" in stages[4].summary and "(seed 2)" in stages[7].summary  # fine-tuning and flatness directions
+    code, out, err = run_cli(["run", str(REPO / "configs" / "wu2022-landscape.yaml"), "--dry-run"], capsys)
+    assert code == 0 and "plan valid: 13 stages" in out, err
+
+    # no seeds: one seed, the pipeline's, as before; a seed's stages are keyed by that seed alone
+    one = plan(load_pipeline(_wu(tmp_path, seeds=None)), progress=False)
+    assert [s.name for s in one] == [n for n, _ in expected[:4]] + ["landscape summary"]
+    three = plan(load_pipeline(_wu(tmp_path)), progress=False)
+    assert [s.key for s in one[:4]] == [s.key for s in three[:4]]  # seed 1 is reused when seeds are added
+    assert one[-1].key != three[-1].key  # the summary reruns
+    assert len({s.key for s in three}) == len(three)
+
+
+def test_landscape_seed_problems_are_config_problems(tmp_path, capsys):
+    for landscape, message in (({"seeds": []}, "landscape.seeds: give at least one seed"),
+                               ({"seeds": [1, 2, 1]}, "names a seed twice"),
+                               ({"finetune": {"seed": 3, "dev_split": 0.2}}, "landscape.finetune.seed: the seeds come "
+                                                                             "from landscape.seeds"),
+                               ({"source_lang": "de"}, "landscape.source_lang: 'de' is not among the test languages")):
+        code, _, err = run_cli(["validate", str(_wu(tmp_path, **landscape))], capsys)
+        assert code == 2 and message in err, (landscape, err)

@@ -53,6 +53,7 @@ from xladjust.probes.config import CheckpointSpec, ProbeConfig
 from xladjust.probes.geometry import adjust_hook, finetune_hook
 from xladjust.probes.landscape import parse_alphas, parse_radii
 from xladjust.probes.landscape_run import EvalSettings, run_flatness, run_interpolation
+from xladjust.probes.landscape_seeds import run_landscape_summary
 from xladjust.probes.report import TRIPLES_FILE
 from xladjust.probes.run import run_probes
 from xladjust.report.gather import compare_runs
@@ -87,9 +88,12 @@ class LanguagePair:
 
 @dataclass(frozen=True)
 class LandscapeStage:
-    """Wu et al. 2022 on ``model``: fine-tune a monolingual (source) and a bilingual
-    (source + target) model with the same seed and schedule, interpolate between them,
-    and measure the flatness around the monolingual one."""
+    """Wu et al. 2022 on ``model``: for each seed, fine-tune a monolingual (source) and a
+    bilingual (source + target) model with that seed and the same schedule, interpolate
+    between them, and measure the flatness around the monolingual one (directions drawn
+    with that seed), each under ``landscape/seed-N/``; then ``landscape/summary`` gives the
+    mean and spread over seeds along the line and paired tests of metric(α) − metric(0)
+    (docs/landscape.md)."""
 
     # old key -> the key that replaced it (xladjust.config.build_config reads both, for one release)
     RENAMED_KEYS: ClassVar[dict[str, str | Renamed]] = {
@@ -108,6 +112,15 @@ class LandscapeStage:
     directions: int = 3  # random directions of the flatness probe
     max_test_examples: int | None = None  # evaluate only the first N examples per language
     bitexts: dict[str, str] = field(default_factory=dict)  # NAME: held-out aligned corpus, probed at each α
+    # fine-tuning seeds, each its own pair of endpoints; None: [finetune.seed, else the pipeline's seed, else 1]
+    seeds: list[int] | None = None
+    source_lang: str = "en"  # the test language of source_train (the flat-source comparison; the rest are targets)
+
+    def seed_list(self, pipeline_seed: int) -> list[int]:
+        """The seeds to run, in the order given."""
+        if self.seeds is not None:
+            return list(self.seeds)
+        return [int(self.finetune.get("seed", pipeline_seed or 1))]
 
 
 @dataclass(frozen=True)
@@ -200,6 +213,16 @@ def _landscape_problems(cfg: PipelineConfig) -> list[str]:
             problems.append(f"landscape.{name}: {exc}")
     if land.directions < 1:
         problems.append("landscape.directions must be at least 1")
+    if land.seeds is not None:
+        if not land.seeds:
+            problems.append("landscape.seeds: give at least one seed (or leave it out for the pipeline's seed)")
+        if len(set(land.seeds)) != len(land.seeds):
+            problems.append(f"landscape.seeds: {land.seeds} names a seed twice; give each seed once")
+        if "seed" in land.finetune:
+            problems.append("landscape.finetune.seed: the seeds come from landscape.seeds; remove finetune.seed")
+    if land.test and land.source_lang not in land.test:
+        problems.append(f"landscape.source_lang: {land.source_lang!r} is not among the test languages "
+                        f"({', '.join(land.test)}); set source_lang to the language of source_train")
     if not land.test:
         problems.append("landscape.test: give LANG: FILE test sets (source and target language)")
     if land.dev is None and "dev_split" not in land.finetune:
@@ -215,10 +238,13 @@ def _landscape_problems(cfg: PipelineConfig) -> list[str]:
     return problems
 
 
-def landscape_finetune(cfg: PipelineConfig, land: LandscapeStage, *, bilingual: bool, out: Path) -> Any:
+def landscape_finetune(cfg: PipelineConfig, land: LandscapeStage, *, bilingual: bool, out: Path,
+                       seed: int | None = None) -> Any:
+    """The fine-tuning config of one endpoint; ``seed`` None: the first of the landscape's seeds."""
     train = [land.source_train, land.target_train] if bilingual else [land.source_train]
-    data = {"seed": cfg.seed or 1, **land.finetune, "task": land.task, "model": cfg.model, "train": train,
-            "out": str(out), **({"dev": land.dev} if land.dev is not None else {})}
+    if seed is None:
+        seed = next(iter(land.seed_list(cfg.seed)), 1)
+    data = {**land.finetune, "seed": seed, "task": land.task, "model": cfg.model, "train": train, "out": str(out), **({"dev": land.dev} if land.dev is not None else {})}
     return build_config(FinetuneConfig, data, where="landscape")
 
 
@@ -562,19 +588,35 @@ def _report_stage(cfg: PipelineConfig, dirs: list[Path], keys: list[str]) -> Sta
 
 
 def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool) -> list[Stage]:
+    """Per seed: two fine-tunings, the interpolation and the flatness (``landscape/seed-N/``);
+    then the summary over seeds (``landscape/summary``). Each seed's stages are keyed by
+    that seed alone, so adding or dropping a seed reruns only the summary."""
     root = cfg.out / "landscape"
+    stages: list[Stage] = []
+    interpolations: dict[int, Stage] = {}
+    for seed in land.seed_list(cfg.seed):
+        seed_stages = _landscape_seed_stages(cfg, land, seed, root / f"seed-{seed}", progress)
+        stages += seed_stages
+        interpolations[seed] = seed_stages[2]
+    stages.append(_landscape_summary_stage(cfg, land, interpolations, root / "summary"))
+    return stages
+
+
+def _landscape_seed_stages(cfg: PipelineConfig, land: LandscapeStage, seed: int, root: Path,
+                           progress: bool) -> list[Stage]:
+    """Fine-tune monolingual and bilingual with ``seed``, interpolate, measure the flatness."""
     stages = []
     keys = {}
     for name, bilingual in (("monolingual", False), ("bilingual", True)):
-        ft = landscape_finetune(cfg, land, bilingual=bilingual, out=root / name)
+        ft = landscape_finetune(cfg, land, bilingual=bilingual, out=root / name, seed=seed)
         keys[name] = sha256_json({"config": _plain(ft), "reads": _reads(cfg, _plain(ft))})
 
         def run_ft(ft: Any = ft) -> None:
             config = replace(ft, **rerun_flags(ft.out))
             finetune(config, on_step=finetune_hook(config))
 
-        stages.append(Stage(f"finetune {name}", root / name, keys[name], run_ft,
-                            f"{land.task} on {', '.join(ft.train)}"))
+        stages.append(Stage(f"finetune {name} s{seed}", root / name, keys[name], run_ft,
+                            f"{land.task} on {', '.join(ft.train)}, seed {seed}"))
     finetunes = stages[:2]
 
     def settings(**more: Any) -> Any:
@@ -583,7 +625,7 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
     alphas, radii = parse_alphas(land.alphas), parse_radii(land.radii)
     interp_key = sha256_json({"alphas": alphas, "eval": land.test, "n": land.max_test_examples,
                               "reads": _reads(cfg, land.test, land.bitexts),
-                              "upstream": [keys["monolingual"], keys["bilingual"]],
+                              "upstream": [keys["monolingual"], keys["bilingual"]], "per_example": True,
                               **({"probe_bitexts": land.bitexts} if land.bitexts else {})})
 
     def run_interp() -> None:
@@ -591,20 +633,40 @@ def _landscape_stages(cfg: PipelineConfig, land: LandscapeStage, progress: bool)
                           settings(probe_bitexts=dict(land.bitexts)), root / "interpolate", progress=progress,
                           overwrite=True)
 
-    stages.append(Stage("interpolate", root / "interpolate", interp_key, run_interp,
+    stages.append(Stage(f"interpolate s{seed}", root / "interpolate", interp_key, run_interp,
                         f"{len(alphas)} points monolingual -> bilingual on {', '.join(land.test)}").reading(finetunes))
-    flat_key = sha256_json({"radii": radii, "directions": land.directions, "seed": cfg.seed, "eval": land.test,
+    flat_key = sha256_json({"radii": radii, "directions": land.directions, "seed": seed, "eval": land.test,
                             "reads": _reads(cfg, land.test),
                             "n": land.max_test_examples, "upstream": [keys["monolingual"]]})
 
     def run_flat() -> None:
-        run_flatness(str(root / "monolingual"), radii, land.directions, cfg.seed, settings(),
+        run_flatness(str(root / "monolingual"), radii, land.directions, seed, settings(),
                      root / "flatness", progress=progress, overwrite=True)
 
-    stages.append(Stage("flatness", root / "flatness", flat_key, run_flat,
-                        f"{land.directions} directions, radii {land.radii}, around the monolingual model")
+    stages.append(Stage(f"flatness s{seed}", root / "flatness", flat_key, run_flat,
+                        f"{land.directions} directions (seed {seed}), radii {land.radii}, around the monolingual model")
                   .reading(finetunes[:1]))
     return stages
+
+
+LANDSCAPE_RESAMPLES = 10000  # bootstrap resamples of the summary's paired tests
+
+
+def _landscape_summary_stage(cfg: PipelineConfig, land: LandscapeStage, interpolations: dict[int, Stage],
+                             directory: Path) -> Stage:
+    """The mean and spread over seeds along the line and the paired tests of metric(α) −
+    metric(0) (:func:`xladjust.probes.landscape_seeds.run_landscape_summary`)."""
+    dirs = {seed: stage.directory for seed, stage in interpolations.items()}
+    key = sha256_json({"seeds": list(dirs), "source_lang": land.source_lang, "resamples": LANDSCAPE_RESAMPLES,
+                       "bootstrap_seed": cfg.seed, "upstream": [s.key for s in interpolations.values()]})
+
+    def run() -> None:
+        run_landscape_summary(dirs, directory, source_lang=land.source_lang, n_resamples=LANDSCAPE_RESAMPLES,
+                              seed=cfg.seed, overwrite=True)
+
+    return Stage("landscape summary", directory, key, run,
+                 f"mean and spread over seeds {', '.join(map(str, dirs))}; paired tests along the line "
+                 f"(seeds x test rows, Holm per language)").reading(list(interpolations.values()))
 
 
 def _align_stage(cfg: PipelineConfig, pair: LanguagePair, progress: bool) -> Stage:
@@ -769,11 +831,12 @@ def _input_paths(cfg: PipelineConfig) -> list[Any]:
 def _run_plan(cfg: PipelineConfig, *, dry_run: bool, progress: bool,
               echo: Callable[[str], None]) -> list[tuple[str, str, float]]:
     stages = plan(cfg, progress=progress)
+    width = max([14, *(len(s.name) for s in stages)])
     done: list[tuple[str, str, float]] = []
     for i, stage in enumerate(stages, start=1):
         status = stage_status(cfg, stage)
         action = "skip (up to date)" if status == "up to date" else status
-        echo(f"[{i}/{len(stages)}] {stage.name:<14} {action:<18} {stage.summary} -> {stage.directory}")
+        echo(f"[{i}/{len(stages)}] {stage.name:<{width}} {action:<18} {stage.summary} -> {stage.directory}")
         if dry_run or status == "up to date":
             done.append((stage.name, "skipped" if status == "up to date" else "planned", 0.0))
             continue

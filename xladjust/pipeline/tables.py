@@ -23,7 +23,8 @@ def summary_table(cfg: PipelineConfig) -> str | None:
 
 def study_tables(cfg: PipelineConfig) -> list[str]:
     """Each transfer's comparison table and each after-fine-tuning probe's cells at its
-    primary layer, and the claims' verdict table, from the finished stages."""
+    primary layer, the landscape summary over seeds (with its paired tests), and the claims'
+    verdict table, from the finished stages."""
     out = []
     for spec in cfg.transfer:
         task = spec.get("finetune", {}).get("task", "task")
@@ -33,6 +34,9 @@ def study_tables(cfg: PipelineConfig) -> list[str]:
         cells = cfg.out / f"probe-after-{task}" / "summary.json"
         if cells.is_file():
             out.append(cells_table(read_json_object(cells, "the probe run's summary"), task))
+    landscape = cfg.out / "landscape" / "summary" / "summary.md"
+    if cfg.landscape is not None and landscape.is_file():  # the seed means, the MDE and the paired tests
+        out.append(landscape.read_text(encoding="utf-8").strip())
     verdicts = cfg.out / "verdicts" / "verdicts.md"
     if cfg.claims is not None and verdicts.is_file():
         out.append(verdicts.read_text(encoding="utf-8").strip())
