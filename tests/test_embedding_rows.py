@@ -80,3 +80,32 @@ def test_finetuning_with_row_updates_gives_the_dense_weights(tmp_path: Path, tin
     assert rows.keys() == dense.keys()
     for name in rows:
         torch.testing.assert_close(rows[name], dense[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resuming_a_dense_checkpoint_with_row_updates_is_refused(tmp_path: Path, tiny_checkpoints, monkeypatch):
+    import xladjust.tasks.training as training
+    from xladjust.errors import InputError
+
+    data = write_nli(tmp_path / "train.tsv", 40, 0)
+    base = {"task": "nli", "model": str(tiny_checkpoints["wordpiece"]), "train": [str(data)], "dev": str(data),
+            "test": {"es": str(data)}, "max_steps": 6, "batch_size": 8, "seed": 3, "precision": "fp32",
+            "progress": False, "checkpoint_every": 2, "out": str(tmp_path / "run")}
+    real, calls = training._train_step, {"n": 0}
+
+    def stop_after_three(*args, **kwargs):
+        if calls["n"] == 3:
+            raise _Stop()
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as m:  # the interrupted run updates the whole matrix
+        m.setattr(training, "_row_updates", lambda *a: None)
+        m.setattr(training, "_train_step", stop_after_three)
+        with pytest.raises(_Stop):
+            finetune(build_config(FinetuneConfig, base))
+    with pytest.raises(InputError, match="optimizer holds the whole embedding matrix, this run .* rows"):
+        finetune(build_config(FinetuneConfig, {**base, "resume": True}))
