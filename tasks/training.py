@@ -372,9 +372,8 @@ def _train_step(acc: Any, module: Any, optimizer: Any, scheduler: Any, trainable
             extra_value, parts = float(extra_loss.detach()), extra_parts
     if rows is not None:
         rows.gather_grad()
-        lr = next(g["lr"] for g in optimizer.param_groups if any(p is rows.param for p in g["params"]))
-        decay = next(g["weight_decay"] for g in optimizer.param_groups
-                     if any(p is rows.param for p in g["params"]))
+        group = next(g for g in optimizer.param_groups if any(p is rows.param for p in g["params"]))
+        lr, decay = group["lr"], group["weight_decay"]  # this step's, before the scheduler moves it
     if max_grad_norm is not None:  # the norm before clipping is logged: clipping scales every term alike
         parts = {**parts, "grad_norm": float(acc.clip_grad_norm_(trainable, max_grad_norm))}
     optimizer.step()
